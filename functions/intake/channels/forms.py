@@ -1,0 +1,295 @@
+"""Web forms: signed posts from a site's backend, Typeform webhooks, and public HTML forms.
+
+verify → parse → map. The receiver stores what `parse` returns and enqueues what `to_inbound` maps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import policy as email_policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from typing import Any
+from urllib.parse import parse_qsl
+
+import phonenumbers
+from pydantic import ValidationError
+
+from intake.channels import signatures
+from intake.config import Form, FormAuthKind, PublicAuth, SignedAuth
+from intake.errors import (
+    FieldInvalidError,
+    OriginForbiddenError,
+    PayloadTooLargeError,
+    SignatureInvalidError,
+    UnsupportedMediaTypeError,
+)
+from intake.model import Attachment, Channel, InboundMessage, Priority, Sender, WebhookRequest
+
+PROVIDER = "forms"
+MEDIA_TYPES = ["application/json", "application/x-www-form-urlencoded", "multipart/form-data"]
+
+
+def secret_name(form_id: str) -> str:
+    """The secret's name: `INTAKE_<it>` locally, a key of the secrets JSON in AWS."""
+    return f"FORM_{form_id.upper().replace('-', '_')}_SECRET"
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    field: str
+    filename: str
+    content_type: str
+    content: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A form's fields by name (for Typeform: by field `ref`) and its uploaded files."""
+
+    fields: dict[str, str]
+    files: list[UploadedFile] = field(default_factory=list)
+    submission_id: str | None = None  # the provider's own id, when it has one
+
+
+def verify(form: Form, request: WebhookRequest, secret: str | None, now: float) -> None:
+    auth = form.auth
+    if isinstance(auth, PublicAuth):
+        origin = request.header("origin")
+        if origin not in auth.origins:
+            raise OriginForbiddenError(origin)
+        return
+    if secret is None:
+        raise SignatureInvalidError("no secret is configured for this form")
+    if isinstance(auth, SignedAuth):
+        signatures.verify_form(
+            secret,
+            request.header("x-intake-timestamp"),
+            request.header("x-intake-signature"),
+            request.body,
+            now,
+            auth.tolerance_s,
+        )
+    else:
+        signatures.verify_typeform(secret, request.header("typeform-signature"), request.body)
+
+
+def parse(form: Form, request: WebhookRequest) -> Submission:
+    media_type = request.media_type
+    if form.auth.kind == FormAuthKind.TYPEFORM:
+        if media_type != "application/json":
+            raise UnsupportedMediaTypeError("content type", media_type, ["application/json"])
+        return _typeform(request.body)
+    if media_type == "application/json":
+        return Submission(_json_fields(request.body))
+    if media_type == "application/x-www-form-urlencoded":
+        try:
+            pairs = parse_qsl(request.body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        except UnicodeDecodeError:
+            raise FieldInvalidError("(body)", "is not UTF-8") from None
+        return Submission(_joined(pairs))
+    if media_type == "multipart/form-data":
+        return _multipart(form, request)
+    raise UnsupportedMediaTypeError("content type", media_type, MEDIA_TYPES)
+
+
+def is_spam(form: Form, submission: Submission) -> bool:
+    """A public form's honeypot: a field people never see, so only bots fill it."""
+    return isinstance(form.auth, PublicAuth) and bool(submission.fields.get(form.auth.honeypot, "").strip())
+
+
+def content_id(form_id: str, submission: Submission) -> str:
+    """What identifies this submission: the provider's id, else a hash of its content (double-clicks)."""
+    if submission.submission_id:
+        return submission.submission_id
+    canonical = json.dumps(
+        {"form": form_id, "fields": submission.fields, "files": sorted(f.sha256 for f in submission.files)},
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return "sha256-" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def to_inbound(
+    form_id: str,
+    form: Form,
+    submission: Submission,
+    *,
+    default_region: str,
+    receipt_id: str,
+    received_at: datetime,
+    raw_archive_key: str,
+    attachments: tuple[Attachment, ...],
+) -> InboundMessage:
+    mapping = form.fields
+    values = submission.fields
+
+    def value(name: str | None) -> str | None:
+        found = values.get(name, "").strip() if name else ""
+        return found or None
+
+    text = value(mapping.message)
+    if text is None and not attachments:
+        raise FieldInvalidError(mapping.message, "is required")
+    email = value(mapping.email)
+    phone = value(mapping.phone)
+    if email is None and phone is None:
+        raise FieldInvalidError(mapping.email or mapping.phone or "email", "an email or a phone number is required")
+    try:
+        sender = Sender(
+            name=value(mapping.name),
+            email=_email(mapping.email, email),
+            phone=_phone(mapping.phone, phone, default_region),
+        )
+    except ValidationError as error:
+        first = error.errors()[0]
+        ours = str(first["loc"][0])
+        raise FieldInvalidError(getattr(mapping, ours, None) or ours, first["msg"]) from None
+    mapped = {name for name in mapping.model_dump().values() if name}
+    custom = {k: v for k, v in values.items() if k not in mapped and not _is_honeypot(form, k)}
+    provider_id = content_id(form_id, submission)
+    return InboundMessage(
+        channel=Channel.FORM,
+        provider=PROVIDER,
+        provider_message_id=provider_id,
+        receipt_id=receipt_id,
+        received_at=received_at,
+        team=form.team,
+        sender=sender,
+        subject=value(mapping.subject),
+        text=text or "",
+        priority=_priority(mapping.priority, value(mapping.priority), form.default_priority),
+        attachments=attachments,
+        raw_archive_key=raw_archive_key,
+        thread_key=f"form#{form_id}#{provider_id}",
+        dedupe_window_s=form.dedupe_window_s if submission.submission_id is None else 8 * 86400,
+        metadata={"form_id": form_id, "fields": custom},
+    )
+
+
+def _is_honeypot(form: Form, name: str) -> bool:
+    return isinstance(form.auth, PublicAuth) and name == form.auth.honeypot
+
+
+def _email(name: str | None, raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    candidate = raw.strip().lower()
+    local, at, domain = candidate.rpartition("@")
+    if not at or not local or "." not in domain or any(c.isspace() for c in candidate):
+        raise FieldInvalidError(name or "email", "is not an email address")
+    return candidate
+
+
+def _phone(name: str | None, raw: str | None, region: str) -> str | None:
+    if raw is None:
+        return None
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise FieldInvalidError(name or "phone", "is not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _priority(name: str | None, raw: str | None, default: Priority) -> Priority:
+    if raw is None:
+        return default
+    try:
+        return Priority(raw.strip().lower())
+    except ValueError:
+        allowed = ", ".join(p.value for p in Priority)
+        raise FieldInvalidError(name or "priority", f"must be one of {allowed}") from None
+
+
+def _joined(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        fields[name] = f"{fields[name]}, {value}" if name in fields else value
+    return fields
+
+
+def _json_fields(body: bytes) -> dict[str, str]:
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise FieldInvalidError("(body)", f"is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise FieldInvalidError("(body)", "must be a JSON object of fields")
+    return {str(k): _text(v) for k, v in data.items() if v is not None}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return ", ".join(_text(v) for v in value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _multipart(form: Form, request: WebhookRequest) -> Submission:
+    header = f"Content-Type: {request.header('content-type')}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    document = BytesParser(policy=email_policy.default).parsebytes(header + request.body)
+    if not document.is_multipart():
+        raise FieldInvalidError("(body)", "is not a multipart/form-data body with a boundary")
+    pairs: list[tuple[str, str]] = []
+    files: list[UploadedFile] = []
+    limits = form.attachments
+    for part in document.iter_parts():
+        assert isinstance(part, EmailMessage)
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        filename = part.get_filename()
+        payload = part.get_payload(decode=True)
+        content = payload if isinstance(payload, bytes) else b""
+        if filename is None:
+            pairs.append((name, content.decode(part.get_content_charset() or "utf-8", errors="replace")))
+            continue
+        if not content:
+            continue  # an empty file input
+        content_type = part.get_content_type()
+        if content_type not in limits.types:
+            raise UnsupportedMediaTypeError(f"attachment {filename!r} of type", content_type, limits.types)
+        if len(content) > limits.max_file_bytes:
+            raise PayloadTooLargeError(f"attachment {filename!r}", len(content), limits.max_file_bytes)
+        files.append(UploadedFile(name, filename, content_type, content))
+    if len(files) > limits.max_files:
+        raise FieldInvalidError("(files)", f"at most {limits.max_files} files may be attached")
+    return Submission(_joined(pairs), files)
+
+
+def _typeform(body: bytes) -> Submission:
+    try:
+        data = json.loads(body)
+        response = data["form_response"]
+        answers = response.get("answers") or []
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
+        raise FieldInvalidError("form_response", "is missing; not a Typeform webhook") from None
+    fields: dict[str, str] = {}
+    for answer in answers:
+        ref = (answer.get("field") or {}).get("ref")
+        if ref:
+            fields[ref] = _typeform_value(answer)
+    for name, value in (response.get("hidden") or {}).items():
+        fields.setdefault(name, _text(value))
+    token = response.get("token") or data.get("event_id")
+    return Submission(fields, submission_id=f"typeform-{token}" if token else None)
+
+
+def _typeform_value(answer: dict[str, Any]) -> str:
+    kind = answer.get("type", "")
+    value = answer.get(kind)
+    if kind == "choice" and isinstance(value, dict):
+        return str(value.get("label") or value.get("other") or "")
+    if kind == "choices" and isinstance(value, dict):
+        return ", ".join([*value.get("labels", []), *([value["other"]] if value.get("other") else [])])
+    return "" if value is None else _text(value)

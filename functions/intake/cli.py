@@ -1,0 +1,239 @@
+"""`intake`: run the pipeline locally, try it with the samples, read tickets, export schemas."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from intake.config import ConfigError, load_policy
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+DEMO_SECRETS = {"INTAKE_FORM_CONTACT_SECRET": "demo-contact-secret", "INTAKE_FORM_FEEDBACK_SECRET": "demo-typeform-secret"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ConfigError as error:
+        print(f"intake: {error.source} is invalid:", file=sys.stderr)
+        for line in error.errors:
+            print(f"  {line}", file=sys.stderr)
+        return 2
+    except (urllib.error.URLError, ConnectionError) as error:
+        print(f"intake: cannot reach the API: {error}", file=sys.stderr)
+        return 1
+
+
+def _config_path(value: str | None) -> Path:
+    return Path(value or os.environ.get("INTAKE_CONFIG") or "intake.yaml")
+
+
+# ------------------------------------------------------------------ commands
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from intake.local.server import serve
+
+    serve(args.host, args.port, Path(args.data_dir), _config_path(args.config))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from intake.local import samples
+    from intake.secrets import Secrets
+
+    config = _config_path(args.config)
+    policy = load_policy(config)
+    env = {**DEMO_SECRETS, **os.environ}
+    files = sorted(Path(args.events).glob("forms/*.json"))
+    if not files:
+        print(f"intake demo: no samples under {args.events}/forms/", file=sys.stderr)
+        return 1
+    data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="intake-demo-"))
+    process, url = _start_server(config, data_dir, env)
+    try:
+        secrets = Secrets(environ=env)
+        expected = 0
+        print(f"posting {len(files)} samples to {url}")
+        for path in files:
+            sample = samples.load(path)
+            sent = samples.send(url, samples.prepare(sample, policy, secrets))
+            creates = sample.get("expect_ticket", True)
+            expected += 1 if creates else 0
+            print(f"  {sent.status} {path.name}: {sample.get('description', '')}")
+            if sent.status != sample.get("expect_status", 202):
+                print(f"intake demo: {path.name} answered {sent.status}: {sent.body}", file=sys.stderr)
+                return 1
+        tickets = _wait_for_tickets(url, expected, timeout=30)
+        print()
+        print(_table(tickets))
+        print(f"\n{len(tickets)} tickets; data in {data_dir}")
+        return 0 if len(tickets) >= expected else 1
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _start_server(config: Path, data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    command = [sys.executable, "-m", "intake.cli", "serve", "--port", "0", "--data-dir", str(data_dir), "--config", str(config)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith("intake serving "):
+        process.kill()
+        raise RuntimeError(f"intake serve did not start: {line.strip()!r}")
+    url = line.split()[2]
+    _get(url, "/healthz")
+    return process, url
+
+
+def _wait_for_tickets(url: str, expected: int, timeout: float) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        tickets = _all_tickets(url)
+        if len(tickets) >= expected or time.monotonic() > deadline:
+            return tickets
+        time.sleep(0.2)
+
+
+def _all_tickets(url: str, **filters: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        query = {**filters, "limit": "100", **({"cursor": cursor} if cursor else {})}
+        page = _get(url, "/tickets?" + urlencode(query))
+        items += page["items"]
+        cursor = page["next"]
+        if cursor is None:
+            return items
+
+
+def _tickets_list(args: argparse.Namespace) -> int:
+    filters = {k: v for k in ("team", "status", "channel") if (v := getattr(args, k))}
+    tickets = _all_tickets(args.url, **filters)
+    print(json.dumps(tickets, indent=2) if args.json else _table(tickets))
+    return 0
+
+
+def _tickets_show(args: argparse.Namespace) -> int:
+    try:
+        ticket = _get(args.url, f"/tickets/{args.id}")
+    except urllib.error.HTTPError as error:
+        problem = json.loads(error.read() or b"{}")
+        print(f"intake: {problem.get('detail', error)}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(ticket, indent=2))
+        return 0
+    contact = ticket.get("contact") or {}
+    print(f"#{ticket['reference']}  {ticket['subject'] or '(no subject)'}")
+    print(f"  {ticket['status']} · {ticket['priority']} · {ticket['channel']} · team {ticket['team']}")
+    print(f"  from {contact.get('name') or '?'} {', '.join(contact.get('emails', []) + contact.get('phones', []))}")
+    for message in ticket["messages"]:
+        print(f"\n  [{message['received_at']}] {message['direction']} via {message['provider']}")
+        for line in message["text"].splitlines() or [""]:
+            print(f"    {line}")
+        for attachment in message.get("attachments", []):
+            print(f"    📎 {attachment['filename']} ({attachment['size']} bytes)")
+    print("\n  history: " + ", ".join(f"{e['kind']} {e['at']}" for e in ticket["events"]))
+    return 0
+
+
+def _schemas_export(args: argparse.Namespace) -> int:
+    from intake.schemas import export
+
+    for path in export(Path(args.out)):
+        print(f"wrote {path}")
+    return 0
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    path = _config_path(args.config)
+    policy = load_policy(path)
+    print(f"{path}: valid ({len(policy.teams)} teams, {len(policy.forms)} forms)")
+    return 0
+
+
+# ------------------------------------------------------------------ plumbing
+
+
+def _get(url: str, path: str) -> Any:
+    with urllib.request.urlopen(url.rstrip("/") + path, timeout=10) as response:  # noqa: S310 - the user's URL
+        return json.loads(response.read())
+
+
+def _table(tickets: list[dict[str, Any]]) -> str:
+    rows = [("REF", "CREATED", "CHANNEL", "TEAM", "PRIORITY", "STATUS", "MSGS", "SUBJECT")]
+    for t in tickets:
+        rows.append(
+            (
+                t["reference"],
+                t["created_at"][:19].replace("T", " "),
+                t["channel"],
+                t["team"],
+                t["priority"],
+                t["status"],
+                str(t["message_count"]),
+                (t.get("subject") or "")[:48],
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="intake", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="command")
+
+    serve = commands.add_parser("serve", help="run the whole pipeline on this machine (AWS emulated by moto)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    serve.add_argument("--data-dir", default=".intake", help="kept across restarts (default: .intake)")
+    serve.add_argument("--config", help="policy file (default: $INTAKE_CONFIG or intake.yaml)")
+    serve.set_defaults(run=_serve)
+
+    demo = commands.add_parser("demo", help="start serve, post every sample in events/forms, print the tickets")
+    demo.add_argument("--events", default="events")
+    demo.add_argument("--config")
+    demo.add_argument("--data-dir", help="default: a new temporary folder")
+    demo.set_defaults(run=_demo)
+
+    tickets = commands.add_parser("tickets", help="read tickets over the HTTP API").add_subparsers(
+        required=True, metavar="action"
+    )
+    listing = tickets.add_parser("list", help="newest first")
+    show = tickets.add_parser("show", help="one ticket with its contact, messages and history")
+    show.add_argument("id")
+    for sub in (listing, show):
+        sub.add_argument("--url", default=os.environ.get("INTAKE_URL", DEFAULT_URL))
+        sub.add_argument("--json", action="store_true")
+    for name in ("team", "status", "channel"):
+        listing.add_argument(f"--{name}")
+    listing.set_defaults(run=_tickets_list)
+    show.set_defaults(run=_tickets_show)
+
+    schemas = commands.add_parser("schemas", help="JSON Schema and OpenAPI").add_subparsers(required=True, metavar="action")
+    export = schemas.add_parser("export", help="write schemas/ from the models")
+    export.add_argument("--out", default="schemas")
+    export.set_defaults(run=_schemas_export)
+
+    config = commands.add_parser("config", help="the policy file").add_subparsers(required=True, metavar="action")
+    check = config.add_parser("check", help="validate it and name each error's path")
+    check.add_argument("config", nargs="?")
+    check.set_defaults(run=_config_check)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

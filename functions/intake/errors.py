@@ -1,0 +1,41 @@
+"""Typed errors of the request edge. None carries HTTP: `handlers/problems.py` maps them."""
+
+from __future__ import annotations
+
+
+class RequestRejectedError(Exception):
+    """Base: the request cannot be accepted as sent; nothing of it was stored."""
+
+
+class FormNotFoundError(RequestRejectedError):
+    def __init__(self, form_id: str) -> None:
+        self.form_id = form_id
+        super().__init__(f"no form {form_id!r} in the policy file")
+
+
+class PayloadTooLargeError(RequestRejectedError):
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        self.size, self.limit = size, limit
+        super().__init__(f"{what} is {size} bytes; the limit is {limit}")
+
+
+class UnsupportedMediaTypeError(RequestRejectedError):
+    def __init__(self, what: str, media_type: str, accepted: list[str]) -> None:
+        self.media_type, self.accepted = media_type, accepted
+        super().__init__(f"{what} {media_type or '(none)'} is not accepted; use one of: {', '.join(accepted)}")
+
+
+class SignatureInvalidError(RequestRejectedError):
+    """Missing, malformed, stale or forged signature."""
+
+
+class OriginForbiddenError(RequestRejectedError):
+    def __init__(self, origin: str | None) -> None:
+        self.origin = origin
+        super().__init__(f"origin {origin or '(none)'} may not post to this form")
+
+
+class FieldInvalidError(RequestRejectedError):
+    def __init__(self, field: str, reason: str) -> None:
+        self.field, self.reason = field, reason
+        super().__init__(f"{field}: {reason}")

@@ -1,0 +1,77 @@
+"""Agent tools' read API: the ticket list, one ticket with its thread, and the health check."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from intake import runtime
+from intake.errors import FieldInvalidError
+from intake.handlers import problems
+from intake.model import Channel, Status
+from intake.observability import logger, metrics
+
+app = APIGatewayHttpResolver()
+problems.register(app)
+
+
+def _json(payload: Any) -> Response[str]:
+    return Response(200, "application/json", json.dumps(payload))
+
+
+@app.get("/healthz")
+def healthz() -> Response[str]:
+    return _json({"status": "ok"})
+
+
+@app.get("/tickets")
+def list_tickets() -> Response[str]:
+    query = app.current_event.query_string_parameters or {}
+    teams = list(runtime.policy().teams)
+    team = query.get("team")
+    if team is not None and team not in teams:
+        raise FieldInvalidError("team", f"unknown team; known: {', '.join(teams)}")
+    page = runtime.store().list_tickets(
+        [team] if team else teams,
+        status=_enum(Status, "status", query.get("status")),
+        channel=_enum(Channel, "channel", query.get("channel")),
+        limit=_limit(query.get("limit")),
+        cursor=query.get("cursor"),
+    )
+    return _json(page.model_dump(mode="json"))
+
+
+@app.get("/tickets/<ticket_id>")
+def show_ticket(ticket_id: str) -> Response[str]:
+    return _json(runtime.store().ticket_detail(ticket_id).model_dump(mode="json"))
+
+
+E = TypeVar("E", Status, Channel)
+
+
+def _enum(kind: type[E], name: str, raw: str | None) -> E | None:
+    if raw is None:
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        raise FieldInvalidError(name, f"must be one of {', '.join(m.value for m in kind)}") from None
+
+
+def _limit(raw: str | None) -> int:
+    default = runtime.settings().page_size
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+        raise FieldInvalidError("limit", "must be a whole number from 1 to 100")
+    return int(raw)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,42 @@
+"""Inbound queue consumer: each message becomes a ticket or joins one; failures stay on the queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from ulid import ULID
+
+from intake import runtime
+from intake.inbox import decode_message
+from intake.ingest import Outcome, ingest
+from intake.observability import count, logger, metrics
+
+# A failed message fails only its own conversation's later messages (FIFO order), never others.
+processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+_METRIC = {Outcome.CREATED: "TicketCreated", Outcome.APPENDED: "MessageAppended", Outcome.DUPLICATE: "DuplicateDropped"}
+
+
+def new_id() -> str:
+    return str(ULID())
+
+
+def record_handler(record: SQSRecord) -> None:
+    try:
+        message = decode_message(record.body)
+        logger.append_keys(receipt_id=message.receipt_id)
+        result = ingest(runtime.store(), message, new_id)
+    except Exception:
+        logger.exception("message not ingested; it stays on the queue", extra={"sqs_message_id": record.message_id})
+        raise
+    count(_METRIC[result.outcome])
+    logger.info("message ingested", extra={"ticket_id": result.ticket_id, "outcome": result.outcome.value})
+    logger.remove_keys(["receipt_id"])
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,85 @@
+"""RFC 9457 problem+json for every error a route can raise, mapped by type, never by message."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+from intake.config import ConfigError
+from intake.errors import (
+    FieldInvalidError,
+    FormNotFoundError,
+    OriginForbiddenError,
+    PayloadTooLargeError,
+    SignatureInvalidError,
+    UnsupportedMediaTypeError,
+)
+from intake.model import WebhookRequest
+from intake.observability import count, logger
+from intake.store import CursorInvalidError, StoreUnavailableError, TicketNotFoundError
+
+TYPE_BASE = "urn:intake:problem:"
+CONTENT_TYPE = "application/problem+json"
+
+# error class → (status, stable type, title)
+_PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
+    FieldInvalidError: (400, "field-invalid", "A field is missing or invalid"),
+    CursorInvalidError: (400, "cursor-invalid", "The cursor is not one we handed out"),
+    SignatureInvalidError: (401, "signature-invalid", "The request's signature is missing or invalid"),
+    OriginForbiddenError: (403, "origin-forbidden", "This origin may not post to this form"),
+    FormNotFoundError: (404, "form-not-found", "No such form"),
+    TicketNotFoundError: (404, "ticket-not-found", "No such ticket"),
+    PayloadTooLargeError: (413, "payload-too-large", "The request is too large"),
+    UnsupportedMediaTypeError: (415, "unsupported-media-type", "The content type is not accepted"),
+    StoreUnavailableError: (503, "unavailable", "Try again shortly"),
+    ConfigError: (500, "misconfigured", "The service is misconfigured"),
+}
+
+
+def problem(status: int, kind: str, title: str, detail: str, instance: str, **extra: Any) -> Response[str]:
+    body = {"type": TYPE_BASE + kind, "title": title, "status": status, "detail": detail, "instance": instance}
+    return Response(status_code=status, content_type=CONTENT_TYPE, body=json.dumps({**body, **extra}))
+
+
+def register(app: APIGatewayHttpResolver) -> None:
+    """Map every known error to its problem, anything else to a logged 500."""
+
+    def instance() -> str:
+        return str(logger.get_correlation_id() or app.current_event.request_context.request_id)
+
+    def known(error: Exception) -> Response[str]:
+        status, kind, title = _PROBLEMS[type(error)]
+        extra = {"field": error.field} if isinstance(error, FieldInvalidError) else {}
+        if isinstance(error, SignatureInvalidError):
+            count("SignatureRejected")
+        logger.info("request rejected", extra={"problem": kind, "status": status})
+        return problem(status, kind, title, str(error), instance(), **extra)
+
+    for error_type in _PROBLEMS:
+        app.exception_handler(error_type)(known)
+
+    @app.not_found
+    def not_found(_: Exception) -> Response[str]:
+        return problem(404, "route-not-found", "No such route", app.current_event.raw_path, instance())
+
+    @app.exception_handler(Exception)
+    def unexpected(error: Exception) -> Response[str]:
+        logger.exception("unexpected error")
+        return problem(500, "internal", "Something went wrong on our side", "retry later", instance())
+
+
+def webhook_request(event: APIGatewayProxyEventV2) -> WebhookRequest:
+    raw = event.body or ""
+    body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8")
+    return WebhookRequest(
+        method=event.request_context.http.method,
+        path=event.raw_path,
+        query=event.raw_query_string,
+        headers={k.lower(): v for k, v in (event.headers or {}).items()},
+        body=body,
+        source_ip=event.request_context.http.source_ip,
+    )

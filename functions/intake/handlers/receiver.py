@@ -1,0 +1,46 @@
+"""Webhook receiver: verify, archive, enqueue, answer — in milliseconds, before any real work."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from ulid import ULID
+
+from intake import runtime
+from intake.handlers import problems
+from intake.observability import count, logger, metrics
+from intake.reception import receive_form
+
+app = APIGatewayHttpResolver()
+problems.register(app)
+
+
+@app.post("/webhooks/forms/<form_id>")
+def form_webhook(form_id: str) -> Response[str]:
+    receipt_id = str(ULID())
+    logger.set_correlation_id(receipt_id)
+    logger.append_keys(receipt_id=receipt_id, form_id=form_id)
+    receipt = receive_form(
+        form_id,
+        problems.webhook_request(app.current_event),
+        policy=runtime.policy(),
+        secrets=runtime.secrets(),
+        inbox=runtime.inbox(),
+        received_at=datetime.now(UTC),
+        receipt_id=receipt_id,
+        max_body_bytes=runtime.settings().max_body_bytes,
+    )
+    count("FormReceived" if receipt.queued else "SpamDropped")
+    logger.info("form received", extra={"queued": receipt.queued})
+    return Response(202, "application/json", json.dumps({"receipt": receipt.receipt_id}))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,80 @@
+"""Storage first: archive the raw request, store uploaded files, enqueue the normalized message.
+
+The receiver does only this before it answers, so a later failure never loses what a customer sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from intake.model import Attachment, InboundMessage, WebhookRequest, safe_filename
+from intake.resources import ARCHIVE
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+# Never archived: credentials a provider sends us (basic auth) would outlive their rotation.
+_UNARCHIVED_HEADERS = {"authorization", "cookie"}
+ENVELOPE_VERSION = 1
+
+
+def raw_key(provider: str, receipt_id: str, received_at: datetime) -> str:
+    return f"{ARCHIVE.raw_prefix}{received_at:%Y/%m/%d}/{provider}/{receipt_id}"
+
+
+def attachment_key(receipt_id: str, received_at: datetime, n: int, filename: str) -> str:
+    return f"{ARCHIVE.attachments_prefix}{received_at:%Y/%m/%d}/{receipt_id}/{n}-{safe_filename(filename)}"
+
+
+class Inbox:
+    def __init__(self, s3: S3Client, bucket: str, sqs: SQSClient, queue_url: str) -> None:
+        self._s3, self._bucket = s3, bucket
+        self._sqs, self._queue_url = sqs, queue_url
+
+    def archive_request(self, key: str, receipt_id: str, received_at: datetime, request: WebhookRequest) -> None:
+        envelope = {
+            "version": ENVELOPE_VERSION,
+            "receipt_id": receipt_id,
+            "received_at": received_at.isoformat(),
+            "method": request.method,
+            "path": request.path,
+            "query": request.query,
+            "headers": {k: v for k, v in request.headers.items() if k not in _UNARCHIVED_HEADERS},
+            "body_base64": base64.b64encode(request.body).decode(),
+        }
+        self._s3.put_object(
+            Bucket=self._bucket,
+            Key=key,
+            Body=json.dumps(envelope).encode(),
+            ContentType="application/json",
+        )
+
+    def store_attachment(self, attachment: Attachment, content: bytes) -> None:
+        self._s3.put_object(
+            Bucket=self._bucket, Key=attachment.s3_key, Body=content, ContentType=attachment.content_type
+        )
+
+    def enqueue(self, message: InboundMessage) -> None:
+        """FIFO: grouped by conversation, deduplicated on the provider's id (5 minutes, on SQS's side)."""
+        self._sqs.send_message(
+            QueueUrl=self._queue_url,
+            MessageBody=message.model_dump_json(),
+            MessageGroupId=_group(message.thread_key),
+            MessageDeduplicationId=_group(f"{message.provider}#{message.provider_message_id}"),
+        )
+
+
+def _group(value: str) -> str:
+    """SQS ids allow 128 characters of a limited set: long or unusual keys are hashed."""
+    if len(value) <= 128 and all(c.isalnum() or c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~" for c in value):
+        return value
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def decode_message(body: str) -> InboundMessage:
+    return InboundMessage.model_validate_json(body)

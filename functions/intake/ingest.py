@@ -1,0 +1,88 @@
+"""InboundMessage → contact → thread → ticket: the channel-agnostic core.
+
+Every step is a read followed by one conditional transaction, so running the same message again,
+after a crash anywhere or concurrently, ends in the same state: one ticket, one message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from intake.model import InboundMessage, Sender, Status, Ticket, reference_for
+from intake.store import ContactPlan, Store, WriteConflictError
+
+IdFactory = Callable[[], str]
+ATTEMPTS = 5
+
+
+class IngestContentionError(Exception):
+    """Lost the race for the same thread or contact too many times; the queue will retry."""
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    APPENDED = "appended"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    outcome: Outcome
+    ticket_id: str
+
+
+def ingest(store: Store, message: InboundMessage, new_id: IdFactory) -> IngestResult:
+    for _ in range(ATTEMPTS):
+        duplicate = _duplicate_of(store, message)
+        if duplicate is not None:
+            return IngestResult(Outcome.DUPLICATE, duplicate)
+        contact = plan_contact(store, message.sender, new_id)
+        current = store.thread_ticket(message.thread_key)
+        try:
+            if current is not None and current.status.is_open:
+                store.append_message(current, message, contact)
+                return IngestResult(Outcome.APPENDED, current.id)
+            ticket = _new_ticket(message, contact.contact_id, new_id())
+            store.create_ticket(ticket, message, contact, None if current is None else current.id)
+            return IngestResult(Outcome.CREATED, ticket.id)
+        except WriteConflictError:
+            continue  # someone else wrote first: read again and decide again
+    raise IngestContentionError(message.receipt_id)
+
+
+def _duplicate_of(store: Store, message: InboundMessage) -> str | None:
+    seen = store.seen(message.provider, message.provider_message_id)
+    if seen is None or seen.dedupe_until <= message.received_at:
+        return None
+    return seen.ticket_id
+
+
+def plan_contact(store: Store, sender: Sender, new_id: IdFactory) -> ContactPlan:
+    """The contact that owns the first known identity; identities not yet known are added to it."""
+    identities = sender.identities()
+    known = {(kind, value): store.identity(kind, value) for kind, value in identities}
+    owner = next((contact_id for contact_id in known.values() if contact_id), None)
+    unknown = tuple(pair for pair, contact_id in known.items() if contact_id is None)
+    if owner is None:
+        return ContactPlan(new_id(), is_new=True, name=sender.name, new_identities=unknown)
+    return ContactPlan(owner, is_new=False, name=sender.name, new_identities=unknown)
+
+
+def _new_ticket(message: InboundMessage, contact_id: str, ticket_id: str) -> Ticket:
+    return Ticket(
+        id=ticket_id,
+        reference=reference_for(ticket_id),
+        channel=message.channel,
+        team=message.team,
+        priority=message.priority,
+        status=Status.OPEN,
+        contact_id=contact_id,
+        subject=message.subject,
+        thread_key=message.thread_key,
+        created_at=message.received_at,
+        updated_at=message.received_at,
+        last_inbound_at=message.received_at,
+        message_count=1,
+    )

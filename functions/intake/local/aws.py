@@ -1,0 +1,190 @@
+"""AWS on one machine: moto in-process, with the resources the stack declares, kept in a data folder.
+
+`create_resources` builds the table, queues and bucket from `intake.resources`, the description the
+CDK stack builds from too. `save`/`load` keep their contents in `<data-dir>` across restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from intake.resources import QUEUES, TABLE, QueueSpec, bucket_name, table_name
+
+REGION = "us-east-1"
+PREFIX = "intake-local"
+MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}}
+
+
+def fake_credentials() -> None:
+    """moto accepts any credentials; these make sure no real ones are ever used."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "TZ": "UTC",
+    }.items():
+        os.environ[name] = value
+    os.environ.pop("AWS_PROFILE", None)
+
+
+@contextmanager
+def emulated() -> Iterator[None]:
+    """moto for every boto3 client made inside, Step Functions executing its ASL."""
+    from moto import mock_aws
+
+    fake_credentials()
+    with mock_aws(config=MOTO_CONFIG):  # type: ignore[arg-type]
+        yield
+
+
+@dataclass(frozen=True)
+class Resources:
+    table: str
+    bucket: str
+    queue_urls: dict[str, str]  # spec name → url, dead-letter queues included
+
+    def environment(self) -> dict[str, str]:
+        """The `INTAKE_*` variables the functions read, as the stack sets them in AWS."""
+        return {
+            "INTAKE_TABLE_NAME": self.table,
+            "INTAKE_BUCKET_NAME": self.bucket,
+            "INTAKE_INBOUND_QUEUE_URL": self.queue_urls["inbound"],
+        }
+
+
+def create_resources(prefix: str = PREFIX) -> Resources:
+    session = boto3.session.Session(region_name=REGION)
+    dynamodb, sqs, s3 = session.client("dynamodb"), session.client("sqs"), session.client("s3")
+    attributes = {TABLE.partition_key, TABLE.sort_key}
+    for index in TABLE.indexes:
+        attributes |= {index.partition_key, index.sort_key}
+    dynamodb.create_table(
+        TableName=table_name(prefix),
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in sorted(attributes)],
+        KeySchema=[
+            {"AttributeName": TABLE.partition_key, "KeyType": "HASH"},
+            {"AttributeName": TABLE.sort_key, "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": index.name,
+                "KeySchema": [
+                    {"AttributeName": index.partition_key, "KeyType": "HASH"},
+                    {"AttributeName": index.sort_key, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index in TABLE.indexes
+        ],
+    )
+    dynamodb.update_time_to_live(
+        TableName=table_name(prefix),
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": TABLE.ttl_attribute},
+    )
+    s3.create_bucket(Bucket=bucket_name(prefix))
+    urls: dict[str, str] = {}
+    for spec in QUEUES:
+        urls[spec.dead_letter] = _create_queue(sqs, spec.dead_letter_name(prefix), spec, None)
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=urls[spec.dead_letter], AttributeNames=["QueueArn"])
+        redrive = {"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": spec.max_receive_count}
+        urls[spec.name] = _create_queue(sqs, spec.physical_name(prefix), spec, redrive)
+    return Resources(table_name(prefix), bucket_name(prefix), urls)
+
+
+def _create_queue(sqs: Any, name: str, spec: QueueSpec, redrive: dict[str, Any] | None) -> str:
+    attributes = {
+        "VisibilityTimeout": str(spec.visibility_timeout_s),
+        "MessageRetentionPeriod": str(spec.retention_s),
+    }
+    if spec.fifo:
+        attributes["FifoQueue"] = "true"
+    if redrive:
+        attributes["RedrivePolicy"] = json.dumps(redrive)
+    return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+
+
+# ------------------------------------------------------------------ persistence
+
+_lock = threading.Lock()
+
+
+def save(data_dir: Path, resources: Resources, *, include_queues: bool) -> None:
+    """Write the table and the bucket (and, when nothing consumes them any more, the queues)."""
+    session = boto3.session.Session(region_name=REGION)
+    dynamodb, s3 = session.client("dynamodb"), session.client("s3")
+    with _lock:
+        items = [item for page in dynamodb.get_paginator("scan").paginate(TableName=resources.table) for item in page["Items"]]
+        _write_json(data_dir / "table.json", items)
+        objects = data_dir / "s3"
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=resources.bucket):
+            for entry in page.get("Contents", []):
+                target = objects / entry["Key"]
+                if not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    body = s3.get_object(Bucket=resources.bucket, Key=entry["Key"])["Body"].read()
+                    target.write_bytes(body)
+        if include_queues:
+            _write_json(data_dir / "queues.json", {name: _drain(session.client("sqs"), url) for name, url in resources.queue_urls.items()})
+
+
+def load(data_dir: Path, resources: Resources) -> dict[str, int]:
+    """Put back what `save` wrote; returns how many items, objects and queued messages came back."""
+    session = boto3.session.Session(region_name=REGION)
+    dynamodb, s3, sqs = session.client("dynamodb"), session.client("s3"), session.client("sqs")
+    counts = {"items": 0, "objects": 0, "messages": 0}
+    table_file = data_dir / "table.json"
+    if table_file.exists():
+        for item in json.loads(table_file.read_text()):
+            dynamodb.put_item(TableName=resources.table, Item=item)
+            counts["items"] += 1
+    objects = data_dir / "s3"
+    if objects.exists():
+        for path in sorted(p for p in objects.rglob("*") if p.is_file()):
+            s3.put_object(Bucket=resources.bucket, Key=path.relative_to(objects).as_posix(), Body=path.read_bytes())
+            counts["objects"] += 1
+    queues_file = data_dir / "queues.json"
+    if queues_file.exists():
+        for name, messages in json.loads(queues_file.read_text()).items():
+            for message in messages:
+                sqs.send_message(QueueUrl=resources.queue_urls[name], **message)
+                counts["messages"] += 1
+        queues_file.unlink()
+    return counts
+
+
+def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
+    kept: list[dict[str, Any]] = []
+    while True:
+        response = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=600, MessageSystemAttributeNames=["All"]
+        )
+        messages = response.get("Messages", [])
+        if not messages:
+            return kept
+        for message in messages:
+            attributes = message.get("Attributes", {})
+            entry: dict[str, Any] = {"MessageBody": message["Body"]}
+            if "MessageGroupId" in attributes:
+                entry["MessageGroupId"] = attributes["MessageGroupId"]
+                entry["MessageDeduplicationId"] = attributes.get("MessageDeduplicationId", message["MessageId"])
+            kept.append(entry)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(data))
+    temporary.replace(path)
+

@@ -1,0 +1,106 @@
+"""Sample provider requests (`events/`): each file says what to post; signatures are made at send time.
+
+A sample is JSON: `{"description", "path", "headers", and one of "json" | "form" | "multipart" | "text"}`.
+Signed forms are signed with the form's secret from `INTAKE_FORM_<ID>_SECRET`, Typeform ones likewise.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from intake.channels import forms, signatures
+from intake.config import Policy, PublicAuth, SignedAuth, TypeformAuth
+from intake.secrets import Secrets
+
+
+@dataclass(frozen=True)
+class Prepared:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Sent:
+    status: int
+    body: dict[str, Any]
+
+
+def prepare(sample: dict[str, Any], policy: Policy, secrets: Secrets, now: float | None = None) -> Prepared:
+    path = sample["path"]
+    headers = {k.lower(): v for k, v in sample.get("headers", {}).items()}
+    if "json" in sample:
+        body = json.dumps(sample["json"], ensure_ascii=False).encode()
+        headers.setdefault("content-type", "application/json")
+    elif "form" in sample:
+        body = urlencode(sample["form"], doseq=True).encode()
+        headers.setdefault("content-type", "application/x-www-form-urlencoded")
+    elif "multipart" in sample:
+        body, headers["content-type"] = multipart(sample["multipart"])
+    else:
+        body = sample.get("text", "").encode()
+    form_id = path.rsplit("/", 1)[-1] if path.startswith("/webhooks/forms/") else None
+    form = policy.forms.get(form_id) if form_id else None
+    if form is not None and form_id is not None and not isinstance(form.auth, PublicAuth):
+        secret = secrets.get(forms.secret_name(form_id))
+        if secret is None:
+            raise LookupError(f"set INTAKE_{forms.secret_name(form_id)} to sign samples for form {form_id!r}")
+        if isinstance(form.auth, SignedAuth):
+            stamp = str(int(time.time() if now is None else now))
+            headers["x-intake-timestamp"] = stamp
+            headers["x-intake-signature"] = signatures.form_signature(secret, stamp, body)
+        elif isinstance(form.auth, TypeformAuth):
+            headers["typeform-signature"] = signatures.typeform_signature(secret, body)
+    return Prepared(path, headers, body)
+
+
+def multipart(spec: dict[str, Any]) -> tuple[bytes, str]:
+    """`{"fields": {name: value}, "files": [{"field", "filename", "content_type", "base64" | "text"}]}`."""
+    boundary = "intake-" + uuid.uuid4().hex
+    chunks: list[bytes] = []
+    for name, value in spec.get("fields", {}).items():
+        chunks.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    for file in spec.get("files", []):
+        content = base64.b64decode(file["base64"]) if "base64" in file else file.get("text", "").encode()
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{file["field"]}"; '
+            f'filename="{file["filename"]}"\r\nContent-Type: {file["content_type"]}\r\n\r\n'
+        )
+        chunks.append(head.encode() + content + b"\r\n")
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
+
+
+def send(base_url: str, prepared: Prepared, timeout: float = 10.0) -> Sent:
+    request = urllib.request.Request(
+        base_url.rstrip("/") + prepared.path, data=prepared.body, headers=prepared.headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - our own URL
+            return Sent(response.status, _json(response.read()))
+    except urllib.error.HTTPError as error:
+        return Sent(error.code, _json(error.read()))
+
+
+def load(path: Path) -> dict[str, Any]:
+    sample = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(sample, dict) or "path" not in sample:
+        raise ValueError(f"{path}: a sample needs at least a 'path'")
+    return sample
+
+
+def _json(data: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(data) if data else {}
+    except json.JSONDecodeError:
+        return {"text": data.decode(errors="replace")}
+    return parsed if isinstance(parsed, dict) else {"value": parsed}

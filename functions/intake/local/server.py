@@ -1,0 +1,89 @@
+"""`intake serve`: every route on one port, the queue consumers, and the data kept in a folder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from intake.config import load_policy
+from intake.local import aws
+from intake.local.gateway import Handler, make_server
+
+SAVE_EVERY_S = 5.0
+
+
+def _route(path: str) -> tuple[str, Handler]:
+    if path.startswith("/webhooks/"):
+        from intake.handlers import receiver
+
+        return "receiver", receiver.handler
+    from intake.handlers import api
+
+    return "api", api.handler
+
+
+def serve(
+    host: str,
+    port: int,
+    data_dir: Path,
+    config: Path,
+    ready: Callable[[str], None] = lambda url: None,
+) -> None:
+    """Run until SIGINT or SIGTERM; everything is saved to `data_dir` before returning."""
+    load_policy(config)  # fail fast, with each error's path, before anything starts
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "outbox").mkdir(exist_ok=True)
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    with aws.emulated():
+        resources = aws.create_resources()
+        restored = aws.load(data_dir, resources)
+        os.environ.update(resources.environment())
+        os.environ["INTAKE_CONFIG"] = str(config.resolve())
+        base_url = f"http://{host}:{port}"
+        os.environ.setdefault("INTAKE_PUBLIC_BASE_URL", base_url)
+        from intake import runtime
+        from intake.handlers import ingest
+        from intake.local.workers import Consumer
+
+        runtime.reset()
+        runtime.store(), runtime.inbox(), runtime.policy()  # built once, before any thread uses them
+        stop = threading.Event()
+        consumers = [Consumer("ingest", resources.queue_urls["inbound"], ingest.handler, stop)]
+        server = make_server(host, port, _route)
+        url = f"http://{host}:{server.server_address[1]}"
+
+        def shutdown(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, shutdown)
+        signal.signal(signal.SIGINT, shutdown)
+        for consumer in consumers:
+            consumer.start()
+        threading.Thread(target=server.serve_forever, name="gateway", daemon=True).start()
+        print(f"intake serving {url} (data in {data_dir}; restored {_counts(restored)})", flush=True)
+        ready(url)
+        while not stop.wait(SAVE_EVERY_S):
+            _save(data_dir, resources, include_queues=False)
+        server.shutdown()
+        for consumer in consumers:
+            consumer.join(timeout=5)
+        _save(data_dir, resources, include_queues=True)
+        print("intake stopped; data saved", flush=True)
+
+
+def _save(data_dir: Path, resources: aws.Resources, *, include_queues: bool) -> None:
+    try:
+        aws.save(data_dir, resources, include_queues=include_queues)
+    except RuntimeError as error:  # moto's dicts changed under the scan: the next round saves
+        print(f"intake: save postponed ({error})", file=sys.stderr, flush=True)
+
+
+def _counts(restored: dict[str, Any]) -> str:
+    return ", ".join(f"{v} {k}" for k, v in restored.items())

@@ -1,0 +1,210 @@
+"""The domain's vocabulary: what a ticket, a message, a contact and an inbound message are.
+
+Our own models are frozen and forbid unknown fields; what providers send is kept in `metadata`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+_ULID = r"^[0-9A-HJKMNP-TV-Z]{26}$"
+
+TicketId = Annotated[str, StringConstraints(pattern=_ULID)]
+ContactId = Annotated[str, StringConstraints(pattern=_ULID)]
+ReceiptId = Annotated[str, StringConstraints(pattern=_ULID)]
+E164Phone = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", to_lower=True)]
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamp must carry a time zone")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Channel(StrEnum):
+    FORM = "form"
+    EMAIL = "email"
+    PHONE = "phone"
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class Status(StrEnum):
+    OPEN = "open"
+    PENDING = "pending"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (Status.OPEN, Status.PENDING)
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class EventKind(StrEnum):
+    CREATED = "created"
+    CUSTOMER_REPLIED = "customer_replied"
+    RESPONDED = "responded"
+    PENDING = "pending"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+    WARNED = "warned"
+    BREACHED = "breached"
+    ESCALATED = "escalated"
+
+
+class Sender(Frozen):
+    """Who wrote, as the provider told us; normalized before it reaches the ingest core."""
+
+    name: str | None = Field(default=None, max_length=200)
+    email: Email | None = None
+    phone: E164Phone | None = None
+
+    def identities(self) -> list[tuple[str, str]]:
+        """(kind, value) pairs that identify this sender, most specific first."""
+        found = [("phone", self.phone), ("email", self.email)]
+        return [(kind, value) for kind, value in found if value]
+
+
+class Attachment(Frozen):
+    filename: str = Field(max_length=255)
+    content_type: str
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    s3_key: str
+
+
+class InboundMessage(Frozen):
+    """One customer message as a channel adapter hands it to the ingest core."""
+
+    channel: Channel
+    provider: str = Field(pattern=r"^[a-z0-9_-]+$")
+    provider_message_id: str = Field(min_length=1, max_length=200)
+    receipt_id: ReceiptId
+    received_at: UtcDatetime
+    team: str
+    sender: Sender
+    subject: str | None = Field(default=None, max_length=998)
+    text: str = Field(max_length=100_000)
+    priority: Priority = Priority.NORMAL
+    attachments: tuple[Attachment, ...] = ()
+    raw_archive_key: str
+    thread_key: str = Field(min_length=1, max_length=512)
+    dedupe_window_s: int = Field(default=8 * 86400, gt=0)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Contact(Frozen):
+    id: ContactId
+    name: str | None = None
+    phones: tuple[E164Phone, ...] = ()
+    emails: tuple[Email, ...] = ()
+    created_at: UtcDatetime
+
+
+class Message(Frozen):
+    ticket_id: TicketId
+    provider: str
+    provider_message_id: str
+    receipt_id: ReceiptId
+    direction: Direction
+    received_at: UtcDatetime
+    channel: Channel
+    subject: str | None = None
+    text: str
+    attachments: tuple[Attachment, ...] = ()
+    raw_archive_key: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class TicketEvent(Frozen):
+    ticket_id: TicketId
+    kind: EventKind
+    at: UtcDatetime
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class Ticket(Frozen):
+    id: TicketId
+    reference: str
+    channel: Channel
+    team: str
+    priority: Priority
+    status: Status
+    contact_id: ContactId
+    subject: str | None = None
+    thread_key: str
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    last_inbound_at: UtcDatetime
+    message_count: int = Field(ge=1)
+
+
+class TicketDetail(Ticket):
+    """A ticket as the read API shows it: with its contact, its whole thread and its history."""
+
+    contact: Contact | None
+    messages: list[Message]
+    events: list[TicketEvent]
+
+
+class TicketPage(Frozen):
+    items: list[Ticket]
+    next: str | None
+
+
+def reference_for(ticket_id: str) -> str:
+    """The short, human-friendly reference customers see (`[#7Q2M4K9D]`)."""
+    return ticket_id[-8:]
+
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_filename(name: str) -> str:
+    cleaned = _SAFE_NAME.sub("_", name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]).strip("._")
+    return cleaned[:120] or "file"
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """An HTTP request as a provider sent it: what adapters verify and parse, and what is archived."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+    source_ip: str = ""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    @property
+    def media_type(self) -> str:
+        return (self.header("content-type") or "").split(";", 1)[0].strip().lower()

@@ -1,0 +1,77 @@
+"""The one description of Intake's stateful resources.
+
+The CDK stack builds its table, queues and bucket from it, and `intake serve` and the tests create
+the same resources in moto from it, so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    partition_key: str
+    sort_key: str
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    partition_key: str
+    sort_key: str
+    ttl_attribute: str
+    indexes: tuple[Index, ...]
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    fifo: bool
+    visibility_timeout_s: int
+    max_receive_count: int
+    retention_s: int = 14 * 86400
+    dead_letter: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dead_letter", self.name + "-dlq")
+
+    def physical_name(self, prefix: str) -> str:
+        return f"{prefix}-{self.name}" + (".fifo" if self.fifo else "")
+
+    def dead_letter_name(self, prefix: str) -> str:
+        return f"{prefix}-{self.dead_letter}" + (".fifo" if self.fifo else "")
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    name: str
+    raw_prefix: str
+    attachments_prefix: str
+
+
+TABLE = TableSpec(
+    name="tickets",
+    partition_key="PK",
+    sort_key="SK",
+    ttl_attribute="expires_at",
+    indexes=(
+        Index("by_team", "team", "created_key"),
+        Index("by_day", "team_day", "created_key"),
+        Index("open_by_due", "open_team", "due_key"),
+    ),
+)
+
+INBOUND_QUEUE = QueueSpec(name="inbound", fifo=True, visibility_timeout_s=60, max_receive_count=5)
+QUEUES = (INBOUND_QUEUE,)
+
+ARCHIVE = BucketSpec(name="raw", raw_prefix="raw/", attachments_prefix="attachments/")
+
+
+def table_name(prefix: str) -> str:
+    return f"{prefix}-{TABLE.name}"
+
+
+def bucket_name(prefix: str) -> str:
+    return f"{prefix}-{ARCHIVE.name}"

@@ -1,0 +1,59 @@
+"""What a process builds once, at cold start: settings, policy, AWS clients, the store."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+
+from intake.config import Policy, Settings, load_policy
+from intake.inbox import Inbox
+from intake.secrets import Secrets
+from intake.store import Store
+
+
+@cache
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@cache
+def policy() -> Policy:
+    return load_policy(settings().config)
+
+
+@cache
+def _session() -> boto3.session.Session:
+    return boto3.session.Session()
+
+
+def client(service: str) -> Any:
+    return _clients(service)
+
+
+@cache
+def _clients(service: str) -> Any:
+    return _session().client(service)  # type: ignore[call-overload]
+
+
+@cache
+def store() -> Store:
+    return Store(client("dynamodb"), settings().table_name)
+
+
+@cache
+def inbox() -> Inbox:
+    s = settings()
+    return Inbox(client("s3"), s.bucket_name, client("sqs"), s.inbound_queue_url)
+
+
+@cache
+def secrets() -> Secrets:
+    return Secrets(secrets_arn=settings().secrets_arn)
+
+
+def reset() -> None:
+    """Forget everything built, so the next call reads the environment again (a new process, in effect)."""
+    for built in (settings, policy, _session, _clients, store, inbox, secrets):
+        built.cache_clear()

@@ -1,0 +1,462 @@
+"""The only module that speaks DynamoDB: Intake's single table (see DESIGN.md, "Data").
+
+Callers get our models and our errors, never boto3's.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from intake.model import (
+    Contact,
+    Direction,
+    EventKind,
+    InboundMessage,
+    Message,
+    Status,
+    Ticket,
+    TicketDetail,
+    TicketEvent,
+    TicketPage,
+)
+from intake.resources import TABLE
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+class StoreError(Exception):
+    """Base of the store's errors."""
+
+
+class WriteConflictError(StoreError):
+    """A conditional write lost: `failed` names the roles of the items whose condition failed."""
+
+    def __init__(self, failed: Sequence[str]) -> None:
+        self.failed = tuple(failed)
+        super().__init__("condition failed: " + ", ".join(self.failed))
+
+
+class StoreUnavailableError(StoreError):
+    """Throttled or conflicting with another transaction: try again later."""
+
+
+class TicketNotFoundError(StoreError):
+    def __init__(self, ticket_id: str) -> None:
+        self.ticket_id = ticket_id
+        super().__init__(f"no ticket {ticket_id}")
+
+
+class CursorInvalidError(StoreError):
+    """A pagination cursor that we did not hand out."""
+
+
+_RETRYABLE = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TransactionConflictException",
+    "InternalServerError",
+    "ServiceUnavailable",
+}
+_OPEN = [Status.OPEN.value, Status.PENDING.value]
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def iso(moment: datetime) -> str:
+    """Fixed-width UTC timestamp that sorts as text (`2026-11-23T18:33:46.123456Z`)."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _to_item(attributes: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in attributes.items() if v is not None and v != ()}
+
+
+def _from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {TABLE.partition_key: {"S": pk}, TABLE.sort_key: {"S": sk}}
+
+
+def _values(**values: Any) -> dict[str, Any]:
+    return {f":{k}": _serializer.serialize(v) for k, v in values.items()}
+
+
+@dataclass(frozen=True)
+class Seen:
+    ticket_id: str
+    dedupe_until: datetime
+
+
+@dataclass(frozen=True)
+class ContactPlan:
+    """How the sender's contact is written with the ticket: new, extended with identities, or as is."""
+
+    contact_id: str
+    is_new: bool
+    name: str | None
+    new_identities: tuple[tuple[str, str], ...]
+
+
+class Store:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._db = client
+        self._table = table_name
+
+    # ------------------------------------------------------------------ reads
+
+    def seen(self, provider: str, provider_message_id: str) -> Seen | None:
+        item = self._get(f"SEEN#{provider}#{provider_message_id}", "SEEN")
+        if item is None:
+            return None
+        return Seen(item["ticket_id"], datetime.fromisoformat(item["dedupe_until"]))
+
+    def identity(self, kind: str, value: str) -> str | None:
+        item = self._get(f"ID#{kind}#{value}", "ID")
+        return None if item is None else str(item["contact_id"])
+
+    def thread_ticket(self, thread_key: str) -> Ticket | None:
+        item = self._get(f"THREAD#{thread_key}", "THREAD")
+        return None if item is None else self.ticket(item["ticket_id"])
+
+    def ticket(self, ticket_id: str) -> Ticket:
+        item = self._get(f"TICKET#{ticket_id}", "META")
+        if item is None:
+            raise TicketNotFoundError(ticket_id)
+        return _ticket(item)
+
+    def contact(self, contact_id: str) -> Contact | None:
+        item = self._get(f"CONTACT#{contact_id}", "META")
+        return None if item is None else Contact.model_validate(_strip(item))
+
+    def ticket_detail(self, ticket_id: str) -> TicketDetail:
+        items = list(self._query(KeyConditionExpression="PK = :pk", ExpressionAttributeValues=_values(pk=f"TICKET#{ticket_id}")))
+        meta = next((i for i in items if i["SK"] == "META"), None)
+        if meta is None:
+            raise TicketNotFoundError(ticket_id)
+        ticket = _ticket(meta)
+        return TicketDetail(
+            **ticket.model_dump(),
+            contact=self.contact(ticket.contact_id),
+            messages=[_message(i) for i in items if i["SK"].startswith("MSG#")],
+            events=[TicketEvent.model_validate(_strip(i)) for i in items if i["SK"].startswith("EVT#")],
+        )
+
+    def list_tickets(
+        self,
+        teams: Sequence[str],
+        *,
+        status: Status | None = None,
+        channel: str | None = None,
+        limit: int = 25,
+        cursor: str | None = None,
+    ) -> TicketPage:
+        """Newest first across `teams`, from the `by_team` index; `cursor` is the last key handed out."""
+        if cursor is not None and (len(cursor) > 100 or "#" not in cursor):
+            raise CursorInvalidError(cursor)
+        per_team = [self._team_tickets(team, status, channel, limit, cursor) for team in teams]
+        merged = heapq.merge(*per_team, key=lambda item: item["created_key"], reverse=True)
+        page = [item for _, item in zip(range(limit + 1), merged, strict=False)]
+        more = len(page) > limit
+        page = page[:limit]
+        return TicketPage(items=[_ticket(i) for i in page], next=page[-1]["created_key"] if more else None)
+
+    def _team_tickets(
+        self, team: str, status: Status | None, channel: str | None, limit: int, before: str | None
+    ) -> Iterator[dict[str, Any]]:
+        index = TABLE.indexes[0]
+        condition = f"{index.partition_key} = :team"
+        values: dict[str, Any] = {"team": team}
+        if before is not None:
+            condition += f" AND {index.sort_key} < :before"
+            values["before"] = before
+        filters, names = [], {}
+        if status is not None:
+            filters.append("#status = :status")
+            names["#status"] = "status"
+            values["status"] = status.value
+        if channel is not None:
+            filters.append("channel = :channel")
+            values["channel"] = channel
+        kwargs: dict[str, Any] = {
+            "IndexName": index.name,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": _values(**values),
+            "ScanIndexForward": False,
+            "Limit": limit + 1,
+        }
+        if filters:
+            kwargs["FilterExpression"] = " AND ".join(filters)
+            kwargs["ExpressionAttributeNames"] = names
+        return self._query(**kwargs)
+
+    # ----------------------------------------------------------------- writes
+
+    def create_ticket(
+        self,
+        ticket: Ticket,
+        inbound: InboundMessage,
+        contact: ContactPlan,
+        replaces_thread_ticket: str | None,
+    ) -> None:
+        """Ticket, first message, created event, thread pointer, contact and dedupe record: all or nothing."""
+        created_key = f"{iso(ticket.created_at)}#{ticket.id}"
+        meta = {
+            "PK": f"TICKET#{ticket.id}",
+            "SK": "META",
+            **ticket.model_dump(mode="json"),
+            "created_at": iso(ticket.created_at),
+            "updated_at": iso(ticket.updated_at),
+            "last_inbound_at": iso(ticket.last_inbound_at),
+            "created_key": created_key,
+            "team_day": f"{ticket.team}#{ticket.created_at.date().isoformat()}",
+        }
+        thread_condition = "attribute_not_exists(PK)"
+        thread_values: dict[str, Any] = {}
+        if replaces_thread_ticket is not None:
+            thread_condition = "ticket_id = :previous"
+            thread_values = _values(previous=replaces_thread_ticket)
+        operations = [
+            ("ticket", {"Put": self._put(meta, "attribute_not_exists(PK)")}),
+            ("message", {"Put": self._put(_message_item(ticket.id, inbound), "attribute_not_exists(PK)")}),
+            ("event", {"Put": self._put(_event_item(ticket.id, EventKind.CREATED, ticket.created_at, {}))}),
+            (
+                "thread",
+                {
+                    "Put": self._put(
+                        {"PK": f"THREAD#{ticket.thread_key}", "SK": "THREAD", "ticket_id": ticket.id},
+                        thread_condition,
+                        thread_values,
+                    )
+                },
+            ),
+            ("seen", {"Put": self._seen_put(ticket.id, inbound)}),
+            *self._contact_operations(contact, inbound.received_at),
+        ]
+        self._transact(operations)
+
+    def append_message(self, ticket: Ticket, inbound: InboundMessage, contact: ContactPlan) -> None:
+        """A further customer message on an open ticket, with its dedupe record: all or nothing."""
+        at = iso(inbound.received_at)
+        operations = [
+            ("message", {"Put": self._put(_message_item(ticket.id, inbound), "attribute_not_exists(PK)")}),
+            ("seen", {"Put": self._seen_put(ticket.id, inbound)}),
+            (
+                "ticket",
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _key(f"TICKET#{ticket.id}", "META"),
+                        "UpdateExpression": "SET message_count = message_count + :one, updated_at = :at, "
+                        "last_inbound_at = :at",
+                        "ConditionExpression": "#status IN (:open, :pending)",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": _values(one=1, at=at, open=_OPEN[0], pending=_OPEN[1]),
+                    }
+                },
+            ),
+            (
+                "event",
+                {
+                    "Put": self._put(
+                        _event_item(ticket.id, EventKind.CUSTOMER_REPLIED, inbound.received_at, {})
+                    )
+                },
+            ),
+            *self._contact_operations(contact, inbound.received_at),
+        ]
+        self._transact(operations)
+
+    def _contact_operations(self, plan: ContactPlan, at: datetime) -> list[tuple[str, dict[str, Any]]]:
+        operations: list[tuple[str, dict[str, Any]]] = [
+            (
+                "identity",
+                {
+                    "Put": self._put(
+                        {"PK": f"ID#{kind}#{value}", "SK": "ID", "contact_id": plan.contact_id, "kind": kind},
+                        "attribute_not_exists(PK)",
+                    )
+                },
+            )
+            for kind, value in plan.new_identities
+        ]
+        phones = [v for k, v in plan.new_identities if k == "phone"]
+        emails = [v for k, v in plan.new_identities if k == "email"]
+        if plan.is_new:
+            contact = {
+                "PK": f"CONTACT#{plan.contact_id}",
+                "SK": "META",
+                "id": plan.contact_id,
+                "name": plan.name,
+                "phones": phones,
+                "emails": emails,
+                "created_at": iso(at),
+            }
+            operations.append(("contact", {"Put": self._put(contact, "attribute_not_exists(PK)")}))
+        elif plan.new_identities:
+            operations.append(
+                (
+                    "contact",
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": _key(f"CONTACT#{plan.contact_id}", "META"),
+                            "UpdateExpression": "SET phones = list_append(phones, :phones), "
+                            "emails = list_append(emails, :emails)",
+                            "ConditionExpression": "attribute_exists(PK)",
+                            "ExpressionAttributeValues": _values(phones=phones, emails=emails),
+                        }
+                    },
+                )
+            )
+        return operations
+
+    def _seen_put(self, ticket_id: str, inbound: InboundMessage) -> dict[str, Any]:
+        keep = inbound.received_at + timedelta(seconds=max(inbound.dedupe_window_s, 8 * 86400))
+        item = {
+            "PK": f"SEEN#{inbound.provider}#{inbound.provider_message_id}",
+            "SK": "SEEN",
+            "ticket_id": ticket_id,
+            "receipt_id": inbound.receipt_id,
+            "dedupe_until": iso(inbound.received_at + timedelta(seconds=inbound.dedupe_window_s)),
+            TABLE.ttl_attribute: _epoch(keep),
+        }
+        # A record past its window (judged at this message's own receive time, so a replay decides
+        # the same way) no longer makes this message a duplicate.
+        return self._put(
+            item,
+            "attribute_not_exists(PK) OR dedupe_until <= :received",
+            _values(received=iso(inbound.received_at)),
+        )
+
+    # --------------------------------------------------------------- plumbing
+
+    def _put(
+        self, attributes: dict[str, Any], condition: str | None = None, values: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        put: dict[str, Any] = {"TableName": self._table, "Item": _to_item(attributes)}
+        if condition:
+            put["ConditionExpression"] = condition
+        if values:
+            put["ExpressionAttributeValues"] = values
+        return put
+
+    def _transact(self, operations: list[tuple[str, dict[str, Any]]]) -> None:
+        try:
+            self._db.transact_write_items(TransactItems=[op for _, op in operations])  # type: ignore[misc]
+        except ClientError as error:
+            code = error.response["Error"]["Code"]
+            if code == "TransactionCanceledException":
+                reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]
+                if "ConditionalCheckFailed" in reasons:
+                    failed = [role for (role, _), r in zip(operations, reasons, strict=False) if r == "ConditionalCheckFailed"]
+                    raise WriteConflictError(failed) from None
+                raise StoreUnavailableError(",".join(reasons)) from None
+            raise _mapped(error) from None
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        try:
+            response = self._db.get_item(TableName=self._table, Key=_key(pk, sk), ConsistentRead=True)
+        except ClientError as error:
+            raise _mapped(error) from None
+        item = response.get("Item")
+        return None if item is None else _from_item(item)
+
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        while True:
+            try:
+                response = self._db.query(TableName=self._table, **kwargs)
+            except ClientError as error:
+                raise _mapped(error) from None
+            for item in response.get("Items", []):
+                yield _from_item(item)
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def _mapped(error: ClientError) -> StoreError:
+    code = error.response["Error"]["Code"]
+    if code in _RETRYABLE:
+        return StoreUnavailableError(code)
+    if code == "ConditionalCheckFailedException":
+        return WriteConflictError(["item"])
+    return StoreError(code)
+
+
+_KEYS = ("PK", "SK", "created_key", "team_day", "open_team", "due_key", TABLE.ttl_attribute)
+
+
+def _strip(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in _KEYS}
+
+
+def _ticket(item: dict[str, Any]) -> Ticket:
+    return Ticket.model_validate(_strip(item))
+
+
+def _message(item: dict[str, Any]) -> Message:
+    fields = _strip(item)
+    fields["metadata"] = json.loads(fields.get("metadata", "{}"))
+    return Message.model_validate(fields)
+
+
+def _message_item(ticket_id: str, inbound: InboundMessage) -> dict[str, Any]:
+    message = Message(
+        ticket_id=ticket_id,
+        provider=inbound.provider,
+        provider_message_id=inbound.provider_message_id,
+        receipt_id=inbound.receipt_id,
+        direction=Direction.INBOUND,
+        received_at=inbound.received_at,
+        channel=inbound.channel,
+        subject=inbound.subject,
+        text=inbound.text,
+        attachments=inbound.attachments,
+        raw_archive_key=inbound.raw_archive_key,
+    )
+    attributes = message.model_dump(mode="json")
+    attributes["received_at"] = iso(inbound.received_at)
+    attributes["metadata"] = json.dumps(inbound.metadata, sort_keys=True, default=str)
+    return {
+        "PK": f"TICKET#{ticket_id}",
+        "SK": f"MSG#{iso(inbound.received_at)}#{inbound.provider}#{inbound.provider_message_id}",
+        **attributes,
+    }
+
+
+def _event_item(ticket_id: str, kind: EventKind, at: datetime, detail: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "PK": f"TICKET#{ticket_id}",
+        "SK": f"EVT#{iso(at)}#{kind.value}",
+        "ticket_id": ticket_id,
+        "kind": kind.value,
+        "at": iso(at),
+        "detail": detail,
+    }

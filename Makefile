@@ -1,0 +1,62 @@
+# Every target works on a fresh clone: `setup` installs what the others need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV = $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+export TZ := UTC
+export CDK_DISABLE_CLI_TELEMETRY := true
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help setup demo test lint bench synth serve schemas clean
+
+help:
+	@echo "make demo    run the sample web forms through a local Intake and print the tickets"
+	@echo "make test    run every test (unit, moto, CDK synthesis, end to end)"
+	@echo "make lint    ruff and mypy --strict"
+	@echo "make bench   import-time and throughput benchmarks, as ratios to a baseline"
+	@echo "make synth   synthesize the CDK app (offline)"
+	@echo "make serve   run Intake on http://127.0.0.1:8080"
+
+setup: .venv/.synced node_modules/.installed
+
+.venv/.synced: pyproject.toml uv.lock
+	@echo "==> uv: installing it if missing"
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@echo "==> uv sync --frozen: the locked Python dependencies into .venv"
+	@$(UV) sync --frozen --all-extras
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@echo "==> npm ci: the pinned AWS CDK CLI (2.x)"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+demo: setup
+	@echo "==> intake demo: posting events/forms/* to a local Intake"
+	@$(UV) run --frozen intake demo
+
+serve: setup
+	@$(UV) run --frozen intake serve
+
+test: setup
+	@echo "==> pytest (exit code 5, no tests collected, fails this target)"
+	@$(UV) run --frozen pytest
+
+lint: setup
+	@echo "==> ruff check, ruff format --check, mypy --strict functions/"
+	@$(UV) run --frozen ruff check functions tests bench infra
+	@$(UV) run --frozen ruff format --check functions tests bench infra
+	@$(UV) run --frozen mypy functions/intake
+
+bench: setup
+	@echo "==> benchmarks (ratios against baselines measured in the same run)"
+	@$(UV) run --frozen python bench/run.py
+
+schemas: setup
+	@$(UV) run --frozen intake schemas export
+
+synth: setup
+	@echo "==> cdk synth (offline, no notices, no telemetry)"
+	@npx cdk synth --no-notices --quiet
+
+clean:
+	rm -rf .venv node_modules cdk.out .intake .pytest_cache .mypy_cache .ruff_cache

@@ -42,7 +42,10 @@ def poll_once(sqs: Any, queue_url: str, queue_arn: str, name: str, handler: Hand
     messages = response.get("Messages", [])
     if not messages:
         return 0
-    result = handler(sqs_event(messages, queue_arn), LocalContext(name, uuid.uuid4().hex))
+    try:
+        result = handler(sqs_event(messages, queue_arn), LocalContext(name, uuid.uuid4().hex))
+    except Exception:  # as in Lambda: a failed invocation deletes nothing; the queue redelivers
+        return 0
     failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
     done = [m for m in messages if m["MessageId"] not in failed]
     for start in range(0, len(done), 10):

@@ -1,0 +1,114 @@
+"""moto for every test here; the resources come from `intake.resources`, as the stack's do."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from intake import runtime
+from intake.config import load_policy
+from intake.local import samples
+from intake.local.aws import Resources, create_resources, emulated
+from intake.local.gateway import LocalContext, api_event
+from intake.local.workers import poll_once
+from intake.secrets import Secrets
+from intake.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRETS = {"INTAKE_FORM_CONTACT_SECRET": "test-contact-secret", "INTAKE_FORM_FEEDBACK_SECRET": "test-typeform-secret"}
+
+
+@dataclass
+class Stack:
+    """The emulated deployment: its resources, clients, and the handlers called as Lambda calls them."""
+
+    resources: Resources
+    s3: Any
+    sqs: Any
+    dynamodb: Any
+
+    @property
+    def store(self) -> Store:
+        return Store(self.dynamodb, self.resources.table)
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        from intake.handlers import receiver
+
+        event = api_event("POST", path, headers, body, "203.0.113.9")
+        result = receiver.handler(event, LocalContext("receiver", "req-1"))
+        return result["statusCode"], json.loads(result["body"] or "{}")
+
+    def post_sample(self, name: str, now: float | None = None, **changes: Any) -> tuple[int, dict[str, Any]]:
+        prepared = self.prepare(name, now, **changes)
+        return self.post(prepared.path, prepared.body, prepared.headers)
+
+    def prepare(self, name: str, now: float | None = None, **changes: Any) -> samples.Prepared:
+        sample = samples.load(ROOT / "events" / "forms" / name)
+        for key, value in changes.items():
+            sample[key] = value
+        return samples.prepare(sample, load_policy(ROOT / "intake.yaml"), Secrets(environ=SECRETS), now)
+
+    def get(self, path: str) -> tuple[int, dict[str, Any]]:
+        from intake.handlers import api
+
+        result = api.handler(api_event("GET", path, {}, b"", "127.0.0.1"), LocalContext("api", "req-2"))
+        return result["statusCode"], json.loads(result["body"])
+
+    def work(self, rounds: int = 3) -> int:
+        """Run the ingest consumer until the queue is empty (or `rounds` empty polls)."""
+        from intake.handlers import ingest
+
+        url = self.resources.queue_urls["inbound"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        taken, empty = 0, 0
+        while empty < rounds:
+            got = poll_once(self.sqs, url, arn, "ingest", ingest.handler, wait_s=0)
+            taken += got
+            empty = 0 if got else empty + 1
+        return taken
+
+    def queued(self, name: str = "inbound") -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.resources.queue_urls[name],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+    def objects(self) -> list[str]:
+        listed = self.s3.list_objects_v2(Bucket=self.resources.bucket)
+        return [o["Key"] for o in listed.get("Contents", [])]
+
+    def items(self) -> list[dict[str, Any]]:
+        return self.dynamodb.scan(TableName=self.resources.table)["Items"]
+
+    def tickets(self) -> list[dict[str, Any]]:
+        return [i for i in self.items() if i["PK"]["S"].startswith("TICKET#") and i["SK"]["S"] == "META"]
+
+
+@pytest.fixture(autouse=True)
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    with emulated():
+        resources = create_resources("intake-test")
+        for name, value in resources.environment().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("INTAKE_CONFIG", str(ROOT / "intake.yaml"))
+        runtime.reset()
+        session = boto3.session.Session()
+        yield Stack(resources, session.client("s3"), session.client("sqs"), session.client("dynamodb"))
+        runtime.reset()
+    assert os.environ.get("TZ") == "UTC"
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)

@@ -5,6 +5,7 @@ Callers get our models and our errors, never boto3's.
 
 from __future__ import annotations
 
+import base64
 import heapq
 import json
 from collections.abc import Iterator, Sequence
@@ -178,14 +179,13 @@ class Store:
         cursor: str | None = None,
     ) -> TicketPage:
         """Newest first across `teams`, from the `by_team` index; `cursor` is the last key handed out."""
-        if cursor is not None and (len(cursor) > 100 or "#" not in cursor):
-            raise CursorInvalidError(cursor)
-        per_team = [self._team_tickets(team, status, channel, limit, cursor) for team in teams]
+        before = None if cursor is None else _decode_cursor(cursor)
+        per_team = [self._team_tickets(team, status, channel, limit, before) for team in teams]
         merged = heapq.merge(*per_team, key=lambda item: item["created_key"], reverse=True)
         page = [item for _, item in zip(range(limit + 1), merged, strict=False)]
         more = len(page) > limit
         page = page[:limit]
-        return TicketPage(items=[_ticket(i) for i in page], next=page[-1]["created_key"] if more else None)
+        return TicketPage(items=[_ticket(i) for i in page], next=_encode_cursor(page[-1]["created_key"]) if more else None)
 
     def _team_tickets(
         self, team: str, status: Status | None, channel: str | None, limit: int, before: str | None
@@ -399,6 +399,22 @@ class Store:
             if "LastEvaluatedKey" not in response:
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def _encode_cursor(created_key: str) -> str:
+    return base64.urlsafe_b64encode(created_key.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    """The `created_key` a cursor stands for: a timestamp, `#`, a ULID."""
+    try:
+        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise CursorInvalidError(cursor) from None
+    stamp, _, ticket_id = decoded.partition("#")
+    if len(stamp) != 27 or not stamp.endswith("Z") or len(ticket_id) != 26:
+        raise CursorInvalidError(cursor)
+    return decoded
 
 
 def _mapped(error: ClientError) -> StoreError:

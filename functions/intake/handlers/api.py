@@ -72,6 +72,6 @@ def _limit(raw: str | None) -> int:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-@metrics.log_metrics
+@metrics.log_metrics  # rejected queries are counted (RequestRejected)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

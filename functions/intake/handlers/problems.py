@@ -54,8 +54,7 @@ def register(app: APIGatewayHttpResolver) -> None:
     def known(error: Exception) -> Response[str]:
         status, kind, title = _PROBLEMS[type(error)]
         extra = {"field": error.field} if isinstance(error, FieldInvalidError) else {}
-        if isinstance(error, SignatureInvalidError):
-            count("SignatureRejected")
+        count("SignatureRejected" if isinstance(error, SignatureInvalidError) else "RequestRejected")
         logger.info("request rejected", extra={"problem": kind, "status": status})
         return problem(status, kind, title, str(error), instance(), **extra)
 

@@ -18,7 +18,10 @@ from urllib.parse import urlencode
 from intake.config import ConfigError, load_policy
 
 DEFAULT_URL = "http://127.0.0.1:8080"
-DEMO_SECRETS = {"INTAKE_FORM_CONTACT_SECRET": "demo-contact-secret", "INTAKE_FORM_FEEDBACK_SECRET": "demo-typeform-secret"}
+DEMO_SECRETS = {
+    "INTAKE_FORM_CONTACT_SECRET": "demo-contact-secret",
+    "INTAKE_FORM_FEEDBACK_SECRET": "demo-typeform-secret",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,7 +89,18 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _start_server(config: Path, data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    command = [sys.executable, "-m", "intake.cli", "serve", "--port", "0", "--data-dir", str(data_dir), "--config", str(config)]
+    command = [
+        sys.executable,
+        "-m",
+        "intake.cli",
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        str(data_dir),
+        "--config",
+        str(config),
+    ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)  # noqa: S603
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -139,7 +153,8 @@ def _tickets_show(args: argparse.Namespace) -> int:
     contact = ticket.get("contact") or {}
     print(f"#{ticket['reference']}  {ticket['subject'] or '(no subject)'}")
     print(f"  {ticket['status']} · {ticket['priority']} · {ticket['channel']} · team {ticket['team']}")
-    print(f"  from {contact.get('name') or '?'} {', '.join(contact.get('emails', []) + contact.get('phones', []))}")
+    identities = ", ".join(contact.get("emails", []) + contact.get("phones", []))
+    print(f"  from {contact.get('name') or '?'} {identities}")
     for message in ticket["messages"]:
         print(f"\n  [{message['received_at']}] {message['direction']} via {message['provider']}")
         for line in message["text"].splitlines() or [""]:
@@ -189,7 +204,9 @@ def _table(tickets: list[dict[str, Any]]) -> str:
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -203,7 +220,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="policy file (default: $INTAKE_CONFIG or intake.yaml)")
     serve.set_defaults(run=_serve)
 
-    demo = commands.add_parser("demo", help="start serve, post every sample in events/forms, print the tickets")
+    demo = commands.add_parser(
+        "demo", help="start serve, post every sample in events/forms, print the tickets"
+    )
     demo.add_argument("--events", default="events")
     demo.add_argument("--config")
     demo.add_argument("--data-dir", help="default: a new temporary folder")
@@ -223,12 +242,16 @@ def _parser() -> argparse.ArgumentParser:
     listing.set_defaults(run=_tickets_list)
     show.set_defaults(run=_tickets_show)
 
-    schemas = commands.add_parser("schemas", help="JSON Schema and OpenAPI").add_subparsers(required=True, metavar="action")
+    schemas = commands.add_parser("schemas", help="JSON Schema and OpenAPI").add_subparsers(
+        required=True, metavar="action"
+    )
     export = schemas.add_parser("export", help="write schemas/ from the models")
     export.add_argument("--out", default="schemas")
     export.set_defaults(run=_schemas_export)
 
-    config = commands.add_parser("config", help="the policy file").add_subparsers(required=True, metavar="action")
+    config = commands.add_parser("config", help="the policy file").add_subparsers(
+        required=True, metavar="action"
+    )
     check = config.add_parser("check", help="validate it and name each error's path")
     check.add_argument("config", nargs="?")
     check.set_defaults(run=_config_check)

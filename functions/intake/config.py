@@ -53,7 +53,9 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as error:
-            raise ConfigError("environment", [f"{ENV_PREFIX}{line.upper()}" for line in describe(error)]) from None
+            raise ConfigError(
+                "environment", [f"{ENV_PREFIX}{line.upper()}" for line in describe(error)]
+            ) from None
 
 
 # ---------------------------------------------------------------- policy file
@@ -110,7 +112,9 @@ class FieldMap(Strict):
 class AttachmentLimits(Strict):
     max_files: int = Field(default=5, ge=0)
     max_file_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
-    types: list[str] = Field(default_factory=lambda: ["image/png", "image/jpeg", "application/pdf", "text/plain"])
+    types: list[str] = Field(
+        default_factory=lambda: ["image/png", "image/jpeg", "application/pdf", "text/plain"]
+    )
 
 
 class Form(Strict):
@@ -120,7 +124,9 @@ class Form(Strict):
     max_bytes: int = Field(default=1024 * 1024, gt=0)
     attachments: AttachmentLimits = AttachmentLimits()
     default_priority: Priority = Priority.NORMAL
-    dedupe_window_s: int = Field(default=600, gt=0, description="identical submissions within it make one ticket")
+    dedupe_window_s: int = Field(
+        default=600, gt=0, description="identical submissions within it make one ticket"
+    )
 
 
 class Policy(Strict):

@@ -157,7 +157,11 @@ class Store:
         return None if item is None else Contact.model_validate(_strip(item))
 
     def ticket_detail(self, ticket_id: str) -> TicketDetail:
-        items = list(self._query(KeyConditionExpression="PK = :pk", ExpressionAttributeValues=_values(pk=f"TICKET#{ticket_id}")))
+        items = list(
+            self._query(
+                KeyConditionExpression="PK = :pk", ExpressionAttributeValues=_values(pk=f"TICKET#{ticket_id}")
+            )
+        )
         meta = next((i for i in items if i["SK"] == "META"), None)
         if meta is None:
             raise TicketNotFoundError(ticket_id)
@@ -185,7 +189,9 @@ class Store:
         page = [item for _, item in zip(range(limit + 1), merged, strict=False)]
         more = len(page) > limit
         page = page[:limit]
-        return TicketPage(items=[_ticket(i) for i in page], next=_encode_cursor(page[-1]["created_key"]) if more else None)
+        return TicketPage(
+            items=[_ticket(i) for i in page], next=_encode_cursor(page[-1]["created_key"]) if more else None
+        )
 
     def _team_tickets(
         self, team: str, status: Status | None, channel: str | None, limit: int, before: str | None
@@ -375,7 +381,11 @@ class Store:
             if code == "TransactionCanceledException":
                 reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]
                 if "ConditionalCheckFailed" in reasons:
-                    failed = [role for (role, _), r in zip(operations, reasons, strict=False) if r == "ConditionalCheckFailed"]
+                    failed = [
+                        role
+                        for (role, _), r in zip(operations, reasons, strict=False)
+                        if r == "ConditionalCheckFailed"
+                    ]
                     raise WriteConflictError(failed) from None
                 raise StoreUnavailableError(",".join(reasons)) from None
             raise _mapped(error) from None

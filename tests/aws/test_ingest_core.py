@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from ulid import ULID
-
 from intake.ingest import Outcome, ingest
 from intake.model import Channel, InboundMessage, Priority, Sender, Status
+from ulid import ULID
+
 from tests.aws.conftest import Stack, at
 
 T0 = at("2026-11-20T09:00:00+00:00")
@@ -36,7 +36,9 @@ def message(**changes: Any) -> InboundMessage:
     return InboundMessage(**{**fields, **changes})
 
 
-def test_identical_submission_is_dropped_within_the_window_and_kept_as_a_reminder_after_it(stack: Stack) -> None:
+def test_identical_submission_is_dropped_within_the_window_and_kept_as_a_reminder_after_it(
+    stack: Stack,
+) -> None:
     first = ingest(stack.store, message(), new_id)
     nine_minutes = ingest(stack.store, message(received_at=T0 + timedelta(minutes=9)), new_id)
     eleven_minutes = ingest(stack.store, message(received_at=T0 + timedelta(minutes=11)), new_id)
@@ -60,7 +62,10 @@ def test_replaying_the_same_message_hours_later_is_still_a_duplicate(stack: Stac
 def test_a_second_message_in_an_open_thread_is_appended_to_its_ticket(stack: Stack) -> None:
     created = ingest(stack.store, message(), new_id)
     later = message(
-        provider_message_id="sha256-def", received_at=T0 + timedelta(hours=1), text="Any news?", dedupe_window_s=691200
+        provider_message_id="sha256-def",
+        received_at=T0 + timedelta(hours=1),
+        text="Any news?",
+        dedupe_window_s=691200,
     )
     appended = ingest(stack.store, later, new_id)
 
@@ -80,7 +85,9 @@ def test_a_message_for_a_closed_thread_opens_a_new_ticket_and_moves_the_thread(s
         ExpressionAttributeNames={"#s": "status"},
         ExpressionAttributeValues={":resolved": {"S": Status.RESOLVED.value}},
     )
-    second = ingest(stack.store, message(provider_message_id="sha256-new", received_at=T0 + timedelta(days=1)), new_id)
+    second = ingest(
+        stack.store, message(provider_message_id="sha256-new", received_at=T0 + timedelta(days=1)), new_id
+    )
 
     assert second.outcome == Outcome.CREATED and second.ticket_id != first.ticket_id
     current = stack.store.thread_ticket("form#contact#sha256-abc")
@@ -94,7 +101,9 @@ def test_one_contact_across_identities_learns_new_ones(stack: Stack) -> None:
         thread_key="other-thread",
         sender=Sender(name="Ana", email="ana@example.com", phone="+33612345678"),
     )
-    by_phone_only = message(provider_message_id="p3", thread_key="third-thread", sender=Sender(phone="+33612345678"))
+    by_phone_only = message(
+        provider_message_id="p3", thread_key="third-thread", sender=Sender(phone="+33612345678")
+    )
     second = ingest(stack.store, both, new_id)
     third = ingest(stack.store, by_phone_only, new_id)
 
@@ -130,7 +139,12 @@ def test_ticket_list_is_newest_first_filtered_and_paged_with_a_cursor(stack: Sta
 
 
 def test_bad_queries_name_the_parameter(stack: Stack) -> None:
-    for query, field in [("status=lost", "status"), ("channel=fax", "channel"), ("limit=0", "limit"), ("team=nobody", "team")]:
+    for query, field in [
+        ("status=lost", "status"),
+        ("channel=fax", "channel"),
+        ("limit=0", "limit"),
+        ("team=nobody", "team"),
+    ]:
         status, problem = stack.get(f"/tickets?{query}")
         assert (status, problem["field"]) == (400, field)
     status, problem = stack.get("/tickets?cursor=nonsense")

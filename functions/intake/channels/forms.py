@@ -141,7 +141,9 @@ def to_inbound(
     email = value(mapping.email)
     phone = value(mapping.phone)
     if email is None and phone is None:
-        raise FieldInvalidError(mapping.email or mapping.phone or "email", "an email or a phone number is required")
+        raise FieldInvalidError(
+            mapping.email or mapping.phone or "email", "an email or a phone number is required"
+        )
     try:
         sender = Sender(
             name=value(mapping.name),

@@ -18,7 +18,9 @@ def form_signature(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + _hmac_sha256(secret, timestamp.encode() + b"." + body).hex()
 
 
-def verify_form(secret: str, timestamp: str | None, signature: str | None, body: bytes, now: float, tolerance_s: int) -> None:
+def verify_form(
+    secret: str, timestamp: str | None, signature: str | None, body: bytes, now: float, tolerance_s: int
+) -> None:
     if not timestamp or not signature:
         raise SignatureInvalidError("X-Intake-Timestamp and X-Intake-Signature are required")
     try:

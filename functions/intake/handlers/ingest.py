@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from ulid import ULID
@@ -16,7 +17,11 @@ from intake.observability import count, logger, metrics
 
 # A failed message fails only its own conversation's later messages (FIFO order), never others.
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
-_METRIC = {Outcome.CREATED: "TicketCreated", Outcome.APPENDED: "MessageAppended", Outcome.DUPLICATE: "DuplicateDropped"}
+_METRIC = {
+    Outcome.CREATED: "TicketCreated",
+    Outcome.APPENDED: "MessageAppended",
+    Outcome.DUPLICATE: "DuplicateDropped",
+}
 
 
 def new_id() -> str:
@@ -29,7 +34,9 @@ def record_handler(record: SQSRecord) -> None:
         logger.append_keys(receipt_id=message.receipt_id)
         result = ingest(runtime.store(), message, new_id)
     except Exception:
-        logger.exception("message not ingested; it stays on the queue", extra={"sqs_message_id": record.message_id})
+        logger.exception(
+            "message not ingested; it stays on the queue", extra={"sqs_message_id": record.message_id}
+        )
         raise
     count(_METRIC[result.outcome])
     logger.info("message ingested", extra={"ticket_id": result.ticket_id, "outcome": result.outcome.value})
@@ -38,5 +45,7 @@ def record_handler(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

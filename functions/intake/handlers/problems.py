@@ -41,7 +41,13 @@ _PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
 
 
 def problem(status: int, kind: str, title: str, detail: str, instance: str, **extra: Any) -> Response[str]:
-    body = {"type": TYPE_BASE + kind, "title": title, "status": status, "detail": detail, "instance": instance}
+    body = {
+        "type": TYPE_BASE + kind,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
     return Response(status_code=status, content_type=CONTENT_TYPE, body=json.dumps({**body, **extra}))
 
 
@@ -52,7 +58,7 @@ def register(app: APIGatewayHttpResolver) -> None:
         return str(logger.get_correlation_id() or app.current_event.request_context.request_id)
 
     def known(error: Exception) -> Response[str]:
-        status, kind, title = _PROBLEMS[type(error)]
+        status, kind, title = next(v for t, v in _PROBLEMS.items() if isinstance(error, t))
         extra = {"field": error.field} if isinstance(error, FieldInvalidError) else {}
         count("SignatureRejected" if isinstance(error, SignatureInvalidError) else "RequestRejected")
         logger.info("request rejected", extra={"problem": kind, "status": status})
@@ -65,10 +71,11 @@ def register(app: APIGatewayHttpResolver) -> None:
     def not_found(_: Exception) -> Response[str]:
         return problem(404, "route-not-found", "No such route", app.current_event.raw_path, instance())
 
-    @app.exception_handler(Exception)
     def unexpected(error: Exception) -> Response[str]:
         logger.exception("unexpected error")
         return problem(500, "internal", "Something went wrong on our side", "retry later", instance())
+
+    app.exception_handler(Exception)(unexpected)
 
 
 def webhook_request(event: APIGatewayProxyEventV2) -> WebhookRequest:

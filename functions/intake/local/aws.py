@@ -21,7 +21,6 @@ from intake.resources import QUEUES, TABLE, QueueSpec, bucket_name, table_name
 
 REGION = "us-east-1"
 PREFIX = "intake-local"
-MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}}
 
 
 def fake_credentials() -> None:
@@ -44,7 +43,7 @@ def emulated() -> Iterator[None]:
     from moto import mock_aws
 
     fake_credentials()
-    with mock_aws(config=MOTO_CONFIG):  # type: ignore[arg-type]
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         yield
 
 
@@ -98,7 +97,10 @@ def create_resources(prefix: str = PREFIX) -> Resources:
     for spec in QUEUES:
         urls[spec.dead_letter] = _create_queue(sqs, spec.dead_letter_name(prefix), spec, None)
         dlq_arn = sqs.get_queue_attributes(QueueUrl=urls[spec.dead_letter], AttributeNames=["QueueArn"])
-        redrive = {"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": spec.max_receive_count}
+        redrive = {
+            "deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"],
+            "maxReceiveCount": spec.max_receive_count,
+        }
         urls[spec.name] = _create_queue(sqs, spec.physical_name(prefix), spec, redrive)
     return Resources(table_name(prefix), bucket_name(prefix), urls)
 
@@ -125,7 +127,11 @@ def save(data_dir: Path, resources: Resources, *, include_queues: bool) -> None:
     session = boto3.session.Session(region_name=REGION)
     dynamodb, s3 = session.client("dynamodb"), session.client("s3")
     with _lock:
-        items = [item for page in dynamodb.get_paginator("scan").paginate(TableName=resources.table) for item in page["Items"]]
+        items = [
+            item
+            for page in dynamodb.get_paginator("scan").paginate(TableName=resources.table)
+            for item in page["Items"]
+        ]
         _write_json(data_dir / "table.json", items)
         objects = data_dir / "s3"
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=resources.bucket):
@@ -136,7 +142,10 @@ def save(data_dir: Path, resources: Resources, *, include_queues: bool) -> None:
                     body = s3.get_object(Bucket=resources.bucket, Key=entry["Key"])["Body"].read()
                     target.write_bytes(body)
         if include_queues:
-            _write_json(data_dir / "queues.json", {name: _drain(session.client("sqs"), url) for name, url in resources.queue_urls.items()})
+            _write_json(
+                data_dir / "queues.json",
+                {name: _drain(session.client("sqs"), url) for name, url in resources.queue_urls.items()},
+            )
 
 
 def load(data_dir: Path, resources: Resources) -> dict[str, int]:
@@ -152,7 +161,9 @@ def load(data_dir: Path, resources: Resources) -> dict[str, int]:
     objects = data_dir / "s3"
     if objects.exists():
         for path in sorted(p for p in objects.rglob("*") if p.is_file()):
-            s3.put_object(Bucket=resources.bucket, Key=path.relative_to(objects).as_posix(), Body=path.read_bytes())
+            s3.put_object(
+                Bucket=resources.bucket, Key=path.relative_to(objects).as_posix(), Body=path.read_bytes()
+            )
             counts["objects"] += 1
     queues_file = data_dir / "queues.json"
     if queues_file.exists():
@@ -178,7 +189,9 @@ def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
             entry: dict[str, Any] = {"MessageBody": message["Body"]}
             if "MessageGroupId" in attributes:
                 entry["MessageGroupId"] = attributes["MessageGroupId"]
-                entry["MessageDeduplicationId"] = attributes.get("MessageDeduplicationId", message["MessageId"])
+                entry["MessageDeduplicationId"] = attributes.get(
+                    "MessageDeduplicationId", message["MessageId"]
+                )
             kept.append(entry)
 
 
@@ -187,4 +200,3 @@ def _write_json(path: Path, data: Any) -> None:
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(data))
     temporary.replace(path)
-

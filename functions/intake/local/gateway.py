@@ -32,7 +32,9 @@ class LocalContext:
         return 30_000
 
 
-def api_event(method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str) -> dict[str, Any]:
+def api_event(
+    method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str
+) -> dict[str, Any]:
     url = urlsplit(target)
     request_id = uuid.uuid4().hex
     lowered: dict[str, str] = {}
@@ -82,7 +84,9 @@ def make_server(host: str, port: int, route: Callable[[str], tuple[str, Handler]
                 self._send(413, {"content-type": "application/problem+json"}, b'{"status": 413}')
                 return
             body = self.rfile.read(length) if length else b""
-            event = api_event(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
+            event = api_event(
+                self.command, self.path, dict(self.headers.items()), body, self.client_address[0]
+            )
             name, handler = route(urlsplit(self.path).path)
             result = handler(event, LocalContext(name, event["requestContext"]["requestId"]))
             payload = result.get("body") or ""
@@ -101,7 +105,7 @@ def make_server(host: str, port: int, route: Callable[[str], tuple[str, Handler]
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+        def log_message(self, format: str, *args: Any) -> None:
             """Quiet: the handlers log, structured."""
 
     server = ThreadingHTTPServer((host, port), Gateway)

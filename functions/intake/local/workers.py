@@ -37,7 +37,10 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
 def poll_once(sqs: Any, queue_url: str, queue_arn: str, name: str, handler: Handler, wait_s: int = 1) -> int:
     """One receive → handler → delete round; returns how many messages the handler took."""
     response = sqs.receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s, MessageSystemAttributeNames=["All"]
+        QueueUrl=queue_url,
+        MaxNumberOfMessages=10,
+        WaitTimeSeconds=wait_s,
+        MessageSystemAttributeNames=["All"],
     )
     messages = response.get("Messages", [])
     if not messages:
@@ -51,7 +54,10 @@ def poll_once(sqs: Any, queue_url: str, queue_arn: str, name: str, handler: Hand
     for start in range(0, len(done), 10):
         sqs.delete_message_batch(
             QueueUrl=queue_url,
-            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])],
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                for i, m in enumerate(done[start : start + 10])
+            ],
         )
     return len(done)
 

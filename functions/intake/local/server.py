@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -40,6 +41,7 @@ def serve(
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "outbox").mkdir(exist_ok=True)
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    warnings.filterwarnings("ignore", "No application metrics to publish")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     with aws.emulated():
         resources = aws.create_resources()

@@ -53,9 +53,9 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as error:
-            raise ConfigError(
-                "environment", [f"{ENV_PREFIX}{line.upper()}" for line in describe(error)]
-            ) from None
+            named = [line.partition(":") for line in describe(error)]
+            lines = [f"{ENV_PREFIX}{name.upper()}:{why}" for name, _, why in named]
+            raise ConfigError("environment", lines) from None
 
 
 # ---------------------------------------------------------------- policy file

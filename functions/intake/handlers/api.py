@@ -17,6 +17,7 @@ from intake.observability import logger, metrics
 
 app = APIGatewayHttpResolver()
 problems.register(app)
+runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
 
 
 def _json(payload: Any) -> Response[str]:

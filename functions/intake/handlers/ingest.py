@@ -15,6 +15,8 @@ from intake.inbox import decode_message
 from intake.ingest import Outcome, ingest
 from intake.observability import count, logger, metrics
 
+runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
+
 # A failed message fails only its own conversation's later messages (FIFO order), never others.
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 _METRIC = {

@@ -18,6 +18,7 @@ from intake.reception import receive_form
 
 app = APIGatewayHttpResolver()
 problems.register(app)
+runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
 
 
 @app.post("/webhooks/forms/<form_id>")

@@ -1,0 +1,229 @@
+"""`schemas/` is generated from the code: it must be current, valid, and describe every route."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from intake import schemas
+from intake.handlers.problems import TYPE_BASE
+
+STALE = "schemas/ is stale: run `make schemas` (or `intake schemas export`) and commit the result"
+
+
+@pytest.fixture(scope="module")
+def committed(repo: Path) -> Path:
+    return repo / "schemas"
+
+
+@pytest.fixture(scope="module")
+def openapi(committed: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((committed / "openapi.json").read_text(encoding="utf-8"))
+    return document
+
+
+def test_committed_schemas_match_the_code(tmp_path: Path, committed: Path) -> None:
+    # Given the schemas exported from the code as it is now
+    written = schemas.export(tmp_path)
+    # Then the committed schemas/ holds exactly those files, byte for byte
+    assert sorted(p.name for p in written) == sorted(p.name for p in tmp_path.iterdir())
+    assert sorted(p.name for p in committed.iterdir()) == sorted(p.name for p in written), STALE
+    for fresh in written:
+        assert (committed / fresh.name).read_bytes() == fresh.read_bytes(), f"{fresh.name}: {STALE}"
+
+
+def test_export_is_deterministic_json(tmp_path: Path) -> None:
+    first = {p.name: p.read_bytes() for p in schemas.export(tmp_path / "a")}
+    second = {p.name: p.read_bytes() for p in schemas.export(tmp_path / "b")}
+    assert first == second
+    for name, content in first.items():
+        text = content.decode("utf-8")
+        assert text.endswith("}\n") and not text.endswith("\n\n"), name
+        assert text == json.dumps(json.loads(text), sort_keys=True, indent=2, ensure_ascii=False) + "\n", name
+
+
+def test_one_schema_per_model_and_one_for_the_policy(committed: Path) -> None:
+    names = {p.name for p in committed.iterdir()}
+    assert {
+        "inbound-message.schema.json",
+        "ticket.schema.json",
+        "ticket-detail.schema.json",
+        "ticket-page.schema.json",
+        "contact.schema.json",
+        "message.schema.json",
+        "ticket-event.schema.json",
+        "policy.schema.json",
+        "openapi.json",
+    } <= names
+
+
+# ------------------------------------------------------------------------------ policy schema
+
+
+def _validator(schema: dict[str, Any]) -> Any:
+    """A JSON Schema validator: `jsonschema` when installed, else the one cfn-lint ships (infra group)."""
+    try:
+        import jsonschema
+    except ImportError:
+        from cfnlint.jsonschema import StandardValidator
+
+        return StandardValidator(schema)
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+def _errors(validator: Any, document: Any) -> list[tuple[str, str]]:
+    return sorted((".".join(map(str, e.path)), e.message) for e in validator.iter_errors(document))
+
+
+@pytest.fixture(scope="module")
+def policy_validator(committed: Path) -> Any:
+    return _validator(json.loads((committed / "policy.schema.json").read_text(encoding="utf-8")))
+
+
+@pytest.fixture(scope="module")
+def shipped_policy(repo: Path) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((repo / "intake.yaml").read_text(encoding="utf-8"))
+    return document
+
+
+def test_shipped_policy_file_validates_against_its_schema(policy_validator: Any, shipped_policy: Any) -> None:
+    assert _errors(policy_validator, shipped_policy) == []
+
+
+def test_shipped_policy_file_points_editors_at_its_schema(repo: Path) -> None:
+    assert "schemas/policy.schema.json" in (repo / "intake.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("mistake", "path"),
+    [
+        (lambda p: p["teams"]["support"].update(colour="red"), "teams.support"),
+        (lambda p: p["forms"]["contact"].update(max_bytes="lots"), "forms.contact.max_bytes"),
+        (lambda p: p["forms"]["contact"].update(auth={"kind": "magic"}), "forms.contact.auth"),
+        (lambda p: p["forms"]["website"]["auth"].pop("origins"), "forms.website.auth"),
+        (lambda p: p["teams"].update({"Sales Team": {"name": "Sales"}}), "teams"),
+    ],
+    ids=["unknown-key", "wrong-type", "unknown-auth-kind", "missing-origins", "bad-team-key"],
+)
+def test_policy_schema_flags_what_the_loader_rejects(
+    policy_validator: Any, shipped_policy: Any, mistake: Any, path: str
+) -> None:
+    # Given the shipped policy with one mistake an editor should underline
+    broken = copy.deepcopy(shipped_policy)
+    mistake(broken)
+    # Then the schema reports it there (or just below: validators differ on where an extra key is reported)
+    found = [where for where, _ in _errors(policy_validator, broken)]
+    assert any(where == path or where.startswith(f"{path}.") for where in found), found
+
+
+# ------------------------------------------------------------------------------------- OpenAPI
+
+ROUTES = {
+    ("/webhooks/forms/{form_id}", "post"): {"202", "400", "401", "403", "404", "413", "415"},
+    ("/healthz", "get"): {"200"},
+    ("/tickets", "get"): {"200", "400"},
+    ("/tickets/{ticket_id}", "get"): {"200", "404"},
+}
+
+
+def test_openapi_is_version_3_1_and_describes_every_route(openapi: dict[str, Any]) -> None:
+    assert openapi["openapi"].startswith("3.1.")
+    described = {(path, method) for path, item in openapi["paths"].items() for method in item}
+    assert described == set(ROUTES)
+    for (path, method), statuses in ROUTES.items():
+        assert statuses <= set(openapi["paths"][path][method]["responses"]), (path, method)
+
+
+def _walk(node: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key, value
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _walk(item)
+
+
+def test_every_openapi_ref_points_into_its_components(openapi: dict[str, Any]) -> None:
+    refs = {value for key, value in _walk(openapi) if key == "$ref"}
+    assert refs, "no $ref at all: the components are not used"
+    prefix = "#/components/schemas/"
+    assert all(ref.startswith(prefix) for ref in refs), sorted(refs)
+    assert {ref.removeprefix(prefix) for ref in refs} <= set(openapi["components"]["schemas"])
+    assert "$defs" not in json.dumps(openapi)
+
+
+def test_form_webhook_takes_the_three_body_types_and_the_authentication_headers(
+    openapi: dict[str, Any],
+) -> None:
+    post = openapi["paths"]["/webhooks/forms/{form_id}"]["post"]
+    assert set(post["requestBody"]["content"]) == {
+        "application/json",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    }
+    parameters = {(p["in"], p["name"]): p for p in post["parameters"]}
+    assert set(parameters) == {
+        ("path", "form_id"),
+        ("header", "X-Intake-Timestamp"),
+        ("header", "X-Intake-Signature"),
+        ("header", "Typeform-Signature"),
+        ("header", "Origin"),
+    }
+    assert parameters[("path", "form_id")]["required"] is True
+    accepted = post["responses"]["202"]["content"]["application/json"]["schema"]["$ref"]
+    receipt = openapi["components"]["schemas"][accepted.rsplit("/", 1)[1]]
+    assert receipt["required"] == ["receipt"] and receipt["properties"]["receipt"]["type"] == "string"
+
+
+def _problem_types(response: dict[str, Any]) -> set[str]:
+    schema = response["content"]["application/problem+json"]["schema"]
+    return {t for part in schema["allOf"] for t in part.get("properties", {}).get("type", {}).get("enum", [])}
+
+
+def test_errors_are_problem_json_with_their_stable_types(openapi: dict[str, Any]) -> None:
+    webhook = openapi["paths"]["/webhooks/forms/{form_id}"]["post"]["responses"]
+    expected = {
+        "400": "field-invalid",
+        "401": "signature-invalid",
+        "403": "origin-forbidden",
+        "404": "form-not-found",
+        "413": "payload-too-large",
+        "415": "unsupported-media-type",
+    }
+    assert {status: _problem_types(webhook[status]) for status in expected} == {
+        status: {TYPE_BASE + slug} for status, slug in expected.items()
+    }
+    tickets = openapi["paths"]["/tickets"]["get"]["responses"]
+    assert _problem_types(tickets["400"]) == {TYPE_BASE + "field-invalid", TYPE_BASE + "cursor-invalid"}
+    ticket = openapi["paths"]["/tickets/{ticket_id}"]["get"]["responses"]
+    assert _problem_types(ticket["404"]) == {TYPE_BASE + "ticket-not-found"}
+    problem = openapi["components"]["schemas"]["ProblemDetails"]
+    assert set(problem["required"]) == {"type", "title", "status", "detail", "instance"}
+    assert "field" in problem["properties"] and "field" not in problem["required"]
+
+
+def test_ticket_routes_require_iam_and_webhooks_do_not(openapi: dict[str, Any]) -> None:
+    scheme = openapi["components"]["securitySchemes"]["sigv4"]
+    assert scheme["x-amazon-apigateway-authtype"] == "awsSigv4"
+    paths = openapi["paths"]
+    assert paths["/tickets"]["get"]["security"] == [{"sigv4": []}]
+    assert paths["/tickets/{ticket_id}"]["get"]["security"] == [{"sigv4": []}]
+    assert paths["/webhooks/forms/{form_id}"]["post"]["security"] == []
+    assert paths["/healthz"]["get"]["security"] == []
+    assert "security" not in openapi
+
+
+def test_ticket_list_query_parameters(openapi: dict[str, Any]) -> None:
+    get = openapi["paths"]["/tickets"]["get"]
+    parameters = {p["name"]: p for p in get["parameters"] if p["in"] == "query"}
+    assert set(parameters) == {"team", "status", "channel", "limit", "cursor"}
+    assert parameters["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 100}
+    assert not any(p["required"] for p in parameters.values())
+    page = get["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert page == "#/components/schemas/TicketPage"

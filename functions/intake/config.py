@@ -27,8 +27,11 @@ def describe(error: ValidationError) -> list[str]:
     """Each pydantic error as `path.to.field: reason`."""
     lines = []
     for item in error.errors():
-        path = ".".join(str(part) for part in item["loc"]) or "(root)"
-        lines.append(f"{path}: {item['msg']}")
+        path = ".".join(str(part) for part in item["loc"])
+        if not path and item["type"] == "value_error":
+            lines.append(str(item["ctx"]["error"]))  # our cross-field checks name their own path
+        else:
+            lines.append(f"{path or '(root)'}: {item['msg']}")
     return lines
 
 
@@ -149,6 +152,10 @@ def load_policy(path: Path) -> Policy:
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(str(path), ["file not found"]) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(str(path), [f"not UTF-8 text: {error.reason} at byte {error.start}"]) from None
+    except OSError as error:
+        raise ConfigError(str(path), [f"cannot be read: {error.strerror}"]) from None
     except yaml.YAMLError as error:
         raise ConfigError(str(path), [f"not valid YAML: {error}"]) from None
     try:

@@ -73,7 +73,9 @@ class Inbox:
 
 def _group(value: str) -> str:
     """SQS ids allow 128 characters of a limited set: long or unusual keys are hashed."""
-    if len(value) <= 128 and all(c.isalnum() or c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~" for c in value):
+    if len(value) <= 128 and all(
+        (c.isascii() and c.isalnum()) or c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~" for c in value
+    ):
         return value
     return hashlib.sha256(value.encode()).hexdigest()
 

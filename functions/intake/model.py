@@ -13,13 +13,14 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-_ULID = r"^[0-9A-HJKMNP-TV-Z]{26}$"
+_ULID = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"  # 128 bits: the first character is at most 7
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 TicketId = Annotated[str, StringConstraints(pattern=_ULID)]
 ContactId = Annotated[str, StringConstraints(pattern=_ULID)]
 ReceiptId = Annotated[str, StringConstraints(pattern=_ULID)]
 E164Phone = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
-Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", to_lower=True)]
+Email = Annotated[str, StringConstraints(pattern=EMAIL_PATTERN, to_lower=True)]
 
 
 def _utc(value: datetime) -> datetime:

@@ -25,7 +25,7 @@ from intake.errors import (
     SignatureInvalidError,
     UnsupportedMediaTypeError,
 )
-from intake.handlers.problems import _PROBLEMS, CONTENT_TYPE, TYPE_BASE
+from intake.handlers.problems import PROBLEMS, CONTENT_TYPE, TYPE_BASE
 from intake.model import (
     Contact,
     InboundMessage,
@@ -277,7 +277,7 @@ def _problems(*errors: type[Exception]) -> dict[str, Any]:
     """The problem responses of a route, by status, each with the exact `type`s it may carry."""
     by_status: dict[int, list[tuple[str, str]]] = {}
     for error in errors:
-        status, slug, title = _PROBLEMS[error]
+        status, slug, title = PROBLEMS[error]
         by_status.setdefault(status, []).append((slug, title))
     return {
         str(status): _problem_response(" ".join(f"{title}." for _, title in found), [s for s, _ in found])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy as email_policy
@@ -27,7 +28,7 @@ from intake.errors import (
     SignatureInvalidError,
     UnsupportedMediaTypeError,
 )
-from intake.model import Attachment, Channel, InboundMessage, Priority, Sender, WebhookRequest
+from intake.model import EMAIL_PATTERN, Attachment, Channel, InboundMessage, Priority, Sender, WebhookRequest
 
 PROVIDER = "forms"
 MEDIA_TYPES = ["application/json", "application/x-www-form-urlencoded", "multipart/form-data"]
@@ -144,36 +145,44 @@ def to_inbound(
         raise FieldInvalidError(
             mapping.email or mapping.phone or "email", "an email or a phone number is required"
         )
+    mapped = {name for name in mapping.model_dump().values() if name}
+    custom = {k: v for k, v in values.items() if k not in mapped and not _is_honeypot(form, k)}
+    provider_id = content_id(form_id, submission)
+    # Our field → the form's, so that a value the model refuses is reported under the name the form uses
+    theirs = {
+        "name": mapping.name,
+        "email": mapping.email,
+        "phone": mapping.phone,
+        "subject": mapping.subject,
+    }
+    theirs["text"] = mapping.message
     try:
         sender = Sender(
             name=value(mapping.name),
             email=_email(mapping.email, email),
             phone=_phone(mapping.phone, phone, default_region),
         )
+        return InboundMessage(
+            channel=Channel.FORM,
+            provider=PROVIDER,
+            provider_message_id=provider_id,
+            receipt_id=receipt_id,
+            received_at=received_at,
+            team=form.team,
+            sender=sender,
+            subject=value(mapping.subject),
+            text=text or "",
+            priority=_priority(mapping.priority, value(mapping.priority), form.default_priority),
+            attachments=attachments,
+            raw_archive_key=raw_archive_key,
+            thread_key=f"form#{form_id}#{provider_id}",
+            dedupe_window_s=form.dedupe_window_s if submission.submission_id is None else 8 * 86400,
+            metadata={"form_id": form_id, "fields": custom},
+        )
     except ValidationError as error:
         first = error.errors()[0]
-        ours = str(first["loc"][0])
-        raise FieldInvalidError(getattr(mapping, ours, None) or ours, first["msg"]) from None
-    mapped = {name for name in mapping.model_dump().values() if name}
-    custom = {k: v for k, v in values.items() if k not in mapped and not _is_honeypot(form, k)}
-    provider_id = content_id(form_id, submission)
-    return InboundMessage(
-        channel=Channel.FORM,
-        provider=PROVIDER,
-        provider_message_id=provider_id,
-        receipt_id=receipt_id,
-        received_at=received_at,
-        team=form.team,
-        sender=sender,
-        subject=value(mapping.subject),
-        text=text or "",
-        priority=_priority(mapping.priority, value(mapping.priority), form.default_priority),
-        attachments=attachments,
-        raw_archive_key=raw_archive_key,
-        thread_key=f"form#{form_id}#{provider_id}",
-        dedupe_window_s=form.dedupe_window_s if submission.submission_id is None else 8 * 86400,
-        metadata={"form_id": form_id, "fields": custom},
-    )
+        ours = str(first["loc"][-1]) if first["loc"] else "(body)"
+        raise FieldInvalidError(theirs.get(ours) or ours, first["msg"]) from None
 
 
 def _is_honeypot(form: Form, name: str) -> bool:
@@ -184,8 +193,7 @@ def _email(name: str | None, raw: str | None) -> str | None:
     if raw is None:
         return None
     candidate = raw.strip().lower()
-    local, at, domain = candidate.rpartition("@")
-    if not at or not local or "." not in domain or any(c.isspace() for c in candidate):
+    if not re.fullmatch(EMAIL_PATTERN, candidate):
         raise FieldInvalidError(name or "email", "is not an email address")
     return candidate
 
@@ -224,6 +232,8 @@ def _json_fields(body: bytes) -> dict[str, str]:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise FieldInvalidError("(body)", f"is not valid JSON: {error}") from None
+    except RecursionError:
+        raise FieldInvalidError("(body)", "is nested too deeply") from None
     if not isinstance(data, dict):
         raise FieldInvalidError("(body)", "must be a JSON object of fields")
     return {str(k): _text(v) for k, v in data.items() if v is not None}
@@ -274,24 +284,35 @@ def _typeform(body: bytes) -> Submission:
         data = json.loads(body)
         response = data["form_response"]
         answers = response.get("answers") or []
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
+        hidden = response.get("hidden") or {}
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, KeyError, TypeError, AttributeError):
         raise FieldInvalidError("form_response", "is missing; not a Typeform webhook") from None
+    if not isinstance(answers, list) or not all(
+        isinstance(a, dict) and isinstance(a.get("field"), dict) for a in answers
+    ):
+        raise FieldInvalidError(
+            "form_response.answers", "must be a list of answers, each with a field object"
+        )
+    if not isinstance(hidden, dict):
+        raise FieldInvalidError("form_response.hidden", "must be an object")
     fields: dict[str, str] = {}
     for answer in answers:
-        ref = (answer.get("field") or {}).get("ref")
-        if ref:
+        ref = answer["field"].get("ref")
+        if isinstance(ref, str) and ref:
             fields[ref] = _typeform_value(answer)
-    for name, value in (response.get("hidden") or {}).items():
-        fields.setdefault(name, _text(value))
+    for name, value in hidden.items():
+        fields.setdefault(str(name), _text(value))
     token = response.get("token") or data.get("event_id")
     return Submission(fields, submission_id=f"typeform-{token}" if token else None)
 
 
 def _typeform_value(answer: dict[str, Any]) -> str:
-    kind = answer.get("type", "")
+    kind = str(answer.get("type", ""))
     value = answer.get(kind)
     if kind == "choice" and isinstance(value, dict):
         return str(value.get("label") or value.get("other") or "")
     if kind == "choices" and isinstance(value, dict):
-        return ", ".join([*value.get("labels", []), *([value["other"]] if value.get("other") else [])])
+        labels = value.get("labels")
+        chosen = [str(label) for label in labels] if isinstance(labels, list) else []
+        return ", ".join([*chosen, *([str(value["other"])] if value.get("other") else [])])
     return "" if value is None else _text(value)

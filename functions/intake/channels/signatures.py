@@ -21,6 +21,7 @@ def form_signature(secret: str, timestamp: str, body: bytes) -> str:
 def verify_form(
     secret: str, timestamp: str | None, signature: str | None, body: bytes, now: float, tolerance_s: int
 ) -> None:
+    timestamp = (timestamp or "").strip()
     if not timestamp or not signature:
         raise SignatureInvalidError("X-Intake-Timestamp and X-Intake-Signature are required")
     try:

@@ -26,7 +26,7 @@ TYPE_BASE = "urn:intake:problem:"
 CONTENT_TYPE = "application/problem+json"
 
 # error class → (status, stable type, title)
-_PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
+PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     FieldInvalidError: (400, "field-invalid", "A field is missing or invalid"),
     CursorInvalidError: (400, "cursor-invalid", "The cursor is not one we handed out"),
     SignatureInvalidError: (401, "signature-invalid", "The request's signature is missing or invalid"),
@@ -58,13 +58,13 @@ def register(app: APIGatewayHttpResolver) -> None:
         return str(logger.get_correlation_id() or app.current_event.request_context.request_id)
 
     def known(error: Exception) -> Response[str]:
-        status, kind, title = next(v for t, v in _PROBLEMS.items() if isinstance(error, t))
+        status, kind, title = next(v for t, v in PROBLEMS.items() if isinstance(error, t))
         extra = {"field": error.field} if isinstance(error, FieldInvalidError) else {}
         count("SignatureRejected" if isinstance(error, SignatureInvalidError) else "RequestRejected")
         logger.info("request rejected", extra={"problem": kind, "status": status})
         return problem(status, kind, title, str(error), instance(), **extra)
 
-    for error_type in _PROBLEMS:
+    for error_type in PROBLEMS:
         app.exception_handler(error_type)(known)
 
     @app.not_found

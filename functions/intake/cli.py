@@ -204,9 +204,7 @@ def _table(tickets: list[dict[str, Any]]) -> str:
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
-    )
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -220,9 +218,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="policy file (default: $INTAKE_CONFIG or intake.yaml)")
     serve.set_defaults(run=_serve)
 
-    demo = commands.add_parser(
-        "demo", help="start serve, post every sample in events/forms, print the tickets"
-    )
+    demo = commands.add_parser("demo", help="start serve, post every sample in events/forms, print the tickets")
     demo.add_argument("--events", default="events")
     demo.add_argument("--config")
     demo.add_argument("--data-dir", help="default: a new temporary folder")
@@ -249,9 +245,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--out", default="schemas")
     export.set_defaults(run=_schemas_export)
 
-    config = commands.add_parser("config", help="the policy file").add_subparsers(
-        required=True, metavar="action"
-    )
+    config = commands.add_parser("config", help="the policy file").add_subparsers(required=True, metavar="action")
     check = config.add_parser("check", help="validate it and name each error's path")
     check.add_argument("config", nargs="?")
     check.set_defaults(run=_config_check)

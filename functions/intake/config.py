@@ -115,9 +115,7 @@ class FieldMap(Strict):
 class AttachmentLimits(Strict):
     max_files: int = Field(default=5, ge=0)
     max_file_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
-    types: list[str] = Field(
-        default_factory=lambda: ["image/png", "image/jpeg", "application/pdf", "text/plain"]
-    )
+    types: list[str] = Field(default_factory=lambda: ["image/png", "image/jpeg", "application/pdf", "text/plain"])
 
 
 class Form(Strict):
@@ -127,9 +125,7 @@ class Form(Strict):
     max_bytes: int = Field(default=1024 * 1024, gt=0)
     attachments: AttachmentLimits = AttachmentLimits()
     default_priority: Priority = Priority.NORMAL
-    dedupe_window_s: int = Field(
-        default=600, gt=0, description="identical submissions within it make one ticket"
-    )
+    dedupe_window_s: int = Field(default=600, gt=0, description="identical submissions within it make one ticket")
 
 
 class Policy(Strict):

@@ -22,9 +22,7 @@ class PayloadTooLargeError(RequestRejectedError):
 class UnsupportedMediaTypeError(RequestRejectedError):
     def __init__(self, what: str, media_type: str, accepted: list[str]) -> None:
         self.media_type, self.accepted = media_type, accepted
-        super().__init__(
-            f"{what} {media_type or '(none)'} is not accepted; use one of: {', '.join(accepted)}"
-        )
+        super().__init__(f"{what} {media_type or '(none)'} is not accepted; use one of: {', '.join(accepted)}")
 
 
 class SignatureInvalidError(RequestRejectedError):

@@ -36,9 +36,7 @@ class Inbox:
         self._s3, self._bucket = s3, bucket
         self._sqs, self._queue_url = sqs, queue_url
 
-    def archive_request(
-        self, key: str, receipt_id: str, received_at: datetime, request: WebhookRequest
-    ) -> None:
+    def archive_request(self, key: str, receipt_id: str, received_at: datetime, request: WebhookRequest) -> None:
         envelope = {
             "version": ENVELOPE_VERSION,
             "receipt_id": receipt_id,

@@ -25,7 +25,7 @@ from intake.errors import (
     SignatureInvalidError,
     UnsupportedMediaTypeError,
 )
-from intake.handlers.problems import PROBLEMS, CONTENT_TYPE, TYPE_BASE
+from intake.handlers.problems import CONTENT_TYPE, PROBLEMS, TYPE_BASE
 from intake.model import (
     Contact,
     InboundMessage,
@@ -149,9 +149,7 @@ def _form_webhook() -> dict[str, Any]:
         ),
         "security": [],
         "parameters": [
-            _parameter(
-                "form_id", "path", _adapter_schema(Name), "the form's key under `forms` in intake.yaml"
-            ),
+            _parameter("form_id", "path", _adapter_schema(Name), "the form's key under `forms` in intake.yaml"),
             _parameter(
                 "X-Intake-Timestamp",
                 "header",
@@ -221,9 +219,7 @@ def _list_tickets() -> dict[str, Any]:
         "summary": "Tickets, newest first, one page at a time",
         "security": [{"sigv4": []}],
         "parameters": [
-            _parameter(
-                "team", "query", _adapter_schema(Name), "only this team's tickets (default: all teams)"
-            ),
+            _parameter("team", "query", _adapter_schema(Name), "only this team's tickets (default: all teams)"),
             _parameter("status", "query", {"$ref": _REF + "Status"}, "only tickets in this status"),
             _parameter("channel", "query", {"$ref": _REF + "Channel"}, "only tickets from this channel"),
             _parameter(
@@ -235,9 +231,7 @@ def _list_tickets() -> dict[str, Any]:
             _parameter("cursor", "query", {"type": "string"}, "the previous page's `next`"),
         ],
         "responses": {
-            "200": _json_response(
-                "One page of tickets; `next` is null on the last page.", _REF + "TicketPage"
-            ),
+            "200": _json_response("One page of tickets; `next` is null on the last page.", _REF + "TicketPage"),
             **_problems(FieldInvalidError, CursorInvalidError),
             "default": _problem_response("Unexpected: the store is unavailable or the service failed.", []),
         },
@@ -419,9 +413,7 @@ def _closed_maps(schema: Any) -> Any:
     """
     if isinstance(schema, dict):
         closed = {key: _closed_maps(value) for key, value in schema.items()}
-        is_map = (
-            closed.get("type") == "object" and "patternProperties" in closed and "properties" not in closed
-        )
+        is_map = closed.get("type") == "object" and "patternProperties" in closed and "properties" not in closed
         if is_map and "additionalProperties" not in closed:
             closed["additionalProperties"] = False
         return closed

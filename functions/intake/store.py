@@ -158,9 +158,7 @@ class Store:
 
     def ticket_detail(self, ticket_id: str) -> TicketDetail:
         items = list(
-            self._query(
-                KeyConditionExpression="PK = :pk", ExpressionAttributeValues=_values(pk=f"TICKET#{ticket_id}")
-            )
+            self._query(KeyConditionExpression="PK = :pk", ExpressionAttributeValues=_values(pk=f"TICKET#{ticket_id}"))
         )
         meta = next((i for i in items if i["SK"] == "META"), None)
         if meta is None:
@@ -289,11 +287,7 @@ class Store:
             ),
             (
                 "event",
-                {
-                    "Put": self._put(
-                        _event_item(ticket.id, EventKind.CUSTOMER_REPLIED, inbound.received_at, {})
-                    )
-                },
+                {"Put": self._put(_event_item(ticket.id, EventKind.CUSTOMER_REPLIED, inbound.received_at, {}))},
             ),
             *self._contact_operations(contact, inbound.received_at),
         ]
@@ -382,9 +376,7 @@ class Store:
                 reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]
                 if "ConditionalCheckFailed" in reasons:
                     failed = [
-                        role
-                        for (role, _), r in zip(operations, reasons, strict=False)
-                        if r == "ConditionalCheckFailed"
+                        role for (role, _), r in zip(operations, reasons, strict=False) if r == "ConditionalCheckFailed"
                     ]
                     raise WriteConflictError(failed) from None
                 raise StoreUnavailableError(",".join(reasons)) from None

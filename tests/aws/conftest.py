@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+
 from intake import runtime
 from intake.config import load_policy
 from intake.local import samples
@@ -69,9 +70,7 @@ class Stack:
         from intake.handlers import ingest
 
         url = self.resources.queue_urls["inbound"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         taken, empty = 0, 0
         while empty < rounds:
             got = poll_once(self.sqs, url, arn, "ingest", ingest.handler, wait_s=0)
@@ -84,9 +83,7 @@ class Stack:
             QueueUrl=self.resources.queue_urls[name],
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(
-            attributes["ApproximateNumberOfMessagesNotVisible"]
-        )
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
     def objects(self) -> list[str]:
         listed = self.s3.list_objects_v2(Bucket=self.resources.bucket)

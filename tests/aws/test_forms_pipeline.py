@@ -163,9 +163,7 @@ def test_ticket_write_failure_leaves_the_message_queued_and_the_retry_creates_it
     def throttle_first(**_: Any) -> None:
         calls["n"] += 1
         if calls["n"] == 1:
-            raise ClientError(
-                {"Error": {"Code": "ThrottlingException", "Message": "injected"}}, "TransactWriteItems"
-            )
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "injected"}}, "TransactWriteItems")
 
     dynamodb.meta.events.register("before-call.dynamodb.TransactWriteItems", throttle_first)
     stack.sqs.set_queue_attributes(
@@ -187,9 +185,9 @@ def test_crash_after_the_ticket_write_then_redelivery_leaves_the_same_state(stac
 
     stack.post_sample("contact-json.json")
     url = stack.resources.queue_urls["inbound"]
-    messages = stack.sqs.receive_message(
-        QueueUrl=url, VisibilityTimeout=0, MessageSystemAttributeNames=["All"]
-    )["Messages"]
+    messages = stack.sqs.receive_message(QueueUrl=url, VisibilityTimeout=0, MessageSystemAttributeNames=["All"])[
+        "Messages"
+    ]
     ingest.handler(sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:q"), LocalContext("ingest", "r"))
     before = sorted(json.dumps(i, sort_keys=True) for i in stack.items())
 
@@ -206,9 +204,7 @@ def test_poison_message_goes_to_the_dead_letter_queue_without_blocking_other_con
 ) -> None:
     url = stack.resources.queue_urls["inbound"]
     stack.sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "0"})
-    stack.sqs.send_message(
-        QueueUrl=url, MessageBody="{not json", MessageGroupId="poison", MessageDeduplicationId="p"
-    )
+    stack.sqs.send_message(QueueUrl=url, MessageBody="{not json", MessageGroupId="poison", MessageDeduplicationId="p")
     stack.post_sample("contact-json.json")
 
     stack.work(rounds=8)
@@ -320,3 +316,24 @@ def test_logs_carry_ids_never_bodies_phones_or_emails(stack: Stack) -> None:
     assert ticket["id"]["S"] in logs
     for secret in ("Camille", "camille.durand", "+33612345678", "06 12 34 56 78", "vase", "Order 1042"):
         assert secret not in logs
+
+
+def test_poison_message_holds_its_own_conversation_only_until_it_is_dead_lettered(stack: Stack) -> None:
+    # Given a poison message first in a conversation, and a good message after it in the same group
+    url = stack.resources.queue_urls["inbound"]
+    stack.sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "0"})
+    stack.post_sample("contact-json.json")
+    good = stack.sqs.receive_message(QueueUrl=url, VisibilityTimeout=0, MessageSystemAttributeNames=["All"])
+    [queued] = good["Messages"]
+    group = queued["Attributes"]["MessageGroupId"]
+    stack.sqs.delete_message(QueueUrl=url, ReceiptHandle=queued["ReceiptHandle"])
+    for body, dedupe in (("{not json", "p"), (queued["Body"], "g")):
+        stack.sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=group, MessageDeduplicationId=dedupe)
+
+    # When the consumer keeps running
+    stack.work(rounds=8)
+
+    # Then the poison is dead-lettered after its tries and the good message is processed after it
+    assert stack.queued("inbound-dlq") == 1
+    assert stack.queued() == 0
+    assert len(stack.tickets()) == 1

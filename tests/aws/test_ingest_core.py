@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from intake.ingest import Outcome, ingest
-from intake.model import Channel, InboundMessage, Priority, Sender, Status
 from ulid import ULID
 
+from intake.ingest import Outcome, ingest
+from intake.model import Channel, InboundMessage, Priority, Sender, Status
 from tests.aws.conftest import Stack, at
 
 T0 = at("2026-11-20T09:00:00+00:00")
@@ -85,9 +85,7 @@ def test_a_message_for_a_closed_thread_opens_a_new_ticket_and_moves_the_thread(s
         ExpressionAttributeNames={"#s": "status"},
         ExpressionAttributeValues={":resolved": {"S": Status.RESOLVED.value}},
     )
-    second = ingest(
-        stack.store, message(provider_message_id="sha256-new", received_at=T0 + timedelta(days=1)), new_id
-    )
+    second = ingest(stack.store, message(provider_message_id="sha256-new", received_at=T0 + timedelta(days=1)), new_id)
 
     assert second.outcome == Outcome.CREATED and second.ticket_id != first.ticket_id
     current = stack.store.thread_ticket("form#contact#sha256-abc")
@@ -101,9 +99,7 @@ def test_one_contact_across_identities_learns_new_ones(stack: Stack) -> None:
         thread_key="other-thread",
         sender=Sender(name="Ana", email="ana@example.com", phone="+33612345678"),
     )
-    by_phone_only = message(
-        provider_message_id="p3", thread_key="third-thread", sender=Sender(phone="+33612345678")
-    )
+    by_phone_only = message(provider_message_id="p3", thread_key="third-thread", sender=Sender(phone="+33612345678"))
     second = ingest(stack.store, both, new_id)
     third = ingest(stack.store, by_phone_only, new_id)
 

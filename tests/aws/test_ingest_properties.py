@@ -17,11 +17,17 @@ from tests.aws.conftest import Stack
 from tests.aws.test_ingest_core import T0, message
 
 # (thread, times delivered) per distinct message; the delivery order is shuffled
-deliveries = st.lists(st.tuples(st.integers(0, 2), st.integers(1, 3)), min_size=1, max_size=8).flatmap(
-    lambda plan: st.permutations([(n, thread) for n, (thread, times) in enumerate(plan) for _ in range(times)]).map(
-        lambda order: (plan, order)
-    )
-)
+plans = st.lists(st.tuples(st.integers(0, 2), st.integers(1, 3)), min_size=1, max_size=8)
+
+
+def _shuffled(
+    plan: list[tuple[int, int]],
+) -> st.SearchStrategy[tuple[list[tuple[int, int]], list[tuple[int, int]]]]:
+    every = [(n, thread) for n, (thread, times) in enumerate(plan) for _ in range(times)]
+    return st.permutations(every).map(lambda order: (plan, order))
+
+
+deliveries = plans.flatmap(_shuffled)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from intake.config import ConfigError, FormAuthKind, Policy, Settings, load_policy
 
 VALID = """\
@@ -89,9 +90,7 @@ def test_minimal_policy_gets_the_documented_defaults(tmp_path: Path) -> None:
             "Field required",
             id="public-form-without-origins",
         ),
-        pytest.param(
-            VALID.replace("version: 1", "version: 2"), "version", "Input should be 1", id="unknown-version"
-        ),
+        pytest.param(VALID.replace("version: 1", "version: 2"), "version", "Input should be 1", id="unknown-version"),
         pytest.param("teams: {}\n", "teams", "at least 1 item", id="no-team"),
     ],
 )

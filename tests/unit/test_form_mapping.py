@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from intake.channels import forms
 from intake.config import Policy
 from intake.errors import FieldInvalidError
@@ -69,9 +70,7 @@ def test_public_form_uses_its_own_field_names(policy: Policy) -> None:
         ("+1 (415) 555-2671", "+14155552671"),
     ],
 )
-def test_phone_is_normalized_to_e164_with_the_teams_default_region(
-    policy: Policy, raw: str, e164: str
-) -> None:
+def test_phone_is_normalized_to_e164_with_the_teams_default_region(policy: Policy, raw: str, e164: str) -> None:
     assert policy.teams["support"].default_region == "FR"
     message = map_fields(policy, "contact", {"message": "Call me", "phone": raw})
     assert message.sender.phone == e164
@@ -166,9 +165,7 @@ def test_invalid_email_is_rejected_naming_the_forms_field(policy: Policy, email:
     assert raised.value.field == "customer_email"
 
 
-@pytest.mark.parametrize(
-    "phone", ["12", "06 12", "call me maybe", "+33 6 12 34 56 78 90 12", "+999 123456789"]
-)
+@pytest.mark.parametrize("phone", ["12", "06 12", "call me maybe", "+33 6 12 34 56 78 90 12", "+999 123456789"])
 def test_invalid_phone_is_rejected_naming_the_field(policy: Policy, phone: str) -> None:
     with pytest.raises(FieldInvalidError) as raised:
         map_fields(policy, "contact", {"message": "hi", "phone": phone})
@@ -224,9 +221,7 @@ _NAMES = st.sampled_from(["name", "email", "phone", "subject", "message", "prior
 
 
 @given(fields=st.dictionaries(_NAMES, _VALUES, max_size=8))
-def test_any_submitted_fields_map_to_a_message_or_a_field_problem(
-    policy: Policy, fields: dict[str, str]
-) -> None:
+def test_any_submitted_fields_map_to_a_message_or_a_field_problem(policy: Policy, fields: dict[str, str]) -> None:
     # Given whatever a client sends, When mapped, Then the outcome is a message or a 400 naming a field
     try:
         message = map_fields(policy, "contact", fields)
@@ -264,9 +259,7 @@ def test_content_id_differs_when_any_field_value_differs(fields: dict[str, str],
 
 
 @given(fields=_FIELDS, data=st.data())
-def test_content_id_differs_when_a_field_is_added_or_removed(
-    fields: dict[str, str], data: st.DataObject
-) -> None:
+def test_content_id_differs_when_a_field_is_added_or_removed(fields: dict[str, str], data: st.DataObject) -> None:
     name = data.draw(st.text(max_size=12).filter(lambda key: key not in fields))
     value = data.draw(st.text(max_size=30))
     base = forms.content_id("contact", forms.Submission(fields))

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+
 from intake.channels import forms
 from intake.config import Form
 from intake.errors import FieldInvalidError, PayloadTooLargeError, UnsupportedMediaTypeError
@@ -49,9 +50,7 @@ def test_json_values_that_are_not_strings_are_kept_as_text(contact_form: Form) -
 
 
 @pytest.mark.parametrize("media_type", ["application/json; charset=utf-8", "Application/JSON"])
-def test_json_media_type_is_recognized_with_parameters_and_any_case(
-    contact_form: Form, media_type: str
-) -> None:
+def test_json_media_type_is_recognized_with_parameters_and_any_case(contact_form: Form, media_type: str) -> None:
     submission = forms.parse(contact_form, request(b'{"message": "hi"}', media_type))
     assert submission.fields == {"message": "hi"}
 
@@ -61,9 +60,7 @@ def test_json_media_type_is_recognized_with_parameters_and_any_case(
     [b"[]", b'"just a string"', b"42", b"{not json", b"", b'{"message": "caf\xe9"}', b"[" * 100_000],
     ids=["array", "string", "number", "broken", "empty", "latin-1", "deeply-nested"],
 )
-def test_json_body_that_is_not_an_object_of_fields_is_rejected_naming_the_body(
-    contact_form: Form, body: bytes
-) -> None:
+def test_json_body_that_is_not_an_object_of_fields_is_rejected_naming_the_body(contact_form: Form, body: bytes) -> None:
     # Given a JSON body that is not an object (or not JSON, or nested past any sane depth)
     # When it is parsed, Then it is a field-invalid problem about the body, never an unexpected error
     with pytest.raises(FieldInvalidError) as raised:
@@ -147,9 +144,7 @@ def test_multipart_empty_file_input_is_ignored(contact_form: Form) -> None:
 
 
 def test_multipart_file_of_a_type_the_form_does_not_allow_is_unsupported(contact_form: Form) -> None:
-    sent = multipart(
-        fields=[("message", "hi")], files=[("f", "setup.exe", "application/x-msdownload", b"MZ\x90")]
-    )
+    sent = multipart(fields=[("message", "hi")], files=[("f", "setup.exe", "application/x-msdownload", b"MZ\x90")])
     with pytest.raises(UnsupportedMediaTypeError) as raised:
         forms.parse(contact_form, sent)
     assert raised.value.media_type == "application/x-msdownload"
@@ -160,9 +155,7 @@ def test_multipart_file_of_a_type_the_form_does_not_allow_is_unsupported(contact
 def test_multipart_file_over_the_form_limit_is_too_large(contact_form: Form) -> None:
     # Given the contact form's limit of 2 MiB per file, and a file one byte over it
     limit = contact_form.attachments.max_file_bytes
-    sent = multipart(
-        fields=[("message", "hi")], files=[("f", "scan.pdf", "application/pdf", b"%" * (limit + 1))]
-    )
+    sent = multipart(fields=[("message", "hi")], files=[("f", "scan.pdf", "application/pdf", b"%" * (limit + 1))])
     with pytest.raises(PayloadTooLargeError) as raised:
         forms.parse(contact_form, sent)
     assert (raised.value.size, raised.value.limit) == (limit + 1, limit)
@@ -196,9 +189,7 @@ def test_multipart_without_a_boundary_is_rejected(contact_form: Form) -> None:
 
 
 @given(content=st.binary(min_size=1, max_size=2048), text=st.text(max_size=200))
-def test_multipart_file_bytes_and_field_text_arrive_unchanged(
-    contact_form: Form, content: bytes, text: str
-) -> None:
+def test_multipart_file_bytes_and_field_text_arrive_unchanged(contact_form: Form, content: bytes, text: str) -> None:
     # Given any file content (CR, LF, NUL, invalid UTF-8...) and any field text
     assume(BOUNDARY.encode() not in content and BOUNDARY not in text)
     sent = multipart(fields=[("message", text)], files=[("f", "data.txt", "text/plain", content)])
@@ -276,10 +267,7 @@ def test_typeform_token_identifies_the_submission(feedback_form: Form) -> None:
 
 def test_typeform_event_id_identifies_the_submission_when_there_is_no_token(feedback_form: Form) -> None:
     payload = _typeform([], token=None)
-    assert (
-        forms.parse(feedback_form, json_request(payload)).submission_id
-        == "typeform-01JDTYPEFORMEVENT0000000001"
-    )
+    assert forms.parse(feedback_form, json_request(payload)).submission_id == "typeform-01JDTYPEFORMEVENT0000000001"
 
 
 @pytest.mark.parametrize(
@@ -304,9 +292,7 @@ def test_json_that_is_not_a_typeform_webhook_is_rejected(feedback_form: Form, pa
     ],
     ids=["answer-is-number", "answer-is-string", "field-is-string", "answers-is-object", "hidden-is-array"],
 )
-def test_malformed_typeform_answers_are_rejected_as_invalid_fields(
-    feedback_form: Form, response: Any
-) -> None:
+def test_malformed_typeform_answers_are_rejected_as_invalid_fields(feedback_form: Form, response: Any) -> None:
     # Given a signed Typeform delivery whose answers do not have Typeform's shape
     # When parsed, Then it is a field-invalid problem (400), not an unexpected error (500, retried for hours)
     with pytest.raises(FieldInvalidError):
@@ -323,25 +309,19 @@ def test_typeform_form_accepts_only_json(feedback_form: Form) -> None:
 
 
 def test_public_form_with_a_filled_honeypot_is_spam(website_form: Form) -> None:
-    submission = forms.Submission(
-        {"message": "Buy now", "email": "bot@spam.example", "website": "http://spam.example"}
-    )
+    submission = forms.Submission({"message": "Buy now", "email": "bot@spam.example", "website": "http://spam.example"})
     assert forms.is_spam(website_form, submission)
 
 
 @pytest.mark.parametrize("honeypot", [None, "", "   \n"], ids=["absent", "empty", "blank"])
 def test_public_form_with_an_empty_honeypot_is_not_spam(website_form: Form, honeypot: str | None) -> None:
-    fields = {"message": "Hello", "email": "a@example.com"} | (
-        {"website": honeypot} if honeypot is not None else {}
-    )
+    fields = {"message": "Hello", "email": "a@example.com"} | ({"website": honeypot} if honeypot is not None else {})
     assert not forms.is_spam(website_form, forms.Submission(fields))
 
 
 def test_signed_form_is_never_spam_even_with_a_website_field(contact_form: Form) -> None:
     # Given a signed form (no honeypot) whose customer gave their website
-    submission = forms.Submission(
-        {"message": "Hello", "email": "a@example.com", "website": "https://shop.example"}
-    )
+    submission = forms.Submission({"message": "Hello", "email": "a@example.com", "website": "https://shop.example"})
     assert not forms.is_spam(contact_form, submission)
 
 

@@ -8,6 +8,7 @@ import string
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from intake.inbox import _group
 
 # What SQS accepts in both ids: 1 to 128 of a-z, A-Z, 0-9 and ASCII punctuation.

@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
+from ulid import ULID
+
 from intake.model import (
     Attachment,
     Channel,
@@ -22,8 +25,6 @@ from intake.model import (
     reference_for,
     safe_filename,
 )
-from pydantic import ValidationError
-from ulid import ULID
 
 TICKET_ID = "01JDQ8Z1W3C9G7T2M4K6P8R0SX"
 CONTACT_ID = "01JDQ8Z1W3C9G7T2M4K6P8R0SY"
@@ -103,9 +104,7 @@ def test_aware_timestamp_is_stored_in_utc() -> None:
 def test_timestamp_given_as_iso_text_without_offset_is_rejected() -> None:
     with pytest.raises(ValidationError, match="time zone"):
         TicketEvent.model_validate({"ticket_id": TICKET_ID, "kind": "created", "at": "2026-11-23T09:30:00"})
-    event = TicketEvent.model_validate(
-        {"ticket_id": TICKET_ID, "kind": "created", "at": "2026-11-23T09:30:00Z"}
-    )
+    event = TicketEvent.model_validate({"ticket_id": TICKET_ID, "kind": "created", "at": "2026-11-23T09:30:00Z"})
     assert (event.at, event.kind) == (AT, EventKind.CREATED)
 
 
@@ -135,9 +134,7 @@ def test_sender_identities_are_phone_then_email() -> None:
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=12,
 )
 _ULIDS = st.binary(min_size=16, max_size=16).map(lambda raw: str(ULID.from_bytes(raw)))

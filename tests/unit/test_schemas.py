@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from intake import schemas
 from intake.handlers.problems import TYPE_BASE
 

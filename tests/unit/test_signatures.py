@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from intake.channels import forms, signatures
 from intake.config import Form
 from intake.errors import OriginForbiddenError, SignatureInvalidError
@@ -48,9 +49,7 @@ def form_accepts(
     return True
 
 
-def typeform_accepts(
-    signature: str | None, *, body: bytes = TYPEFORM_BODY, secret: str = TYPEFORM_SECRET
-) -> bool:
+def typeform_accepts(signature: str | None, *, body: bytes = TYPEFORM_BODY, secret: str = TYPEFORM_SECRET) -> bool:
     try:
         signatures.verify_typeform(secret, signature, body)
     except SignatureInvalidError:
@@ -94,9 +93,7 @@ def test_signed_form_with_stale_timestamp_is_rejected(offset: float) -> None:
     # When it is checked outside the tolerance
     # Then it is rejected, and the reason names the timestamp
     with pytest.raises(SignatureInvalidError, match="X-Intake-Timestamp"):
-        signatures.verify_form(
-            FORM_SECRET, TIMESTAMP, FORM_SIGNATURE, FORM_BODY, SENT_AT + offset, TOLERANCE_S
-        )
+        signatures.verify_form(FORM_SECRET, TIMESTAMP, FORM_SIGNATURE, FORM_BODY, SENT_AT + offset, TOLERANCE_S)
 
 
 def _flip_last(signature: str) -> str:
@@ -193,9 +190,7 @@ def test_typeform_request_with_matching_signature_is_accepted() -> None:
     ("signature", "body", "secret"),
     [
         pytest.param(TYPEFORM_SIGNATURE, TYPEFORM_BODY, "another-secret", id="other-secret"),
-        pytest.param(
-            TYPEFORM_SIGNATURE, TYPEFORM_BODY.replace(b"tok-1", b"tok-2"), TYPEFORM_SECRET, id="edited"
-        ),
+        pytest.param(TYPEFORM_SIGNATURE, TYPEFORM_BODY.replace(b"tok-1", b"tok-2"), TYPEFORM_SECRET, id="edited"),
         pytest.param(
             TYPEFORM_SIGNATURE,
             json.dumps(json.loads(TYPEFORM_BODY)).encode(),  # same JSON, re-serialized with spaces
@@ -246,9 +241,7 @@ def test_typeform_signature_with_surrounding_whitespace_is_accepted(padded: str)
 
 def test_signed_form_request_is_verified_with_its_headers(contact_form: Form) -> None:
     # Given the signed `contact` form and a request carrying the openssl-computed signature
-    signed = request(
-        FORM_BODY, "application/json", x_intake_timestamp=TIMESTAMP, x_intake_signature=FORM_SIGNATURE
-    )
+    signed = request(FORM_BODY, "application/json", x_intake_timestamp=TIMESTAMP, x_intake_signature=FORM_SIGNATURE)
     # When it is verified at the time it was signed, Then it passes; a minute after the window, it does not
     assert forms.verify(contact_form, signed, FORM_SECRET, now=SENT_AT) is None
     with pytest.raises(SignatureInvalidError):
@@ -257,9 +250,7 @@ def test_signed_form_request_is_verified_with_its_headers(contact_form: Form) ->
 
 def test_signed_form_without_a_configured_secret_is_rejected(contact_form: Form) -> None:
     # Given a signed form whose secret is missing from the environment or Secrets Manager
-    signed = request(
-        FORM_BODY, "application/json", x_intake_timestamp=TIMESTAMP, x_intake_signature=FORM_SIGNATURE
-    )
+    signed = request(FORM_BODY, "application/json", x_intake_timestamp=TIMESTAMP, x_intake_signature=FORM_SIGNATURE)
     # Then no request can pass, whatever it carries
     with pytest.raises(SignatureInvalidError, match="no secret"):
         forms.verify(contact_form, signed, None, now=SENT_AT)
@@ -267,9 +258,7 @@ def test_signed_form_without_a_configured_secret_is_rejected(contact_form: Form)
 
 def test_typeform_form_checks_the_typeform_signature_only(feedback_form: Form) -> None:
     good = request(TYPEFORM_BODY, "application/json", typeform_signature=TYPEFORM_SIGNATURE)
-    form_signed = request(
-        TYPEFORM_BODY, "application/json", x_intake_timestamp=TIMESTAMP, x_intake_signature="x"
-    )
+    form_signed = request(TYPEFORM_BODY, "application/json", x_intake_timestamp=TIMESTAMP, x_intake_signature="x")
     assert forms.verify(feedback_form, good, TYPEFORM_SECRET, now=SENT_AT) is None
     with pytest.raises(SignatureInvalidError, match="Typeform-Signature is required"):
         forms.verify(feedback_form, form_signed, TYPEFORM_SECRET, now=SENT_AT)

@@ -142,9 +142,7 @@ def to_inbound(
     email = value(mapping.email)
     phone = value(mapping.phone)
     if email is None and phone is None:
-        raise FieldInvalidError(
-            mapping.email or mapping.phone or "email", "an email or a phone number is required"
-        )
+        raise FieldInvalidError(mapping.email or mapping.phone or "email", "an email or a phone number is required")
     mapped = {name for name in mapping.model_dump().values() if name}
     custom = {k: v for k, v in values.items() if k not in mapped and not _is_honeypot(form, k)}
     provider_id = content_id(form_id, submission)
@@ -290,9 +288,7 @@ def _typeform(body: bytes) -> Submission:
     if not isinstance(answers, list) or not all(
         isinstance(a, dict) and isinstance(a.get("field"), dict) for a in answers
     ):
-        raise FieldInvalidError(
-            "form_response.answers", "must be a list of answers, each with a field object"
-        )
+        raise FieldInvalidError("form_response.answers", "must be a list of answers, each with a field object")
     if not isinstance(hidden, dict):
         raise FieldInvalidError("form_response.hidden", "must be an object")
     fields: dict[str, str] = {}

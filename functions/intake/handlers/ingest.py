@@ -36,9 +36,7 @@ def record_handler(record: SQSRecord) -> None:
         logger.append_keys(receipt_id=message.receipt_id)
         result = ingest(runtime.store(), message, new_id)
     except Exception:
-        logger.exception(
-            "message not ingested; it stays on the queue", extra={"sqs_message_id": record.message_id}
-        )
+        logger.exception("message not ingested; it stays on the queue", extra={"sqs_message_id": record.message_id})
         raise
     count(_METRIC[result.outcome])
     logger.info("message ingested", extra={"ticket_id": result.ticket_id, "outcome": result.outcome.value})
@@ -48,6 +46,4 @@ def record_handler(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -161,9 +161,7 @@ def load(data_dir: Path, resources: Resources) -> dict[str, int]:
     objects = data_dir / "s3"
     if objects.exists():
         for path in sorted(p for p in objects.rglob("*") if p.is_file()):
-            s3.put_object(
-                Bucket=resources.bucket, Key=path.relative_to(objects).as_posix(), Body=path.read_bytes()
-            )
+            s3.put_object(Bucket=resources.bucket, Key=path.relative_to(objects).as_posix(), Body=path.read_bytes())
             counts["objects"] += 1
     queues_file = data_dir / "queues.json"
     if queues_file.exists():
@@ -189,9 +187,7 @@ def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
             entry: dict[str, Any] = {"MessageBody": message["Body"]}
             if "MessageGroupId" in attributes:
                 entry["MessageGroupId"] = attributes["MessageGroupId"]
-                entry["MessageDeduplicationId"] = attributes.get(
-                    "MessageDeduplicationId", message["MessageId"]
-                )
+                entry["MessageDeduplicationId"] = attributes.get("MessageDeduplicationId", message["MessageId"])
             kept.append(entry)
 
 

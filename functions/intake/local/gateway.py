@@ -32,9 +32,7 @@ class LocalContext:
         return 30_000
 
 
-def api_event(
-    method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str
-) -> dict[str, Any]:
+def api_event(method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str) -> dict[str, Any]:
     url = urlsplit(target)
     request_id = uuid.uuid4().hex
     lowered: dict[str, str] = {}
@@ -84,9 +82,7 @@ def make_server(host: str, port: int, route: Callable[[str], tuple[str, Handler]
                 self._send(413, {"content-type": "application/problem+json"}, b'{"status": 413}')
                 return
             body = self.rfile.read(length) if length else b""
-            event = api_event(
-                self.command, self.path, dict(self.headers.items()), body, self.client_address[0]
-            )
+            event = api_event(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
             name, handler = route(urlsplit(self.path).path)
             result = handler(event, LocalContext(name, event["requestContext"]["requestId"]))
             payload = result.get("body") or ""

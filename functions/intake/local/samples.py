@@ -68,9 +68,7 @@ def multipart(spec: dict[str, Any]) -> tuple[bytes, str]:
     boundary = "intake-" + uuid.uuid4().hex
     chunks: list[bytes] = []
     for name, value in spec.get("fields", {}).items():
-        chunks.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        )
+        chunks.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
     for file in spec.get("files", []):
         content = base64.b64decode(file["base64"]) if "base64" in file else file.get("text", "").encode()
         head = (

@@ -55,8 +55,7 @@ def poll_once(sqs: Any, queue_url: str, queue_arn: str, name: str, handler: Hand
         sqs.delete_message_batch(
             QueueUrl=queue_url,
             Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                for i, m in enumerate(done[start : start + 10])
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
             ],
         )
     return len(done)

@@ -1,0 +1,1 @@
+"""Intake's CDK app: one stack composed of one construct per capability (see DESIGN.md, Deploy)."""

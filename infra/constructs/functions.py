@@ -1,0 +1,195 @@
+"""Functions: the receiver, ingest and api Lambdas, their dependencies layer, one role each.
+
+Every function runs `functions/` (the `intake` package and the policy file beside it) on the runtime
+and architecture of `infra.lambda_platform`, with the dependencies in one layer built by pip on
+this machine. Each role can do what its handler does and nothing more; the grants below say what.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra import bundling, lambda_platform
+from infra.acknowledgments import acknowledge
+from infra.constructs.inbound_queues import InboundQueues
+from infra.constructs.raw_archive import RawArchive
+from infra.constructs.secrets import ProviderSecrets
+from infra.constructs.ticket_store import TicketStore
+from infra.stage import Stage
+from intake.config import ENV_PREFIX, Settings
+from intake.resources import INBOUND_QUEUE
+
+# What intake.observability names its logger and metrics; set again here for any other Powertools use.
+SERVICE_NAME = "intake"
+METRICS_NAMESPACE = "Intake"
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    construct_id: str
+    handler: str
+    description: str
+    timeout: Duration
+    memory_mb: int = 512
+
+
+RECEIVER = FunctionSpec(
+    "Receiver",
+    "intake.handlers.receiver.handler",
+    "Verifies provider webhooks, archives them raw, enqueues them and answers",
+    Duration.seconds(10),
+)
+# SQS wants the queue's visibility timeout to be at least six times the consumer's timeout.
+INGEST = FunctionSpec(
+    "Ingest",
+    "intake.handlers.ingest.handler",
+    "Turns inbound messages into tickets (conditional writes, partial batch failures)",
+    Duration.seconds(INBOUND_QUEUE.visibility_timeout_s // 6),
+)
+API = FunctionSpec(
+    "Api",
+    "intake.handlers.api.handler",
+    "Agent tools' read API and the health check",
+    Duration.seconds(10),
+)
+
+
+def dependencies_layer(
+    scope: Construct, construct_id: str, *, project_root: Path, stage: Stage
+) -> lambda_.LayerVersion:
+    """The one layer: pyproject's runtime dependencies pinned by uv.lock, built by pip for the platform."""
+    requirements = bundling.runtime_requirements(project_root / "pyproject.toml", project_root / "uv.lock")
+    return lambda_.LayerVersion(
+        scope,
+        construct_id,
+        code=lambda_.Code.from_asset(
+            str(project_root),  # bundling reads pyproject.toml and uv.lock; nothing is copied
+            asset_hash=bundling.layer_hash(requirements),
+            bundling=bundling.layer_bundling(requirements),
+        ),
+        compatible_runtimes=[lambda_platform.RUNTIME],
+        compatible_architectures=[lambda_platform.ARCHITECTURE],
+        description=f"Intake's {len(requirements)} runtime packages pinned by uv.lock (boto3 is the runtime's)",
+        removal_policy=stage.removal_policy,
+    )
+
+
+def function_code(functions_dir: Path, policy_file: Path) -> lambda_.Code:
+    """`functions/` without caches and tests, with the policy file beside the package."""
+    return lambda_.Code.from_asset(
+        str(functions_dir),
+        asset_hash=bundling.code_hash(functions_dir, policy_file),
+        bundling=bundling.code_bundling(functions_dir, policy_file),
+        exclude=list(bundling.CODE_EXCLUDES),
+    )
+
+
+def setting(field: str) -> str:
+    """The environment variable `intake.config.Settings` reads `field` from: `INTAKE_<FIELD>`."""
+    if field not in Settings.model_fields:
+        raise KeyError(f"intake.config.Settings has no field {field!r}")
+    return ENV_PREFIX + field.upper()
+
+
+class Functions(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: Stage,
+        project_root: Path,
+        policy_file: Path,
+        store: TicketStore,
+        archive: RawArchive,
+        queues: InboundQueues,
+        secrets: ProviderSecrets,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._stage = stage
+        self.layer = dependencies_layer(self, "Dependencies", project_root=project_root, stage=stage)
+        self.code = function_code(project_root / "functions", policy_file)
+
+        self.receiver = self._build_function(
+            RECEIVER,
+            {
+                setting("bucket_name"): archive.bucket.bucket_name,
+                setting("inbound_queue_url"): queues.inbound.queue_url,
+                setting("secrets_arn"): secrets.secret.secret_arn,
+            },
+        )
+        archive.grant_archive(self.receiver)
+        queues.grant_send(self.receiver, INBOUND_QUEUE)
+        secrets.grant_read(self.receiver)
+
+        self.ingest = self._build_function(INGEST, {setting("table_name"): store.table.table_name})
+        store.grant_read_write(self.ingest)
+        queues.consume(INBOUND_QUEUE, self.ingest)
+
+        self.api = self._build_function(API, {setting("table_name"): store.table.table_name})
+        store.grant_read(self.api)
+
+        self._acknowledge_runtime()
+
+    @property
+    def all(self) -> list[lambda_.Function]:
+        return [self.receiver, self.ingest, self.api]
+
+    def set_public_base_url(self, url: str) -> None:
+        for function in self.all:
+            function.add_environment(setting("public_base_url"), url)
+
+    # ------------------------------------------------------------------ builders
+
+    def _build_function(self, spec: FunctionSpec, environment: dict[str, str]) -> lambda_.Function:
+        role = iam.Role(
+            self,
+            f"{spec.construct_id}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Intake {self._stage.name} {spec.construct_id.lower()} function: {spec.description}",
+        )
+        log_group = logs.LogGroup(
+            self,
+            f"{spec.construct_id}Logs",
+            retention=self._stage.log_retention,
+            removal_policy=self._stage.removal_policy,
+        )
+        log_group.grant_write(role)
+        return lambda_.Function(
+            self,
+            spec.construct_id,
+            runtime=lambda_platform.RUNTIME,
+            architecture=lambda_platform.ARCHITECTURE,
+            handler=spec.handler,
+            code=self.code,
+            layers=[self.layer],
+            role=role,
+            log_group=log_group,
+            memory_size=spec.memory_mb,
+            timeout=spec.timeout,
+            description=spec.description,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": self._stage.log_level,
+                setting("config"): f"{lambda_platform.TASK_ROOT}/{bundling.POLICY_IN_ASSET}",
+                **environment,
+            },
+        )
+
+    def _acknowledge_runtime(self) -> None:
+        for function in self.all:
+            acknowledge(
+                function,
+                "AwsSolutions-L1",
+                f"Python {lambda_platform.PYTHON_VERSION} on purpose: the layer's compiled wheels (pydantic-core, "
+                "PyYAML) are built for it; moving runtimes is a change to infra/lambda_platform.py, which "
+                "rebuilds the layer for the new one.",
+            )

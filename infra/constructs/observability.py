@@ -1,0 +1,206 @@
+"""Observability: alarms to one SNS topic (emails from the policy file) and one dashboard.
+
+Alarms: a message in a dead-letter queue, a function error, a throttle, and inbound messages older
+than a stuck consumer would leave them. Each description says what to look at first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from infra.constructs.functions import METRICS_NAMESPACE, SERVICE_NAME
+from infra.constructs.inbound_queues import InboundQueues
+from infra.constructs.webhook_api import WebhookApi
+from infra.naming import pascal_case
+from infra.stage import Stage
+from intake.resources import QUEUES
+
+PERIOD = Duration.minutes(1)
+# Business events the functions count (intake.observability.count), shown on the dashboard.
+BUSINESS_METRICS = (
+    "FormReceived",
+    "SpamDropped",
+    "SignatureRejected",
+    "TicketCreated",
+    "MessageAppended",
+    "DuplicateDropped",
+)
+
+
+def oldest_message_threshold_s(visibility_timeout_s: int, max_receive_count: int) -> int:
+    """A message that keeps failing reaches the DLQ after max_receive x visibility; twice that is a stuck consumer."""
+    return 2 * visibility_timeout_s * max_receive_count
+
+
+class Observability(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: Stage,
+        functions: Sequence[lambda_.Function],
+        queues: InboundQueues,
+        api: WebhookApi,
+        alert_emails: Sequence[str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._stage = stage
+        self.topic = self._build_topic(alert_emails)
+        self.alarms: list[cloudwatch.Alarm] = []
+        self._build_queue_alarms(queues)
+        self._build_function_alarms(functions)
+        self.dashboard = self._build_dashboard(functions, queues, api)
+
+    def _build_topic(self, emails: Sequence[str]) -> sns.Topic:
+        key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description=f"Intake {self._stage.name}: alarm notifications",
+            enable_key_rotation=True,
+            removal_policy=self._stage.removal_policy,
+            pending_window=self._stage.key_pending_window,
+        )
+        # CloudWatch publishes the alarms: it needs the topic's key (an AWS managed key would not do).
+        key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        topic = sns.Topic(
+            self, "AlarmTopic", display_name=f"Intake {self._stage.name} alarms", master_key=key, enforce_ssl=True
+        )
+        for email in emails:
+            topic.add_subscription(subscriptions.EmailSubscription(email))
+        return topic
+
+    def _alarm(self, construct_id: str, metric: cloudwatch.IMetric, threshold: float, description: str) -> None:
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
+        )
+        alarm.add_alarm_action(actions.SnsAction(self.topic))
+        alarm.add_ok_action(actions.SnsAction(self.topic))
+        self.alarms.append(alarm)
+
+    def _build_queue_alarms(self, queues: InboundQueues) -> None:
+        for spec in QUEUES:
+            name = pascal_case(spec.name)
+            self._alarm(
+                f"{name}DeadLetters",
+                queues.dead_letters[spec.name].metric_approximate_number_of_messages_visible(
+                    period=PERIOD, statistic="Maximum"
+                ),
+                0,
+                f"Messages in the {spec.name} dead-letter queue: customers' messages that failed "
+                f"{spec.max_receive_count} times. Read the consumer's logs for the error, fix it, then redrive.",
+            )
+            self._alarm(
+                f"{name}OldestMessageAge",
+                queues.queues[spec.name].metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
+                oldest_message_threshold_s(spec.visibility_timeout_s, spec.max_receive_count),
+                f"The oldest message in {spec.name} waits longer than a failing one would before its DLQ: "
+                "the consumer is stuck, throttled or disabled.",
+            )
+
+    def _build_function_alarms(self, functions: Sequence[lambda_.Function]) -> None:
+        for function in functions:
+            name = function.node.id
+            self._alarm(
+                f"{name}Errors",
+                function.metric_errors(period=PERIOD, statistic="Sum"),
+                0,
+                f"The {name.lower()} function failed (an uncaught error or a timeout): read its log group.",
+            )
+            self._alarm(
+                f"{name}Throttles",
+                function.metric_throttles(period=PERIOD, statistic="Sum"),
+                0,
+                f"The {name.lower()} function was throttled: the account's concurrency is exhausted.",
+            )
+
+    def _build_dashboard(
+        self, functions: Sequence[lambda_.Function], queues: InboundQueues, api: WebhookApi
+    ) -> cloudwatch.Dashboard:
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
+        http = api.http_api
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="HTTP API requests",
+                left=[
+                    http.metric_count(period=PERIOD),
+                    http.metric_client_error(period=PERIOD),
+                    http.metric_server_error(period=PERIOD),
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="HTTP API latency (p90)",
+                left=[
+                    http.metric_latency(period=PERIOD, statistic="p90"),
+                    http.metric_integration_latency(period=PERIOD, statistic="p90"),
+                ],
+                width=12,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Business events",
+                left=[
+                    cloudwatch.Metric(
+                        namespace=METRICS_NAMESPACE,
+                        metric_name=name,
+                        dimensions_map={"service": SERVICE_NAME},
+                        statistic="Sum",
+                        period=PERIOD,
+                    )
+                    for name in BUSINESS_METRICS
+                ],
+                width=24,
+            )
+        )
+        dashboard.add_widgets(
+            *(
+                cloudwatch.GraphWidget(
+                    title=f"{function.node.id} function",
+                    left=[
+                        function.metric_invocations(period=PERIOD),
+                        function.metric_errors(period=PERIOD),
+                        function.metric_throttles(period=PERIOD),
+                    ],
+                    right=[function.metric_duration(period=PERIOD, statistic="p90")],
+                    width=8,
+                )
+                for function in functions
+            )
+        )
+        for spec in QUEUES:
+            dashboard.add_widgets(
+                cloudwatch.GraphWidget(
+                    title=f"{spec.name} queue",
+                    left=[queues.queues[spec.name].metric_approximate_number_of_messages_visible(period=PERIOD)],
+                    right=[queues.queues[spec.name].metric_approximate_age_of_oldest_message(period=PERIOD)],
+                    width=12,
+                ),
+                cloudwatch.SingleValueWidget(
+                    title=f"{spec.name} dead letters",
+                    metrics=[
+                        queues.dead_letters[spec.name].metric_approximate_number_of_messages_visible(period=PERIOD)
+                    ],
+                    width=12,
+                ),
+            )
+        dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=24))
+        return dashboard

@@ -1,0 +1,114 @@
+"""RawArchive: every provider request as it arrived, and the files customers attached.
+
+Built from `intake.resources.ARCHIVE` (its key prefixes). Storage first: the receiver writes here
+before it answers, so this bucket is what `intake replay` rebuilds tickets from.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnResource, Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.acknowledgments import acknowledge, acknowledge_for_grantee, wildcard_resource
+from infra.stage import Stage
+from intake.resources import ARCHIVE
+
+COLDER_AFTER = Duration.days(90)
+ACCESS_LOGS_KEPT = Duration.days(365)
+
+
+class RawArchive(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, stage: Stage) -> None:
+        super().__init__(scope, construct_id)
+        self.key = self._build_key(stage)
+        self.access_logs = self._build_access_logs(stage)
+        self.bucket = self._build_bucket(stage)
+
+    def _build_key(self, stage: Stage) -> kms.Key:
+        return kms.Key(
+            self,
+            "Key",
+            description=f"Intake {stage.name}: raw provider requests and attachments (customers' data)",
+            enable_key_rotation=True,
+            removal_policy=stage.removal_policy,
+            pending_window=stage.key_pending_window,
+        )
+
+    def _build_access_logs(self, stage: Stage) -> s3.Bucket:
+        logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            # S3 delivers server access logs only to buckets encrypted with S3-managed keys.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            lifecycle_rules=[s3.LifecycleRule(id="ExpireAccessLogs", expiration=ACCESS_LOGS_KEPT)],
+            removal_policy=stage.removal_policy,
+        )
+        acknowledge(
+            logs,
+            "AwsSolutions-S1",
+            "This bucket receives the archive's server access logs; logging its own access would only "
+            "log log deliveries.",
+        )
+        return logs
+
+    def _build_bucket(self, stage: Stage) -> s3.Bucket:
+        return s3.Bucket(
+            self,
+            "Bucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,  # one KMS request per bucket key, not per object
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            versioned=True,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix=f"{ARCHIVE.name}/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ColderAfter90Days",
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, transition_after=COLDER_AFTER
+                        )
+                    ],
+                    noncurrent_version_transitions=[
+                        s3.NoncurrentVersionTransition(
+                            storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, transition_after=COLDER_AFTER
+                        )
+                    ],
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                )
+            ],
+            removal_policy=stage.removal_policy,
+        )
+
+    # ------------------------------------------------------------------ grants
+
+    def grant_archive(self, grantee: iam.IGrantable) -> None:
+        """`s3:PutObject` under the raw and attachments prefixes only: no reads, no deletes, no listing."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["s3:PutObject"],
+            resource_arns=[
+                self.bucket.arn_for_objects(f"{ARCHIVE.raw_prefix}*"),
+                self.bucket.arn_for_objects(f"{ARCHIVE.attachments_prefix}*"),
+            ],
+        )
+        # A single-part PutObject under SSE-KMS needs a data key, nothing more.
+        self.key.grant(grantee, "kms:GenerateDataKey")
+        bucket = self.bucket.node.default_child
+        assert isinstance(bucket, CfnResource)
+        for prefix in (ARCHIVE.raw_prefix, ARCHIVE.attachments_prefix):
+            acknowledge_for_grantee(
+                grantee,
+                wildcard_resource(bucket, f"/{prefix}*"),
+                f"PutObject only, under {prefix}: every request is written to a new key "
+                "(date/provider/receipt id), so a key prefix is as narrow as the grant can be.",
+            )

@@ -1,0 +1,88 @@
+"""TicketStore: the single DynamoDB table `tickets`, built from `intake.resources.TABLE`."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from infra.acknowledgments import acknowledge_for_grantee, wildcard_action
+from infra.stage import Stage
+from intake.resources import TABLE
+
+# What `intake.store` calls: GetItem and Query to read; TransactWriteItems made of Puts and Updates.
+_READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
+_WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem")
+
+
+class TicketStore(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, stage: Stage) -> None:
+        super().__init__(scope, construct_id)
+        self.key = self._build_key(stage)
+        self.table = self._build_table(stage)
+
+    def _build_key(self, stage: Stage) -> kms.Key:
+        return kms.Key(
+            self,
+            "Key",
+            description=f"Intake {stage.name}: tickets, messages and contacts (customers' data)",
+            enable_key_rotation=True,
+            removal_policy=stage.removal_policy,
+            pending_window=stage.key_pending_window,
+        )
+
+    def _build_table(self, stage: Stage) -> dynamodb.Table:
+        table = dynamodb.Table(
+            self,
+            "Tickets",
+            partition_key=_string(TABLE.partition_key),
+            sort_key=_string(TABLE.sort_key),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute=TABLE.ttl_attribute,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.key,
+            deletion_protection=stage.deletion_protection,
+            removal_policy=stage.removal_policy,
+        )
+        for index in TABLE.indexes:
+            table.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=_string(index.partition_key),
+                sort_key=_string(index.sort_key),
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
+        return table
+
+    # ------------------------------------------------------------------ grants
+
+    def grant_read(self, grantee: iam.IGrantable) -> None:
+        """Items by key and queries on the table and on each named index."""
+        self._grant(grantee, _READ_ACTIONS, self._table_and_index_arns())
+        self.key.grant(grantee, "kms:Decrypt", "kms:DescribeKey")
+
+    def grant_read_write(self, grantee: iam.IGrantable) -> None:
+        """Reads, plus the transactional puts and updates that create and append to tickets."""
+        self.grant_read(grantee)
+        self._grant(grantee, _WRITE_ACTIONS, [self.table.table_arn])
+        self.key.grant_encrypt_decrypt(grantee)
+        for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+            acknowledge_for_grantee(
+                grantee,
+                wildcard_action(action),
+                "The key actions DynamoDB needs to write a table under a customer managed key (the set "
+                "CDK's Table.grantWriteData grants), on this one key only.",
+            )
+
+    def _grant(self, grantee: iam.IGrantable, actions: tuple[str, ...], arns: list[str]) -> None:
+        iam.Grant.add_to_principal(grantee=grantee, actions=list(actions), resource_arns=arns)
+
+    def _table_and_index_arns(self) -> list[str]:
+        return [self.table.table_arn] + [f"{self.table.table_arn}/index/{index.name}" for index in TABLE.indexes]
+
+
+def _string(name: str) -> dynamodb.Attribute:
+    return dynamodb.Attribute(name=name, type=dynamodb.AttributeType.STRING)

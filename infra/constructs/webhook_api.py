@@ -1,0 +1,146 @@
+"""WebhookApi: the API Gateway HTTP API in front of the receiver and api functions.
+
+Webhooks and /healthz are open at the gateway (providers cannot sign SigV4; the receiver checks each
+provider's own signature before it stores anything); /tickets requires IAM (SigV4).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import jsii
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.acknowledgments import acknowledge
+from infra.stage import Stage
+
+# Per second across the stage; a provider's retry storm is absorbed by the burst, then 429s.
+THROTTLE_RATE = 50
+THROTTLE_BURST = 100
+
+FORM_WEBHOOK_PATH = "/webhooks/forms/{form_id}"
+
+# HTTP API context variables only: no headers, no bodies, no query strings (they can carry PII).
+ACCESS_LOG_FORMAT = {
+    "requestId": "$context.requestId",
+    "requestTime": "$context.requestTime",
+    "ip": "$context.identity.sourceIp",
+    "caller": "$context.identity.caller",
+    "routeKey": "$context.routeKey",
+    "status": "$context.status",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationError": "$context.integrationErrorMessage",
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: apigwv2.HttpMethod
+    path: str
+    target: str  # "receiver" or "api"
+    open_because: str | None = None  # None: IAM (SigV4) at the gateway
+
+
+ROUTES = (
+    Route(
+        apigwv2.HttpMethod.POST,
+        FORM_WEBHOOK_PATH,
+        "receiver",
+        open_because="Site backends and Typeform cannot sign SigV4. The receiver checks the form's own "
+        "signature (X-Intake-Signature, Typeform-Signature) or, for public forms, origin and honeypot, "
+        "and stores nothing when that fails.",
+    ),
+    Route(
+        apigwv2.HttpMethod.GET,
+        "/healthz",
+        "api",
+        open_because="Load balancers and uptime checks call it without credentials; it answers "
+        '{"status": "ok"} and reads nothing.',
+    ),
+    Route(apigwv2.HttpMethod.GET, "/tickets", "api"),
+    Route(apigwv2.HttpMethod.GET, "/tickets/{ticket_id}", "api"),
+)
+
+
+@jsii.implements(apigwv2.IAccessLogSettings)
+class _AccessLogs:
+    def __init__(self, group: logs.ILogGroup) -> None:
+        self._group = group
+
+    @property
+    def destination(self) -> apigwv2.IAccessLogDestination:
+        return apigwv2.LogGroupLogDestination(self._group)
+
+    @property
+    def format(self) -> apigw.AccessLogFormat:
+        return apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FORMAT))
+
+
+class WebhookApi(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: Stage,
+        receiver: lambda_.IFunction,
+        api: lambda_.IFunction,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=stage.log_retention, removal_policy=stage.removal_policy
+        )
+        self.http_api = apigwv2.HttpApi(
+            self,
+            "HttpApi",
+            description=f"Intake {stage.name}: provider webhooks and the agent tools' API",
+            create_default_stage=False,
+        )
+        self.stage = self._build_stage()
+        self._build_routes(
+            {
+                "receiver": integrations.HttpLambdaIntegration("Receiver", receiver),
+                "api": integrations.HttpLambdaIntegration("Api", api),
+            }
+        )
+
+    @property
+    def url(self) -> str:
+        """`https://<id>.execute-api.<region>.amazonaws.com`, no trailing slash."""
+        return self.http_api.api_endpoint
+
+    def form_webhook_url(self, form_id: str) -> str:
+        return self.url + FORM_WEBHOOK_PATH.replace("{form_id}", form_id)
+
+    def _build_stage(self) -> apigwv2.HttpStage:
+        return apigwv2.HttpStage(
+            self,
+            "DefaultStage",
+            http_api=self.http_api,
+            stage_name="$default",
+            auto_deploy=True,
+            throttle=apigwv2.ThrottleSettings(rate_limit=THROTTLE_RATE, burst_limit=THROTTLE_BURST),
+            access_log_settings=_AccessLogs(self.access_logs),
+        )
+
+    def _build_routes(self, targets: dict[str, apigwv2.HttpRouteIntegration]) -> None:
+        iam_authorizer = authorizers.HttpIamAuthorizer()
+        for route in ROUTES:
+            (built,) = self.http_api.add_routes(
+                path=route.path,
+                methods=[route.method],
+                integration=targets[route.target],
+                authorizer=iam_authorizer if route.open_because is None else None,
+            )
+            if route.open_because is not None:
+                acknowledge(built, "AwsSolutions-APIG4", route.open_because)

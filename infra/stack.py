@@ -1,0 +1,86 @@
+"""The one Intake stack: it composes the capabilities of DESIGN.md's diagram and names the outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack, Tags
+from constructs import Construct
+
+from infra.constructs.functions import Functions
+from infra.constructs.inbound_queues import InboundQueues
+from infra.constructs.observability import Observability
+from infra.constructs.raw_archive import RawArchive
+from infra.constructs.secrets import ProviderSecrets
+from infra.constructs.ticket_store import TicketStore
+from infra.constructs.webhook_api import WebhookApi
+from infra.naming import pascal_case
+from infra.policy_file import PolicyFile
+from infra.stage import Stage
+
+
+class IntakeStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: Stage,
+        policy_file: PolicyFile,
+        project_root: Path,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"Intake ({stage.name}): customer messages from every channel become DynamoDB tickets",
+            termination_protection=stage.is_prod,
+            **kwargs,
+        )
+        Tags.of(self).add("project", "intake")
+        Tags.of(self).add("stage", stage.name)
+
+        secrets = ProviderSecrets(self, "ProviderSecrets", stage=stage, policy=policy_file.policy)
+        store = TicketStore(self, "TicketStore", stage=stage)
+        archive = RawArchive(self, "RawArchive", stage=stage)
+        queues = InboundQueues(self, "InboundQueues", stage=stage)
+        functions = Functions(
+            self,
+            "Functions",
+            stage=stage,
+            project_root=project_root,
+            policy_file=policy_file.path,
+            store=store,
+            archive=archive,
+            queues=queues,
+            secrets=secrets,
+        )
+        api = WebhookApi(self, "WebhookApi", stage=stage, receiver=functions.receiver, api=functions.api)
+        functions.set_public_base_url(api.url)
+        Observability(
+            self,
+            "Observability",
+            stage=stage,
+            functions=functions.all,
+            queues=queues,
+            api=api,
+            alert_emails=policy_file.alert_emails,
+        )
+        self._build_outputs(policy_file, api, secrets)
+
+    def _build_outputs(self, policy_file: PolicyFile, api: WebhookApi, secrets: ProviderSecrets) -> None:
+        CfnOutput(self, "ApiUrl", value=api.url, description="Base URL: /tickets (IAM, SigV4) and /healthz")
+        for form_id, form in policy_file.policy.forms.items():
+            CfnOutput(
+                self,
+                f"FormWebhookUrl{pascal_case(form_id)}",
+                value=api.form_webhook_url(form_id),
+                description=f"Point form '{form_id}' ({form.auth.kind.value}) at this URL",
+            )
+        CfnOutput(
+            self,
+            "ProviderSecretsArn",
+            value=secrets.secret.secret_arn,
+            description="Put the provider secrets here as one JSON object: " + (", ".join(secrets.keys) or "none yet"),
+        )

@@ -1,0 +1,28 @@
+"""One synthesis of the Intake stack per session, bundling skipped, shared by every infra test.
+
+The context is cdk.json's (feature flags included), as `cdk synth` would pass it, so what the
+tests see is what `make synth` produces, minus the built assets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from tests.infra.synthesis import ALERT_EMAILS, ROOT, Synthesized, cdk_context
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
+    from aws_cdk.assertions import Template
+
+    from infra.app import build_app
+    from infra.policy_file import load_policy_file
+
+    policy_file = replace(load_policy_file(ROOT / "intake.yaml"), alert_emails=ALERT_EMAILS)
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    app = build_app(cdk_context(), outdir=str(outdir), policy_file=policy_file)
+    template = app.synth().get_stack_by_name("IntakeDev").template
+    yield Synthesized(outdir, template, Template.from_json(template), policy_file)

@@ -1,0 +1,56 @@
+"""The one real bundling: pip builds the dependencies layer for arm64; the code asset carries the policy."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.infra.synthesis import ROOT
+
+LAYER_LIMIT_MB = 25
+
+
+def _pypi_reachable() -> bool:
+    try:
+        socket.create_connection(("pypi.org", 443), timeout=3).close()
+    except OSError:
+        return False
+    return True
+
+
+def _size_mb(directory: Path) -> float:
+    return sum(f.stat().st_size for f in directory.rglob("*") if f.is_file()) / 1024 / 1024
+
+
+@pytest.mark.skipif(not _pypi_reachable(), reason="building the layer downloads arm64 wheels from PyPI")
+def test_the_layer_and_code_assets_build_without_docker(tmp_path: Path) -> None:
+    from aws_cdk import App, Stack
+
+    from infra.constructs.functions import dependencies_layer, function_code
+    from infra.stage import stage_named
+
+    app = App(outdir=str(tmp_path))  # bundling-stacks defaults to all: this bundles for real
+    stack = Stack(app, "Assets")
+    dependencies_layer(stack, "Dependencies", project_root=ROOT, stage=stage_named("dev"))
+    function_code(ROOT / "functions", ROOT / "intake.yaml").bind(stack)
+    staged = list(tmp_path.glob("asset.*"))
+    (layer,) = [path for path in staged if (path / "python").is_dir()]
+    (code,) = [path for path in staged if (path / "intake").is_dir()]
+    site = layer / "python"
+
+    assert list(site.glob("pydantic_core/_pydantic_core.cpython-313-aarch64-linux-gnu.so"))
+    assert list(site.glob("yaml/_yaml.cpython-313-aarch64-linux-gnu.so"))
+    assert not list(site.glob("boto*")) and not list(site.glob("botocore*")) and not list(site.glob("jmespath*"))
+    assert not list(site.rglob("__pycache__")) and not list(site.rglob("*.pyc")) and not (site / "bin").exists()
+    for info in site.glob("*.dist-info"):
+        assert {p.name for p in info.iterdir()} <= {"METADATA", "licenses"}, info.name
+    assert list(site.glob("python_ulid-*.dist-info/METADATA")), "python-ulid reads its version from it at import"
+    size = _size_mb(layer)
+    print(f"\nlayer unzipped: {size:.1f} MB")
+    assert size <= LAYER_LIMIT_MB
+
+    assert (code / "intake.yaml").read_bytes() == (ROOT / "intake.yaml").read_bytes()
+    assert (code / "intake" / "handlers" / "receiver.py").exists()
+    assert not list(code.rglob("__pycache__")) and not list(code.rglob("tests"))

@@ -1,0 +1,61 @@
+"""cdk-nag (AWS Solutions) finds nothing unacknowledged, every acknowledgment says why; cfn-lint: no errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.infra.synthesis import Synthesized
+
+# Every acknowledgment, by rule, and where: a new one is a decision to review, so it changes this list.
+EXPECTED_ACKNOWLEDGMENTS = {
+    ("AwsSolutions-APIG4", "WebhookApi/HttpApi/GET--healthz"),
+    ("AwsSolutions-APIG4", "WebhookApi/HttpApi/POST--webhooks--forms--{form_id}"),
+    ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "Functions/IngestRole/DefaultPolicy"),
+    ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "Functions/IngestRole/DefaultPolicy"),
+    (
+        "AwsSolutions-IAM5[Resource::<RawArchiveBucket3CBB4637.Arn>/attachments/*]",
+        "Functions/ReceiverRole/DefaultPolicy",
+    ),
+    ("AwsSolutions-IAM5[Resource::<RawArchiveBucket3CBB4637.Arn>/raw/*]", "Functions/ReceiverRole/DefaultPolicy"),
+    ("AwsSolutions-L1", "Functions/Api"),
+    ("AwsSolutions-L1", "Functions/Ingest"),
+    ("AwsSolutions-L1", "Functions/Receiver"),
+    ("AwsSolutions-S1", "RawArchive/AccessLogs"),
+    ("AwsSolutions-SMG4", "ProviderSecrets/Secret"),
+}
+
+
+def _acknowledgments(template: dict[str, Any]) -> list[tuple[str, str, str]]:
+    found = []
+    for resource in template["Resources"].values():
+        metadata = resource.get("Metadata", {})
+        path = metadata.get("aws:cdk:path", "").split("/", 1)[-1].removesuffix("/Resource")
+        for rule in metadata.get("cdk_nag", {}).get("rules_to_suppress", []):
+            found.append((rule["id"], path, rule["reason"]))
+    return found
+
+
+def test_cdk_nag_reports_no_finding(synthesized: Synthesized) -> None:
+    # A finding would have failed the synth itself; the report says so explicitly too.
+    report = json.loads((synthesized.outdir / "validation-report.json").read_text())
+
+    violations = [v for plugin in report["pluginReports"] for v in plugin.get("violations", [])]
+    assert violations == []
+
+
+def test_every_acknowledgment_is_expected_and_gives_a_reason(synthesized: Synthesized) -> None:
+    acknowledgments = _acknowledgments(synthesized.template)
+
+    assert {(rule, path) for rule, path, _ in acknowledgments} == EXPECTED_ACKNOWLEDGMENTS
+    for rule, path, reason in acknowledgments:
+        assert len(reason) >= 60, f"{rule} on {path}: say why, specifically"
+
+
+def test_cfn_lint_finds_no_error(synthesized: Synthesized) -> None:
+    from cfnlint.api import ManualArgs, lint  # type: ignore[import-untyped]
+
+    matches = lint(json.dumps(synthesized.template), config=ManualArgs(regions=["us-east-1", "eu-west-1"]))
+
+    errors = [f"{m.rule.id} {m.message}" for m in matches if m.rule.id.startswith("E")]
+    assert errors == []

@@ -1,0 +1,341 @@
+"""What the synthesized template promises: runtimes, least privilege, encryption, DLQs, outputs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from infra.naming import pascal_case
+from intake.resources import ARCHIVE, INBOUND_QUEUE, QUEUES, TABLE
+from tests.infra.synthesis import ALERT_EMAILS, Synthesized
+
+INBOUND = pascal_case(INBOUND_QUEUE.name)
+
+# Actions that read or write customers' data, or the keys protecting it: never on Resource "*".
+DATA_SERVICES = ("dynamodb:", "s3:", "sqs:", "kms:", "secretsmanager:", "sns:")
+
+
+def _statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(policy["Properties"]["PolicyDocument"]["Statement"])
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _role_policy(synthesized: Synthesized, function: str) -> list[dict[str, Any]]:
+    _, policy = synthesized.one("AWS::IAM::Policy", f"Functions/{function}Role/DefaultPolicy")
+    return _statements(policy)
+
+
+def _actions(statements: list[dict[str, Any]]) -> set[str]:
+    return {action for s in statements for action in _as_list(s["Action"])}
+
+
+def _refs(value: Any) -> str:
+    """A resource reference, flattened to text, to see which logical ids and suffixes it names."""
+    return json.dumps(value, sort_keys=True)
+
+
+# ------------------------------------------------------------------ functions
+
+
+def test_every_function_runs_python_3_13_on_arm64_with_the_one_layer(synthesized: Synthesized) -> None:
+    from infra import lambda_platform
+
+    functions = synthesized.resources("AWS::Lambda::Function")
+    (layer_id,) = synthesized.resources("AWS::Lambda::LayerVersion")
+
+    assert len(functions) == 3
+    for function in functions.values():
+        props = function["Properties"]
+        assert props["Runtime"] == lambda_platform.RUNTIME.name == "python3.13"
+        assert props["Architectures"] == [lambda_platform.ARCHITECTURE.name] == ["arm64"]
+        assert props["Layers"] == [{"Ref": layer_id}]
+    synthesized.assertions.has_resource_properties(
+        "AWS::Lambda::LayerVersion", {"CompatibleRuntimes": ["python3.13"], "CompatibleArchitectures": ["arm64"]}
+    )
+
+
+def test_each_function_has_a_role_of_its_own(synthesized: Synthesized) -> None:
+    roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in synthesized.resources("AWS::Lambda::Function").values()]
+
+    assert len(set(roles)) == 3
+    for role in synthesized.resources("AWS::IAM::Role").values():
+        assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def test_functions_are_configured_for_powertools_and_find_the_policy_file(synthesized: Synthesized) -> None:
+    for function in synthesized.resources("AWS::Lambda::Function").values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["POWERTOOLS_SERVICE_NAME"] == "intake"
+        assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "Intake"
+        assert variables["POWERTOOLS_LOG_LEVEL"] == "DEBUG"  # dev; prod says INFO
+        assert variables["INTAKE_CONFIG"] == "/var/task/intake.yaml"
+
+
+def test_ingest_consumes_inbound_reporting_partial_batch_failures(synthesized: Synthesized) -> None:
+    (mapping,) = synthesized.resources("AWS::Lambda::EventSourceMapping").values()
+    inbound, _ = synthesized.one("AWS::SQS::Queue", f"InboundQueues/{INBOUND}")
+    ingest, function = synthesized.one("AWS::Lambda::Function", "Functions/Ingest")
+
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [inbound, "Arn"]}
+    assert mapping["Properties"]["FunctionName"] == {"Ref": ingest}
+    assert function["Properties"]["Timeout"] * 6 <= INBOUND_QUEUE.visibility_timeout_s
+
+
+# ------------------------------------------------------------------ least privilege
+
+
+def test_no_data_action_is_granted_on_every_resource(synthesized: Synthesized) -> None:
+    for name, policy in synthesized.resources("AWS::IAM::Policy").items():
+        for statement in _statements(policy):
+            data_actions = [a for a in _as_list(statement["Action"]) if a.startswith(DATA_SERVICES)]
+            assert not data_actions or "*" not in _as_list(statement["Resource"]), (name, statement)
+
+
+def test_the_receiver_may_only_put_archive_objects_send_inbound_and_read_its_secret(
+    synthesized: Synthesized,
+) -> None:
+    statements = _role_policy(synthesized, "Receiver")
+    bucket, _ = synthesized.one("AWS::S3::Bucket", "RawArchive/Bucket")
+    inbound, _ = synthesized.one("AWS::SQS::Queue", f"InboundQueues/{INBOUND}")
+    secret, _ = synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/Secret")
+
+    assert _actions(statements) == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "s3:PutObject",
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+        "sqs:SendMessage",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+    }
+    (put,) = [s for s in statements if s["Action"] == "s3:PutObject"]
+    resources = [_refs(r) for r in put["Resource"]]
+    assert len(resources) == 2
+    for prefix in (ARCHIVE.raw_prefix, ARCHIVE.attachments_prefix):
+        assert any(bucket in r and f'"/{prefix}*"' in r for r in resources), prefix
+    (send,) = [s for s in statements if s["Action"] == "sqs:SendMessage"]
+    assert send["Resource"] == {"Fn::GetAtt": [inbound, "Arn"]}
+    (read,) = [s for s in statements if "secretsmanager:GetSecretValue" in _as_list(s["Action"])]
+    assert read["Resource"] == {"Ref": secret}
+
+
+def test_only_the_receiver_reads_the_provider_secrets(synthesized: Synthesized) -> None:
+    readers = [
+        name
+        for name, policy in synthesized.resources("AWS::IAM::Policy").items()
+        if "secretsmanager:GetSecretValue" in _actions(_statements(policy))
+    ]
+    assert len(readers) == 1 and "Receiver" in readers[0]
+
+
+def test_ingest_reads_and_writes_tickets_on_the_table_and_its_named_indexes(synthesized: Synthesized) -> None:
+    statements = _role_policy(synthesized, "Ingest")
+    table, _ = synthesized.one("AWS::DynamoDB::Table", "TicketStore/Tickets")
+
+    assert {a for a in _actions(statements) if a.startswith("dynamodb:")} == {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    }
+    (reads,) = [s for s in statements if "dynamodb:Query" in _as_list(s["Action"])]
+    named = _refs(reads["Resource"])
+    assert all(f'"/index/{index.name}"' in named for index in TABLE.indexes)
+    assert "/index/*" not in named
+    (writes,) = [s for s in statements if "dynamodb:PutItem" in _as_list(s["Action"])]
+    assert writes["Resource"] == {"Fn::GetAtt": [table, "Arn"]}
+
+
+def test_the_api_only_reads_tickets(synthesized: Synthesized) -> None:
+    actions = _actions(_role_policy(synthesized, "Api"))
+
+    assert {a for a in actions if a.startswith("dynamodb:")} == {"dynamodb:GetItem", "dynamodb:Query"}
+    assert not any(a.startswith(("s3:", "sqs:", "secretsmanager:")) for a in actions)
+    assert "kms:Encrypt" not in actions
+
+
+# ------------------------------------------------------------------ data at rest
+
+
+def test_the_table_is_built_from_the_resource_description(synthesized: Synthesized) -> None:
+    _, table = synthesized.one("AWS::DynamoDB::Table", "TicketStore/Tickets")
+    key, _ = synthesized.one("AWS::KMS::Key", "TicketStore/Key")
+    props = table["Properties"]
+
+    assert props["KeySchema"] == [
+        {"AttributeName": TABLE.partition_key, "KeyType": "HASH"},
+        {"AttributeName": TABLE.sort_key, "KeyType": "RANGE"},
+    ]
+    assert {i["IndexName"]: i["KeySchema"] for i in props["GlobalSecondaryIndexes"]} == {
+        index.name: [
+            {"AttributeName": index.partition_key, "KeyType": "HASH"},
+            {"AttributeName": index.sort_key, "KeyType": "RANGE"},
+        ]
+        for index in TABLE.indexes
+    }
+    assert props["TimeToLiveSpecification"] == {"AttributeName": TABLE.ttl_attribute, "Enabled": True}
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {
+        "KMSMasterKeyId": {"Fn::GetAtt": [key, "Arn"]},
+        "SSEEnabled": True,
+        "SSEType": "KMS",
+    }
+
+
+def test_every_kms_key_rotates(synthesized: Synthesized) -> None:
+    keys = synthesized.resources("AWS::KMS::Key")
+
+    assert len(keys) == 4  # tickets, archive, queues, alarm topic
+    assert all(k["Properties"]["EnableKeyRotation"] is True for k in keys.values())
+
+
+def test_the_archive_is_private_encrypted_versioned_logged_and_cools_after_90_days(
+    synthesized: Synthesized,
+) -> None:
+    _, bucket = synthesized.one("AWS::S3::Bucket", "RawArchive/Bucket")
+    logs, _ = synthesized.one("AWS::S3::Bucket", "RawArchive/AccessLogs")
+    key, _ = synthesized.one("AWS::KMS::Key", "RawArchive/Key")
+    props = bucket["Properties"]
+
+    (encryption,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption == {
+        "BucketKeyEnabled": True,
+        "ServerSideEncryptionByDefault": {"KMSMasterKeyID": {"Fn::GetAtt": [key, "Arn"]}, "SSEAlgorithm": "aws:kms"},
+    }
+    assert props["PublicAccessBlockConfiguration"] == dict.fromkeys(
+        ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True
+    )
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": logs}
+    (rule,) = props["LifecycleConfiguration"]["Rules"]
+    assert rule["Transitions"] == [{"StorageClass": "GLACIER_IR", "TransitionInDays": 90}]
+
+
+def test_every_bucket_and_queue_refuses_requests_without_tls(synthesized: Synthesized) -> None:
+    policies = [
+        *synthesized.resources("AWS::S3::BucketPolicy").values(),
+        *synthesized.resources("AWS::SQS::QueuePolicy").values(),
+        *synthesized.resources("AWS::SNS::TopicPolicy").values(),
+    ]
+    denied: set[str] = set()
+    for policy in policies:
+        for statement in _statements(policy):
+            if statement["Effect"] == "Deny" and statement.get("Condition") == {
+                "Bool": {"aws:SecureTransport": "false"}
+            }:
+                targets = (
+                    policy["Properties"].get("Bucket")
+                    or policy["Properties"].get("Queues")
+                    or policy["Properties"].get("Topics")
+                )
+                denied.update(_refs(t) for t in _as_list(targets))
+    protected = {
+        *synthesized.resources("AWS::S3::Bucket"),
+        *synthesized.resources("AWS::SQS::Queue"),
+        *synthesized.resources("AWS::SNS::Topic"),
+    }
+    for name in protected:
+        assert any(f'"{name}"' in d for d in denied), name
+
+
+def test_every_queue_is_kms_encrypted_and_has_a_dead_letter_queue_from_its_spec(synthesized: Synthesized) -> None:
+    queues = synthesized.resources("AWS::SQS::Queue")
+    key, _ = synthesized.one("AWS::KMS::Key", "InboundQueues/Key")
+
+    assert len(queues) == 2 * len(QUEUES)
+    for queue in queues.values():
+        assert queue["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key, "Arn"]}
+    for spec in QUEUES:
+        _, queue = synthesized.one("AWS::SQS::Queue", f"InboundQueues/{pascal_case(spec.name)}")
+        dlq, dead_letter = synthesized.one("AWS::SQS::Queue", f"InboundQueues/{pascal_case(spec.dead_letter)}")
+        assert queue["Properties"]["FifoQueue"] is spec.fifo and dead_letter["Properties"]["FifoQueue"] is spec.fifo
+        assert queue["Properties"]["VisibilityTimeout"] == spec.visibility_timeout_s
+        assert queue["Properties"]["RedrivePolicy"] == {
+            "deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]},
+            "maxReceiveCount": spec.max_receive_count,
+        }
+        assert dead_letter["Properties"]["RedriveAllowPolicy"] == {"redrivePermission": "allowAll"}
+
+
+def test_the_provider_secret_starts_empty_so_signed_forms_fail_closed(synthesized: Synthesized) -> None:
+    _, secret = synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/Secret")
+
+    assert secret["Properties"]["SecretString"] == "{}"
+    assert "FORM_CONTACT_SECRET" in secret["Properties"]["Description"]
+
+
+# ------------------------------------------------------------------ the API
+
+
+def test_tickets_need_iam_and_webhooks_are_open_to_providers(synthesized: Synthesized) -> None:
+    routes = {
+        r["Properties"]["RouteKey"]: r["Properties"]["AuthorizationType"]
+        for r in synthesized.resources("AWS::ApiGatewayV2::Route").values()
+    }
+
+    assert routes == {
+        "POST /webhooks/forms/{form_id}": "NONE",
+        "GET /healthz": "NONE",
+        "GET /tickets": "AWS_IAM",
+        "GET /tickets/{ticket_id}": "AWS_IAM",
+    }
+
+
+def test_the_stage_throttles_and_writes_access_logs(synthesized: Synthesized) -> None:
+    _, stage = synthesized.one("AWS::ApiGatewayV2::Stage", "WebhookApi/DefaultStage")
+    logs, _ = synthesized.one("AWS::Logs::LogGroup", "WebhookApi/AccessLogs")
+    props = stage["Properties"]
+
+    assert props["StageName"] == "$default"
+    assert props["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 100, "ThrottlingRateLimit": 50}
+    assert props["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": [logs, "Arn"]}
+    assert "$context.requestId" in props["AccessLogSettings"]["Format"]
+
+
+def test_outputs_give_the_api_url_and_every_form_webhook_url(synthesized: Synthesized) -> None:
+    outputs = synthesized.template["Outputs"]
+    form_ids = list(synthesized.policy_file.policy.forms)
+
+    assert "ApiUrl" in outputs and "ProviderSecretsArn" in outputs
+    for form_id in form_ids:
+        (url,) = [o for o in outputs.values() if f"'{form_id}'" in o["Description"]]
+        assert url["Value"]["Fn::Join"][1][-1] == f"/webhooks/forms/{form_id}"
+    assert len([name for name in outputs if name.startswith("FormWebhookUrl")]) == len(form_ids)
+
+
+# ------------------------------------------------------------------ observability
+
+
+def test_alarms_watch_dead_letters_errors_throttles_and_message_age(synthesized: Synthesized) -> None:
+    alarms = synthesized.resources("AWS::CloudWatch::Alarm")
+    topic, _ = synthesized.one("AWS::SNS::Topic", "Observability/AlarmTopic")
+    by_metric: dict[str, list[dict[str, Any]]] = {}
+    for alarm in alarms.values():
+        by_metric.setdefault(alarm["Properties"]["MetricName"], []).append(alarm["Properties"])
+
+    assert len(by_metric["ApproximateNumberOfMessagesVisible"]) == len(QUEUES)
+    assert all(a["Threshold"] == 0 for a in by_metric["ApproximateNumberOfMessagesVisible"])
+    assert len(by_metric["ApproximateAgeOfOldestMessage"]) == len(QUEUES)
+    assert len(by_metric["Errors"]) == 3 and len(by_metric["Throttles"]) == 3
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
+
+
+def test_alarms_go_to_a_kms_encrypted_topic_mailing_the_policy_file_addresses(synthesized: Synthesized) -> None:
+    _, topic = synthesized.one("AWS::SNS::Topic", "Observability/AlarmTopic")
+    key, _ = synthesized.one("AWS::KMS::Key", "Observability/AlarmTopicKey")
+    subscriptions = synthesized.resources("AWS::SNS::Subscription").values()
+
+    assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key, "Arn"]}
+    assert sorted(s["Properties"]["Endpoint"] for s in subscriptions) == sorted(ALERT_EMAILS)
+    assert all(s["Properties"]["Protocol"] == "email" for s in subscriptions)
+
+
+def test_there_is_one_dashboard(synthesized: Synthesized) -> None:
+    synthesized.assertions.resource_count_is("AWS::CloudWatch::Dashboard", 1)

@@ -18,6 +18,14 @@ from infra.constructs.webhook_api import WebhookApi
 from infra.naming import pascal_case
 from infra.policy_file import PolicyFile
 from infra.stage import Stage
+from intake.config import Policy, PublicAuth
+
+
+def public_form_origins(policy: Policy) -> list[str]:
+    """Where browsers post public forms from: the only origins the API answers CORS preflights for."""
+    return sorted(
+        {origin for form in policy.forms.values() if isinstance(form.auth, PublicAuth) for origin in form.auth.origins}
+    )
 
 
 class IntakeStack(Stack):
@@ -56,7 +64,14 @@ class IntakeStack(Stack):
             queues=queues,
             secrets=secrets,
         )
-        api = WebhookApi(self, "WebhookApi", stage=stage, receiver=functions.receiver, api=functions.api)
+        api = WebhookApi(
+            self,
+            "WebhookApi",
+            stage=stage,
+            receiver=functions.receiver,
+            api=functions.api,
+            browser_origins=public_form_origins(policy_file.policy),
+        )
         functions.set_public_base_url(api.url)
         Observability(
             self,

@@ -7,9 +7,11 @@ provider's own signature before it stores anything); /tickets requires IAM (SigV
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import jsii
+from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
@@ -86,6 +88,18 @@ class _AccessLogs:
         return apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FORMAT))
 
 
+def _cors(origins: Sequence[str]) -> apigwv2.CorsPreflightOptions | None:
+    """Public forms are posted by browsers from their sites' origins (the policy file lists them)."""
+    if not origins:
+        return None
+    return apigwv2.CorsPreflightOptions(
+        allow_origins=list(origins),
+        allow_methods=[apigwv2.CorsHttpMethod.POST],
+        allow_headers=["content-type"],
+        max_age=Duration.days(1),
+    )
+
+
 class WebhookApi(Construct):
     def __init__(
         self,
@@ -95,6 +109,7 @@ class WebhookApi(Construct):
         stage: Stage,
         receiver: lambda_.IFunction,
         api: lambda_.IFunction,
+        browser_origins: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = logs.LogGroup(
@@ -105,6 +120,7 @@ class WebhookApi(Construct):
             "HttpApi",
             description=f"Intake {stage.name}: provider webhooks and the agent tools' API",
             create_default_stage=False,
+            cors_preflight=_cors(browser_origins),
         )
         self.stage = self._build_stage()
         self._build_routes(

@@ -287,6 +287,22 @@ def test_tickets_need_iam_and_webhooks_are_open_to_providers(synthesized: Synthe
     }
 
 
+def test_browsers_may_post_only_from_the_public_forms_origins(synthesized: Synthesized) -> None:
+    from intake.config import PublicAuth
+
+    _, api = synthesized.one("AWS::ApiGatewayV2::Api", "WebhookApi/HttpApi")
+    origins = {
+        origin
+        for form in synthesized.policy_file.policy.forms.values()
+        if isinstance(form.auth, PublicAuth)
+        for origin in form.auth.origins
+    }
+
+    cors = api["Properties"]["CorsConfiguration"]
+    assert set(cors["AllowOrigins"]) == origins and origins
+    assert cors["AllowMethods"] == ["POST"]
+
+
 def test_the_stage_throttles_and_writes_access_logs(synthesized: Synthesized) -> None:
     _, stage = synthesized.one("AWS::ApiGatewayV2::Stage", "WebhookApi/DefaultStage")
     logs, _ = synthesized.one("AWS::Logs::LogGroup", "WebhookApi/AccessLogs")

@@ -64,6 +64,28 @@ def test_prod_keeps_customers_data_and_dev_does_not() -> None:
     assert (dev.removal_policy, dev.deletion_protection, dev.log_level) == (RemovalPolicy.DESTROY, False, "DEBUG")
 
 
+def test_in_prod_the_table_is_protected_and_stateful_resources_are_retained() -> None:
+    from aws_cdk import App, Stack
+    from aws_cdk.assertions import Template
+
+    from infra.constructs.raw_archive import RawArchive
+    from infra.constructs.ticket_store import TicketStore
+    from infra.stage import stage_named
+
+    stack = Stack(App(context=cdk_context()), "Prod")
+    TicketStore(stack, "TicketStore", stage=stage_named("prod"))
+    RawArchive(stack, "RawArchive", stage=stage_named("prod"))
+    template = Template.from_stack(stack)
+
+    template.has_resource(
+        "AWS::DynamoDB::Table",
+        {"DeletionPolicy": "Retain", "Properties": {"DeletionProtectionEnabled": True}},
+    )
+    for kind in ("AWS::S3::Bucket", "AWS::KMS::Key"):
+        for resource in template.find_resources(kind).values():
+            assert resource["DeletionPolicy"] == "Retain", kind
+
+
 def test_alert_emails_are_read_when_the_file_has_them() -> None:
     from infra.policy_file import alert_emails
 

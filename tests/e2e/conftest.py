@@ -1,0 +1,49 @@
+"""End to end: `intake serve` as a real process on a free port, spoken to over real HTTP.
+
+One server for the whole session (`server`): every test makes its own, uniquely marked requests
+and finds what they made by receipt or subject. Scenarios that need their own process (a restart,
+the demo) start one with `launch`. Every server must exit within 30 s of SIGTERM, having saved its data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from .client import Server, environment
+
+
+@pytest.fixture(scope="session")
+def bytecode_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pycache")
+
+
+@pytest.fixture(scope="session")
+def env(bytecode_cache: Path) -> dict[str, str]:
+    """The environment of every child process: TZ=UTC, the form secrets, Powertools at WARNING."""
+    return environment(bytecode_cache)
+
+
+@pytest.fixture(scope="session")
+def launch(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Iterator[Callable[[Path], Server]]:
+    """`launch(data_dir)` starts `intake serve` on it; whatever a failed test left running is killed."""
+    started: list[Server] = []
+    logs = tmp_path_factory.mktemp("serve-logs")
+
+    def start(data_dir: Path) -> Server:
+        server = Server.start(data_dir, logs, env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+@pytest.fixture(scope="session")
+def server(launch: Callable[[Path], Server], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = launch(tmp_path_factory.mktemp("data"))
+    yield running
+    running.stop()

@@ -1,0 +1,165 @@
+"""The `intake` command and the README's curl example, as a newcomer runs them."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .client import REPO, Server, environment, form_headers, run
+from .expected import EXPECTED
+
+README = REPO / "README.md"
+README_MARKER = "# readme-example: signed form post"
+EXAMPLE_SCRIPT = Path(__file__).with_name("readme_example.sh")
+
+
+def readme_example() -> tuple[str, str]:
+    """(where it came from, the script): README.md's marked fenced block if it has one, else the .sh file."""
+    if README.exists():
+        for block in re.findall(r"^```[a-z]*\n(.*?)^```", README.read_text(encoding="utf-8"), flags=re.M | re.S):
+            if block.lstrip().startswith(README_MARKER):
+                return "README.md", block
+    return EXAMPLE_SCRIPT.name, EXAMPLE_SCRIPT.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def ticket(server: Server) -> dict[str, Any]:
+    """One ticket, with an attachment, made over HTTP for the commands to read."""
+    subject = f"printer on fire {uuid.uuid4().hex[:8]}"
+    boundary = "e2e-" + uuid.uuid4().hex
+    fields = {
+        "name": "Lin Chen",
+        "email": "lin@example.com",
+        "subject": subject,
+        "message": "It smokes.\nThen it stops.",
+    }
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="log"; filename="printer.txt"\r\n'
+        f"Content-Type: text/plain\r\n\r\n".encode()
+        + b"paper jam at tray 2\r\n"
+    )
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    answer = server.post(
+        "/webhooks/forms/contact",
+        body,
+        form_headers(body, media_type=f"multipart/form-data; boundary={boundary}"),
+    )
+    assert answer.status == 202, answer.body
+    receipt = answer.json()["receipt"]
+    return server.wait_for_receipts([receipt])[receipt]
+
+
+def _intake(*args: str, env: dict[str, str], timeout: float = 60) -> str:
+    done = run([sys.executable, "-m", "intake.cli", *args], env, timeout)
+    assert done.returncode == 0, f"intake {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def test_tickets_list_prints_the_ticket(server: Server, ticket: dict[str, Any], env: dict[str, str]) -> None:
+    out = _intake("tickets", "list", "--url", server.url, env=env)
+    header, *rows = out.splitlines()
+    assert header.split() == ["REF", "CREATED", "CHANNEL", "TEAM", "PRIORITY", "STATUS", "MSGS", "SUBJECT"]
+    [row] = [r for r in rows if r.startswith(ticket["reference"])]
+    assert row.split()[3:8] == ["form", "support", "normal", "open", "1"]
+    assert row.endswith(ticket["subject"])
+
+
+def test_tickets_list_json_is_the_api_list(server: Server, ticket: dict[str, Any], env: dict[str, str]) -> None:
+    before = server.tickets()
+    listed = json.loads(_intake("tickets", "list", "--json", "--url", server.url, env=env))
+    assert listed in (before, server.tickets())
+
+
+def test_tickets_show_prints_contact_message_attachment_and_history(
+    server: Server, ticket: dict[str, Any], env: dict[str, str]
+) -> None:
+    out = _intake("tickets", "show", ticket["id"], "--url", server.url, env=env)
+    lines = out.splitlines()
+    assert lines[0] == f"#{ticket['reference']}  {ticket['subject']}"
+    assert "open · normal · form · team support" in lines[1]
+    assert "from Lin Chen lin@example.com" in lines[2]
+    assert "    It smokes." in lines and "    Then it stops." in lines
+    assert any("printer.txt" in line and "bytes)" in line for line in lines)
+    assert lines[-1].startswith("  history: created ")
+
+
+def test_tickets_show_of_an_unknown_ticket_exits_1_with_the_reason(server: Server, env: dict[str, str]) -> None:
+    done = run(
+        [
+            sys.executable,
+            "-m",
+            "intake.cli",
+            "tickets",
+            "show",
+            "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+            "--url",
+            server.url,
+        ],
+        env,
+    )
+    assert done.returncode == 1
+    assert "01ARZ3NDEKTSV4RRFFQ69G5FAV" in done.stderr
+
+
+def test_readme_curl_example_posts_a_signed_form_and_reads_the_ticket_back(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    source, script = readme_example()
+    path = tmp_path / "example.sh"
+    path.write_text(script)
+    done = run(["bash", "-euo", "pipefail", str(path)], {**env, "URL": server.url}, timeout=60)
+    assert done.returncode == 0, f"the example from {source} failed:\n{done.stdout}\n{done.stderr}"
+    printed = _json_documents(done.stdout)
+    receipts = [d["receipt"] for d in printed if isinstance(d, dict) and "receipt" in d]
+    assert len(receipts) == 1, f"the example from {source} printed no receipt:\n{done.stdout}"
+    detail = server.wait_for_receipts(receipts)[receipts[0]]
+    # and what it printed last, reading the tickets back, lists that ticket
+    listings = [d for d in printed if isinstance(d, dict) and "items" in d]
+    assert listings, f"the example from {source} did not print the ticket list:\n{done.stdout}"
+    assert detail["id"] in [t["id"] for t in listings[-1]["items"]]
+
+
+def _json_documents(text: str) -> list[Any]:
+    """The JSON documents in what a script printed, whether or not a newline separates them."""
+    decoder, found, at = json.JSONDecoder(), [], 0
+    while at < len(text):
+        if text[at].isspace():
+            at += 1
+            continue
+        try:
+            document, at = decoder.raw_decode(text, at)
+        except json.JSONDecodeError:
+            at = text.find("\n", at) + 1 or len(text)  # not JSON: skip the line
+            continue
+        found.append(document)
+    return found
+
+
+def test_readme_example_is_the_documented_one() -> None:
+    source, script = readme_example()
+    assert README_MARKER in script.splitlines(), source
+    assert "openssl dgst -sha256 -hmac" in script and "curl" in script
+
+
+def test_demo_posts_every_sample_and_prints_the_tickets(tmp_path: Path, bytecode_cache: Path) -> None:
+    # Given a shell with no Intake settings at all (the demo brings its own secrets)
+    env = environment(bytecode_cache, secrets=False)
+    out = _intake("demo", "--data-dir", str(tmp_path / "demo"), env=env, timeout=120)
+    subjects = {e["subject"] for e in EXPECTED.values() if e and e["subject"]}
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:3] == ["REF", "CREATED", "CHANNEL"])
+    rows = lines[header + 1 : lines.index("", header)]
+    for subject in subjects:
+        assert any(row.endswith(subject) for row in rows), f"{subject!r} not in the table:\n{out}"
+    expected = sum(1 for e in EXPECTED.values() if e)
+    assert len(rows) == expected
+    assert f"\n{expected} tickets; data in " in out

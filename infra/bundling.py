@@ -156,7 +156,10 @@ def trim(site: Path) -> None:
         for item in info.iterdir():
             if item.name in {"METADATA", "licenses"} or item.name.startswith(("LICENSE", "COPYING", "NOTICE")):
                 continue
-            shutil.rmtree(item) if item.is_dir() else item.unlink()
+            if item.is_dir():
+                shutil.rmtree(item)
+            else:
+                item.unlink()
 
 
 @jsii.implements(ILocalBundling)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -62,7 +63,8 @@ class Resources:
         }
 
 
-def create_resources(prefix: str = PREFIX) -> Resources:
+def create_resources(prefix: str = PREFIX, visibility_timeout_s: int | None = None) -> Resources:
+    """The stack's stateful resources; `visibility_timeout_s` shortens redelivery for local use."""
     session = boto3.session.Session(region_name=REGION)
     dynamodb, sqs, s3 = session.client("dynamodb"), session.client("sqs"), session.client("s3")
     attributes = {TABLE.partition_key, TABLE.sort_key}
@@ -95,19 +97,20 @@ def create_resources(prefix: str = PREFIX) -> Resources:
     s3.create_bucket(Bucket=bucket_name(prefix))
     urls: dict[str, str] = {}
     for spec in QUEUES:
-        urls[spec.dead_letter] = _create_queue(sqs, spec.dead_letter_name(prefix), spec, None)
+        visibility = spec.visibility_timeout_s if visibility_timeout_s is None else visibility_timeout_s
+        urls[spec.dead_letter] = _create_queue(sqs, spec.dead_letter_name(prefix), spec, visibility, None)
         dlq_arn = sqs.get_queue_attributes(QueueUrl=urls[spec.dead_letter], AttributeNames=["QueueArn"])
         redrive = {
             "deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"],
             "maxReceiveCount": spec.max_receive_count,
         }
-        urls[spec.name] = _create_queue(sqs, spec.physical_name(prefix), spec, redrive)
+        urls[spec.name] = _create_queue(sqs, spec.physical_name(prefix), spec, visibility, redrive)
     return Resources(table_name(prefix), bucket_name(prefix), urls)
 
 
-def _create_queue(sqs: Any, name: str, spec: QueueSpec, redrive: dict[str, Any] | None) -> str:
+def _create_queue(sqs: Any, name: str, spec: QueueSpec, visibility_s: int, redrive: dict[str, Any] | None) -> str:
     attributes = {
-        "VisibilityTimeout": str(spec.visibility_timeout_s),
+        "VisibilityTimeout": str(visibility_s),
         "MessageRetentionPeriod": str(spec.retention_s),
     }
     if spec.fifo:
@@ -122,8 +125,9 @@ def _create_queue(sqs: Any, name: str, spec: QueueSpec, redrive: dict[str, Any] 
 _lock = threading.Lock()
 
 
-def save(data_dir: Path, resources: Resources, *, include_queues: bool) -> None:
-    """Write the table and the bucket (and, when nothing consumes them any more, the queues)."""
+def save(data_dir: Path, resources: Resources, *, include_queues: bool, patience_s: float = 0) -> None:
+    """Write the table and the bucket; and, when nothing consumes them any more, the queues' messages,
+    waiting up to `patience_s` for those in flight (received, not deleted) to become visible again."""
     session = boto3.session.Session(region_name=REGION)
     dynamodb, s3 = session.client("dynamodb"), session.client("s3")
     with _lock:
@@ -142,10 +146,11 @@ def save(data_dir: Path, resources: Resources, *, include_queues: bool) -> None:
                     body = s3.get_object(Bucket=resources.bucket, Key=entry["Key"])["Body"].read()
                     target.write_bytes(body)
         if include_queues:
-            _write_json(
-                data_dir / "queues.json",
-                {name: _drain(session.client("sqs"), url) for name, url in resources.queue_urls.items()},
-            )
+            sqs = session.client("sqs")
+            # Main queues before their dead-letter queues: a drain may dead-letter a message
+            names = sorted(resources.queue_urls, key=lambda name: name.endswith("-dlq"))
+            kept = {name: _drain(sqs, resources.queue_urls[name], patience_s) for name in names}
+            _write_json(data_dir / "queues.json", kept)
 
 
 def load(data_dir: Path, resources: Resources) -> dict[str, int]:
@@ -173,15 +178,21 @@ def load(data_dir: Path, resources: Resources) -> dict[str, int]:
     return counts
 
 
-def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
+def _drain(sqs: Any, url: str, patience_s: float) -> list[dict[str, Any]]:
+    """Every message, taken off the queue (deleted, so a FIFO group lets its next one through)."""
     kept: list[dict[str, Any]] = []
+    deadline = time.monotonic() + patience_s
     while True:
-        response = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=600, MessageSystemAttributeNames=["All"]
-        )
+        response = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"])
         messages = response.get("Messages", [])
         if not messages:
-            return kept
+            if not _in_flight(sqs, url) or time.monotonic() > deadline:
+                return kept
+            time.sleep(0.2)
+            continue
+        sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)]
+        )
         for message in messages:
             attributes = message.get("Attributes", {})
             entry: dict[str, Any] = {"MessageBody": message["Body"]}
@@ -189,6 +200,11 @@ def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
                 entry["MessageGroupId"] = attributes["MessageGroupId"]
                 entry["MessageDeduplicationId"] = attributes.get("MessageDeduplicationId", message["MessageId"])
             kept.append(entry)
+
+
+def _in_flight(sqs: Any, url: str) -> int:
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+    return int(attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -7,6 +7,7 @@ function that runs in Lambda, and the handler's answer goes back as the HTTP res
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -17,6 +18,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit
+_TOO_LARGE = json.dumps(
+    {
+        "type": "urn:intake:problem:payload-too-large",
+        "title": "The request is too large",
+        "status": 413,
+        "detail": f"API Gateway accepts at most {MAX_BODY} bytes",
+    }
+).encode()
 
 
 @dataclass
@@ -77,11 +86,10 @@ def make_server(host: str, port: int, route: Callable[[str], tuple[str, Handler]
         server_version = "intake-local"
 
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                self._send(413, {"content-type": "application/problem+json"}, b'{"status": 413}')
+            body = self._body()
+            if body is None:
+                self._send(413, {"content-type": "application/problem+json", "connection": "close"}, _TOO_LARGE)
                 return
-            body = self.rfile.read(length) if length else b""
             event = api_event(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
             name, handler = route(urlsplit(self.path).path)
             result = handler(event, LocalContext(name, event["requestContext"]["requestId"]))
@@ -89,6 +97,26 @@ def make_server(host: str, port: int, route: Callable[[str], tuple[str, Handler]
             data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
             headers = {k: v for k, v in (result.get("headers") or {}).items()}
             self._send(int(result.get("statusCode", 200)), headers, data)
+
+        def _body(self) -> bytes | None:
+            """The request body, chunked or not; None when it is over the limit (read and dropped)."""
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                chunks, total = [], 0
+                while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                    total += size
+                    chunk = self.rfile.read(size)
+                    self.rfile.readline()
+                    if total <= MAX_BODY:
+                        chunks.append(chunk)
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks) if total <= MAX_BODY else None
+            length = int(self.headers.get("Content-Length") or 0)
+            if length <= MAX_BODY:
+                return self.rfile.read(length) if length else b""
+            while length > 0 and (dropped := self.rfile.read(min(length, 1 << 16))):
+                length -= len(dropped)  # read it all, so that the client gets to read our answer
+            return None
 
         def _send(self, status: int, headers: dict[str, str], data: bytes) -> None:
             self.send_response(status)

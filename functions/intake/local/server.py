@@ -17,6 +17,7 @@ from intake.local import aws
 from intake.local.gateway import Handler, make_server
 
 SAVE_EVERY_S = 5.0
+VISIBILITY_S = 5  # a failed message comes back after 5 s here (60 s in AWS, above the function timeout)
 
 
 def _route(path: str) -> tuple[str, Handler]:
@@ -44,12 +45,13 @@ def serve(
     warnings.filterwarnings("ignore", "No application metrics to publish")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     with aws.emulated():
-        resources = aws.create_resources()
+        resources = aws.create_resources(visibility_timeout_s=VISIBILITY_S)
         restored = aws.load(data_dir, resources)
         os.environ.update(resources.environment())
         os.environ["INTAKE_CONFIG"] = str(config.resolve())
-        base_url = f"http://{host}:{port}"
-        os.environ.setdefault("INTAKE_PUBLIC_BASE_URL", base_url)
+        server = make_server(host, port, _route)
+        url = f"http://{host}:{server.server_address[1]}"
+        os.environ.setdefault("INTAKE_PUBLIC_BASE_URL", url)
         from intake import runtime
         from intake.handlers import ingest
         from intake.local.workers import Consumer
@@ -58,8 +60,6 @@ def serve(
         runtime.store(), runtime.inbox(), runtime.policy()  # built once, before any thread uses them
         stop = threading.Event()
         consumers = [Consumer("ingest", resources.queue_urls["inbound"], ingest.handler, stop)]
-        server = make_server(host, port, _route)
-        url = f"http://{host}:{server.server_address[1]}"
 
         def shutdown(signum: int, frame: FrameType | None) -> None:
             stop.set()
@@ -76,13 +76,13 @@ def serve(
         server.shutdown()
         for consumer in consumers:
             consumer.join(timeout=5)
-        _save(data_dir, resources, include_queues=True)
+        _save(data_dir, resources, include_queues=True, patience_s=VISIBILITY_S + 1)
         print("intake stopped; data saved", flush=True)
 
 
-def _save(data_dir: Path, resources: aws.Resources, *, include_queues: bool) -> None:
+def _save(data_dir: Path, resources: aws.Resources, *, include_queues: bool, patience_s: float = 0) -> None:
     try:
-        aws.save(data_dir, resources, include_queues=include_queues)
+        aws.save(data_dir, resources, include_queues=include_queues, patience_s=patience_s)
     except RuntimeError as error:  # moto's dicts changed under the scan: the next round saves
         print(f"intake: save postponed ({error})", file=sys.stderr, flush=True)
 

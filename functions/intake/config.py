@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from intake.model import Priority
+from intake.model import EMAIL_PATTERN, Priority
 
 ENV_PREFIX = "INTAKE_"
 
@@ -45,7 +45,8 @@ class Settings(BaseModel):
     inbound_queue_url: str = ""
     config: Path = Path("intake.yaml")
     public_base_url: str = "http://127.0.0.1:8080"
-    max_body_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    # Lambda takes 6 MB of event and API Gateway base64-encodes binary bodies: 4 MiB is what fits
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     secrets_arn: str | None = None
     page_size: int = Field(default=25, gt=0, le=100)
 
@@ -67,7 +68,7 @@ Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class Team(Strict):
@@ -114,7 +115,7 @@ class FieldMap(Strict):
 
 class AttachmentLimits(Strict):
     max_files: int = Field(default=5, ge=0)
-    max_file_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    max_file_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
     types: list[str] = Field(default_factory=lambda: ["image/png", "image/jpeg", "application/pdf", "text/plain"])
 
 
@@ -128,10 +129,17 @@ class Form(Strict):
     dedupe_window_s: int = Field(default=600, gt=0, description="identical submissions within it make one ticket")
 
 
+class Alerts(Strict):
+    """Who the stack's alarms (dead letters, errors, throttles, queue age) are emailed to."""
+
+    emails: list[Annotated[str, StringConstraints(pattern=EMAIL_PATTERN)]] = Field(default_factory=list)
+
+
 class Policy(Strict):
     version: Literal[1] = 1
     teams: dict[Name, Team] = Field(min_length=1)
     forms: dict[Name, Form] = Field(default_factory=dict)
+    alerts: Alerts = Alerts()
 
     @model_validator(mode="after")
     def _teams_exist(self) -> Policy:

@@ -33,7 +33,7 @@ UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class Channel(StrEnum):

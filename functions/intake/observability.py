@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-logger = Logger(service="intake")
-metrics = Metrics(namespace="Intake", service="intake")
+# The stack sets POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE; these are the defaults elsewhere
+_service = os.environ.get("POWERTOOLS_SERVICE_NAME", "intake")
+logger = Logger(service=_service)
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Intake"), service=_service)
 
 
 def count(name: str) -> None:

@@ -86,13 +86,15 @@ def test_in_prod_the_table_is_protected_and_stateful_resources_are_retained() ->
             assert resource["DeletionPolicy"] == "Retain", kind
 
 
-def test_alert_emails_are_read_when_the_file_has_them() -> None:
-    from infra.policy_file import alert_emails
+def test_alert_emails_come_from_the_policy_file_and_bad_ones_are_named(tmp_path: Path) -> None:
+    from infra.policy_file import load_policy_file
 
-    assert alert_emails({"teams": {}}, "intake.yaml") == ()
-    assert alert_emails({"alerts": {"emails": ["oncall@example.com"]}}, "intake.yaml") == ("oncall@example.com",)
-    with pytest.raises(ConfigError, match=r"alerts\.emails"):
-        alert_emails({"alerts": {"emails": "oncall"}}, "intake.yaml")
+    assert load_policy_file(ROOT / "intake.yaml").alert_emails == ("oncall@example.com",)
+    broken = tmp_path / "intake.yaml"
+    broken.write_text("teams: {support: {name: Support}}\nalerts: {emails: [oncall]}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_policy_file(broken)
+    assert any(line.startswith("alerts.emails.0:") for line in raised.value.errors)
 
 
 def test_the_layer_pins_pyproject_dependencies_to_the_lock_and_leaves_boto3_to_the_runtime() -> None:

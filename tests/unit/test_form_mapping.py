@@ -190,7 +190,7 @@ def test_name_too_long_is_rejected_naming_the_forms_field(policy: Policy) -> Non
 def test_text_over_the_models_limits_is_rejected_naming_the_forms_field(
     policy: Policy, fields: dict[str, str], field: str
 ) -> None:
-    # Given a public form post within the 6 MiB body limit, but with a subject or message longer than
+    # Given a public form post within the 4 MiB body limit, but with a subject or message longer than
     # a message may be, When it is mapped, Then it is a 400 naming the form's field, not an unexpected 500
     with pytest.raises(FieldInvalidError) as raised:
         map_fields(policy, "website", fields)

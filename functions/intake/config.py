@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from intake.model import EMAIL_PATTERN, Priority
 
@@ -71,11 +72,46 @@ class Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Interval = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]$")]
+
+
+class Holidays(Strict):
+    """Public holidays from the `holidays` package: a country and optionally a subdivision."""
+
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    subdivision: str | None = None
+
+
+class Calendar(Strict):
+    """When a team is open: weekly hours in its timezone (any number of intervals a day, "09:00-12:30"),
+    minus public holidays and extra closed dates, plus extra open dates (with the usual weekday hours
+    of `open_dates_hours`). A team without a calendar is always open."""
+
+    hours: dict[Weekday, list[Interval]] = Field(min_length=1)
+    holidays: Holidays | None = None
+    closed_dates: list[date] = Field(default_factory=list)
+    open_dates: list[date] = Field(default_factory=list)
+    open_dates_hours: list[Interval] = Field(default_factory=lambda: ["09:00-17:00"])
+
+
 class Team(Strict):
     name: str
     timezone: str = "UTC"
     email: str | None = None
     default_region: str = Field(default="US", pattern=r"^[A-Z]{2}$", description="for phones given without +")
+    calendar: Calendar | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
 
 
 class FormAuthKind(StrEnum):
@@ -129,6 +165,34 @@ class Form(Strict):
     dedupe_window_s: int = Field(default=600, gt=0, description="identical submissions within it make one ticket")
 
 
+class Greeting(Strict):
+    """What a caller hears before the beep, read by Twilio's <Say>."""
+
+    open: str = "Thank you for calling. Please leave a message after the tone and we will call you back."
+    closed: str = "We are closed right now. Please leave a message after the tone and we will call you back."
+    language: str = "en-US"
+    voice: str = "Polly.Joanna"
+
+
+class TwilioNumber(Strict):
+    """One of our Twilio numbers: which team its calls and messages go to, and what callers hear."""
+
+    team: Name
+    greeting: Greeting | None = None
+
+
+class Twilio(Strict):
+    """Phone calls, voicemails, SMS/MMS and WhatsApp through Twilio. Numbers in E.164."""
+
+    numbers: dict[Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")], TwilioNumber] = Field(
+        default_factory=dict
+    )
+    default_team: Name | None = Field(default=None, description="for numbers not listed")
+    greeting: Greeting = Greeting()
+    max_recording_s: int = Field(default=120, ge=5, le=3600)
+    transcribe: bool = True
+
+
 class Alerts(Strict):
     """Who the stack's alarms (dead letters, errors, throttles, queue age) are emailed to."""
 
@@ -139,13 +203,18 @@ class Policy(Strict):
     version: Literal[1] = 1
     teams: dict[Name, Team] = Field(min_length=1)
     forms: dict[Name, Form] = Field(default_factory=dict)
+    twilio: Twilio | None = None
     alerts: Alerts = Alerts()
 
     @model_validator(mode="after")
     def _teams_exist(self) -> Policy:
-        for form_id, form in self.forms.items():
-            if form.team not in self.teams:
-                raise ValueError(f"forms.{form_id}.team: unknown team {form.team!r}")
+        named = [(f"forms.{form_id}.team", form.team) for form_id, form in self.forms.items()]
+        if self.twilio is not None:
+            named += [(f"twilio.numbers.{n}.team", number.team) for n, number in self.twilio.numbers.items()]
+            named += [("twilio.default_team", self.twilio.default_team)] if self.twilio.default_team else []
+        for path, team in named:
+            if team not in self.teams:
+                raise ValueError(f"{path}: unknown team {team!r}")
         return self
 
 

@@ -55,6 +55,8 @@ class Inbox:
         )
 
     def store_attachment(self, attachment: Attachment, content: bytes) -> None:
+        if attachment.s3_key is None:
+            raise ValueError("an attachment to store needs its s3_key")
         self._s3.put_object(
             Bucket=self._bucket, Key=attachment.s3_key, Body=content, ContentType=attachment.content_type
         )

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -93,16 +93,20 @@ class Sender(Frozen):
 
 
 class Attachment(Frozen):
+    """A file that came with a message: in our archive (`s3_key`) and/or at the provider (`url`)."""
+
     filename: str = Field(max_length=255)
     content_type: str
-    size: int = Field(ge=0)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    s3_key: str
+    size: int | None = Field(default=None, ge=0)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    s3_key: str | None = None
+    url: str | None = None
 
 
 class InboundMessage(Frozen):
     """One customer message as a channel adapter hands it to the ingest core."""
 
+    type: Literal["message"] = "message"
     channel: Channel
     provider: str = Field(pattern=r"^[a-z0-9_-]+$")
     provider_message_id: str = Field(min_length=1, max_length=200)
@@ -118,6 +122,52 @@ class InboundMessage(Frozen):
     thread_key: str = Field(min_length=1, max_length=512)
     dedupe_window_s: int = Field(default=8 * 86400, gt=0)
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class CallEventKind(StrEnum):
+    STARTED = "started"  # the call reached us: who called which number
+    RECORDING = "recording"  # a voicemail was recorded
+    TRANSCRIPTION = "transcription"  # its transcript is ready (or failed)
+    STATUS = "status"  # the call ended: completed, busy, no-answer, failed, canceled
+
+
+class Recording(Frozen):
+    sid: str = Field(min_length=1, max_length=64)
+    url: str
+    duration_s: int | None = Field(default=None, ge=0)
+
+
+class Transcript(Frozen):
+    sid: str = Field(min_length=1, max_length=64)
+    status: str  # completed | failed
+    text: str | None = Field(default=None, max_length=100_000)
+
+
+class CallEvent(Frozen):
+    """One provider callback about a phone call. The worker folds a call's events, in any order and
+    any number of times, into one message: a voicemail (recording, then transcript) or a missed call."""
+
+    type: Literal["call_event"] = "call_event"
+    kind: CallEventKind
+    provider: str = Field(pattern=r"^[a-z0-9_-]+$")
+    call_sid: str = Field(min_length=1, max_length=64)
+    event_id: str = Field(min_length=1, max_length=200, description="dedupe key of this callback")
+    receipt_id: ReceiptId
+    received_at: UtcDatetime
+    raw_archive_key: str
+    team: str | None = None
+    caller: E164Phone | None = None
+    caller_name: str | None = Field(default=None, max_length=200)
+    called: str | None = Field(default=None, max_length=64)
+    recording: Recording | None = None
+    transcript: Transcript | None = None
+    call_status: str | None = None
+    duration_s: int | None = Field(default=None, ge=0)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+# What the inbound queue carries: one discriminated union of everything adapters produce
+Queued = Annotated[InboundMessage | CallEvent, Field(discriminator="type")]
 
 
 class Contact(Frozen):

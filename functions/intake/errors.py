@@ -29,6 +29,10 @@ class SignatureInvalidError(RequestRejectedError):
     """Missing, malformed, stale or forged signature."""
 
 
+class WebhookSignatureInvalidError(RequestRejectedError):
+    """A provider's webhook (Twilio, Meta, Mailgun) whose signature is missing or forged: answered 403."""
+
+
 class OriginForbiddenError(RequestRejectedError):
     def __init__(self, origin: str | None) -> None:
         self.origin = origin

@@ -11,7 +11,9 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from intake.model import Attachment, InboundMessage, WebhookRequest, safe_filename
+from pydantic import TypeAdapter
+
+from intake.model import Attachment, CallEvent, InboundMessage, Queued, WebhookRequest, safe_filename
 from intake.resources import ARCHIVE
 
 if TYPE_CHECKING:
@@ -61,13 +63,18 @@ class Inbox:
             Bucket=self._bucket, Key=attachment.s3_key, Body=content, ContentType=attachment.content_type
         )
 
-    def enqueue(self, message: InboundMessage) -> None:
-        """FIFO: grouped by conversation, deduplicated on the provider's id (5 minutes, on SQS's side)."""
+    def enqueue(self, item: InboundMessage | CallEvent) -> None:
+        """FIFO, deduplicated on the provider's id (5 minutes, on SQS's side); grouped by conversation,
+        and a call's callbacks by call, so that they are folded one after the other in order."""
+        if isinstance(item, CallEvent):
+            group, dedupe = item.call_sid, item.event_id
+        else:
+            group, dedupe = item.thread_key, item.provider_message_id
         self._sqs.send_message(
             QueueUrl=self._queue_url,
-            MessageBody=message.model_dump_json(),
-            MessageGroupId=_group(message.thread_key),
-            MessageDeduplicationId=_group(f"{message.provider}#{message.provider_message_id}"),
+            MessageBody=item.model_dump_json(),
+            MessageGroupId=_group(group),
+            MessageDeduplicationId=_group(f"{item.provider}#{dedupe}"),
         )
 
 
@@ -80,5 +87,8 @@ def _group(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def decode_message(body: str) -> InboundMessage:
-    return InboundMessage.model_validate_json(body)
+_QUEUED: TypeAdapter[InboundMessage | CallEvent] = TypeAdapter(Queued)
+
+
+def decode_message(body: str) -> InboundMessage | CallEvent:
+    return _QUEUED.validate_json(body)

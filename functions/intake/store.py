@@ -18,6 +18,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from intake.model import (
+    CallEvent,
     Contact,
     Direction,
     EventKind,
@@ -113,6 +114,28 @@ def _values(**values: Any) -> dict[str, Any]:
 class Seen:
     ticket_id: str
     dedupe_until: datetime
+
+
+@dataclass(frozen=True)
+class CallState:
+    """Everything known so far about one call, folded from its callbacks."""
+
+    call_sid: str
+    started_at: datetime
+    team: str | None
+    caller: str | None
+    caller_name: str | None
+    called: str | None
+    recording_sid: str | None
+    recording_url: str | None
+    recording_duration_s: int | None
+    transcript_text: str | None
+    transcript_status: str | None
+    statuses: frozenset[str]
+    duration_s: int | None
+
+
+_CALL_TTL_S = 30 * 86400
 
 
 @dataclass(frozen=True)
@@ -319,22 +342,23 @@ class Store:
                 "created_at": iso(at),
             }
             operations.append(("contact", {"Put": self._put(contact, "attribute_not_exists(PK)")}))
-        elif plan.new_identities:
-            operations.append(
-                (
-                    "contact",
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": _key(f"CONTACT#{plan.contact_id}", "META"),
-                            "UpdateExpression": "SET phones = list_append(phones, :phones), "
-                            "emails = list_append(emails, :emails)",
-                            "ConditionExpression": "attribute_exists(PK)",
-                            "ExpressionAttributeValues": _values(phones=phones, emails=emails),
-                        }
-                    },
-                )
-            )
+        elif plan.new_identities or plan.name:
+            # Learn new identities; take a name (e.g. a WhatsApp profile name) only when none is known
+            values: dict[str, Any] = {"phones": phones, "emails": emails}
+            expression = "SET phones = list_append(phones, :phones), emails = list_append(emails, :emails)"
+            if plan.name:
+                expression += ", #name = if_not_exists(#name, :name)"
+                values["name"] = plan.name
+            update: dict[str, Any] = {
+                "TableName": self._table,
+                "Key": _key(f"CONTACT#{plan.contact_id}", "META"),
+                "UpdateExpression": expression,
+                "ConditionExpression": "attribute_exists(PK)",
+                "ExpressionAttributeValues": _values(**values),
+            }
+            if plan.name:
+                update["ExpressionAttributeNames"] = {"#name": "name"}
+            operations.append(("contact", {"Update": update}))
         return operations
 
     def _seen_put(self, ticket_id: str, inbound: InboundMessage) -> dict[str, Any]:
@@ -354,6 +378,135 @@ class Store:
             "attribute_not_exists(PK) OR dedupe_until <= :received",
             _values(received=iso(inbound.received_at)),
         )
+
+    # ------------------------------------------------------------------ calls
+
+    def merge_call(self, event: CallEvent) -> CallState:
+        """Fold one callback into the call's state; every field is set idempotently, in any order."""
+        sets = ["started_at = if_not_exists(started_at, :at)", f"{TABLE.ttl_attribute} = :expires"]
+        values: dict[str, Any] = {"at": iso(event.received_at), "expires": _epoch(event.received_at) + _CALL_TTL_S}
+        names: dict[str, str] = {}
+        first_known = {
+            "team": event.team,
+            "caller": event.caller,
+            "caller_name": event.caller_name,
+            "called": event.called,
+        }
+        if event.recording is not None:
+            first_known |= {"recording_sid": event.recording.sid, "recording_url": event.recording.url}
+            if event.recording.duration_s is not None:
+                sets.append("recording_duration_s = :recording_duration_s")
+                values["recording_duration_s"] = event.recording.duration_s
+        if event.transcript is not None and event.transcript.text:
+            # a transcript with text wins over a failed attempt, whatever the order they came in
+            sets += ["transcript_text = :transcript_text", "transcript_status = :transcript_status"]
+            values |= {"transcript_text": event.transcript.text, "transcript_status": "completed"}
+        elif event.transcript is not None:
+            sets.append("transcript_status = if_not_exists(transcript_status, :transcript_status)")
+            values["transcript_status"] = event.transcript.status
+        if event.duration_s is not None:
+            sets.append("duration_s = :duration_s")
+            values["duration_s"] = event.duration_s
+        for name, value in first_known.items():
+            if value is not None:
+                sets.append(f"#{name} = if_not_exists(#{name}, :{name})")
+                names[f"#{name}"] = name
+                values[name] = value
+        expression = "SET " + ", ".join(sets)
+        if event.call_status:
+            expression += " ADD statuses :status"
+            values["status"] = {event.call_status}
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _key(f"CALL#{event.call_sid}", "CALL"),
+            "UpdateExpression": expression,
+            "ExpressionAttributeValues": _values(**values),
+            "ReturnValues": "ALL_NEW",
+        }
+        if names:
+            update["ExpressionAttributeNames"] = names
+        try:
+            response = self._db.update_item(**update)
+        except ClientError as error:
+            raise _mapped(error) from None
+        state = _from_item(response["Attributes"])
+        return CallState(
+            call_sid=event.call_sid,
+            started_at=datetime.fromisoformat(state["started_at"]),
+            team=state.get("team"),
+            caller=state.get("caller"),
+            caller_name=state.get("caller_name"),
+            called=state.get("called"),
+            recording_sid=state.get("recording_sid"),
+            recording_url=state.get("recording_url"),
+            recording_duration_s=state.get("recording_duration_s"),
+            transcript_text=state.get("transcript_text"),
+            transcript_status=state.get("transcript_status"),
+            statuses=frozenset(state.get("statuses", ())),
+            duration_s=state.get("duration_s"),
+        )
+
+    def update_message(self, ticket_id: str, message: InboundMessage) -> None:
+        """Rewrite a message's content in place (a voicemail whose transcript arrived), same key."""
+        attributes = _message_item(ticket_id, message)
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(attributes["PK"], attributes["SK"]),
+                UpdateExpression="SET #text = :text, attachments = :attachments, metadata = :metadata",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeNames={"#text": "text"},
+                ExpressionAttributeValues=_values(
+                    text=attributes["text"],
+                    attachments=attributes.get("attachments", []),
+                    metadata=attributes["metadata"],
+                ),
+            )
+        except ClientError as error:
+            raise _mapped(error) from None
+
+    def name_contact(self, contact_id: str, name: str) -> None:
+        """Give a contact a name if it has none yet (a caller ID name that arrived late)."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(f"CONTACT#{contact_id}", "META"),
+                UpdateExpression="SET #name = if_not_exists(#name, :name)",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeNames={"#name": "name"},
+                ExpressionAttributeValues=_values(name=name),
+            )
+        except ClientError as error:
+            raise _mapped(error) from None
+
+    def retitle_ticket(self, ticket_id: str, created_at: datetime, subject: str) -> None:
+        """Give a ticket the subject of its first message again, if that message is the one it was opened by."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(f"TICKET#{ticket_id}", "META"),
+                UpdateExpression="SET subject = :subject",
+                ConditionExpression="created_at = :created",
+                ExpressionAttributeValues=_values(subject=subject, created=iso(created_at)),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise _mapped(error) from None
+
+    def mark_seen(self, provider: str, event_id: str, ticket_id: str, received_at: datetime) -> None:
+        """Remember a callback that was folded into a ticket, for 8 days."""
+        keep = received_at + timedelta(days=8)
+        item = {
+            "PK": f"SEEN#{provider}#{event_id}",
+            "SK": "SEEN",
+            "ticket_id": ticket_id,
+            "dedupe_until": iso(keep),
+            TABLE.ttl_attribute: _epoch(keep),
+        }
+        try:
+            self._db.put_item(TableName=self._table, Item=_to_item(item))
+        except ClientError as error:
+            raise _mapped(error) from None
 
     # --------------------------------------------------------------- plumbing
 

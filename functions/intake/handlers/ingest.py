@@ -11,8 +11,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from ulid import ULID
 
 from intake import runtime
+from intake.calls import fold_call_event
 from intake.inbox import decode_message
 from intake.ingest import Outcome, ingest
+from intake.model import CallEvent
 from intake.observability import count, logger, metrics
 
 runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
@@ -32,14 +34,20 @@ def new_id() -> str:
 
 def record_handler(record: SQSRecord) -> None:
     try:
-        message = decode_message(record.body)
-        logger.append_keys(receipt_id=message.receipt_id)
-        result = ingest(runtime.store(), message, new_id)
+        item = decode_message(record.body)
+        logger.append_keys(receipt_id=item.receipt_id)
+        if isinstance(item, CallEvent):
+            result = fold_call_event(runtime.store(), item, new_id)
+        else:
+            result = ingest(runtime.store(), item, new_id)
     except Exception:
         logger.exception("message not ingested; it stays on the queue", extra={"sqs_message_id": record.message_id})
         raise
-    count(_METRIC[result.outcome])
-    logger.info("message ingested", extra={"ticket_id": result.ticket_id, "outcome": result.outcome.value})
+    if result is None:
+        logger.info("call event recorded; no message yet", extra={"kind": item.type})
+    else:
+        count(_METRIC[result.outcome])
+        logger.info("message ingested", extra={"ticket_id": result.ticket_id, "outcome": result.outcome.value})
     logger.remove_keys(["receipt_id"])
 
 

@@ -17,6 +17,7 @@ from intake.errors import (
     PayloadTooLargeError,
     SignatureInvalidError,
     UnsupportedMediaTypeError,
+    WebhookSignatureInvalidError,
 )
 from intake.model import WebhookRequest
 from intake.observability import count, logger
@@ -31,6 +32,7 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     CursorInvalidError: (400, "cursor-invalid", "The cursor is not one we handed out"),
     SignatureInvalidError: (401, "signature-invalid", "The request's signature is missing or invalid"),
     OriginForbiddenError: (403, "origin-forbidden", "This origin may not post to this form"),
+    WebhookSignatureInvalidError: (403, "webhook-signature-invalid", "The webhook's signature is missing or invalid"),
     FormNotFoundError: (404, "form-not-found", "No such form"),
     TicketNotFoundError: (404, "ticket-not-found", "No such ticket"),
     PayloadTooLargeError: (413, "payload-too-large", "The request is too large"),
@@ -60,7 +62,8 @@ def register(app: APIGatewayHttpResolver) -> None:
     def known(error: Exception) -> Response[str]:
         status, kind, title = next(v for t, v in PROBLEMS.items() if isinstance(error, t))
         extra = {"field": error.field} if isinstance(error, FieldInvalidError) else {}
-        count("SignatureRejected" if isinstance(error, SignatureInvalidError) else "RequestRejected")
+        forged = isinstance(error, SignatureInvalidError | WebhookSignatureInvalidError)
+        count("SignatureRejected" if forged else "RequestRejected")
         logger.info("request rejected", extra={"problem": kind, "status": status})
         return problem(status, kind, title, str(error), instance(), **extra)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Iterable, Sequence
+from urllib.parse import parse_qs, urlsplit
 
 from intake.errors import SignatureInvalidError
 
@@ -44,3 +46,72 @@ def verify_typeform(secret: str, signature: str | None, body: bytes) -> None:
         raise SignatureInvalidError("Typeform-Signature is required")
     if not hmac.compare_digest(typeform_signature(secret, body).encode(), signature.strip().encode()):
         raise SignatureInvalidError("Typeform-Signature does not match the body")
+
+
+def twilio_signature(token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
+    """`X-Twilio-Signature`: base64 HMAC-SHA1(auth token, URL + each POST param as name + value).
+
+    Names are sorted, and a repeated name's values are sorted, by code point. Like Twilio's own
+    helper libraries (twilio-python `RequestValidator`, twilio-node `getExpectedTwilioSignature`),
+    a value repeated under the same name counts once.
+    """
+    grouped: dict[str, set[str]] = {}
+    for name, value in params:
+        grouped.setdefault(name, set()).add(value)
+    payload = url + "".join(name + value for name in sorted(grouped) for value in sorted(grouped[name]))
+    digest = hmac.new(token.encode(), payload.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def verify_twilio(token: str, urls: Sequence[str], params: Iterable[tuple[str, str]], signature: str | None) -> None:
+    """Accept when the signature matches any candidate URL (see `twilio_url_variants`) with these params."""
+    if not signature or not signature.strip():
+        raise SignatureInvalidError("X-Twilio-Signature is required")
+    if not urls:
+        raise SignatureInvalidError("no URL to check X-Twilio-Signature against")
+    pairs = list(params)
+    sent = signature.strip().encode()
+    # Every candidate is compared, and each comparison is constant-time
+    matches = [hmac.compare_digest(twilio_signature(token, url, pairs).encode(), sent) for url in urls]
+    if not any(matches):
+        raise SignatureInvalidError("X-Twilio-Signature does not match the URL and parameters")
+
+
+def twilio_body_hash(body: bytes) -> str:
+    """The hex SHA-256 of a JSON body, as Twilio puts it in the `bodySHA256` query parameter."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def verify_twilio_body(token: str, urls: Sequence[str], body: bytes, signature: str | None) -> None:
+    """The JSON-body variant: the signature covers the URL alone (its query carries `bodySHA256`),
+    and the body's hex SHA-256 must equal `bodySHA256`."""
+    verify_twilio(token, urls, (), signature)
+    sent = parse_qs(urlsplit(urls[0]).query).get("bodySHA256", [""])[0].strip().lower()
+    if not sent:
+        raise SignatureInvalidError("the URL carries no bodySHA256 for the JSON body")
+    if not hmac.compare_digest(twilio_body_hash(body).encode(), sent.encode()):
+        raise SignatureInvalidError("bodySHA256 does not match the body")
+
+
+_DEFAULT_PORTS = {"https": "443", "http": "80"}
+
+
+def twilio_url_variants(url: str) -> list[str]:
+    """The URL as given, then the same URL with the scheme's default port added (when it has no port)
+    or removed (when it has the default port): Twilio may sign either form. Any other port is kept,
+    and the URL is otherwise untouched (no re-encoding, no lower-casing: Twilio signs the exact text)."""
+    scheme, sep, rest = url.partition("://")
+    default = _DEFAULT_PORTS.get(scheme.lower())
+    if not sep or default is None:
+        return [url]
+    end = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    authority, tail = rest[:end], rest[end:]
+    userinfo, at, hostport = authority.rpartition("@")
+    colon = hostport.find(":", hostport.rfind("]") + 1)  # a colon inside an IPv6 literal is not a port
+    host, port = (hostport, "") if colon < 0 else (hostport[:colon], hostport[colon + 1 :])
+    prefix = f"{scheme}://{userinfo}{at}{host}"
+    if port == "":
+        return [url, f"{prefix}:{default}{tail}"]
+    if port == default:
+        return [url, f"{prefix}{tail}"]
+    return [url]

@@ -2,6 +2,8 @@
 
 A sample is JSON: `{"description", "path", "headers", and one of "json" | "form" | "multipart" | "text"}`.
 Signed forms are signed with the form's secret from `INTAKE_FORM_<ID>_SECRET`, Typeform ones likewise.
+Twilio samples (`/webhooks/twilio/...`) get `X-Twilio-Signature` made with `INTAKE_TWILIO_AUTH_TOKEN` over
+the URL the server will rebuild (its public base URL + path), as Twilio signs them.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
-from intake.channels import forms, signatures
+from intake.channels import forms, signatures, twilio
 from intake.config import Policy, PublicAuth, SignedAuth, TypeformAuth
 from intake.secrets import Secrets
 
@@ -35,7 +37,14 @@ class Sent:
     body: dict[str, Any]
 
 
-def prepare(sample: dict[str, Any], policy: Policy, secrets: Secrets, now: float | None = None) -> Prepared:
+def prepare(
+    sample: dict[str, Any],
+    policy: Policy,
+    secrets: Secrets,
+    now: float | None = None,
+    *,
+    public_base_url: str = "http://127.0.0.1:8080",
+) -> Prepared:
     path = sample["path"]
     headers = {k.lower(): v for k, v in sample.get("headers", {}).items()}
     if "json" in sample:
@@ -60,7 +69,23 @@ def prepare(sample: dict[str, Any], policy: Policy, secrets: Secrets, now: float
             headers["x-intake-signature"] = signatures.form_signature(secret, stamp, body)
         elif isinstance(form.auth, TypeformAuth):
             headers["typeform-signature"] = signatures.typeform_signature(secret, body)
+    if path.startswith("/webhooks/twilio/"):
+        path = _sign_twilio(path, headers, body, secrets, public_base_url)
     return Prepared(path, headers, body)
+
+
+def _sign_twilio(path: str, headers: dict[str, str], body: bytes, secrets: Secrets, public_base_url: str) -> str:
+    """Sign as Twilio does: URL + form params, or (a JSON body) URL with `bodySHA256` alone. Returns the path."""
+    token = secrets.get(twilio.TOKEN_SECRET)
+    if token is None:
+        raise LookupError(f"set INTAKE_{twilio.TOKEN_SECRET} to sign Twilio samples")
+    if headers.get("content-type", "").startswith(twilio.JSON):
+        path += ("&" if "?" in path else "?") + "bodySHA256=" + signatures.twilio_body_hash(body)
+        pairs: list[tuple[str, str]] = []
+    else:
+        pairs = parse_qsl(body.decode(), keep_blank_values=True)
+    headers["x-twilio-signature"] = signatures.twilio_signature(token, public_base_url.rstrip("/") + path, pairs)
+    return path
 
 
 def multipart(spec: dict[str, Any]) -> tuple[bytes, str]:

@@ -1,0 +1,590 @@
+"""Twilio: phone calls and voicemails (Programmable Voice), SMS/MMS and WhatsApp (Programmable Messaging).
+
+verify → params → map. The receiver verifies the signature over the URL Twilio requested, archives the
+raw request, answers with TwiML (`answer_call`, `after_recording`, `EMPTY_TWIML`) and enqueues what
+`call_event` or `message` maps. Nothing here calls Twilio: it gives up on a webhook after 15 s.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import mimetypes
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, parse_qsl
+from xml.etree import ElementTree as ET
+
+import phonenumbers
+from pydantic import ValidationError
+
+from intake.channels import signatures
+from intake.config import Greeting, Policy, Twilio
+from intake.errors import FieldInvalidError, SignatureInvalidError, UnsupportedMediaTypeError
+from intake.model import (
+    Attachment,
+    CallEvent,
+    CallEventKind,
+    Channel,
+    InboundMessage,
+    Recording,
+    Sender,
+    Transcript,
+    WebhookRequest,
+    safe_filename,
+)
+
+PROVIDER = "twilio"
+TOKEN_SECRET = "TWILIO_AUTH_TOKEN"  # noqa: S105 - the secret's name: INTAKE_TWILIO_AUTH_TOKEN locally
+SIGNATURE_HEADER = "x-twilio-signature"
+VOICE_PATH = "/webhooks/twilio/voice"
+STATUS_PATH = f"{VOICE_PATH}/status"
+RECORDING_PATH = f"{VOICE_PATH}/recording"
+TRANSCRIPTION_PATH = f"{VOICE_PATH}/transcription"
+MESSAGING_PATH = "/webhooks/twilio/messaging"
+
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+MEDIA_TYPES = [FORM, JSON]
+DEDUPE_WINDOW_S = 8 * 86400
+
+# Outbound message states a status callback reports; an inbound message arrives as `received`
+MESSAGE_STATUSES = frozenset(
+    {
+        "queued",
+        "accepted",
+        "scheduled",
+        "sending",
+        "sent",
+        "delivered",
+        "read",
+        "failed",
+        "undelivered",
+        "canceled",
+        "partially_delivered",
+    }
+)
+# A caller who withholds their number: as words, or as the numbers that spell them on a keypad
+WITHHELD_CALLER_IDS = frozenset(
+    {
+        "",
+        "anonymous",
+        "restricted",
+        "unknown",
+        "unavailable",
+        "private",
+        "blocked",
+        "+266696687",  # ANONYMOUS
+        "+7378742833",  # RESTRICTED
+        "+8656696",  # UNKNOWN
+        "+86282452253",  # UNAVAILABLE
+    }
+)
+
+_XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+_MAX_NAME = 200
+_MAX_CALLED = 64
+
+
+# ------------------------------------------------------------------------------ verify and parse
+
+
+def signed_urls(public_base_url: str, request: WebhookRequest) -> list[str]:
+    """The URL Twilio requested (our public base URL + path + query, as received) and its variant
+    with or without the scheme's default port, since Twilio may have signed either."""
+    url = public_base_url.rstrip("/") + request.path + (f"?{request.query}" if request.query else "")
+    return signatures.twilio_url_variants(url)
+
+
+def verify(request: WebhookRequest, token: str | None, public_base_url: str) -> None:
+    """Raise `SignatureInvalidError` unless `X-Twilio-Signature` proves Twilio sent this request.
+
+    A form body is signed over URL + params; a JSON body over the URL alone, whose `bodySHA256`
+    query parameter must be the body's hash. A body that cannot be read cannot be verified either.
+    """
+    if not token:
+        raise SignatureInvalidError("no Twilio auth token is configured")
+    signature = request.header(SIGNATURE_HEADER)
+    if not signature:
+        raise SignatureInvalidError("X-Twilio-Signature is required")
+    urls = signed_urls(public_base_url, request)
+    if "bodySHA256" in parse_qs(request.query, keep_blank_values=True):
+        signatures.verify_twilio_body(token, urls, request.body, signature)
+        return
+    if request.media_type != FORM:
+        raise SignatureInvalidError(f"a {request.media_type or 'body without a type'} is signed only with bodySHA256")
+    try:
+        pairs = params(request)
+    except FieldInvalidError:
+        raise SignatureInvalidError("the body is not UTF-8 form parameters, so its signature cannot match") from None
+    signatures.verify_twilio(token, urls, pairs, signature)
+
+
+def params(request: WebhookRequest) -> list[tuple[str, str]]:
+    """The request's parameters in order, repeated names kept: a form body, or a JSON object's members
+    (strings as they are, other values as JSON text, nulls left out)."""
+    media_type = request.media_type
+    if media_type == FORM:
+        try:
+            return parse_qsl(request.body.decode("utf-8"), keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            raise FieldInvalidError("(body)", "is not UTF-8") from None
+    if media_type == JSON:
+        try:
+            data = json.loads(request.body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise FieldInvalidError("(body)", f"is not valid JSON: {error}") from None
+        except RecursionError:
+            raise FieldInvalidError("(body)", "is nested too deeply") from None
+        if not isinstance(data, dict):
+            raise FieldInvalidError("(body)", "must be a JSON object")
+        return [(str(k), _json_text(v)) for k, v in data.items() if v is not None]
+    raise UnsupportedMediaTypeError("content type", media_type, MEDIA_TYPES)
+
+
+def _json_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+# ------------------------------------------------------------------------------------------ TwiML
+
+
+def _twiml(*verbs: ET.Element) -> str:
+    response = ET.Element("Response")
+    response.extend(verbs)
+    return _XML_DECLARATION + ET.tostring(response, encoding="unicode")
+
+
+def _say(text: str, greeting: Greeting) -> ET.Element:
+    say = ET.Element("Say", {"language": greeting.language, "voice": greeting.voice})
+    say.text = text
+    return say
+
+
+EMPTY_TWIML = _twiml()
+
+# What callers hear when the recording ends, in the greeting's language (English otherwise)
+_GOODBYE = {
+    "en": "We did not hear a message. Goodbye.",
+    "fr": "Nous n'avons pas entendu de message. Au revoir.",
+    "de": "Wir haben keine Nachricht gehört. Auf Wiederhören.",
+    "es": "No hemos oído ningún mensaje. Adiós.",
+    "it": "Non abbiamo sentito alcun messaggio. Arrivederci.",
+    "nl": "We hebben geen bericht gehoord. Tot ziens.",
+    "pt": "Não ouvimos nenhuma mensagem. Adeus.",
+}
+_THANKS = {
+    "en": "Thank you, we have your message. Goodbye.",
+    "fr": "Merci, nous avons bien reçu votre message. Au revoir.",
+    "de": "Danke, wir haben Ihre Nachricht erhalten. Auf Wiederhören.",
+    "es": "Gracias, hemos recibido su mensaje. Adiós.",
+    "it": "Grazie, abbiamo ricevuto il suo messaggio. Arrivederci.",
+    "nl": "Bedankt, we hebben uw bericht ontvangen. Tot ziens.",
+    "pt": "Obrigado, recebemos a sua mensagem. Adeus.",
+}
+
+
+def _in_language(texts: dict[str, str], language: str) -> str:
+    return texts.get(language.split("-", 1)[0].lower(), texts["en"])
+
+
+def greeting_for(form: Mapping[str, str], policy: Policy) -> Greeting:
+    """The called number's greeting, else the policy's Twilio greeting."""
+    twilio = policy.twilio or Twilio()
+    number = twilio.numbers.get(_bare(form.get("To", "")))
+    return number.greeting if number is not None and number.greeting is not None else twilio.greeting
+
+
+def answer_call(form: Mapping[str, str], policy: Policy, now: datetime, public_base_url: str, is_open: bool) -> str:
+    """TwiML for an incoming call: the greeting (open or closed), then a voicemail with transcription.
+
+    Twilio requests `<Record action>` when a message was recorded; when the recording is empty it
+    goes on with the verbs after `<Record>` instead, so those say goodbye and hang up. The caller
+    decides `is_open` from the team's calendar; `now` is there for greetings that come to depend on it.
+    """
+    twilio = policy.twilio or Twilio()
+    greeting = greeting_for(form, policy)
+    base = public_base_url.rstrip("/")
+    record = {
+        "action": base + RECORDING_PATH,
+        "method": "POST",
+        "maxLength": str(twilio.max_recording_s),
+        "playBeep": "true",
+        "recordingStatusCallback": base + RECORDING_PATH,
+        "recordingStatusCallbackMethod": "POST",
+        "recordingStatusCallbackEvent": "completed",
+        "transcribe": "true" if twilio.transcribe else "false",
+    }
+    if twilio.transcribe:
+        record["transcribeCallback"] = base + TRANSCRIPTION_PATH
+    return _twiml(
+        _say(greeting.open if is_open else greeting.closed, greeting),
+        ET.Element("Record", record),
+        _say(_in_language(_GOODBYE, greeting.language), greeting),
+        ET.Element("Hangup"),
+    )
+
+
+def after_recording(form: Mapping[str, str] | None = None, policy: Policy | None = None) -> str:
+    """TwiML answered to `<Record action>`: thanks and hang up, in the called number's greeting's
+    language and voice when the request and the policy are given (the default greeting's otherwise)."""
+    greeting = greeting_for(form, policy) if form is not None and policy is not None else Greeting()
+    return _twiml(_say(_in_language(_THANKS, greeting.language), greeting), ET.Element("Hangup"))
+
+
+# ------------------------------------------------------------------------------------------ calls
+
+_CALL_METADATA = (
+    "AccountSid",
+    "ApiVersion",
+    "Direction",
+    "ForwardedFrom",
+    "ParentCallSid",
+    "StirVerstat",
+    "FromCountry",
+    "FromState",
+    "FromCity",
+    "ToCountry",
+    "CallbackSource",
+    "SequenceNumber",
+    "Timestamp",
+    "Digits",
+    "RecordingStatus",
+    "RecordingSource",
+    "RecordingChannels",
+    "RecordingStartTime",
+    "TranscriptionUrl",
+    "ErrorCode",
+)
+_RECORDING_SID = re.compile(r"/Recordings/(RE[0-9a-fA-F]{32})(?:\.\w+)?/?$")
+
+_Model = TypeVar("_Model")
+
+
+def call_event(
+    kind: CallEventKind,
+    form: Mapping[str, str],
+    *,
+    policy: Policy,
+    receipt_id: str,
+    received_at: datetime,
+    raw_archive_key: str,
+) -> CallEvent:
+    """One voice callback as a `CallEvent`; `event_id` is unique per distinct callback, so a retried
+    callback repeats it and a different one (another status, the recording's action and its status
+    callback) does not."""
+    call_sid = _required(form, "CallSid")
+    recording: Recording | None = None
+    transcript: Transcript | None = None
+    if kind is CallEventKind.STARTED:
+        event_id = f"{call_sid}#started"
+    elif kind is CallEventKind.RECORDING:
+        recording = _recording(form, required=True)
+        assert recording is not None
+        event_id = f"{recording.sid}#{_value(form, 'RecordingStatus') or 'action'}"
+    elif kind is CallEventKind.TRANSCRIPTION:
+        sid = _required(form, "TranscriptionSid")
+        text = _value(form, "TranscriptionText")
+        status = _value(form, "TranscriptionStatus") or ("completed" if text else "failed")
+        transcript = _model(lambda: Transcript(sid=sid, status=status, text=text), _TRANSCRIPT_PARAMS)
+        recording = _recording(form, required=False)
+        event_id = sid
+    else:
+        event_id = f"{call_sid}#status#{_required(form, 'CallStatus')}"
+        recording = _recording(form, required=False)
+    raw_from = form.get("From", "").strip()
+    caller = _caller(raw_from)
+    metadata = _picked(form, _CALL_METADATA)
+    if caller is None and raw_from.lower() not in WITHHELD_CALLER_IDS:
+        metadata["From"] = raw_from  # a SIP or client identity, kept for the agent
+    called = _value(form, "To")
+    return _model(
+        lambda: CallEvent(
+            kind=kind,
+            provider=PROVIDER,
+            call_sid=call_sid,
+            event_id=event_id,
+            receipt_id=receipt_id,
+            received_at=received_at,
+            raw_archive_key=raw_archive_key,
+            team=_call_team(policy, called),
+            caller=caller,
+            caller_name=_clipped(_value(form, "CallerName"), _MAX_NAME),
+            called=_clipped(called, _MAX_CALLED),
+            recording=recording,
+            transcript=transcript,
+            call_status=_value(form, "CallStatus"),
+            duration_s=_seconds(form, "CallDuration"),
+            metadata=metadata,
+        ),
+        _CALL_PARAMS,
+    )
+
+
+def _recording(form: Mapping[str, str], *, required: bool) -> Recording | None:
+    url = _value(form, "RecordingUrl")
+    if url is None:
+        if required:
+            raise FieldInvalidError("RecordingUrl", "is required")
+        return None
+    sid = _value(form, "RecordingSid")
+    if sid is None:  # the <Record> action may leave it out; the recording's URL ends with it
+        found = _RECORDING_SID.search(url)
+        if found is None:
+            raise FieldInvalidError("RecordingSid", "is required when RecordingUrl does not end with it")
+        sid = found.group(1)
+    duration = _seconds(form, "RecordingDuration")
+    return _model(lambda: Recording(sid=sid, url=url, duration_s=duration), _RECORDING_PARAMS)
+
+
+def _call_team(policy: Policy, called: str | None) -> str | None:
+    if called is None:
+        return None  # the recording status callback does not say which number was called
+    twilio = policy.twilio or Twilio()
+    number = twilio.numbers.get(_bare(called))
+    return number.team if number is not None else twilio.default_team
+
+
+def _caller(raw: str) -> str | None:
+    """A caller's number in E.164, or None when withheld or not a phone number (SIP, client)."""
+    if raw.lower() in WITHHELD_CALLER_IDS:
+        return None
+    return _e164(_bare(raw))
+
+
+# --------------------------------------------------------------------------------------- messages
+
+
+@dataclass(frozen=True)
+class MessageStatus:
+    """A status callback about a message we sent: never a ticket, at most an update of that message."""
+
+    message_sid: str
+    status: str
+    error_code: str | None
+
+
+_MESSAGE_METADATA = (
+    "AccountSid",
+    "ApiVersion",
+    "MessagingServiceSid",
+    "To",
+    "NumSegments",
+    "NumMedia",
+    "FromCountry",
+    "FromState",
+    "FromCity",
+    "ToCountry",
+    "WaId",
+    "MessageType",
+    "ButtonText",
+    "ButtonPayload",
+    "Forwarded",
+    "FrequentlyForwarded",
+    "OriginalRepliedMessageSid",
+    "OriginalRepliedMessageSender",
+    "ReferralSourceType",
+    "ReferralSourceUrl",
+    "ReferralHeadline",
+    "ReferralBody",
+    "ReferralCtwaClid",
+)
+_MEDIA_URL = re.compile(r"^MediaUrl(\d+)$")
+_CHANNEL_PREFIX = re.compile(r"^([a-z]+):(.*)$")
+
+
+def message(
+    form: Mapping[str, str],
+    *,
+    policy: Policy,
+    receipt_id: str,
+    received_at: datetime,
+    raw_archive_key: str,
+) -> InboundMessage | MessageStatus:
+    """An incoming SMS, MMS or WhatsApp message as an `InboundMessage`; a status callback (any status
+    but `received`) as a `MessageStatus`, which never makes a ticket."""
+    status = (_value(form, "MessageStatus") or _value(form, "SmsStatus") or "received").lower()
+    if status != "received":
+        message_sid = _message_sid(form)
+        return MessageStatus(message_sid=message_sid, status=status, error_code=_value(form, "ErrorCode"))
+    message_sid = _message_sid(form)
+    raw_from = _required(form, "From")
+    prefixed = _CHANNEL_PREFIX.match(raw_from)
+    prefix = prefixed.group(1) if prefixed else None
+    channel = Channel.WHATSAPP if prefix == "whatsapp" else Channel.SMS
+    phone = _e164(_bare(raw_from))
+    if phone is None:
+        raise FieldInvalidError("From", "is not a phone number")
+    metadata = _picked(form, _MESSAGE_METADATA)
+    if prefix is not None and prefix != "whatsapp":
+        metadata["ChannelPrefix"] = prefix  # e.g. RCS, kept with the SMS conversation of that number
+    text = "\n\n".join(part for part in (_value(form, "Body"), _location(form)) if part)
+    team = _message_team(policy, form.get("To", ""))
+    return _model(
+        lambda: InboundMessage(
+            channel=channel,
+            provider=PROVIDER,
+            provider_message_id=message_sid,
+            receipt_id=receipt_id,
+            received_at=received_at,
+            team=team,
+            sender=Sender(name=_clipped(_value(form, "ProfileName"), _MAX_NAME), phone=phone),
+            subject=None,
+            text=text,
+            attachments=_attachments(form),
+            raw_archive_key=raw_archive_key,
+            thread_key=f"{channel.value}#{phone}",
+            dedupe_window_s=DEDUPE_WINDOW_S,
+            metadata=metadata,
+        ),
+        _MESSAGE_PARAMS,
+    )
+
+
+def _message_sid(form: Mapping[str, str]) -> str:
+    sid = _value(form, "MessageSid") or _value(form, "SmsSid") or _value(form, "SmsMessageSid")
+    if sid is None:
+        raise FieldInvalidError("MessageSid", "is required")
+    return sid
+
+
+def _message_team(policy: Policy, to: str) -> str:
+    twilio = policy.twilio or Twilio()
+    number = twilio.numbers.get(_bare(to))
+    if number is not None:
+        return number.team
+    if twilio.default_team is not None:
+        return twilio.default_team
+    raise FieldInvalidError("To", "is not one of the policy's Twilio numbers, and twilio.default_team is not set")
+
+
+def _attachments(form: Mapping[str, str]) -> tuple[Attachment, ...]:
+    indexes = sorted(int(m.group(1)) for m in map(_MEDIA_URL.match, form) if m is not None)
+    found = []
+    for index in indexes:
+        url = _value(form, f"MediaUrl{index}")
+        if url is None:
+            continue
+        content_type = (_value(form, f"MediaContentType{index}") or "application/octet-stream").lower()
+        found.append(Attachment(filename=_media_filename(url, content_type, index), content_type=content_type, url=url))
+    return tuple(found)
+
+
+def _media_filename(url: str, content_type: str, index: int) -> str:
+    """`<MediaSid>.<ext>`: Twilio's media URLs end with the media's SID and carry no file name."""
+    stem = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    if not stem.startswith("ME"):
+        stem = f"media-{index}"
+    extension = mimetypes.guess_extension(content_type.split(";", 1)[0].strip()) or ""
+    return safe_filename(stem + extension)
+
+
+def _location(form: Mapping[str, str]) -> str | None:
+    """A shared location as text an agent can read and open: name, address, coordinates, a map link."""
+    latitude, longitude = _value(form, "Latitude"), _value(form, "Longitude")
+    if latitude is None or longitude is None:
+        return None
+    place = ", ".join(part for part in (_value(form, "Label"), _value(form, "Address")) if part)
+    lines = [f"Shared location: {place}" if place else "Shared location"]
+    lat, lon = _coordinate(latitude, 90), _coordinate(longitude, 180)
+    if lat is None or lon is None:
+        lines.append(f"Coordinates: {latitude}, {longitude}")
+    else:
+        lines.append(f"Coordinates: {lat}, {lon}")
+        lines.append(f"Map: https://www.google.com/maps/search/?api=1&query={lat},{lon}")
+    return "\n".join(lines)
+
+
+def _coordinate(raw: str, limit: float) -> str | None:
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return raw.strip() if math.isfinite(value) and abs(value) <= limit else None
+
+
+# ---------------------------------------------------------------------------------------- helpers
+
+
+def _value(form: Mapping[str, str], name: str) -> str | None:
+    found = form.get(name, "").strip()
+    return found or None
+
+
+def _required(form: Mapping[str, str], name: str) -> str:
+    found = _value(form, name)
+    if found is None:
+        raise FieldInvalidError(name, "is required")
+    return found
+
+
+def _seconds(form: Mapping[str, str], name: str) -> int | None:
+    raw = _value(form, name)
+    if raw is None:
+        return None
+    try:
+        seconds = int(raw)
+    except ValueError:
+        raise FieldInvalidError(name, "is not a whole number of seconds") from None
+    return seconds if seconds >= 0 else None  # Twilio sends -1 when it has no duration
+
+
+def _bare(address: str) -> str:
+    """`whatsapp:+33…` → `+33…`: the address without its channel prefix."""
+    found = _CHANNEL_PREFIX.match(address.strip())
+    return found.group(2).strip() if found else address.strip()
+
+
+def _e164(raw: str) -> str | None:
+    """A number Twilio gives in E.164, normalized; lenient on ranges newer than our metadata."""
+    if not raw.startswith("+"):
+        return None
+    try:
+        number = phonenumbers.parse(raw, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    formatted = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return formatted if re.fullmatch(r"\+[1-9][0-9]{6,14}", formatted) else None
+
+
+def _clipped(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value is not None else None
+
+
+def _picked(form: Mapping[str, str], names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: form[name] for name in names if form.get(name, "").strip()}
+
+
+# Our field → Twilio's parameter, so a value the model refuses is reported under Twilio's name
+_RECORDING_PARAMS = {"sid": "RecordingSid", "url": "RecordingUrl", "duration_s": "RecordingDuration"}
+_TRANSCRIPT_PARAMS = {"sid": "TranscriptionSid", "status": "TranscriptionStatus", "text": "TranscriptionText"}
+_CALL_PARAMS = {
+    "call_sid": "CallSid",
+    "event_id": "CallSid",
+    "caller": "From",
+    "caller_name": "CallerName",
+    "called": "To",
+    "call_status": "CallStatus",
+    "duration_s": "CallDuration",
+}
+_MESSAGE_PARAMS = {
+    "provider_message_id": "MessageSid",
+    "name": "ProfileName",
+    "phone": "From",
+    "text": "Body",
+    "thread_key": "From",
+}
+
+
+def _model(build: Callable[[], _Model], theirs: Mapping[str, str]) -> _Model:
+    try:
+        return build()
+    except ValidationError as error:
+        first = error.errors()[0]
+        ours = str(first["loc"][-1]) if first["loc"] else "(body)"
+        raise FieldInvalidError(theirs.get(ours, ours), first["msg"]) from None

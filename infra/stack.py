@@ -18,6 +18,7 @@ from infra.constructs.webhook_api import WebhookApi
 from infra.naming import pascal_case
 from infra.policy_file import PolicyFile
 from infra.stage import Stage
+from intake.channels.twilio import MESSAGING_PATH as MESSAGING
 from intake.config import Policy, PublicAuth
 
 
@@ -26,6 +27,12 @@ def public_form_origins(policy: Policy) -> list[str]:
     return sorted(
         {origin for form in policy.forms.values() if isinstance(form.auth, PublicAuth) for origin in form.auth.origins}
     )
+
+
+_TWILIO_HOW = {
+    "TwilioVoiceUrl": "Each Twilio number's voice 'A call comes in' webhook (HTTP POST)",
+    "TwilioMessagingUrl": "Each Twilio number's (and WhatsApp sender's) 'A message comes in' webhook (HTTP POST)",
+}
 
 
 class IntakeStack(Stack):
@@ -92,6 +99,15 @@ class IntakeStack(Stack):
                 f"FormWebhookUrl{pascal_case(form_id)}",
                 value=api.form_webhook_url(form_id),
                 description=f"Point form '{form_id}' ({form.auth.kind.value}) at this URL",
+            )
+        if policy_file.policy.twilio is not None:
+            for name, path in (("TwilioVoiceUrl", "/webhooks/twilio/voice"), ("TwilioMessagingUrl", MESSAGING)):
+                CfnOutput(self, name, value=api.url + path, description=_TWILIO_HOW[name])
+            CfnOutput(
+                self,
+                "TwilioStatusCallbackUrl",
+                value=api.url + "/webhooks/twilio/voice/status",
+                description="A number's voice 'Call status changes' URL (missed calls come from it)",
             )
         CfnOutput(
             self,

@@ -21,7 +21,9 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 DEMO_SECRETS = {
     "INTAKE_FORM_CONTACT_SECRET": "demo-contact-secret",
     "INTAKE_FORM_FEEDBACK_SECRET": "demo-typeform-secret",
+    "INTAKE_TWILIO_AUTH_TOKEN": "demo-twilio-auth-token",
 }
+DEMO_SAMPLES = ("forms/*.json", "twilio/*.json")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,9 +61,10 @@ def _demo(args: argparse.Namespace) -> int:
     config = _config_path(args.config)
     policy = load_policy(config)
     env = {**DEMO_SECRETS, **os.environ}
-    files = sorted(Path(args.events).glob("forms/*.json"))
+    env.pop("INTAKE_PUBLIC_BASE_URL", None)  # the demo server's own URL is what the samples are signed for
+    files = [path for pattern in DEMO_SAMPLES for path in sorted(Path(args.events).glob(pattern))]
     if not files:
-        print(f"intake demo: no samples under {args.events}/forms/", file=sys.stderr)
+        print(f"intake demo: no samples under {args.events}/ ({', '.join(DEMO_SAMPLES)})", file=sys.stderr)
         return 1
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="intake-demo-"))
     process, url = _start_server(config, data_dir, env)
@@ -71,7 +74,7 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"posting {len(files)} samples to {url}")
         for path in files:
             sample = samples.load(path)
-            sent = samples.send(url, samples.prepare(sample, policy, secrets))
+            sent = samples.send(url, samples.prepare(sample, policy, secrets, public_base_url=url))
             creates = sample.get("expect_ticket", True)
             expected += 1 if creates else 0
             print(f"  {sent.status} {path.name}: {sample.get('description', '')}")

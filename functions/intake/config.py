@@ -29,10 +29,11 @@ def describe(error: ValidationError) -> list[str]:
     lines = []
     for item in error.errors():
         path = ".".join(str(part) for part in item["loc"])
+        reason = str(item["ctx"]["error"]) if item["type"] == "value_error" else item["msg"]
         if not path and item["type"] == "value_error":
-            lines.append(str(item["ctx"]["error"]))  # our cross-field checks name their own path
+            lines.append(reason)  # our cross-field checks name their own path
         else:
-            lines.append(f"{path or '(root)'}: {item['msg']}")
+            lines.append(f"{path or '(root)'}: {reason}")
     return lines
 
 
@@ -113,6 +114,17 @@ class Team(Strict):
             raise ValueError(f"unknown IANA time zone {value!r}") from None
         return value
 
+    @model_validator(mode="after")
+    def _calendar_usable(self) -> Team:
+        """What only the calendar itself can tell (holiday regions, intervals that end before they start)."""
+        from intake.sla.calendar import CalendarInvalidError, calendar_for
+
+        try:
+            calendar_for(self)
+        except CalendarInvalidError as error:
+            raise ValueError(f"calendar: {error}") from None
+        return self
+
 
 class FormAuthKind(StrEnum):
     SIGNED = "signed"
@@ -191,6 +203,12 @@ class Twilio(Strict):
     greeting: Greeting = Greeting()
     max_recording_s: int = Field(default=120, ge=5, le=3600)
     transcribe: bool = True
+
+    @model_validator(mode="after")
+    def _transcribable(self) -> Twilio:
+        if self.transcribe and self.max_recording_s > 120:
+            raise ValueError("twilio.max_recording_s: Twilio transcribes recordings of at most 120 s")
+        return self
 
 
 class Alerts(Strict):

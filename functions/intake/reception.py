@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
-from intake.channels import forms
+from intake.channels import forms, twilio
 from intake.config import Policy, PublicAuth
-from intake.errors import FormNotFoundError, PayloadTooLargeError
+from intake.errors import FormNotFoundError, PayloadTooLargeError, SignatureInvalidError, WebhookSignatureInvalidError
 from intake.inbox import Inbox, attachment_key, raw_key
-from intake.model import Attachment, WebhookRequest
+from intake.model import Attachment, CallEvent, CallEventKind, InboundMessage, WebhookRequest
 from intake.secrets import Secrets
+from intake.sla.calendar import calendar_for
 
 
 @dataclass(frozen=True)
@@ -68,3 +70,76 @@ def receive_form(
         inbox.store_attachment(attachment, upload.content)
     inbox.enqueue(message)
     return Receipt(receipt_id, queued=True)
+
+
+class TwilioRoute(StrEnum):
+    VOICE = "voice"
+    VOICE_STATUS = "voice/status"
+    VOICE_RECORDING = "voice/recording"
+    VOICE_TRANSCRIPTION = "voice/transcription"
+    MESSAGING = "messaging"
+
+
+_CALL_EVENT = {
+    TwilioRoute.VOICE: CallEventKind.STARTED,
+    TwilioRoute.VOICE_STATUS: CallEventKind.STATUS,
+    TwilioRoute.VOICE_RECORDING: CallEventKind.RECORDING,
+    TwilioRoute.VOICE_TRANSCRIPTION: CallEventKind.TRANSCRIPTION,
+}
+
+
+@dataclass(frozen=True)
+class TwilioAnswer:
+    receipt_id: str
+    twiml: str
+    queued: bool  # False: a delivery status, archived and not queued
+
+
+def receive_twilio(
+    route: TwilioRoute,
+    request: WebhookRequest,
+    *,
+    policy: Policy,
+    secrets: Secrets,
+    inbox: Inbox,
+    received_at: datetime,
+    receipt_id: str,
+    public_base_url: str,
+    max_body_bytes: int,
+) -> TwilioAnswer:
+    """Twilio's voice and messaging webhooks: verify, map, archive, enqueue, answer TwiML. No call to Twilio:
+    it gives up after 15 s, so everything that needs its API happens in the worker."""
+    if len(request.body) > max_body_bytes:
+        raise PayloadTooLargeError("the request body", len(request.body), max_body_bytes)
+    try:
+        twilio.verify(request, secrets.get(twilio.TOKEN_SECRET), public_base_url)
+    except SignatureInvalidError as error:
+        raise WebhookSignatureInvalidError(str(error)) from None
+    form = dict(twilio.params(request))
+    archive_key = raw_key(twilio.PROVIDER, receipt_id, received_at)
+    item: InboundMessage | CallEvent | twilio.MessageStatus
+    if route == TwilioRoute.MESSAGING:
+        item = twilio.message(
+            form, policy=policy, receipt_id=receipt_id, received_at=received_at, raw_archive_key=archive_key
+        )
+        answer = twilio.EMPTY_TWIML
+    else:
+        kind = _CALL_EVENT[route]
+        item = twilio.call_event(
+            kind, form, policy=policy, receipt_id=receipt_id, received_at=received_at, raw_archive_key=archive_key
+        )
+        answer = twilio.EMPTY_TWIML
+        if route == TwilioRoute.VOICE:
+            answer = twilio.answer_call(form, policy, received_at, public_base_url, _is_open(policy, item, received_at))
+        elif route == TwilioRoute.VOICE_RECORDING:
+            answer = twilio.after_recording(form, policy)
+    inbox.archive_request(archive_key, receipt_id, received_at, request)
+    if isinstance(item, twilio.MessageStatus):
+        return TwilioAnswer(receipt_id, answer, queued=False)
+    inbox.enqueue(item)
+    return TwilioAnswer(receipt_id, answer, queued=True)
+
+
+def _is_open(policy: Policy, event: CallEvent, at: datetime) -> bool:
+    team = policy.teams.get(event.team or "")
+    return team is None or calendar_for(team).is_open(at)

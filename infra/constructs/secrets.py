@@ -13,15 +13,17 @@ from constructs import Construct
 
 from infra.acknowledgments import acknowledge
 from infra.stage import Stage
-from intake.channels import forms
+from intake.channels import forms, twilio
 from intake.config import Policy, PublicAuth
 
 
 def secret_keys(policy: Policy) -> list[str]:
-    """The keys the secret must hold for this policy file: one per form that checks a signature."""
-    return [
+    """The keys the secret must hold for this policy file: one per form that checks a signature, and
+    Twilio's auth token when the file has a `twilio` section."""
+    keys = [
         forms.secret_name(form_id) for form_id, form in policy.forms.items() if not isinstance(form.auth, PublicAuth)
     ]
+    return keys + ([twilio.TOKEN_SECRET] if policy.twilio is not None else [])
 
 
 class ProviderSecrets(Construct):

@@ -28,6 +28,18 @@ THROTTLE_RATE = 50
 THROTTLE_BURST = 100
 
 FORM_WEBHOOK_PATH = "/webhooks/forms/{form_id}"
+# Twilio's webhooks: what a number's voice and messaging URLs (and the callbacks in our TwiML) point at
+TWILIO_WEBHOOK_PATHS = (
+    "/webhooks/twilio/voice",
+    "/webhooks/twilio/voice/status",
+    "/webhooks/twilio/voice/recording",
+    "/webhooks/twilio/voice/transcription",
+    "/webhooks/twilio/messaging",
+)
+_TWILIO_OPEN = (
+    "Twilio cannot sign SigV4. The receiver checks X-Twilio-Signature (HMAC-SHA1 with the account's auth "
+    "token over the URL and parameters) and stores nothing when it fails."
+)
 
 # HTTP API context variables only: no headers, no bodies, no query strings (they can carry PII).
 ACCESS_LOG_FORMAT = {
@@ -62,6 +74,7 @@ ROUTES = (
         "signature (X-Intake-Signature, Typeform-Signature) or, for public forms, origin and honeypot, "
         "and stores nothing when that fails.",
     ),
+    *(Route(apigwv2.HttpMethod.POST, path, "receiver", open_because=_TWILIO_OPEN) for path in TWILIO_WEBHOOK_PATHS),
     Route(
         apigwv2.HttpMethod.GET,
         "/healthz",

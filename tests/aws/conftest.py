@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {
     "INTAKE_FORM_CONTACT_SECRET": "test-contact-secret",
     "INTAKE_FORM_FEEDBACK_SECRET": "test-typeform-secret",
+    "INTAKE_TWILIO_AUTH_TOKEN": "test-twilio-auth-token",
 }
 
 
@@ -43,18 +44,24 @@ class Stack:
         return Store(self.dynamodb, self.resources.table)
 
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        status, body_text, _ = self.post_raw(path, body, headers)
+        return status, json.loads(body_text or "{}")
+
+    def post_raw(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str, dict[str, str]]:
+        """The receiver's answer as sent: status, body text, headers (TwiML is not JSON)."""
         from intake.handlers import receiver
 
         event = api_event("POST", path, headers, body, "203.0.113.9")
         result = receiver.handler(event, LocalContext("receiver", "req-1"))
-        return result["statusCode"], json.loads(result["body"] or "{}")
+        return result["statusCode"], result["body"] or "", result.get("headers") or {}
 
     def post_sample(self, name: str, now: float | None = None, **changes: Any) -> tuple[int, dict[str, Any]]:
         prepared = self.prepare(name, now, **changes)
         return self.post(prepared.path, prepared.body, prepared.headers)
 
     def prepare(self, name: str, now: float | None = None, **changes: Any) -> samples.Prepared:
-        sample = samples.load(ROOT / "events" / "forms" / name)
+        folder = "twilio" if name.startswith(tuple("0123456789")) else "forms"
+        sample = samples.load(ROOT / "events" / folder / name)
         for key, value in changes.items():
             sample[key] = value
         return samples.prepare(sample, load_policy(ROOT / "intake.yaml"), Secrets(environ=SECRETS), now)

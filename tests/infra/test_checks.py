@@ -11,6 +11,10 @@ from tests.infra.synthesis import Synthesized
 EXPECTED_ACKNOWLEDGMENTS = {
     ("AwsSolutions-APIG4", "WebhookApi/HttpApi/GET--healthz"),
     ("AwsSolutions-APIG4", "WebhookApi/HttpApi/POST--webhooks--forms--{form_id}"),
+    *(
+        ("AwsSolutions-APIG4", f"WebhookApi/HttpApi/POST--webhooks--twilio--{route}")
+        for route in ("voice", "voice--status", "voice--recording", "voice--transcription", "messaging")
+    ),
     ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "Functions/IngestRole/DefaultPolicy"),
     ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "Functions/IngestRole/DefaultPolicy"),
     (

@@ -281,6 +281,11 @@ def test_tickets_need_iam_and_webhooks_are_open_to_providers(synthesized: Synthe
 
     assert routes == {
         "POST /webhooks/forms/{form_id}": "NONE",
+        "POST /webhooks/twilio/voice": "NONE",
+        "POST /webhooks/twilio/voice/status": "NONE",
+        "POST /webhooks/twilio/voice/recording": "NONE",
+        "POST /webhooks/twilio/voice/transcription": "NONE",
+        "POST /webhooks/twilio/messaging": "NONE",
         "GET /healthz": "NONE",
         "GET /tickets": "AWS_IAM",
         "GET /tickets/{ticket_id}": "AWS_IAM",
@@ -355,3 +360,15 @@ def test_alarms_go_to_a_kms_encrypted_topic_mailing_the_policy_file_addresses(sy
 
 def test_there_is_one_dashboard(synthesized: Synthesized) -> None:
     synthesized.assertions.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+
+
+def test_twilio_numbers_have_their_urls_and_the_token_has_its_key(synthesized: Synthesized) -> None:
+    outputs = synthesized.template["Outputs"]
+    paths = {name: outputs[name]["Value"]["Fn::Join"][1][-1] for name in outputs if name.startswith("Twilio")}
+    assert paths == {
+        "TwilioVoiceUrl": "/webhooks/twilio/voice",
+        "TwilioMessagingUrl": "/webhooks/twilio/messaging",
+        "TwilioStatusCallbackUrl": "/webhooks/twilio/voice/status",
+    }
+    _, secret = synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/Secret")
+    assert "TWILIO_AUTH_TOKEN" in secret["Properties"]["Description"]

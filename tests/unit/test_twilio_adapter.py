@@ -132,7 +132,7 @@ def test_incoming_call_hears_the_numbers_greeting_then_records_a_transcribed_voi
     assert record.attrib == {
         "action": f"{BASE_URL}/webhooks/twilio/voice/recording",
         "method": "POST",
-        "maxLength": "180",
+        "maxLength": "120",
         "playBeep": "true",
         "recordingStatusCallback": f"{BASE_URL}/webhooks/twilio/voice/recording",
         "recordingStatusCallbackMethod": "POST",

@@ -14,7 +14,7 @@ from ulid import ULID
 from intake import runtime
 from intake.handlers import problems
 from intake.observability import count, logger, metrics
-from intake.reception import receive_form
+from intake.reception import TwilioRoute, receive_form, receive_twilio
 
 app = APIGatewayHttpResolver()
 problems.register(app)
@@ -39,6 +39,52 @@ def form_webhook(form_id: str) -> Response[str]:
     count("FormReceived" if receipt.queued else "SpamDropped")
     logger.info("form received", extra={"queued": receipt.queued})
     return Response(202, "application/json", json.dumps({"receipt": receipt.receipt_id}))
+
+
+def _twilio(route: TwilioRoute) -> Response[str]:
+    receipt_id = str(ULID())
+    logger.set_correlation_id(receipt_id)
+    logger.append_keys(receipt_id=receipt_id, twilio_route=route.value)
+    settings = runtime.settings()
+    answer = receive_twilio(
+        route,
+        problems.webhook_request(app.current_event),
+        policy=runtime.policy(),
+        secrets=runtime.secrets(),
+        inbox=runtime.inbox(),
+        received_at=datetime.now(UTC),
+        receipt_id=receipt_id,
+        public_base_url=settings.public_base_url,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    count("TwilioReceived" if answer.queued else "DeliveryStatusRecorded")
+    logger.info("twilio webhook received", extra={"queued": answer.queued})
+    return Response(200, "text/xml", answer.twiml)
+
+
+@app.post("/webhooks/twilio/voice")
+def twilio_voice() -> Response[str]:
+    return _twilio(TwilioRoute.VOICE)
+
+
+@app.post("/webhooks/twilio/voice/status")
+def twilio_voice_status() -> Response[str]:
+    return _twilio(TwilioRoute.VOICE_STATUS)
+
+
+@app.post("/webhooks/twilio/voice/recording")
+def twilio_voice_recording() -> Response[str]:
+    return _twilio(TwilioRoute.VOICE_RECORDING)
+
+
+@app.post("/webhooks/twilio/voice/transcription")
+def twilio_voice_transcription() -> Response[str]:
+    return _twilio(TwilioRoute.VOICE_TRANSCRIPTION)
+
+
+@app.post("/webhooks/twilio/messaging")
+def twilio_messaging() -> Response[str]:
+    return _twilio(TwilioRoute.MESSAGING)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

@@ -139,3 +139,39 @@ def test_missing_required_parameters_are_a_400_naming_them(stack: Stack) -> None
 
     assert status == 400 and problem["field"] == "CallSid"
     assert stack.objects() == [] and stack.queued() == 0
+
+
+@pytest.mark.parametrize(
+    ("moment", "greeting"),
+    [
+        ("2026-11-24T10:00:00+01:00", "open"),
+        ("2026-11-28T10:00:00+01:00", "closed"),
+        ("2026-12-25T10:00:00+01:00", "closed"),
+    ],
+    ids=["tuesday-morning", "saturday", "christmas"],
+)
+def test_the_team_calendar_decides_which_greeting_a_caller_hears(stack: Stack, moment: str, greeting: str) -> None:
+    from intake import runtime
+    from intake.model import WebhookRequest
+    from intake.reception import TwilioRoute, receive_twilio
+    from tests.aws.conftest import at
+
+    prepared = stack.prepare(VOICEMAIL[0])
+    request = WebhookRequest("POST", prepared.path, "", prepared.headers, prepared.body)
+    policy = runtime.policy()
+    answer = receive_twilio(
+        TwilioRoute.VOICE,
+        request,
+        policy=policy,
+        secrets=runtime.secrets(),
+        inbox=runtime.inbox(),
+        received_at=at(moment),
+        receipt_id="01KAAAAAAAAAAAAAAAAAAAAAAA",
+        public_base_url="http://127.0.0.1:8080",
+        max_body_bytes=1_000_000,
+    )
+
+    say = ET.fromstring(answer.twiml).find("Say")
+    assert policy.twilio is not None
+    expected = policy.twilio.numbers["+33186950000"].greeting
+    assert say is not None and expected is not None and say.text == getattr(expected, greeting)

@@ -211,6 +211,23 @@ class Twilio(Strict):
         return self
 
 
+class WhatsAppNumber(Strict):
+    """One WhatsApp Business phone number (by its Graph API `phone_number_id`) and the team it serves."""
+
+    team: Name
+    display_phone_number: str | None = None
+
+
+class WhatsApp(Strict):
+    """The WhatsApp Cloud API. Secrets: INTAKE_WHATSAPP_APP_SECRET (signatures), INTAKE_WHATSAPP_VERIFY_TOKEN
+    (the subscription handshake), INTAKE_WHATSAPP_ACCESS_TOKEN (media downloads); Secrets Manager in AWS."""
+
+    phone_numbers: dict[str, WhatsAppNumber] = Field(default_factory=dict)
+    default_team: Name | None = None
+    graph_api_url: str = "https://graph.facebook.com/v21.0"
+    media_attempts: int = Field(default=4, ge=1, le=10)
+
+
 class Alerts(Strict):
     """Who the stack's alarms (dead letters, errors, throttles, queue age) are emailed to."""
 
@@ -222,6 +239,7 @@ class Policy(Strict):
     teams: dict[Name, Team] = Field(min_length=1)
     forms: dict[Name, Form] = Field(default_factory=dict)
     twilio: Twilio | None = None
+    whatsapp: WhatsApp | None = None
     alerts: Alerts = Alerts()
 
     @model_validator(mode="after")
@@ -230,6 +248,10 @@ class Policy(Strict):
         if self.twilio is not None:
             named += [(f"twilio.numbers.{n}.team", number.team) for n, number in self.twilio.numbers.items()]
             named += [("twilio.default_team", self.twilio.default_team)] if self.twilio.default_team else []
+        if self.whatsapp is not None:
+            numbers = self.whatsapp.phone_numbers
+            named += [(f"whatsapp.phone_numbers.{n}.team", number.team) for n, number in numbers.items()]
+            named += [("whatsapp.default_team", self.whatsapp.default_team)] if self.whatsapp.default_team else []
         for path, team in named:
             if team not in self.teams:
                 raise ValueError(f"{path}: unknown team {team!r}")

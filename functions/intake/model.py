@@ -101,6 +101,9 @@ class Attachment(Frozen):
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     s3_key: str | None = None
     url: str | None = None
+    media_id: str | None = Field(default=None, description="the provider's media id, to download it with its API")
+    caption: str | None = None
+    media_status: Literal["pending", "stored", "unavailable"] | None = None
 
 
 class InboundMessage(Frozen):
@@ -166,8 +169,22 @@ class CallEvent(Frozen):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+class Reaction(Frozen):
+    """A customer's reaction to a message: it annotates that message and opens no ticket."""
+
+    type: Literal["reaction"] = "reaction"
+    provider: str = Field(pattern=r"^[a-z0-9_-]+$")
+    event_id: str = Field(min_length=1, max_length=200)
+    receipt_id: ReceiptId
+    received_at: UtcDatetime
+    raw_archive_key: str
+    reacted_to: str = Field(min_length=1, max_length=200, description="the provider message id reacted to")
+    emoji: str | None = Field(default=None, max_length=32, description="None: the reaction was removed")
+    sender: Sender
+
+
 # What the inbound queue carries: one discriminated union of everything adapters produce
-Queued = Annotated[InboundMessage | CallEvent, Field(discriminator="type")]
+Queued = Annotated[InboundMessage | CallEvent | Reaction, Field(discriminator="type")]
 
 
 class Contact(Frozen):
@@ -214,6 +231,9 @@ class Ticket(Frozen):
     updated_at: UtcDatetime
     last_inbound_at: UtcDatetime
     message_count: int = Field(ge=1)
+    reply_window_closes_at: UtcDatetime | None = Field(
+        default=None, description="WhatsApp: after this, only a template message may be sent (last inbound + 24 h)"
+    )
 
 
 class TicketDetail(Ticket):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import TypeAdapter
 
-from intake.model import Attachment, CallEvent, InboundMessage, Queued, WebhookRequest, safe_filename
+from intake.model import Attachment, CallEvent, InboundMessage, Queued, Reaction, WebhookRequest, safe_filename
 from intake.resources import ARCHIVE
 
 if TYPE_CHECKING:
@@ -63,11 +63,13 @@ class Inbox:
             Bucket=self._bucket, Key=attachment.s3_key, Body=content, ContentType=attachment.content_type
         )
 
-    def enqueue(self, item: InboundMessage | CallEvent) -> None:
+    def enqueue(self, item: InboundMessage | CallEvent | Reaction) -> None:
         """FIFO, deduplicated on the provider's id (5 minutes, on SQS's side); grouped by conversation,
         and a call's callbacks by call, so that they are folded one after the other in order."""
         if isinstance(item, CallEvent):
             group, dedupe = item.call_sid, item.event_id
+        elif isinstance(item, Reaction):
+            group, dedupe = item.reacted_to, item.event_id
         else:
             group, dedupe = item.thread_key, item.provider_message_id
         self._sqs.send_message(
@@ -87,8 +89,9 @@ def _group(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-_QUEUED: TypeAdapter[InboundMessage | CallEvent] = TypeAdapter(Queued)
+QueuedItem = InboundMessage | CallEvent | Reaction
+_QUEUED: TypeAdapter[QueuedItem] = TypeAdapter(Queued)
 
 
-def decode_message(body: str) -> InboundMessage | CallEvent:
+def decode_message(body: str) -> QueuedItem:
     return _QUEUED.validate_json(body)

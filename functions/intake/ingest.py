@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from intake.model import InboundMessage, Sender, Status, Ticket, reference_for
+from intake.model import InboundMessage, Reaction, Sender, Status, Ticket, reference_for
 from intake.store import ContactPlan, Store, WriteConflictError
 
 IdFactory = Callable[[], str]
@@ -25,6 +25,7 @@ class Outcome(StrEnum):
     CREATED = "created"
     APPENDED = "appended"
     DUPLICATE = "duplicate"
+    ANNOTATED = "annotated"
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,15 @@ def ingest(store: Store, message: InboundMessage, new_id: IdFactory) -> IngestRe
         except WriteConflictError:
             continue  # someone else wrote first: read again and decide again
     raise IngestContentionError(message.receipt_id)
+
+
+def annotate(store: Store, reaction: Reaction) -> IngestResult | None:
+    """A reaction marks the message it reacts to; one to a message we do not have is dropped (None)."""
+    target = store.seen(reaction.provider, reaction.reacted_to)
+    if target is None or target.message_sk is None:
+        return None
+    store.react(target.ticket_id, target.message_sk, reaction.emoji)
+    return IngestResult(Outcome.ANNOTATED, target.ticket_id)
 
 
 def _duplicate_of(store: Store, message: InboundMessage) -> str | None:

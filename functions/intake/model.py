@@ -208,6 +208,7 @@ class Message(Frozen):
     attachments: tuple[Attachment, ...] = ()
     raw_archive_key: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    reaction: str | None = Field(default=None, description="the customer's reaction to this message (an emoji)")
 
 
 class TicketEvent(Frozen):

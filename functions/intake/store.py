@@ -114,6 +114,7 @@ def _values(**values: Any) -> dict[str, Any]:
 class Seen:
     ticket_id: str
     dedupe_until: datetime
+    message_sk: str | None = None  # the message it became, when it became one
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ class Store:
         item = self._get(f"SEEN#{provider}#{provider_message_id}", "SEEN")
         if item is None:
             return None
-        return Seen(item["ticket_id"], datetime.fromisoformat(item["dedupe_until"]))
+        return Seen(item["ticket_id"], datetime.fromisoformat(item["dedupe_until"]), item.get("message_sk"))
 
     def identity(self, kind: str, value: str) -> str | None:
         item = self._get(f"ID#{kind}#{value}", "ID")
@@ -368,6 +369,7 @@ class Store:
             "SK": "SEEN",
             "ticket_id": ticket_id,
             "receipt_id": inbound.receipt_id,
+            "message_sk": _message_sk(inbound),
             "dedupe_until": iso(inbound.received_at + timedelta(seconds=inbound.dedupe_window_s)),
             TABLE.ttl_attribute: _epoch(keep),
         }
@@ -462,6 +464,19 @@ class Store:
                     metadata=attributes["metadata"],
                 ),
             )
+        except ClientError as error:
+            raise _mapped(error) from None
+
+    def react(self, ticket_id: str, message_sk: str, emoji: str | None) -> None:
+        """Set (or, with None, clear) the customer's reaction on one of their messages."""
+        key = _key(f"TICKET#{ticket_id}", message_sk)
+        update: dict[str, Any] = {"TableName": self._table, "Key": key, "ConditionExpression": "attribute_exists(PK)"}
+        if emoji is None:
+            update["UpdateExpression"] = "REMOVE reaction"
+        else:
+            update |= {"UpdateExpression": "SET reaction = :emoji", "ExpressionAttributeValues": _values(emoji=emoji)}
+        try:
+            self._db.update_item(**update)
         except ClientError as error:
             raise _mapped(error) from None
 
@@ -615,11 +630,11 @@ def _message_item(ticket_id: str, inbound: InboundMessage) -> dict[str, Any]:
     attributes = message.model_dump(mode="json")
     attributes["received_at"] = iso(inbound.received_at)
     attributes["metadata"] = json.dumps(inbound.metadata, sort_keys=True, default=str)
-    return {
-        "PK": f"TICKET#{ticket_id}",
-        "SK": f"MSG#{iso(inbound.received_at)}#{inbound.provider}#{inbound.provider_message_id}",
-        **attributes,
-    }
+    return {"PK": f"TICKET#{ticket_id}", "SK": _message_sk(inbound), **attributes}
+
+
+def _message_sk(inbound: InboundMessage) -> str:
+    return f"MSG#{iso(inbound.received_at)}#{inbound.provider}#{inbound.provider_message_id}"
 
 
 def _event_item(ticket_id: str, kind: EventKind, at: datetime, detail: dict[str, Any]) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from ulid import ULID
 from intake import runtime
 from intake.calls import fold_call_event
 from intake.inbox import decode_message
-from intake.ingest import Outcome, ingest
-from intake.model import CallEvent
+from intake.ingest import Outcome, annotate, ingest
+from intake.model import CallEvent, Reaction
 from intake.observability import count, logger, metrics
 
 runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
@@ -25,6 +25,7 @@ _METRIC = {
     Outcome.CREATED: "TicketCreated",
     Outcome.APPENDED: "MessageAppended",
     Outcome.DUPLICATE: "DuplicateDropped",
+    Outcome.ANNOTATED: "ReactionRecorded",
 }
 
 
@@ -38,13 +39,15 @@ def record_handler(record: SQSRecord) -> None:
         logger.append_keys(receipt_id=item.receipt_id)
         if isinstance(item, CallEvent):
             result = fold_call_event(runtime.store(), item, new_id)
+        elif isinstance(item, Reaction):
+            result = annotate(runtime.store(), item)
         else:
             result = ingest(runtime.store(), item, new_id)
     except Exception:
         logger.exception("message not ingested; it stays on the queue", extra={"sqs_message_id": record.message_id})
         raise
     if result is None:
-        logger.info("call event recorded; no message yet", extra={"kind": item.type})
+        logger.info("recorded; no message to put it on (yet)", extra={"kind": item.type})
     else:
         count(_METRIC[result.outcome])
         logger.info("message ingested", extra={"ticket_id": result.ticket_id, "outcome": result.outcome.value})

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from intake.model import InboundMessage, Reaction, Sender, Status, Ticket, reference_for
+from intake.model import InboundMessage, Reaction, Sender, Status, Ticket, reference_for, reply_window_closes_at
 from intake.store import ContactPlan, Store, WriteConflictError
 
 IdFactory = Callable[[], str]
@@ -43,6 +43,7 @@ def ingest(store: Store, message: InboundMessage, new_id: IdFactory) -> IngestRe
         current = store.thread_ticket(message.thread_key)
         try:
             if current is not None and current.status.is_open:
+                # (the read ticket is the version the append is conditioned on: a concurrent write retries)
                 store.append_message(current, message, contact)
                 return IngestResult(Outcome.APPENDED, current.id)
             ticket = _new_ticket(message, contact.contact_id, new_id())
@@ -70,14 +71,17 @@ def _duplicate_of(store: Store, message: InboundMessage) -> str | None:
 
 
 def plan_contact(store: Store, sender: Sender, new_id: IdFactory) -> ContactPlan:
-    """The contact that owns the first known identity; identities not yet known are added to it."""
+    """The contact the sender's identities point to; identities not yet known are added to it. When they
+    point to two contacts, those are one customer: the oldest survives and absorbs the others."""
     identities = sender.identities()
     known = {(kind, value): store.identity(kind, value) for kind, value in identities}
-    owner = next((contact_id for contact_id in known.values() if contact_id), None)
+    owners = sorted({contact_id for contact_id in known.values() if contact_id})
     unknown = tuple(pair for pair, contact_id in known.items() if contact_id is None)
-    if owner is None:
+    if not owners:
         return ContactPlan(new_id(), is_new=True, name=sender.name, new_identities=unknown)
-    return ContactPlan(owner, is_new=False, name=sender.name, new_identities=unknown)
+    survivor, *others = owners  # ULIDs sort by creation: the oldest contact survives
+    absorbed = tuple(contact for other in others if (contact := store.contact(other)) is not None)
+    return ContactPlan(survivor, is_new=False, name=sender.name, new_identities=unknown, absorbed=absorbed)
 
 
 def _new_ticket(message: InboundMessage, contact_id: str, ticket_id: str) -> Ticket:
@@ -95,4 +99,5 @@ def _new_ticket(message: InboundMessage, contact_id: str, ticket_id: str) -> Tic
         updated_at=message.received_at,
         last_inbound_at=message.received_at,
         message_count=1,
+        reply_window_closes_at=reply_window_closes_at(message.channel, message.received_at),
     )

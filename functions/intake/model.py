@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -193,6 +193,8 @@ class Contact(Frozen):
     phones: tuple[E164Phone, ...] = ()
     emails: tuple[Email, ...] = ()
     created_at: UtcDatetime
+    merged: tuple[ContactId, ...] = Field(default=(), description="contacts found to be this one, merged into it")
+    merged_into: ContactId | None = Field(default=None, description="set on a contact that was merged into another")
 
 
 class Message(Frozen):
@@ -235,6 +237,21 @@ class Ticket(Frozen):
     reply_window_closes_at: UtcDatetime | None = Field(
         default=None, description="WhatsApp: after this, only a template message may be sent (last inbound + 24 h)"
     )
+
+
+class ContactDetail(Frozen):
+    """A customer across channels: every identity and every ticket, newest first."""
+
+    contact: Contact
+    tickets: list[Ticket]
+
+
+WHATSAPP_REPLY_WINDOW = timedelta(hours=24)
+
+
+def reply_window_closes_at(channel: Channel, last_inbound_at: datetime) -> datetime | None:
+    """WhatsApp allows free-form replies for 24 h after the customer's last message; then only templates."""
+    return last_inbound_at + WHATSAPP_REPLY_WINDOW if channel == Channel.WHATSAPP else None
 
 
 class TicketDetail(Ticket):

@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from intake.model import (
     CallEvent,
     Contact,
+    ContactDetail,
     Direction,
     EventKind,
     InboundMessage,
@@ -29,8 +30,9 @@ from intake.model import (
     TicketDetail,
     TicketEvent,
     TicketPage,
+    reply_window_closes_at,
 )
-from intake.resources import TABLE
+from intake.resources import TABLE, Index
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -58,6 +60,12 @@ class TicketNotFoundError(StoreError):
         super().__init__(f"no ticket {ticket_id}")
 
 
+class ContactNotFoundError(StoreError):
+    def __init__(self, contact_id: str) -> None:
+        self.contact_id = contact_id
+        super().__init__(f"no contact {contact_id}")
+
+
 class CursorInvalidError(StoreError):
     """A pagination cursor that we did not hand out."""
 
@@ -78,6 +86,10 @@ _deserializer = TypeDeserializer()
 def iso(moment: datetime) -> str:
     """Fixed-width UTC timestamp that sorts as text (`2026-11-23T18:33:46.123456Z`)."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _iso_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else iso(moment)
 
 
 def _epoch(moment: datetime) -> int:
@@ -147,6 +159,7 @@ class ContactPlan:
     is_new: bool
     name: str | None
     new_identities: tuple[tuple[str, str], ...]
+    absorbed: tuple[Contact, ...] = ()  # other contacts found to be this one: merged into it
 
 
 class Store:
@@ -179,6 +192,29 @@ class Store:
     def contact(self, contact_id: str) -> Contact | None:
         item = self._get(f"CONTACT#{contact_id}", "META")
         return None if item is None else Contact.model_validate(_strip(item))
+
+    def contact_detail(self, contact_id: str) -> ContactDetail:
+        """The customer behind `contact_id` (following merges) with every ticket of theirs, newest first."""
+        contact = self.contact(contact_id)
+        for _ in range(8):  # a merged contact points to the one it became
+            if contact is None or contact.merged_into is None:
+                break
+            contact = self.contact(contact.merged_into)
+        if contact is None:
+            raise ContactNotFoundError(contact_id)
+        index = _index("by_contact")
+        tickets = [
+            _ticket(item)
+            for owner in (contact.id, *contact.merged)
+            for item in self._query(
+                IndexName=index.name,
+                KeyConditionExpression=f"{index.partition_key} = :owner",
+                ExpressionAttributeValues=_values(owner=owner),
+                ScanIndexForward=False,
+            )
+        ]
+        tickets.sort(key=lambda t: (t.created_at, t.id), reverse=True)
+        return ContactDetail(contact=contact, tickets=tickets)
 
     def ticket_detail(self, ticket_id: str) -> TicketDetail:
         items = list(
@@ -218,7 +254,7 @@ class Store:
     def _team_tickets(
         self, team: str, status: Status | None, channel: str | None, limit: int, before: str | None
     ) -> Iterator[dict[str, Any]]:
-        index = TABLE.indexes[0]
+        index = _index("by_team")
         condition = f"{index.partition_key} = :team"
         values: dict[str, Any] = {"team": team}
         if before is not None:
@@ -262,6 +298,7 @@ class Store:
             "created_at": iso(ticket.created_at),
             "updated_at": iso(ticket.updated_at),
             "last_inbound_at": iso(ticket.last_inbound_at),
+            "reply_window_closes_at": _iso_or_none(ticket.reply_window_closes_at),
             "created_key": created_key,
             "team_day": f"{ticket.team}#{ticket.created_at.date().isoformat()}",
         }
@@ -291,7 +328,22 @@ class Store:
 
     def append_message(self, ticket: Ticket, inbound: InboundMessage, contact: ContactPlan) -> None:
         """A further customer message on an open ticket, with its dedupe record: all or nothing."""
-        at = iso(inbound.received_at)
+        # Messages may arrive out of order: the latest inbound time only moves forward. The update is
+        # conditioned on the version read, so a concurrent append makes this one re-read and retry.
+        latest = max(ticket.last_inbound_at, inbound.received_at)
+        window = reply_window_closes_at(ticket.channel, latest)
+        values = _values(
+            one=1,
+            at=iso(max(ticket.updated_at, inbound.received_at)),
+            latest=iso(latest),
+            read=iso(ticket.last_inbound_at),
+            open=_OPEN[0],
+            pending=_OPEN[1],
+        )
+        expression = "SET message_count = message_count + :one, updated_at = :at, last_inbound_at = :latest"
+        if window is not None:
+            expression += ", reply_window_closes_at = :window"
+            values |= _values(window=iso(window))
         operations = [
             ("message", {"Put": self._put(_message_item(ticket.id, inbound), "attribute_not_exists(PK)")}),
             ("seen", {"Put": self._seen_put(ticket.id, inbound)}),
@@ -301,11 +353,10 @@ class Store:
                     "Update": {
                         "TableName": self._table,
                         "Key": _key(f"TICKET#{ticket.id}", "META"),
-                        "UpdateExpression": "SET message_count = message_count + :one, updated_at = :at, "
-                        "last_inbound_at = :at",
-                        "ConditionExpression": "#status IN (:open, :pending)",
+                        "UpdateExpression": expression,
+                        "ConditionExpression": "#status IN (:open, :pending) AND last_inbound_at = :read",
                         "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": _values(one=1, at=at, open=_OPEN[0], pending=_OPEN[1]),
+                        "ExpressionAttributeValues": values,
                     }
                 },
             ),
@@ -318,6 +369,7 @@ class Store:
         self._transact(operations)
 
     def _contact_operations(self, plan: ContactPlan, at: datetime) -> list[tuple[str, dict[str, Any]]]:
+        """The contact's part of a ticket write: a new contact, or new identities, a name, and merges."""
         operations: list[tuple[str, dict[str, Any]]] = [
             (
                 "identity",
@@ -340,26 +392,87 @@ class Store:
                 "name": plan.name,
                 "phones": phones,
                 "emails": emails,
+                "merged": [],
                 "created_at": iso(at),
             }
             operations.append(("contact", {"Put": self._put(contact, "attribute_not_exists(PK)")}))
-        elif plan.new_identities or plan.name:
-            # Learn new identities; take a name (e.g. a WhatsApp profile name) only when none is known
-            values: dict[str, Any] = {"phones": phones, "emails": emails}
-            expression = "SET phones = list_append(phones, :phones), emails = list_append(emails, :emails)"
-            if plan.name:
-                expression += ", #name = if_not_exists(#name, :name)"
-                values["name"] = plan.name
-            update: dict[str, Any] = {
-                "TableName": self._table,
-                "Key": _key(f"CONTACT#{plan.contact_id}", "META"),
-                "UpdateExpression": expression,
-                "ConditionExpression": "attribute_exists(PK)",
-                "ExpressionAttributeValues": _values(**values),
-            }
-            if plan.name:
-                update["ExpressionAttributeNames"] = {"#name": "name"}
-            operations.append(("contact", {"Update": update}))
+            return operations
+        for other in plan.absorbed:
+            operations += self._merge_operations(plan.contact_id, other, at)
+            phones += list(other.phones)
+            emails += list(other.emails)
+        if not (phones or emails or plan.name or plan.absorbed):
+            return operations
+        # Learn identities (new or absorbed); take a name only when none is known; remember merges
+        values: dict[str, Any] = {"phones": phones, "emails": emails, "merged": [c.id for c in plan.absorbed]}
+        expression = (
+            "SET phones = list_append(phones, :phones), emails = list_append(emails, :emails), "
+            "merged = list_append(if_not_exists(merged, :none), :merged)"
+        )
+        values["none"] = []
+        names: dict[str, str] = {}
+        if plan.name:
+            expression += ", #name = if_not_exists(#name, :name)"
+            values["name"] = plan.name
+            names["#name"] = "name"
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _key(f"CONTACT#{plan.contact_id}", "META"),
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(merged_into)",
+            "ExpressionAttributeValues": _values(**values),
+        }
+        if names:
+            update["ExpressionAttributeNames"] = names
+        operations.append(("contact", {"Update": update}))
+        return operations
+
+    def _merge_operations(self, survivor: str, other: Contact, at: datetime) -> list[tuple[str, dict[str, Any]]]:
+        """`other` is the same customer as `survivor`: it points there, its identities move, an event says so."""
+        operations: list[tuple[str, dict[str, Any]]] = [
+            (
+                "merged-contact",
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _key(f"CONTACT#{other.id}", "META"),
+                        "UpdateExpression": "SET merged_into = :survivor",
+                        "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(merged_into)",
+                        "ExpressionAttributeValues": _values(survivor=survivor),
+                    }
+                },
+            ),
+            (
+                "merge-event",
+                {
+                    "Put": self._put(
+                        {
+                            "PK": f"CONTACT#{survivor}",
+                            "SK": f"EVT#{iso(at)}#merged#{other.id}",
+                            "kind": "merged",
+                            "at": iso(at),
+                            "detail": {"absorbed": other.id, "identities": len(other.phones) + len(other.emails)},
+                        }
+                    )
+                },
+            ),
+        ]
+        for kind, values in (("phone", other.phones), ("email", other.emails)):
+            operations += [
+                (
+                    "identity",
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": _key(f"ID#{kind}#{value}", "ID"),
+                            "UpdateExpression": "SET contact_id = :survivor",
+                            "ConditionExpression": "contact_id = :other",
+                            "ExpressionAttributeValues": _values(survivor=survivor, other=other.id),
+                        }
+                    },
+                )
+                for value in values
+            ]
         return operations
 
     def _seen_put(self, ticket_id: str, inbound: InboundMessage) -> dict[str, Any]:
@@ -569,6 +682,10 @@ class Store:
             if "LastEvaluatedKey" not in response:
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def _index(name: str) -> Index:
+    return next(index for index in TABLE.indexes if index.name == name)
 
 
 def _encode_cursor(created_key: str) -> str:

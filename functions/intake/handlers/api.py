@@ -54,6 +54,11 @@ def show_ticket(ticket_id: str) -> Response[str]:
 E = TypeVar("E", Status, Channel)
 
 
+@app.get("/contacts/<contact_id>")
+def show_contact(contact_id: str) -> Response[str]:
+    return _json(runtime.store().contact_detail(contact_id).model_dump(mode="json"))
+
+
 def _enum(kind: type[E], name: str, raw: str | None) -> E | None:
     if raw is None:
         return None

@@ -21,7 +21,7 @@ from intake.errors import (
 )
 from intake.model import WebhookRequest
 from intake.observability import count, logger
-from intake.store import CursorInvalidError, StoreUnavailableError, TicketNotFoundError
+from intake.store import ContactNotFoundError, CursorInvalidError, StoreUnavailableError, TicketNotFoundError
 
 TYPE_BASE = "urn:intake:problem:"
 CONTENT_TYPE = "application/problem+json"
@@ -35,6 +35,7 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     WebhookSignatureInvalidError: (403, "webhook-signature-invalid", "The webhook's signature is missing or invalid"),
     FormNotFoundError: (404, "form-not-found", "No such form"),
     TicketNotFoundError: (404, "ticket-not-found", "No such ticket"),
+    ContactNotFoundError: (404, "contact-not-found", "No such contact"),
     PayloadTooLargeError: (413, "payload-too-large", "The request is too large"),
     UnsupportedMediaTypeError: (415, "unsupported-media-type", "The content type is not accepted"),
     StoreUnavailableError: (503, "unavailable", "Try again shortly"),

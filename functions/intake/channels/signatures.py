@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable, Sequence
 from urllib.parse import parse_qs, urlsplit
 
@@ -46,6 +47,26 @@ def verify_typeform(secret: str, signature: str | None, body: bytes) -> None:
         raise SignatureInvalidError("Typeform-Signature is required")
     if not hmac.compare_digest(typeform_signature(secret, body).encode(), signature.strip().encode()):
         raise SignatureInvalidError("Typeform-Signature does not match the body")
+
+
+_META_SIGNATURE = re.compile(r"sha256=([0-9a-f]{64})", re.IGNORECASE)
+
+
+def meta_signature(secret: str, body: bytes) -> str:
+    """`X-Hub-Signature-256`: `sha256=<hex HMAC-SHA256(app secret, raw body)>`, as Meta signs its webhooks."""
+    return "sha256=" + _hmac_sha256(secret, body).hex()
+
+
+def verify_meta(secret: str, header: str | None, body: bytes) -> None:
+    """Accept only the signature of these exact bytes (Meta escapes non-ASCII as `\\uXXXX`: never re-serialize)."""
+    if not header or not header.strip():
+        raise SignatureInvalidError("X-Hub-Signature-256 is required")
+    sent = _META_SIGNATURE.fullmatch(header.strip())
+    if sent is None:
+        raise SignatureInvalidError("X-Hub-Signature-256 is not sha256=<64 hex digits>")
+    expected = _hmac_sha256(secret, body).hex()
+    if not hmac.compare_digest(expected.encode(), sent.group(1).lower().encode()):
+        raise SignatureInvalidError("X-Hub-Signature-256 does not match the body")
 
 
 def twilio_signature(token: str, url: str, params: Iterable[tuple[str, str]]) -> str:

@@ -3,7 +3,9 @@
 A sample is JSON: `{"description", "path", "headers", and one of "json" | "form" | "multipart" | "text"}`.
 Signed forms are signed with the form's secret from `INTAKE_FORM_<ID>_SECRET`, Typeform ones likewise.
 Twilio samples (`/webhooks/twilio/...`) get `X-Twilio-Signature` made with `INTAKE_TWILIO_AUTH_TOKEN` over
-the URL the server will rebuild (its public base URL + path), as Twilio signs them.
+the URL the server will rebuild (its public base URL + path), as Twilio signs them. WhatsApp samples
+(`/webhooks/whatsapp`) get `X-Hub-Signature-256` made with `INTAKE_WHATSAPP_APP_SECRET` over the body's bytes;
+`"json_ascii": true` serializes the JSON with `\\uXXXX` escapes for non-ASCII, as Meta sends it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from intake.channels import forms, signatures, twilio
+from intake.channels import forms, signatures, twilio, whatsapp
 from intake.config import Policy, PublicAuth, SignedAuth, TypeformAuth
 from intake.secrets import Secrets
 
@@ -48,7 +50,7 @@ def prepare(
     path = sample["path"]
     headers = {k.lower(): v for k, v in sample.get("headers", {}).items()}
     if "json" in sample:
-        body = json.dumps(sample["json"], ensure_ascii=False).encode()
+        body = json.dumps(sample["json"], ensure_ascii=bool(sample.get("json_ascii", False))).encode()
         headers.setdefault("content-type", "application/json")
     elif "form" in sample:
         body = urlencode(sample["form"], doseq=True).encode()
@@ -71,6 +73,8 @@ def prepare(
             headers["typeform-signature"] = signatures.typeform_signature(secret, body)
     if path.startswith("/webhooks/twilio/"):
         path = _sign_twilio(path, headers, body, secrets, public_base_url)
+    if path.startswith(whatsapp.PATH):
+        headers[whatsapp.SIGNATURE_HEADER] = _sign_whatsapp(body, secrets)
     return Prepared(path, headers, body)
 
 
@@ -86,6 +90,14 @@ def _sign_twilio(path: str, headers: dict[str, str], body: bytes, secrets: Secre
         pairs = parse_qsl(body.decode(), keep_blank_values=True)
     headers["x-twilio-signature"] = signatures.twilio_signature(token, public_base_url.rstrip("/") + path, pairs)
     return path
+
+
+def _sign_whatsapp(body: bytes, secrets: Secrets) -> str:
+    """`X-Hub-Signature-256` as Meta makes it: over the exact bytes sent, with the app secret."""
+    secret = secrets.get(whatsapp.APP_SECRET)
+    if secret is None:
+        raise LookupError(f"set INTAKE_{whatsapp.APP_SECRET} to sign WhatsApp samples")
+    return signatures.meta_signature(secret, body)
 
 
 def multipart(spec: dict[str, Any]) -> tuple[bytes, str]:

@@ -1,0 +1,636 @@
+"""WhatsApp Cloud API (Meta): the subscription handshake, signed webhooks, and what they carry.
+
+handshake → verify → parse. The receiver answers Meta's `GET` with `handshake`, checks each `POST` with
+`verify` over the bytes as received, archives them, and enqueues what `parse` maps: customers' messages
+(`InboundMessage`), their reactions (`Reaction`, never a ticket) and the statuses of messages we sent
+(`StatusUpdate`, never a ticket). Media stay at Meta (`media_status="pending"`, the media id) until the worker
+downloads them with the Graph API token; nothing here calls Meta.
+
+Meta batches up to 1,000 updates in one request and retries it for up to 7 days, so a mapping depends on the
+request alone: every time comes from the payload's own `timestamp`, never from when it arrived.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import math
+import mimetypes
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import phonenumbers
+from pydantic import ValidationError
+
+from intake.channels import signatures
+from intake.config import Policy
+from intake.errors import FieldInvalidError, SignatureInvalidError, WebhookSignatureInvalidError
+from intake.model import Attachment, Channel, InboundMessage, Reaction, Sender, WebhookRequest
+
+PROVIDER = "whatsapp"
+PATH = "/webhooks/whatsapp"
+# The secrets' names: INTAKE_<name> locally, keys of the secrets JSON in AWS
+APP_SECRET = "WHATSAPP_APP_SECRET"  # noqa: S105 - signs every POST
+VERIFY_TOKEN = "WHATSAPP_VERIFY_TOKEN"  # noqa: S105 - the subscription handshake
+ACCESS_TOKEN = "WHATSAPP_ACCESS_TOKEN"  # noqa: S105 - media downloads (the worker)
+SIGNATURE_HEADER = "x-hub-signature-256"
+OBJECT = "whatsapp_business_account"
+FIELD = "messages"
+DEDUPE_WINDOW_S = 8 * 86400  # Meta retries for up to 7 days
+
+MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
+GENERIC_TYPE = "application/octet-stream"
+# What WhatsApp accepts as media, with the extension people expect (mimetypes says .oga, .jpe or nothing)
+_EXTENSIONS = {
+    "audio/aac": ".aac",
+    "audio/amr": ".amr",
+    "audio/mp4": ".m4a",
+    "audio/mpeg": ".mp3",
+    "audio/ogg": ".ogg",
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "video/3gpp": ".3gp",
+    "video/mp4": ".mp4",
+    "application/pdf": ".pdf",
+    "text/plain": ".txt",
+    GENERIC_TYPE: ".bin",
+    "application/msword": ".doc",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+    "application/vnd.ms-excel": ".xls",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+    "application/vnd.ms-powerpoint": ".ppt",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": ".pptx",
+}
+_PLACEHOLDERS = {
+    "image": "[image]",
+    "audio": "[audio]",
+    "voice": "[voice message]",
+    "video": "[video]",
+    "document": "[document]",
+    "sticker": "[sticker]",
+}
+
+_WA_ID = re.compile(r"\+?([0-9]{6,15})")
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
+_HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_MAX_NAME = 200
+_MAX_FILENAME = 255
+_MAX_EMOJI = 32
+_MAX_TEXT = 100_000
+
+_Model = TypeVar("_Model")
+
+
+# ------------------------------------------------------------------------------------ handshake, verify
+
+
+def handshake(query: Mapping[str, str], verify_token: str | None) -> str:
+    """The `hub.challenge` to answer Meta's subscription request, when it carries our verify token.
+
+    Anything else (another mode, a wrong or missing token, no token configured, no challenge) raises
+    `WebhookSignatureInvalidError`, which the receiver answers with 403.
+    """
+    if not verify_token:
+        raise WebhookSignatureInvalidError("no WhatsApp verify token is configured")
+    if query.get("hub.mode") != "subscribe":
+        raise WebhookSignatureInvalidError("hub.mode must be subscribe")
+    sent = query.get("hub.verify_token") or ""
+    if not hmac.compare_digest(sent.encode(), verify_token.encode()):
+        raise WebhookSignatureInvalidError("hub.verify_token does not match")
+    challenge = query.get("hub.challenge")
+    if not challenge:
+        raise WebhookSignatureInvalidError("hub.challenge is required")
+    return challenge
+
+
+def verify(request: WebhookRequest, app_secret: str | None) -> None:
+    """Raise `SignatureInvalidError` unless `X-Hub-Signature-256` signs `request.body`, byte for byte."""
+    if not app_secret:
+        raise SignatureInvalidError("no WhatsApp app secret is configured")
+    signatures.verify_meta(app_secret, request.header(SIGNATURE_HEADER), request.body)
+
+
+# ------------------------------------------------------------------------------------------------ parse
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """What happened to a message we sent (sent, delivered, read, failed…): never a ticket."""
+
+    wamid: str
+    status: str
+    recipient: str | None
+    at: datetime
+    errors: list[dict[str, Any]]
+
+
+Parsed = InboundMessage | Reaction | StatusUpdate
+
+
+def parse(
+    body: bytes,
+    *,
+    policy: Policy,
+    receipt_id: str,
+    received_at: datetime,
+    raw_archive_key: str,
+) -> list[Parsed]:
+    """Every update of a webhook request, entry by entry and change by change, in the order given.
+
+    Only `messages` changes are read (other fields carry nothing for a ticket). Unknown members never cause a
+    refusal (the raw request is archived as received), and a message of an unknown type is kept, its whole
+    object in `metadata`. `received_at` is used only for an update without a readable `timestamp`.
+    A body that is not Meta's JSON raises `FieldInvalidError("(body)", …)`; an update that cannot be mapped
+    (no id, no sender) raises `FieldInvalidError` naming Meta's field.
+    """
+    document = _document(body)
+    found: list[Parsed] = []
+    for entry in _updates(document, "entry"):
+        for change in _updates(entry, "changes"):
+            if change.get("field", FIELD) != FIELD:
+                continue
+            value = _object(change, "value")
+            mapper = _Change(value, policy, receipt_id, received_at, raw_archive_key)
+            found.extend(mapper.message(message) for message in _updates(value, "messages"))
+            found.extend(mapper.status(status) for status in _updates(value, "statuses"))
+    return found
+
+
+def _document(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError, too long an int…
+        reason = "is nested too deeply" if isinstance(error, RecursionError) else f"is not valid JSON: {error}"
+        raise FieldInvalidError("(body)", reason) from None
+    if not isinstance(data, dict):
+        raise FieldInvalidError("(body)", "must be a JSON object")
+    if data.get("object") != OBJECT:
+        raise FieldInvalidError("(body)", f"is not a WhatsApp webhook (object must be {OBJECT!r})")
+    return data
+
+
+class _Change:
+    """One `changes[].value`: its business number, its contacts, and how its updates map."""
+
+    def __init__(
+        self, value: dict[str, Any], policy: Policy, receipt_id: str, received_at: datetime, raw_archive_key: str
+    ) -> None:
+        self.value = value
+        self.policy = policy
+        self.receipt_id = receipt_id
+        self.received_at = received_at
+        self.raw_archive_key = raw_archive_key
+        self.metadata = _object(value, "metadata")
+        self.names = _profile_names(value)
+
+    # ------------------------------------------------------------------ messages
+
+    def message(self, message: dict[str, Any]) -> InboundMessage | Reaction:
+        wamid = _text(message.get("id"))
+        if wamid is None:
+            raise FieldInvalidError("messages.id", "is required")
+        kind = _text(message.get("type")) or "unknown"
+        phone, user_id = self._sender_ids(message)
+        sender = _model(lambda: Sender(name=self._name(message), phone=phone), {"phone": "messages.from"})
+        at = _timestamp(message.get("timestamp"), self.received_at)
+        if kind == "reaction":
+            return self._reaction(message, wamid, sender, at)
+        text, attachments, extra = _content(kind, message)
+        metadata = self._metadata(message, kind, user_id)
+        metadata.update(extra)
+        thread = phone if phone is not None else f"user:{user_id}"
+        team = self._team()
+        return _model(
+            lambda: InboundMessage(
+                channel=Channel.WHATSAPP,
+                provider=PROVIDER,
+                provider_message_id=wamid,
+                receipt_id=self.receipt_id,
+                received_at=at,
+                team=team,
+                sender=sender,
+                subject=None,
+                text=text[:_MAX_TEXT],
+                attachments=attachments,
+                raw_archive_key=self.raw_archive_key,
+                thread_key=f"{Channel.WHATSAPP.value}#{thread}",
+                dedupe_window_s=DEDUPE_WINDOW_S,
+                metadata=metadata,
+            ),
+            _MESSAGE_FIELDS,
+        )
+
+    def _reaction(self, message: dict[str, Any], wamid: str, sender: Sender, at: datetime) -> Reaction:
+        reaction = _object(message, "reaction")
+        reacted_to = _text(reaction.get("message_id"))
+        if reacted_to is None:
+            raise FieldInvalidError("reaction.message_id", "is required")
+        emoji = _text(reaction.get("emoji"))
+        return _model(
+            lambda: Reaction(
+                provider=PROVIDER,
+                event_id=wamid,
+                receipt_id=self.receipt_id,
+                received_at=at,
+                raw_archive_key=self.raw_archive_key,
+                reacted_to=reacted_to,
+                emoji=emoji[:_MAX_EMOJI] if emoji else None,  # empty: the customer removed their reaction
+                sender=sender,
+            ),
+            {"event_id": "messages.id", "reacted_to": "reaction.message_id", "emoji": "reaction.emoji"},
+        )
+
+    def _sender_ids(self, message: dict[str, Any]) -> tuple[str | None, str | None]:
+        """The sender's number in E.164 and their business-scoped user id (BSUID): at least one of them.
+
+        Meta adds `from_user_id` to every message and may leave out `from` for a user who chose a username.
+        """
+        raw = message.get("from")
+        phone = _e164(raw)
+        user_id = _text(message.get("from_user_id"))
+        if phone is None and user_id is None:
+            reason = "is required" if raw is None else "is not a phone number, and from_user_id is not given"
+            raise FieldInvalidError("messages.from", reason)
+        return phone, user_id
+
+    def _name(self, message: dict[str, Any]) -> str | None:
+        for key in (_text(message.get("from")), _text(message.get("from_user_id"))):
+            if key is not None and key in self.names:
+                return self.names[key][:_MAX_NAME]
+        return None
+
+    def _metadata(self, message: dict[str, Any], kind: str, user_id: str | None) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"type": kind}
+        wa_id = _text(message.get("from"))
+        if wa_id is not None:
+            metadata["wa_id"] = wa_id
+        if user_id is not None:
+            metadata["user_id"] = user_id
+        for ours, theirs in (("phone_number_id", "phone_number_id"), ("display_phone_number", "display_phone_number")):
+            if self.metadata.get(theirs) is not None:
+                metadata[ours] = self.metadata[theirs]
+        for key in ("context", "referral", "identity", "group_id", "errors"):
+            if message.get(key) is not None:
+                metadata[key] = message[key]
+        return metadata
+
+    def _team(self) -> str:
+        """The team of the business number the message was sent to, else the default WhatsApp team."""
+        whatsapp = self.policy.whatsapp
+        number_id = self.metadata.get("phone_number_id")
+        if whatsapp is not None:
+            number = whatsapp.phone_numbers.get(number_id) if isinstance(number_id, str) else None
+            if number is not None:
+                return number.team
+            if whatsapp.default_team is not None:
+                return whatsapp.default_team
+        reason = "is not one of the policy's WhatsApp numbers, and whatsapp.default_team is not set"
+        raise FieldInvalidError("metadata.phone_number_id", reason)
+
+    # ------------------------------------------------------------------ statuses
+
+    def status(self, status: dict[str, Any]) -> StatusUpdate:
+        wamid = _text(status.get("id"))
+        if wamid is None:
+            raise FieldInvalidError("statuses.id", "is required")
+        state = _text(status.get("status"))
+        if state is None:
+            raise FieldInvalidError("statuses.status", "is required")
+        errors = status.get("errors")
+        return StatusUpdate(
+            wamid=wamid,
+            status=state.lower(),
+            recipient=_text(status.get("recipient_id")),
+            at=_timestamp(status.get("timestamp"), self.received_at),
+            errors=[error for error in errors if isinstance(error, dict)] if isinstance(errors, list) else [],
+        )
+
+
+# Our field → Meta's, so that a value the model refuses is reported under the name Meta uses
+_MESSAGE_FIELDS = {
+    "provider_message_id": "messages.id",
+    "phone": "messages.from",
+    "name": "contacts.profile.name",
+    "thread_key": "messages.from",
+    "team": "metadata.phone_number_id",
+}
+
+
+def _profile_names(value: dict[str, Any]) -> dict[str, str]:
+    """`contacts[]` profile names by wa_id and by BSUID (`user_id`)."""
+    names: dict[str, str] = {}
+    for contact in _objects(value, "contacts"):
+        name = _text(_object(contact, "profile").get("name"))
+        if name is None:
+            continue
+        for key in ("wa_id", "user_id"):
+            found = _text(contact.get(key))
+            if found is not None:
+                names.setdefault(found, name)
+    return names
+
+
+# -------------------------------------------------------------------------------------- message content
+
+
+def _content(kind: str, message: dict[str, Any]) -> tuple[str, tuple[Attachment, ...], dict[str, Any]]:
+    """The text an agent reads, the attachments, and what metadata this type adds."""
+    typed = message.get(kind)
+    body = typed if isinstance(typed, dict) else {}
+    if kind == "text":
+        return _text(body.get("body")) or "", (), {}
+    if kind in MEDIA_TYPES:
+        return _media(kind, body)
+    if kind == "location":
+        return _location(body), (), {"location": body}
+    if kind == "contacts":
+        shared = [contact for contact in typed if isinstance(contact, dict)] if isinstance(typed, list) else []
+        return _contacts(shared), (), {"contacts": typed}
+    if kind == "interactive":
+        return _interactive(body)
+    if kind == "button":
+        text = _text(body.get("text")) or "[button]"
+        return text, (), {"button": {"text": body.get("text"), "payload": body.get("payload")}}
+    if kind == "order":
+        return _order(body), (), {"order": body}
+    if kind == "system":
+        return _system(body)
+    return _unsupported(kind, typed, message)
+
+
+def _media(kind: str, media: dict[str, Any]) -> tuple[str, tuple[Attachment, ...], dict[str, Any]]:
+    extra: dict[str, Any] = {}
+    caption = _text(media.get("caption"))
+    voice = kind == "audio" and media.get("voice") is True
+    placeholder = _PLACEHOLDERS["voice" if voice else kind]
+    if voice:
+        extra["voice"] = True
+    if kind == "sticker" and isinstance(media.get("animated"), bool):
+        extra["animated"] = media["animated"]
+    media_id = _text(media.get("id"))
+    if media_id is None:  # nothing to download: the agent still sees what was sent
+        extra[kind] = media
+        return caption or placeholder, (), extra
+    content_type = (_text(media.get("mime_type")) or GENERIC_TYPE).lower()
+    filename = _text(media.get("filename")) if kind == "document" else None
+    if kind == "document" and filename is not None:
+        placeholder = f"[document: {filename}]"
+    sha256 = _sha256_hex(media.get("sha256"))
+    if sha256 is None and media.get("sha256") is not None:
+        extra["media_sha256"] = media["sha256"]  # kept as sent; the download is then not checked
+    attachment = _model(
+        lambda: Attachment(
+            filename=(filename or _media_filename(media_id, content_type))[:_MAX_FILENAME],
+            content_type=content_type,
+            sha256=sha256,
+            media_id=media_id,
+            caption=caption,
+            media_status="pending",
+        ),
+        {"filename": f"{kind}.filename", "content_type": f"{kind}.mime_type", "media_id": f"{kind}.id"},
+    )
+    return caption or placeholder, (attachment,), extra
+
+
+def _media_filename(media_id: str, content_type: str) -> str:
+    bare = content_type.split(";", 1)[0].strip()
+    extension = _EXTENSIONS.get(bare) or mimetypes.guess_extension(bare) or ""
+    return f"{media_id}{extension}"
+
+
+def _sha256_hex(raw: Any) -> str | None:
+    """A media's sha256 as lowercase hex. Meta's webhooks send it base64-encoded (44 characters ending in
+    `=`), the Graph API's media endpoint as hex: both are read; anything else is None."""
+    if not isinstance(raw, str):
+        return None
+    text = raw.strip()
+    if _HEX_SHA256.fullmatch(text):
+        return text.lower()
+    standard = text.replace("-", "+").replace("_", "/")
+    try:
+        digest = base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return digest.hex() if len(digest) == 32 else None
+
+
+def _location(location: dict[str, Any]) -> str:
+    """A shared location as text an agent can read and open: name, address, coordinates, a map link."""
+    place = ", ".join(part for part in (_text(location.get("name")), _text(location.get("address"))) if part)
+    lines = [f"Shared location: {place}" if place else "Shared location"]
+    latitude, longitude = _coordinate(location.get("latitude"), 90), _coordinate(location.get("longitude"), 180)
+    if latitude is not None and longitude is not None:
+        lines.append(f"Coordinates: {latitude}, {longitude}")
+        lines.append(f"Map: https://www.google.com/maps/search/?api=1&query={latitude},{longitude}")
+    link = _text(location.get("url"))
+    if link is not None:
+        lines.append(f"Link: {link}")
+    return "\n".join(lines)
+
+
+def _coordinate(raw: Any, limit: float) -> str | None:
+    """Degrees as Meta gave them (a JSON number), when they are a latitude or longitude at all."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    if not math.isfinite(value) or abs(value) > limit:
+        return None
+    return raw.strip() if isinstance(raw, str) else str(raw)
+
+
+def _contacts(shared: list[dict[str, Any]]) -> str:
+    """Shared contact cards as lines: the name, then each phone and email."""
+    cards = []
+    for contact in shared:
+        name = _object(contact, "name")
+        full = _text(name.get("formatted_name")) or " ".join(
+            part for part in (_text(name.get("first_name")), _text(name.get("last_name"))) if part
+        )
+        lines = [f"Shared contact: {full or '(no name)'}"]
+        company = _text(_object(contact, "org").get("company"))
+        if company is not None:
+            lines.append(f"Company: {company}")
+        for phone in _objects(contact, "phones"):
+            number = _text(phone.get("phone")) or _text(phone.get("wa_id"))
+            if number is not None:
+                label = _text(phone.get("type"))
+                lines.append(f"Phone: {number}" + (f" ({label})" if label else ""))
+        for email in _objects(contact, "emails"):
+            address = _text(email.get("email"))
+            if address is not None:
+                label = _text(email.get("type"))
+                lines.append(f"Email: {address}" + (f" ({label})" if label else ""))
+        cards.append("\n".join(lines))
+    return "\n\n".join(cards) or "[shared contacts]"
+
+
+def _interactive(interactive: dict[str, Any]) -> tuple[str, tuple[Attachment, ...], dict[str, Any]]:
+    """A reply to one of our interactive messages: the title the customer tapped; its id for automations."""
+    kind = _text(interactive.get("type")) or "unknown"
+    reply = _object(interactive, kind)
+    if kind in ("button_reply", "list_reply"):
+        title = _text(reply.get("title"))
+        description = _text(reply.get("description"))
+        text = "\n".join(part for part in (title, description) if part) or f"[{kind.replace('_', ' ')}]"
+        picked = {"type": kind, "id": reply.get("id"), "title": reply.get("title")}
+        if description is not None:
+            picked["description"] = description
+        return text, (), {"interactive": picked}
+    if kind == "nfm_reply":  # a WhatsApp Flow the customer completed
+        return _text(reply.get("body")) or "[form reply]", (), {"interactive": interactive}
+    return f"[interactive reply: {kind}]", (), {"interactive": interactive}
+
+
+def _order(order: dict[str, Any]) -> str:
+    """An order from our catalog: each item, its quantity and unit price, the total, and the customer's note."""
+    catalog = _text(order.get("catalog_id"))
+    lines = [f"Order from catalog {catalog}:" if catalog else "Order:"]
+    totals: dict[str, Decimal] = {}
+    for item in _objects(order, "product_items"):
+        product = _text(item.get("product_retailer_id")) or "(unknown product)"
+        quantity, price = _number(item.get("quantity")), _number(item.get("item_price"))
+        currency = _text(item.get("currency")) or ""
+        line = f"- {product} x {_shown(item.get('quantity'))}"
+        if item.get("item_price") is not None:
+            line += f" @ {_shown(item.get('item_price'))} {currency}".rstrip()
+        lines.append(line)
+        if quantity is not None and price is not None:
+            totals[currency] = totals.get(currency, Decimal(0)) + quantity * price
+    if totals:
+        lines.append("Total: " + ", ".join(f"{amount:f} {currency}".rstrip() for currency, amount in totals.items()))
+    note = _text(order.get("text"))
+    if note is not None:
+        lines.append(note)
+    return "\n".join(lines)
+
+
+def _number(raw: Any) -> Decimal | None:
+    """A JSON number as an exact decimal, within what a price or a quantity can be."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() and -12 <= value.adjusted() <= 15 else None
+
+
+def _shown(raw: Any) -> str:
+    if raw is None:
+        return "?"
+    return raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)
+
+
+def _system(system: dict[str, Any]) -> tuple[str, tuple[Attachment, ...], dict[str, Any]]:
+    """A notice from WhatsApp about the customer (a new number, a new user id): readable, and the new ids kept."""
+    kind = _text(system.get("type")) or "system"
+    extra: dict[str, Any] = {"system": system}
+    new_wa_id = system.get("wa_id") or system.get("new_wa_id")  # new_wa_id: before Graph API v12
+    if new_wa_id is not None:
+        extra["new_wa_id"] = str(new_wa_id) if isinstance(new_wa_id, int | str) else new_wa_id
+    text = _text(system.get("body"))
+    if text is None:
+        text = f"[system: {kind.replace('_', ' ')}]"
+        if isinstance(new_wa_id, int | str):
+            text = f"[system: {kind.replace('_', ' ')}, new number +{new_wa_id}]"
+    return text, (), extra
+
+
+def _unsupported(kind: str, typed: Any, message: dict[str, Any]) -> tuple[str, tuple[Attachment, ...], dict[str, Any]]:
+    """A type Cloud API does not support (`unsupported`, with its errors) or that we do not know yet: the
+    agent sees that something was sent and what; the whole object is kept."""
+    details = []
+    if kind == "unsupported":
+        inner = _text(typed.get("type")) if isinstance(typed, dict) else None
+        if inner is not None:
+            details.append(inner.replace("_", " "))
+    else:
+        details.append(kind)
+    for error in _objects(message, "errors"):
+        reason = _text(_object(error, "error_data").get("details")) or _text(error.get("title"))
+        if reason is not None and reason not in details:
+            details.append(reason)
+    text = "[unsupported message: " + " — ".join(details) + "]" if details else "[unsupported message]"
+    return text, (), {kind: typed} if typed is not None else {}
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _object(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    """A member that should be an object; absent or of another type reads as empty."""
+    found = parent.get(key)
+    return found if isinstance(found, dict) else {}
+
+
+def _updates(parent: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """`entry`, `changes`, `messages` or `statuses`: absent is none; anything but a list of objects is refused,
+    since an update in it would be lost."""
+    found = parent.get(key)
+    if found is None:
+        return []
+    if not isinstance(found, list) or not all(isinstance(item, dict) for item in found):
+        raise FieldInvalidError(key, "must be a list of objects")
+    return found
+
+
+def _objects(parent: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """A member that should be a list of objects (contacts, phones, items, errors…): what is not an object,
+    or not in a list, is skipped; it only adds to what an agent reads."""
+    found = parent.get(key)
+    return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
+
+
+def _text(raw: Any) -> str | None:
+    if isinstance(raw, str):
+        stripped = raw.strip()
+        return stripped or None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return str(raw)
+    return None
+
+
+def _timestamp(raw: Any, fallback: datetime) -> datetime:
+    """Meta's `timestamp` (unix seconds, as a string) in UTC; the fallback when it is missing or unreadable."""
+    text = _text(raw)
+    if text is None or not _UNIX_SECONDS.fullmatch(text):
+        return fallback
+    try:
+        return datetime.fromtimestamp(int(text), tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return fallback
+
+
+def _e164(raw: Any) -> str | None:
+    """A wa_id (the number's digits, country code first) in E.164; lenient on ranges newer than our metadata."""
+    text = _text(raw)
+    found = _WA_ID.fullmatch(text) if text is not None else None
+    if found is None:
+        return None
+    try:
+        number = phonenumbers.parse("+" + found.group(1), None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    formatted = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return formatted if re.fullmatch(r"\+[1-9][0-9]{6,14}", formatted) else None
+
+
+def _model(build: Callable[[], _Model], theirs: Mapping[str, str]) -> _Model:
+    try:
+        return build()
+    except ValidationError as error:
+        first = error.errors()[0]
+        ours = str(first["loc"][-1]) if first["loc"] else "(body)"
+        raise FieldInvalidError(theirs.get(ours, ours), first["msg"]) from None

@@ -100,6 +100,13 @@ class IntakeStack(Stack):
                 value=api.form_webhook_url(form_id),
                 description=f"Point form '{form_id}' ({form.auth.kind.value}) at this URL",
             )
+        if policy_file.policy.whatsapp is not None:
+            CfnOutput(
+                self,
+                "WhatsAppWebhookUrl",
+                value=api.url + "/webhooks/whatsapp",
+                description="The Meta app's WhatsApp webhook callback URL (verify token: WHATSAPP_VERIFY_TOKEN)",
+            )
         if policy_file.policy.twilio is not None:
             for name, path in (("TwilioVoiceUrl", "/webhooks/twilio/voice"), ("TwilioMessagingUrl", MESSAGING)):
                 CfnOutput(self, name, value=api.url + path, description=_TWILIO_HOW[name])

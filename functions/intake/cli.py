@@ -22,8 +22,11 @@ DEMO_SECRETS = {
     "INTAKE_FORM_CONTACT_SECRET": "demo-contact-secret",
     "INTAKE_FORM_FEEDBACK_SECRET": "demo-typeform-secret",
     "INTAKE_TWILIO_AUTH_TOKEN": "demo-twilio-auth-token",
+    "INTAKE_WHATSAPP_APP_SECRET": "demo-whatsapp-app-secret",
+    "INTAKE_WHATSAPP_VERIFY_TOKEN": "demo-whatsapp-verify-token",
+    # no INTAKE_WHATSAPP_ACCESS_TOKEN: offline, the demo leaves WhatsApp media pending instead of calling Meta
 }
-DEMO_SAMPLES = ("forms/*.json", "twilio/*.json")
+DEMO_SAMPLES = ("forms/*.json", "twilio/*.json", "whatsapp/*.json")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,12 +161,17 @@ def _tickets_show(args: argparse.Namespace) -> int:
     print(f"  {ticket['status']} · {ticket['priority']} · {ticket['channel']} · team {ticket['team']}")
     identities = ", ".join(contact.get("emails", []) + contact.get("phones", []))
     print(f"  from {contact.get('name') or '?'} {identities}")
+    if ticket.get("reply_window_closes_at"):
+        print(f"  WhatsApp reply window closes {ticket['reply_window_closes_at']} (then templates only)")
     for message in ticket["messages"]:
-        print(f"\n  [{message['received_at']}] {message['direction']} via {message['provider']}")
+        reaction = f"  {message['reaction']}" if message.get("reaction") else ""
+        print(f"\n  [{message['received_at']}] {message['direction']} via {message['provider']}{reaction}")
         for line in message["text"].splitlines() or [""]:
             print(f"    {line}")
         for attachment in message.get("attachments", []):
-            print(f"    📎 {attachment['filename']} ({attachment['size']} bytes)")
+            where = attachment.get("s3_key") or attachment.get("url") or attachment.get("media_status") or "?"
+            size = f"{attachment['size']} bytes, " if attachment.get("size") is not None else ""
+            print(f"    📎 {attachment['filename']} ({size}{where})")
     print("\n  history: " + ", ".join(f"{e['kind']} {e['at']}" for e in ticket["events"]))
     return 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,8 @@ from intake.resources import ARCHIVE
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
+
+QueuedItem = InboundMessage | CallEvent | Reaction  # what adapters hand to the queue
 
 # Never archived: credentials a provider sends us (basic auth) would outlive their rotation.
 _UNARCHIVED_HEADERS = {"authorization", "cookie"}
@@ -63,21 +66,39 @@ class Inbox:
             Bucket=self._bucket, Key=attachment.s3_key, Body=content, ContentType=attachment.content_type
         )
 
+    def enqueue_many(self, items: Sequence[QueuedItem]) -> None:
+        """Ten at a time (SendMessageBatch); any entry SQS refuses fails the whole call, so the provider
+        retries and deduplication keeps what was already queued from doubling."""
+        for start in range(0, len(items), 10):
+            chunk = items[start : start + 10]
+            entries = [{"Id": str(n), **_addressing(item)} for n, item in enumerate(chunk)]
+            response = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries)  # type: ignore[arg-type]
+            if response.get("Failed"):
+                codes = ", ".join(sorted({failure["Code"] for failure in response["Failed"]}))
+                raise QueueRefusedError(f"{len(response['Failed'])} of {len(chunk)} messages refused: {codes}")
+
     def enqueue(self, item: InboundMessage | CallEvent | Reaction) -> None:
-        """FIFO, deduplicated on the provider's id (5 minutes, on SQS's side); grouped by conversation,
-        and a call's callbacks by call, so that they are folded one after the other in order."""
-        if isinstance(item, CallEvent):
-            group, dedupe = item.call_sid, item.event_id
-        elif isinstance(item, Reaction):
-            group, dedupe = item.reacted_to, item.event_id
-        else:
-            group, dedupe = item.thread_key, item.provider_message_id
-        self._sqs.send_message(
-            QueueUrl=self._queue_url,
-            MessageBody=item.model_dump_json(),
-            MessageGroupId=_group(group),
-            MessageDeduplicationId=_group(f"{item.provider}#{dedupe}"),
-        )
+        self._sqs.send_message(QueueUrl=self._queue_url, **_addressing(item))  # type: ignore[arg-type]
+
+
+class QueueRefusedError(Exception):
+    """SQS refused some of a batch: the request fails, the provider retries."""
+
+
+def _addressing(item: QueuedItem) -> dict[str, str]:
+    """FIFO, deduplicated on the provider's id (5 minutes, on SQS's side); grouped by conversation,
+    and a call's callbacks by call, so that they are folded one after the other in order."""
+    if isinstance(item, CallEvent):
+        group, dedupe = item.call_sid, item.event_id
+    elif isinstance(item, Reaction):
+        group, dedupe = item.reacted_to, item.event_id
+    else:
+        group, dedupe = item.thread_key, item.provider_message_id
+    return {
+        "MessageBody": item.model_dump_json(),
+        "MessageGroupId": _group(group),
+        "MessageDeduplicationId": _group(f"{item.provider}#{dedupe}"),
+    }
 
 
 def _group(value: str) -> str:
@@ -89,7 +110,6 @@ def _group(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-QueuedItem = InboundMessage | CallEvent | Reaction
 _QUEUED: TypeAdapter[QueuedItem] = TypeAdapter(Queued)
 
 

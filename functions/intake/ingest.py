@@ -54,6 +54,17 @@ def ingest(store: Store, message: InboundMessage, new_id: IdFactory) -> IngestRe
     raise IngestContentionError(message.receipt_id)
 
 
+MediaStep = Callable[[InboundMessage], InboundMessage]
+
+
+def ingest_with_media(store: Store, message: InboundMessage, new_id: IdFactory, fetch_media: MediaStep) -> IngestResult:
+    """Download what the provider only referenced (WhatsApp media) before the ticket is written, so the
+    message is complete when agents see it; a message already ingested is not downloaded again."""
+    if any(a.media_status == "pending" for a in message.attachments) and _duplicate_of(store, message) is None:
+        message = fetch_media(message)
+    return ingest(store, message, new_id)
+
+
 def annotate(store: Store, reaction: Reaction) -> IngestResult | None:
     """A reaction marks the message it reacts to; one to a message we do not have is dropped (None)."""
     target = store.seen(reaction.provider, reaction.reacted_to)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from intake.channels import forms, twilio
+from intake.channels import forms, twilio, whatsapp
 from intake.config import Policy, PublicAuth
 from intake.errors import FormNotFoundError, PayloadTooLargeError, SignatureInvalidError, WebhookSignatureInvalidError
 from intake.inbox import Inbox, attachment_key, raw_key
@@ -143,3 +143,43 @@ def receive_twilio(
 def _is_open(policy: Policy, event: CallEvent, at: datetime) -> bool:
     team = policy.teams.get(event.team or "")
     return team is None or calendar_for(team).is_open(at)
+
+
+@dataclass(frozen=True)
+class WhatsAppReceipt:
+    receipt_id: str
+    queued: int  # messages and reactions enqueued
+    statuses: int  # delivery statuses recorded (nothing sent by Intake yet, so nothing to update)
+
+
+def answer_whatsapp_handshake(query: dict[str, str], *, secrets: Secrets) -> str:
+    """Meta's subscription check: the challenge back when the verify token matches, else 403."""
+    return whatsapp.handshake(query, secrets.get(whatsapp.VERIFY_TOKEN))
+
+
+def receive_whatsapp(
+    request: WebhookRequest,
+    *,
+    policy: Policy,
+    secrets: Secrets,
+    inbox: Inbox,
+    received_at: datetime,
+    receipt_id: str,
+    max_body_bytes: int,
+) -> WhatsAppReceipt:
+    """Meta's batched webhook: signature over the raw bytes first; then the request is archived as received,
+    even when its JSON turns out malformed (a 400 for Meta, and the bytes kept for inspection)."""
+    if len(request.body) > max_body_bytes:
+        raise PayloadTooLargeError("the request body", len(request.body), max_body_bytes)
+    try:
+        whatsapp.verify(request, secrets.get(whatsapp.APP_SECRET))
+    except SignatureInvalidError as error:
+        raise WebhookSignatureInvalidError(str(error)) from None
+    archive_key = raw_key(whatsapp.PROVIDER, receipt_id, received_at)
+    inbox.archive_request(archive_key, receipt_id, received_at, request)
+    items = whatsapp.parse(
+        request.body, policy=policy, receipt_id=receipt_id, received_at=received_at, raw_archive_key=archive_key
+    )
+    queued = [item for item in items if not isinstance(item, whatsapp.StatusUpdate)]
+    inbox.enqueue_many(queued)
+    return WhatsAppReceipt(receipt_id, queued=len(queued), statuses=len(items) - len(queued))

@@ -64,7 +64,8 @@ TABLE = TableSpec(
     ),
 )
 
-INBOUND_QUEUE = QueueSpec(name="inbound", fifo=True, visibility_timeout_s=60, max_receive_count=5)
+# 180 s: six times the ingest function's 30 s timeout (WhatsApp media are downloaded, with retries, in it)
+INBOUND_QUEUE = QueueSpec(name="inbound", fifo=True, visibility_timeout_s=180, max_receive_count=5)
 QUEUES = (INBOUND_QUEUE,)
 
 ARCHIVE = BucketSpec(name="raw", raw_prefix="raw/", attachments_prefix="attachments/")

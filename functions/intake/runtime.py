@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Callable
+from functools import cache, partial
 from typing import Any
 
 import boto3
 
 from intake.config import Policy, Settings, load_policy
 from intake.inbox import Inbox
+from intake.model import InboundMessage
 from intake.secrets import Secrets
 from intake.store import Store
 
@@ -53,7 +55,21 @@ def secrets() -> Secrets:
     return Secrets(secrets_arn=settings().secrets_arn)
 
 
+@cache
+def media_step() -> Callable[[InboundMessage], InboundMessage]:
+    """Pending WhatsApp media → the archive, with the Graph API token; a policy without WhatsApp has none."""
+    from intake.channels.whatsapp import ACCESS_TOKEN
+    from intake.media import fetch_media, graph_fetcher
+
+    config = policy().whatsapp
+    token = secrets().get(ACCESS_TOKEN)
+    if config is None or token is None:
+        return lambda message: message  # left pending: nothing can fetch them
+    fetch = graph_fetcher(config.graph_api_url, token, timeout_s=2.5)  # worst case fits the 30 s function
+    return partial(fetch_media, fetch=fetch, put=inbox().store_attachment, attempts=config.media_attempts)
+
+
 def reset() -> None:
     """Forget everything built, so the next call reads the environment again (a new process, in effect)."""
-    for built in (settings, policy, _session, _clients, store, inbox, secrets):
+    for built in (settings, policy, _session, _clients, store, inbox, secrets, media_step):
         built.cache_clear()

@@ -24,7 +24,7 @@ from infra.constructs.secrets import ProviderSecrets
 from infra.constructs.ticket_store import TicketStore
 from infra.stage import Stage
 from intake.config import ENV_PREFIX, Settings
-from intake.resources import INBOUND_QUEUE
+from intake.resources import ARCHIVE, INBOUND_QUEUE
 
 # What intake.observability names its logger and metrics; set again here for any other Powertools use.
 SERVICE_NAME = "intake"
@@ -129,9 +129,19 @@ class Functions(Construct):
         queues.grant_send(self.receiver, INBOUND_QUEUE)
         secrets.grant_read(self.receiver)
 
-        self.ingest = self._build_function(INGEST, {setting("table_name"): store.table.table_name})
+        self.ingest = self._build_function(
+            INGEST,
+            {
+                setting("table_name"): store.table.table_name,
+                setting("bucket_name"): archive.bucket.bucket_name,
+                setting("secrets_arn"): secrets.secret.secret_arn,
+            },
+        )
         store.grant_read_write(self.ingest)
         queues.consume(INBOUND_QUEUE, self.ingest)
+        # WhatsApp media: downloaded with the Graph API token, stored under attachments/
+        archive.grant_archive(self.ingest, (ARCHIVE.attachments_prefix,))
+        secrets.grant_read(self.ingest)
 
         self.api = self._build_function(API, {setting("table_name"): store.table.table_name})
         store.grant_read(self.api)

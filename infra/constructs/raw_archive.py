@@ -91,21 +91,19 @@ class RawArchive(Construct):
 
     # ------------------------------------------------------------------ grants
 
-    def grant_archive(self, grantee: iam.IGrantable) -> None:
-        """`s3:PutObject` under the raw and attachments prefixes only: no reads, no deletes, no listing."""
+    def grant_archive(self, grantee: iam.IGrantable, prefixes: tuple[str, ...] | None = None) -> None:
+        """`s3:PutObject` under the raw and attachments prefixes (or those given) only: no reads, no deletes."""
+        prefixes = prefixes or (ARCHIVE.raw_prefix, ARCHIVE.attachments_prefix)
         iam.Grant.add_to_principal(
             grantee=grantee,
             actions=["s3:PutObject"],
-            resource_arns=[
-                self.bucket.arn_for_objects(f"{ARCHIVE.raw_prefix}*"),
-                self.bucket.arn_for_objects(f"{ARCHIVE.attachments_prefix}*"),
-            ],
+            resource_arns=[self.bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes],
         )
         # A single-part PutObject under SSE-KMS needs a data key, nothing more.
         self.key.grant(grantee, "kms:GenerateDataKey")
         bucket = self.bucket.node.default_child
         assert isinstance(bucket, CfnResource)
-        for prefix in (ARCHIVE.raw_prefix, ARCHIVE.attachments_prefix):
+        for prefix in prefixes:
             acknowledge_for_grantee(
                 grantee,
                 wildcard_resource(bucket, f"/{prefix}*"),

@@ -13,7 +13,7 @@ from constructs import Construct
 
 from infra.acknowledgments import acknowledge
 from infra.stage import Stage
-from intake.channels import forms, twilio
+from intake.channels import forms, twilio, whatsapp
 from intake.config import Policy, PublicAuth
 
 
@@ -23,7 +23,9 @@ def secret_keys(policy: Policy) -> list[str]:
     keys = [
         forms.secret_name(form_id) for form_id, form in policy.forms.items() if not isinstance(form.auth, PublicAuth)
     ]
-    return keys + ([twilio.TOKEN_SECRET] if policy.twilio is not None else [])
+    keys += [twilio.TOKEN_SECRET] if policy.twilio is not None else []
+    whatsapp_keys = [whatsapp.APP_SECRET, whatsapp.VERIFY_TOKEN, whatsapp.ACCESS_TOKEN]
+    return keys + (whatsapp_keys if policy.whatsapp is not None else [])
 
 
 class ProviderSecrets(Construct):

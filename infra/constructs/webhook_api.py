@@ -28,6 +28,7 @@ THROTTLE_RATE = 50
 THROTTLE_BURST = 100
 
 FORM_WEBHOOK_PATH = "/webhooks/forms/{form_id}"
+WHATSAPP_PATH = "/webhooks/whatsapp"
 # Twilio's webhooks: what a number's voice and messaging URLs (and the callbacks in our TwiML) point at
 TWILIO_WEBHOOK_PATHS = (
     "/webhooks/twilio/voice",
@@ -77,12 +78,27 @@ ROUTES = (
     *(Route(apigwv2.HttpMethod.POST, path, "receiver", open_because=_TWILIO_OPEN) for path in TWILIO_WEBHOOK_PATHS),
     Route(
         apigwv2.HttpMethod.GET,
+        WHATSAPP_PATH,
+        "receiver",
+        open_because="Meta's subscription handshake cannot sign SigV4; the receiver answers the challenge only "
+        "when hub.verify_token matches the configured secret, and stores nothing.",
+    ),
+    Route(
+        apigwv2.HttpMethod.POST,
+        WHATSAPP_PATH,
+        "receiver",
+        open_because="Meta cannot sign SigV4. The receiver checks X-Hub-Signature-256 (HMAC-SHA256 with the app "
+        "secret over the raw body) and stores nothing when it fails.",
+    ),
+    Route(
+        apigwv2.HttpMethod.GET,
         "/healthz",
         "api",
         open_because="Load balancers and uptime checks call it without credentials; it answers "
         '{"status": "ok"} and reads nothing.',
     ),
     Route(apigwv2.HttpMethod.GET, "/tickets", "api"),
+    Route(apigwv2.HttpMethod.GET, "/contacts/{contact_id}", "api"),
     Route(apigwv2.HttpMethod.GET, "/tickets/{ticket_id}", "api"),
 )
 

@@ -88,7 +88,7 @@ def test_tickets_show_prints_contact_message_attachment_and_history(
     assert "open · normal · form · team support" in lines[1]
     assert "from Lin Chen lin@example.com" in lines[2]
     assert "    It smokes." in lines and "    Then it stops." in lines
-    assert any("printer.txt" in line and "bytes)" in line for line in lines)
+    assert any("printer.txt" in line and " bytes, attachments/" in line for line in lines)
     assert lines[-1].startswith("  history: created ")
 
 
@@ -161,7 +161,7 @@ def test_demo_posts_every_sample_and_prints_the_tickets(tmp_path: Path, bytecode
     for subject in subjects:
         assert any(row.endswith(subject) for row in rows), f"{subject!r} not in the table:\n{out}"
     # every sample that opens a ticket, the Twilio ones included (voicemail, missed call, texts, WhatsApp)
-    samples = [*REPO.glob("events/forms/*.json"), *REPO.glob("events/twilio/*.json")]
+    samples = [path for folder in ("forms", "twilio", "whatsapp") for path in REPO.glob(f"events/{folder}/*.json")]
     expected = sum(1 for path in samples if json.loads(path.read_text()).get("expect_ticket", True))
     assert len(rows) == expected
     assert {row.split()[3] for row in rows} == {"form", "phone", "sms", "whatsapp"}

@@ -10,6 +10,9 @@ from tests.infra.synthesis import Synthesized
 # Every acknowledgment, by rule, and where: a new one is a decision to review, so it changes this list.
 EXPECTED_ACKNOWLEDGMENTS = {
     ("AwsSolutions-APIG4", "WebhookApi/HttpApi/GET--healthz"),
+    ("AwsSolutions-APIG4", "WebhookApi/HttpApi/GET--webhooks--whatsapp"),
+    ("AwsSolutions-APIG4", "WebhookApi/HttpApi/POST--webhooks--whatsapp"),
+    ("AwsSolutions-IAM5[Resource::<RawArchiveBucket3CBB4637.Arn>/attachments/*]", "Functions/IngestRole/DefaultPolicy"),
     ("AwsSolutions-APIG4", "WebhookApi/HttpApi/POST--webhooks--forms--{form_id}"),
     *(
         ("AwsSolutions-APIG4", f"WebhookApi/HttpApi/POST--webhooks--twilio--{route}")

@@ -124,13 +124,14 @@ def test_the_receiver_may_only_put_archive_objects_send_inbound_and_read_its_sec
     assert read["Resource"] == {"Ref": secret}
 
 
-def test_only_the_receiver_reads_the_provider_secrets(synthesized: Synthesized) -> None:
+def test_only_the_receiver_and_ingest_read_the_provider_secrets(synthesized: Synthesized) -> None:
+    # the receiver checks signatures; ingest downloads WhatsApp media with the Graph API token; the api never
     readers = [
         name
         for name, policy in synthesized.resources("AWS::IAM::Policy").items()
         if "secretsmanager:GetSecretValue" in _actions(_statements(policy))
     ]
-    assert len(readers) == 1 and "Receiver" in readers[0]
+    assert sorted(name[: name.index("Role")] for name in readers) == ["FunctionsIngest", "FunctionsReceiver"]
 
 
 def test_ingest_reads_and_writes_tickets_on_the_table_and_its_named_indexes(synthesized: Synthesized) -> None:
@@ -289,6 +290,9 @@ def test_tickets_need_iam_and_webhooks_are_open_to_providers(synthesized: Synthe
         "GET /healthz": "NONE",
         "GET /tickets": "AWS_IAM",
         "GET /tickets/{ticket_id}": "AWS_IAM",
+        "GET /contacts/{contact_id}": "AWS_IAM",
+        "GET /webhooks/whatsapp": "NONE",
+        "POST /webhooks/whatsapp": "NONE",
     }
 
 

@@ -13,7 +13,7 @@ from ulid import ULID
 from intake import runtime
 from intake.calls import fold_call_event
 from intake.inbox import decode_message
-from intake.ingest import Outcome, annotate, ingest
+from intake.ingest import Outcome, annotate, ingest_with_media
 from intake.model import CallEvent, Reaction
 from intake.observability import count, logger, metrics
 
@@ -42,7 +42,7 @@ def record_handler(record: SQSRecord) -> None:
         elif isinstance(item, Reaction):
             result = annotate(runtime.store(), item)
         else:
-            result = ingest(runtime.store(), item, new_id)
+            result = ingest_with_media(runtime.store(), item, new_id, runtime.media_step())
     except Exception:
         logger.exception("message not ingested; it stays on the queue", extra={"sqs_message_id": record.message_id})
         raise

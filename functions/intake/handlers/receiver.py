@@ -8,13 +8,14 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from ulid import ULID
 
 from intake import runtime
 from intake.handlers import problems
 from intake.observability import count, logger, metrics
-from intake.reception import TwilioRoute, receive_form, receive_twilio
+from intake.reception import TwilioRoute, answer_whatsapp_handshake, receive_form, receive_twilio, receive_whatsapp
 
 app = APIGatewayHttpResolver()
 problems.register(app)
@@ -85,6 +86,34 @@ def twilio_voice_transcription() -> Response[str]:
 @app.post("/webhooks/twilio/messaging")
 def twilio_messaging() -> Response[str]:
     return _twilio(TwilioRoute.MESSAGING)
+
+
+@app.get("/webhooks/whatsapp")
+def whatsapp_handshake() -> Response[str]:
+    query = app.current_event.query_string_parameters or {}
+    challenge = answer_whatsapp_handshake(query, secrets=runtime.secrets())
+    logger.info("whatsapp subscription verified")
+    return Response(200, "text/plain", challenge)
+
+
+@app.post("/webhooks/whatsapp")
+def whatsapp_webhook() -> Response[str]:
+    receipt_id = str(ULID())
+    logger.set_correlation_id(receipt_id)
+    logger.append_keys(receipt_id=receipt_id)
+    receipt = receive_whatsapp(
+        problems.webhook_request(app.current_event),
+        policy=runtime.policy(),
+        secrets=runtime.secrets(),
+        inbox=runtime.inbox(),
+        received_at=datetime.now(UTC),
+        receipt_id=receipt_id,
+        max_body_bytes=runtime.settings().max_body_bytes,
+    )
+    metrics.add_metric(name="WhatsAppQueued", unit=MetricUnit.Count, value=receipt.queued)
+    metrics.add_metric(name="DeliveryStatusRecorded", unit=MetricUnit.Count, value=receipt.statuses)
+    logger.info("whatsapp webhook received", extra={"queued": receipt.queued, "statuses": receipt.statuses})
+    return Response(200, "application/json", json.dumps({"receipt": receipt_id, "queued": receipt.queued}))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

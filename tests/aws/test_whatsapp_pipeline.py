@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -170,3 +172,46 @@ def test_whatsapp_and_twilio_sms_from_the_same_number_are_one_customer(stack: St
     assert len(contacts) == 1
     detail = stack.get(f"/contacts/{contacts.pop()}")[1]
     assert sorted(t["channel"] for t in detail["tickets"]) == ["sms", "whatsapp"]
+
+
+def test_an_image_is_downloaded_into_the_archive_before_its_ticket_is_written(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from intake import runtime
+    from tests.aws.conftest import ROOT
+    from tests.aws.graph_api import TOKEN, serving
+
+    image = b"\x89PNG\r\n\x1a\n" + b"x" * 500
+    with serving() as graph:
+        graph.add("1479537139650973", image)
+        policy = ROOT.joinpath("intake.yaml").read_text()
+        policy = policy.replace(
+            "  default_team: support\n  phone_numbers:",
+            f"  graph_api_url: {graph.base_url}\n  default_team: support\n  phone_numbers:",
+        )
+        (tmp_path / "intake.yaml").write_text(policy)
+        monkeypatch.setenv("INTAKE_CONFIG", str(tmp_path / "intake.yaml"))
+        monkeypatch.setenv("INTAKE_WHATSAPP_ACCESS_TOKEN", TOKEN)
+        runtime.reset()
+        photo = {
+            "from": "33612345678",
+            "id": "wamid.IMG1",
+            "timestamp": str(T0),
+            "type": "image",
+            "image": {
+                "id": "1479537139650973",
+                "mime_type": "image/png",
+                "sha256": hashlib.sha256(image).hexdigest(),
+                "caption": "The broken vase",
+            },
+        }
+        deliver(stack, payload([value("33612345678", photo)]))
+        stack.work()
+
+    [summary] = stack.get("/tickets")[1]["items"]
+    [message] = stack.get(f"/tickets/{summary['id']}")[1]["messages"]
+    [attachment] = message["attachments"]
+    assert message["text"] == "The broken vase"
+    assert attachment["media_status"] == "stored" and attachment["size"] == len(image)
+    stored = stack.s3.get_object(Bucket=stack.resources.bucket, Key=attachment["s3_key"])["Body"].read()
+    assert stored == image

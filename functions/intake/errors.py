@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+from pydantic import ValidationError
+
 
 class RequestRejectedError(Exception):
     """Base: the request cannot be accepted as sent; nothing of it was stored."""
@@ -43,3 +48,17 @@ class FieldInvalidError(RequestRejectedError):
     def __init__(self, field: str, reason: str) -> None:
         self.field, self.reason = field, reason
         super().__init__(f"{field}: {reason}")
+
+
+Built = TypeVar("Built")
+
+
+def built_or_field_error(build: Callable[[], Built], theirs: Mapping[str, str]) -> Built:
+    """Build one of our models from a provider's values; a value it refuses is a `FieldInvalidError`
+    named as the provider names the field (`theirs`: our field → theirs)."""
+    try:
+        return build()
+    except ValidationError as error:
+        first = error.errors()[0]
+        ours = str(first["loc"][-1]) if first["loc"] else "(body)"
+        raise FieldInvalidError(theirs.get(ours) or ours, first["msg"]) from None

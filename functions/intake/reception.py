@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -37,8 +38,7 @@ def receive_form(
     if form is None:
         raise FormNotFoundError(form_id)
     limit = min(form.max_bytes, max_body_bytes)
-    if len(request.body) > limit:
-        raise PayloadTooLargeError("the request body", len(request.body), limit)
+    _within(request, limit)
     secret = None if isinstance(form.auth, PublicAuth) else secrets.get(forms.secret_name(form_id))
     forms.verify(form, request, secret, now=received_at.timestamp())
     submission = forms.parse(form, request)
@@ -109,12 +109,8 @@ def receive_twilio(
 ) -> TwilioAnswer:
     """Twilio's voice and messaging webhooks: verify, map, archive, enqueue, answer TwiML. No call to Twilio:
     it gives up after 15 s, so everything that needs its API happens in the worker."""
-    if len(request.body) > max_body_bytes:
-        raise PayloadTooLargeError("the request body", len(request.body), max_body_bytes)
-    try:
-        twilio.verify(request, secrets.get(twilio.TOKEN_SECRET), public_base_url)
-    except SignatureInvalidError as error:
-        raise WebhookSignatureInvalidError(str(error)) from None
+    _within(request, max_body_bytes)
+    _provider_signed(lambda: twilio.verify(request, secrets.get(twilio.TOKEN_SECRET), public_base_url))
     form = dict(twilio.params(request))
     archive_key = raw_key(twilio.PROVIDER, receipt_id, received_at)
     item: InboundMessage | CallEvent | twilio.MessageStatus
@@ -169,12 +165,8 @@ def receive_whatsapp(
 ) -> WhatsAppReceipt:
     """Meta's batched webhook: signature over the raw bytes first; then the request is archived as received,
     even when its JSON turns out malformed (a 400 for Meta, and the bytes kept for inspection)."""
-    if len(request.body) > max_body_bytes:
-        raise PayloadTooLargeError("the request body", len(request.body), max_body_bytes)
-    try:
-        whatsapp.verify(request, secrets.get(whatsapp.APP_SECRET))
-    except SignatureInvalidError as error:
-        raise WebhookSignatureInvalidError(str(error)) from None
+    _within(request, max_body_bytes)
+    _provider_signed(lambda: whatsapp.verify(request, secrets.get(whatsapp.APP_SECRET)))
     archive_key = raw_key(whatsapp.PROVIDER, receipt_id, received_at)
     inbox.archive_request(archive_key, receipt_id, received_at, request)
     items = whatsapp.parse(
@@ -183,3 +175,16 @@ def receive_whatsapp(
     queued = [item for item in items if not isinstance(item, whatsapp.StatusUpdate)]
     inbox.enqueue_many(queued)
     return WhatsAppReceipt(receipt_id, queued=len(queued), statuses=len(items) - len(queued))
+
+
+def _within(request: WebhookRequest, limit: int) -> None:
+    if len(request.body) > limit:
+        raise PayloadTooLargeError("the request body", len(request.body), limit)
+
+
+def _provider_signed(verify: Callable[[], None]) -> None:
+    """A provider's webhook with a bad signature is refused as forged (403), not as unauthenticated."""
+    try:
+        verify()
+    except SignatureInvalidError as error:
+        raise WebhookSignatureInvalidError(str(error)) from None

@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import phonenumbers
-from pydantic import ValidationError
 
 from intake.channels import signatures
 from intake.config import Form, FormAuthKind, PublicAuth, SignedAuth
@@ -27,6 +26,7 @@ from intake.errors import (
     PayloadTooLargeError,
     SignatureInvalidError,
     UnsupportedMediaTypeError,
+    built_or_field_error,
 )
 from intake.model import EMAIL_PATTERN, Attachment, Channel, InboundMessage, Priority, Sender, WebhookRequest
 
@@ -148,19 +148,22 @@ def to_inbound(
     provider_id = content_id(form_id, submission)
     # Our field → the form's, so that a value the model refuses is reported under the name the form uses
     theirs = {
-        "name": mapping.name,
-        "email": mapping.email,
-        "phone": mapping.phone,
-        "subject": mapping.subject,
+        "name": mapping.name or "name",
+        "email": mapping.email or "email",
+        "phone": mapping.phone or "phone",
+        "subject": mapping.subject or "subject",
+        "text": mapping.message,
     }
-    theirs["text"] = mapping.message
-    try:
-        sender = Sender(
+    sender = built_or_field_error(
+        lambda: Sender(
             name=value(mapping.name),
             email=_email(mapping.email, email),
             phone=_phone(mapping.phone, phone, default_region),
-        )
-        return InboundMessage(
+        ),
+        theirs,
+    )
+    return built_or_field_error(
+        lambda: InboundMessage(
             channel=Channel.FORM,
             provider=PROVIDER,
             provider_message_id=provider_id,
@@ -176,11 +179,9 @@ def to_inbound(
             thread_key=f"form#{form_id}#{provider_id}",
             dedupe_window_s=form.dedupe_window_s if submission.submission_id is None else 8 * 86400,
             metadata={"form_id": form_id, "fields": custom},
-        )
-    except ValidationError as error:
-        first = error.errors()[0]
-        ours = str(first["loc"][-1]) if first["loc"] else "(body)"
-        raise FieldInvalidError(theirs.get(ours) or ours, first["msg"]) from None
+        ),
+        theirs,
+    )
 
 
 def _is_honeypot(form: Form, name: str) -> bool:

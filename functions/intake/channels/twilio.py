@@ -11,19 +11,18 @@ import json
 import math
 import mimetypes
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 from xml.etree import ElementTree as ET
 
 import phonenumbers
-from pydantic import ValidationError
 
 from intake.channels import signatures
 from intake.config import Greeting, Policy, Twilio
-from intake.errors import FieldInvalidError, SignatureInvalidError, UnsupportedMediaTypeError
+from intake.errors import FieldInvalidError, SignatureInvalidError, UnsupportedMediaTypeError, built_or_field_error
 from intake.model import (
     Attachment,
     CallEvent,
@@ -261,8 +260,6 @@ _CALL_METADATA = (
 )
 _RECORDING_SID = re.compile(r"/Recordings/(RE[0-9a-fA-F]{32})(?:\.\w+)?/?$")
 
-_Model = TypeVar("_Model")
-
 
 def call_event(
     kind: CallEventKind,
@@ -289,7 +286,7 @@ def call_event(
         sid = _required(form, "TranscriptionSid")
         text = _value(form, "TranscriptionText")
         status = _value(form, "TranscriptionStatus") or ("completed" if text else "failed")
-        transcript = _model(lambda: Transcript(sid=sid, status=status, text=text), _TRANSCRIPT_PARAMS)
+        transcript = built_or_field_error(lambda: Transcript(sid=sid, status=status, text=text), _TRANSCRIPT_PARAMS)
         recording = _recording(form, required=False)
         event_id = sid
     else:
@@ -301,7 +298,7 @@ def call_event(
     if caller is None and raw_from.lower() not in WITHHELD_CALLER_IDS:
         metadata["From"] = raw_from  # a SIP or client identity, kept for the agent
     called = _value(form, "To")
-    return _model(
+    return built_or_field_error(
         lambda: CallEvent(
             kind=kind,
             provider=PROVIDER,
@@ -337,7 +334,7 @@ def _recording(form: Mapping[str, str], *, required: bool) -> Recording | None:
             raise FieldInvalidError("RecordingSid", "is required when RecordingUrl does not end with it")
         sid = found.group(1)
     duration = _seconds(form, "RecordingDuration")
-    return _model(lambda: Recording(sid=sid, url=url, duration_s=duration), _RECORDING_PARAMS)
+    return built_or_field_error(lambda: Recording(sid=sid, url=url, duration_s=duration), _RECORDING_PARAMS)
 
 
 def _call_team(policy: Policy, called: str | None) -> str | None:
@@ -423,7 +420,7 @@ def message(
         metadata["ChannelPrefix"] = prefix  # e.g. RCS, kept with the SMS conversation of that number
     text = "\n\n".join(part for part in (_value(form, "Body"), _location(form)) if part)
     team = _message_team(policy, form.get("To", ""))
-    return _model(
+    return built_or_field_error(
         lambda: InboundMessage(
             channel=channel,
             provider=PROVIDER,
@@ -579,12 +576,3 @@ _MESSAGE_PARAMS = {
     "text": "Body",
     "thread_key": "From",
 }
-
-
-def _model(build: Callable[[], _Model], theirs: Mapping[str, str]) -> _Model:
-    try:
-        return build()
-    except ValidationError as error:
-        first = error.errors()[0]
-        ours = str(first["loc"][-1]) if first["loc"] else "(body)"
-        raise FieldInvalidError(theirs.get(ours, ours), first["msg"]) from None

@@ -19,18 +19,17 @@ import json
 import math
 import mimetypes
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any
 
 import phonenumbers
-from pydantic import ValidationError
 
 from intake.channels import signatures
 from intake.config import Policy
-from intake.errors import FieldInvalidError, SignatureInvalidError, WebhookSignatureInvalidError
+from intake.errors import FieldInvalidError, SignatureInvalidError, WebhookSignatureInvalidError, built_or_field_error
 from intake.model import Attachment, Channel, InboundMessage, Reaction, Sender, WebhookRequest
 
 PROVIDER = "whatsapp"
@@ -84,8 +83,6 @@ _MAX_NAME = 200
 _MAX_FILENAME = 255
 _MAX_EMOJI = 32
 _MAX_TEXT = 100_000
-
-_Model = TypeVar("_Model")
 
 
 # ------------------------------------------------------------------------------------ handshake, verify
@@ -198,7 +195,7 @@ class _Change:
             raise FieldInvalidError("messages.id", "is required")
         kind = _text(message.get("type")) or "unknown"
         phone, user_id = self._sender_ids(message)
-        sender = _model(lambda: Sender(name=self._name(message), phone=phone), {"phone": "messages.from"})
+        sender = built_or_field_error(lambda: Sender(name=self._name(message), phone=phone), {"phone": "messages.from"})
         at = _timestamp(message.get("timestamp"), self.received_at)
         if kind == "reaction":
             return self._reaction(message, wamid, sender, at)
@@ -207,7 +204,7 @@ class _Change:
         metadata.update(extra)
         thread = phone if phone is not None else f"user:{user_id}"
         team = self._team()
-        return _model(
+        return built_or_field_error(
             lambda: InboundMessage(
                 channel=Channel.WHATSAPP,
                 provider=PROVIDER,
@@ -233,7 +230,7 @@ class _Change:
         if reacted_to is None:
             raise FieldInvalidError("reaction.message_id", "is required")
         emoji = _text(reaction.get("emoji"))
-        return _model(
+        return built_or_field_error(
             lambda: Reaction(
                 provider=PROVIDER,
                 event_id=wamid,
@@ -385,7 +382,7 @@ def _media(kind: str, media: dict[str, Any]) -> tuple[str, tuple[Attachment, ...
     sha256 = _sha256_hex(media.get("sha256"))
     if sha256 is None and media.get("sha256") is not None:
         extra["media_sha256"] = media["sha256"]  # kept as sent; the download is then not checked
-    attachment = _model(
+    attachment = built_or_field_error(
         lambda: Attachment(
             filename=(filename or _media_filename(media_id, content_type))[:_MAX_FILENAME],
             content_type=content_type,
@@ -625,12 +622,3 @@ def _e164(raw: Any) -> str | None:
         return None
     formatted = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return formatted if re.fullmatch(r"\+[1-9][0-9]{6,14}", formatted) else None
-
-
-def _model(build: Callable[[], _Model], theirs: Mapping[str, str]) -> _Model:
-    try:
-        return build()
-    except ValidationError as error:
-        first = error.errors()[0]
-        ours = str(first["loc"][-1]) if first["loc"] else "(body)"
-        raise FieldInvalidError(theirs.get(ours, ours), first["msg"]) from None

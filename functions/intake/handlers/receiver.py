@@ -22,11 +22,17 @@ problems.register(app)
 runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
 
 
-@app.post("/webhooks/forms/<form_id>")
-def form_webhook(form_id: str) -> Response[str]:
+def _receipt(**keys: str) -> str:
+    """A new receipt id: the request's correlation id, in every log line from here on."""
     receipt_id = str(ULID())
     logger.set_correlation_id(receipt_id)
-    logger.append_keys(receipt_id=receipt_id, form_id=form_id)
+    logger.append_keys(receipt_id=receipt_id, **keys)
+    return receipt_id
+
+
+@app.post("/webhooks/forms/<form_id>")
+def form_webhook(form_id: str) -> Response[str]:
+    receipt_id = _receipt(form_id=form_id)
     receipt = receive_form(
         form_id,
         problems.webhook_request(app.current_event),
@@ -43,9 +49,7 @@ def form_webhook(form_id: str) -> Response[str]:
 
 
 def _twilio(route: TwilioRoute) -> Response[str]:
-    receipt_id = str(ULID())
-    logger.set_correlation_id(receipt_id)
-    logger.append_keys(receipt_id=receipt_id, twilio_route=route.value)
+    receipt_id = _receipt(twilio_route=route.value)
     settings = runtime.settings()
     answer = receive_twilio(
         route,
@@ -98,9 +102,7 @@ def whatsapp_handshake() -> Response[str]:
 
 @app.post("/webhooks/whatsapp")
 def whatsapp_webhook() -> Response[str]:
-    receipt_id = str(ULID())
-    logger.set_correlation_id(receipt_id)
-    logger.append_keys(receipt_id=receipt_id)
+    receipt_id = _receipt()
     receipt = receive_whatsapp(
         problems.webhook_request(app.current_event),
         policy=runtime.policy(),

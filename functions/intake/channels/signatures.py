@@ -136,3 +136,54 @@ def twilio_url_variants(url: str) -> list[str]:
     if port == default:
         return [url, f"{prefix}{tail}"]
     return [url]
+
+
+def mailgun_signature(key: str, timestamp: str, token: str) -> str:
+    """Mailgun's `signature`: hex HMAC-SHA256(webhook signing key, timestamp + token), no separator."""
+    return _hmac_sha256(key, (timestamp + token).encode()).hex()
+
+
+_MAILGUN_SIGNATURE = re.compile(r"[0-9a-f]{64}", re.IGNORECASE)
+
+
+def verify_mailgun(
+    key: str, timestamp: str | None, token: str | None, signature: str | None, now: float, tolerance_s: int
+) -> None:
+    """Accept a Mailgun signature made with this key over these values, sent within `tolerance_s` of now
+    (either way: a clock ahead of ours is as suspect as a stale request)."""
+    timestamp, token, signature = (timestamp or "").strip(), (token or "").strip(), (signature or "").strip()
+    if not timestamp or not token or not signature:
+        raise SignatureInvalidError("timestamp, token and signature are required")
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        raise SignatureInvalidError("timestamp is not a unix time in seconds") from None
+    if _MAILGUN_SIGNATURE.fullmatch(signature) is None:
+        raise SignatureInvalidError("signature is not 64 hex digits")
+    expected = mailgun_signature(key, timestamp, token)
+    if not hmac.compare_digest(expected.encode(), signature.lower().encode()):
+        raise SignatureInvalidError("signature does not match the timestamp and token")
+    if abs(now - sent) > tolerance_s:
+        raise SignatureInvalidError(f"timestamp is more than {tolerance_s} s away from now")
+
+
+def basic_auth(user: str, password: str) -> str:
+    """An `Authorization` header value for HTTP basic auth (RFC 7617, UTF-8 credentials)."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def basic_auth_matches(header: str | None, user: str, password: str) -> bool:
+    """Whether `Authorization: Basic …` carries exactly these credentials.
+
+    The credentials are compared as SHA-256 digests with `hmac.compare_digest`, so the time taken
+    tells nothing about their content or length. The scheme is case-insensitive (RFC 9110).
+    """
+    scheme, _, encoded = (header or "").strip().partition(" ")
+    if scheme.lower() != "basic" or not encoded.strip():
+        return False
+    try:
+        sent = base64.b64decode(encoded.strip(), validate=True)
+    except ValueError:  # binascii.Error is a ValueError
+        return False
+    expected = f"{user}:{password}".encode()
+    return hmac.compare_digest(hashlib.sha256(sent).digest(), hashlib.sha256(expected).digest())

@@ -6,6 +6,9 @@ Twilio samples (`/webhooks/twilio/...`) get `X-Twilio-Signature` made with `INTA
 the URL the server will rebuild (its public base URL + path), as Twilio signs them. WhatsApp samples
 (`/webhooks/whatsapp`) get `X-Hub-Signature-256` made with `INTAKE_WHATSAPP_APP_SECRET` over the body's bytes;
 `"json_ascii": true` serializes the JSON with `\\uXXXX` escapes for non-ASCII, as Meta sends it.
+SendGrid samples (`/webhooks/email/sendgrid`) get `Authorization: Basic …` with `INTAKE_SENDGRID_INBOUND_USER`
+and `INTAKE_SENDGRID_INBOUND_PASSWORD`; Mailgun samples (`/webhooks/email/mailgun`) get the `timestamp` (now),
+`token` (random) and `signature` fields Mailgun adds, signed with `INTAKE_MAILGUN_SIGNING_KEY`.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from intake.channels import forms, signatures, twilio, whatsapp
+from intake.channels import forms, mailgun, sendgrid, signatures, twilio, whatsapp
 from intake.config import Policy, PublicAuth, SignedAuth, TypeformAuth
 from intake.secrets import Secrets
 
@@ -48,6 +51,8 @@ def prepare(
     public_base_url: str = "http://127.0.0.1:8080",
 ) -> Prepared:
     path = sample["path"]
+    if path.startswith(mailgun.PATH):
+        sample = _sign_mailgun(sample, secrets, time.time() if now is None else now)
     headers = {k.lower(): v for k, v in sample.get("headers", {}).items()}
     if "json" in sample:
         body = json.dumps(sample["json"], ensure_ascii=bool(sample.get("json_ascii", False))).encode()
@@ -75,6 +80,8 @@ def prepare(
         path = _sign_twilio(path, headers, body, secrets, public_base_url)
     if path.startswith(whatsapp.PATH):
         headers[whatsapp.SIGNATURE_HEADER] = _sign_whatsapp(body, secrets)
+    if path.startswith(sendgrid.PATH):
+        headers["authorization"] = _sendgrid_auth(secrets)
     return Prepared(path, headers, body)
 
 
@@ -98,6 +105,30 @@ def _sign_whatsapp(body: bytes, secrets: Secrets) -> str:
     if secret is None:
         raise LookupError(f"set INTAKE_{whatsapp.APP_SECRET} to sign WhatsApp samples")
     return signatures.meta_signature(secret, body)
+
+
+def _sendgrid_auth(secrets: Secrets) -> str:
+    """The basic auth SendGrid sends when its Parse URL carries `user:password@`."""
+    user, password = secrets.get(sendgrid.USER), secrets.get(sendgrid.PASSWORD)
+    if user is None or password is None:
+        missing = " and ".join(
+            f"INTAKE_{name}" for name, value in ((sendgrid.USER, user), (sendgrid.PASSWORD, password)) if value is None
+        )
+        raise LookupError(f"set {missing} to send SendGrid samples")
+    return signatures.basic_auth(user, password)
+
+
+def _sign_mailgun(sample: dict[str, Any], secrets: Secrets, now: float) -> dict[str, Any]:
+    """A copy of the sample with the `timestamp`, `token` and `signature` fields Mailgun posts."""
+    key = secrets.get(mailgun.SIGNING_KEY)
+    if key is None:
+        raise LookupError(f"set INTAKE_{mailgun.SIGNING_KEY} to sign Mailgun samples")
+    timestamp, token = str(int(now)), uuid.uuid4().hex
+    signed = {"timestamp": timestamp, "token": token, "signature": signatures.mailgun_signature(key, timestamp, token)}
+    if "multipart" in sample:
+        spec = sample["multipart"]
+        return {**sample, "multipart": {**spec, "fields": {**spec.get("fields", {}), **signed}}}
+    return {**sample, "form": {**sample.get("form", {}), **signed}}
 
 
 def multipart(spec: dict[str, Any]) -> tuple[bytes, str]:

@@ -1,0 +1,275 @@
+"""Mailgun routes: an email forwarded by a route's `forward("https://…/webhooks/email/mailgun")` action.
+
+fields → verify → raw_mime. Mailgun signs every POST with `signature` = hex HMAC-SHA256(webhook signing
+key, timestamp + token); the receiver refuses a timestamp more than 15 minutes from its clock and a
+token it has seen before (`verify` returns it to be claimed once), then hands the raw MIME to the same
+email path as Amazon SES.
+
+- A route whose URL ends in `mime` gets `body-mime`: the message as received, used byte for byte.
+- Otherwise Mailgun posts the message parsed (transcoded to UTF-8): `message-headers` (JSON list of
+  [name, value]), `body-plain`, `body-html`, `attachment-count` and file parts `attachment-1…N`,
+  `content-id-map` (JSON: cid → field). The message is rebuilt from those with the stdlib `email`
+  package. Urlencoded without attachments, multipart/form-data with them.
+
+Mailgun retries anything but 200 and 406 for 8 hours: what can never be accepted (no sender at all)
+raises `PermanentlyUnacceptableError`, which the receiver answers with 406 so that it stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email import policy as email_policy
+from email.errors import HeaderParseError
+from email.message import EmailMessage, Message
+from email.parser import BytesParser, Parser
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from intake.channels import signatures
+from intake.errors import FieldInvalidError, SignatureInvalidError, UnsupportedMediaTypeError
+from intake.model import WebhookRequest
+
+PROVIDER = "mailgun"
+PATH = "/webhooks/email/mailgun"
+SIGNING_KEY = "MAILGUN_SIGNING_KEY"  # the secret's name: INTAKE_MAILGUN_SIGNING_KEY locally
+TOLERANCE_S = 15 * 60
+FORM = "application/x-www-form-urlencoded"
+FORM_DATA = "multipart/form-data"
+MEDIA_TYPES = [FORM, FORM_DATA]
+
+_STRUCTURAL = frozenset(
+    {"content-type", "content-transfer-encoding", "content-disposition", "content-id", "content-length", "mime-version"}
+)
+_ATTACHMENT_FIELD = re.compile(r"attachment-(\d+)")
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
+class PermanentlyUnacceptableError(Exception):
+    """A message Intake will never accept, however often Mailgun retries it (answered 406)."""
+
+
+def verify(fields: Mapping[str, str], key: str | None, now: float) -> str:
+    """Raise `SignatureInvalidError` unless Mailgun signed `timestamp` + `token` within 15 minutes of `now`.
+    Returns the token, which the caller accepts once (a replayed request repeats it)."""
+    if not key:
+        raise SignatureInvalidError("no Mailgun signing key is configured")
+    token = fields.get("token", "").strip()
+    signatures.verify_mailgun(key, fields.get("timestamp"), token, fields.get("signature"), now, TOLERANCE_S)
+    return token
+
+
+def fields(request: WebhookRequest) -> dict[str, str]:
+    """The posted text fields (files left out); of a repeated name, the first value."""
+    found: dict[str, str] = {}
+    for part in _parts(request):
+        if part.filename is None:
+            found.setdefault(part.name, _decoded(part.content, part.charset))
+    return found
+
+
+def raw_mime(request: WebhookRequest) -> bytes:
+    """The email Mailgun posted, as MIME bytes: `body-mime` as received, else rebuilt from the parsed fields."""
+    parts = _parts(request)
+    body_mime = _first(parts, "body-mime")
+    if body_mime is not None and body_mime.content.strip():
+        headers = BytesParser(policy=email_policy.default).parsebytes(body_mime.content, headersonly=True)
+        if not _has_sender(headers, parts):
+            raise PermanentlyUnacceptableError("the message has no sender: no From header, no sender field")
+        return body_mime.content
+    return _rebuilt(parts)
+
+
+# ------------------------------------------------------------------------------------ parsed mode
+
+
+def _rebuilt(parts: list[_Part]) -> bytes:
+    def text(name: str) -> str | None:
+        part = _first(parts, name)
+        return None if part is None else _decoded(part.content, part.charset)
+
+    message = EmailMessage(policy=email_policy.default)
+    for name, value in _message_headers(text("message-headers")):
+        if name.lower() not in _STRUCTURAL:
+            _set(message, name, _FOLD.sub("", value))
+    for header, field in (("From", "from"), ("To", "To"), ("Subject", "subject")):
+        posted = text(field)
+        if header not in message and posted and posted.strip():
+            _set(message, header, posted.strip())
+    if not _has_sender(message, parts):
+        raise PermanentlyUnacceptableError("the message has no sender: no From header, no from or sender field")
+    if "To" not in message and (recipient := text("recipient")):
+        _set(message, "To", recipient.strip())
+
+    body, html = text("body-plain"), text("body-html")
+    if body is not None or html is None:
+        message.set_content(body or "", charset="utf-8")
+        if html is not None:
+            message.add_alternative(html, subtype="html", charset="utf-8")
+    else:
+        message.set_content(html, subtype="html", charset="utf-8")
+
+    content_ids = {str(field): str(cid) for cid, field in _json_object(text("content-id-map")).items()}
+    files = sorted((p for p in parts if p.filename is not None), key=_attachment_order)
+    for part in files:
+        maintype, subtype = _media_type(part.content_type)
+        cid = content_ids.get(part.name)
+        message.add_attachment(
+            part.content,
+            maintype=maintype,
+            subtype=subtype,
+            filename=part.filename or part.name,
+            disposition="inline" if cid else "attachment",
+            cid=f"<{cid.strip('<>')}>" if cid else None,
+        )
+    _note_missing(message, text("attachment-count"), {p.name for p in files})
+    return message.as_bytes()
+
+
+def _message_headers(raw: str | None) -> list[tuple[str, str]]:
+    """`message-headers`: a JSON list of [name, value]; what is not such a pair is left out."""
+    try:
+        listed = json.loads(raw) if raw else []
+    except (json.JSONDecodeError, RecursionError):
+        return []
+    if not isinstance(listed, list):
+        return []
+    return [
+        (pair[0], pair[1])
+        for pair in listed
+        if isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) and isinstance(pair[1], str)
+    ]
+
+
+def _has_sender(headers: Message, parts: list[_Part]) -> bool:
+    if str(headers.get("From") or "").strip():
+        return True
+    return any(part.content.strip() for part in parts if part.name in ("from", "sender") and part.filename is None)
+
+
+def _note_missing(message: EmailMessage, count: str | None, posted: set[str]) -> None:
+    """A declared attachment that did not arrive is named in `X-Intake-Missing-Attachment`, never silently lost."""
+    try:
+        declared = int(count.strip()) if count else 0
+    except ValueError:
+        declared = 0
+    for n in range(1, declared + 1):
+        if f"attachment-{n}" not in posted:
+            _set(message, "X-Intake-Missing-Attachment", f"attachment-{n}")
+
+
+def _set(message: EmailMessage, name: str, value: str) -> None:
+    """Add a header; one the modern policy refuses (a second Subject, a broken value) is left out."""
+    with contextlib.suppress(ValueError, HeaderParseError):
+        message[name] = value
+
+
+def _attachment_order(part: _Part) -> tuple[int, str]:
+    numbered = _ATTACHMENT_FIELD.fullmatch(part.name)
+    return (int(numbered.group(1)) if numbered else 1 << 30, part.name)
+
+
+def _media_type(value: str) -> tuple[str, str]:
+    maintype, _, subtype = value.split(";", 1)[0].strip().lower().partition("/")
+    if not maintype or not subtype or "/" in subtype:
+        return "application", "octet-stream"
+    return maintype, subtype
+
+
+def _decoded(content: bytes, charset: str | None = None) -> str:
+    """Mailgun transcodes to UTF-8; a part that says otherwise is read in its charset, else Windows-1252."""
+    for candidate in (charset, "utf-8"):
+        if candidate:
+            try:
+                return content.decode(candidate)
+            except (LookupError, UnicodeDecodeError):
+                continue
+    return content.decode("windows-1252", errors="replace")
+
+
+def _json_object(raw: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(raw) if raw else {}
+    except (json.JSONDecodeError, RecursionError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+# ----------------------------------------------------------------- urlencoded and multipart bodies
+
+
+@dataclass(frozen=True)
+class _Part:
+    name: str
+    filename: str | None
+    content_type: str
+    charset: str | None
+    content: bytes  # exactly as posted (percent-decoded for a urlencoded body)
+
+
+def _parts(request: WebhookRequest) -> list[_Part]:
+    if request.media_type == FORM:
+        return _urlencoded(request.body)
+    if request.media_type == FORM_DATA:
+        return _form_data(request)
+    raise UnsupportedMediaTypeError("content type", request.media_type, MEDIA_TYPES)
+
+
+def _urlencoded(body: bytes) -> list[_Part]:
+    """Name/value pairs with the values' bytes as sent: `body-mime` may hold 8-bit text of any charset."""
+    parts = []
+    for pair in body.split(b"&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition(b"=")
+        decoded = unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8", errors="replace")
+        parts.append(_Part(decoded, None, "text/plain", None, unquote_to_bytes(value.replace(b"+", b" "))))
+    return parts
+
+
+def _form_data(request: WebhookRequest) -> list[_Part]:
+    """The parts of a multipart/form-data body, their content byte for byte (RFC 7578)."""
+    envelope = Message()
+    envelope["Content-Type"] = request.header("content-type") or ""
+    boundary = envelope.get_boundary()
+    if not boundary:
+        raise FieldInvalidError("(body)", "is not a multipart/form-data body with a boundary")
+    body = request.body
+    delimiter = b"\r\n--" + boundary.encode("latin-1")
+    newline = b"\r\n"
+    if delimiter not in b"\r\n" + body:
+        delimiter, newline = b"\n--" + boundary.encode("latin-1"), b"\n"
+    sections = (newline + body).split(delimiter)
+    if len(sections) < 2:
+        raise FieldInvalidError("(body)", "has no part delimited by its boundary")
+    parts: list[_Part] = []
+    for section in sections[1:]:
+        if section.startswith(b"--"):
+            break  # the close delimiter
+        _, _, section = section.partition(newline)  # transport padding after the boundary
+        head, separator, content = section.partition(newline + newline)
+        if not separator:
+            head, content = section, b""
+        part = _part(head, content)
+        if part is not None:
+            parts.append(part)
+    return parts
+
+
+def _part(head: bytes, content: bytes) -> _Part | None:
+    # Part headers are ASCII by the RFC, but file names arrive as raw UTF-8 too
+    headers = Parser(policy=email_policy.default).parsestr(_decoded(head) + "\n\n", headersonly=True)
+    name = headers.get_param("name", header="content-disposition")
+    if not isinstance(name, str):
+        return None
+    filename = headers.get_filename()
+    # The type as sent (validated where it is used): the stdlib reads a missing or broken one as text/plain
+    content_type = str(headers.get("content-type") or "")
+    return _Part(name, filename, content_type, headers.get_content_charset(), content)
+
+
+def _first(parts: list[_Part], name: str) -> _Part | None:
+    return next((part for part in parts if part.name == name and part.filename is None), None)

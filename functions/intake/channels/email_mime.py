@@ -1,0 +1,570 @@
+"""Raw MIME → `ParsedEmail`: what one inbound email says, whoever delivered it (SES, SendGrid raw, Mailgun).
+
+Headers, the readable text (HTML converted when there is no text/plain), the new part of a reply (quoted
+history and signature removed, with `mail-parser-reply`), attachments and inline images, and whether the
+message is an auto-reply, a bounce or list mail that must open no ticket. `parse` never raises on bad
+mail: a header it cannot read is missing, a part it cannot read or may not keep is listed in `dropped`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import mimetypes
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import policy as email_policy
+from email.message import Message
+from email.parser import BytesParser
+from email.utils import getaddresses, parsedate_to_datetime
+from typing import Any
+
+from mailparser_reply import EmailMessage as ReplyMessage  # type: ignore[import-untyped]
+
+DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+AUTO_REPLY = "auto-reply"
+BOUNCE = "bounce"
+LIST = "list"
+
+# Languages whose attribution lines ("On … wrote:", "Le … a écrit :", "Am … schrieb …:") and Outlook
+# header blocks separate a reply from the history it quotes
+REPLY_LANGUAGES = ("en", "fr", "de", "es", "it", "nl")
+# Past this, only the head of the text goes through the reply separator (its regexes are not linear)
+_SEPARATE_AT_MOST = 100_000
+_PRECEDENCE_AUTO = frozenset({"bulk", "junk", "list", "auto_reply"})
+# Charsets trusted before UTF-8: multibyte ones a short UTF-8 text could be mistaken for, and 7-bit
+# stateful ones whose bytes are all ASCII. The others (single-byte) map nearly any byte to some character,
+# so a body that is valid UTF-8 was UTF-8, whatever it says.
+_TRUSTED = frozenset(
+    {
+        "shift_jis",
+        "cp932",
+        "euc_jp",
+        "iso2022_jp",
+        "iso2022_jp_1",
+        "iso2022_jp_2",
+        "iso2022_jp_3",
+        "iso2022_jp_ext",
+        "iso2022_kr",
+        "gb2312",
+        "gbk",
+        "gb18030",
+        "hz",
+        "big5",
+        "big5hkscs",
+        "euc_kr",
+        "cp949",
+        "utf-7",
+        "utf-16",
+        "utf-16-le",
+        "utf-16-be",
+        "utf-32",
+    }
+)
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?\s]*)\?=")
+_BETWEEN_WORDS = re.compile(r"(=\?[^?\s]+\?[QqBb]\?[^?\s]*\?=)\s+(?==\?)")
+_MSG_ID = re.compile(r"<([^<>\s]+)>")
+_CHARSET_ALIASES = {"unicode-1-1-utf-8": "utf-8", "utf8mb4": "utf-8", "x-sjis": "shift_jis", "windows-31j": "cp932"}
+_BARE_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+_FORWARD_MARKER = re.compile(
+    r"^[ \t>]*(?:-{2,} ?Forwarded message ?-{2,}|"
+    r"Begin forwarded message:|-{2,} ?Message transféré ?-{2,}|-{2,} ?Weitergeleitete Nachricht ?-{2,})[ \t]*$",
+    re.MULTILINE | re.IGNORECASE,
+)
+# An attribution line wrapped by the sender's client: joined before the separator looks for it
+_WRAPPED_ATTRIBUTION = re.compile(
+    r"^((?:> ?)*(?:On|Le|Am|El|Il|Op) [^\n]*[^:\n])\n((?:> ?)*[^\n]*(?:wrote|écrit|schrieb|escribió|scritto|geschreven)"
+    r"[^\n]{0,80}:)[ \t]*$",
+    re.MULTILINE,
+)
+_SIGNATURE_OPENERS = re.compile(r"^(?:--|__|sent from|get outlook|envoyé de|gesendet von)", re.IGNORECASE)
+_BLANK_LINES = re.compile(r"\n{3,}")
+_SPACES = re.compile(r"[ \t\f\v\xa0\u200b]+")
+
+
+@dataclass(frozen=True)
+class EmailPart:
+    filename: str
+    content_type: str
+    content: bytes
+    content_id: str | None  # without angle brackets
+    inline: bool  # shown in the body (an image the HTML refers to by cid:), not offered as a download
+
+
+@dataclass(frozen=True)
+class ParsedEmail:
+    message_id: str | None  # without angle brackets
+    in_reply_to: tuple[str, ...]  # ids without angle brackets
+    references: tuple[str, ...]
+    from_name: str | None
+    from_address: str | None  # lower-cased, plus-tags kept
+    reply_to: str | None
+    to: tuple[str, ...]  # addresses, lower-cased
+    cc: tuple[str, ...]
+    subject: str  # RFC 2047 decoded, whitespace-normalized, "" if none
+    date: datetime | None  # UTC, None if missing or unparseable
+    text: str  # the new part: quoted history and signature removed
+    full_text: str  # the whole readable text (HTML converted when there is no text/plain)
+    attachments: tuple[EmailPart, ...]  # attachments and inline images, each <= max_attachment_bytes
+    dropped: tuple[tuple[str, str], ...]  # (filename, reason) of the parts refused, never silently lost
+    auto: str | None  # why it must open no ticket: "auto-reply" | "bounce" | "list" | None
+    list_id: str | None
+
+
+def parse(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES) -> ParsedEmail:
+    """Parse one raw RFC 5322 message. Never raises on bad mail."""
+    message = BytesParser(policy=email_policy.default).parsebytes(raw)
+    headers = _Headers(message)
+    body = _Body(max_attachment_bytes)
+    body.walk(message)
+    full_text = _joined(body.texts)
+    from_name, from_address = _first_mailbox(headers.get("from"))
+    return ParsedEmail(
+        message_id=_first_id(headers.get("message-id")),
+        in_reply_to=_ids(headers.get("in-reply-to")),
+        references=_ids(headers.get("references")),
+        from_name=from_name,
+        from_address=from_address,
+        reply_to=first_address(headers.get("reply-to")),
+        to=_addresses(headers.get_all("to")),
+        cc=_addresses(headers.get_all("cc")),
+        subject=" ".join(decode_words(headers.get("subject")).split()),
+        date=_date(headers.get("date")),
+        text=new_part(full_text),
+        full_text=full_text,
+        attachments=tuple(body.attachments),
+        dropped=tuple(body.dropped),
+        auto=_auto(message, headers),
+        list_id=_list_id(headers.get("list-id")),
+    )
+
+
+def first_address(value: str | None) -> str | None:
+    """The first address of a header value (`"Ann" <Ann+x@Example.com>, …` → `ann+x@example.com`)."""
+    return _first_mailbox(value)[1]
+
+
+# ------------------------------------------------------------------------------ headers
+
+
+class _Headers:
+    """Header values as sent (unfolded), read without the policy's header objects, which raise on some
+    malformed values. Raw 8-bit bytes in a header are decoded as UTF-8, else Windows-1252."""
+
+    def __init__(self, message: Message) -> None:
+        self._values: dict[str, list[str]] = {}
+        for name, value in message.raw_items():
+            self._values.setdefault(name.strip().lower(), []).append(_unfolded(value))
+
+    def get(self, name: str) -> str | None:
+        values = self._values.get(name)
+        return values[0] if values else None
+
+    def get_all(self, name: str) -> list[str]:
+        return self._values.get(name, [])
+
+
+def _unfolded(value: Any) -> str:
+    text = str(value)
+    if any("\udc80" <= c <= "\udcff" for c in text):  # undecodable bytes, kept by the parser as surrogates
+        text = decode_bytes(text.encode("ascii", "surrogateescape"), None)
+    return re.sub(r"\r?\n[ \t]*", " ", text).strip()
+
+
+def decode_words(value: str | None) -> str:
+    """RFC 2047 encoded words (`=?utf-8?Q?…?=`, `=?iso-8859-1?B?…?=`) decoded; the space between two adjacent
+    words dropped; a word that cannot be decoded kept as written."""
+    if not value:
+        return ""
+    joined = _BETWEEN_WORDS.sub(r"\1", value)
+
+    def decoded(match: re.Match[str]) -> str:
+        charset, encoding, data = match[1].split("*", 1)[0], match[2].upper(), match[3]
+        try:
+            if encoding == "Q":
+                payload = binascii.a2b_qp(data.replace("_", " ").encode("ascii"), header=True)
+            else:
+                payload = base64.b64decode(data + "=" * (-len(data) % 4))
+        except (ValueError, UnicodeEncodeError):
+            return match[0]
+        return decode_bytes(payload, charset)
+
+    return _ENCODED_WORD.sub(decoded, joined)
+
+
+def _mailboxes(values: list[str]) -> list[tuple[str, str]]:
+    found = []
+    for name, address in getaddresses([decode_words(v) if "=?" in v and "@" not in v else v for v in values]):
+        address = address.strip().strip("<>").lower()
+        if "@" in address and " " not in address:
+            found.append((decode_words(name).strip().strip('"').strip(), address))
+    return found
+
+
+def _first_mailbox(value: str | None) -> tuple[str | None, str | None]:
+    if not value:
+        return None, None
+    found = _mailboxes([value])
+    if not found:  # unbalanced quotes or brackets: the first thing that looks like an address
+        bare = _BARE_ADDRESS.search(value)
+        return None, (bare[0].lower() if bare else None)
+    name, address = found[0]
+    return (" ".join(name.split()) or None), address
+
+
+def _addresses(values: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(address for _, address in _mailboxes(values)))
+
+
+def _ids(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    found = _MSG_ID.findall(value) or [token for token in value.split() if "@" in token]
+    return tuple(dict.fromkeys(found))
+
+
+def _first_id(value: str | None) -> str | None:
+    found = _ids(value)
+    if found:
+        return found[0]
+    token = (value or "").strip().strip("<>").strip()
+    return token if token and " " not in token else None
+
+
+def _date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed.tzinfo is None:  # "-0000": the time is UTC, the sender's zone unknown
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _list_id(value: str | None) -> str | None:
+    if not value:
+        return None
+    found = _MSG_ID.search(value)
+    return found[1] if found else (value.strip() or None)
+
+
+# ------------------------------------------------------------------------------ auto-replies, bounces, lists
+
+
+def _auto(message: Message, headers: _Headers) -> str | None:
+    content_type = message.get_content_type()
+    report_type = str(message.get_param("report-type", "", header="content-type") or "").lower()
+    if content_type == "multipart/report" and report_type == "delivery-status":
+        return BOUNCE
+    precedence = (headers.get("precedence") or "").strip().lower()
+    if precedence == "list" and (headers.get("list-id") or headers.get("list-unsubscribe")):
+        return LIST
+    auto_submitted = (headers.get("auto-submitted") or "").split(";")[0].strip().lower()
+    suppress = {token.strip().lower() for token in (headers.get("x-auto-response-suppress") or "").split(",")}
+    if (
+        (auto_submitted and auto_submitted != "no")
+        or headers.get("x-autoreply") is not None
+        or headers.get("x-autorespond") is not None
+        or precedence in _PRECEDENCE_AUTO
+        or suppress & {"oof", "all"}
+        or (headers.get("return-path") or "").strip() in ("<>", "< >")
+        or (content_type == "multipart/report" and report_type == "disposition-notification")  # read receipt
+    ):
+        return AUTO_REPLY
+    return None
+
+
+# ------------------------------------------------------------------------------ body and parts
+
+
+class _Body:
+    """One walk of the MIME tree: readable texts in order, attachments, and what was refused."""
+
+    def __init__(self, max_attachment_bytes: int) -> None:
+        self.max = max_attachment_bytes
+        self.texts: list[str] = []
+        self.attachments: list[EmailPart] = []
+        self.dropped: list[tuple[str, str]] = []
+        self._parts = 0
+
+    def walk(self, part: Message, *, readable: bool = True) -> None:
+        """`readable` is False inside an alternative that was not chosen: its texts are the same content
+        again, but an image it holds is still an attachment."""
+        if part.is_multipart() and part.get_content_maintype() == "multipart":
+            children = [c for c in part.get_payload() if isinstance(c, Message)]
+            chosen = _preferred(children) if part.get_content_subtype() == "alternative" else None
+            for child in children:
+                self.walk(child, readable=readable and (chosen is None or child is chosen))
+            return
+        self._parts += 1
+        try:
+            self._leaf(part, readable=readable)
+        except Exception:  # the stdlib raises assorted errors on malformed parts: the part is listed as dropped
+            self.dropped.append((_filename(part, self._parts) or f"part-{self._parts}", "unreadable"))
+
+    def _leaf(self, part: Message, *, readable: bool) -> None:
+        content_type = part.get_content_type()
+        disposition = part.get_content_disposition()
+        filename = _filename(part, self._parts)
+        if content_type in ("text/plain", "text/html") and disposition != "attachment" and not filename:
+            if readable:
+                text = _text_of(part)
+                if content_type == "text/html":
+                    text = html_to_text(text)
+                if text.strip():
+                    self.texts.append(text)
+            return
+        content = _content(part)
+        name = filename or f"part-{self._parts}{_extension(content_type)}"
+        if len(content) > self.max:
+            self.dropped.append((name, f"{len(content)} bytes is over the limit of {self.max}"))
+            return
+        content_id = _first_id(str(part.get("content-id", "") or "")) if part.get("content-id") else None
+        inline = disposition == "inline" or (disposition is None and content_id is not None)
+        self.attachments.append(EmailPart(name, content_type, content, content_id, inline))
+
+
+def _preferred(children: list[Message]) -> Message | None:
+    """Of a multipart/alternative, the text/plain version, else the HTML one, else the last."""
+    for wanted in ("text/plain", "text/html"):
+        for child in children:
+            if _holds(child, wanted):
+                return child
+    return children[-1] if children else None
+
+
+def _holds(part: Message, content_type: str) -> bool:
+    if part.get_content_maintype() == "multipart" and part.is_multipart():
+        first = next((c for c in part.get_payload() if isinstance(c, Message)), None)
+        return first is not None and _holds(first, content_type)
+    return part.get_content_type() == content_type and part.get_content_disposition() != "attachment"
+
+
+def _filename(part: Message, n: int) -> str | None:
+    name = part.get_filename() or part.get_param("name", None, header="content-type")
+    if isinstance(name, tuple):  # an RFC 2231 value the stdlib left undecoded
+        name = str(name[2])
+    if not name:
+        if part.get_content_type() == "message/rfc822":
+            return f"message-{n}.eml"
+        return None
+    name = decode_words(_unfolded(name)).replace("\x00", "")
+    return name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1].strip() or None
+
+
+def _extension(content_type: str) -> str:
+    special = {
+        "message/delivery-status": ".txt",
+        "message/disposition-notification": ".txt",
+        "text/rfc822-headers": ".txt",
+        "text/plain": ".txt",
+    }
+    return special.get(content_type) or mimetypes.guess_extension(content_type) or ".bin"
+
+
+def _content(part: Message) -> bytes:
+    if part.get_content_maintype() == "message":  # message/rfc822, message/delivery-status: as written
+        children = part.get_payload()
+        if isinstance(children, list):
+            return b"".join(_message_bytes(c) for c in children if isinstance(c, Message))
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
+def _message_bytes(message: Message) -> bytes:
+    return message.as_bytes(policy=email_policy.default.clone(linesep="\r\n"))
+
+
+def _text_of(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    data = payload if isinstance(payload, bytes) else b""
+    text = decode_bytes(data, part.get_content_charset()).replace("\r\n", "\n").replace("\r", "\n")
+    text = text.removeprefix("\ufeff")
+    if str(part.get_param("format", "") or "").lower() == "flowed":
+        text = _unflowed(text, delsp=str(part.get_param("delsp", "") or "").lower() == "yes")
+    return text
+
+
+def decode_bytes(data: bytes, charset: str | None) -> str:
+    """Bytes in the charset they claim, unless they are not: pure ASCII as is; valid UTF-8 as UTF-8 (a body
+    labelled us-ascii or ISO-8859-1 that holds UTF-8 is common, the reverse cannot be valid UTF-8); then
+    the declared charset, then Windows-1252, then Latin-1, which maps every byte."""
+    declared = _codec(charset)
+    if declared in _TRUSTED:
+        try:
+            return data.decode(declared)
+        except UnicodeDecodeError:
+            pass
+    if data.isascii():
+        return data.decode("ascii")
+    for codec in ("utf-8", declared, "cp1252"):
+        if codec:
+            try:
+                return data.decode(codec)
+            except UnicodeDecodeError:
+                continue
+    return data.decode("latin-1")
+
+
+def _codec(charset: str | None) -> str | None:
+    if not charset:
+        return None
+    name = charset.strip().strip('"').lower()
+    name = {"unicode-1-1-utf-8": "utf-8", "utf8mb4": "utf-8", "x-sjis": "shift_jis", "windows-31j": "cp932"}.get(
+        name, name
+    )
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def _unflowed(text: str, *, delsp: bool) -> str:
+    """RFC 3676 format=flowed: a line ending in a space continues on the next (not the "-- " signature line)."""
+    lines: list[str] = []
+    carry = ""
+    for line in text.split("\n"):
+        if line.startswith(" "):  # space-stuffed
+            line = line[1:]
+        if line.endswith(" ") and line != "-- " and not line.startswith(">"):
+            carry += line[:-1] if delsp else line
+            continue
+        lines.append(carry + line)
+        carry = ""
+    if carry:
+        lines.append(carry)
+    return "\n".join(lines)
+
+
+def _joined(texts: list[str]) -> str:
+    return _BLANK_LINES.sub("\n\n", "\n\n".join(t.strip("\n") for t in texts)).strip()
+
+
+# ------------------------------------------------------------------------------ HTML
+
+
+_BLOCKS = frozenset(
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "tr",
+        "ul",
+    ]
+)
+
+
+def html_to_text(html: str) -> str:
+    """Readable text of an HTML body: paragraphs and line breaks kept, list items marked, cells spaced,
+    scripts, styles and comments gone. BeautifulSoup (MIT) with the stdlib's HTML parser."""
+    from bs4 import BeautifulSoup  # imported here: HTML-only mail is the rarer case, and cold starts count
+    from bs4.element import CData, NavigableString
+
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(["script", "style", "head", "title", "noscript", "template"]):
+        tag.decompose()
+    for string in list(soup.find_all(string=True)):
+        if type(string) not in (NavigableString, CData):  # comments, doctype, processing instructions
+            string.extract()
+        elif string.find_parent("pre") is None:
+            string.replace_with(NavigableString(re.sub(r"\s+", " ", str(string))))
+    for tag in soup.find_all(True):
+        if tag.name == "br":
+            tag.replace_with(NavigableString("\n"))
+        elif tag.name == "li":
+            tag.insert(0, NavigableString("\n- "))
+            tag.append(NavigableString("\n"))
+        elif tag.name in ("td", "th"):
+            tag.append(NavigableString("\t"))
+        elif tag.name in _BLOCKS:
+            tag.insert(0, NavigableString("\n"))
+            tag.append(NavigableString("\n"))
+    lines = [" ".join(_SPACES.sub(" ", line).split()) for line in soup.get_text().split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+# ------------------------------------------------------------------------------ the new part of a reply
+
+
+def new_part(text: str) -> str:
+    """What the sender wrote this time: the quoted history (under "On … wrote:", "Le … a écrit :",
+    "-----Original Message-----", an Outlook "From: … Sent: …" block, or "> " lines) and the signature
+    removed. A forwarded message is content, not history: it is kept under the sender's own note."""
+    if not text:
+        return ""
+    forward = _FORWARD_MARKER.search(text)
+    if forward:
+        note = _separated(text[: forward.start()])
+        return (note + "\n\n" + text[forward.start() :].strip()).strip()
+    return _separated(text)
+
+
+def _separated(text: str) -> str:
+    head = _WRAPPED_ATTRIBUTION.sub(r"\1 \2", text[:_SEPARATE_AT_MOST])
+    reply = ReplyMessage(text=head, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True).read()
+    if not reply.replies:
+        return ""
+    first = reply.replies[0]
+    if first.headers:  # the text began with history: nothing new
+        return ""
+    body = _unsigned(first.content, reply.SIGNATURE_REGEX)
+    lines = body.rstrip().split("\n")
+    while lines and (lines[-1].startswith(">") or not lines[-1].strip()):  # quoted lines under the reply
+        lines.pop()
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _unsigned(body: str, signature: re.Pattern[str]) -> str:
+    """The body without its signature: the first block the library takes for one that really is one."""
+    position = 0
+    while found := signature.search(body, position):
+        if _is_signature(found.group()):
+            return body[: found.start()]
+        following = body.find("\n", found.start() + len(found.group()) - len(found.group().lstrip()) + 1)
+        if following < 0:
+            break
+        position = following
+    return body
+
+
+def _is_signature(found: str) -> bool:
+    """A sign-off or signature block, not a sentence that happens to start with "Thanks,": its first line
+    is a separator, a "Sent from my …" line, or a short closing formula, and the block is short."""
+    lines = [line.strip() for line in found.strip().split("\n") if line.strip()]
+    if not lines or len(lines) > 12:
+        return False
+    first = lines[0].lstrip("> ")
+    return bool(_SIGNATURE_OPENERS.match(first)) or len(first.split()) <= 4

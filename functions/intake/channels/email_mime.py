@@ -119,6 +119,10 @@ def parse(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTE
     headers = _Headers(message)
     body = _Body(max_attachment_bytes)
     body.walk(message)
+    try:
+        auto = _auto(body.facts(message), headers)
+    except Exception:  # a Content-Type the policy cannot read: decided on the headers alone
+        auto = _auto(_Facts("text/plain", {}, None, None), headers)
     full_text = _joined(body.texts)
     from_name, from_address = _first_mailbox(headers.get("from"))
     return ParsedEmail(
@@ -136,7 +140,7 @@ def parse(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTE
         full_text=full_text,
         attachments=tuple(body.attachments),
         dropped=tuple(body.dropped),
-        auto=_auto(message, headers),
+        auto=auto,
         list_id=_list_id(headers.get("list-id")),
     )
 
@@ -258,10 +262,9 @@ def _list_id(value: str | None) -> str | None:
 # ------------------------------------------------------------------------------ auto-replies, bounces, lists
 
 
-def _auto(message: Message, headers: _Headers) -> str | None:
-    content_type = message.get_content_type()
-    report_type = str(message.get_param("report-type", "", header="content-type") or "").lower()
-    if content_type == "multipart/report" and report_type == "delivery-status":
+def _auto(root: _Facts, headers: _Headers) -> str | None:
+    report_type = root.params.get("report-type", "").lower()
+    if root.content_type == "multipart/report" and report_type == "delivery-status":
         return BOUNCE
     precedence = (headers.get("precedence") or "").strip().lower()
     if precedence == "list" and (headers.get("list-id") or headers.get("list-unsubscribe")):
@@ -275,13 +278,51 @@ def _auto(message: Message, headers: _Headers) -> str | None:
         or precedence in _PRECEDENCE_AUTO
         or suppress & {"oof", "all"}
         or (headers.get("return-path") or "").strip() in ("<>", "< >")
-        or (content_type == "multipart/report" and report_type == "disposition-notification")  # read receipt
+        or (root.content_type == "multipart/report" and report_type == "disposition-notification")  # read receipt
     ):
         return AUTO_REPLY
     return None
 
 
 # ------------------------------------------------------------------------------ body and parts
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """A part's Content-Type and Content-Disposition, read once (the policy re-parses a header per access)."""
+
+    content_type: str
+    params: dict[str, str]  # of Content-Type, names lower-cased
+    disposition: str | None
+    filename: str | None
+
+    @property
+    def maintype(self) -> str:
+        return self.content_type.split("/", 1)[0]
+
+    @classmethod
+    def of(cls, part: Message) -> _Facts:
+        content_type, params = part.get_default_type(), {}
+        header = part.get("content-type")
+        if header is not None:
+            found = str(getattr(header, "content_type", "") or "").lower()
+            content_type = found if found.count("/") == 1 else "text/plain"
+            params = {str(k).lower(): str(v) for k, v in dict(getattr(header, "params", {}) or {}).items()}
+        disposition, filename = None, None
+        header = part.get("content-disposition")
+        if header is not None:
+            disposition = str(getattr(header, "content_disposition", "") or "").lower() or None
+            filename = dict(getattr(header, "params", {}) or {}).get("filename")
+        return cls(content_type, params, disposition, _clean_filename(filename or params.get("name")))
+
+
+def _clean_filename(name: object) -> str | None:
+    if isinstance(name, tuple):  # an RFC 2231 value the stdlib left undecoded
+        name = name[2]
+    if not name:
+        return None
+    cleaned = decode_words(_unfolded(name)).replace("\x00", "")
+    return cleaned.rsplit("/", 1)[-1].rsplit("\\", 1)[-1].strip() or None
 
 
 class _Body:
@@ -293,70 +334,68 @@ class _Body:
         self.attachments: list[EmailPart] = []
         self.dropped: list[tuple[str, str]] = []
         self._parts = 0
+        self._facts: dict[int, tuple[Message, _Facts]] = {}  # by id(); holds the part so the id stays its own
+
+    def facts(self, part: Message) -> _Facts:
+        known = self._facts.get(id(part))
+        if known is None:
+            known = self._facts[id(part)] = (part, _Facts.of(part))
+        return known[1]
 
     def walk(self, part: Message, *, readable: bool = True) -> None:
         """`readable` is False inside an alternative that was not chosen: its texts are the same content
         again, but an image it holds is still an attachment."""
-        if part.is_multipart() and part.get_content_maintype() == "multipart":
-            children = [c for c in part.get_payload() if isinstance(c, Message)]
-            chosen = _preferred(children) if part.get_content_subtype() == "alternative" else None
-            for child in children:
-                self.walk(child, readable=readable and (chosen is None or child is chosen))
-            return
-        self._parts += 1
+        counted = False
         try:
-            self._leaf(part, readable=readable)
+            facts = self.facts(part)
+            if part.is_multipart() and facts.maintype == "multipart":
+                children = [c for c in part.get_payload() if isinstance(c, Message)]
+                chosen = self._preferred(children) if facts.content_type == "multipart/alternative" else None
+                for child in children:
+                    self.walk(child, readable=readable and (chosen is None or child is chosen))
+                return
+            self._parts, counted = self._parts + 1, True  # leaves are numbered: part-N names the unnamed
+            self._leaf(part, facts, readable=readable)
         except Exception:  # the stdlib raises assorted errors on malformed parts: the part is listed as dropped
-            self.dropped.append((_filename(part, self._parts) or f"part-{self._parts}", "unreadable"))
+            self._parts += 0 if counted else 1
+            self.dropped.append((f"part-{self._parts}", "unreadable"))
 
-    def _leaf(self, part: Message, *, readable: bool) -> None:
-        content_type = part.get_content_type()
-        disposition = part.get_content_disposition()
-        filename = _filename(part, self._parts)
+    def _leaf(self, part: Message, facts: _Facts, *, readable: bool) -> None:
+        content_type, disposition, filename = facts.content_type, facts.disposition, facts.filename
         if content_type in ("text/plain", "text/html") and disposition != "attachment" and not filename:
             if readable:
-                text = _text_of(part)
+                text = _text_of(part, facts)
                 if content_type == "text/html":
                     text = html_to_text(text)
                 if text.strip():
                     self.texts.append(text)
             return
-        content = _content(part)
+        content = _content(part, facts)
+        if not filename:
+            filename = f"message-{self._parts}.eml" if content_type == "message/rfc822" else None
         name = filename or f"part-{self._parts}{_extension(content_type)}"
         if len(content) > self.max:
             self.dropped.append((name, f"{len(content)} bytes is over the limit of {self.max}"))
             return
-        content_id = _first_id(str(part.get("content-id", "") or "")) if part.get("content-id") else None
+        raw_id = part.get("content-id")
+        content_id = _first_id(str(raw_id)) if raw_id else None
         inline = disposition == "inline" or (disposition is None and content_id is not None)
         self.attachments.append(EmailPart(name, content_type, content, content_id, inline))
 
+    def _preferred(self, children: list[Message]) -> Message | None:
+        """Of a multipart/alternative, the text/plain version, else the HTML one, else the last."""
+        for wanted in ("text/plain", "text/html"):
+            for child in children:
+                if self._holds(child, wanted):
+                    return child
+        return children[-1] if children else None
 
-def _preferred(children: list[Message]) -> Message | None:
-    """Of a multipart/alternative, the text/plain version, else the HTML one, else the last."""
-    for wanted in ("text/plain", "text/html"):
-        for child in children:
-            if _holds(child, wanted):
-                return child
-    return children[-1] if children else None
-
-
-def _holds(part: Message, content_type: str) -> bool:
-    if part.get_content_maintype() == "multipart" and part.is_multipart():
-        first = next((c for c in part.get_payload() if isinstance(c, Message)), None)
-        return first is not None and _holds(first, content_type)
-    return part.get_content_type() == content_type and part.get_content_disposition() != "attachment"
-
-
-def _filename(part: Message, n: int) -> str | None:
-    name = part.get_filename() or part.get_param("name", None, header="content-type")
-    if isinstance(name, tuple):  # an RFC 2231 value the stdlib left undecoded
-        name = str(name[2])
-    if not name:
-        if part.get_content_type() == "message/rfc822":
-            return f"message-{n}.eml"
-        return None
-    name = decode_words(_unfolded(name)).replace("\x00", "")
-    return name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1].strip() or None
+    def _holds(self, part: Message, content_type: str) -> bool:
+        facts = self.facts(part)
+        if facts.maintype == "multipart" and part.is_multipart():
+            first = next((c for c in part.get_payload() if isinstance(c, Message)), None)
+            return first is not None and self._holds(first, content_type)
+        return facts.content_type == content_type and facts.disposition != "attachment"
 
 
 def _extension(content_type: str) -> str:
@@ -369,8 +408,8 @@ def _extension(content_type: str) -> str:
     return special.get(content_type) or mimetypes.guess_extension(content_type) or ".bin"
 
 
-def _content(part: Message) -> bytes:
-    if part.get_content_maintype() == "message":  # message/rfc822, message/delivery-status: as written
+def _content(part: Message, facts: _Facts) -> bytes:
+    if facts.maintype == "message":  # message/rfc822, message/delivery-status: as written
         children = part.get_payload()
         if isinstance(children, list):
             return b"".join(_message_bytes(c) for c in children if isinstance(c, Message))
@@ -382,13 +421,13 @@ def _message_bytes(message: Message) -> bytes:
     return message.as_bytes(policy=email_policy.default.clone(linesep="\r\n"))
 
 
-def _text_of(part: Message) -> str:
+def _text_of(part: Message, facts: _Facts) -> str:
     payload = part.get_payload(decode=True)
     data = payload if isinstance(payload, bytes) else b""
-    text = decode_bytes(data, part.get_content_charset()).replace("\r\n", "\n").replace("\r", "\n")
+    text = decode_bytes(data, facts.params.get("charset")).replace("\r\n", "\n").replace("\r", "\n")
     text = text.removeprefix("\ufeff")
-    if str(part.get_param("format", "") or "").lower() == "flowed":
-        text = _unflowed(text, delsp=str(part.get_param("delsp", "") or "").lower() == "yes")
+    if facts.params.get("format", "").lower() == "flowed":
+        text = _unflowed(text, delsp=facts.params.get("delsp", "").lower() == "yes")
     return text
 
 

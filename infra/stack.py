@@ -100,6 +100,14 @@ class IntakeStack(Stack):
                 value=api.form_webhook_url(form_id),
                 description=f"Point form '{form_id}' ({form.auth.kind.value}) at this URL",
             )
+        if policy_file.policy.email is not None:
+            for name, provider in (("SendGridInboundUrl", "sendgrid"), ("MailgunRouteUrl", "mailgun")):
+                CfnOutput(
+                    self,
+                    name,
+                    value=api.url + f"/webhooks/email/{provider}",
+                    description=f"Inbound email through {provider}, if you use it instead of SES receiving",
+                )
         if policy_file.policy.whatsapp is not None:
             CfnOutput(
                 self,

@@ -25,8 +25,11 @@ DEMO_SECRETS = {
     "INTAKE_WHATSAPP_APP_SECRET": "demo-whatsapp-app-secret",
     "INTAKE_WHATSAPP_VERIFY_TOKEN": "demo-whatsapp-verify-token",
     # no INTAKE_WHATSAPP_ACCESS_TOKEN: offline, the demo leaves WhatsApp media pending instead of calling Meta
+    "INTAKE_SENDGRID_INBOUND_USER": "demo",
+    "INTAKE_SENDGRID_INBOUND_PASSWORD": "demo-sendgrid-password",
+    "INTAKE_MAILGUN_SIGNING_KEY": "demo-mailgun-signing-key",
 }
-DEMO_SAMPLES = ("forms/*.json", "twilio/*.json", "whatsapp/*.json")
+DEMO_SAMPLES = ("forms/*.json", "twilio/*.json", "whatsapp/*.json", "email/*.json")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,6 +179,22 @@ def _tickets_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inject_email(args: argparse.Namespace) -> int:
+    """Hand a .eml file to a running `intake serve`, as SES receiving would."""
+    raw = Path(args.file).read_bytes()
+    query = "?" + urlencode({"to": ",".join(args.to)}) if args.to else ""
+    request = urllib.request.Request(  # noqa: S310 - the user's own server
+        args.url.rstrip("/") + "/_local/email" + query,
+        data=raw,
+        headers={"content-type": "message/rfc822"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the user's own server
+        answer = json.loads(response.read())
+    print(f"queued {args.file} as receipt {answer['receipt']} ({answer['archived']})")
+    return 0
+
+
 def _schemas_export(args: argparse.Namespace) -> int:
     from intake.schemas import export
 
@@ -248,6 +267,12 @@ def _parser() -> argparse.ArgumentParser:
         listing.add_argument(f"--{name}")
     listing.set_defaults(run=_tickets_list)
     show.set_defaults(run=_tickets_show)
+
+    inject = commands.add_parser("inject-email", help="hand a .eml file to a running intake serve, as SES would")
+    inject.add_argument("file")
+    inject.add_argument("--to", action="append", default=[], help="envelope recipient (repeatable)")
+    inject.add_argument("--url", default=os.environ.get("INTAKE_URL", DEFAULT_URL))
+    inject.set_defaults(run=_inject_email)
 
     schemas = commands.add_parser("schemas", help="JSON Schema and OpenAPI").add_subparsers(
         required=True, metavar="action"

@@ -228,6 +228,16 @@ class WhatsApp(Strict):
     media_attempts: int = Field(default=4, ge=1, le=10)
 
 
+class EmailChannel(Strict):
+    """Inbound email (SES, SendGrid, Mailgun, local SMTP): which address goes to which team, and limits."""
+
+    addresses: dict[Annotated[str, StringConstraints(pattern=EMAIL_PATTERN, to_lower=True)], Name] = Field(
+        default_factory=dict
+    )
+    default_team: Name | None = None
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+
+
 class Alerts(Strict):
     """Who the stack's alarms (dead letters, errors, throttles, queue age) are emailed to."""
 
@@ -240,6 +250,7 @@ class Policy(Strict):
     forms: dict[Name, Form] = Field(default_factory=dict)
     twilio: Twilio | None = None
     whatsapp: WhatsApp | None = None
+    email: EmailChannel | None = None
     alerts: Alerts = Alerts()
 
     @model_validator(mode="after")
@@ -248,6 +259,9 @@ class Policy(Strict):
         if self.twilio is not None:
             named += [(f"twilio.numbers.{n}.team", number.team) for n, number in self.twilio.numbers.items()]
             named += [("twilio.default_team", self.twilio.default_team)] if self.twilio.default_team else []
+        if self.email is not None:
+            named += [(f"email.addresses.{a}", team) for a, team in self.email.addresses.items()]
+            named += [("email.default_team", self.email.default_team)] if self.email.default_team else []
         if self.whatsapp is not None:
             numbers = self.whatsapp.phone_numbers
             named += [(f"whatsapp.phone_numbers.{n}.team", number.team) for n, number in numbers.items()]

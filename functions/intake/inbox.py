@@ -14,14 +14,23 @@ from typing import TYPE_CHECKING
 
 from pydantic import TypeAdapter
 
-from intake.model import Attachment, CallEvent, InboundMessage, Queued, Reaction, WebhookRequest, safe_filename
+from intake.model import (
+    Attachment,
+    CallEvent,
+    EmailArrived,
+    InboundMessage,
+    Queued,
+    Reaction,
+    WebhookRequest,
+    safe_filename,
+)
 from intake.resources import ARCHIVE
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
-QueuedItem = InboundMessage | CallEvent | Reaction  # what adapters hand to the queue
+QueuedItem = InboundMessage | CallEvent | Reaction | EmailArrived  # what adapters hand to the queue
 
 # Never archived: credentials a provider sends us (basic auth) would outlive their rotation.
 _UNARCHIVED_HEADERS = {"authorization", "cookie"}
@@ -59,6 +68,14 @@ class Inbox:
             ContentType="application/json",
         )
 
+    def archive_email(self, key: str, raw: bytes) -> None:
+        """The message as received, MIME bytes, where SES's receipt rule would have put it."""
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=raw, ContentType="message/rfc822")
+
+    def read(self, key: str) -> bytes:
+        body: bytes = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        return body
+
     def store_attachment(self, attachment: Attachment, content: bytes) -> None:
         if attachment.s3_key is None:
             raise ValueError("an attachment to store needs its s3_key")
@@ -77,7 +94,7 @@ class Inbox:
                 codes = ", ".join(sorted({failure["Code"] for failure in response["Failed"]}))
                 raise QueueRefusedError(f"{len(response['Failed'])} of {len(chunk)} messages refused: {codes}")
 
-    def enqueue(self, item: InboundMessage | CallEvent | Reaction) -> None:
+    def enqueue(self, item: QueuedItem) -> None:
         self._sqs.send_message(QueueUrl=self._queue_url, **_addressing(item))  # type: ignore[arg-type]
 
 
@@ -92,6 +109,8 @@ def _addressing(item: QueuedItem) -> dict[str, str]:
         group, dedupe = item.call_sid, item.event_id
     elif isinstance(item, Reaction):
         group, dedupe = item.reacted_to, item.event_id
+    elif isinstance(item, EmailArrived):
+        group, dedupe = "email", item.receipt_id  # threads are found by the worker: one at a time
     else:
         group, dedupe = item.thread_key, item.provider_message_id
     return {

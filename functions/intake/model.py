@@ -103,6 +103,7 @@ class Attachment(Frozen):
     url: str | None = None
     media_id: str | None = Field(default=None, description="the provider's media id, to download it with its API")
     caption: str | None = None
+    content_id: str | None = Field(default=None, description="email: an inline image's Content-ID")
     media_status: Literal["pending", "stored", "unavailable"] | None = None
 
 
@@ -183,8 +184,20 @@ class Reaction(Frozen):
     sender: Sender
 
 
+class EmailArrived(Frozen):
+    """A raw email (MIME) stored in the archive, to be parsed and threaded by the worker."""
+
+    type: Literal["email"] = "email"
+    provider: str = Field(pattern=r"^[a-z0-9_-]+$")  # ses | sendgrid | mailgun | smtp
+    receipt_id: ReceiptId
+    received_at: UtcDatetime
+    raw_archive_key: str
+    recipients: tuple[str, ...] = ()  # the envelope's, when known (SES, SMTP)
+    verdicts: dict[str, str] = Field(default_factory=dict)  # SES: spam, virus, spf, dkim, dmarc → PASS/FAIL/...
+
+
 # What the inbound queue carries: one discriminated union of everything adapters produce
-Queued = Annotated[InboundMessage | CallEvent | Reaction, Field(discriminator="type")]
+Queued = Annotated[InboundMessage | CallEvent | Reaction | EmailArrived, Field(discriminator="type")]
 
 
 class Contact(Frozen):

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from intake.channels import forms, twilio, whatsapp
+from intake.channels import forms, mailgun, sendgrid, twilio, whatsapp
 from intake.config import Policy, PublicAuth
 from intake.errors import FormNotFoundError, PayloadTooLargeError, SignatureInvalidError, WebhookSignatureInvalidError
 from intake.inbox import Inbox, attachment_key, raw_key
-from intake.model import Attachment, CallEvent, CallEventKind, InboundMessage, WebhookRequest
+from intake.model import Attachment, CallEvent, CallEventKind, EmailArrived, InboundMessage, WebhookRequest
 from intake.secrets import Secrets
 from intake.sla.calendar import calendar_for
+from intake.store import Store
 
 
 @dataclass(frozen=True)
@@ -188,3 +189,73 @@ def _provider_signed(verify: Callable[[], None]) -> None:
         verify()
     except SignatureInvalidError as error:
         raise WebhookSignatureInvalidError(str(error)) from None
+
+
+def receive_email(
+    provider: str,
+    raw: bytes,
+    *,
+    inbox: Inbox,
+    received_at: datetime,
+    receipt_id: str,
+    recipients: tuple[str, ...] = (),
+    verdicts: dict[str, str] | None = None,
+) -> EmailArrived:
+    """Store the MIME where SES's receipt rule would (`raw/<date>/<provider>/<receipt>.eml`), then queue it."""
+    key = raw_key(provider, receipt_id, received_at) + ".eml"
+    inbox.archive_email(key, raw)
+    arrived = EmailArrived(
+        provider=provider,
+        receipt_id=receipt_id,
+        received_at=received_at,
+        raw_archive_key=key,
+        recipients=recipients,
+        verdicts=verdicts or {},
+    )
+    inbox.enqueue(arrived)
+    return arrived
+
+
+def receive_sendgrid(
+    request: WebhookRequest,
+    *,
+    secrets: Secrets,
+    inbox: Inbox,
+    received_at: datetime,
+    receipt_id: str,
+    max_body_bytes: int,
+) -> EmailArrived:
+    """SendGrid Inbound Parse (raw or parsed mode), behind HTTP basic auth."""
+    _within(request, max_body_bytes)
+    _provider_signed(lambda: sendgrid.verify(request, secrets.get(sendgrid.USER), secrets.get(sendgrid.PASSWORD)))
+    raw = sendgrid.raw_mime(request)
+    # the request as posted too: parsed mode's fields (spam score, SPF, DKIM) are not all in the rebuilt MIME
+    inbox.archive_request(raw_key(sendgrid.PROVIDER, receipt_id, received_at), receipt_id, received_at, request)
+    return receive_email(sendgrid.PROVIDER, raw, inbox=inbox, received_at=received_at, receipt_id=receipt_id)
+
+
+def receive_mailgun(
+    request: WebhookRequest,
+    *,
+    store: Store,
+    secrets: Secrets,
+    inbox: Inbox,
+    received_at: datetime,
+    receipt_id: str,
+    max_body_bytes: int,
+) -> EmailArrived:
+    """Mailgun routes: HMAC over timestamp + token, within 15 minutes, each token accepted once."""
+    _within(request, max_body_bytes)
+    fields = mailgun.fields(request)
+    token = ""
+
+    def verify() -> None:
+        nonlocal token
+        token = mailgun.verify(fields, secrets.get(mailgun.SIGNING_KEY), received_at.timestamp())
+
+    _provider_signed(verify)
+    if not store.claim_token(mailgun.PROVIDER, token, received_at):
+        raise WebhookSignatureInvalidError("this Mailgun token was already used: a replayed request")
+    raw = mailgun.raw_mime(request)
+    inbox.archive_request(raw_key(mailgun.PROVIDER, receipt_id, received_at), receipt_id, received_at, request)
+    return receive_email(mailgun.PROVIDER, raw, inbox=inbox, received_at=received_at, receipt_id=receipt_id)

@@ -189,6 +189,44 @@ class Store:
             raise TicketNotFoundError(ticket_id)
         return _ticket(item)
 
+    def ticket_by_reference(self, reference: str) -> Ticket | None:
+        """The ticket a `[#<reference>]` token names (what customers quote in email subjects)."""
+        item = self._get(f"REF#{reference.upper()}", "REF")
+        return None if item is None else self.ticket(item["ticket_id"])
+
+    def message_ticket(self, message_id: str) -> str | None:
+        """The ticket an email Message-ID belongs to (every one we receive or send is recorded)."""
+        item = self._get(f"MSGID#{message_id}", "MSGID")
+        return None if item is None else str(item["ticket_id"])
+
+    def record_message_ids(self, message_ids: Sequence[str], ticket_id: str) -> None:
+        """Map Message-IDs to a ticket; the first mapping of an id wins (a later claim changes nothing)."""
+        for message_id in message_ids:
+            try:
+                self._db.put_item(
+                    TableName=self._table,
+                    Item=_to_item({"PK": f"MSGID#{message_id}", "SK": "MSGID", "ticket_id": ticket_id}),
+                    ConditionExpression="attribute_not_exists(PK)",
+                )
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise _mapped(error) from None
+
+    def claim_token(self, provider: str, token: str, at: datetime) -> bool:
+        """True the first time a provider's one-use token is seen (kept 2 days), False on a replay."""
+        keep = _epoch(at) + 2 * 86400
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=_to_item({"PK": f"TOKEN#{provider}#{token}", "SK": "TOKEN", TABLE.ttl_attribute: keep}),
+                ConditionExpression="attribute_not_exists(PK)",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise _mapped(error) from None
+        return True
+
     def contact(self, contact_id: str) -> Contact | None:
         item = self._get(f"CONTACT#{contact_id}", "META")
         return None if item is None else Contact.model_validate(_strip(item))
@@ -322,6 +360,15 @@ class Store:
                 },
             ),
             ("seen", {"Put": self._seen_put(ticket.id, inbound)}),
+            (
+                "reference",
+                {
+                    "Put": self._put(
+                        {"PK": f"REF#{ticket.reference}", "SK": "REF", "ticket_id": ticket.id},
+                        "attribute_not_exists(PK)",
+                    )
+                },
+            ),
             *self._contact_operations(contact, inbound.received_at),
         ]
         self._transact(operations)

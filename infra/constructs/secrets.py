@@ -13,7 +13,7 @@ from constructs import Construct
 
 from infra.acknowledgments import acknowledge
 from infra.stage import Stage
-from intake.channels import forms, twilio, whatsapp
+from intake.channels import forms, mailgun, sendgrid, twilio, whatsapp
 from intake.config import Policy, PublicAuth
 
 
@@ -25,7 +25,9 @@ def secret_keys(policy: Policy) -> list[str]:
     ]
     keys += [twilio.TOKEN_SECRET] if policy.twilio is not None else []
     whatsapp_keys = [whatsapp.APP_SECRET, whatsapp.VERIFY_TOKEN, whatsapp.ACCESS_TOKEN]
-    return keys + (whatsapp_keys if policy.whatsapp is not None else [])
+    keys += whatsapp_keys if policy.whatsapp is not None else []
+    # email through SendGrid or Mailgun (SES receiving needs no secret)
+    return keys + ([sendgrid.USER, sendgrid.PASSWORD, mailgun.SIGNING_KEY] if policy.email is not None else [])
 
 
 class ProviderSecrets(Construct):

@@ -77,6 +77,20 @@ ROUTES = (
     ),
     *(Route(apigwv2.HttpMethod.POST, path, "receiver", open_because=_TWILIO_OPEN) for path in TWILIO_WEBHOOK_PATHS),
     Route(
+        apigwv2.HttpMethod.POST,
+        "/webhooks/email/sendgrid",
+        "receiver",
+        open_because="SendGrid Inbound Parse cannot sign SigV4; the receiver checks HTTP basic auth against the "
+        "SENDGRID_INBOUND_USER/PASSWORD secrets and stores nothing when it fails.",
+    ),
+    Route(
+        apigwv2.HttpMethod.POST,
+        "/webhooks/email/mailgun",
+        "receiver",
+        open_because="Mailgun cannot sign SigV4; the receiver checks its HMAC signature (timestamp within 15 "
+        "minutes, each token once) and stores nothing when it fails.",
+    ),
+    Route(
         apigwv2.HttpMethod.GET,
         WHATSAPP_PATH,
         "receiver",

@@ -27,6 +27,9 @@ SECRETS = {
     "INTAKE_FORM_CONTACT_SECRET": "test-contact-secret",
     "INTAKE_FORM_FEEDBACK_SECRET": "test-typeform-secret",
     "INTAKE_TWILIO_AUTH_TOKEN": "test-twilio-auth-token",
+    "INTAKE_SENDGRID_INBOUND_USER": "inbound",
+    "INTAKE_SENDGRID_INBOUND_PASSWORD": "test-sendgrid-password",
+    "INTAKE_MAILGUN_SIGNING_KEY": "test-mailgun-key",
 }
 
 
@@ -61,6 +64,8 @@ class Stack:
 
     def prepare(self, name: str, now: float | None = None, **changes: Any) -> samples.Prepared:
         folder = "twilio" if name.startswith(tuple("0123456789")) else "forms"
+        if name.startswith(("sendgrid", "mailgun")):
+            folder = "email"
         sample = samples.load(ROOT / "events" / folder / name)
         for key, value in changes.items():
             sample[key] = value

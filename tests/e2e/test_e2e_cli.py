@@ -161,8 +161,10 @@ def test_demo_posts_every_sample_and_prints_the_tickets(tmp_path: Path, bytecode
     for subject in subjects:
         assert any(row.endswith(subject) for row in rows), f"{subject!r} not in the table:\n{out}"
     # every sample that opens a ticket, the Twilio ones included (voicemail, missed call, texts, WhatsApp)
-    samples = [path for folder in ("forms", "twilio", "whatsapp") for path in REPO.glob(f"events/{folder}/*.json")]
+    samples = [
+        path for folder in ("forms", "twilio", "whatsapp", "email") for path in REPO.glob(f"events/{folder}/*.json")
+    ]
     expected = sum(1 for path in samples if json.loads(path.read_text()).get("expect_ticket", True))
     assert len(rows) == expected
-    assert {row.split()[3] for row in rows} == {"form", "phone", "sms", "whatsapp"}
+    assert {row.split()[3] for row in rows} == {"form", "phone", "sms", "whatsapp", "email"}
     assert f"\n{expected} tickets; data in " in out

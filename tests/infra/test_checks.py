@@ -11,6 +11,8 @@ from tests.infra.synthesis import Synthesized
 EXPECTED_ACKNOWLEDGMENTS = {
     ("AwsSolutions-APIG4", "WebhookApi/HttpApi/GET--healthz"),
     ("AwsSolutions-APIG4", "WebhookApi/HttpApi/GET--webhooks--whatsapp"),
+    ("AwsSolutions-APIG4", "WebhookApi/HttpApi/POST--webhooks--email--sendgrid"),
+    ("AwsSolutions-APIG4", "WebhookApi/HttpApi/POST--webhooks--email--mailgun"),
     ("AwsSolutions-APIG4", "WebhookApi/HttpApi/POST--webhooks--whatsapp"),
     ("AwsSolutions-IAM5[Resource::<RawArchiveBucket3CBB4637.Arn>/attachments/*]", "Functions/IngestRole/DefaultPolicy"),
     ("AwsSolutions-APIG4", "WebhookApi/HttpApi/POST--webhooks--forms--{form_id}"),

@@ -292,6 +292,8 @@ def test_tickets_need_iam_and_webhooks_are_open_to_providers(synthesized: Synthe
         "GET /tickets/{ticket_id}": "AWS_IAM",
         "GET /contacts/{contact_id}": "AWS_IAM",
         "GET /webhooks/whatsapp": "NONE",
+        "POST /webhooks/email/sendgrid": "NONE",
+        "POST /webhooks/email/mailgun": "NONE",
         "POST /webhooks/whatsapp": "NONE",
     }
 

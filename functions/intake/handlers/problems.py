@@ -9,6 +9,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
+from intake.channels.mailgun import PermanentlyUnacceptableError
 from intake.config import ConfigError
 from intake.errors import (
     FieldInvalidError,
@@ -36,6 +37,7 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     FormNotFoundError: (404, "form-not-found", "No such form"),
     TicketNotFoundError: (404, "ticket-not-found", "No such ticket"),
     ContactNotFoundError: (404, "contact-not-found", "No such contact"),
+    PermanentlyUnacceptableError: (406, "message-unacceptable", "This message will never be accepted"),
     PayloadTooLargeError: (413, "payload-too-large", "The request is too large"),
     UnsupportedMediaTypeError: (415, "unsupported-media-type", "The content type is not accepted"),
     StoreUnavailableError: (503, "unavailable", "Try again shortly"),

@@ -15,7 +15,15 @@ from ulid import ULID
 from intake import runtime
 from intake.handlers import problems
 from intake.observability import count, logger, metrics
-from intake.reception import TwilioRoute, answer_whatsapp_handshake, receive_form, receive_twilio, receive_whatsapp
+from intake.reception import (
+    TwilioRoute,
+    answer_whatsapp_handshake,
+    receive_form,
+    receive_mailgun,
+    receive_sendgrid,
+    receive_twilio,
+    receive_whatsapp,
+)
 
 app = APIGatewayHttpResolver()
 problems.register(app)
@@ -116,6 +124,39 @@ def whatsapp_webhook() -> Response[str]:
     metrics.add_metric(name="DeliveryStatusRecorded", unit=MetricUnit.Count, value=receipt.statuses)
     logger.info("whatsapp webhook received", extra={"queued": receipt.queued, "statuses": receipt.statuses})
     return Response(200, "application/json", json.dumps({"receipt": receipt_id, "queued": receipt.queued}))
+
+
+@app.post("/webhooks/email/sendgrid")
+def sendgrid_inbound() -> Response[str]:
+    receipt_id = _receipt(provider="sendgrid")
+    receive_sendgrid(
+        problems.webhook_request(app.current_event),
+        secrets=runtime.secrets(),
+        inbox=runtime.inbox(),
+        received_at=datetime.now(UTC),
+        receipt_id=receipt_id,
+        max_body_bytes=runtime.settings().max_body_bytes,
+    )
+    count("EmailReceived")
+    logger.info("email received")
+    return Response(200, "application/json", json.dumps({"receipt": receipt_id}))
+
+
+@app.post("/webhooks/email/mailgun")
+def mailgun_inbound() -> Response[str]:
+    receipt_id = _receipt(provider="mailgun")
+    receive_mailgun(
+        problems.webhook_request(app.current_event),
+        store=runtime.store(),
+        secrets=runtime.secrets(),
+        inbox=runtime.inbox(),
+        received_at=datetime.now(UTC),
+        receipt_id=receipt_id,
+        max_body_bytes=runtime.settings().max_body_bytes,
+    )
+    count("EmailReceived")
+    logger.info("email received")
+    return Response(200, "application/json", json.dumps({"receipt": receipt_id}))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

@@ -21,6 +21,10 @@ VISIBILITY_S = 5  # a failed message comes back after 5 s here (60 s in AWS, abo
 
 
 def _route(path: str) -> tuple[str, Handler]:
+    if path.startswith("/_local/"):
+        from intake.local import ses
+
+        return "ses-receiving", ses.handler
     if path.startswith("/webhooks/"):
         from intake.handlers import receiver
 

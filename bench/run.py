@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="intake-bench-") as scratch:
         imports(Path(scratch), max(args.import_rounds, 7))
     throughput(args.requests, args.messages, args.rounds)
+    import email_parse  # bench/email_parse.py: messages parsed per second vs email.message_from_bytes
+
+    email_parse.main([])
     return 0
 
 

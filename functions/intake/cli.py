@@ -56,7 +56,7 @@ def _config_path(value: str | None) -> Path:
 def _serve(args: argparse.Namespace) -> int:
     from intake.local.server import serve
 
-    serve(args.host, args.port, Path(args.data_dir), _config_path(args.config))
+    serve(args.host, args.port, Path(args.data_dir), _config_path(args.config), smtp_port=args.smtp_port)
     return 0
 
 
@@ -246,6 +246,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     serve.add_argument("--data-dir", default=".intake", help="kept across restarts (default: .intake)")
     serve.add_argument("--config", help="policy file (default: $INTAKE_CONFIG or intake.yaml)")
+    serve.add_argument("--smtp-port", type=int, help="also accept email over SMTP on this port, as SES would")
     serve.set_defaults(run=_serve)
 
     demo = commands.add_parser("demo", help="start serve, post every sample in events/forms, print the tickets")

@@ -117,7 +117,7 @@ class Server:
     # ------------------------------------------------------------ lifecycle
 
     @classmethod
-    def start(cls, data_dir: Path, log_dir: Path, env: dict[str, str]) -> Server:
+    def start(cls, data_dir: Path, log_dir: Path, env: dict[str, str], smtp_port: int | None = None) -> Server:
         log_dir.mkdir(parents=True, exist_ok=True)
         stderr_path = log_dir / f"serve-{time.monotonic_ns()}.stderr"
         command = [
@@ -131,6 +131,7 @@ class Server:
             str(data_dir),
             "--config",
             str(CONFIG),
+            *(["--smtp-port", str(smtp_port)] if smtp_port else []),
         ]
         with stderr_path.open("w") as stderr:
             process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)

@@ -7,12 +7,23 @@ the demo) start one with `launch`. Every server must exit within 30 s of SIGTERM
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from .client import Server, environment
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+SMTP_PORT = _free_port()  # the session server also takes mail over SMTP, as SES would
 
 
 @pytest.fixture(scope="session")
@@ -32,8 +43,8 @@ def launch(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Ite
     started: list[Server] = []
     logs = tmp_path_factory.mktemp("serve-logs")
 
-    def start(data_dir: Path) -> Server:
-        server = Server.start(data_dir, logs, env)
+    def start(data_dir: Path, smtp_port: int | None = None) -> Server:
+        server = Server.start(data_dir, logs, env, smtp_port=smtp_port)
         started.append(server)
         return server
 
@@ -43,7 +54,7 @@ def launch(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Ite
 
 
 @pytest.fixture(scope="session")
-def server(launch: Callable[[Path], Server], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = launch(tmp_path_factory.mktemp("data"))
+def server(launch: Callable[..., Server], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = launch(tmp_path_factory.mktemp("data"), smtp_port=SMTP_PORT)
     yield running
     running.stop()

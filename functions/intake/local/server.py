@@ -40,6 +40,7 @@ def serve(
     data_dir: Path,
     config: Path,
     ready: Callable[[str], None] = lambda url: None,
+    smtp_port: int | None = None,
 ) -> None:
     """Run until SIGINT or SIGTERM; everything is saved to `data_dir` before returning."""
     load_policy(config)  # fail fast, with each error's path, before anything starts
@@ -73,11 +74,20 @@ def serve(
         for consumer in consumers:
             consumer.start()
         threading.Thread(target=server.serve_forever, name="gateway", daemon=True).start()
+        smtp = None
+        if smtp_port is not None:
+            from intake.local import smtp as smtp_server
+
+            smtp = smtp_server.start(host, smtp_port)
         print(f"intake serving {url} (data in {data_dir}; restored {_counts(restored)})", flush=True)
+        if smtp is not None:
+            print(f"intake receiving email on smtp://{host}:{smtp_port}", flush=True)
         ready(url)
         while not stop.wait(SAVE_EVERY_S):
             _save(data_dir, resources, include_queues=False)
         server.shutdown()
+        if smtp is not None:
+            smtp.stop()
         for consumer in consumers:
             consumer.join(timeout=5)
         _save(data_dir, resources, include_queues=True, patience_s=VISIBILITY_S + 1)

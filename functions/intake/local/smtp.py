@@ -1,0 +1,41 @@
+"""Real SMTP on one machine (`intake serve --smtp-port 2525`): mail in, handled as SES receiving would.
+
+Each accepted message is archived as MIME and queued for the same worker as every other email;
+the envelope's recipients travel with it (they route it to a team).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from ulid import ULID
+
+from intake import runtime
+from intake.observability import logger
+from intake.reception import receive_email
+
+
+class _Receiving:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or envelope.content or b""
+        raw = content if isinstance(content, bytes) else content.encode()
+        arrived = receive_email(
+            "smtp",
+            raw,
+            inbox=runtime.inbox(),
+            received_at=datetime.now(UTC),
+            receipt_id=str(ULID()),
+            recipients=tuple(r.lower() for r in envelope.rcpt_tos),
+        )
+        logger.info("email received over smtp", extra={"receipt_id": arrived.receipt_id})
+        return f"250 Message accepted for delivery as {arrived.receipt_id}"
+
+
+def start(host: str, port: int) -> Any:
+    """An SMTP server in its own thread; `stop()` the returned controller on shutdown."""
+    controller = Controller(_Receiving(), hostname=host, port=port, decode_data=False)
+    controller.start()
+    return controller

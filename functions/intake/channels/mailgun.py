@@ -17,20 +17,17 @@ raises `PermanentlyUnacceptableError`, which the receiver answers with 406 so th
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from email import policy as email_policy
-from email.errors import HeaderParseError
 from email.message import EmailMessage, Message
-from email.parser import BytesParser, Parser
+from email.parser import BytesParser
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from intake.channels import signatures
-from intake.errors import FieldInvalidError, SignatureInvalidError, UnsupportedMediaTypeError
+from intake.channels import formdata, signatures
+from intake.errors import SignatureInvalidError, UnsupportedMediaTypeError
 from intake.model import WebhookRequest
 
 PROVIDER = "mailgun"
@@ -67,14 +64,14 @@ def fields(request: WebhookRequest) -> dict[str, str]:
     found: dict[str, str] = {}
     for part in _parts(request):
         if part.filename is None:
-            found.setdefault(part.name, _decoded(part.content, part.charset))
+            found.setdefault(part.name, formdata.text(part.content, part.charset))
     return found
 
 
 def raw_mime(request: WebhookRequest) -> bytes:
     """The email Mailgun posted, as MIME bytes: `body-mime` as received, else rebuilt from the parsed fields."""
     parts = _parts(request)
-    body_mime = _first(parts, "body-mime")
+    body_mime = formdata.first(parts, "body-mime")
     if body_mime is not None and body_mime.content.strip():
         headers = BytesParser(policy=email_policy.default).parsebytes(body_mime.content, headersonly=True)
         if not _has_sender(headers, parts):
@@ -86,23 +83,23 @@ def raw_mime(request: WebhookRequest) -> bytes:
 # ------------------------------------------------------------------------------------ parsed mode
 
 
-def _rebuilt(parts: list[_Part]) -> bytes:
+def _rebuilt(parts: list[formdata.Part]) -> bytes:
     def text(name: str) -> str | None:
-        part = _first(parts, name)
-        return None if part is None else _decoded(part.content, part.charset)
+        part = formdata.first(parts, name)
+        return None if part is None else formdata.text(part.content, part.charset)
 
     message = EmailMessage(policy=email_policy.default)
     for name, value in _message_headers(text("message-headers")):
         if name.lower() not in _STRUCTURAL:
-            _set(message, name, _FOLD.sub("", value))
+            formdata.set_header(message, name, _FOLD.sub("", value))
     for header, field in (("From", "from"), ("To", "To"), ("Subject", "subject")):
         posted = text(field)
         if header not in message and posted and posted.strip():
-            _set(message, header, posted.strip())
+            formdata.set_header(message, header, posted.strip())
     if not _has_sender(message, parts):
         raise PermanentlyUnacceptableError("the message has no sender: no From header, no from or sender field")
     if "To" not in message and (recipient := text("recipient")):
-        _set(message, "To", recipient.strip())
+        formdata.set_header(message, "To", recipient.strip())
 
     body, html = text("body-plain"), text("body-html")
     if body is not None or html is None:
@@ -115,7 +112,7 @@ def _rebuilt(parts: list[_Part]) -> bytes:
     content_ids = {str(field): str(cid) for cid, field in _json_object(text("content-id-map")).items()}
     files = sorted((p for p in parts if p.filename is not None), key=_attachment_order)
     for part in files:
-        maintype, subtype = _media_type(part.content_type)
+        maintype, subtype = formdata.media_type(part.content_type)
         cid = content_ids.get(part.name)
         message.add_attachment(
             part.content,
@@ -144,7 +141,7 @@ def _message_headers(raw: str | None) -> list[tuple[str, str]]:
     ]
 
 
-def _has_sender(headers: Message, parts: list[_Part]) -> bool:
+def _has_sender(headers: Message, parts: list[formdata.Part]) -> bool:
     if str(headers.get("From") or "").strip():
         return True
     return any(part.content.strip() for part in parts if part.name in ("from", "sender") and part.filename is None)
@@ -158,36 +155,12 @@ def _note_missing(message: EmailMessage, count: str | None, posted: set[str]) ->
         declared = 0
     for n in range(1, declared + 1):
         if f"attachment-{n}" not in posted:
-            _set(message, "X-Intake-Missing-Attachment", f"attachment-{n}")
+            formdata.set_header(message, "X-Intake-Missing-Attachment", f"attachment-{n}")
 
 
-def _set(message: EmailMessage, name: str, value: str) -> None:
-    """Add a header; one the modern policy refuses (a second Subject, a broken value) is left out."""
-    with contextlib.suppress(ValueError, HeaderParseError):
-        message[name] = value
-
-
-def _attachment_order(part: _Part) -> tuple[int, str]:
+def _attachment_order(part: formdata.Part) -> tuple[int, str]:
     numbered = _ATTACHMENT_FIELD.fullmatch(part.name)
     return (int(numbered.group(1)) if numbered else 1 << 30, part.name)
-
-
-def _media_type(value: str) -> tuple[str, str]:
-    maintype, _, subtype = value.split(";", 1)[0].strip().lower().partition("/")
-    if not maintype or not subtype or "/" in subtype:
-        return "application", "octet-stream"
-    return maintype, subtype
-
-
-def _decoded(content: bytes, charset: str | None = None) -> str:
-    """Mailgun transcodes to UTF-8; a part that says otherwise is read in its charset, else Windows-1252."""
-    for candidate in (charset, "utf-8"):
-        if candidate:
-            try:
-                return content.decode(candidate)
-            except (LookupError, UnicodeDecodeError):
-                continue
-    return content.decode("windows-1252", errors="replace")
 
 
 def _json_object(raw: str | None) -> dict[str, Any]:
@@ -201,24 +174,15 @@ def _json_object(raw: str | None) -> dict[str, Any]:
 # ----------------------------------------------------------------- urlencoded and multipart bodies
 
 
-@dataclass(frozen=True)
-class _Part:
-    name: str
-    filename: str | None
-    content_type: str
-    charset: str | None
-    content: bytes  # exactly as posted (percent-decoded for a urlencoded body)
-
-
-def _parts(request: WebhookRequest) -> list[_Part]:
+def _parts(request: WebhookRequest) -> list[formdata.Part]:
     if request.media_type == FORM:
         return _urlencoded(request.body)
     if request.media_type == FORM_DATA:
-        return _form_data(request)
+        return formdata.parts(request)
     raise UnsupportedMediaTypeError("content type", request.media_type, MEDIA_TYPES)
 
 
-def _urlencoded(body: bytes) -> list[_Part]:
+def _urlencoded(body: bytes) -> list[formdata.Part]:
     """Name/value pairs with the values' bytes as sent: `body-mime` may hold 8-bit text of any charset."""
     parts = []
     for pair in body.split(b"&"):
@@ -226,50 +190,5 @@ def _urlencoded(body: bytes) -> list[_Part]:
             continue
         name, _, value = pair.partition(b"=")
         decoded = unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8", errors="replace")
-        parts.append(_Part(decoded, None, "text/plain", None, unquote_to_bytes(value.replace(b"+", b" "))))
+        parts.append(formdata.Part(decoded, None, "text/plain", None, unquote_to_bytes(value.replace(b"+", b" "))))
     return parts
-
-
-def _form_data(request: WebhookRequest) -> list[_Part]:
-    """The parts of a multipart/form-data body, their content byte for byte (RFC 7578)."""
-    envelope = Message()
-    envelope["Content-Type"] = request.header("content-type") or ""
-    boundary = envelope.get_boundary()
-    if not boundary:
-        raise FieldInvalidError("(body)", "is not a multipart/form-data body with a boundary")
-    body = request.body
-    delimiter = b"\r\n--" + boundary.encode("latin-1")
-    newline = b"\r\n"
-    if delimiter not in b"\r\n" + body:
-        delimiter, newline = b"\n--" + boundary.encode("latin-1"), b"\n"
-    sections = (newline + body).split(delimiter)
-    if len(sections) < 2:
-        raise FieldInvalidError("(body)", "has no part delimited by its boundary")
-    parts: list[_Part] = []
-    for section in sections[1:]:
-        if section.startswith(b"--"):
-            break  # the close delimiter
-        _, _, section = section.partition(newline)  # transport padding after the boundary
-        head, separator, content = section.partition(newline + newline)
-        if not separator:
-            head, content = section, b""
-        part = _part(head, content)
-        if part is not None:
-            parts.append(part)
-    return parts
-
-
-def _part(head: bytes, content: bytes) -> _Part | None:
-    # Part headers are ASCII by the RFC, but file names arrive as raw UTF-8 too
-    headers = Parser(policy=email_policy.default).parsestr(_decoded(head) + "\n\n", headersonly=True)
-    name = headers.get_param("name", header="content-disposition")
-    if not isinstance(name, str):
-        return None
-    filename = headers.get_filename()
-    # The type as sent (validated where it is used): the stdlib reads a missing or broken one as text/plain
-    content_type = str(headers.get("content-type") or "")
-    return _Part(name, filename, content_type, headers.get_content_charset(), content)
-
-
-def _first(parts: list[_Part], name: str) -> _Part | None:
-    return next((part for part in parts if part.name == name and part.filename is None), None)

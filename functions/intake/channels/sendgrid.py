@@ -17,17 +17,14 @@ rather than losing the mail.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-from dataclasses import dataclass
 from email import policy as email_policy
-from email.errors import HeaderParseError
-from email.message import EmailMessage, Message
+from email.message import EmailMessage
 from email.parser import Parser
 from typing import Any
 
-from intake.channels import signatures
+from intake.channels import formdata, signatures
 from intake.errors import FieldInvalidError, SignatureInvalidError, UnsupportedMediaTypeError
 from intake.model import WebhookRequest
 
@@ -42,7 +39,6 @@ _STRUCTURAL = frozenset(
     {"content-type", "content-transfer-encoding", "content-disposition", "content-id", "content-length", "mime-version"}
 )
 _ATTACHMENT_FIELD = re.compile(r"attachment(\d+)")
-_FALLBACK_CHARSETS = ("utf-8", "windows-1252")
 
 
 def verify(request: WebhookRequest, user: str | None, password: str | None) -> None:
@@ -60,11 +56,11 @@ def raw_mime(request: WebhookRequest) -> bytes:
     """The email SendGrid posted, as MIME bytes: the `email` field in raw mode, rebuilt in parsed mode."""
     if request.media_type != FORM_DATA:
         raise UnsupportedMediaTypeError("content type", request.media_type, [FORM_DATA])
-    parts = _form_data(request)
-    email = _first(parts, "email")
+    parts = formdata.parts(request)
+    email = formdata.first(parts, "email")
     if email is not None and email.content.strip():
         return email.content
-    headers = _first(parts, "headers")
+    headers = formdata.first(parts, "headers")
     if headers is None or not headers.content.strip():
         raise FieldInvalidError(
             "email", "is required: neither `email` (raw mode) nor `headers` (parsed mode) was posted"
@@ -75,26 +71,26 @@ def raw_mime(request: WebhookRequest) -> bytes:
 # ------------------------------------------------------------------------------------ parsed mode
 
 
-def _rebuilt(parts: list[_Part], headers: _Part) -> bytes:
+def _rebuilt(parts: list[formdata.Part], headers: formdata.Part) -> bytes:
     charsets = _json_object(parts, "charsets")
     info = _json_object(parts, "attachment-info")
     content_ids = {str(field): str(cid) for cid, field in _json_object(parts, "content-ids").items()}
 
     def text(name: str) -> str | None:
-        part = _first(parts, name)
-        return None if part is None else _decoded(part.content, charsets.get(name), part.charset)
+        part = formdata.first(parts, name)
+        return None if part is None else formdata.text(part.content, charsets.get(name), part.charset)
 
     message = EmailMessage(policy=email_policy.default)
     original = Parser(policy=email_policy.default).parsestr(
-        _decoded(headers.content, charsets.get("headers"), headers.charset).strip() + "\n\n", headersonly=True
+        formdata.text(headers.content, charsets.get("headers"), headers.charset).strip() + "\n\n", headersonly=True
     )
     for name, value in original.items():
         if name.lower() not in _STRUCTURAL:
-            _set(message, name, value)
+            formdata.set_header(message, name, value)
     for name, field in (("From", "from"), ("To", "to"), ("Cc", "cc"), ("Subject", "subject")):
         posted = text(field)
         if name not in message and posted and posted.strip():
-            _set(message, name, posted.strip())
+            formdata.set_header(message, name, posted.strip())
 
     body, html = text("text"), text("html")
     if body is not None or html is None:
@@ -109,7 +105,7 @@ def _rebuilt(parts: list[_Part], headers: _Part) -> bytes:
         described = info.get(part.name)
         details: dict[str, Any] = described if isinstance(described, dict) else {}
         filename = str(details.get("filename") or details.get("name") or part.filename or part.name)
-        maintype, subtype = _media_type(str(details.get("type") or part.content_type))
+        maintype, subtype = formdata.media_type(str(details.get("type") or part.content_type))
         cid = details.get("content-id") or content_ids.get(part.name)
         message.add_attachment(
             part.content,
@@ -123,9 +119,9 @@ def _rebuilt(parts: list[_Part], headers: _Part) -> bytes:
     return message.as_bytes()
 
 
-def _note_missing(message: EmailMessage, parts: list[_Part], posted: set[str], info: dict[str, Any]) -> None:
+def _note_missing(message: EmailMessage, parts: list[formdata.Part], posted: set[str], info: dict[str, Any]) -> None:
     """A declared attachment that did not arrive is named in `X-Intake-Missing-Attachment`, never silently lost."""
-    count = _first(parts, "attachments")
+    count = formdata.first(parts, "attachments")
     try:
         declared = int(count.content.strip()) if count is not None else 0
     except ValueError:
@@ -134,102 +130,24 @@ def _note_missing(message: EmailMessage, parts: list[_Part], posted: set[str], i
     for name in sorted(expected - posted, key=lambda n: (len(n), n)):
         described = info.get(name)
         filename = described.get("filename") if isinstance(described, dict) else None
-        _set(message, "X-Intake-Missing-Attachment", f"{name} ({filename})" if filename else name)
+        formdata.set_header(message, "X-Intake-Missing-Attachment", f"{name} ({filename})" if filename else name)
 
 
-def _set(message: EmailMessage, name: str, value: str) -> None:
-    """Add a header; one the modern policy refuses (a second Subject, a broken value) is left out."""
-    with contextlib.suppress(ValueError, HeaderParseError):
-        message[name] = value
-
-
-def _attachment_order(part: _Part) -> tuple[int, str]:
+def _attachment_order(part: formdata.Part) -> tuple[int, str]:
     numbered = _ATTACHMENT_FIELD.fullmatch(part.name)
     return (int(numbered.group(1)) if numbered else 1 << 30, part.name)
 
 
-def _media_type(value: str) -> tuple[str, str]:
-    maintype, _, subtype = value.split(";", 1)[0].strip().lower().partition("/")
-    if not maintype or not subtype or "/" in subtype:
-        return "application", "octet-stream"
-    return maintype, subtype
-
-
-def _decoded(content: bytes, *charsets: object) -> str:
-    """Text in the first charset that reads it strictly, then UTF-8, then Windows-1252 (replacing what is left)."""
-    for charset in (*charsets, *_FALLBACK_CHARSETS):
-        if isinstance(charset, str) and charset.strip():
-            try:
-                return content.decode(charset.strip())
-            except (LookupError, UnicodeDecodeError):
-                continue
-    return content.decode(_FALLBACK_CHARSETS[-1], errors="replace")
-
-
-def _json_object(parts: list[_Part], name: str) -> dict[str, Any]:
+def _json_object(parts: list[formdata.Part], name: str) -> dict[str, Any]:
     """A JSON object field (`charsets`, `attachment-info`, `content-ids`); unreadable is taken as empty."""
-    part = _first(parts, name)
+    part = formdata.first(parts, name)
     if part is None:
         return {}
     try:
-        value = json.loads(_decoded(part.content, part.charset))
+        value = json.loads(formdata.text(part.content, part.charset))
     except (json.JSONDecodeError, RecursionError):
         return {}
     return value if isinstance(value, dict) else {}
 
 
 # ---------------------------------------------------------------------------- multipart/form-data
-
-
-@dataclass(frozen=True)
-class _Part:
-    name: str
-    filename: str | None
-    content_type: str
-    charset: str | None
-    content: bytes  # exactly as posted
-
-
-def _form_data(request: WebhookRequest) -> list[_Part]:
-    """The parts of a multipart/form-data body, their content byte for byte (RFC 7578)."""
-    envelope = Message()
-    envelope["Content-Type"] = request.header("content-type") or ""
-    boundary = envelope.get_boundary()
-    if not boundary:
-        raise FieldInvalidError("(body)", "is not a multipart/form-data body with a boundary")
-    body = request.body
-    delimiter = b"\r\n--" + boundary.encode("latin-1")
-    newline = b"\r\n"
-    if delimiter not in b"\r\n" + body:
-        delimiter, newline = b"\n--" + boundary.encode("latin-1"), b"\n"
-    sections = (newline + body).split(delimiter)
-    if len(sections) < 2:
-        raise FieldInvalidError("(body)", "has no part delimited by its boundary")
-    parts: list[_Part] = []
-    for section in sections[1:]:
-        if section.startswith(b"--"):
-            break  # the close delimiter
-        _, _, section = section.partition(newline)  # transport padding after the boundary
-        head, separator, content = section.partition(newline + newline)
-        if not separator:
-            head, content = section, b""
-        part = _part(head, content)
-        if part is not None:
-            parts.append(part)
-    return parts
-
-
-def _part(head: bytes, content: bytes) -> _Part | None:
-    # Part headers are ASCII by the RFC, but file names arrive as raw UTF-8 too
-    headers = Parser(policy=email_policy.default).parsestr(_decoded(head) + "\n\n", headersonly=True)
-    name = headers.get_param("name", header="content-disposition")
-    if not isinstance(name, str):
-        return None
-    filename = headers.get_filename()
-    # The type as sent (validated where it is used): the stdlib reads a missing or broken one as text/plain
-    content_type = str(headers.get("content-type") or "")
-    return _Part(name, filename, content_type, headers.get_content_charset(), content)
-
-
-def _first(parts: list[_Part], name: str) -> _Part | None:
-    return next((part for part in parts if part.name == name and part.filename is None), None)

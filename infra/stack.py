@@ -8,6 +8,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
+from infra.constructs.email_receiving import EmailReceiving
 from infra.constructs.functions import Functions
 from infra.constructs.inbound_queues import InboundQueues
 from infra.constructs.observability import Observability
@@ -80,6 +81,14 @@ class IntakeStack(Stack):
             browser_origins=public_form_origins(policy_file.policy),
         )
         functions.set_public_base_url(api.url)
+        if policy_file.policy.email is not None:
+            EmailReceiving(
+                self,
+                "EmailReceiving",
+                archive=archive,
+                queues=queues,
+                recipients=sorted(policy_file.policy.email.addresses),
+            )
         Observability(
             self,
             "Observability",

@@ -8,9 +8,12 @@ to but never open a ticket. Every Message-ID seen is recorded against its ticket
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import unquote_plus
 
 from intake.channels import email_mime
 from intake.config import Policy
@@ -119,3 +122,16 @@ def _store_parts(
         stores.put_attachment(attachment, part.content)
         stored.append(attachment)
     return tuple(stored)
+
+
+def arrivals(notification: str, new_id: IdFactory) -> list[EmailArrived]:
+    """The messages an S3 event notification announces (SES receiving wrote them); S3's test event: none."""
+    document = json.loads(notification)
+    found = []
+    for record in document.get("Records", []) if isinstance(document, dict) else []:
+        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
+            continue
+        key = unquote_plus(record["s3"]["object"]["key"])
+        when = datetime.fromisoformat(str(record["eventTime"]).replace("Z", "+00:00"))
+        found.append(EmailArrived(provider="ses", receipt_id=new_id(), received_at=when, raw_archive_key=key))
+    return found

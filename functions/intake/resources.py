@@ -66,9 +66,12 @@ TABLE = TableSpec(
 
 # 180 s: six times the ingest function's 30 s timeout (WhatsApp media are downloaded, with retries, in it)
 INBOUND_QUEUE = QueueSpec(name="inbound", fifo=True, visibility_timeout_s=180, max_receive_count=5)
-QUEUES = (INBOUND_QUEUE,)
+# Amazon SES receiving: the archive bucket's "object created" events under SES_PREFIX, for the email worker
+EMAIL_QUEUE = QueueSpec(name="email", fifo=False, visibility_timeout_s=180, max_receive_count=5)
+QUEUES = (INBOUND_QUEUE, EMAIL_QUEUE)
 
 ARCHIVE = BucketSpec(name="raw", raw_prefix="raw/", attachments_prefix="attachments/")
+SES_PREFIX = "raw/ses/"  # where SES's receipt rule writes each message's MIME (inside the raw archive)
 
 
 def table_name(prefix: str) -> str:

@@ -24,7 +24,7 @@ from infra.constructs.secrets import ProviderSecrets
 from infra.constructs.ticket_store import TicketStore
 from infra.stage import Stage
 from intake.config import ENV_PREFIX, Settings
-from intake.resources import ARCHIVE, INBOUND_QUEUE
+from intake.resources import ARCHIVE, EMAIL_QUEUE, INBOUND_QUEUE
 
 # What intake.observability names its logger and metrics; set again here for any other Powertools use.
 SERVICE_NAME = "intake"
@@ -52,6 +52,12 @@ INGEST = FunctionSpec(
     "intake.handlers.ingest.handler",
     "Turns inbound messages into tickets (conditional writes, partial batch failures)",
     Duration.seconds(INBOUND_QUEUE.visibility_timeout_s // 6),
+)
+EMAIL = FunctionSpec(
+    "Email",
+    "intake.handlers.email.handler",
+    "Turns messages SES received (S3 events) into tickets, threaded by Message-ID",
+    Duration.seconds(EMAIL_QUEUE.visibility_timeout_s // 6),
 )
 API = FunctionSpec(
     "Api",
@@ -143,6 +149,15 @@ class Functions(Construct):
         archive.grant_archive(self.ingest, (ARCHIVE.attachments_prefix,))
         secrets.grant_read(self.ingest)
 
+        self.email = self._build_function(
+            EMAIL,
+            {setting("table_name"): store.table.table_name, setting("bucket_name"): archive.bucket.bucket_name},
+        )
+        store.grant_read_write(self.email)
+        queues.consume(EMAIL_QUEUE, self.email)
+        archive.grant_read_received_mail(self.email)
+        archive.grant_archive(self.email, (ARCHIVE.attachments_prefix,))
+
         self.api = self._build_function(API, {setting("table_name"): store.table.table_name})
         store.grant_read(self.api)
 
@@ -150,7 +165,7 @@ class Functions(Construct):
 
     @property
     def all(self) -> list[lambda_.Function]:
-        return [self.receiver, self.ingest, self.api]
+        return [self.receiver, self.ingest, self.email, self.api]
 
     def set_public_base_url(self, url: str) -> None:
         for function in self.all:

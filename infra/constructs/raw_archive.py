@@ -14,7 +14,7 @@ from constructs import Construct
 
 from infra.acknowledgments import acknowledge, acknowledge_for_grantee, wildcard_resource
 from infra.stage import Stage
-from intake.resources import ARCHIVE
+from intake.resources import ARCHIVE, SES_PREFIX
 
 COLDER_AFTER = Duration.days(90)
 ACCESS_LOGS_KEPT = Duration.days(365)
@@ -90,6 +90,20 @@ class RawArchive(Construct):
         )
 
     # ------------------------------------------------------------------ grants
+
+    def grant_read_received_mail(self, grantee: iam.IGrantable) -> None:
+        """`s3:GetObject` on what SES receiving wrote (SES_PREFIX) only, and the key to decrypt it."""
+        iam.Grant.add_to_principal(
+            grantee=grantee, actions=["s3:GetObject"], resource_arns=[self.bucket.arn_for_objects(f"{SES_PREFIX}*")]
+        )
+        self.key.grant_decrypt(grantee)
+        bucket = self.bucket.node.default_child
+        assert isinstance(bucket, CfnResource)
+        acknowledge_for_grantee(
+            grantee,
+            wildcard_resource(bucket, f"/{SES_PREFIX}*"),
+            f"GetObject only, under {SES_PREFIX}: SES names each received message's object by its own id.",
+        )
 
     def grant_archive(self, grantee: iam.IGrantable, prefixes: tuple[str, ...] | None = None) -> None:
         """`s3:PutObject` under the raw and attachments prefixes (or those given) only: no reads, no deletes."""

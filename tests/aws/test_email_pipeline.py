@@ -121,3 +121,27 @@ def test_a_replayed_mailgun_request_is_refused(stack: Stack) -> None:
     assert stack.post(prepared.path, prepared.body, prepared.headers)[0] == 200
     status, problem = stack.post(prepared.path, prepared.body, prepared.headers)
     assert (status, problem["type"]) == (403, "urn:intake:problem:webhook-signature-invalid")
+
+
+def test_ses_receiving_path_s3_event_to_queue_to_worker_to_ticket(stack: Stack) -> None:
+    from intake.handlers import email
+    from intake.local.workers import poll_once
+    from intake.resources import SES_PREFIX
+
+    # Given SES's receipt rule storing a message's MIME in the archive
+    raw = mime("Broken zipper", "The zipper broke on day two.", message_id="ses1@mail.example.org")
+    stack.s3.put_object(Bucket=stack.resources.bucket, Key=f"{SES_PREFIX}0q8v2hf1rk1ig2s5o2l0", Body=raw)
+
+    # When the bucket's event reaches the email queue and its worker
+    url = stack.resources.queue_urls["email"]
+    arn = stack.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    taken = 0
+    for _ in range(3):
+        taken += poll_once(stack.sqs, url, arn, "email", email.handler, wait_s=0)
+
+    # Then the message is a ticket, and the queue is empty
+    assert taken >= 1
+    [ticket] = tickets(stack)
+    assert (ticket["channel"], ticket["subject"]) == ("email", "Broken zipper")
+    assert ticket["messages"][0]["metadata"]["transport"] == "ses"
+    assert stack.queued("email") == 0

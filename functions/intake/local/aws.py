@@ -18,7 +18,7 @@ from typing import Any
 
 import boto3
 
-from intake.resources import QUEUES, TABLE, QueueSpec, bucket_name, table_name
+from intake.resources import EMAIL_QUEUE, QUEUES, SES_PREFIX, TABLE, QueueSpec, bucket_name, table_name
 
 REGION = "us-east-1"
 PREFIX = "intake-local"
@@ -105,6 +105,21 @@ def create_resources(prefix: str = PREFIX, visibility_timeout_s: int | None = No
             "maxReceiveCount": spec.max_receive_count,
         }
         urls[spec.name] = _create_queue(sqs, spec.physical_name(prefix), spec, visibility, redrive)
+    # SES receiving writes each message under SES_PREFIX; the bucket tells the email queue
+    email_arn = sqs.get_queue_attributes(QueueUrl=urls[EMAIL_QUEUE.name], AttributeNames=["QueueArn"])
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket_name(prefix),
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": email_arn["Attributes"]["QueueArn"],
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": SES_PREFIX}]}},
+                }
+            ]
+        },
+    )
+    sqs.purge_queue(QueueUrl=urls[EMAIL_QUEUE.name])  # S3's "s3:TestEvent" on configuring: nothing to keep
     return Resources(table_name(prefix), bucket_name(prefix), urls)
 
 

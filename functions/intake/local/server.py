@@ -58,13 +58,16 @@ def serve(
         url = f"http://{host}:{server.server_address[1]}"
         os.environ.setdefault("INTAKE_PUBLIC_BASE_URL", url)
         from intake import runtime
-        from intake.handlers import ingest
+        from intake.handlers import email, ingest
         from intake.local.workers import Consumer
 
         runtime.reset()
         runtime.store(), runtime.inbox(), runtime.policy()  # built once, before any thread uses them
         stop = threading.Event()
-        consumers = [Consumer("ingest", resources.queue_urls["inbound"], ingest.handler, stop)]
+        consumers = [
+            Consumer("ingest", resources.queue_urls["inbound"], ingest.handler, stop),
+            Consumer("email", resources.queue_urls["email"], email.handler, stop),
+        ]
 
         def shutdown(signum: int, frame: FrameType | None) -> None:
             stop.set()

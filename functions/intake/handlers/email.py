@@ -1,0 +1,39 @@
+"""SES receiving's consumer: S3 "object created" events for new messages → the same email path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from ulid import ULID
+
+from intake import runtime
+from intake.emails import EmailStores, arrivals, ingest_email
+from intake.observability import count, logger, metrics
+
+runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def new_id() -> str:
+    return str(ULID())
+
+
+def record_handler(record: SQSRecord) -> None:
+    inbox = runtime.inbox()
+    stores = EmailStores(read=inbox.read, put_attachment=inbox.store_attachment)
+    for arrived in arrivals(record.body, new_id):
+        logger.append_keys(receipt_id=arrived.receipt_id)
+        result = ingest_email(runtime.store(), stores, arrived, runtime.policy(), new_id)
+        count("EmailReceived" if result is not None else "AutoMailRecorded")
+        logger.info("email ingested", extra={"ticket_id": result.ticket_id if result else None})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from email import policy as email_policy
+from email.parser import BytesHeaderParser
 from urllib.parse import unquote_plus
 
 from intake.channels import email_mime
@@ -43,7 +45,9 @@ def ingest_email(
     """None: an auto-reply, bounce or list mail that belongs to no thread (archived, nothing else)."""
     settings = policy.email
     limit = settings.max_attachment_bytes if settings else 10 * 1024 * 1024
-    parsed = email_mime.parse(stores.read(arrived.raw_archive_key), max_attachment_bytes=limit)
+    raw = stores.read(arrived.raw_archive_key)
+    parsed = email_mime.parse(raw, max_attachment_bytes=limit)
+    verdicts = {**ses_verdicts(raw), **arrived.verdicts}
     existing = thread_of(store, parsed)
     if parsed.auto is not None and (existing is None or not existing.status.is_open):
         return None
@@ -71,13 +75,27 @@ def ingest_email(
             "full_text": parsed.full_text[:100_000] if parsed.full_text != parsed.text else None,
             "auto": parsed.auto,
             "dropped": [{"filename": name, "reason": why} for name, why in parsed.dropped],
-            "verdicts": arrived.verdicts,
+            "verdicts": verdicts,
             "transport": arrived.provider,
         },
     )
     result = ingest(store, message, new_id)
     store.record_message_ids([i for i in (parsed.message_id,) if i], result.ticket_id)
     return result
+
+
+_VERDICT_HEADERS = {"x-ses-spam-verdict": "spam", "x-ses-virus-verdict": "virus"}
+_AUTH_RESULT = re.compile(r"\b(spf|dkim|dmarc)=(\w+)", re.IGNORECASE)
+
+
+def ses_verdicts(raw: bytes) -> dict[str, str]:
+    """What SES receiving wrote into the message's headers: spam and virus scans, SPF, DKIM, DMARC."""
+    headers = BytesHeaderParser(policy=email_policy.compat32).parsebytes(raw)
+    found = {name: str(headers[header]).strip().upper() for header, name in _VERDICT_HEADERS.items() if headers[header]}
+    for results in headers.get_all("Authentication-Results") or []:
+        if "amazonses.com" in str(results):
+            found |= {method.lower(): verdict.upper() for method, verdict in _AUTH_RESULT.findall(str(results))}
+    return found
 
 
 def thread_of(store: Store, parsed: email_mime.ParsedEmail) -> Ticket | None:

@@ -129,7 +129,13 @@ def test_ses_receiving_path_s3_event_to_queue_to_worker_to_ticket(stack: Stack) 
     from intake.resources import SES_PREFIX
 
     # Given SES's receipt rule storing a message's MIME in the archive
-    raw = mime("Broken zipper", "The zipper broke on day two.", message_id="ses1@mail.example.org")
+    raw = mime(
+        "Broken zipper",
+        "The zipper broke on day two.",
+        message_id="ses1@mail.example.org",
+        extra="X-SES-Spam-Verdict: PASS\r\nX-SES-Virus-Verdict: PASS\r\n"
+        "Authentication-Results: amazonses.com; spf=pass smtp.mailfrom=example.org; dkim=pass; dmarc=none\r\n",
+    )
     stack.s3.put_object(Bucket=stack.resources.bucket, Key=f"{SES_PREFIX}0q8v2hf1rk1ig2s5o2l0", Body=raw)
 
     # When the bucket's event reaches the email queue and its worker
@@ -144,4 +150,11 @@ def test_ses_receiving_path_s3_event_to_queue_to_worker_to_ticket(stack: Stack) 
     [ticket] = tickets(stack)
     assert (ticket["channel"], ticket["subject"]) == ("email", "Broken zipper")
     assert ticket["messages"][0]["metadata"]["transport"] == "ses"
+    assert ticket["messages"][0]["metadata"]["verdicts"] == {
+        "spam": "PASS",
+        "virus": "PASS",
+        "spf": "PASS",
+        "dkim": "PASS",
+        "dmarc": "NONE",
+    }
     assert stack.queued("email") == 0

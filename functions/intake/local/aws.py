@@ -218,8 +218,10 @@ def _drain(sqs: Any, url: str, patience_s: float) -> list[dict[str, Any]]:
 
 
 def _in_flight(sqs: Any, url: str) -> int:
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
-    return int(attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
+    """Messages still on the queue: in flight, or visible but held back (a FIFO group still locked)."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return sum(int(attributes[name]) for name in names)
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -461,7 +461,7 @@ def _codec(charset: str | None) -> str | None:
     )
     try:
         return codecs.lookup(name).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a damaged name (e.g. an embedded NUL)
         return None
 
 

@@ -19,7 +19,7 @@ from urllib.parse import unquote_plus
 
 from intake.channels import email_mime
 from intake.config import Policy
-from intake.inbox import attachment_key
+from intake.inbox import attachment_of
 from intake.ingest import IdFactory, IngestResult, ingest
 from intake.model import Attachment, Channel, EmailArrived, InboundMessage, Sender, Ticket
 from intake.store import Store
@@ -129,12 +129,14 @@ def _store_parts(
 ) -> tuple[Attachment, ...]:
     stored = []
     for n, part in enumerate(parts, start=1):
-        attachment = Attachment(
-            filename=part.filename[:255] or f"part-{n}",
-            content_type=part.content_type,
-            size=len(part.content),
-            sha256=hashlib.sha256(part.content).hexdigest(),
-            s3_key=attachment_key(arrived.receipt_id, arrived.received_at, n, part.filename or f"part-{n}"),
+        name = part.filename or f"part-{n}"
+        attachment = attachment_of(
+            arrived.receipt_id,
+            arrived.received_at,
+            n,
+            name,
+            part.content_type,
+            part.content,
             content_id=part.content_id,
         )
         stores.put_attachment(attachment, part.content)

@@ -45,6 +45,26 @@ def attachment_key(receipt_id: str, received_at: datetime, n: int, filename: str
     return f"{ARCHIVE.attachments_prefix}{received_at:%Y/%m/%d}/{receipt_id}/{n}-{safe_filename(filename)}"
 
 
+def attachment_of(
+    receipt_id: str,
+    received_at: datetime,
+    n: int,
+    filename: str,
+    content_type: str,
+    content: bytes,
+    content_id: str | None = None,
+) -> Attachment:
+    """The n-th file a message brought, described and keyed in the archive (`store_attachment` writes it)."""
+    return Attachment(
+        filename=filename[:255],
+        content_type=content_type,
+        size=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+        s3_key=attachment_key(receipt_id, received_at, n, filename),
+        content_id=content_id,
+    )
+
+
 class Inbox:
     def __init__(self, s3: S3Client, bucket: str, sqs: SQSClient, queue_url: str) -> None:
         self._s3, self._bucket = s3, bucket

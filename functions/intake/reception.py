@@ -10,8 +10,8 @@ from enum import StrEnum
 from intake.channels import forms, mailgun, sendgrid, twilio, whatsapp
 from intake.config import Policy, PublicAuth
 from intake.errors import FormNotFoundError, PayloadTooLargeError, SignatureInvalidError, WebhookSignatureInvalidError
-from intake.inbox import Inbox, attachment_key, raw_key
-from intake.model import Attachment, CallEvent, CallEventKind, EmailArrived, InboundMessage, WebhookRequest
+from intake.inbox import Inbox, attachment_of, raw_key
+from intake.model import CallEvent, CallEventKind, EmailArrived, InboundMessage, WebhookRequest
 from intake.secrets import Secrets
 from intake.sla.calendar import calendar_for
 from intake.store import Store
@@ -46,13 +46,7 @@ def receive_form(
     if forms.is_spam(form, submission):
         return Receipt(receipt_id, queued=False)
     attachments = tuple(
-        Attachment(
-            filename=upload.filename[:255],
-            content_type=upload.content_type,
-            size=len(upload.content),
-            sha256=upload.sha256,
-            s3_key=attachment_key(receipt_id, received_at, n, upload.filename),
-        )
+        attachment_of(receipt_id, received_at, n, upload.filename, upload.content_type, upload.content)
         for n, upload in enumerate(submission.files, start=1)
     )
     archive_key = raw_key(forms.PROVIDER, receipt_id, received_at)
@@ -115,17 +109,16 @@ def receive_twilio(
     form = dict(twilio.params(request))
     archive_key = raw_key(twilio.PROVIDER, receipt_id, received_at)
     item: InboundMessage | CallEvent | twilio.MessageStatus
+    answer = twilio.EMPTY_TWIML
     if route == TwilioRoute.MESSAGING:
         item = twilio.message(
             form, policy=policy, receipt_id=receipt_id, received_at=received_at, raw_archive_key=archive_key
         )
-        answer = twilio.EMPTY_TWIML
     else:
         kind = _CALL_EVENT[route]
         item = twilio.call_event(
             kind, form, policy=policy, receipt_id=receipt_id, received_at=received_at, raw_archive_key=archive_key
         )
-        answer = twilio.EMPTY_TWIML
         if route == TwilioRoute.VOICE:
             answer = twilio.answer_call(form, policy, received_at, public_base_url, _is_open(policy, item, received_at))
         elif route == TwilioRoute.VOICE_RECORDING:

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import os
-from datetime import date
+import re
+from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from intake.model import EMAIL_PATTERN, Priority
 
@@ -51,6 +63,9 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     secrets_arn: str | None = None
     page_size: int = Field(default=25, gt=0, le=100)
+    state_machine_arn: str = ""  # the SLA timer (Step Functions); empty: no timers are started
+    notifications_queue_url: str = ""
+    outbox: Path | None = None  # locally, outgoing email is written here as .eml files instead of sent with SES
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -72,6 +87,38 @@ Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 class Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
+
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(value: object) -> object:
+    """`"1h30m"`, `"2d"`, `"45s"`, `"0m"` → a timedelta (a day is 24 hours); other values go to pydantic."""
+    if not isinstance(value, str):
+        return value
+    match = _DURATION.match(value.strip())
+    if match is None or not any(match.groups()):
+        raise ValueError(f"{value!r} is not a duration like 30m, 4h, 1h30m or 2d")
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """The inverse of `parse_duration`, shortest form (`timedelta(minutes=90)` → `"1h30m"`)."""
+    total = int(value.total_seconds())
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")) if n]
+    return "".join(parts) or "0m"
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": _DURATION.pattern, "examples": ["30m", "4h", "1h30m", "2d"]}),
+]
+Email = Annotated[str, StringConstraints(pattern=EMAIL_PATTERN, to_lower=True)]
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Interval = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]$")]
@@ -96,12 +143,25 @@ class Calendar(Strict):
     open_dates_hours: list[Interval] = Field(default_factory=lambda: ["09:00-17:00"])
 
 
+class Acknowledgment(Strict):
+    """The automatic reply to a new email ticket: from the team's address, at most N per sender per hour."""
+
+    enabled: bool = True
+    max_per_sender_per_hour: int = Field(default=3, ge=1)
+
+
 class Team(Strict):
     name: str
     timezone: str = "UTC"
-    email: str | None = None
+    email: Email | None = Field(default=None, description="the team's address: acknowledgments are sent from it")
     default_region: str = Field(default="US", pattern=r"^[A-Z]{2}$", description="for phones given without +")
     calendar: Calendar | None = None
+    acknowledgment: Acknowledgment = Acknowledgment()
+    reopen_within: Duration = Field(
+        default=timedelta(days=7),
+        description="a customer message this soon after resolution reopens the ticket; later, a new linked ticket",
+    )
+    notify: list[Email] = Field(default_factory=list, description="who gets SLA warnings and breaches (default: email)")
 
     @field_validator("timezone")
     @classmethod
@@ -236,6 +296,18 @@ class EmailChannel(Strict):
     )
     default_team: Name | None = None
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    max_message_bytes: int = Field(
+        default=25 * 1024 * 1024, gt=0, description="attachments beyond this total are recorded as dropped"
+    )
+
+
+class Notifications(Strict):
+    """Emails Intake sends to the team (SLA warnings, breaches, escalations; digests)."""
+
+    sender: Email = Field(default="intake@example.com", description="a verified SES identity in AWS")
+    ticket_url: str = Field(
+        default="{base_url}/tickets/{ticket_id}", description="the link in every email: {base_url}, {ticket_id}"
+    )
 
 
 class Alerts(Strict):
@@ -252,6 +324,7 @@ class Policy(Strict):
     whatsapp: WhatsApp | None = None
     email: EmailChannel | None = None
     alerts: Alerts = Alerts()
+    notifications: Notifications = Notifications()
 
     @model_validator(mode="after")
     def _teams_exist(self) -> Policy:

@@ -68,7 +68,11 @@ TABLE = TableSpec(
 INBOUND_QUEUE = QueueSpec(name="inbound", fifo=True, visibility_timeout_s=180, max_receive_count=5)
 # Amazon SES receiving: the archive bucket's "object created" events under SES_PREFIX, for the email worker
 EMAIL_QUEUE = QueueSpec(name="email", fifo=False, visibility_timeout_s=180, max_receive_count=5)
-QUEUES = (INBOUND_QUEUE, EMAIL_QUEUE)
+# SLA warnings, breaches and escalations, sent by the SLA timer (Step Functions) for the notifier
+NOTIFICATIONS_QUEUE = QueueSpec(name="notifications", fifo=False, visibility_timeout_s=60, max_receive_count=5)
+QUEUES = (INBOUND_QUEUE, EMAIL_QUEUE, NOTIFICATIONS_QUEUE)
+
+SLA_MACHINE = "sla-timer"  # one execution per ticket x target x generation
 
 ARCHIVE = BucketSpec(name="raw", raw_prefix="raw/", attachments_prefix="attachments/")
 SES_PREFIX = "raw/ses/"  # where SES's receipt rule writes each message's MIME (inside the raw archive)

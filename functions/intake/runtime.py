@@ -11,6 +11,7 @@ import boto3
 from intake.config import Policy, Settings, load_policy
 from intake.inbox import Inbox
 from intake.model import InboundMessage
+from intake.notify.mailer import Mailer, OutboxMailer, SesMailer
 from intake.secrets import Secrets
 from intake.store import Store
 
@@ -69,7 +70,17 @@ def media_step() -> Callable[[InboundMessage], InboundMessage]:
     return partial(fetch_media, fetch=fetch, put=inbox().store_attachment, attempts=config.media_attempts)
 
 
+@cache
+def mailer() -> Mailer:
+    """Locally (INTAKE_OUTBOX set), email goes to the outbox folder; in AWS, through SES."""
+    folder = settings().outbox
+    if folder is not None:
+        return OutboxMailer(folder)
+    ses = client("ses")
+    return SesMailer(ses, ses.meta.region_name)
+
+
 def reset() -> None:
     """Forget everything built, so the next call reads the environment again (a new process, in effect)."""
-    for built in (settings, policy, _session, _clients, store, inbox, secrets, media_step):
+    for built in (settings, policy, _session, _clients, store, inbox, secrets, media_step, mailer):
         built.cache_clear()

@@ -1,0 +1,1 @@
+"""What Intake sends by email: acknowledgments, SLA notifications (and, later, digests and surveys)."""

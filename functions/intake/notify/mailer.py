@@ -1,0 +1,73 @@
+"""Sending email: Amazon SES in AWS, an outbox folder of `.eml` files locally. One `Mailer` port, two adapters."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class Mailer(Protocol):
+    def send(self, message: EmailMessage) -> tuple[str, ...]:
+        """Send; return every Message-ID the message may be known by (ours, and the one SES gives it)."""
+
+
+def compose(
+    *,
+    sender: str,
+    to: Iterable[str],
+    subject: str,
+    text: str,
+    html: str | None = None,
+    at: datetime,
+    headers: Mapping[str, str] | None = None,
+) -> EmailMessage:
+    """A UTF-8 message with a text part (and an HTML alternative), its own Message-ID and Date."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = ", ".join(to)
+    message["Subject"] = subject
+    message["Date"] = format_datetime(at)
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "intake.local")
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(text)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    return message
+
+
+class SesMailer:
+    """Amazon SES (`SendRawEmail`). SES replaces the Message-ID with its own; replies quote that one, so both
+    are returned for threading."""
+
+    def __init__(self, ses: Any, region: str) -> None:
+        self._ses = ses
+        self._domain = "email.amazonses.com" if region == "us-east-1" else f"{region}.amazonses.com"
+
+    def send(self, message: EmailMessage) -> tuple[str, ...]:
+        answer = self._ses.send_raw_email(RawMessage={"Data": message.as_bytes()})
+        return (str(message["Message-ID"]), f"<{answer['MessageId']}@{self._domain}>")
+
+
+class OutboxMailer:
+    """Locally: each message becomes `<outbox>/<timestamp>-<message id>.eml`, written atomically."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def send(self, message: EmailMessage) -> tuple[str, ...]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        message_id = str(message["Message-ID"])
+        name = "".join(c if c.isalnum() or c in "-." else "_" for c in message_id.strip("<>"))
+        stamp = datetime.now().strftime("%Y%m%dT%H%M%S%f")  # file order only; the message carries its Date
+        descriptor, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(message.as_bytes())
+        os.replace(temporary, self.folder / f"{stamp}-{name}.eml")
+        return (message_id,)

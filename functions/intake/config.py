@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from intake.model import EMAIL_PATTERN, Priority
+from intake.model import EMAIL_PATTERN, Channel, Priority
 
 ENV_PREFIX = "INTAKE_"
 
@@ -316,6 +316,215 @@ class Alerts(Strict):
     emails: list[Annotated[str, StringConstraints(pattern=EMAIL_PATTERN)]] = Field(default_factory=list)
 
 
+# ---------------------------------------------------------------- SLA and priority
+
+SlaTargetName = Literal["first_response", "next_response", "resolution"]
+SLA_TARGETS: tuple[SlaTargetName, ...] = ("first_response", "next_response", "resolution")
+TimeKind = Literal["business", "calendar"]
+
+
+class SlaTarget(Strict):
+    """One deadline: this long after the clock starts, counted in the team's open hours or around the clock."""
+
+    within: Duration
+    time: TimeKind = Field(default="business", description="business: the team's open hours; calendar: 24/7")
+
+    @field_validator("within")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than 0m")
+        return value
+
+
+class SlaMatch(Strict):
+    """Which tickets a policy applies to; each list left out (or null) means any."""
+
+    teams: list[Name] | None = Field(default=None, min_length=1)
+    channels: list[Channel] | None = Field(default=None, min_length=1)
+    priorities: list[Priority] | None = Field(default=None, min_length=1)
+
+
+class EscalationLevel(Strict):
+    """Who is told when a breach is this old: level 1 `after` the deadline, level N `after` level N-1."""
+
+    after: Duration
+    to: list[Email] = Field(min_length=1)
+
+
+class SlaWarning(Strict):
+    """When to warn before a deadline: once `percent` of the target has elapsed, or `before` the deadline."""
+
+    percent: int | None = Field(default=None, ge=1, le=99)
+    before: Duration | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SlaWarning:
+        if (self.percent is None) == (self.before is None):
+            raise ValueError("give a percent of the target or a duration before the deadline, not both")
+        if self.before is not None and self.before <= timedelta(0):
+            raise ValueError("a warning before the deadline must be longer than 0m")
+        return self
+
+    @property
+    def label(self) -> str:
+        """`"80%"` or `"15m"`: how the policy file writes it, and the warning's name in notifications."""
+        return f"{self.percent}%" if self.before is None else format_duration(self.before)
+
+
+_PERCENT = re.compile(r"^([0-9]+)\s*%$")
+
+
+def parse_warning(value: object) -> object:
+    """`"80%"` (of the target elapsed, 1 to 99) or a duration before the deadline (`"15m"`) → `SlaWarning`."""
+    if isinstance(value, SlaWarning | dict):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a warning like '80%' or '15m'")
+    percent = _PERCENT.match(value.strip())
+    if percent is not None:
+        number = int(percent.group(1))
+        if not 1 <= number <= 99:
+            raise ValueError(f"{value!r}: a warning's percent must be between 1% and 99%")
+        return SlaWarning(percent=number)
+    before = parse_duration(value)
+    assert isinstance(before, timedelta)
+    if before <= timedelta(0):
+        raise ValueError(f"{value!r}: a warning before the deadline must be longer than 0m")
+    return SlaWarning(before=before)
+
+
+WarningSpec = Annotated[
+    SlaWarning,
+    BeforeValidator(parse_warning),
+    PlainSerializer(lambda warning: warning.label, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^(?:[1-9][0-9]?\s*%|" + _DURATION.pattern[1:-1] + ")$",
+            "description": "a percent of the target elapsed (1% to 99%) or a duration before the deadline",
+            "examples": ["50%", "80%", "15m"],
+        }
+    ),
+]
+
+
+class SlaPolicy(Strict):
+    """Targets for the tickets it matches, warnings before each deadline and who is told after a breach."""
+
+    name: Name
+    match: SlaMatch | None = Field(default=None, description="left out: every ticket (the default policy)")
+    first_response: SlaTarget | None = None
+    next_response: SlaTarget | None = None
+    resolution: SlaTarget | None = None
+    warnings: list[WarningSpec] = Field(default_factory=list)
+    escalation: list[EscalationLevel] = Field(default_factory=list)
+
+    @field_validator("warnings")
+    @classmethod
+    def _distinct_warnings(cls, value: list[SlaWarning]) -> list[SlaWarning]:
+        labels = [warning.label for warning in value]
+        twice = sorted({label for label in labels if labels.count(label) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} listed more than once")
+        return value
+
+    def target(self, name: SlaTargetName) -> SlaTarget | None:
+        """The policy's `first_response`, `next_response` or `resolution` (None when it sets none)."""
+        if name not in SLA_TARGETS:
+            raise ValueError(f"unknown SLA target {name!r}; one of {', '.join(SLA_TARGETS)}")
+        found: SlaTarget | None = getattr(self, name)
+        return found
+
+
+class Sla(Strict):
+    """SLA policies, first match wins; the last one has no `match` and applies to everything else."""
+
+    policies: list[SlaPolicy] = Field(min_length=1)
+
+    @field_validator("policies")
+    @classmethod
+    def _default_last(cls, value: list[SlaPolicy]) -> list[SlaPolicy]:
+        names = [policy.name for policy in value]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"policy names must be unique: {', '.join(twice)} used more than once")
+        if value[-1].match is not None:
+            raise ValueError(
+                f"the last policy ({value[-1].name!r}) must have no `match`: it is the default for every other ticket"
+            )
+        for index, policy in enumerate(value[:-1]):
+            if policy.match is None:
+                raise ValueError(
+                    f"only the last policy may have no `match`: {policy.name!r} (policy {index}) matches every "
+                    "ticket, so the ones after it would never apply"
+                )
+        return value
+
+
+DEFAULT_SLA = Sla.model_validate(
+    {
+        "policies": [
+            {
+                "name": "default",
+                "first_response": {"within": "8h"},
+                "resolution": {"within": "5d", "time": "calendar"},
+                "warnings": ["80%"],
+            }
+        ]
+    }
+)
+
+
+class PriorityRule(Strict):
+    """One condition (`form_field`, `vip`, `channels` or `keywords`) and the priority it gives; `form_field`
+    keeps the priority a form's submitter chose."""
+
+    form_field: Literal[True] | None = Field(default=None, description="a form's own priority, when not normal")
+    vip: Literal[True] | None = Field(default=None, description="the sender is one of `vip_contacts`")
+    channels: list[Channel] | None = Field(default=None, min_length=1)
+    keywords: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]] | None = Field(
+        default=None, min_length=1, description="whole words or phrases, any case, in the subject or the text"
+    )
+    priority: Priority | None = None
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> PriorityRule:
+        given = [name for name in ("form_field", "vip", "channels", "keywords") if getattr(self, name) is not None]
+        if len(given) != 1:
+            listed = ", ".join(given) if given else "none"
+            raise ValueError(f"give exactly one of form_field, vip, channels, keywords (got {listed})")
+        if self.form_field and self.priority is not None:
+            raise ValueError("form_field keeps the form's own priority: leave `priority` out")
+        if not self.form_field and self.priority is None:
+            raise ValueError(f"{given[0]}: `priority` is required")
+        return self
+
+
+def _vip_contact(value: object) -> object:
+    """A VIP contact as it is compared: a phone in E.164, an email address in lower case."""
+    if not isinstance(value, str):
+        return value
+    from intake.sla.policy import normalize_contact
+
+    found = normalize_contact(value)
+    if found is None:
+        raise ValueError(f"{value!r} is neither an email address nor a phone number in international form (+...)")
+    return found[1]
+
+
+VipContact = Annotated[str, BeforeValidator(_vip_contact)]
+
+
+class PriorityRules(Strict):
+    """How a new ticket's priority is set: first matching rule wins, none → the message's own priority."""
+
+    vip_contacts: list[VipContact] = Field(
+        default_factory=list, description="phones in international form (+33...) or email addresses"
+    )
+    rules: list[PriorityRule] = Field(default_factory=list)
+
+
 class Policy(Strict):
     version: Literal[1] = 1
     teams: dict[Name, Team] = Field(min_length=1)
@@ -325,6 +534,8 @@ class Policy(Strict):
     email: EmailChannel | None = None
     alerts: Alerts = Alerts()
     notifications: Notifications = Notifications()
+    sla: Sla = DEFAULT_SLA
+    priority: PriorityRules = PriorityRules()
 
     @model_validator(mode="after")
     def _teams_exist(self) -> Policy:
@@ -339,6 +550,9 @@ class Policy(Strict):
             numbers = self.whatsapp.phone_numbers
             named += [(f"whatsapp.phone_numbers.{n}.team", number.team) for n, number in numbers.items()]
             named += [("whatsapp.default_team", self.whatsapp.default_team)] if self.whatsapp.default_team else []
+        for index, sla_policy in enumerate(self.sla.policies):
+            teams = sla_policy.match.teams if sla_policy.match is not None else None
+            named += [(f"sla.policies.{index}.match.teams", team) for team in teams or []]
         for path, team in named:
             if team not in self.teams:
                 raise ValueError(f"{path}: unknown team {team!r}")

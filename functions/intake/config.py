@@ -377,7 +377,7 @@ _PERCENT = re.compile(r"^([0-9]+)\s*%$")
 
 def parse_warning(value: object) -> object:
     """`"80%"` (of the target elapsed, 1 to 99) or a duration before the deadline (`"15m"`) → `SlaWarning`."""
-    if isinstance(value, SlaWarning | dict):
+    if isinstance(value, SlaWarning):
         return value
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a warning like '80%' or '15m'")

@@ -1,0 +1,156 @@
+"""Emails from Jinja2 templates: `render(kind, context)` → (subject, text, html).
+
+Each kind has three templates in `templates/`: `<kind>.subject.txt`, `<kind>.txt` and `<kind>.html`
+(HTML autoescaped, inline CSS only, no scripts). Every context key below must be given, `None` where
+it says so: templates use `StrictUndefined`, so a missing key fails at render time, not in an inbox.
+
+SLA notices, kinds `warning`, `breach`, `escalation`:
+    team_name: str                  the team's display name
+    timezone: str                   IANA zone the deadline is shown in (the team's)
+    reference: str                  the ticket's short reference
+    ticket_url: str                 link to the ticket
+    subject: str | None             the ticket's subject
+    customer_name: str | None       None: "a customer"
+    channel: str                    a `Channel` value (email, phone, ...)
+    priority: str                   a `Priority` value
+    target: str                     first_response | next_response | resolution
+    due_at: datetime                the deadline (timezone-aware)
+    now: datetime                   when the notice is written (timezone-aware)
+    waiting_since: datetime         since when the customer has been waiting for this target
+    last_message: str | None        the customer's latest message (whole; the templates cut it)
+    last_message_at: datetime | None
+    label: str | None               warnings: which one ("50%", "15m")
+    level: int | None               escalations: the level (1 at breach, then 2, 3, ...)
+
+Acknowledgment (the automatic reply to a new email ticket), kind `acknowledgment`:
+    team_name: str
+    customer_name: str | None       None: a greeting without a name
+    reference: str                  quoted as `[#REF]`, which threads the customer's reply
+    subject: str | None             their email's subject
+    next_open: datetime | None      None when the team is open now; else when it opens next
+    timezone: str                   IANA zone `next_open` is shown in (the team's)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+KINDS = ("warning", "breach", "escalation", "acknowledgment")
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_TARGETS = {"first_response": "first response", "next_response": "next response", "resolution": "resolution"}
+_WAITING_FOR = {
+    "first_response": "a first response",
+    "next_response": "a reply to their latest message",
+    "resolution": "a resolution",
+}
+_CHANNELS = {"form": "web form", "email": "email", "phone": "phone", "sms": "SMS", "whatsapp": "WhatsApp"}
+
+EXCERPT_LINES = 4
+EXCERPT_LINE_CHARS = 160
+EXCERPT_CHARS = 400
+
+
+class UnknownTemplateError(ValueError):
+    """`render` was asked for a kind that has no templates."""
+
+
+def render(kind: str, context: Mapping[str, Any]) -> tuple[str, str, str]:
+    """The email of `kind` for `context` (see the module's docstring): one-line subject, text, HTML."""
+    if kind not in KINDS:
+        raise UnknownTemplateError(kind)
+    env = environment()
+    subject = env.get_template(f"{kind}.subject.txt").render(context)
+    text = env.get_template(f"{kind}.txt").render(context)
+    html = env.get_template(f"{kind}.html").render(context)
+    return " ".join(subject.split()), text, html
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters |= {
+        "duration": duration,
+        "local_time": local_time,
+        "excerpt": excerpt,
+        "target_name": target_name,
+        "channel_name": channel_name,
+        "target_phrase": target_phrase,
+    }
+    return env
+
+
+def duration(value: timedelta) -> str:
+    """How long, for a person: `3 h 20 min`, `45 min`, `2 d 4 h`, `under a minute` (sign ignored, rounded down)."""
+    minutes = int(abs(value.total_seconds()) // 60)
+    days, rest = divmod(minutes, 1440)
+    hours, minutes = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h")] if days else [(hours, "h"), (minutes, "min")]
+    shown = [f"{n} {unit}" for n, unit in parts if n]
+    return " ".join(shown) or "under a minute"
+
+
+def local_time(moment: datetime, timezone: str) -> str:
+    """`Tue 1 Dec 2026, 14:00 CET`: the instant on the team's wall clock, in English whatever the locale."""
+    local = moment.astimezone(ZoneInfo(timezone))
+    zone = local.tzname() or ""
+    if zone[:1] in "+-":  # zones without a common abbreviation ("-03"): say it is an offset
+        zone = f"UTC{zone}"
+    weekday, month = _WEEKDAYS[local.weekday()], _MONTHS[local.month - 1]
+    return f"{weekday} {local.day} {month} {local.year}, {local:%H:%M} {zone}".rstrip()
+
+
+def excerpt(
+    text: str | None, lines: int = EXCERPT_LINES, line_chars: int = EXCERPT_LINE_CHARS, chars: int = EXCERPT_CHARS
+) -> list[str]:
+    """The first few lines of a message (blank runs collapsed, long lines cut); `…` ends a cut excerpt."""
+    kept: list[str] = []
+    total, cut = 0, False
+    for raw in (text or "").strip().splitlines():
+        line = " ".join(raw.split())  # tabs, control spacing and runs of blanks → one space
+        if not line and (not kept or not kept[-1]):
+            continue
+        if len(kept) == lines or total >= chars:
+            cut = True
+            break
+        room = min(line_chars, chars - total)
+        if len(line) > room:
+            line, cut = line[: max(room - 1, 0)].rstrip() + "…", True
+        kept.append(line)
+        total += len(line)
+        if cut:
+            break
+    while kept and not kept[-1]:
+        kept.pop()
+    if cut and kept and not kept[-1].endswith("…"):
+        kept[-1] += " …"
+    return kept
+
+
+def target_name(target: str) -> str:
+    return _TARGETS.get(target, target.replace("_", " "))
+
+
+def target_phrase(target: str) -> str:
+    """What the customer is waiting for, to follow "waiting for": `a first response`."""
+    return _WAITING_FOR.get(target, target_name(target))
+
+
+def channel_name(channel: str) -> str:
+    return _CHANNELS.get(channel, channel)

@@ -11,9 +11,11 @@ from constructs import Construct
 from infra.constructs.email_receiving import EmailReceiving
 from infra.constructs.functions import Functions
 from infra.constructs.inbound_queues import InboundQueues
+from infra.constructs.notifications import Notifications
 from infra.constructs.observability import Observability
 from infra.constructs.raw_archive import RawArchive
 from infra.constructs.secrets import ProviderSecrets
+from infra.constructs.sla_timers import SlaTimers
 from infra.constructs.ticket_store import TicketStore
 from infra.constructs.webhook_api import WebhookApi
 from infra.naming import pascal_case
@@ -72,6 +74,16 @@ class IntakeStack(Stack):
             queues=queues,
             secrets=secrets,
         )
+        timers = SlaTimers(self, "SlaTimers", stage=stage, project_root=project_root, store=store, queues=queues)
+        functions.control_sla_timers(timers)
+        Notifications(
+            self,
+            "Notifications",
+            functions=functions,
+            store=store,
+            queues=queues,
+            sender=policy_file.policy.notifications.sender,
+        )
         api = WebhookApi(
             self,
             "WebhookApi",
@@ -89,7 +101,7 @@ class IntakeStack(Stack):
                 queues=queues,
                 recipients=sorted(policy_file.policy.email.addresses),
             )
-        Observability(
+        observability = Observability(
             self,
             "Observability",
             stage=stage,
@@ -98,6 +110,7 @@ class IntakeStack(Stack):
             api=api,
             alert_emails=policy_file.alert_emails,
         )
+        timers.add_alarms(observability.topic)
         self._build_outputs(policy_file, api, secrets)
 
     def _build_outputs(self, policy_file: PolicyFile, api: WebhookApi, secrets: ProviderSecrets) -> None:

@@ -21,6 +21,7 @@ from infra.acknowledgments import acknowledge
 from infra.constructs.inbound_queues import InboundQueues
 from infra.constructs.raw_archive import RawArchive
 from infra.constructs.secrets import ProviderSecrets
+from infra.constructs.sla_timers import SlaTimers
 from infra.constructs.ticket_store import TicketStore
 from infra.stage import Stage
 from intake.config import ENV_PREFIX, Settings
@@ -120,6 +121,7 @@ class Functions(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._stage = stage
+        self._added: list[lambda_.Function] = []  # built here for other capabilities (add_function)
         self.layer = dependencies_layer(self, "Dependencies", project_root=project_root, stage=stage)
         self.code = function_code(project_root / "functions", policy_file)
 
@@ -165,7 +167,20 @@ class Functions(Construct):
 
     @property
     def all(self) -> list[lambda_.Function]:
-        return [self.receiver, self.ingest, self.email, self.api]
+        return [self.receiver, self.ingest, self.email, self.api, *self._added]
+
+    def add_function(self, spec: FunctionSpec, environment: dict[str, str]) -> lambda_.Function:
+        """A function another capability grants to (e.g. Notifications' notifier), built like these ones."""
+        function = self._build_function(spec, environment)
+        self._added.append(function)
+        self._acknowledge_runtime_of(function)
+        return function
+
+    def control_sla_timers(self, timers: SlaTimers) -> None:
+        """Those that create tickets (ingest, email) start timers; the api stops them on an agent's response."""
+        for function in (self.ingest, self.email, self.api):
+            timers.grant_control(function)
+            function.add_environment(setting("state_machine_arn"), timers.state_machine.state_machine_arn)
 
     def set_public_base_url(self, url: str) -> None:
         for function in self.all:
@@ -211,10 +226,14 @@ class Functions(Construct):
 
     def _acknowledge_runtime(self) -> None:
         for function in self.all:
-            acknowledge(
-                function,
-                "AwsSolutions-L1",
-                f"Python {lambda_platform.PYTHON_VERSION} on purpose: the layer's compiled wheels (pydantic-core, "
-                "PyYAML) are built for it; moving runtimes is a change to infra/lambda_platform.py, which "
-                "rebuilds the layer for the new one.",
-            )
+            self._acknowledge_runtime_of(function)
+
+    @staticmethod
+    def _acknowledge_runtime_of(function: lambda_.Function) -> None:
+        acknowledge(
+            function,
+            "AwsSolutions-L1",
+            f"Python {lambda_platform.PYTHON_VERSION} on purpose: the layer's compiled wheels (pydantic-core, "
+            "PyYAML) are built for it; moving runtimes is a change to infra/lambda_platform.py, which "
+            "rebuilds the layer for the new one.",
+        )

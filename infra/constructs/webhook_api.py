@@ -114,6 +114,8 @@ ROUTES = (
     Route(apigwv2.HttpMethod.GET, "/tickets", "api"),
     Route(apigwv2.HttpMethod.GET, "/contacts/{contact_id}", "api"),
     Route(apigwv2.HttpMethod.GET, "/tickets/{ticket_id}", "api"),
+    # An agent's response, pending, resolution, reopening: recorded on the ticket, SLA timers stopped/started
+    Route(apigwv2.HttpMethod.POST, "/tickets/{ticket_id}/events", "api"),
 )
 
 

@@ -40,6 +40,19 @@ EXPECTED_ACKNOWLEDGMENTS = {
     ("AwsSolutions-L1", "Functions/Ingest"),
     ("AwsSolutions-L1", "Functions/Receiver"),
     ("AwsSolutions-S1", "RawArchive/AccessLogs"),
+    ("AwsSolutions-L1", "Functions/Notifier"),
+    # the SLA timer (issue 8): the role's table-key writes, CDK's logging/tracing grants, executions by pattern
+    ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "SlaTimers/Role/DefaultPolicy"),
+    ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "SlaTimers/Role/DefaultPolicy"),
+    ("AwsSolutions-IAM5[Resource::*]", "SlaTimers/Role/DefaultPolicy"),
+    *(
+        (
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+            "IntakeDev-sla-timer:*]",
+            f"Functions/{function}Role/DefaultPolicy",
+        )
+        for function in ("Ingest", "Email", "Api")
+    ),
     ("AwsSolutions-SMG4", "ProviderSecrets/Secret"),
 }
 

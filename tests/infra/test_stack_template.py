@@ -40,7 +40,7 @@ def _refs(value: Any) -> str:
 # ------------------------------------------------------------------ functions
 
 
-OUR_FUNCTIONS = 4  # receiver, ingest, email, api
+OUR_FUNCTIONS = 5  # receiver, ingest, email, api, notifier
 
 
 def _ours(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
@@ -308,6 +308,7 @@ def test_tickets_need_iam_and_webhooks_are_open_to_providers(synthesized: Synthe
         "GET /tickets": "AWS_IAM",
         "GET /tickets/{ticket_id}": "AWS_IAM",
         "GET /contacts/{contact_id}": "AWS_IAM",
+        "POST /tickets/{ticket_id}/events": "AWS_IAM",
         "GET /webhooks/whatsapp": "NONE",
         "POST /webhooks/email/sendgrid": "NONE",
         "POST /webhooks/email/mailgun": "NONE",

@@ -1,0 +1,61 @@
+"""Notifications: the notifier function turns the SLA timer's queued warnings, breaches and escalations into emails.
+
+It consumes the "notifications" queue (partial batch failures, then its DLQ), reads the ticket and timer items
+for what the email says, and sends with SES `SendRawEmail` as the policy file's `notifications.sender` only.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra.constructs.functions import Functions, FunctionSpec, setting
+from infra.constructs.inbound_queues import InboundQueues
+from infra.constructs.ticket_store import TicketStore
+from intake.resources import NOTIFICATIONS_QUEUE
+
+# SQS wants the queue's visibility timeout to be at least six times the consumer's timeout.
+NOTIFIER = FunctionSpec(
+    "Notifier",
+    "intake.handlers.notifier.handler",
+    "Sends the SLA warnings, breaches and escalations the SLA timer queues, as email with SES",
+    Duration.seconds(NOTIFICATIONS_QUEUE.visibility_timeout_s // 6),
+)
+
+
+def ses_identities(sender: str) -> list[str]:
+    """The SES identities `sender` may be verified as: the address itself, or its domain."""
+    domain = sender.rpartition("@")[2]
+    return [sender, domain] if domain and domain != sender else [sender]
+
+
+class Notifications(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: Functions,
+        store: TicketStore,
+        queues: InboundQueues,
+        sender: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.notifier = functions.add_function(NOTIFIER, {setting("table_name"): store.table.table_name})
+        store.grant_read(self.notifier)
+        queues.consume(NOTIFICATIONS_QUEUE, self.notifier)
+        self.grant_send_email(self.notifier, sender)
+
+    def grant_send_email(self, function: lambda_.IFunction, sender: str) -> None:
+        """`ses:SendRawEmail` as `sender`: SES authorizes against the identity verified for it, address or domain."""
+        stack = Stack.of(self)
+        iam.Grant.add_to_principal(
+            grantee=function,
+            actions=["ses:SendRawEmail"],
+            resource_arns=[
+                stack.format_arn(service="ses", resource="identity", resource_name=identity)
+                for identity in ses_identities(sender)
+            ],
+        )

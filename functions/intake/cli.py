@@ -41,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         for line in error.errors:
             print(f"  {line}", file=sys.stderr)
         return 2
+    except urllib.error.HTTPError as error:  # the API's problem+json: say what it says
+        problem = json.loads(error.read() or b"{}")
+        print(f"intake: {problem.get('title', error)}: {problem.get('detail', '')}", file=sys.stderr)
+        return 1
     except (urllib.error.URLError, ConnectionError) as error:
         print(f"intake: cannot reach the API: {error}", file=sys.stderr)
         return 1
@@ -195,6 +199,24 @@ def _inject_email(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quarantine_list(args: argparse.Namespace) -> int:
+    held = _get(args.url, "/quarantine?" + urlencode({"status": args.status}))["items"]
+    if args.json:
+        print(json.dumps(held, indent=2))
+        return 0
+    for item in held:
+        arrived = item["arrived"]
+        print(f"{item['id']}  {arrived['received_at']}  {','.join(item['reasons']):<20} {item.get('subject') or ''}")
+    print(f"{len(held)} {args.status}")
+    return 0
+
+
+def _quarantine_release(args: argparse.Namespace) -> int:
+    released = _post(args.url, f"/quarantine/{args.id}/release", {})
+    print(f"released {args.id}: ticket {released.get('ticket_id') or '(none: auto mail)'}")
+    return 0
+
+
 def _schemas_export(args: argparse.Namespace) -> int:
     from intake.schemas import export
 
@@ -215,6 +237,17 @@ def _config_check(args: argparse.Namespace) -> int:
 
 def _get(url: str, path: str) -> Any:
     with urllib.request.urlopen(url.rstrip("/") + path, timeout=10) as response:  # noqa: S310 - the user's URL
+        return json.loads(response.read())
+
+
+def _post(url: str, path: str, payload: dict[str, Any]) -> Any:
+    request = urllib.request.Request(  # noqa: S310 - the user's own server
+        url.rstrip("/") + path,
+        data=json.dumps(payload).encode(),
+        headers={"content-type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the user's own server
         return json.loads(response.read())
 
 
@@ -274,6 +307,19 @@ def _parser() -> argparse.ArgumentParser:
     inject.add_argument("--to", action="append", default=[], help="envelope recipient (repeatable)")
     inject.add_argument("--url", default=os.environ.get("INTAKE_URL", DEFAULT_URL))
     inject.set_defaults(run=_inject_email)
+
+    quarantine = commands.add_parser(
+        "quarantine", help="email held back as spam, virus or DMARC reject"
+    ).add_subparsers(required=True, metavar="action")
+    held = quarantine.add_parser("list", help="newest first")
+    held.add_argument("--status", choices=["held", "released"], default="held")
+    held.add_argument("--json", action="store_true")
+    held.set_defaults(run=_quarantine_list)
+    let_through = quarantine.add_parser("release", help="let one through: it becomes a ticket")
+    let_through.add_argument("id")
+    let_through.set_defaults(run=_quarantine_release)
+    for sub in (held, let_through):
+        sub.add_argument("--url", default=os.environ.get("INTAKE_URL", DEFAULT_URL))
 
     schemas = commands.add_parser("schemas", help="JSON Schema and OpenAPI").add_subparsers(
         required=True, metavar="action"

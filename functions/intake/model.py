@@ -74,9 +74,30 @@ class EventKind(StrEnum):
     PENDING = "pending"
     RESOLVED = "resolved"
     REOPENED = "reopened"
+    ACKNOWLEDGED = "acknowledged"
+    ASSIGNED = "assigned"
+    PRIORITY_CHANGED = "priority_changed"
     WARNED = "warned"
     BREACHED = "breached"
     ESCALATED = "escalated"
+    TIMER_STARTED = "timer_started"
+    TIMER_PAUSED = "timer_paused"
+    TIMER_MET = "timer_met"
+    TIMER_STOPPED = "timer_stopped"
+
+
+class SlaTarget(StrEnum):
+    FIRST_RESPONSE = "first_response"
+    NEXT_RESPONSE = "next_response"
+    RESOLUTION = "resolution"
+
+
+class TimerState(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"  # waiting on the customer: the clock stops
+    MET = "met"
+    BREACHED = "breached"
+    STOPPED = "stopped"  # no longer owed (the ticket was resolved before a response was due)
 
 
 class Sender(Frozen):
@@ -196,6 +217,24 @@ class EmailArrived(Frozen):
     verdicts: dict[str, str] = Field(default_factory=dict)  # SES: spam, virus, spf, dkim, dmarc → PASS/FAIL/...
 
 
+class QuarantineStatus(StrEnum):
+    HELD = "held"
+    RELEASED = "released"
+
+
+class QuarantinedEmail(Frozen):
+    """An email held back by its verdicts (spam, virus, DMARC reject): archived, not a ticket, until released."""
+
+    id: ReceiptId
+    arrived: EmailArrived
+    reasons: tuple[str, ...] = Field(min_length=1)
+    sender: str | None = None
+    subject: str | None = None
+    status: QuarantineStatus = QuarantineStatus.HELD
+    released_at: UtcDatetime | None = None
+    ticket_id: TicketId | None = None
+
+
 # What the inbound queue carries: one discriminated union of everything adapters produce
 Queued = Annotated[InboundMessage | CallEvent | Reaction | EmailArrived, Field(discriminator="type")]
 
@@ -233,6 +272,23 @@ class TicketEvent(Frozen):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+class SlaTimer(Frozen):
+    """One SLA target of a ticket: the item the SLA state machine reads and, at breach, updates."""
+
+    target: SlaTarget
+    generation: int = Field(ge=1, description="+1 each time the clock restarts (resume, priority change)")
+    state: TimerState
+    policy: str
+    time: Literal["business", "calendar"]
+    started_at: UtcDatetime = Field(description="when this generation's clock started")
+    due_at: UtcDatetime
+    target_s: int = Field(ge=0, description="the whole target, in seconds of business or calendar time")
+    consumed_s: int = Field(default=0, ge=0, description="time used by earlier generations")
+    breached_at: UtcDatetime | None = None
+    ended_at: UtcDatetime | None = None
+    execution: dict[str, Any] = Field(default_factory=dict, description="the state machine input of this generation")
+
+
 class Ticket(Frozen):
     id: TicketId
     reference: str
@@ -249,6 +305,13 @@ class Ticket(Frozen):
     message_count: int = Field(ge=1)
     reply_window_closes_at: UtcDatetime | None = Field(
         default=None, description="WhatsApp: after this, only a template message may be sent (last inbound + 24 h)"
+    )
+    assignee: str | None = None
+    next_due_at: UtcDatetime | None = Field(default=None, description="the earliest running SLA deadline")
+    breached: bool = Field(default=False, description="an SLA target of this ticket was breached")
+    resolved_at: UtcDatetime | None = None
+    previous_ticket_id: TicketId | None = Field(
+        default=None, description="the resolved ticket this conversation continues (replied to after its window)"
     )
 
 
@@ -273,6 +336,7 @@ class TicketDetail(Ticket):
     contact: Contact | None
     messages: list[Message]
     events: list[TicketEvent]
+    sla: list[SlaTimer] = Field(default_factory=list, description="each SLA target: due time, state, generation")
 
 
 class TicketPage(Frozen):

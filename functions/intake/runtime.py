@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import cache, partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
@@ -14,6 +15,9 @@ from intake.model import InboundMessage
 from intake.notify.mailer import Mailer, OutboxMailer, SesMailer
 from intake.secrets import Secrets
 from intake.store import Store
+
+if TYPE_CHECKING:
+    from intake.emails import EmailStores
 
 
 @cache
@@ -68,6 +72,18 @@ def media_step() -> Callable[[InboundMessage], InboundMessage]:
         return lambda message: message  # left pending: nothing can fetch them
     fetch = graph_fetcher(config.graph_api_url, token, timeout_s=2.5)  # worst case fits the 30 s function
     return partial(fetch_media, fetch=fetch, put=inbox().store_attachment, attempts=config.media_attempts)
+
+
+def email_stores() -> EmailStores:
+    """What the email path needs besides the table: the archive, the mailer (acknowledgments), the clock."""
+    from intake.emails import EmailStores
+
+    box = inbox()
+    return EmailStores(read=box.read, put_attachment=box.store_attachment, mailer=mailer(), clock=utc_now)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @cache

@@ -25,6 +25,9 @@ from intake.model import (
     EventKind,
     InboundMessage,
     Message,
+    QuarantinedEmail,
+    QuarantineStatus,
+    SlaTimer,
     Status,
     Ticket,
     TicketDetail,
@@ -227,6 +230,13 @@ class Store:
             raise _mapped(error) from None
         return True
 
+    def release_token(self, provider: str, token: str) -> None:
+        """Forget a claimed token, so that the work it guarded may be tried again (it failed)."""
+        try:
+            self._db.delete_item(TableName=self._table, Key=_key(f"TOKEN#{provider}#{token}", "TOKEN"))
+        except ClientError as error:
+            raise _mapped(error) from None
+
     def contact(self, contact_id: str) -> Contact | None:
         item = self._get(f"CONTACT#{contact_id}", "META")
         return None if item is None else Contact.model_validate(_strip(item))
@@ -267,6 +277,7 @@ class Store:
             contact=self.contact(ticket.contact_id),
             messages=[_message(i) for i in items if i["SK"].startswith("MSG#")],
             events=[TicketEvent.model_validate(_strip(i)) for i in items if i["SK"].startswith("EVT#")],
+            sla=[_timer(i) for i in items if i["SK"].startswith("SLA#")],
         )
 
     def list_tickets(
@@ -275,12 +286,13 @@ class Store:
         *,
         status: Status | None = None,
         channel: str | None = None,
+        breached: bool | None = None,
         limit: int = 25,
         cursor: str | None = None,
     ) -> TicketPage:
         """Newest first across `teams`, from the `by_team` index; `cursor` is the last key handed out."""
         before = None if cursor is None else _decode_cursor(cursor)
-        per_team = [self._team_tickets(team, status, channel, limit, before) for team in teams]
+        per_team = [self._team_tickets(team, status, channel, breached, limit, before) for team in teams]
         merged = heapq.merge(*per_team, key=lambda item: item["created_key"], reverse=True)
         page = [item for _, item in zip(range(limit + 1), merged, strict=False)]
         more = len(page) > limit
@@ -289,8 +301,49 @@ class Store:
             items=[_ticket(i) for i in page], next=_encode_cursor(page[-1]["created_key"]) if more else None
         )
 
+    def queue(
+        self, teams: Sequence[str], *, due_before: datetime | None = None, limit: int = 25, cursor: str | None = None
+    ) -> TicketPage:
+        """Open tickets with a running SLA clock, the most urgent first, from the `open_by_due` index."""
+        after = None if cursor is None else _decode_cursor(cursor)
+        per_team = [self._team_queue(team, due_before, limit, after) for team in teams]
+        merged = heapq.merge(*per_team, key=lambda item: item["due_key"])
+        page = [item for _, item in zip(range(limit + 1), merged, strict=False)]
+        more = len(page) > limit
+        page = page[:limit]
+        return TicketPage(items=[_ticket(i) for i in page], next=_encode_cursor(page[-1]["due_key"]) if more else None)
+
+    def _team_queue(
+        self, team: str, due_before: datetime | None, limit: int, after: str | None
+    ) -> Iterator[dict[str, Any]]:
+        index = _index("open_by_due")
+        condition = f"{index.partition_key} = :team"
+        values: dict[str, Any] = {"team": team}
+        if after is not None and due_before is not None:
+            condition += f" AND {index.sort_key} BETWEEN :after AND :before"
+        elif after is not None:
+            condition += f" AND {index.sort_key} > :after"
+        elif due_before is not None:
+            condition += f" AND {index.sort_key} < :before"
+        if after is not None:
+            values["after"] = after + "\x00"  # strictly after the last one handed out
+        if due_before is not None:
+            values["before"] = iso(due_before)
+        return self._query(
+            IndexName=index.name,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=_values(**values),
+            Limit=limit + 1,
+        )
+
     def _team_tickets(
-        self, team: str, status: Status | None, channel: str | None, limit: int, before: str | None
+        self,
+        team: str,
+        status: Status | None,
+        channel: str | None,
+        breached: bool | None,
+        limit: int,
+        before: str | None,
     ) -> Iterator[dict[str, Any]]:
         index = _index("by_team")
         condition = f"{index.partition_key} = :team"
@@ -306,6 +359,9 @@ class Store:
         if channel is not None:
             filters.append("channel = :channel")
             values["channel"] = channel
+        if breached is not None:
+            filters.append("breached = :breached")
+            values["breached"] = breached
         kwargs: dict[str, Any] = {
             "IndexName": index.name,
             "KeyConditionExpression": condition,
@@ -683,6 +739,186 @@ class Store:
         except ClientError as error:
             raise _mapped(error) from None
 
+    def record_event(self, ticket_id: str, kind: EventKind, at: datetime, detail: dict[str, Any]) -> None:
+        """Add an entry to a ticket's history."""
+        try:
+            self._db.put_item(TableName=self._table, Item=_to_item(_event_item(ticket_id, kind, at, detail)))
+        except ClientError as error:
+            raise _mapped(error) from None
+
+    # ------------------------------------------------------------- SLA timers
+
+    def timers(self, ticket_id: str) -> list[SlaTimer]:
+        items = self._query(
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :sla)",
+            ExpressionAttributeValues=_values(pk=f"TICKET#{ticket_id}", sla="SLA#"),
+            ConsistentRead=True,
+        )
+        return [_timer(item) for item in items]
+
+    def put_timer(self, ticket_id: str, timer: SlaTimer, replaces: int | None) -> None:
+        """Start a target's clock: the first generation, or the one after `replaces` (else WriteConflictError)."""
+        item = {"PK": f"TICKET#{ticket_id}", "SK": f"SLA#{timer.target.value}", **_timer_attributes(timer)}
+        if replaces is None:
+            put = self._put(item, "attribute_not_exists(PK)")
+        else:
+            put = self._put(item, "generation = :replaces", _values(replaces=replaces))
+        try:
+            self._db.put_item(**put)
+        except ClientError as error:
+            raise _mapped(error) from None
+
+    def end_timer(
+        self, ticket_id: str, timer: SlaTimer, state: str, at: datetime, *, consumed_s: int | None = None
+    ) -> bool:
+        """Move a running (or paused) generation to `state`; False when it had moved on already (a breach that
+        won the race, a newer generation). This conditional write is what makes a response racing the
+        deadline safe: the state machine's breach update carries the same condition."""
+        sets = ["#state = :state", "ended_at = :at"]
+        values: dict[str, Any] = {"state": state, "at": iso(at), "g": timer.generation, "was": timer.state.value}
+        if consumed_s is not None:
+            sets.append("consumed_s = :consumed")
+            values["consumed"] = consumed_s
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(f"TICKET#{ticket_id}", f"SLA#{timer.target.value}"),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="generation = :g AND #state = :was",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=_values(**values),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise _mapped(error) from None
+        return True
+
+    def schedule(self, ticket: Ticket, next_due_at: datetime | None) -> None:
+        """Where the ticket sits in its team's queue (`open_by_due`): by its earliest running deadline."""
+        key = _key(f"TICKET#{ticket.id}", "META")
+        update: dict[str, Any]
+        if next_due_at is None or not ticket.status.is_open:
+            update = {"UpdateExpression": "REMOVE next_due_at, open_team, due_key"}
+        else:
+            update = {
+                "UpdateExpression": "SET next_due_at = :due, open_team = :team, due_key = :key",
+                "ExpressionAttributeValues": _values(
+                    due=iso(next_due_at), team=ticket.team, key=f"{iso(next_due_at)}#{ticket.id}"
+                ),
+            }
+        try:
+            self._db.update_item(TableName=self._table, Key=key, **update)
+        except ClientError as error:
+            raise _mapped(error) from None
+
+    def change_ticket(
+        self,
+        ticket: Ticket,
+        at: datetime,
+        event: EventKind,
+        detail: dict[str, Any],
+        *,
+        sets: dict[str, Any] | None = None,
+        removes: Sequence[str] = (),
+    ) -> None:
+        """Change a ticket's fields and record why, both or neither; only if its status is still the one read
+        (else WriteConflictError: someone changed it meanwhile)."""
+        changes = {**(sets or {}), "updated_at": iso(at)}
+        names = {f"#{k}": k for k in changes} | {f"#{k}": k for k in removes} | {"#status_read": "status"}
+        expression = "SET " + ", ".join(f"#{k} = :{k}" for k in changes)
+        if removes:
+            expression += " REMOVE " + ", ".join(f"#{k}" for k in removes)
+        values = _values(**changes, status_read=ticket.status.value)
+        operations = [
+            (
+                "ticket",
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _key(f"TICKET#{ticket.id}", "META"),
+                        "UpdateExpression": expression,
+                        "ConditionExpression": "#status_read = :status_read",
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": values,
+                    }
+                },
+            ),
+            ("event", {"Put": self._put(_event_item(ticket.id, event, at, detail))}),
+        ]
+        self._transact(operations)
+
+    def mark_breached(self, ticket_id: str) -> None:
+        """Flag the ticket as breached (the timer item already says which target, since when)."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(f"TICKET#{ticket_id}", "META"),
+                UpdateExpression="SET breached = :yes",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues=_values(yes=True),
+            )
+        except ClientError as error:
+            raise _mapped(error) from None
+
+    # ------------------------------------------------ quarantine, acknowledgments
+
+    def quarantine(self, held: QuarantinedEmail) -> None:
+        """Hold an email back (again, harmlessly, on a redelivery: the first record stays)."""
+        item = {"PK": "QUARANTINE", "SK": held.id, "document": held.model_dump_json()}
+        try:
+            self._db.put_item(
+                TableName=self._table, Item=_to_item(item), ConditionExpression="attribute_not_exists(PK)"
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise _mapped(error) from None
+
+    def quarantined(self, quarantine_id: str) -> QuarantinedEmail | None:
+        item = self._get("QUARANTINE", quarantine_id)
+        return None if item is None else QuarantinedEmail.model_validate_json(item["document"])
+
+    def list_quarantine(self, status: QuarantineStatus | None = QuarantineStatus.HELD) -> list[QuarantinedEmail]:
+        """Newest first (ids are ULIDs)."""
+        items = self._query(
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues=_values(pk="QUARANTINE"),
+            ScanIndexForward=False,
+        )
+        held = [QuarantinedEmail.model_validate_json(item["document"]) for item in items]
+        return [h for h in held if status is None or h.status == status]
+
+    def release(self, released: QuarantinedEmail) -> None:
+        """Record a release; only a held email can be released (else WriteConflictError)."""
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=_to_item({"PK": "QUARANTINE", "SK": released.id, "document": released.model_dump_json()}),
+                ConditionExpression="contains(document, :held)",
+                ExpressionAttributeValues=_values(held='"status":"held"'),
+            )
+        except ClientError as error:
+            raise _mapped(error) from None
+
+    def allow_acknowledgment(self, sender: str, at: datetime, per_hour: int) -> bool:
+        """Count one acknowledgment to `sender` in this clock hour; False once `per_hour` were sent."""
+        hour = at.strftime("%Y%m%d%H")
+        keep = _epoch(at) + 2 * 3600
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(f"ACKRATE#{sender}#{hour}", "ACKRATE"),
+                UpdateExpression="ADD sent :one SET #ttl = :keep",
+                ConditionExpression="attribute_not_exists(sent) OR sent < :limit",
+                ExpressionAttributeNames={"#ttl": TABLE.ttl_attribute},
+                ExpressionAttributeValues=_values(one=1, keep=keep, limit=per_hour),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise _mapped(error) from None
+        return True
+
     # --------------------------------------------------------------- plumbing
 
     def _put(
@@ -769,6 +1005,21 @@ def _strip(item: dict[str, Any]) -> dict[str, Any]:
 
 def _ticket(item: dict[str, Any]) -> Ticket:
     return Ticket.model_validate(_strip(item))
+
+
+def _timer_attributes(timer: SlaTimer) -> dict[str, Any]:
+    attributes = timer.model_dump(mode="json")
+    for name in ("started_at", "due_at", "breached_at", "ended_at"):
+        moment = getattr(timer, name)
+        attributes[name] = None if moment is None else iso(moment)
+    attributes["execution"] = json.dumps(timer.execution, sort_keys=True)
+    return attributes
+
+
+def _timer(item: dict[str, Any]) -> SlaTimer:
+    fields = _strip(item)
+    fields["execution"] = json.loads(fields.get("execution") or "{}")
+    return SlaTimer.model_validate(fields)
 
 
 def _message(item: dict[str, Any]) -> Message:

@@ -7,6 +7,9 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email import policy as email_policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,12 @@ class Stack:
     s3: Any
     sqs: Any
     dynamodb: Any
+    outbox: Path  # where the mail Intake sends lands (INTAKE_OUTBOX)
+
+    def sent(self) -> list[EmailMessage]:
+        """The mail sent so far, oldest first."""
+        files = sorted(self.outbox.glob("*.eml")) if self.outbox.exists() else []
+        return [BytesParser(policy=email_policy.default).parsebytes(f.read_bytes()) for f in files]  # type: ignore[misc]
 
     @property
     def store(self) -> Store:
@@ -77,6 +86,14 @@ class Stack:
         result = api.handler(api_event("GET", path, {}, b"", "127.0.0.1"), LocalContext("api", "req-2"))
         return result["statusCode"], json.loads(result["body"])
 
+    def post_api(self, path: str, payload: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+        from intake.handlers import api
+
+        body = json.dumps(payload or {}).encode()
+        event = api_event("POST", path, {"content-type": "application/json"}, body, "127.0.0.1")
+        result = api.handler(event, LocalContext("api", "req-3"))
+        return result["statusCode"], json.loads(result["body"])
+
     def work(self, rounds: int = 3) -> int:
         """Run the ingest consumer until the queue is empty (or `rounds` empty polls)."""
         from intake.handlers import ingest
@@ -109,8 +126,9 @@ class Stack:
 
 
 @pytest.fixture(autouse=True)
-def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+def stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Stack]:
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    monkeypatch.setenv("INTAKE_OUTBOX", str(tmp_path / "outbox"))
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
     with emulated():
@@ -120,7 +138,8 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         monkeypatch.setenv("INTAKE_CONFIG", str(ROOT / "intake.yaml"))
         runtime.reset()
         session = boto3.session.Session()
-        yield Stack(resources, session.client("s3"), session.client("sqs"), session.client("dynamodb"))
+        clients = (session.client("s3"), session.client("sqs"), session.client("dynamodb"))
+        yield Stack(resources, *clients, outbox=tmp_path / "outbox")
         runtime.reset()
     assert os.environ.get("TZ") == "UTC"
 

@@ -121,7 +121,7 @@ def test_models_are_frozen() -> None:
 
 def test_models_reject_unknown_fields() -> None:
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
-        ticket(assignee="ana")
+        ticket(owner="ana")
 
 
 def test_sender_identities_are_phone_then_email() -> None:

@@ -1,4 +1,4 @@
-"""Agent tools' read API: the ticket list, one ticket with its thread, and the health check."""
+"""Agent tools' API: the ticket list, one ticket with its thread, contacts, quarantined email, health."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from intake import runtime
 from intake.errors import FieldInvalidError
 from intake.handlers import problems
-from intake.model import Channel, Status
+from intake.model import Channel, QuarantineStatus, Status
 from intake.observability import logger, metrics
 
 app = APIGatewayHttpResolver()
@@ -51,12 +51,34 @@ def show_ticket(ticket_id: str) -> Response[str]:
     return _json(runtime.store().ticket_detail(ticket_id).model_dump(mode="json"))
 
 
-E = TypeVar("E", Status, Channel)
+E = TypeVar("E", Status, Channel, QuarantineStatus)
 
 
 @app.get("/contacts/<contact_id>")
 def show_contact(contact_id: str) -> Response[str]:
     return _json(runtime.store().contact_detail(contact_id).model_dump(mode="json"))
+
+
+@app.get("/quarantine")
+def list_quarantine() -> Response[str]:
+    """Emails held back by their verdicts, newest first (`?status=held|released`; held by default)."""
+    query = app.current_event.query_string_parameters or {}
+    status = _enum(QuarantineStatus, "status", query.get("status", "held"))
+    held = runtime.store().list_quarantine(status)
+    return _json({"items": [h.model_dump(mode="json") for h in held]})
+
+
+@app.post("/quarantine/<quarantine_id>/release")
+def release_quarantined(quarantine_id: str) -> Response[str]:
+    """Let a quarantined email through: it becomes a ticket (or joins its thread)."""
+    from intake.emails import release
+    from intake.handlers.ingest import new_id
+
+    released = release(
+        runtime.store(), runtime.email_stores(), quarantine_id, runtime.policy(), new_id, runtime.utc_now()
+    )
+    logger.info("quarantined email released", extra={"quarantine_id": quarantine_id, "ticket_id": released.ticket_id})
+    return _json(released.model_dump(mode="json"))
 
 
 def _enum(kind: type[E], name: str, raw: str | None) -> E | None:

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from ulid import ULID
 
 from intake import runtime
-from intake.emails import EmailStores, arrivals, ingest_email
+from intake.emails import arrivals, ingest_email
 from intake.observability import count, logger, metrics
 
 runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
@@ -24,12 +24,11 @@ def new_id() -> str:
 
 
 def record_handler(record: SQSRecord) -> None:
-    inbox = runtime.inbox()
-    stores = EmailStores(read=inbox.read, put_attachment=inbox.store_attachment)
+    stores = runtime.email_stores()
     for arrived in arrivals(record.body, new_id):
         logger.append_keys(receipt_id=arrived.receipt_id)
         result = ingest_email(runtime.store(), stores, arrived, runtime.policy(), new_id)
-        count("EmailReceived" if result is not None else "AutoMailRecorded")
+        count("EmailReceived" if result is not None else "EmailHeldOrAutoRecorded")
         logger.info("email ingested", extra={"ticket_id": result.ticket_id if result else None})
 
 

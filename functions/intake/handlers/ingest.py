@@ -12,7 +12,7 @@ from ulid import ULID
 
 from intake import runtime
 from intake.calls import fold_call_event
-from intake.emails import EmailStores, ingest_email
+from intake.emails import ingest_email
 from intake.inbox import decode_message
 from intake.ingest import Outcome, annotate, ingest_with_media
 from intake.model import CallEvent, EmailArrived, Reaction
@@ -43,9 +43,7 @@ def record_handler(record: SQSRecord) -> None:
         elif isinstance(item, Reaction):
             result = annotate(runtime.store(), item)
         elif isinstance(item, EmailArrived):
-            inbox = runtime.inbox()
-            stores = EmailStores(read=inbox.read, put_attachment=inbox.store_attachment)
-            result = ingest_email(runtime.store(), stores, item, runtime.policy(), new_id)
+            result = ingest_email(runtime.store(), runtime.email_stores(), item, runtime.policy(), new_id)
         else:
             result = ingest_with_media(runtime.store(), item, new_id, runtime.media_step())
     except Exception:

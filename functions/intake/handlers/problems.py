@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from intake.channels.mailgun import PermanentlyUnacceptableError
 from intake.config import ConfigError
+from intake.emails import QuarantineNotFoundError, QuarantineReleasedError
 from intake.errors import (
     FieldInvalidError,
     FormNotFoundError,
@@ -37,6 +38,8 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     FormNotFoundError: (404, "form-not-found", "No such form"),
     TicketNotFoundError: (404, "ticket-not-found", "No such ticket"),
     ContactNotFoundError: (404, "contact-not-found", "No such contact"),
+    QuarantineNotFoundError: (404, "quarantine-not-found", "No such quarantined email"),
+    QuarantineReleasedError: (409, "quarantine-released", "This email was released already"),
     PermanentlyUnacceptableError: (406, "message-unacceptable", "This message will never be accepted"),
     PayloadTooLargeError: (413, "payload-too-large", "The request is too large"),
     UnsupportedMediaTypeError: (415, "unsupported-media-type", "The content type is not accepted"),

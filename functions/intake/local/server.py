@@ -54,6 +54,7 @@ def serve(
         restored = aws.load(data_dir, resources)
         os.environ.update(resources.environment())
         os.environ["INTAKE_CONFIG"] = str(config.resolve())
+        os.environ.setdefault("INTAKE_OUTBOX", str((data_dir / "outbox").resolve()))
         server = make_server(host, port, _route)
         url = f"http://{host}:{server.server_address[1]}"
         os.environ.setdefault("INTAKE_PUBLIC_BASE_URL", url)

@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 
+class MailRejectedError(Exception):
+    """The mail service refused the message for good (an unverified sender, a suppressed address)."""
+
+
 class Mailer(Protocol):
     def send(self, message: EmailMessage) -> tuple[str, ...]:
         """Send; return every Message-ID the message may be known by (ours, and the one SES gives it)."""
@@ -51,7 +55,15 @@ class SesMailer:
         self._domain = "email.amazonses.com" if region == "us-east-1" else f"{region}.amazonses.com"
 
     def send(self, message: EmailMessage) -> tuple[str, ...]:
-        answer = self._ses.send_raw_email(RawMessage={"Data": message.as_bytes()})
+        from botocore.exceptions import ClientError
+
+        try:
+            answer = self._ses.send_raw_email(RawMessage={"Data": message.as_bytes()})
+        except ClientError as error:
+            code = error.response["Error"]["Code"]
+            if code in ("MessageRejected", "MailFromDomainNotVerifiedException", "AccountSendingPausedException"):
+                raise MailRejectedError(code) from None
+            raise  # throttling and the like: the caller's queue retries
         return (str(message["Message-ID"]), f"<{answer['MessageId']}@{self._domain}>")
 
 

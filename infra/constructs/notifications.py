@@ -1,7 +1,8 @@
 """Notifications: the notifier function turns the SLA timer's queued warnings, breaches and escalations into emails.
 
 It consumes the "notifications" queue (partial batch failures, then its DLQ), reads the ticket and timer items
-for what the email says, and sends with SES `SendRawEmail` as the policy file's `notifications.sender` only.
+for what the email says, claims each notice once in the table, and sends with SES `SendRawEmail` as the policy
+file's `notifications.sender` only.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from constructs import Construct
 from infra.constructs.functions import Functions, FunctionSpec, setting
 from infra.constructs.inbound_queues import InboundQueues
 from infra.constructs.ticket_store import TicketStore
+from intake.notify.notifier import CLAIM_SCOPE
 from intake.resources import NOTIFICATIONS_QUEUE
 
 # SQS wants the queue's visibility timeout to be at least six times the consumer's timeout.
@@ -44,9 +46,22 @@ class Notifications(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.notifier = functions.add_function(NOTIFIER, {setting("table_name"): store.table.table_name})
-        store.grant_read(self.notifier)
+        # reads the ticket; claims each notice once (a conditional put), flags breaches, records the event
+        store.grant_read_write(self.notifier)
+        self._grant_release_claims(self.notifier, store)
         queues.consume(NOTIFICATIONS_QUEUE, self.notifier)
         self.grant_send_email(self.notifier, sender)
+
+    @staticmethod
+    def _grant_release_claims(function: lambda_.IFunction, store: TicketStore) -> None:
+        """A notice whose email failed gives its claim back (so the queue's retry sends it): DeleteItem, and only
+        on the notifier's own claim items."""
+        iam.Grant.add_to_principal(
+            grantee=function,
+            actions=["dynamodb:DeleteItem"],
+            resource_arns=[store.table.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"TOKEN#{CLAIM_SCOPE}#*"]}},
+        )
 
     def grant_send_email(self, function: lambda_.IFunction, sender: str) -> None:
         """`ses:SendRawEmail` as `sender`: SES authorizes against the identity verified for it, address or domain."""

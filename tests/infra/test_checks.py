@@ -41,6 +41,8 @@ EXPECTED_ACKNOWLEDGMENTS = {
     ("AwsSolutions-L1", "Functions/Receiver"),
     ("AwsSolutions-S1", "RawArchive/AccessLogs"),
     ("AwsSolutions-L1", "Functions/Notifier"),
+    ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "Functions/NotifierRole/DefaultPolicy"),
+    ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "Functions/NotifierRole/DefaultPolicy"),
     # the SLA timer (issue 8): the role's table-key writes, CDK's logging/tracing grants, executions by pattern
     ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "SlaTimers/Role/DefaultPolicy"),
     ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "SlaTimers/Role/DefaultPolicy"),

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from infra.naming import pascal_case
+from intake.notify.notifier import CLAIM_SCOPE
 from intake.resources import NOTIFICATIONS_QUEUE, SLA_MACHINE
 from tests.infra.synthesis import ROOT, Synthesized
 
@@ -220,12 +221,21 @@ def test_the_notifier_consumes_notifications_reporting_partial_batch_failures(sy
     assert "INTAKE_PUBLIC_BASE_URL" in variables  # the link in every email
 
 
-def test_the_notifier_reads_tickets_and_sends_email_only_as_the_policy_sender(synthesized: Synthesized) -> None:
+def test_the_notifier_claims_notices_and_sends_email_only_as_the_policy_sender(synthesized: Synthesized) -> None:
     sender = synthesized.policy_file.policy.notifications.sender
     statements = _statements(synthesized, "Functions/NotifierRole/DefaultPolicy")
     actions = {a for s in statements for a in _as_list(s["Action"])}
 
-    assert {a for a in actions if a.startswith("dynamodb:")} == {"dynamodb:GetItem", "dynamodb:Query"}
+    assert {a for a in actions if a.startswith("dynamodb:")} == {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",  # the claim of each notice, the event it records
+        "dynamodb:UpdateItem",  # the ticket's breached flag
+        "dynamodb:DeleteItem",  # a claim given back when sending failed
+    }
+    (delete,) = [s for s in statements if "dynamodb:DeleteItem" in _as_list(s["Action"])]
+    assert _as_list(delete["Action"]) == ["dynamodb:DeleteItem"]
+    assert delete["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"TOKEN#{CLAIM_SCOPE}#*"]}}
     assert not any(a.startswith(("s3:", "secretsmanager:", "states:", "sqs:SendMessage")) for a in actions)
     (send,) = [s for s in statements if "ses:SendRawEmail" in _as_list(s["Action"])]
     assert _as_list(send["Action"]) == ["ses:SendRawEmail"]

@@ -403,7 +403,7 @@ def test_ses_receives_mail_for_the_policy_addresses_into_the_archive_and_queues_
 
     _, rule = synthesized.one("AWS::SES::ReceiptRule", "EmailReceiving/RuleSet/Rule0")
     properties = rule["Rule"] if "Rule" in rule else rule["Properties"]["Rule"]
-    assert properties["Recipients"] == sorted(synthesized.policy_file.policy.email.addresses)  # type: ignore[union-attr]
+    assert properties["Recipients"] == sorted(synthesized.policy_file.policy.email.addresses)
     assert properties["ScanEnabled"] is True and properties["TlsPolicy"] == "Require"
     [action] = properties["Actions"]
     assert action["S3Action"]["ObjectKeyPrefix"] == SES_PREFIX

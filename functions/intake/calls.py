@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from intake.config import Policy
 from intake.ingest import IdFactory, IngestResult, Outcome, ingest
 from intake.model import Attachment, CallEvent, Channel, InboundMessage, Sender
 from intake.store import CallState, Store
@@ -45,7 +46,9 @@ def call_content(state: CallState) -> CallContent | None:
     return None
 
 
-def fold_call_event(store: Store, event: CallEvent, new_id: IdFactory) -> IngestResult | None:
+def fold_call_event(
+    store: Store, event: CallEvent, new_id: IdFactory, policy: Policy | None = None
+) -> IngestResult | None:
     """Fold one callback; returns the ticket the call's message is on, or None if there is none yet."""
     known = store.seen(event.provider, event.event_id)
     if known is not None:
@@ -57,7 +60,7 @@ def fold_call_event(store: Store, event: CallEvent, new_id: IdFactory) -> Ingest
     message = _message(event, state, content)
     existing = store.seen(event.provider, event.call_sid)
     if existing is None:
-        result = ingest(store, message, new_id)
+        result = ingest(store, message, new_id, policy)
     else:
         store.update_message(existing.ticket_id, message)
         store.retitle_ticket(existing.ticket_id, state.started_at, content.subject)

@@ -22,6 +22,7 @@ from urllib.parse import unquote_plus
 
 from intake.channels import email_mime
 from intake.config import Policy
+from intake.errors import QuarantineNotFoundError, QuarantineReleasedError
 from intake.inbox import attachment_of
 from intake.ingest import IdFactory, IngestResult, Outcome, ingest
 from intake.model import (
@@ -44,20 +45,6 @@ REFERENCE_TOKEN = re.compile(r"\[#([0-9A-HJKMNP-TV-Z]{8})\]", re.IGNORECASE)
 
 class EmailUnroutableError(Exception):
     """No team takes mail for any of its recipients and the policy names no default team."""
-
-
-class QuarantineNotFoundError(Exception):
-    def __init__(self, quarantine_id: str) -> None:
-        self.quarantine_id = quarantine_id
-        super().__init__(f"no quarantined email {quarantine_id}")
-
-
-class QuarantineReleasedError(Exception):
-    """Releasing an email that was already released."""
-
-    def __init__(self, quarantine_id: str) -> None:
-        self.quarantine_id = quarantine_id
-        super().__init__(f"email {quarantine_id} was already released")
 
 
 @dataclass(frozen=True)
@@ -127,7 +114,7 @@ def ingest_email(
             "transport": arrived.provider,
         },
     )
-    result = ingest(store, message, new_id)
+    result = ingest(store, message, new_id, policy)
     store.record_message_ids([i for i in (parsed.message_id,) if i], result.ticket_id)
     if result.outcome == Outcome.CREATED and auto is None and stores.mailer is not None and stores.clock is not None:
         acknowledge(store, stores.mailer, policy, store.ticket(result.ticket_id), parsed, stores.clock())
@@ -136,7 +123,7 @@ def ingest_email(
 
 def release(
     store: Store, stores: EmailStores, quarantine_id: str, policy: Policy, new_id: IdFactory, at: datetime
-) -> QuarantinedEmail:
+) -> tuple[QuarantinedEmail, IngestResult | None]:
     """Let a quarantined email through: it becomes a ticket (or joins its thread) as if it had just passed."""
     held = store.quarantined(quarantine_id)
     if held is None:
@@ -155,7 +142,7 @@ def release(
         store.release(released)
     except WriteConflictError:
         raise QuarantineReleasedError(quarantine_id) from None
-    return released
+    return released, result
 
 
 def quarantine_reasons(verdicts: dict[str, str]) -> tuple[str, ...]:

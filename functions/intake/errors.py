@@ -53,6 +53,28 @@ class FieldInvalidError(RequestRejectedError):
 Built = TypeVar("Built")
 
 
+class QuarantineNotFoundError(Exception):
+    def __init__(self, quarantine_id: str) -> None:
+        self.quarantine_id = quarantine_id
+        super().__init__(f"no quarantined email {quarantine_id}")
+
+
+class QuarantineReleasedError(Exception):
+    """Releasing an email that was already released."""
+
+    def __init__(self, quarantine_id: str) -> None:
+        self.quarantine_id = quarantine_id
+        super().__init__(f"email {quarantine_id} was already released")
+
+
+class TransitionInvalidError(Exception):
+    """An action that makes no sense for the ticket as it is (resolving a resolved ticket)."""
+
+    def __init__(self, ticket_id: str, action: str, status: str) -> None:
+        self.ticket_id, self.action, self.status = ticket_id, action, status
+        super().__init__(f"ticket {ticket_id} is {status}: cannot apply `{action}`")
+
+
 def built_or_field_error(build: Callable[[], Built], theirs: Mapping[str, str]) -> Built:
     """Build one of our models from a provider's values; a value it refuses is a `FieldInvalidError`
     named as the provider names the field (`theirs`: our field → theirs)."""

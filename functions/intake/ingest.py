@@ -8,10 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from intake.model import InboundMessage, Reaction, Sender, Status, Ticket, reference_for, reply_window_closes_at
+from intake.model import (
+    InboundMessage,
+    Priority,
+    Reaction,
+    Sender,
+    Status,
+    Ticket,
+    reference_for,
+    reply_window_closes_at,
+)
 from intake.store import ContactPlan, Store, WriteConflictError
+
+if TYPE_CHECKING:
+    from intake.config import Policy
 
 IdFactory = Callable[[], str]
 ATTEMPTS = 5
@@ -24,6 +38,7 @@ class IngestContentionError(Exception):
 class Outcome(StrEnum):
     CREATED = "created"
     APPENDED = "appended"
+    REOPENED = "reopened"  # a resolved ticket the customer wrote to again within its reopen window
     DUPLICATE = "duplicate"
     ANNOTATED = "annotated"
 
@@ -34,7 +49,9 @@ class IngestResult:
     ticket_id: str
 
 
-def ingest(store: Store, message: InboundMessage, new_id: IdFactory) -> IngestResult:
+def ingest(store: Store, message: InboundMessage, new_id: IdFactory, policy: Policy | None = None) -> IngestResult:
+    """`policy` (when given) sets a new ticket's priority (its priority rules) and how long after resolution
+    a customer message reopens a ticket (the team's `reopen_within`; later, a new ticket linked to it)."""
     for _ in range(ATTEMPTS):
         duplicate = _duplicate_of(store, message)
         if duplicate is not None:
@@ -46,7 +63,10 @@ def ingest(store: Store, message: InboundMessage, new_id: IdFactory) -> IngestRe
                 # (the read ticket is the version the append is conditioned on: a concurrent write retries)
                 store.append_message(current, message, contact)
                 return IngestResult(Outcome.APPENDED, current.id)
-            ticket = _new_ticket(message, contact.contact_id, new_id())
+            if current is not None and _reopens(current, message, policy):
+                store.append_message(current, message, contact, reopen=True)
+                return IngestResult(Outcome.REOPENED, current.id)
+            ticket = _new_ticket(message, contact.contact_id, new_id(), _priority(message, policy), current)
             store.create_ticket(ticket, message, contact, None if current is None else current.id)
             return IngestResult(Outcome.CREATED, ticket.id)
         except WriteConflictError:
@@ -54,15 +74,37 @@ def ingest(store: Store, message: InboundMessage, new_id: IdFactory) -> IngestRe
     raise IngestContentionError(message.receipt_id)
 
 
+DEFAULT_REOPEN_WINDOW = timedelta(days=7)
+
+
+def _reopens(ticket: Ticket, message: InboundMessage, policy: Policy | None) -> bool:
+    if ticket.status != Status.RESOLVED or ticket.resolved_at is None:
+        return False
+    team = policy.teams.get(ticket.team) if policy is not None else None
+    window = team.reopen_within if team is not None else DEFAULT_REOPEN_WINDOW
+    return message.received_at - ticket.resolved_at <= window
+
+
+def _priority(message: InboundMessage, policy: Policy | None) -> Priority:
+    if policy is None:
+        return message.priority
+    from intake.sla.policy import priority_for
+
+    identities = message.sender.identities()
+    return priority_for(policy.priority, message.channel, message.subject, message.text, identities, message.priority)
+
+
 MediaStep = Callable[[InboundMessage], InboundMessage]
 
 
-def ingest_with_media(store: Store, message: InboundMessage, new_id: IdFactory, fetch_media: MediaStep) -> IngestResult:
+def ingest_with_media(
+    store: Store, message: InboundMessage, new_id: IdFactory, fetch_media: MediaStep, policy: Policy | None = None
+) -> IngestResult:
     """Download what the provider only referenced (WhatsApp media) before the ticket is written, so the
     message is complete when agents see it; a message already ingested is not downloaded again."""
     if any(a.media_status == "pending" for a in message.attachments) and _duplicate_of(store, message) is None:
         message = fetch_media(message)
-    return ingest(store, message, new_id)
+    return ingest(store, message, new_id, policy)
 
 
 def annotate(store: Store, reaction: Reaction) -> IngestResult | None:
@@ -95,13 +137,15 @@ def plan_contact(store: Store, sender: Sender, new_id: IdFactory) -> ContactPlan
     return ContactPlan(survivor, is_new=False, name=sender.name, new_identities=unknown, absorbed=absorbed)
 
 
-def _new_ticket(message: InboundMessage, contact_id: str, ticket_id: str) -> Ticket:
+def _new_ticket(
+    message: InboundMessage, contact_id: str, ticket_id: str, priority: Priority, previous: Ticket | None
+) -> Ticket:
     return Ticket(
         id=ticket_id,
         reference=reference_for(ticket_id),
         channel=message.channel,
         team=message.team,
-        priority=message.priority,
+        priority=priority,
         status=Status.OPEN,
         contact_id=contact_id,
         subject=message.subject,
@@ -111,4 +155,5 @@ def _new_ticket(message: InboundMessage, contact_id: str, ticket_id: str) -> Tic
         last_inbound_at=message.received_at,
         message_count=1,
         reply_window_closes_at=reply_window_closes_at(message.channel, message.received_at),
+        previous_ticket_id=previous.id if previous is not None else None,
     )

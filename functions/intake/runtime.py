@@ -18,6 +18,8 @@ from intake.store import Store
 
 if TYPE_CHECKING:
     from intake.emails import EmailStores
+    from intake.sla.timers import TimerControl
+    from intake.sla.tracker import Tracker
 
 
 @cache
@@ -96,7 +98,22 @@ def mailer() -> Mailer:
     return SesMailer(ses, ses.meta.region_name)
 
 
+@cache
+def timers() -> TimerControl:
+    """The SLA state machine's executions; a process without one (INTAKE_STATE_MACHINE_ARN unset) starts none."""
+    from intake.sla.timers import NoTimers, Timers
+
+    arn = settings().state_machine_arn
+    return Timers(client("stepfunctions"), arn) if arn else NoTimers()
+
+
+def tracker() -> Tracker:
+    from intake.sla.tracker import Tracker
+
+    return Tracker(store(), timers(), policy())
+
+
 def reset() -> None:
     """Forget everything built, so the next call reads the environment again (a new process, in effect)."""
-    for built in (settings, policy, _session, _clients, store, inbox, secrets, media_step, mailer):
+    for built in (settings, policy, _session, _clients, store, inbox, secrets, media_step, mailer, timers):
         built.cache_clear()

@@ -429,8 +429,11 @@ class Store:
         ]
         self._transact(operations)
 
-    def append_message(self, ticket: Ticket, inbound: InboundMessage, contact: ContactPlan) -> None:
-        """A further customer message on an open ticket, with its dedupe record: all or nothing."""
+    def append_message(
+        self, ticket: Ticket, inbound: InboundMessage, contact: ContactPlan, *, reopen: bool = False
+    ) -> None:
+        """A further customer message on an open ticket (or, `reopen`, on a resolved one it opens again), with
+        its dedupe record: all or nothing."""
         # Messages may arrive out of order: the latest inbound time only moves forward. The update is
         # conditioned on the version read, so a concurrent append makes this one re-read and retry.
         latest = max(ticket.last_inbound_at, inbound.received_at)
@@ -447,6 +450,12 @@ class Store:
         if window is not None:
             expression += ", reply_window_closes_at = :window"
             values |= _values(window=iso(window))
+        condition = "#status IN (:open, :pending) AND last_inbound_at = :read"
+        if reopen:
+            expression += ", #status = :open REMOVE resolved_at"
+            condition = "#status = :resolved AND last_inbound_at = :read"
+            values |= _values(resolved=Status.RESOLVED.value)
+            del values[":pending"]
         operations = [
             ("message", {"Put": self._put(_message_item(ticket.id, inbound), "attribute_not_exists(PK)")}),
             ("seen", {"Put": self._seen_put(ticket.id, inbound)}),
@@ -457,7 +466,7 @@ class Store:
                         "TableName": self._table,
                         "Key": _key(f"TICKET#{ticket.id}", "META"),
                         "UpdateExpression": expression,
-                        "ConditionExpression": "#status IN (:open, :pending) AND last_inbound_at = :read",
+                        "ConditionExpression": condition,
                         "ExpressionAttributeNames": {"#status": "status"},
                         "ExpressionAttributeValues": values,
                     }
@@ -465,7 +474,16 @@ class Store:
             ),
             (
                 "event",
-                {"Put": self._put(_event_item(ticket.id, EventKind.CUSTOMER_REPLIED, inbound.received_at, {}))},
+                {
+                    "Put": self._put(
+                        _event_item(
+                            ticket.id,
+                            EventKind.REOPENED if reopen else EventKind.CUSTOMER_REPLIED,
+                            inbound.received_at,
+                            {"by": "customer"} if reopen else {},
+                        )
+                    )
+                },
             ),
             *self._contact_operations(contact, inbound.received_at),
         ]

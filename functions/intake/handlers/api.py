@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from intake import runtime
 from intake.errors import FieldInvalidError
 from intake.handlers import problems
 from intake.model import Channel, QuarantineStatus, Status
 from intake.observability import logger, metrics
+from intake.sla.tracker import AgentAction
 
 app = APIGatewayHttpResolver()
 problems.register(app)
@@ -36,14 +39,51 @@ def list_tickets() -> Response[str]:
     team = query.get("team")
     if team is not None and team not in teams:
         raise FieldInvalidError("team", f"unknown team; known: {', '.join(teams)}")
+    chosen = [team] if team else teams
+    order = query.get("order", "newest")
+    if order not in ("newest", "due"):
+        raise FieldInvalidError("order", "must be newest or due")
+    due_before = _instant("due_before", query.get("due_before"))
+    if order == "due" or due_before is not None:  # the queue: open tickets, the most urgent first
+        page = runtime.store().queue(
+            chosen, due_before=due_before, limit=_limit(query.get("limit")), cursor=query.get("cursor")
+        )
+        return _json(page.model_dump(mode="json"))
     page = runtime.store().list_tickets(
-        [team] if team else teams,
+        chosen,
         status=_enum(Status, "status", query.get("status")),
         channel=_enum(Channel, "channel", query.get("channel")),
+        breached=_flag("breached", query.get("breached")),
         limit=_limit(query.get("limit")),
         cursor=query.get("cursor"),
     )
     return _json(page.model_dump(mode="json"))
+
+
+@app.post("/tickets/<ticket_id>/events")
+def add_event(ticket_id: str) -> Response[str]:
+    """An agent's action (responded, pending, resolved, reopened, assigned, priority_changed): it changes the
+    ticket and its SLA clocks and is recorded in its history. Answers with the ticket as it is now."""
+    body = app.current_event.json_body if app.current_event.body else None
+    try:
+        action = AgentAction.model_validate(body)
+    except ValidationError as error:
+        first = error.errors()[0]
+        if first["loc"]:
+            raise FieldInvalidError(str(first["loc"][0]), first["msg"]) from None
+        field, _, why = str(first.get("ctx", {}).get("error", first["msg"])).partition(": ")
+        raise FieldInvalidError(field if why else "(body)", why or field) from None
+    detail = runtime.tracker().act(ticket_id, action, runtime.utc_now())
+    logger.info("agent action", extra={"ticket_id": ticket_id, "action": action.type})
+    return _json(detail.model_dump(mode="json"))
+
+
+@app.get("/tickets/<ticket_id>/sla")
+def explain_sla(ticket_id: str) -> Response[str]:
+    """Each SLA clock of the ticket and, as text, the policy, calendar and arithmetic behind its deadlines."""
+    timers = runtime.store().timers(ticket_id)
+    explanation = runtime.tracker().explain(ticket_id)
+    return _json({"timers": [t.model_dump(mode="json") for t in timers], "explanation": explanation})
 
 
 @app.get("/tickets/<ticket_id>")
@@ -74,9 +114,10 @@ def release_quarantined(quarantine_id: str) -> Response[str]:
     from intake.emails import release
     from intake.handlers.ingest import new_id
 
-    released = release(
-        runtime.store(), runtime.email_stores(), quarantine_id, runtime.policy(), new_id, runtime.utc_now()
-    )
+    now = runtime.utc_now()
+    released, result = release(runtime.store(), runtime.email_stores(), quarantine_id, runtime.policy(), new_id, now)
+    if result is not None:
+        runtime.tracker().after_ingest(result, now)
     logger.info("quarantined email released", extra={"quarantine_id": quarantine_id, "ticket_id": released.ticket_id})
     return _json(released.model_dump(mode="json"))
 
@@ -88,6 +129,26 @@ def _enum(kind: type[E], name: str, raw: str | None) -> E | None:
         return kind(raw)
     except ValueError:
         raise FieldInvalidError(name, f"must be one of {', '.join(m.value for m in kind)}") from None
+
+
+def _flag(name: str, raw: str | None) -> bool | None:
+    if raw is None:
+        return None
+    if raw not in ("true", "false"):
+        raise FieldInvalidError(name, "must be true or false")
+    return raw == "true"
+
+
+def _instant(name: str, raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace(" ", "+"))  # a `+` in a query string arrives as a space
+    except ValueError:
+        raise FieldInvalidError(name, "must be an ISO 8601 instant, e.g. 2026-12-01T17:00:00Z") from None
+    if moment.tzinfo is None:
+        raise FieldInvalidError(name, "must say its time zone (Z or +01:00)")
+    return moment
 
 
 def _limit(raw: str | None) -> int:

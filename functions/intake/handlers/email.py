@@ -28,6 +28,8 @@ def record_handler(record: SQSRecord) -> None:
     for arrived in arrivals(record.body, new_id):
         logger.append_keys(receipt_id=arrived.receipt_id)
         result = ingest_email(runtime.store(), stores, arrived, runtime.policy(), new_id)
+        if result is not None:
+            runtime.tracker().after_ingest(result, runtime.utc_now())
         count("EmailReceived" if result is not None else "EmailHeldOrAutoRecorded")
         logger.info("email ingested", extra={"ticket_id": result.ticket_id if result else None})
 

@@ -25,6 +25,7 @@ processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 _METRIC = {
     Outcome.CREATED: "TicketCreated",
     Outcome.APPENDED: "MessageAppended",
+    Outcome.REOPENED: "TicketReopened",
     Outcome.DUPLICATE: "DuplicateDropped",
     Outcome.ANNOTATED: "ReactionRecorded",
 }
@@ -39,13 +40,15 @@ def record_handler(record: SQSRecord) -> None:
         item = decode_message(record.body)
         logger.append_keys(receipt_id=item.receipt_id)
         if isinstance(item, CallEvent):
-            result = fold_call_event(runtime.store(), item, new_id)
+            result = fold_call_event(runtime.store(), item, new_id, runtime.policy())
         elif isinstance(item, Reaction):
             result = annotate(runtime.store(), item)
         elif isinstance(item, EmailArrived):
             result = ingest_email(runtime.store(), runtime.email_stores(), item, runtime.policy(), new_id)
         else:
-            result = ingest_with_media(runtime.store(), item, new_id, runtime.media_step())
+            result = ingest_with_media(runtime.store(), item, new_id, runtime.media_step(), runtime.policy())
+        if result is not None:
+            runtime.tracker().after_ingest(result, runtime.utc_now())
     except Exception:
         logger.exception("message not ingested; it stays on the queue", extra={"sqs_message_id": record.message_id})
         raise

@@ -11,13 +11,15 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from intake.channels.mailgun import PermanentlyUnacceptableError
 from intake.config import ConfigError
-from intake.emails import QuarantineNotFoundError, QuarantineReleasedError
 from intake.errors import (
     FieldInvalidError,
     FormNotFoundError,
     OriginForbiddenError,
     PayloadTooLargeError,
+    QuarantineNotFoundError,
+    QuarantineReleasedError,
     SignatureInvalidError,
+    TransitionInvalidError,
     UnsupportedMediaTypeError,
     WebhookSignatureInvalidError,
 )
@@ -40,6 +42,7 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     ContactNotFoundError: (404, "contact-not-found", "No such contact"),
     QuarantineNotFoundError: (404, "quarantine-not-found", "No such quarantined email"),
     QuarantineReleasedError: (409, "quarantine-released", "This email was released already"),
+    TransitionInvalidError: (409, "transition-invalid", "The ticket's status does not allow this"),
     PermanentlyUnacceptableError: (406, "message-unacceptable", "This message will never be accepted"),
     PayloadTooLargeError: (413, "payload-too-large", "The request is too large"),
     UnsupportedMediaTypeError: (415, "unsupported-media-type", "The content type is not accepted"),

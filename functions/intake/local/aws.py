@@ -18,7 +18,17 @@ from typing import Any
 
 import boto3
 
-from intake.resources import EMAIL_QUEUE, QUEUES, SES_PREFIX, TABLE, QueueSpec, bucket_name, table_name
+from intake.resources import (
+    EMAIL_QUEUE,
+    NOTIFICATIONS_QUEUE,
+    QUEUES,
+    SES_PREFIX,
+    SLA_MACHINE,
+    TABLE,
+    QueueSpec,
+    bucket_name,
+    table_name,
+)
 
 REGION = "us-east-1"
 PREFIX = "intake-local"
@@ -53,6 +63,7 @@ class Resources:
     table: str
     bucket: str
     queue_urls: dict[str, str]  # spec name → url, dead-letter queues included
+    state_machine_arn: str
 
     def environment(self) -> dict[str, str]:
         """The `INTAKE_*` variables the functions read, as the stack sets them in AWS."""
@@ -60,6 +71,8 @@ class Resources:
             "INTAKE_TABLE_NAME": self.table,
             "INTAKE_BUCKET_NAME": self.bucket,
             "INTAKE_INBOUND_QUEUE_URL": self.queue_urls["inbound"],
+            "INTAKE_NOTIFICATIONS_QUEUE_URL": self.queue_urls[NOTIFICATIONS_QUEUE.name],
+            "INTAKE_STATE_MACHINE_ARN": self.state_machine_arn,
         }
 
 
@@ -120,7 +133,43 @@ def create_resources(prefix: str = PREFIX, visibility_timeout_s: int | None = No
         },
     )
     sqs.purge_queue(QueueUrl=urls[EMAIL_QUEUE.name])  # S3's "s3:TestEvent" on configuring: nothing to keep
-    return Resources(table_name(prefix), bucket_name(prefix), urls)
+    machine = _create_state_machine(session, prefix, urls[NOTIFICATIONS_QUEUE.name])
+    return Resources(table_name(prefix), bucket_name(prefix), urls, machine)
+
+
+def _create_state_machine(session: boto3.session.Session, prefix: str, notifications_url: str) -> str:
+    """The SLA timer, from the same ASL file the stack deploys; moto executes it (no Lambda inside)."""
+    from intake.sla.timers import definition
+
+    sfn = session.client("stepfunctions")
+    created = sfn.create_state_machine(
+        name=f"{prefix}-{SLA_MACHINE}",
+        definition=definition(table_name(prefix), notifications_url),
+        roleArn=f"arn:aws:iam::123456789012:role/{prefix}-sla-timer",
+        type="STANDARD",
+    )
+    return str(created["stateMachineArn"])
+
+
+def restart_timers(resources: Resources) -> int:
+    """After a restart moto has forgotten its executions: start each running SLA clock's again (same name,
+    same input; deadlines already past fire at once, and the notifier sends each notice only once)."""
+    session = boto3.session.Session(region_name=REGION)
+    dynamodb, sfn = session.client("dynamodb"), session.client("stepfunctions")
+    pages = dynamodb.get_paginator("scan").paginate(
+        TableName=resources.table,
+        FilterExpression="begins_with(SK, :sla) AND #state = :running",
+        ExpressionAttributeNames={"#state": "state"},
+        ExpressionAttributeValues={":sla": {"S": "SLA#"}, ":running": {"S": "running"}},
+    )
+    started = 0
+    for page in pages:
+        for item in page["Items"]:
+            execution = json.loads(item["execution"]["S"])
+            name = f"{execution['ticket_id']}-{execution['target']}-{execution['generation']}"
+            sfn.start_execution(stateMachineArn=resources.state_machine_arn, name=name, input=json.dumps(execution))
+            started += 1
+    return started
 
 
 def _create_queue(sqs: Any, name: str, spec: QueueSpec, visibility_s: int, redrive: dict[str, Any] | None) -> str:

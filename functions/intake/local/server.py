@@ -59,15 +59,17 @@ def serve(
         url = f"http://{host}:{server.server_address[1]}"
         os.environ.setdefault("INTAKE_PUBLIC_BASE_URL", url)
         from intake import runtime
-        from intake.handlers import email, ingest
+        from intake.handlers import email, ingest, notifier
         from intake.local.workers import Consumer
 
         runtime.reset()
-        runtime.store(), runtime.inbox(), runtime.policy()  # built once, before any thread uses them
+        runtime.store(), runtime.inbox(), runtime.policy(), runtime.timers()  # built before any thread uses them
+        aws.restart_timers(resources)
         stop = threading.Event()
         consumers = [
             Consumer("ingest", resources.queue_urls["inbound"], ingest.handler, stop),
             Consumer("email", resources.queue_urls["email"], email.handler, stop),
+            Consumer("notifier", resources.queue_urls["notifications"], notifier.handler, stop),
         ]
 
         def shutdown(signum: int, frame: FrameType | None) -> None:

@@ -148,6 +148,9 @@ def notify(
                 "Auto-Submitted": "auto-generated",  # RFC 3834: no auto-reply to it, no ticket from it
                 "X-Auto-Response-Suppress": "All",
                 "X-Intake-Ticket": note.ticket_id,
+                "X-Intake-Notice": f"{note.kind}; target={note.target.value}; generation={note.generation}"
+                + (f"; level={note.level}" if note.level is not None else "")
+                + (f"; label={note.label}" if note.label is not None else ""),
             },
         )
         sent = mailer.send(message)

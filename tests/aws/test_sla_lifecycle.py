@@ -1,0 +1,257 @@
+"""SLA clocks end to end on moto: email → ticket → timers (Step Functions executing the real ASL, waits really
+sleeping) → notifications queue → notifier → outbox; and agents' actions through `POST /tickets/{id}/events`.
+
+The policy is the repository's, with targets seconds long in calendar time so that moto's waits end soon.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from intake import runtime
+from intake.local.workers import poll_once
+from tests.aws.conftest import ROOT, Stack
+from tests.aws.test_email_pipeline import inject, mime
+
+FAST_SLA = """sla:
+  policies:
+    - name: fast
+      first_response: {within: 4s, time: calendar}
+      next_response: {within: 4s, time: calendar}
+      resolution: {within: 1h, time: calendar}
+      warnings: ["50%"]
+      escalation:
+        - {after: 0s, to: [lead@example.com]}
+        - {after: 2s, to: [head@example.com]}
+
+"""
+
+
+@pytest.fixture(autouse=True)
+def fast_policy(stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (ROOT / "intake.yaml").read_text()
+    policy = re.sub(r"(?ms)^sla:\n.*?(?=^# A new ticket's priority)", FAST_SLA, text)
+    assert "name: fast" in policy and "name: urgent" not in policy
+    (tmp_path / "fast.yaml").write_text(policy)
+    monkeypatch.setenv("INTAKE_CONFIG", str(tmp_path / "fast.yaml"))
+    runtime.reset()
+
+
+def open_ticket(stack: Stack, message_id: str = "m1@mail.example.org") -> dict[str, Any]:
+    inject(stack, mime("My parcel never came", "Order 1042 is two weeks late.", message_id=message_id))
+    stack.work()
+    [ticket] = stack.get("/tickets")[1]["items"]
+    return dict(ticket)
+
+
+def notices(stack: Stack) -> list[str]:
+    """The SLA emails sent so far, oldest first, as `kind target level`, after running the notifier."""
+    from intake.handlers import notifier
+
+    url = stack.resources.queue_urls["notifications"]
+    arn = stack.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    while poll_once(stack.sqs, url, arn, "notifier", notifier.handler, wait_s=0):
+        pass
+    return [_notice(m) for m in stack.sent() if m["X-Intake-Notice"]]
+
+
+def _notice(message: EmailMessage) -> str:
+    fields = dict(part.strip().split("=", 1) for part in str(message["X-Intake-Notice"]).split(";")[1:])
+    to = ",".join(sorted(a.addr_spec for a in message["To"].addresses))
+    return " ".join([str(message["X-Intake-Notice"]).split(";")[0], fields["target"], fields.get("level", "-"), to])
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 15) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.25)
+
+
+def act(stack: Stack, ticket_id: str, **action: Any) -> tuple[int, dict[str, Any]]:
+    return stack.post_api(f"/tickets/{ticket_id}/events", {"by": "agent-7", **action})
+
+
+def timer(stack: Stack, ticket_id: str, target: str) -> dict[str, Any]:
+    return next(t for t in stack.get(f"/tickets/{ticket_id}")[1]["sla"] if t["target"] == target)
+
+
+def test_unanswered_ticket_warns_then_breaches_then_escalates_in_order(stack: Stack) -> None:
+    ticket = open_ticket(stack)
+    first = timer(stack, ticket["id"], "first_response")
+    assert first["state"] == "running" and ticket["next_due_at"] is not None
+
+    wait_for(lambda: len(notices(stack)) >= 4)
+
+    assert notices(stack) == [
+        "warning first_response - support@example.com",
+        "breach first_response - support@example.com",
+        "escalation first_response 1 lead@example.com",
+        "escalation first_response 2 head@example.com",
+    ]
+    detail = stack.get(f"/tickets/{ticket['id']}")[1]
+    assert detail["breached"] is True
+    breached = timer(stack, ticket["id"], "first_response")
+    assert breached["state"] == "breached"
+    assert datetime.fromisoformat(breached["breached_at"]) >= datetime.fromisoformat(first["due_at"]) - timedelta(
+        seconds=1  # moto's Wait rounds down to the second; AWS waits until the timestamp
+    )
+    assert [t["id"] for t in stack.get("/tickets?breached=true")[1]["items"]] == [ticket["id"]]
+    assert stack.get("/tickets?breached=false")[1]["items"] == []
+    kinds = [e["kind"] for e in detail["events"]]
+    assert kinds.index("warned") < kinds.index("breached") < kinds.index("escalated")
+
+
+def test_a_response_before_the_warning_sends_nothing_and_meets_the_target(stack: Stack) -> None:
+    ticket = open_ticket(stack)
+
+    status, detail = act(stack, ticket["id"], type="responded", note="Looking into it")
+    time.sleep(5)  # past the first-response deadline
+
+    assert status == 200 and notices(stack) == []
+    assert timer(stack, ticket["id"], "first_response")["state"] == "met"
+    assert "responded" in [e["kind"] for e in detail["events"]]
+    assert stack.get(f"/tickets/{ticket['id']}")[1]["breached"] is False
+
+
+def test_pending_pauses_the_clock_and_the_customers_reply_resumes_it_with_the_time_left(stack: Stack) -> None:
+    ticket = open_ticket(stack)
+    original = timer(stack, ticket["id"], "first_response")
+
+    status, _ = act(stack, ticket["id"], type="pending")
+    assert status == 200 and timer(stack, ticket["id"], "first_response")["state"] == "paused"
+    time.sleep(3)  # paused: these seconds do not count
+    inject(
+        stack,
+        mime(
+            "Re: My parcel",
+            "Here is the tracking number.",
+            message_id="m2@mail.example.org",
+            extra="In-Reply-To: <m1@mail.example.org>\r\n",
+        ),
+    )
+    stack.work()
+
+    resumed = timer(stack, ticket["id"], "first_response")
+    assert stack.get(f"/tickets/{ticket['id']}")[1]["status"] == "open"
+    assert (resumed["state"], resumed["generation"]) == ("running", 2)
+    extended = datetime.fromisoformat(resumed["due_at"]) - datetime.fromisoformat(original["due_at"])
+    assert timedelta(seconds=2.5) <= extended <= timedelta(seconds=6)
+    assert notices(stack) == []  # the first generation's warning did not fire while paused
+
+
+def test_next_response_starts_when_the_customer_writes_after_our_answer(stack: Stack) -> None:
+    ticket = open_ticket(stack)
+    act(stack, ticket["id"], type="responded")
+    inject(
+        stack,
+        mime(
+            "Re: My parcel",
+            "Still nothing.",
+            message_id="m2@mail.example.org",
+            extra="In-Reply-To: <m1@mail.example.org>\r\n",
+        ),
+    )
+    stack.work()
+
+    assert timer(stack, ticket["id"], "next_response")["state"] == "running"
+    wait_for(lambda: "breach next_response - support@example.com" in notices(stack))
+
+
+def test_a_response_racing_the_deadline_is_either_in_time_or_a_breach_never_both(stack: Stack) -> None:
+    ticket = open_ticket(stack)
+    due = datetime.fromisoformat(timer(stack, ticket["id"], "first_response")["due_at"])
+    time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds() - 0.9))  # moto may fire up to 1 s early
+
+    act(stack, ticket["id"], type="responded")
+    time.sleep(1.5)
+
+    state = timer(stack, ticket["id"], "first_response")["state"]
+    breaches = [n for n in notices(stack) if n.startswith("breach first_response")]
+    assert (state, len(breaches)) in {("met", 0), ("breached", 1)}
+
+
+def test_resolving_stops_every_clock_and_resolving_again_is_a_conflict(stack: Stack) -> None:
+    ticket = open_ticket(stack)
+
+    status, detail = act(stack, ticket["id"], type="resolved", note="Refunded")
+    again, problem = act(stack, ticket["id"], type="resolved")
+
+    assert status == 200 and detail["status"] == "resolved" and detail["resolved_at"]
+    assert {t["target"]: t["state"] for t in detail["sla"]} == {"first_response": "stopped", "resolution": "met"}
+    assert (again, problem["type"]) == (409, "urn:intake:problem:transition-invalid")
+    assert stack.get("/tickets?order=due")[1]["items"] == []  # out of the queue
+    time.sleep(4.5)
+    assert notices(stack) == []
+
+
+def test_a_customer_reply_within_the_reopen_window_reopens_the_resolved_ticket(stack: Stack) -> None:
+    ticket = open_ticket(stack)
+    act(stack, ticket["id"], type="responded")
+    act(stack, ticket["id"], type="resolved")
+
+    inject(
+        stack,
+        mime(
+            "Re: My parcel",
+            "It came back broken.",
+            message_id="m2@mail.example.org",
+            extra="In-Reply-To: <m1@mail.example.org>\r\n",
+        ),
+    )
+    stack.work()
+
+    [reopened] = stack.get("/tickets")[1]["items"]
+    detail = stack.get(f"/tickets/{reopened['id']}")[1]
+    assert reopened["id"] == ticket["id"] and detail["status"] == "open" and detail["message_count"] == 2
+    assert timer(stack, ticket["id"], "resolution")["state"] == "running"
+    assert timer(stack, ticket["id"], "next_response")["state"] == "running"
+
+
+def test_agent_actions_validate_their_input(stack: Stack) -> None:
+    ticket = open_ticket(stack)
+
+    unknown, problem = act(stack, ticket["id"], type="escalated")
+    incomplete, missing = act(stack, ticket["id"], type="assigned")
+    absent, not_found = act(stack, "01JDZZZZZZZZZZZZZZZZZZZZZZ", type="responded")
+    assigned, detail = act(stack, ticket["id"], type="assigned", assignee="ana")
+
+    assert (unknown, problem["type"], problem["field"]) == (400, "urn:intake:problem:field-invalid", "type")
+    assert (incomplete, missing["field"]) == (400, "assignee")
+    assert (absent, not_found["type"]) == (404, "urn:intake:problem:ticket-not-found")
+    assert assigned == 200 and detail["assignee"] == "ana"
+    assert next(e for e in detail["events"] if e["kind"] == "assigned")["detail"]["by"] == "agent-7"
+
+
+def test_the_queue_orders_open_tickets_by_their_next_deadline(stack: Stack) -> None:
+    older = open_ticket(stack, "a@mail.example.org")
+    inject(stack, mime("Second", "Another question", message_id="b@mail.example.org", sender="bo@example.net"))
+    stack.work()
+    act(stack, older["id"], type="responded")  # its next deadline is now resolution, an hour away
+
+    queue = stack.get("/tickets?order=due")[1]["items"]
+    soon = stack.get("/tickets?" + "due_before=" + (datetime.now(UTC) + timedelta(minutes=5)).isoformat())[1]
+
+    assert [t["subject"] for t in queue] == ["Second", "My parcel never came"]
+    assert [t["subject"] for t in soon["items"]] == ["Second"]
+
+
+def test_a_redelivered_message_after_a_crash_starts_no_second_execution(stack: Stack) -> None:
+    ticket = open_ticket(stack)
+    tracker = runtime.tracker()
+
+    tracker.opened(tracker.store.ticket(ticket["id"]), datetime.now(UTC))  # the worker's retry
+    tracker.opened(tracker.store.ticket(ticket["id"]), datetime.now(UTC))
+
+    sfn = boto3.session.Session().client("stepfunctions")
+    names = [e["name"] for e in sfn.list_executions(stateMachineArn=stack.resources.state_machine_arn)["executions"]]
+    assert sorted(names) == sorted({f"{ticket['id']}-first_response-1", f"{ticket['id']}-resolution-1"})

@@ -32,6 +32,11 @@ def public_form_origins(policy: Policy) -> list[str]:
     )
 
 
+def acknowledgment_senders(policy: Policy) -> list[str]:
+    """The addresses new email tickets are acknowledged from: each team's that has acknowledgments on."""
+    return sorted({team.email for team in policy.teams.values() if team.email and team.acknowledgment.enabled})
+
+
 _TWILIO_HOW = {
     "TwilioVoiceUrl": "Each Twilio number's voice 'A call comes in' webhook (HTTP POST)",
     "TwilioMessagingUrl": "Each Twilio number's (and WhatsApp sender's) 'A message comes in' webhook (HTTP POST)",
@@ -76,6 +81,7 @@ class IntakeStack(Stack):
         )
         timers = SlaTimers(self, "SlaTimers", stage=stage, project_root=project_root, store=store, queues=queues)
         functions.control_sla_timers(timers)
+        functions.grant_acknowledgments(acknowledgment_senders(policy_file.policy))
         Notifications(
             self,
             "Notifications",
@@ -101,20 +107,25 @@ class IntakeStack(Stack):
                 queues=queues,
                 recipients=sorted(policy_file.policy.email.addresses),
             )
-        observability = Observability(
+        Observability(
             self,
             "Observability",
             stage=stage,
             functions=functions.all,
             queues=queues,
             api=api,
+            timers=timers,
             alert_emails=policy_file.alert_emails,
         )
-        timers.add_alarms(observability.topic)
         self._build_outputs(policy_file, api, secrets)
 
     def _build_outputs(self, policy_file: PolicyFile, api: WebhookApi, secrets: ProviderSecrets) -> None:
-        CfnOutput(self, "ApiUrl", value=api.url, description="Base URL: /tickets (IAM, SigV4) and /healthz")
+        CfnOutput(
+            self,
+            "ApiUrl",
+            value=api.url,
+            description="Base URL: /tickets, /contacts and /quarantine (IAM, SigV4), and /healthz",
+        )
         for form_id, form in policy_file.policy.forms.items():
             CfnOutput(
                 self,

@@ -1,4 +1,4 @@
-"""Functions: the receiver, ingest and api Lambdas, their dependencies layer, one role each.
+"""Functions: the receiver, ingest, email and api Lambdas, their dependencies layer, one role each.
 
 Every function runs `functions/` (the `intake` package and the policy file beside it) on the runtime
 and architecture of `infra.lambda_platform`, with the dependencies in one layer built by pip on
@@ -7,6 +7,7 @@ this machine. Each role can do what its handler does and nothing more; the grant
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,10 +20,11 @@ from constructs import Construct
 from infra import bundling, lambda_platform
 from infra.acknowledgments import acknowledge
 from infra.constructs.inbound_queues import InboundQueues
-from infra.constructs.raw_archive import RawArchive
+from infra.constructs.raw_archive import PROVIDER_MAIL, SES_MAIL, RawArchive
 from infra.constructs.secrets import ProviderSecrets
 from infra.constructs.sla_timers import SlaTimers
 from infra.constructs.ticket_store import TicketStore
+from infra.ses_sending import grant_send_raw_email
 from infra.stage import Stage
 from intake.config import ENV_PREFIX, Settings
 from intake.resources import ARCHIVE, EMAIL_QUEUE, INBOUND_QUEUE
@@ -63,7 +65,7 @@ EMAIL = FunctionSpec(
 API = FunctionSpec(
     "Api",
     "intake.handlers.api.handler",
-    "Agent tools' read API and the health check",
+    "Agent tools' API (tickets, their SLA, responses, quarantined email) and the health check",
     Duration.seconds(10),
 )
 
@@ -149,6 +151,8 @@ class Functions(Construct):
         queues.consume(INBOUND_QUEUE, self.ingest)
         # WhatsApp media: downloaded with the Graph API token, stored under attachments/
         archive.grant_archive(self.ingest, (ARCHIVE.attachments_prefix,))
+        # Email through SendGrid or Mailgun (EmailArrived): the MIME the receiver stored, parsed as SES's is
+        archive.grant_read_received_mail(self.ingest, (PROVIDER_MAIL,))
         secrets.grant_read(self.ingest)
 
         self.email = self._build_function(
@@ -160,8 +164,15 @@ class Functions(Construct):
         archive.grant_read_received_mail(self.email)
         archive.grant_archive(self.email, (ARCHIVE.attachments_prefix,))
 
-        self.api = self._build_function(API, {setting("table_name"): store.table.table_name})
-        store.grant_read(self.api)
+        self.api = self._build_function(
+            API,
+            {setting("table_name"): store.table.table_name, setting("bucket_name"): archive.bucket.bucket_name},
+        )
+        # Agents' actions change tickets, their timer items and events; releasing a quarantined email runs the
+        # email ingest again: its MIME (SES's or a provider's) is read, its attachments stored, its ticket written.
+        store.grant_read_write(self.api)
+        archive.grant_read_received_mail(self.api, (SES_MAIL, PROVIDER_MAIL))
+        archive.grant_archive(self.api, (ARCHIVE.attachments_prefix,))
 
         self._acknowledge_runtime()
 
@@ -181,6 +192,13 @@ class Functions(Construct):
         for function in (self.ingest, self.email, self.api):
             timers.grant_control(function)
             function.add_environment(setting("state_machine_arn"), timers.state_machine.state_machine_arn)
+
+    def grant_acknowledgments(self, senders: Iterable[str]) -> None:
+        """Those that turn email into tickets (email: SES; ingest: SendGrid and Mailgun; api: a released
+        quarantined email) acknowledge a new ticket from its team's address: `ses:SendRawEmail` as `senders` only."""
+        senders = list(senders)
+        for function in (self.ingest, self.email, self.api):
+            grant_send_raw_email(self, function, senders)
 
     def set_public_base_url(self, url: str) -> None:
         for function in self.all:

@@ -2,12 +2,12 @@
 
 It consumes the "notifications" queue (partial batch failures, then its DLQ), reads the ticket and timer items
 for what the email says, claims each notice once in the table, and sends with SES `SendRawEmail` as the policy
-file's `notifications.sender` only.
+file's `notifications.sender` only (`infra.ses_sending`, as the functions that acknowledge new email tickets).
 """
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -15,6 +15,7 @@ from constructs import Construct
 from infra.constructs.functions import Functions, FunctionSpec, setting
 from infra.constructs.inbound_queues import InboundQueues
 from infra.constructs.ticket_store import TicketStore
+from infra.ses_sending import grant_send_raw_email
 from intake.notify.notifier import CLAIM_SCOPE
 from intake.resources import NOTIFICATIONS_QUEUE
 
@@ -25,12 +26,6 @@ NOTIFIER = FunctionSpec(
     "Sends the SLA warnings, breaches and escalations the SLA timer queues, as email with SES",
     Duration.seconds(NOTIFICATIONS_QUEUE.visibility_timeout_s // 6),
 )
-
-
-def ses_identities(sender: str) -> list[str]:
-    """The SES identities `sender` may be verified as: the address itself, or its domain."""
-    domain = sender.rpartition("@")[2]
-    return [sender, domain] if domain and domain != sender else [sender]
 
 
 class Notifications(Construct):
@@ -50,7 +45,7 @@ class Notifications(Construct):
         store.grant_read_write(self.notifier)
         self._grant_release_claims(self.notifier, store)
         queues.consume(NOTIFICATIONS_QUEUE, self.notifier)
-        self.grant_send_email(self.notifier, sender)
+        grant_send_raw_email(self, self.notifier, [sender])
 
     @staticmethod
     def _grant_release_claims(function: lambda_.IFunction, store: TicketStore) -> None:
@@ -61,16 +56,4 @@ class Notifications(Construct):
             actions=["dynamodb:DeleteItem"],
             resource_arns=[store.table.table_arn],
             conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"TOKEN#{CLAIM_SCOPE}#*"]}},
-        )
-
-    def grant_send_email(self, function: lambda_.IFunction, sender: str) -> None:
-        """`ses:SendRawEmail` as `sender`: SES authorizes against the identity verified for it, address or domain."""
-        stack = Stack.of(self)
-        iam.Grant.add_to_principal(
-            grantee=function,
-            actions=["ses:SendRawEmail"],
-            resource_arns=[
-                stack.format_arn(service="ses", resource="identity", resource_name=identity)
-                for identity in ses_identities(sender)
-            ],
         )

@@ -1,7 +1,9 @@
 """Observability: alarms to one SNS topic (emails from the policy file) and one dashboard.
 
-Alarms: a message in a dead-letter queue, a function error, a throttle, and inbound messages older
-than a stuck consumer would leave them. Each description says what to look at first.
+Alarms: a message in a dead-letter queue, a function error, a throttle, inbound messages older
+than a stuck consumer would leave them, and a failed or timed-out SLA timer (SlaTimers builds those).
+Each description says what to look at first. The dashboard shows the API, business events, each
+function, the SLA timers and notifications, each queue (notifications included) and every alarm.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from constructs import Construct
 
 from infra.constructs.functions import METRICS_NAMESPACE, SERVICE_NAME
 from infra.constructs.inbound_queues import InboundQueues
+from infra.constructs.sla_timers import SlaTimers
 from infra.constructs.webhook_api import WebhookApi
 from infra.naming import pascal_case
 from infra.stage import Stage
@@ -35,6 +38,8 @@ BUSINESS_METRICS = (
     "MessageAppended",
     "DuplicateDropped",
 )
+# What the notifier counts (intake.handlers.notifier): the SLA emails sent, and notices nobody could be sent.
+SLA_NOTIFICATION_METRICS = ("SlaWarningSent", "SlaBreachSent", "SlaEscalationSent", "NotificationUnaddressed")
 
 
 def oldest_message_threshold_s(visibility_timeout_s: int, max_receive_count: int) -> int:
@@ -52,6 +57,7 @@ class Observability(Construct):
         functions: Sequence[lambda_.Function],
         queues: InboundQueues,
         api: WebhookApi,
+        timers: SlaTimers,
         alert_emails: Sequence[str],
     ) -> None:
         super().__init__(scope, construct_id)
@@ -60,7 +66,8 @@ class Observability(Construct):
         self.alarms: list[cloudwatch.Alarm] = []
         self._build_queue_alarms(queues)
         self._build_function_alarms(functions)
-        self.dashboard = self._build_dashboard(functions, queues, api)
+        self.alarms += timers.add_alarms(self.topic)
+        self.dashboard = self._build_dashboard(functions, queues, api, timers)
 
     def _build_topic(self, emails: Sequence[str]) -> sns.Topic:
         key = kms.Key(
@@ -132,7 +139,7 @@ class Observability(Construct):
             )
 
     def _build_dashboard(
-        self, functions: Sequence[lambda_.Function], queues: InboundQueues, api: WebhookApi
+        self, functions: Sequence[lambda_.Function], queues: InboundQueues, api: WebhookApi, timers: SlaTimers
     ) -> cloudwatch.Dashboard:
         dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
         http = api.http_api
@@ -186,7 +193,8 @@ class Observability(Construct):
                 for function in functions
             )
         )
-        for spec in QUEUES:
+        dashboard.add_widgets(*self._sla_widgets(timers))
+        for spec in QUEUES:  # the notifications queue (SLA timer → notifier) among them
             dashboard.add_widgets(
                 cloudwatch.GraphWidget(
                     title=f"{spec.name} queue",
@@ -204,3 +212,38 @@ class Observability(Construct):
             )
         dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=24))
         return dashboard
+
+    @staticmethod
+    def _sla_widgets(timers: SlaTimers) -> list[cloudwatch.IWidget]:
+        """Timers started, stopped by a response (aborted) and ended (succeeded), beside those that went wrong
+        (failed, timed out: a breach nobody hears about); then the SLA emails the notifier sent."""
+        machine = timers.state_machine
+        return [
+            cloudwatch.GraphWidget(
+                title="SLA timer executions",
+                left=[
+                    machine.metric_started(period=PERIOD, statistic="Sum"),
+                    machine.metric_aborted(period=PERIOD, statistic="Sum"),
+                    machine.metric_succeeded(period=PERIOD, statistic="Sum"),
+                ],
+                right=[
+                    machine.metric_failed(period=PERIOD, statistic="Sum"),
+                    machine.metric_timed_out(period=PERIOD, statistic="Sum"),
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="SLA notifications",
+                left=[
+                    cloudwatch.Metric(
+                        namespace=METRICS_NAMESPACE,
+                        metric_name=name,
+                        dimensions_map={"service": SERVICE_NAME},
+                        statistic="Sum",
+                        period=PERIOD,
+                    )
+                    for name in SLA_NOTIFICATION_METRICS
+                ],
+                width=12,
+            ),
+        ]

@@ -17,6 +17,17 @@ from infra.stage import Stage
 from intake.resources import ARCHIVE, SES_PREFIX
 
 COLDER_AFTER = Duration.days(90)
+
+# Received email's MIME in the archive: what SES's receipt rule writes, and what the receiver writes for SendGrid
+# and Mailgun (`intake.reception.receive_email`: `raw/<yyyy/mm/dd>/<provider>/<receipt id>.eml`). Other raw
+# objects are webhook requests (JSON envelopes), which nothing reads back in AWS.
+SES_MAIL = f"{SES_PREFIX}*"
+PROVIDER_MAIL = f"{ARCHIVE.raw_prefix}*.eml"
+_MAIL_KEYS = {
+    SES_MAIL: f"GetObject only, under {SES_PREFIX}: SES names each received message's object by its own id.",
+    PROVIDER_MAIL: f"GetObject only, on the .eml objects under {ARCHIVE.raw_prefix}: the MIME the receiver stored for "
+    "SendGrid and Mailgun, each under its date, provider and receipt id (the JSON webhook envelopes stay unreadable).",
+}
 ACCESS_LOGS_KEPT = Duration.days(365)
 
 
@@ -91,19 +102,16 @@ class RawArchive(Construct):
 
     # ------------------------------------------------------------------ grants
 
-    def grant_read_received_mail(self, grantee: iam.IGrantable) -> None:
-        """`s3:GetObject` on what SES receiving wrote (SES_PREFIX) only, and the key to decrypt it."""
+    def grant_read_received_mail(self, grantee: iam.IGrantable, keys: tuple[str, ...] = (SES_MAIL,)) -> None:
+        """`s3:GetObject` on received email's MIME only (SES_MAIL, PROVIDER_MAIL or both), and its key to decrypt."""
         iam.Grant.add_to_principal(
-            grantee=grantee, actions=["s3:GetObject"], resource_arns=[self.bucket.arn_for_objects(f"{SES_PREFIX}*")]
+            grantee=grantee, actions=["s3:GetObject"], resource_arns=[self.bucket.arn_for_objects(k) for k in keys]
         )
         self.key.grant_decrypt(grantee)
         bucket = self.bucket.node.default_child
         assert isinstance(bucket, CfnResource)
-        acknowledge_for_grantee(
-            grantee,
-            wildcard_resource(bucket, f"/{SES_PREFIX}*"),
-            f"GetObject only, under {SES_PREFIX}: SES names each received message's object by its own id.",
-        )
+        for pattern in keys:
+            acknowledge_for_grantee(grantee, wildcard_resource(bucket, f"/{pattern}"), _MAIL_KEYS[pattern])
 
     def grant_archive(self, grantee: iam.IGrantable, prefixes: tuple[str, ...] | None = None) -> None:
         """`s3:PutObject` under the raw and attachments prefixes (or those given) only: no reads, no deletes."""

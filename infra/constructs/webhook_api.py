@@ -1,7 +1,7 @@
 """WebhookApi: the API Gateway HTTP API in front of the receiver and api functions.
 
 Webhooks and /healthz are open at the gateway (providers cannot sign SigV4; the receiver checks each
-provider's own signature before it stores anything); /tickets requires IAM (SigV4).
+provider's own signature before it stores anything); /tickets, /contacts and /quarantine require IAM (SigV4).
 """
 
 from __future__ import annotations
@@ -116,6 +116,11 @@ ROUTES = (
     Route(apigwv2.HttpMethod.GET, "/tickets/{ticket_id}", "api"),
     # An agent's response, pending, resolution, reopening: recorded on the ticket, SLA timers stopped/started
     Route(apigwv2.HttpMethod.POST, "/tickets/{ticket_id}/events", "api"),
+    # Why a ticket's clocks stand where they do: policy, targets, business time used and left
+    Route(apigwv2.HttpMethod.GET, "/tickets/{ticket_id}/sla", "api"),
+    # Email held back by its spam/virus/DMARC verdicts; releasing one makes it a ticket (and acknowledges it)
+    Route(apigwv2.HttpMethod.GET, "/quarantine", "api"),
+    Route(apigwv2.HttpMethod.POST, "/quarantine/{quarantine_id}/release", "api"),
 )
 
 

@@ -56,6 +56,14 @@ EXPECTED_ACKNOWLEDGMENTS = {
         for function in ("Ingest", "Email", "Api")
     ),
     ("AwsSolutions-SMG4", "ProviderSecrets/Secret"),
+    # email in and out (issue 7): ingest reads the receiver's .eml copies of SendGrid/Mailgun mail; the api writes
+    # tickets (the table key's write actions), reads either path's MIME and stores attachments to release quarantine
+    ("AwsSolutions-IAM5[Resource::<RawArchiveBucket3CBB4637.Arn>/raw/*.eml]", "Functions/IngestRole/DefaultPolicy"),
+    ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "Functions/ApiRole/DefaultPolicy"),
+    ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "Functions/ApiRole/DefaultPolicy"),
+    ("AwsSolutions-IAM5[Resource::<RawArchiveBucket3CBB4637.Arn>/raw/ses/*]", "Functions/ApiRole/DefaultPolicy"),
+    ("AwsSolutions-IAM5[Resource::<RawArchiveBucket3CBB4637.Arn>/raw/*.eml]", "Functions/ApiRole/DefaultPolicy"),
+    ("AwsSolutions-IAM5[Resource::<RawArchiveBucket3CBB4637.Arn>/attachments/*]", "Functions/ApiRole/DefaultPolicy"),
 }
 
 

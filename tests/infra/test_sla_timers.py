@@ -199,6 +199,56 @@ def test_agents_post_ticket_events_with_iam(synthesized: Synthesized) -> None:
     )
 
 
+def _dashboard(synthesized: Synthesized) -> dict[str, Any]:
+    """The dashboard body as JSON, each CloudFormation reference written as `<logical id>` or `<logical id.attr>`."""
+    (dashboard,) = synthesized.resources("AWS::CloudWatch::Dashboard").values()
+    body = dashboard["Properties"]["DashboardBody"]
+    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
+
+    def text(part: Any) -> str:
+        if isinstance(part, str):
+            return part
+        if "Ref" in part:
+            return f"<{part['Ref']}>"
+        return "<" + ".".join(part["Fn::GetAtt"]) + ">"
+
+    return dict(json.loads("".join(text(part) for part in parts)))
+
+
+def _metrics(widget: dict[str, Any]) -> list[list[Any]]:
+    return list(widget["properties"].get("metrics", []))
+
+
+def test_the_dashboard_shows_sla_timer_executions_and_the_notifications_sent(synthesized: Synthesized) -> None:
+    machine, _ = _machine(synthesized)
+    widgets = {w["properties"].get("title"): w for w in _dashboard(synthesized)["widgets"]}
+
+    executions = _metrics(widgets["SLA timer executions"])
+    assert {m[1] for m in executions} >= {"ExecutionsStarted", "ExecutionsFailed", "ExecutionsTimedOut"}
+    for metric in executions:
+        assert metric[:3] == ["AWS/States", metric[1], "StateMachineArn"]
+        assert metric[3] == f"<{machine}>"
+    sent = {m[1] for m in _metrics(widgets["SLA notifications"])}
+    assert sent >= {"SlaWarningSent", "SlaBreachSent", "SlaEscalationSent"}
+
+
+def test_the_dashboard_shows_the_notifications_queue_and_every_timer_alarm(synthesized: Synthesized) -> None:
+    queue, _ = synthesized.one("AWS::SQS::Queue", f"InboundQueues/{NOTIFICATIONS}")
+    widgets = {w["properties"].get("title"): w for w in _dashboard(synthesized)["widgets"]}
+    timer_alarms = [
+        name
+        for name, alarm in synthesized.resources("AWS::CloudWatch::Alarm").items()
+        if alarm["Properties"].get("Namespace") == "AWS/States"
+    ]
+
+    queue_metrics = _metrics(widgets[f"{NOTIFICATIONS_QUEUE.name} queue"])
+    assert all(m[2:4] == ["QueueName", f"<{queue}.QueueName>"] for m in queue_metrics)
+    assert f"{NOTIFICATIONS_QUEUE.name} dead letters" in widgets
+    shown = widgets["Alarms"]["properties"]["alarms"]
+    assert len(timer_alarms) == 2
+    assert all(f"<{alarm}.Arn>" in shown for alarm in timer_alarms)
+
+
 # ------------------------------------------------------------------ the notifier
 
 

@@ -86,6 +86,26 @@ def test_functions_are_configured_for_powertools_and_find_the_policy_file(synthe
         assert variables["INTAKE_CONFIG"] == "/var/task/intake.yaml"
 
 
+def test_each_function_is_given_only_the_settings_it_reads(synthesized: Synthesized) -> None:
+    from intake.config import ENV_PREFIX, Settings
+
+    common = {"CONFIG", "PUBLIC_BASE_URL"}  # the policy file; links in what it answers or sends
+    expected = {
+        "Receiver": common | {"BUCKET_NAME", "INBOUND_QUEUE_URL", "SECRETS_ARN"},
+        "Ingest": common | {"TABLE_NAME", "BUCKET_NAME", "SECRETS_ARN", "STATE_MACHINE_ARN"},
+        "Email": common | {"TABLE_NAME", "BUCKET_NAME", "STATE_MACHINE_ARN"},
+        "Api": common | {"TABLE_NAME", "BUCKET_NAME", "STATE_MACHINE_ARN"},
+        "Notifier": common | {"TABLE_NAME"},
+    }
+
+    for function, names in expected.items():
+        _, resource = synthesized.one("AWS::Lambda::Function", f"Functions/{function}")
+        variables = resource["Properties"]["Environment"]["Variables"]
+        ours = {name.removeprefix(ENV_PREFIX) for name in variables if name.startswith(ENV_PREFIX)}
+        assert ours == names, function
+        assert {name.lower() for name in ours} <= set(Settings.model_fields), function
+
+
 def test_ingest_consumes_inbound_reporting_partial_batch_failures(synthesized: Synthesized) -> None:
     inbound, _ = synthesized.one("AWS::SQS::Queue", f"InboundQueues/{INBOUND}")
     ingest, function = synthesized.one("AWS::Lambda::Function", "Functions/Ingest")
@@ -168,12 +188,21 @@ def test_ingest_reads_and_writes_tickets_on_the_table_and_its_named_indexes(synt
     assert writes["Resource"] == {"Fn::GetAtt": [table, "Arn"]}
 
 
-def test_the_api_only_reads_tickets(synthesized: Synthesized) -> None:
-    actions = _actions(_role_policy(synthesized, "Api"))
+def test_the_api_writes_tickets_like_the_email_function_but_deletes_nothing_and_reads_no_secret(
+    synthesized: Synthesized,
+) -> None:
+    # agents' actions (ticket, timer items, events) and released quarantined email (the email ingest again)
+    statements = _role_policy(synthesized, "Api")
+    actions = _actions(statements)
+    table, _ = synthesized.one("AWS::DynamoDB::Table", "TicketStore/Tickets")
 
-    assert {a for a in actions if a.startswith("dynamodb:")} == {"dynamodb:GetItem", "dynamodb:Query"}
-    assert not any(a.startswith(("s3:", "sqs:", "secretsmanager:")) for a in actions)
-    assert "kms:Encrypt" not in actions
+    dynamodb = {a for a in actions if a.startswith("dynamodb:")}
+    assert dynamodb == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    assert dynamodb == {a for a in _actions(_role_policy(synthesized, "Email")) if a.startswith("dynamodb:")}
+    (writes,) = [s for s in statements if "dynamodb:PutItem" in _as_list(s["Action"])]
+    assert writes["Resource"] == {"Fn::GetAtt": [table, "Arn"]}  # the table, not its indexes
+    assert {a for a in actions if a.startswith("s3:")} == {"s3:GetObject", "s3:PutObject"}
+    assert not any(a.startswith(("sqs:", "secretsmanager:")) or "Delete" in a for a in actions)
 
 
 # ------------------------------------------------------------------ data at rest
@@ -309,6 +338,9 @@ def test_tickets_need_iam_and_webhooks_are_open_to_providers(synthesized: Synthe
         "GET /tickets/{ticket_id}": "AWS_IAM",
         "GET /contacts/{contact_id}": "AWS_IAM",
         "POST /tickets/{ticket_id}/events": "AWS_IAM",
+        "GET /tickets/{ticket_id}/sla": "AWS_IAM",
+        "GET /quarantine": "AWS_IAM",
+        "POST /quarantine/{quarantine_id}/release": "AWS_IAM",
         "GET /webhooks/whatsapp": "NONE",
         "POST /webhooks/email/sendgrid": "NONE",
         "POST /webhooks/email/mailgun": "NONE",

@@ -91,7 +91,7 @@ def _demo(args: argparse.Namespace) -> int:
             if sent.status != sample.get("expect_status", 202):
                 print(f"intake demo: {path.name} answered {sent.status}: {sent.body}", file=sys.stderr)
                 return 1
-        tickets = _wait_for_tickets(url, expected, timeout=30)
+        tickets = _wait_for_tickets(url, expected, timeout=90)
         print()
         print(_table(tickets))
         print(f"\n{len(tickets)} tickets; data in {data_dir}")
@@ -179,7 +179,27 @@ def _tickets_show(args: argparse.Namespace) -> int:
             where = attachment.get("s3_key") or attachment.get("url") or attachment.get("media_status") or "?"
             size = f"{attachment['size']} bytes, " if attachment.get("size") is not None else ""
             print(f"    📎 {attachment['filename']} ({size}{where})")
+    for timer in ticket.get("sla", []):
+        when = "breached " + timer["breached_at"] if timer.get("breached_at") else "due " + timer["due_at"]
+        print(f"  SLA {timer['target']}: {timer['state']} ({when}, generation {timer['generation']})")
     print("\n  history: " + ", ".join(f"{e['kind']} {e['at']}" for e in ticket["events"]))
+    return 0
+
+
+_ACTIONS = {"respond": "responded", "pend": "pending", "resolve": "resolved", "reopen": "reopened"}
+
+
+def _tickets_act(args: argparse.Namespace) -> int:
+    """Record an agent's action on a ticket (its SLA clocks follow)."""
+    action = {"type": _ACTIONS[args.action], "by": args.by, **({"note": args.note} if args.note else {})}
+    ticket = _post(args.url, f"/tickets/{args.id}/events", action)
+    due = [f"{t['target']} {t['state']}" for t in ticket.get("sla", [])]
+    print(f"#{ticket['reference']} is {ticket['status']}" + (f"; SLA: {', '.join(due)}" if due else ""))
+    return 0
+
+
+def _sla_explain(args: argparse.Namespace) -> int:
+    print(_get(args.url, f"/tickets/{args.id}/sla")["explanation"], end="")
     return 0
 
 
@@ -301,6 +321,19 @@ def _parser() -> argparse.ArgumentParser:
         listing.add_argument(f"--{name}")
     listing.set_defaults(run=_tickets_list)
     show.set_defaults(run=_tickets_show)
+    for verb, what in (("respond", "we answered"), ("pend", "waiting on the customer"), ("resolve", "done")):
+        acting = tickets.add_parser(verb, help=f"{what}: record it; the SLA clocks follow")
+        acting.add_argument("id")
+        acting.add_argument("--by", default=os.environ.get("USER") or "agent", help="who (default: $USER)")
+        acting.add_argument("--note")
+        acting.add_argument("--url", default=os.environ.get("INTAKE_URL", DEFAULT_URL))
+        acting.set_defaults(run=_tickets_act, action=verb)
+
+    sla = commands.add_parser("sla", help="SLA deadlines").add_subparsers(required=True, metavar="action")
+    explained = sla.add_parser("explain", help="the policy, calendar and arithmetic behind a ticket's deadlines")
+    explained.add_argument("id")
+    explained.add_argument("--url", default=os.environ.get("INTAKE_URL", DEFAULT_URL))
+    explained.set_defaults(run=_sla_explain)
 
     inject = commands.add_parser("inject-email", help="hand a .eml file to a running intake serve, as SES would")
     inject.add_argument("file")

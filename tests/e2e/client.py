@@ -117,7 +117,14 @@ class Server:
     # ------------------------------------------------------------ lifecycle
 
     @classmethod
-    def start(cls, data_dir: Path, log_dir: Path, env: dict[str, str], smtp_port: int | None = None) -> Server:
+    def start(
+        cls,
+        data_dir: Path,
+        log_dir: Path,
+        env: dict[str, str],
+        smtp_port: int | None = None,
+        config: Path = CONFIG,
+    ) -> Server:
         log_dir.mkdir(parents=True, exist_ok=True)
         stderr_path = log_dir / f"serve-{time.monotonic_ns()}.stderr"
         command = [
@@ -130,7 +137,7 @@ class Server:
             "--data-dir",
             str(data_dir),
             "--config",
-            str(CONFIG),
+            str(config),
             *(["--smtp-port", str(smtp_port)] if smtp_port else []),
         ]
         with stderr_path.open("w") as stderr:

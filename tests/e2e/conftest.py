@@ -43,8 +43,8 @@ def launch(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Ite
     started: list[Server] = []
     logs = tmp_path_factory.mktemp("serve-logs")
 
-    def start(data_dir: Path, smtp_port: int | None = None) -> Server:
-        server = Server.start(data_dir, logs, env, smtp_port=smtp_port)
+    def start(data_dir: Path, smtp_port: int | None = None, config: Path | None = None) -> Server:
+        server = Server.start(data_dir, logs, env, smtp_port=smtp_port, **({"config": config} if config else {}))
         started.append(server)
         return server
 

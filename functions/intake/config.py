@@ -66,6 +66,8 @@ class Settings(BaseModel):
     state_machine_arn: str = ""  # the SLA timer (Step Functions); empty: no timers are started
     notifications_queue_url: str = ""
     outbox: Path | None = None  # locally, outgoing email is written here as .eml files instead of sent with SES
+    event_bus_name: str = ""  # Intake's EventBridge bus (DigestPublished, SurveyRequested); empty: none
+    later_machine_arn: str = ""  # the deliver-later state machine (delayed surveys)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -150,6 +152,38 @@ class Acknowledgment(Strict):
     max_per_sender_per_hour: int = Field(default=3, ge=1)
 
 
+Clock = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class DigestSchedule(Strict):
+    at: Clock = Field(default="08:30", description="local time in the team's timezone")
+
+
+class WeeklyDigestSchedule(DigestSchedule):
+    day: Weekday = "mon"
+
+
+class Digests(Strict):
+    """When a team's lead gets the digest of how the team answers (EventBridge Scheduler, the team's timezone)."""
+
+    daily: DigestSchedule | None = None
+    weekly: WeeklyDigestSchedule | None = None
+    recipients: list[Email] = Field(default_factory=list, description="default: the team's notify list, else email")
+    send_empty: bool = Field(default=False, description="send a digest of a window with nothing in it")
+
+
+class Satisfaction(Strict):
+    """The one-question survey (1 to 5) after a ticket is resolved."""
+
+    enabled: bool = False
+    delay: Duration = Field(default=timedelta(hours=1), description="after the resolution")
+    quiet_hours: list[Interval] = Field(
+        default_factory=lambda: ["20:00-24:00", "00:00-08:00"], description="local times no survey is sent in"
+    )
+    once_per: Duration = Field(default=timedelta(days=30), description="at most one survey per contact this often")
+    link_valid_for: Duration = Field(default=timedelta(days=14))
+
+
 class Team(Strict):
     name: str
     timezone: str = "UTC"
@@ -162,6 +196,8 @@ class Team(Strict):
         description="a customer message this soon after resolution reopens the ticket; later, a new linked ticket",
     )
     notify: list[Email] = Field(default_factory=list, description="who gets SLA warnings and breaches (default: email)")
+    digests: Digests = Digests()
+    satisfaction: Satisfaction = Satisfaction()
 
     @field_validator("timezone")
     @classmethod

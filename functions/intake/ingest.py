@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from intake.model import (
     InboundMessage,
@@ -67,7 +68,7 @@ def ingest(store: Store, message: InboundMessage, new_id: IdFactory, policy: Pol
                 store.append_message(current, message, contact, reopen=True)
                 return IngestResult(Outcome.REOPENED, current.id)
             ticket = _new_ticket(message, contact.contact_id, new_id(), _priority(message, policy), current)
-            store.create_ticket(ticket, message, contact, None if current is None else current.id)
+            store.create_ticket(ticket, message, contact, None if current is None else current.id, _day(ticket, policy))
             return IngestResult(Outcome.CREATED, ticket.id)
         except WriteConflictError:
             continue  # someone else wrote first: read again and decide again
@@ -83,6 +84,12 @@ def _reopens(ticket: Ticket, message: InboundMessage, policy: Policy | None) -> 
     team = policy.teams.get(ticket.team) if policy is not None else None
     window = team.reopen_within if team is not None else DEFAULT_REOPEN_WINDOW
     return message.received_at - ticket.resolved_at <= window
+
+
+def _day(ticket: Ticket, policy: Policy | None) -> date | None:
+    """The team's local date of the ticket's creation: which day's digest it belongs to."""
+    team = policy.teams.get(ticket.team) if policy is not None else None
+    return None if team is None else ticket.created_at.astimezone(ZoneInfo(team.timezone)).date()
 
 
 def _priority(message: InboundMessage, policy: Policy | None) -> Priority:

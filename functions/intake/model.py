@@ -310,6 +310,7 @@ class Ticket(Frozen):
     next_due_at: UtcDatetime | None = Field(default=None, description="the earliest running SLA deadline")
     breached: bool = Field(default=False, description="an SLA target of this ticket was breached")
     resolved_at: UtcDatetime | None = None
+    first_responded_at: UtcDatetime | None = Field(default=None, description="the team's first response")
     previous_ticket_id: TicketId | None = Field(
         default=None, description="the resolved ticket this conversation continues (replied to after its window)"
     )

@@ -73,6 +73,9 @@ NOTIFICATIONS_QUEUE = QueueSpec(name="notifications", fifo=False, visibility_tim
 QUEUES = (INBOUND_QUEUE, EMAIL_QUEUE, NOTIFICATIONS_QUEUE)
 
 SLA_MACHINE = "sla-timer"  # one execution per ticket x target x generation
+LATER_MACHINE = "deliver-later"  # waits until a given instant, then sends a message (satisfaction surveys)
+EVENT_BUS = "events"  # Intake's EventBridge bus: DigestPublished, SurveyRequested
+DIGESTS_PREFIX = "digests/"  # where each published digest is archived (inside the raw archive bucket)
 
 ARCHIVE = BucketSpec(name="raw", raw_prefix="raw/", attachments_prefix="attachments/")
 SES_PREFIX = "raw/ses/"  # where SES's receipt rule writes each message's MIME (inside the raw archive)
@@ -80,6 +83,10 @@ SES_PREFIX = "raw/ses/"  # where SES's receipt rule writes each message's MIME (
 
 def table_name(prefix: str) -> str:
     return f"{prefix}-{TABLE.name}"
+
+
+def event_bus_name(prefix: str) -> str:
+    return f"{prefix}-{EVENT_BUS}"
 
 
 def bucket_name(prefix: str) -> str:

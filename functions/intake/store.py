@@ -10,7 +10,7 @@ import heapq
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -382,8 +382,11 @@ class Store:
         inbound: InboundMessage,
         contact: ContactPlan,
         replaces_thread_ticket: str | None,
+        day: date | None = None,
     ) -> None:
-        """Ticket, first message, created event, thread pointer, contact and dedupe record: all or nothing."""
+        """Ticket, first message, created event, thread pointer, contact and dedupe record: all or nothing.
+        `day` is the team's local date of its creation (the `by_day` index: digests read a local day); UTC's
+        when not given."""
         created_key = f"{iso(ticket.created_at)}#{ticket.id}"
         meta = {
             "PK": f"TICKET#{ticket.id}",
@@ -394,7 +397,7 @@ class Store:
             "last_inbound_at": iso(ticket.last_inbound_at),
             "reply_window_closes_at": _iso_or_none(ticket.reply_window_closes_at),
             "created_key": created_key,
-            "team_day": f"{ticket.team}#{ticket.created_at.date().isoformat()}",
+            "team_day": f"{ticket.team}#{(day or ticket.created_at.date()).isoformat()}",
         }
         thread_condition = "attribute_not_exists(PK)"
         thread_values: dict[str, Any] = {}

@@ -27,6 +27,7 @@ from intake.resources import (
     TABLE,
     QueueSpec,
     bucket_name,
+    event_bus_name,
     table_name,
 )
 
@@ -64,6 +65,7 @@ class Resources:
     bucket: str
     queue_urls: dict[str, str]  # spec name → url, dead-letter queues included
     state_machine_arn: str
+    event_bus: str
 
     def environment(self) -> dict[str, str]:
         """The `INTAKE_*` variables the functions read, as the stack sets them in AWS."""
@@ -73,6 +75,7 @@ class Resources:
             "INTAKE_INBOUND_QUEUE_URL": self.queue_urls["inbound"],
             "INTAKE_NOTIFICATIONS_QUEUE_URL": self.queue_urls[NOTIFICATIONS_QUEUE.name],
             "INTAKE_STATE_MACHINE_ARN": self.state_machine_arn,
+            "INTAKE_EVENT_BUS_NAME": self.event_bus,
         }
 
 
@@ -134,7 +137,8 @@ def create_resources(prefix: str = PREFIX, visibility_timeout_s: int | None = No
     )
     sqs.purge_queue(QueueUrl=urls[EMAIL_QUEUE.name])  # S3's "s3:TestEvent" on configuring: nothing to keep
     machine = _create_state_machine(session, prefix, urls[NOTIFICATIONS_QUEUE.name])
-    return Resources(table_name(prefix), bucket_name(prefix), urls, machine)
+    session.client("events").create_event_bus(Name=event_bus_name(prefix))
+    return Resources(table_name(prefix), bucket_name(prefix), urls, machine, event_bus_name(prefix))
 
 
 def _create_state_machine(session: boto3.session.Session, prefix: str, notifications_url: str) -> str:

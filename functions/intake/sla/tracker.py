@@ -149,6 +149,8 @@ class Tracker:
             sets["resolved_at"] = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         if action.type == "reopened":
             removes.append("resolved_at")
+        if action.type == "responded" and ticket.first_responded_at is None:
+            sets["first_responded_at"] = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         if action.type == "assigned":
             sets["assignee"] = action.assignee
         if action.type == "priority_changed":

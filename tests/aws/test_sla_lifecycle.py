@@ -24,6 +24,10 @@ from tests.aws.test_email_pipeline import inject, mime
 
 FAST_SLA = """sla:
   policies:
+    - name: relaxed
+      match: {priorities: [low]}
+      first_response: {within: 1h, time: calendar}
+      resolution: {within: 1d, time: calendar}
     - name: fast
       first_response: {within: 4s, time: calendar}
       next_response: {within: 4s, time: calendar}
@@ -255,3 +259,53 @@ def test_a_redelivered_message_after_a_crash_starts_no_second_execution(stack: S
     sfn = boto3.session.Session().client("stepfunctions")
     names = [e["name"] for e in sfn.list_executions(stateMachineArn=stack.resources.state_machine_arn)["executions"]]
     assert sorted(names) == sorted({f"{ticket['id']}-first_response-1", f"{ticket['id']}-resolution-1"})
+
+
+def test_a_priority_change_replans_running_clocks_under_the_new_policy_counting_the_time_used(stack: Stack) -> None:
+    ticket = open_ticket(stack)
+    before = timer(stack, ticket["id"], "first_response")
+    time.sleep(1)
+
+    status, detail = act(stack, ticket["id"], type="priority_changed", priority="low")
+
+    after = timer(stack, ticket["id"], "first_response")
+    assert status == 200 and detail["priority"] == "low"
+    assert (after["generation"], after["policy"], after["state"]) == (2, "relaxed", "running")
+    used = timedelta(seconds=after["consumed_s"])
+    assert timedelta(seconds=0.5) <= used <= timedelta(seconds=3)  # the second slept (and the second fraction)
+    expected = datetime.fromisoformat(after["started_at"]) + timedelta(hours=1) - used
+    assert abs(datetime.fromisoformat(after["due_at"]) - expected) <= timedelta(seconds=1)
+    assert datetime.fromisoformat(after["due_at"]) > datetime.fromisoformat(before["due_at"])
+    time.sleep(4)  # past generation 1's deadline: it was stopped and settles quietly
+    assert notices(stack) == []
+
+
+def test_a_reply_after_the_reopen_window_opens_a_new_ticket_linked_to_the_resolved_one(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = (
+        Path(str(runtime.settings().config))
+        .read_text()
+        .replace("    timezone: Europe/Paris\n", "    timezone: Europe/Paris\n    reopen_within: 1s\n", 1)
+    )
+    (tmp_path / "short-window.yaml").write_text(policy)
+    monkeypatch.setenv("INTAKE_CONFIG", str(tmp_path / "short-window.yaml"))
+    runtime.reset()
+    ticket = open_ticket(stack)
+    act(stack, ticket["id"], type="resolved")
+    time.sleep(1.5)
+
+    inject(
+        stack,
+        mime(
+            "Re: My parcel",
+            "One more thing.",
+            message_id="m2@mail.example.org",
+            extra="In-Reply-To: <m1@mail.example.org>\r\n",
+        ),
+    )
+    stack.work()
+
+    newest, resolved = stack.get("/tickets")[1]["items"]
+    assert resolved["id"] == ticket["id"] and resolved["status"] == "resolved"
+    assert newest["previous_ticket_id"] == ticket["id"] and newest["status"] == "open"

@@ -97,6 +97,7 @@ class IntakeStack(Stack):
             receiver=functions.receiver,
             api=functions.api,
             browser_origins=public_form_origins(policy_file.policy),
+            jwt=policy_file.policy.api.jwt,
         )
         functions.set_public_base_url(api.url)
         if policy_file.policy.email is not None:

@@ -561,6 +561,19 @@ class PriorityRules(Strict):
     rules: list[PriorityRule] = Field(default_factory=list)
 
 
+class Jwt(Strict):
+    """Agent tools authenticate with a JWT (an OIDC provider's) instead of IAM SigV4, at the API gateway."""
+
+    issuer: Annotated[str, StringConstraints(pattern=r"^https://")]
+    audience: list[str] = Field(min_length=1)
+
+
+class AgentApi(Strict):
+    """How the agent routes (/tickets, /contacts, /quarantine) are authorized in AWS: IAM unless `jwt` is set."""
+
+    jwt: Jwt | None = None
+
+
 class Policy(Strict):
     version: Literal[1] = 1
     teams: dict[Name, Team] = Field(min_length=1)
@@ -570,6 +583,7 @@ class Policy(Strict):
     email: EmailChannel | None = None
     alerts: Alerts = Alerts()
     notifications: Notifications = Notifications()
+    api: AgentApi = AgentApi()
     sla: Sla = DEFAULT_SLA
     priority: PriorityRules = PriorityRules()
 

@@ -22,6 +22,7 @@ from constructs import Construct
 
 from infra.acknowledgments import acknowledge
 from infra.stage import Stage
+from intake.config import Jwt
 
 # Per second across the stage; a provider's retry storm is absorbed by the burst, then 429s.
 THROTTLE_RATE = 50
@@ -124,6 +125,13 @@ ROUTES = (
 )
 
 
+def _agent_authorizer(jwt: Jwt | None) -> apigwv2.IHttpRouteAuthorizer:
+    """IAM (SigV4) by default; the policy file's `api.jwt` puts an OIDC provider's JWTs in its place."""
+    if jwt is None:
+        return authorizers.HttpIamAuthorizer()
+    return authorizers.HttpJwtAuthorizer("AgentJwt", jwt.issuer, jwt_audience=list(jwt.audience))
+
+
 @jsii.implements(apigwv2.IAccessLogSettings)
 class _AccessLogs:
     def __init__(self, group: logs.ILogGroup) -> None:
@@ -160,6 +168,7 @@ class WebhookApi(Construct):
         receiver: lambda_.IFunction,
         api: lambda_.IFunction,
         browser_origins: Sequence[str] = (),
+        jwt: Jwt | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = logs.LogGroup(
@@ -177,7 +186,8 @@ class WebhookApi(Construct):
             {
                 "receiver": integrations.HttpLambdaIntegration("Receiver", receiver),
                 "api": integrations.HttpLambdaIntegration("Api", api),
-            }
+            },
+            _agent_authorizer(jwt),
         )
 
     @property
@@ -199,14 +209,15 @@ class WebhookApi(Construct):
             access_log_settings=_AccessLogs(self.access_logs),
         )
 
-    def _build_routes(self, targets: dict[str, apigwv2.HttpRouteIntegration]) -> None:
-        iam_authorizer = authorizers.HttpIamAuthorizer()
+    def _build_routes(
+        self, targets: dict[str, apigwv2.HttpRouteIntegration], agents: apigwv2.IHttpRouteAuthorizer
+    ) -> None:
         for route in ROUTES:
             (built,) = self.http_api.add_routes(
                 path=route.path,
                 methods=[route.method],
                 integration=targets[route.target],
-                authorizer=iam_authorizer if route.open_because is None else None,
+                authorizer=agents if route.open_because is None else None,
             )
             if route.open_because is not None:
                 acknowledge(built, "AwsSolutions-APIG4", route.open_because)

@@ -1,0 +1,70 @@
+"""The agent routes' authorization: IAM (SigV4) by default, an OIDC provider's JWTs when the policy file says so.
+
+A small stack of its own (the WebhookApi construct and two stand-in functions), so the session's one
+synthesis of the whole app keeps the repository's policy file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from intake.config import Jwt
+
+ISSUER = "https://auth.example.com/"
+
+
+def _template(jwt: Jwt | None) -> Any:
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_lambda as lambda_
+    from aws_cdk.assertions import Template
+
+    from infra.constructs.webhook_api import WebhookApi
+    from infra.stage import stage_named
+
+    stack = Stack(App(), "AgentAuth")
+    code = lambda_.Code.from_inline("def handler(event, context):\n    return {}\n")
+    receiver, api = (
+        lambda_.Function(stack, name, runtime=lambda_.Runtime.PYTHON_3_13, handler="index.handler", code=code)
+        for name in ("Receiver", "Api")
+    )
+    WebhookApi(stack, "WebhookApi", stage=stage_named("dev"), receiver=receiver, api=api, jwt=jwt)
+    return Template.from_stack(stack).to_json()
+
+
+def _authorization(template: Any) -> dict[str, str]:
+    return {
+        r["Properties"]["RouteKey"]: r["Properties"].get("AuthorizationType", "NONE")
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::ApiGatewayV2::Route"
+    }
+
+
+@pytest.mark.parametrize(
+    ("jwt", "expected"), [(None, "AWS_IAM"), (Jwt(issuer=ISSUER, audience=["intake-agents"]), "JWT")]
+)
+def test_agent_routes_take_iam_unless_the_policy_names_a_jwt_issuer(jwt: Jwt | None, expected: str) -> None:
+    template = _template(jwt)
+
+    routes = _authorization(template)
+    assert {routes[key] for key in ("GET /tickets", "POST /tickets/{ticket_id}/events", "GET /quarantine")} == {
+        expected
+    }
+    assert routes["POST /webhooks/whatsapp"] == "NONE"  # providers sign their own requests, whatever agents use
+    authorizers = [
+        r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Authorizer"
+    ]
+    if jwt is None:
+        assert authorizers == []
+    else:
+        [authorizer] = authorizers
+        assert authorizer["AuthorizerType"] == "JWT"
+        assert authorizer["JwtConfiguration"] == {"Issuer": ISSUER, "Audience": ["intake-agents"]}
+        assert authorizer["IdentitySource"] == ["$request.header.Authorization"]
+
+
+def test_a_jwt_issuer_must_be_https() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="issuer"):
+        Jwt(issuer="http://auth.example.com/", audience=["x"])

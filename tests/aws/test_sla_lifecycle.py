@@ -115,6 +115,18 @@ def test_unanswered_ticket_warns_then_breaches_then_escalates_in_order(stack: St
     assert kinds.index("warned") < kinds.index("breached") < kinds.index("escalated")
 
 
+def test_answering_a_breached_ticket_stops_its_escalations(stack: Stack) -> None:
+    ticket = open_ticket(stack)
+    wait_for(lambda: "escalation first_response 1 lead@example.com" in notices(stack))
+
+    status, _ = act(stack, ticket["id"], type="responded")
+    time.sleep(3)  # level 2 was due 2 s after level 1
+
+    answered = timer(stack, ticket["id"], "first_response")
+    assert status == 200 and answered["state"] == "stopped" and answered["breached_at"]
+    assert [n for n in notices(stack) if n.startswith("escalation")] == ["escalation first_response 1 lead@example.com"]
+
+
 def test_a_response_before_the_warning_sends_nothing_and_meets_the_target(stack: Stack) -> None:
     ticket = open_ticket(stack)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from intake.config import ConfigError, load_policy
+from intake.config import ConfigError, Policy, load_policy
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEMO_SECRETS = {
@@ -77,6 +77,7 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"intake demo: no samples under {args.events}/ ({', '.join(DEMO_SAMPLES)})", file=sys.stderr)
         return 1
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="intake-demo-"))
+    env["INTAKE_OUTBOX"] = str((data_dir / "outbox").resolve())  # where the demo's digest is looked for
     process, url = _start_server(config, data_dir, env)
     try:
         secrets = Secrets(environ=env)
@@ -95,10 +96,55 @@ def _demo(args: argparse.Namespace) -> int:
         print()
         print(_table(tickets))
         print(f"\n{len(tickets)} tickets; data in {data_dir}")
-        return 0 if len(tickets) >= expected else 1
+        digests = _demo_digests(url, policy, data_dir / "outbox")
+        return 0 if len(tickets) >= expected and digests else 1
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _demo_digests(url: str, policy: Policy, outbox: Path) -> bool:
+    """Publish each team's daily digest of its local today; print where its HTML is (extracted from the
+    `.eml` in the outbox, written next to it). False when a team's digest was not sent."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    print()
+    ok = True
+    for team_id, team in policy.teams.items():
+        today = datetime.now(ZoneInfo(team.timezone)).date().isoformat()
+        answer = _post(url, f"/digests/{team_id}/daily", {"date": today})
+        figures = answer["figures"]
+        found = _digest_html(outbox, answer.get("message_ids", [])) if answer["sent"] else None
+        if found is None:
+            print(f"digest of {team_id} for {today}: not sent ({answer['reason']})")
+            ok = False
+            continue
+        eml, html = found
+        new, still_open = figures["current"]["new_tickets"], figures["backlog"]["open"]
+        print(f"digest of {team_id} for {today}: {new} new, {still_open} open; mailed as {eml}")
+        print(f"  its HTML: {html}")
+    return ok
+
+
+def _digest_html(outbox: Path, message_ids: list[str]) -> tuple[Path, Path] | None:
+    """The outbox's `.eml` of a sent digest and its HTML part, written next to it as `<same name>.html`."""
+    from email import policy as email_policy
+    from email.message import EmailMessage
+    from email.parser import BytesParser
+
+    names = ["".join(c if c.isalnum() or c in "-." else "_" for c in m.strip("<>")) for m in message_ids]
+    for eml in sorted(outbox.glob("*.eml")):
+        if any(eml.stem.endswith(name) for name in names):
+            message = BytesParser(policy=email_policy.default).parsebytes(eml.read_bytes())
+            assert isinstance(message, EmailMessage)
+            part = message.get_body(preferencelist=("html",))
+            if part is None:
+                return None
+            html = eml.with_suffix(".html")
+            html.write_text(part.get_content(), encoding="utf-8")
+            return eml, html
+    return None
 
 
 def _start_server(config: Path, data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
@@ -237,6 +283,20 @@ def _quarantine_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _digest_preview(args: argparse.Namespace) -> int:
+    """A team's digest from a running Intake, sent nowhere: the HTML to a file, the text to stdout."""
+    query = "?" + urlencode({"date": args.date}) if args.date else ""
+    digest = _get(args.url, f"/digests/{args.team}/{args.period}{query}")
+    figures = digest["figures"]
+    out = Path(args.out or f"digest-{args.team}-{args.period}-{figures['start']}.html")
+    out.write_text(digest["html"], encoding="utf-8")
+    print(digest["subject"])
+    print()
+    print(digest["text"], end="")
+    print(f"\nHTML written to {out}", file=sys.stderr)
+    return 0
+
+
 def _schemas_export(args: argparse.Namespace) -> int:
     from intake.schemas import export
 
@@ -353,6 +413,15 @@ def _parser() -> argparse.ArgumentParser:
     let_through.set_defaults(run=_quarantine_release)
     for sub in (held, let_through):
         sub.add_argument("--url", default=os.environ.get("INTAKE_URL", DEFAULT_URL))
+
+    digest = commands.add_parser("digest", help="a team's digest").add_subparsers(required=True, metavar="action")
+    preview = digest.add_parser("preview", help="render it (sent nowhere): the HTML to a file, the text to stdout")
+    preview.add_argument("--team", required=True)
+    preview.add_argument("--period", choices=["daily", "weekly"], default="daily")
+    preview.add_argument("--date", help="a local date in the window (YYYY-MM-DD); default: the last complete one")
+    preview.add_argument("--out", help="the HTML file (default: digest-<team>-<period>-<start>.html)")
+    preview.add_argument("--url", default=os.environ.get("INTAKE_URL", DEFAULT_URL))
+    preview.set_defaults(run=_digest_preview)
 
     schemas = commands.add_parser("schemas", help="JSON Schema and OpenAPI").add_subparsers(
         required=True, metavar="action"

@@ -987,6 +987,88 @@ class Store:
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
+    # ---------------------------------------------------------------- digests
+    # What a team's digest reads (intake.digest): the `by_day` index one local day at a time, the team's
+    # `open_by_due` queue, each window ticket's warnings, and the satisfaction items of the survey contract
+    # (`SURVEYDAY#<team>#<local date>` per survey sent, `CSATDAY#<team>#<local date>` per score received).
+    # What is read grows with the window's tickets and the team's backlog, never with the table.
+
+    def day_tickets(self, team: str, day: date) -> list[Ticket]:
+        """Tickets created on the team's local date `day`, oldest first (the `by_day` index)."""
+        index = _index("by_day")
+        items = self._query(
+            IndexName=index.name,
+            KeyConditionExpression=f"{index.partition_key} = :day",
+            ExpressionAttributeValues=_values(day=f"{team}#{day.isoformat()}"),
+        )
+        return [_ticket(item) for item in items]
+
+    def open_tickets(self, team: str) -> list[Ticket]:
+        """The team's whole queue: open tickets with a running SLA clock, the most urgent first (`open_by_due`).
+        Pending tickets (clocks paused) and open ones without any SLA target are not in it."""
+        index = _index("open_by_due")
+        items = self._query(
+            IndexName=index.name,
+            KeyConditionExpression=f"{index.partition_key} = :team",
+            ExpressionAttributeValues=_values(team=team),
+        )
+        return [_ticket(item) for item in items]
+
+    def was_warned(self, ticket_id: str) -> bool:
+        """Whether an SLA warning was sent for the ticket (a `warned` event in its history)."""
+        return (
+            self._count(
+                KeyConditionExpression="PK = :pk AND begins_with(SK, :evt)",
+                FilterExpression="kind = :warned",
+                ExpressionAttributeValues=_values(pk=f"TICKET#{ticket_id}", evt="EVT#", warned=EventKind.WARNED.value),
+            )
+            > 0
+        )
+
+    def surveys_sent(self, team: str, day: date) -> int:
+        """Satisfaction surveys sent on the team's local date `day` (none recorded: 0)."""
+        return self._count(
+            KeyConditionExpression="PK = :pk", ExpressionAttributeValues=_values(pk=f"SURVEYDAY#{team}#{day}")
+        )
+
+    def scores_received(self, team: str, day: date) -> list[ScoreReceived]:
+        """Satisfaction scores answered on the team's local date `day`, in the order they came (none: [])."""
+        items = self._query(
+            KeyConditionExpression="PK = :pk", ExpressionAttributeValues=_values(pk=f"CSATDAY#{team}#{day}")
+        )
+        return [
+            ScoreReceived(
+                ticket_id=str(item["ticket_id"]),
+                score=int(item["score"]),
+                answered_at=datetime.fromisoformat(str(item["SK"]).partition("#")[0]),
+                comment=item.get("comment") or None,
+            )
+            for item in items
+        ]
+
+    def _count(self, **kwargs: Any) -> int:
+        total = 0
+        while True:
+            try:
+                response = self._db.query(TableName=self._table, Select="COUNT", **kwargs)
+            except ClientError as error:
+                raise _mapped(error) from None
+            total += response.get("Count", 0)
+            if "LastEvaluatedKey" not in response:
+                return total
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+@dataclass(frozen=True)
+class ScoreReceived:
+    """A customer's answer to a satisfaction survey, as a digest reads it."""
+
+    ticket_id: str
+    score: int
+    answered_at: datetime
+    comment: str | None
+    # ---------------------------------------------------------------- end of digests
+
 
 def _index(name: str) -> Index:
     return next(index for index in TABLE.indexes if index.name == name)

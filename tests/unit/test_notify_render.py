@@ -151,8 +151,8 @@ def test_a_missing_context_value_fails_loudly() -> None:
 
 
 def test_an_unknown_kind_is_refused() -> None:
-    with pytest.raises(ValueError, match="digest"):
-        render("digest", sla_context())
+    with pytest.raises(ValueError, match="newsletter"):
+        render("newsletter", sla_context())
 
 
 # ------------------------------------------------------------------ acknowledgment

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -120,6 +120,63 @@ def release_quarantined(quarantine_id: str) -> Response[str]:
         runtime.tracker().after_ingest(result, now)
     logger.info("quarantined email released", extra={"quarantine_id": quarantine_id, "ticket_id": released.ticket_id})
     return _json(released.model_dump(mode="json"))
+
+
+@app.get("/digests/<team>/<period>")
+def preview_digest(team: str, period: str) -> Response[str]:
+    """A team's digest (`?date=YYYY-MM-DD`: the window containing that local date; else the last complete
+    one), computed and rendered, sent nowhere: {figures, subject, text, html}."""
+    from intake.digest.publish import prepare
+
+    query = app.current_event.query_string_parameters or {}
+    day = _digest_args(team, period, query.get("date"))
+    base_url = runtime.settings().public_base_url
+    digest = prepare(runtime.store(), runtime.policy(), team, period, day, base_url=base_url, now=runtime.utc_now())
+    return _json(digest.preview())
+
+
+@app.post("/digests/<team>/<period>")
+def publish_digest(team: str, period: str) -> Response[str]:
+    """Publish a team's digest now (body optional: {"date": "YYYY-MM-DD"}): archived, announced and mailed once
+    per window; answers {sent, reason, archive, figures, ...}."""
+    from intake.digest.publish import Outlets, publish
+
+    body = app.current_event.json_body if app.current_event.body else None
+    raw = body.get("date") if isinstance(body, dict) else None
+    if raw is not None and not isinstance(raw, str):
+        raise FieldInvalidError("date", "must be a date like 2026-12-01")
+    day = _digest_args(team, period, raw)
+    settings = runtime.settings()
+    outlets = Outlets(runtime.client("s3"), settings.bucket_name, runtime.client("events"), settings.event_bus_name)
+    result = publish(
+        runtime.store(),
+        runtime.mailer(),
+        outlets,
+        runtime.policy(),
+        team,
+        period,
+        day,
+        base_url=settings.public_base_url,
+        now=runtime.utc_now(),
+    )
+    logger.info("digest requested", extra={"team": team, "period": period, "reason": result.reason})
+    return _json(result.answer())
+
+
+def _digest_args(team: str, period: str, raw_date: str | None) -> date | None:
+    from intake.digest import PERIODS
+
+    teams = list(runtime.policy().teams)
+    if team not in teams:
+        raise FieldInvalidError("team", f"unknown team; known: {', '.join(teams)}")
+    if period not in PERIODS:
+        raise FieldInvalidError("period", f"must be one of {', '.join(PERIODS)}")
+    if raw_date is None:
+        return None
+    try:
+        return date.fromisoformat(raw_date)
+    except ValueError:
+        raise FieldInvalidError("date", "must be a date like 2026-12-01") from None
 
 
 def _enum(kind: type[E], name: str, raw: str | None) -> E | None:

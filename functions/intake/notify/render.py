@@ -29,6 +29,9 @@ Acknowledgment (the automatic reply to a new email ticket), kind `acknowledgment
     subject: str | None             their email's subject
     next_open: datetime | None      None when the team is open now; else when it opens next
     timezone: str                   IANA zone `next_open` is shown in (the team's)
+
+A team's digest, kind `digest`: every figure already formatted, by `intake.digest.view.context` (the one
+place figures become text, so the HTML and the text part show the same strings).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-KINDS = ("warning", "breach", "escalation", "acknowledgment")
+KINDS = ("warning", "breach", "escalation", "acknowledgment", "digest")
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

@@ -1,0 +1,62 @@
+"""EventBridge Scheduler target: `{"team": ..., "period": "daily"|"weekly"}` (optional `"date"`, a local
+YYYY-MM-DD) → the team's digest of that window, published once (see `intake.digest.publish`)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict
+
+from intake import runtime
+from intake.digest.publish import Outlets, publish
+from intake.observability import count, logger, metrics
+
+runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
+
+
+class DigestRequest(BaseModel):
+    """What each schedule sends; unknown fields (Scheduler's own, if any) are ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    team: str
+    period: Literal["daily", "weekly"]
+    date: date | None = None
+
+
+def outlets() -> Outlets:
+    settings = runtime.settings()
+    return Outlets(runtime.client("s3"), settings.bucket_name, runtime.client("events"), settings.event_bus_name)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = DigestRequest.model_validate(event)
+    logger.append_keys(team=request.team, period=request.period)
+    result = publish(
+        runtime.store(),
+        runtime.mailer(),
+        outlets(),
+        runtime.policy(),
+        request.team,
+        request.period,
+        request.date,
+        base_url=runtime.settings().public_base_url,
+        now=runtime.utc_now(),
+    )
+    if result.sent:
+        count("DigestSent")
+    figures = result.digest.figures
+    logger.info(
+        "digest done",
+        extra={"reason": result.reason, "start": figures.start.isoformat(), "new_tickets": figures.current.new_tickets},
+    )
+    return {
+        "sent": result.sent,
+        "reason": result.reason,
+        "digest_id": figures.digest_id,
+        "archive": list(result.archive),
+    }

@@ -1,0 +1,489 @@
+"""Team digests on moto: figures of a seeded data set checked by hand, what an empty window and a rerun send,
+how many DynamoDB items a digest reads, the archive, the DigestPublished event and the API."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import boto3
+import pytest
+from boto3.dynamodb.types import TypeSerializer
+from markupsafe import escape
+from ulid import ULID
+
+from intake import runtime
+from intake.config import Policy, load_policy
+from intake.digest.publish import Outlets, prepare, publish
+from intake.digest.view import context
+from intake.ingest import ingest
+from intake.model import Channel, EventKind, InboundMessage, Priority, Sender, Status, Ticket
+from intake.notify.mailer import OutboxMailer
+from intake.store import iso
+from tests.aws.conftest import ROOT, Stack
+
+PARIS = ZoneInfo("Europe/Paris")
+DAY = date(2026, 11, 24)  # a Tuesday: the window
+BEFORE = date(2026, 11, 23)  # the previous window
+NOW = datetime(2026, 11, 25, 8, 30, tzinfo=PARIS).astimezone(UTC)
+DIGESTS = """    digests:
+      daily: {at: "08:30"}
+      weekly: {day: mon, at: "08:00"}
+      recipients: [lead@example.com]
+"""
+
+
+def paris(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=PARIS).astimezone(UTC)
+
+
+def write_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, send_empty: bool = False) -> Policy:
+    text = (ROOT / "intake.yaml").read_text()
+    digests = DIGESTS + ("      send_empty: true\n" if send_empty else "")
+    text = text.replace("    default_region: FR\n", "    default_region: FR\n" + digests, 1)
+    path = tmp_path / f"digest-{send_empty}.yaml"
+    path.write_text(text)
+    monkeypatch.setenv("INTAKE_CONFIG", str(path))
+    runtime.reset()
+    return load_policy(path)
+
+
+@pytest.fixture
+def policy(stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Policy:
+    return write_policy(tmp_path, monkeypatch)
+
+
+def outlets(stack: Stack) -> Outlets:
+    session = boto3.session.Session()
+    return Outlets(stack.s3, stack.resources.bucket, session.client("events"), stack.resources.event_bus)
+
+
+# ------------------------------------------------------------------ seeding
+
+
+def new_ticket(
+    stack: Stack,
+    policy: Policy,
+    created: datetime,
+    channel: Channel,
+    *,
+    priority: Priority = Priority.NORMAL,
+    subject: str = "Question about my order",
+) -> Ticket:
+    """A ticket through the ingest core, as a message of `channel` received at `created`."""
+    n = str(ULID())
+    sender = Sender(name="Ana", phone="+33611111111") if channel != Channel.EMAIL else Sender(email=f"a{n}@x.org")
+    message = InboundMessage(
+        channel=channel,
+        provider="test",
+        provider_message_id=n,
+        receipt_id=str(ULID()),
+        received_at=created,
+        team="support",
+        sender=sender,
+        subject=subject,
+        text="Hello, I have a question.",
+        priority=priority,
+        raw_archive_key=f"raw/test/{n}",
+        thread_key=f"test#{n}",
+    )
+    result = ingest(stack.store, message, lambda: str(ULID()), policy)
+    return stack.store.ticket(result.ticket_id)
+
+
+def responded(stack: Stack, ticket: Ticket, at: datetime) -> Ticket:
+    stack.store.change_ticket(ticket, at, EventKind.RESPONDED, {}, sets={"first_responded_at": iso(at)})
+    return stack.store.ticket(ticket.id)
+
+
+def resolved(stack: Stack, ticket: Ticket, at: datetime) -> Ticket:
+    sets = {"status": Status.RESOLVED.value, "resolved_at": iso(at)}
+    stack.store.change_ticket(ticket, at, EventKind.RESOLVED, {}, sets=sets)
+    return stack.store.ticket(ticket.id)
+
+
+def survey_items(stack: Stack, day: date, sent: int, scores: list[tuple[Ticket, int, str | None]]) -> None:
+    """The satisfaction contract's day items: one per survey sent, one per score received."""
+    for n in range(sent):
+        item = {"PK": f"SURVEYDAY#support#{day}", "SK": f"{day}T10:00:0{n}.000000Z#{ULID()}", "ticket_id": "x"}
+        stack.dynamodb.put_item(TableName=stack.resources.table, Item=serialized(item))
+    for n, (ticket, score, comment) in enumerate(scores):
+        item = {
+            "PK": f"CSATDAY#support#{day}",
+            "SK": f"{day}T18:0{n}:00.000000Z#{ticket.id}",
+            "ticket_id": ticket.id,
+            "score": score,
+            **({"comment": comment} if comment else {}),
+        }
+        stack.dynamodb.put_item(TableName=stack.resources.table, Item=serialized(item))
+
+
+_serializer = TypeSerializer()
+
+
+def serialized(attributes: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in attributes.items() if v is not None}
+
+
+def seed(stack: Stack, policy: Policy) -> dict[str, Ticket]:
+    """The data set whose figures are worked out by hand below (times in Paris, CET = UTC+1)."""
+    store = stack.store
+    # 24 Nov, the window
+    a = new_ticket(stack, policy, paris("2026-11-24T09:00"), Channel.EMAIL)  # default policy
+    a = responded(stack, a, paris("2026-11-24T11:00"))  # 2 h, 2 h business: within 8 h
+    a = resolved(stack, a, paris("2026-11-24T17:00"))  # 8 h: within 5 d
+    b = new_ticket(stack, policy, paris("2026-11-24T10:00"), Channel.PHONE)  # phone → high → `urgent` policy
+    b = responded(stack, b, paris("2026-11-24T12:00"))  # 2 h business: over 1 h
+    store.record_event(b.id, EventKind.WARNED, paris("2026-11-24T10:30"), {"target": "first_response"})
+    store.mark_breached(b.id)
+    c = new_ticket(stack, policy, paris("2026-11-24T23:59"), Channel.SMS)  # 22:59 UTC: still the 24th in Paris
+    store.record_event(c.id, EventKind.WARNED, paris("2026-11-25T08:00"), {"target": "first_response"})
+    d = new_ticket(stack, policy, paris("2026-11-24T00:00:30"), Channel.FORM, priority=Priority.LOW)  # 23 Nov UTC
+    d = responded(stack, d, paris("2026-11-24T14:00"))  # 13 h 59 min 30 s; business 09:00-12:30 + 13:30-14:00 = 4 h
+    d = resolved(stack, d, paris("2026-11-24T16:00"))  # 15 h 59 min 30 s
+    # 23 Nov, the previous window
+    e = new_ticket(stack, policy, paris("2026-11-23T10:00"), Channel.EMAIL)
+    e = responded(stack, e, paris("2026-11-23T10:30"))  # 30 min
+    f = new_ticket(stack, policy, paris("2026-11-23T15:00"), Channel.WHATSAPP)
+    f = responded(stack, f, paris("2026-11-23T16:00"))  # 1 h
+    # 25 Nov (after the window) and 22 Nov (before the previous one): counted nowhere but the backlog
+    new_ticket(stack, policy, paris("2026-11-25T00:00:01"), Channel.EMAIL)
+    new_ticket(stack, policy, paris("2026-11-22T23:59"), Channel.EMAIL)
+    # the queue now: b (overdue), c, e, f
+    store.schedule(store.ticket(b.id), paris("2026-11-24T11:00"))
+    store.schedule(store.ticket(c.id), paris("2026-11-25T17:00"))
+    store.schedule(store.ticket(e.id), paris("2026-11-26T10:00"))
+    store.schedule(store.ticket(f.id), paris("2026-11-26T10:00"))
+    survey_items(stack, DAY, 4, [(a, 5, None), (d, 2, "Too slow, & nobody called back"), (a, 4, None)])
+    survey_items(stack, BEFORE, 2, [(e, 3, None)])
+    return {"a": a, "b": b, "c": c, "d": d, "e": e, "f": f}
+
+
+# ------------------------------------------------------------------ figures
+
+
+def test_figures_of_a_seeded_day_are_the_ones_worked_out_by_hand(stack: Stack, policy: Policy) -> None:
+    t = seed(stack, policy)
+
+    digest = prepare(stack.store, policy, "support", "daily", None, base_url="https://intake.test", now=NOW)
+    figures = digest.figures.model_dump(mode="json")
+    current, change, backlog = figures["current"], figures["change"], figures["backlog"]
+
+    assert (figures["start"], figures["end"]) == ("2026-11-24", "2026-11-24")
+    assert current["new_tickets"] == 4
+    assert current["by_channel"] == {"form": 1, "email": 1, "phone": 1, "sms": 1}
+    assert current["by_priority"] == {"high": 1, "normal": 2, "low": 1}
+    assert (current["breaches"], current["near_breaches"]) == (1, 1)
+    assert [x["ticket_id"] for x in current["breached"]] == [t["b"].id]
+    assert [x["ticket_id"] for x in current["near_breached"]] == [t["c"].id]
+    # first response: 2 h (a), 2 h (b), 13 h 59 min 30 s (d); c not yet
+    assert current["first_response"] == {
+        "measured": 3,
+        "open": 1,
+        "median_s": 7200,
+        "p90_s": 50370,
+        "within_target": 2,  # b took 2 business hours of its 1 h
+        "with_target": 3,
+        "targets": ["8h business hours (default)", "1h business hours (urgent)"],
+    }
+    # resolution: 8 h (a), 15 h 59 min 30 s (d): the median is their mean
+    assert current["resolution"] == {
+        "measured": 2,
+        "open": 2,
+        "median_s": 43185,
+        "p90_s": 57570,
+        "within_target": 2,
+        "with_target": 2,
+        "targets": ["5d around the clock (default)"],
+    }
+    satisfaction = current["satisfaction"]
+    assert satisfaction["surveys_sent"] == 4 and satisfaction["responses"] == 3
+    assert (satisfaction["average"], satisfaction["response_rate"], satisfaction["low_scores"]) == (3.67, 0.75, 1)
+    [low] = satisfaction["low"]
+    assert (low["ticket"]["ticket_id"], low["score"]) == (t["d"].id, 2)
+    assert low["comment"] == "Too slow, & nobody called back"
+    assert low["ticket"]["url"] == f"https://intake.test/tickets/{t['d'].id}"
+    # previous day: e (30 min) and f (1 h) answered, nothing resolved; one survey answer of two
+    assert figures["previous"]["new_tickets"] == 2
+    assert change == {
+        "new_tickets": 2,
+        "by_channel": {"form": 1, "email": 0, "phone": 1, "sms": 1, "whatsapp": -1},
+        "by_priority": {"high": 1, "normal": 0, "low": 1},
+        "breaches": 1,
+        "near_breaches": 1,
+        "first_response_median_s": 7200 - 2700,
+        "first_response_p90_s": 50370 - 3600,
+        "resolution_median_s": None,
+        "resolution_p90_s": None,
+        "satisfaction_average": 0.67,
+        "response_rate": 0.25,
+    }
+    # the queue now: b (breached, its deadline passed), c, e, f; the longest waiting first
+    assert (backlog["open"], backlog["breached"], backlog["overdue"]) == (4, 1, 1)
+    oldest = backlog["oldest"]
+    assert [w["ticket"]["ticket_id"] for w in oldest] == [t["e"].id, t["f"].id, t["b"].id, t["c"].id]
+    assert oldest[0]["waiting_s"] == int((NOW - paris("2026-11-23T10:00")).total_seconds())
+
+
+def test_every_figure_is_in_both_the_html_and_the_text_and_the_html_has_no_script(stack: Stack, policy: Policy) -> None:
+    seed(stack, policy)
+    digest = prepare(stack.store, policy, "support", "daily", None, base_url="https://intake.test", now=NOW)
+    shown = context(digest.figures, digest.window)
+
+    for value in leaves(shown, skip={"blocks"}):
+        assert value in digest.text, value
+        assert str(escape(value)) in digest.html, value
+    # worked out by hand above, as a person reads them
+    for text in ("2 h", "13 h 59 min", "11 h 59 min", "15 h 59 min", "2 of 3 (67%)", "2 of 2 (100%)", "+1 h 15 min"):
+        assert text in digest.text and text in digest.html, text
+    for text in ("3.67 / 5", "+0.67", "75%", "+25 pts", "1 d 22 h", "Tue 24 Nov 2026"):
+        assert text in digest.text and text in digest.html, text
+    assert "Too slow, &amp; nobody called back" in digest.html
+    assert not re.search(r"<script|javascript:|\son[a-z]+\s*=", digest.html, re.IGNORECASE)
+    assert digest.subject == "Customer Support · daily digest, Tue 24 Nov 2026: 4 new, 4 open, 1 breached"
+
+
+def leaves(value: Any, skip: set[str]) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key not in skip:
+                yield from leaves(item, skip)
+    elif isinstance(value, list):
+        for item in value:
+            yield from leaves(item, skip)
+    elif isinstance(value, str):
+        yield value
+
+
+# ------------------------------------------------------------------ publishing
+
+
+def digest_mails(stack: Stack) -> list[Any]:
+    return [m for m in stack.sent() if m["X-Intake-Digest"]]
+
+
+def test_publishing_mails_the_recipients_archives_and_announces_once_per_window(stack: Stack, policy: Policy) -> None:
+    seed(stack, policy)
+    received = bus_queue(stack)
+    mailer = OutboxMailer(stack.outbox)
+
+    def run(now: datetime) -> Any:
+        return publish(stack.store, mailer, outlets(stack), policy, "support", "daily", None, base_url="u", now=now)
+
+    first = run(NOW)
+    again = run(NOW + timedelta(hours=1))
+
+    assert (first.sent, first.reason, again.sent, again.reason) == (True, "sent", False, "duplicate")
+    [mail] = digest_mails(stack)
+    assert [a.addr_spec for a in mail["To"].addresses] == ["lead@example.com"]
+    assert mail["From"].addresses[0].addr_spec == policy.notifications.sender
+    assert mail["Auto-Submitted"] == "auto-generated"
+    assert mail.get_body(preferencelist=("html",)) is not None and mail.get_body(preferencelist=("plain",)) is not None
+    keys = [f"digests/support/daily/2026-11-24.{kind}" for kind in ("html", "txt", "json")]
+    assert list(first.archive) == keys == list(again.archive)  # archived again, harmlessly
+    assert set(keys) <= set(stack.objects())
+    archived = json.loads(stack.s3.get_object(Bucket=stack.resources.bucket, Key=keys[2])["Body"].read())
+    assert archived["current"]["new_tickets"] == 4
+    [event] = received()
+    assert (event["source"], event["detail-type"]) == ("intake", "DigestPublished")
+    assert event["detail"]["digest_id"] == "support#daily#2026-11-24"
+    assert event["detail"]["current"]["first_response"]["median_s"] == 7200
+    assert "Too slow" not in json.dumps(event["detail"])  # customers' words stay out of the event
+    assert "subject" not in json.dumps(event["detail"])
+
+
+def test_an_empty_window_sends_nothing_unless_the_team_asks(
+    stack: Stack, policy: Policy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(stack, policy)
+    mailer = OutboxMailer(stack.outbox)
+    quiet_day = date(2026, 11, 10)
+
+    skipped = publish(stack.store, mailer, outlets(stack), policy, "support", "daily", quiet_day, base_url="u", now=NOW)
+    assert (skipped.sent, skipped.reason, skipped.archive) == (False, "empty", ())
+    assert digest_mails(stack) == []
+    assert not [k for k in stack.objects() if k.startswith("digests/")]
+
+    wanted = write_policy(tmp_path, monkeypatch, send_empty=True)
+    sent = publish(stack.store, mailer, outlets(stack), wanted, "support", "daily", quiet_day, base_url="u", now=NOW)
+    assert (sent.sent, sent.reason) == (True, "sent")
+    [mail] = digest_mails(stack)
+    text = mail.get_body(preferencelist=("plain",)).get_content()
+    assert "Nothing came in" in text
+    assert "4 open" in str(mail["Subject"])  # the backlog is still shown
+
+
+class FailingMailer:
+    def send(self, message: Any) -> tuple[str, ...]:
+        raise ConnectionError("SES unreachable")
+
+
+def test_a_digest_that_failed_to_send_is_sent_by_the_retry(stack: Stack, policy: Policy) -> None:
+    seed(stack, policy)
+    with pytest.raises(ConnectionError):
+        publish(stack.store, FailingMailer(), outlets(stack), policy, "support", "daily", None, base_url="u", now=NOW)
+    retried = publish(
+        stack.store, OutboxMailer(stack.outbox), outlets(stack), policy, "support", "daily", None, base_url="u", now=NOW
+    )
+    assert retried.sent
+    assert len(digest_mails(stack)) == 1
+
+
+def bus_queue(stack: Stack) -> Any:
+    """An SQS queue subscribed to DigestPublished on Intake's bus; returns a reader of the events it got."""
+    session = boto3.session.Session()
+    events, sqs = session.client("events"), stack.sqs
+    url = sqs.create_queue(QueueName="digest-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(
+        Name="digests",
+        EventBusName=stack.resources.event_bus,
+        EventPattern=json.dumps({"source": ["intake"], "detail-type": ["DigestPublished"]}),
+    )
+    events.put_targets(Rule="digests", EventBusName=stack.resources.event_bus, Targets=[{"Id": "q", "Arn": arn}])
+
+    def received() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"]) for m in messages]
+
+    return received
+
+
+# ------------------------------------------------------------------ what is read
+
+
+class ReadCounter:
+    """Items DynamoDB hands back (Items, or Count for a COUNT query) and items it evaluated (ScannedCount)."""
+
+    def __init__(self, client: Any) -> None:
+        self.returned = self.scanned = self.calls = 0
+        client.meta.events.register("after-call.dynamodb.*", self._count)
+
+    def _count(self, parsed: dict[str, Any], **_: Any) -> None:
+        self.calls += 1
+        self.returned += len(parsed["Items"]) if "Items" in parsed else parsed.get("Count", 0)
+        self.returned += 1 if "Item" in parsed else 0
+        self.scanned += parsed.get("ScannedCount", 0)
+
+    def reset(self) -> None:
+        self.returned = self.scanned = self.calls = 0
+
+
+def ticket_items(count: int, days: list[date], start: int = 0) -> Iterator[dict[str, Any]]:
+    """Ticket META items as the ingest core writes them, `count` spread over `days` (resolved: not queued)."""
+    for n in range(start, start + count):
+        day = days[n % len(days)]
+        created = datetime(day.year, day.month, day.day, 10, tzinfo=PARIS).astimezone(UTC) + timedelta(seconds=n)
+        ticket_id = str(ULID.from_datetime(created))
+        ticket = Ticket(
+            id=ticket_id,
+            reference=ticket_id[-8:],
+            channel=list(Channel)[n % len(Channel)],
+            team="support",
+            priority=Priority.NORMAL,
+            status=Status.RESOLVED,
+            contact_id=str(ULID()),
+            subject=f"Ticket {n}",
+            thread_key=f"bulk#{n}",
+            created_at=created,
+            updated_at=created,
+            last_inbound_at=created,
+            message_count=1,
+            first_responded_at=created + timedelta(minutes=n % 90),
+            resolved_at=created + timedelta(hours=1 + n % 5),
+        )
+        attributes = ticket.model_dump(mode="json") | {
+            "PK": f"TICKET#{ticket_id}",
+            "SK": "META",
+            "created_at": iso(created),
+            "updated_at": iso(created),
+            "last_inbound_at": iso(created),
+            "first_responded_at": iso(ticket.first_responded_at or created),
+            "resolved_at": iso(ticket.resolved_at or created),
+            "created_key": f"{iso(created)}#{ticket_id}",
+            "team_day": f"support#{day.isoformat()}",
+        }
+        yield serialized(attributes)
+
+
+def batch_put(stack: Stack, items: Iterator[dict[str, Any]]) -> None:
+    batch: list[dict[str, Any]] = []
+    for item in items:
+        batch.append({"PutRequest": {"Item": item}})
+        if len(batch) == 25:
+            stack.dynamodb.batch_write_item(RequestItems={stack.resources.table: batch})
+            batch = []
+    if batch:
+        stack.dynamodb.batch_write_item(RequestItems={stack.resources.table: batch})
+
+
+@pytest.mark.parametrize("period", ["daily", "weekly"])
+def test_a_digest_reads_its_window_not_the_table(stack: Stack, policy: Policy, period: str) -> None:
+    # 20 tickets in the window, then 20 and 2,000 on days outside it and outside the previous window
+    window_days = [DAY] if period == "daily" else [date(2026, 11, 23) + timedelta(days=n) for n in range(7)]
+    elsewhere = [date(2026, 10, 1) + timedelta(days=n) for n in range(30)] + [date(2026, 12, 10)]
+    batch_put(stack, ticket_items(20, window_days))
+    batch_put(stack, ticket_items(20, elsewhere, start=100))
+    reads = ReadCounter(stack.dynamodb)
+    at = window_days[0]
+
+    small = prepare(stack.store, policy, "support", period, at, base_url="u", now=NOW + timedelta(days=8))
+    with_20 = (reads.returned, reads.scanned, reads.calls)
+    batch_put(stack, ticket_items(1980, elsewhere, start=200))
+    reads.reset()
+    large = prepare(stack.store, policy, "support", period, at, base_url="u", now=NOW + timedelta(days=8))
+    with_2000 = (reads.returned, reads.scanned, reads.calls)
+
+    assert small.figures.current.new_tickets == large.figures.current.new_tickets == 20
+    assert with_20 == with_2000
+    # what is returned: the 20 tickets; each one's warning count (0 here); no survey items
+    assert with_20[0] == 20
+    days = len(window_days)
+    # queries: one per local day of both windows, the queue, one warning count per ticket, surveys and scores per day
+    assert with_20[2] == 2 * days + 1 + 20 + 2 * 2 * days
+
+
+# ------------------------------------------------------------------ API and pipeline
+
+
+def test_a_ticket_from_the_pipeline_answered_through_the_api_is_in_todays_digest(stack: Stack, policy: Policy) -> None:
+    status, _ = stack.post_sample("contact-json.json")
+    assert status == 202
+    stack.work()
+    [ticket] = stack.get("/tickets")[1]["items"]
+    assert stack.post_api(f"/tickets/{ticket['id']}/events", {"type": "responded", "by": "ana"})[0] == 200
+    today = datetime.now(PARIS).date().isoformat()
+
+    status, preview = stack.get(f"/digests/support/daily?date={today}")
+    assert status == 200
+    assert preview["figures"]["current"]["new_tickets"] == 1
+    assert preview["figures"]["current"]["first_response"]["measured"] == 1
+    assert "<script" not in preview["html"] and preview["text"].startswith("Daily digest")
+    assert digest_mails(stack) == []  # a preview sends nothing
+
+    status, answer = stack.post_api("/digests/support/daily", {"date": today})
+    assert status == 200
+    assert (answer["sent"], answer["reason"]) == (True, "sent")
+    assert answer["archive"] == [f"digests/support/daily/{today}.{kind}" for kind in ("html", "txt", "json")]
+    assert stack.post_api("/digests/support/daily", {"date": today})[1]["reason"] == "duplicate"
+    assert len(digest_mails(stack)) == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/digests/nobody/daily", "team"),
+        ("/digests/support/monthly", "period"),
+        ("/digests/support/daily?date=yesterday", "date"),
+    ],
+)
+def test_unknown_team_period_or_date_is_a_400_problem(stack: Stack, policy: Policy, path: str, field: str) -> None:
+    status, problem = stack.get(path)
+    assert (status, problem["type"], problem["field"]) == (400, "urn:intake:problem:field-invalid", field)
+    status, problem = stack.post_api(path.split("?")[0], {"date": "yesterday"} if field == "date" else None)
+    assert (status, problem["field"]) == (400, field)

@@ -28,6 +28,7 @@ DEMO_SECRETS = {
     "INTAKE_SENDGRID_INBOUND_USER": "demo",
     "INTAKE_SENDGRID_INBOUND_PASSWORD": "demo-sendgrid-password",
     "INTAKE_MAILGUN_SIGNING_KEY": "demo-mailgun-signing-key",
+    "INTAKE_CSAT_SECRET": "demo-csat-secret",
 }
 DEMO_SAMPLES = ("forms/*.json", "twilio/*.json", "whatsapp/*.json", "email/*.json")
 

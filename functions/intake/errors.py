@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import TypeVar
 
 from pydantic import ValidationError
@@ -48,6 +49,21 @@ class FieldInvalidError(RequestRejectedError):
     def __init__(self, field: str, reason: str) -> None:
         self.field, self.reason = field, reason
         super().__init__(f"{field}: {reason}")
+
+
+class SurveyLinkInvalidError(RequestRejectedError):
+    """A satisfaction survey link we did not sign (forged, tampered with, cut short): answered 403."""
+
+    def __init__(self) -> None:
+        super().__init__("this survey link is not valid")
+
+
+class SurveyLinkExpiredError(RequestRejectedError):
+    """A survey link we signed whose validity has run out: answered 410."""
+
+    def __init__(self, expired_at: datetime) -> None:
+        self.expired_at = expired_at
+        super().__init__(f"this survey link expired at {expired_at.isoformat()}")
 
 
 Built = TypeVar("Built")

@@ -84,6 +84,8 @@ class EventKind(StrEnum):
     TIMER_PAUSED = "timer_paused"
     TIMER_MET = "timer_met"
     TIMER_STOPPED = "timer_stopped"
+    SURVEY_SENT = "survey_sent"
+    SURVEY_ANSWERED = "survey_answered"
 
 
 class SlaTarget(StrEnum):

@@ -18,6 +18,7 @@ from intake.store import Store
 
 if TYPE_CHECKING:
     from intake.emails import EmailStores
+    from intake.satisfaction import SurveyDelivery, Surveys
     from intake.sla.timers import TimerControl
     from intake.sla.tracker import Tracker
 
@@ -110,10 +111,43 @@ def timers() -> TimerControl:
 def tracker() -> Tracker:
     from intake.sla.tracker import Tracker
 
-    return Tracker(store(), timers(), policy())
+    return Tracker(store(), timers(), policy(), surveys())
+
+
+@cache
+def later() -> TimerControl | None:
+    """The deliver-later state machine's executions (delayed surveys); None without INTAKE_LATER_MACHINE_ARN."""
+    from intake.sla.timers import Timers
+
+    arn = settings().later_machine_arn
+    return Timers(client("stepfunctions"), arn) if arn else None
+
+
+def surveys() -> Surveys:
+    """Plans satisfaction surveys when tickets are resolved."""
+    from intake.satisfaction import Surveys
+
+    return Surveys(store(), later(), policy())
+
+
+def survey_delivery() -> SurveyDelivery:
+    """What the notifier needs to send surveys: the table, the link secret (CSAT_SECRET), Intake's event bus."""
+    from intake.satisfaction import SECRET_NAME, EventBridgeBus, SurveyDelivery
+
+    bus = settings().event_bus_name
+    events = EventBridgeBus(client("events"), bus) if bus else None
+    return SurveyDelivery(store(), secrets().get(SECRET_NAME), events)
+
+
+def csat_secret() -> str | None:
+    """The secret survey links are signed with (CSAT_SECRET; INTAKE_CSAT_SECRET locally)."""
+    from intake.satisfaction import SECRET_NAME
+
+    return secrets().get(SECRET_NAME)
 
 
 def reset() -> None:
     """Forget everything built, so the next call reads the environment again (a new process, in effect)."""
     for built in (settings, policy, _session, _clients, store, inbox, secrets, media_step, mailer, timers):
         built.cache_clear()
+    later.cache_clear()

@@ -40,6 +40,8 @@ from intake.resources import TABLE, Index
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from intake.satisfaction import CsatAnswer
+
 
 class StoreError(Exception):
     """Base of the store's errors."""
@@ -939,6 +941,143 @@ class Store:
                 return False
             raise _mapped(error) from None
         return True
+
+    # ---- satisfaction
+    # Surveys after resolution (intake.satisfaction): `SURVEY#<contact_id>`/`SURVEY` asks a contact at most once
+    # per period (expires_at = the period's end); `TICKET#<id>`/`CSAT` is the ticket's answer (first score wins,
+    # latest comment); `SURVEYDAY#<team>#<local date>` and `CSATDAY#<team>#<local date>` (SK `<iso>#<ticket id>`)
+    # are what digests read: surveys sent, scores received.
+
+    def claim_survey(self, contact_id: str, ticket_id: str, at: datetime, until: datetime) -> bool:
+        """Reserve the contact's one survey until `until`; True when free (none, expired, or this ticket's own)."""
+        item = {
+            "PK": f"SURVEY#{contact_id}",
+            "SK": "SURVEY",
+            "ticket_id": ticket_id,
+            "claimed_at": iso(at),
+            TABLE.ttl_attribute: _epoch(until),
+        }
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=_to_item(item),
+                ConditionExpression="attribute_not_exists(PK) OR #ttl <= :now OR ticket_id = :ticket",
+                ExpressionAttributeNames={"#ttl": TABLE.ttl_attribute},
+                ExpressionAttributeValues=_values(now=_epoch(at), ticket=ticket_id),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise _mapped(error) from None
+        return True
+
+    def release_survey(self, contact_id: str, ticket_id: str) -> None:
+        """Give the contact's survey back (scheduling it failed); only this ticket's claim is removed."""
+        try:
+            self._db.delete_item(
+                TableName=self._table,
+                Key=_key(f"SURVEY#{contact_id}", "SURVEY"),
+                ConditionExpression="ticket_id = :ticket",
+                ExpressionAttributeValues=_values(ticket=ticket_id),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise _mapped(error) from None
+
+    def record_survey_sent(self, ticket: Ticket, day: date, at: datetime, detail: dict[str, Any]) -> None:
+        """A survey went out: the team's day item (digests count them) and the `survey_sent` event, together."""
+        sent = {
+            "PK": f"SURVEYDAY#{ticket.team}#{day.isoformat()}",
+            "SK": f"{iso(at)}#{ticket.id}",
+            "ticket_id": ticket.id,
+            "channel": ticket.channel.value,
+            **{k: v for k, v in detail.items() if k not in ("PK", "SK", "ticket_id", "channel")},
+        }
+        self._transact(
+            [
+                ("survey", {"Put": self._put(sent)}),
+                ("event", {"Put": self._put(_event_item(ticket.id, EventKind.SURVEY_SENT, at, detail))}),
+            ]
+        )
+
+    def csat(self, ticket_id: str) -> CsatAnswer | None:
+        item = self._get(f"TICKET#{ticket_id}", "CSAT")
+        return None if item is None else self._csat_answer(item)
+
+    def record_csat(self, ticket: Ticket, score: int, day: date, at: datetime) -> tuple[CsatAnswer, bool]:
+        """The ticket's first answer, with its day item and a `survey_answered` event; (answer, True). If the
+        ticket has one already, nothing is written: (that answer, False)."""
+        day_pk, day_sk = f"CSATDAY#{ticket.team}#{day.isoformat()}", f"{iso(at)}#{ticket.id}"
+        answer = {
+            "PK": f"TICKET#{ticket.id}",
+            "SK": "CSAT",
+            "ticket_id": ticket.id,
+            "team": ticket.team,
+            "score": score,
+            "answered_at": iso(at),
+            "day_pk": day_pk,
+            "day_sk": day_sk,
+        }
+        day_item = {"PK": day_pk, "SK": day_sk, "ticket_id": ticket.id, "score": score}
+        event = _event_item(ticket.id, EventKind.SURVEY_ANSWERED, at, {"score": score})
+        try:
+            self._transact(
+                [
+                    ("answer", {"Put": self._put(answer, "attribute_not_exists(PK)")}),
+                    ("day", {"Put": self._put(day_item)}),
+                    ("event", {"Put": self._put(event)}),
+                ]
+            )
+        except WriteConflictError:
+            kept = self.csat(ticket.id)
+            if kept is None:  # pragma: no cover - an answer is never deleted
+                raise
+            return kept, False
+        return self._csat_answer(answer), True
+
+    def comment_csat(self, ticket_id: str, comment: str, at: datetime) -> CsatAnswer | None:
+        """Keep the customer's comment on the answer and its day item (a later comment replaces it); None when
+        the ticket has no answer."""
+        answer = self._get(f"TICKET#{ticket_id}", "CSAT")
+        if answer is None:
+            return None
+        update = "SET #comment = :comment, commented_at = :at"
+        values = _values(comment=comment, at=iso(at))
+        operations = [
+            (
+                role,
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": key,
+                        "UpdateExpression": update,
+                        "ConditionExpression": "attribute_exists(PK)",
+                        "ExpressionAttributeNames": {"#comment": "comment"},
+                        "ExpressionAttributeValues": values,
+                    }
+                },
+            )
+            for role, key in (
+                ("answer", _key(f"TICKET#{ticket_id}", "CSAT")),
+                ("day", _key(str(answer["day_pk"]), str(answer["day_sk"]))),
+            )
+        ]
+        self._transact(operations)
+        return self._csat_answer({**answer, "comment": comment})
+
+    @staticmethod
+    def _csat_answer(item: dict[str, Any]) -> CsatAnswer:
+        from intake.satisfaction import CsatAnswer
+
+        return CsatAnswer(
+            ticket_id=str(item["ticket_id"]),
+            team=str(item["team"]),
+            score=int(item["score"]),
+            answered_at=datetime.fromisoformat(str(item["answered_at"])),
+            comment=item.get("comment") or None,
+        )
+
+    # ---- end of satisfaction
 
     # --------------------------------------------------------------- plumbing
 

@@ -33,6 +33,7 @@ SECRETS = {
     "INTAKE_SENDGRID_INBOUND_USER": "inbound",
     "INTAKE_SENDGRID_INBOUND_PASSWORD": "test-sendgrid-password",
     "INTAKE_MAILGUN_SIGNING_KEY": "test-mailgun-key",
+    "INTAKE_CSAT_SECRET": "test-csat-secret",
 }
 
 

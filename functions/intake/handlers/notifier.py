@@ -17,7 +17,12 @@ from intake.observability import count, logger, metrics
 runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
 
 processor = BatchProcessor(event_type=EventType.SQS)
-_METRIC = {"warning": "SlaWarningSent", "breach": "SlaBreachSent", "escalation": "SlaEscalationSent"}
+_METRIC = {
+    "warning": "SlaWarningSent",
+    "breach": "SlaBreachSent",
+    "escalation": "SlaEscalationSent",
+    "survey": "SurveySent",
+}
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -29,6 +34,7 @@ def record_handler(record: SQSRecord) -> None:
             policy=runtime.policy(),
             base_url=runtime.settings().public_base_url,
             now=datetime.now(UTC),
+            surveys=runtime.survey_delivery(),
         )
     except Exception:
         logger.exception("notification not sent; it stays on the queue", extra={"sqs_message_id": record.message_id})
@@ -39,6 +45,8 @@ def record_handler(record: SQSRecord) -> None:
         count("DuplicateDropped")
     elif result.outcome is Outcome.NO_RECIPIENTS:
         count("NotificationUnaddressed")
+    elif result.outcome is Outcome.REQUESTED:
+        count("SurveyRequested")
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -12,7 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from ulid import ULID
 
-from intake import runtime
+from intake import runtime, satisfaction
 from intake.handlers import problems
 from intake.observability import count, logger, metrics
 from intake.reception import (
@@ -157,6 +157,42 @@ def mailgun_inbound() -> Response[str]:
     count("EmailReceived")
     logger.info("email received")
     return Response(200, "application/json", json.dumps({"receipt": receipt_id}))
+
+
+# Satisfaction survey links (public; the token is the authorization): a small HTML page, never cached or framed
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+@app.get("/csat/<token>")
+def csat_answer(token: str) -> Response[str]:
+    answered = satisfaction.answer(
+        token, store=runtime.store(), policy=runtime.policy(), secret=runtime.csat_secret(), now=datetime.now(UTC)
+    )
+    count("SurveyAnswered" if answered.first else "SurveyAnsweredAgain")
+    return Response(200, "text/html; charset=utf-8", satisfaction.page(answered), headers=_PAGE_HEADERS)
+
+
+@app.post("/csat/<token>")
+def csat_comment(token: str) -> Response[str]:
+    event = app.current_event
+    comment = satisfaction.comment_form(problems.webhook_request(event).body, (event.headers or {}).get("content-type"))
+    answered = satisfaction.add_comment(
+        token,
+        comment,
+        store=runtime.store(),
+        policy=runtime.policy(),
+        secret=runtime.csat_secret(),
+        now=datetime.now(UTC),
+    )
+    count("SurveyCommented")
+    return Response(200, "text/html; charset=utf-8", satisfaction.page(answered, commented=True), headers=_PAGE_HEADERS)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

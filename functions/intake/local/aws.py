@@ -20,6 +20,7 @@ import boto3
 
 from intake.resources import (
     EMAIL_QUEUE,
+    LATER_MACHINE,
     NOTIFICATIONS_QUEUE,
     QUEUES,
     SES_PREFIX,
@@ -66,6 +67,7 @@ class Resources:
     queue_urls: dict[str, str]  # spec name → url, dead-letter queues included
     state_machine_arn: str
     event_bus: str
+    later_machine_arn: str = ""  # the deliver-later machine (delayed satisfaction surveys)
 
     def environment(self) -> dict[str, str]:
         """The `INTAKE_*` variables the functions read, as the stack sets them in AWS."""
@@ -76,6 +78,7 @@ class Resources:
             "INTAKE_NOTIFICATIONS_QUEUE_URL": self.queue_urls[NOTIFICATIONS_QUEUE.name],
             "INTAKE_STATE_MACHINE_ARN": self.state_machine_arn,
             "INTAKE_EVENT_BUS_NAME": self.event_bus,
+            "INTAKE_LATER_MACHINE_ARN": self.later_machine_arn,
         }
 
 
@@ -138,7 +141,21 @@ def create_resources(prefix: str = PREFIX, visibility_timeout_s: int | None = No
     sqs.purge_queue(QueueUrl=urls[EMAIL_QUEUE.name])  # S3's "s3:TestEvent" on configuring: nothing to keep
     machine = _create_state_machine(session, prefix, urls[NOTIFICATIONS_QUEUE.name])
     session.client("events").create_event_bus(Name=event_bus_name(prefix))
-    return Resources(table_name(prefix), bucket_name(prefix), urls, machine, event_bus_name(prefix))
+    later = _create_later_machine(session, prefix, urls[NOTIFICATIONS_QUEUE.name])
+    return Resources(table_name(prefix), bucket_name(prefix), urls, machine, event_bus_name(prefix), later)
+
+
+def _create_later_machine(session: boto3.session.Session, prefix: str, notifications_url: str) -> str:
+    """The deliver-later machine (wait, then one SQS message), from the ASL file the stack deploys."""
+    from intake.satisfaction import deliver_later_definition
+
+    created = session.client("stepfunctions").create_state_machine(
+        name=f"{prefix}-{LATER_MACHINE}",
+        definition=deliver_later_definition(notifications_url),
+        roleArn=f"arn:aws:iam::123456789012:role/{prefix}-{LATER_MACHINE}",
+        type="STANDARD",
+    )
+    return str(created["stateMachineArn"])
 
 
 def _create_state_machine(session: boto3.session.Session, prefix: str, notifications_url: str) -> str:

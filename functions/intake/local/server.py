@@ -25,7 +25,7 @@ def _route(path: str) -> tuple[str, Handler]:
         from intake.local import ses
 
         return "ses-receiving", ses.handler
-    if path.startswith("/webhooks/"):
+    if path.startswith(("/webhooks/", "/csat/")):
         from intake.handlers import receiver
 
         return "receiver", receiver.handler

@@ -34,6 +34,7 @@ from intake.model import (
 )
 from intake.notify.mailer import Mailer, compose
 from intake.observability import logger
+from intake.satisfaction import Delivered, SurveyDelivery, SurveyNotice, deliver_survey, survey_notice
 
 CLAIM_SCOPE = "notify"
 
@@ -84,12 +85,13 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"  # claimed before: sent already (or being sent)
     NO_RECIPIENTS = "no_recipients"  # nobody to tell: skipped, not an error
     STALE = "stale"  # the ticket or its timer moved on
+    REQUESTED = "requested"  # surveys: a contact without email, handed to another channel (SurveyRequested)
 
 
 @dataclass(frozen=True)
 class Notified:
     outcome: Outcome
-    notification: Notification
+    notification: Notification | SurveyNotice
     recipients: int = 0
     message_ids: tuple[str, ...] = ()
 
@@ -115,8 +117,13 @@ def notify(
     policy: Policy,
     base_url: str,
     now: datetime,
+    surveys: SurveyDelivery | None = None,
 ) -> Notified:
-    """Tell the right people about one SLA warning, breach or escalation, once."""
+    """Tell the right people about one SLA warning, breach or escalation, once; or send a ticket's satisfaction
+    survey (kind `survey`, see `intake.satisfaction`), which needs `surveys`."""
+    survey = survey_notice(body)
+    if survey is not None:
+        return _survey(survey, surveys, mailer=mailer, policy=policy, base_url=base_url, now=now)
     note = parse(body)
     ids = {"ticket_id": note.ticket_id, "kind": note.kind, "target": note.target.value, **_which(note)}
     detail = store.ticket_detail(note.ticket_id)
@@ -161,6 +168,30 @@ def notify(
     store.record_event(note.ticket_id, _EVENTS[note.kind], now, event)
     logger.info("notification sent", extra={**ids, "recipients": len(to)})
     return Notified(Outcome.SENT, note, len(to), sent)
+
+
+_DELIVERED = {
+    Delivered.EMAILED: Outcome.SENT,
+    Delivered.REQUESTED: Outcome.REQUESTED,
+    Delivered.DUPLICATE: Outcome.DUPLICATE,
+    Delivered.STALE: Outcome.STALE,
+    Delivered.UNREACHABLE: Outcome.NO_RECIPIENTS,
+}
+
+
+def _survey(
+    notice: SurveyNotice,
+    surveys: SurveyDelivery | None,
+    *,
+    mailer: Mailer,
+    policy: Policy,
+    base_url: str,
+    now: datetime,
+) -> Notified:
+    if surveys is None:
+        raise ValueError("a survey message reached a notifier built without survey delivery")
+    delivered = deliver_survey(notice, delivery=surveys, mailer=mailer, policy=policy, base_url=base_url, now=now)
+    return Notified(_DELIVERED[delivered], notice, 1 if delivered is Delivered.EMAILED else 0)
 
 
 def _which(note: Notification) -> dict[str, Any]:

@@ -30,6 +30,18 @@ Acknowledgment (the automatic reply to a new email ticket), kind `acknowledgment
     next_open: datetime | None      None when the team is open now; else when it opens next
     timezone: str                   IANA zone `next_open` is shown in (the team's)
 
+Satisfaction survey (after a resolution), kind `survey`:
+    team_name: str
+    customer_name: str | None
+    reference: str
+    subject: str | None             the ticket's subject
+    links: list[tuple[int, str]]    (score, signed URL) for 1 to 5
+    expires_at: datetime            when the links stop working
+    timezone: str                   IANA zone `expires_at` is shown in (the team's)
+
+Pages (not emails), `render_page(name, context)`: `csat_thanks.html` and `csat_comment.html`, see
+`intake.satisfaction.page`.
+
 A team's digest, kind `digest`: every figure already formatted, by `intake.digest.view.context` (the one
 place figures become text, so the HTML and the text part show the same strings).
 """
@@ -46,7 +58,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-KINDS = ("warning", "breach", "escalation", "acknowledgment", "digest")
+KINDS = ("warning", "breach", "escalation", "acknowledgment", "digest", "survey")
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -157,3 +169,10 @@ def target_phrase(target: str) -> str:
 
 def channel_name(channel: str) -> str:
     return _CHANNELS.get(channel, channel)
+
+
+def render_page(name: str, context: Mapping[str, Any]) -> str:
+    """A web page from `templates/<name>` (`csat_*.html`: HTML, autoescaped, inline CSS, no scripts)."""
+    if not (name.startswith("csat_") and name.endswith(".html")):
+        raise UnknownTemplateError(name)
+    return environment().get_template(name).render(context)

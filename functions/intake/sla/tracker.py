@@ -34,6 +34,7 @@ from intake.model import (
     TimerState,
 )
 from intake.observability import logger
+from intake.satisfaction import Surveys
 from intake.sla.calendar import BusinessCalendar, calendar_for
 from intake.sla.policy import TimerPlan, plan_timer, policy_for, remaining_at
 from intake.sla.timers import TimerControl, TimersUnavailableError
@@ -85,6 +86,7 @@ class Tracker:
     store: Store
     timers: TimerControl
     policy: Policy
+    surveys: Surveys | None = None  # satisfaction surveys after a resolution; None: none are sent
 
     # ------------------------------------------------------------ the customer side
 
@@ -121,10 +123,8 @@ class Tracker:
             ticket = ticket.model_copy(update={"status": Status.OPEN})
             self._resume_paused(ticket, at)
         existing = {t.target: t for t in self.store.timers(ticket.id)}
-        first = existing.get(SlaTarget.FIRST_RESPONSE)
-        answered = first is None or first.state not in _LIVE
         following = existing.get(SlaTarget.NEXT_RESPONSE)
-        if answered and (following is None or following.state not in _LIVE):
+        if ticket.first_responded_at is not None and (following is None or following.state not in _LIVE):
             generation = 1 if following is None else following.generation + 1
             self._start(ticket, SlaTarget.NEXT_RESPONSE, at, at, generation=generation, replaces=following)
         self._reschedule(ticket)
@@ -169,6 +169,8 @@ class Tracker:
             for target in (SlaTarget.FIRST_RESPONSE, SlaTarget.NEXT_RESPONSE):
                 if (timer := timers.get(target)) is not None and timer.state in _LIVE:
                     self._end(changed, timer, TimerState.MET, at)
+                elif timer is not None and timer.state == TimerState.BREACHED:
+                    self._end(changed, timer, TimerState.STOPPED, at)  # answered late: no further escalation
         elif action.type == "pending":
             for timer in timers.values():
                 if timer.state == TimerState.RUNNING:
@@ -178,6 +180,10 @@ class Tracker:
                 if timer.state in _LIVE:
                     met = timer.target == SlaTarget.RESOLUTION
                     self._end(changed, timer, TimerState.MET if met else TimerState.STOPPED, at)
+                elif timer.state == TimerState.BREACHED:
+                    self._end(changed, timer, TimerState.STOPPED, at)  # its escalations stop
+            if self.surveys is not None:
+                self.surveys.after_resolution(changed, at)
         elif action.type == "reopened":
             self._resume_resolution(changed, at)
         elif action.type == "priority_changed":
@@ -258,7 +264,7 @@ class Tracker:
             consumed = timer.target_s - int(left.total_seconds())
         if not self.store.end_timer(ticket.id, timer, state.value, at, consumed_s=consumed):
             return False
-        if timer.state == TimerState.RUNNING:
+        if timer.state in (TimerState.RUNNING, TimerState.BREACHED):  # waiting for a deadline or an escalation
             self._stop(_name(ticket.id, timer), f"{state.value} at {at.isoformat()}")
         kind = {TimerState.PAUSED: EventKind.TIMER_PAUSED, TimerState.MET: EventKind.TIMER_MET}
         detail = {"target": timer.target.value, "generation": timer.generation, "used_s": consumed}
@@ -272,6 +278,8 @@ class Tracker:
             self.timers.stop(name, cause)
         except TimersUnavailableError:
             logger.warning("SLA execution not stopped; it will find its timer settled", extra={"execution": name})
+        except Exception:  # the change is committed: failing the request now would only mislead its caller
+            logger.exception("SLA execution not stopped; it will find its timer settled", extra={"execution": name})
 
     def _resume_paused(self, ticket: Ticket, at: datetime) -> None:
         for timer in self.store.timers(ticket.id):

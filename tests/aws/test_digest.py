@@ -199,7 +199,7 @@ def test_figures_of_a_seeded_day_are_the_ones_worked_out_by_hand(stack: Stack, p
         "p90_s": 57570,
         "within_target": 2,
         "with_target": 2,
-        "targets": ["5d around the clock (default)"],
+        "targets": ["5d around the clock (default)", "3d around the clock (urgent)"],
     }
     satisfaction = current["satisfaction"]
     assert satisfaction["surveys_sent"] == 4 and satisfaction["responses"] == 3
@@ -487,3 +487,21 @@ def test_unknown_team_period_or_date_is_a_400_problem(stack: Stack, policy: Poli
     assert (status, problem["type"], problem["field"]) == (400, "urn:intake:problem:field-invalid", field)
     status, problem = stack.post_api(path.split("?")[0], {"date": "yesterday"} if field == "date" else None)
     assert (status, problem["field"]) == (400, field)
+
+
+def test_the_scheduler_target_publishes_the_team_digest_it_is_given(stack: Stack, policy: Policy) -> None:
+    from intake.handlers import digest
+    from intake.local.gateway import LocalContext
+
+    seed(stack, policy)
+    event = {"team": "support", "period": "weekly", "date": "2026-11-24"}
+
+    first = digest.handler(event, LocalContext("digest", "req-4"))
+    again = digest.handler(event, LocalContext("digest", "req-5"))
+
+    assert (first["sent"], first["digest_id"]) == (True, "support#weekly#2026-11-23")
+    assert (again["sent"], again["reason"]) == (False, "duplicate")
+    [mail] = digest_mails(stack)
+    assert str(mail["X-Intake-Digest"]) == "support; period=weekly; start=2026-11-23"
+    with pytest.raises(ValueError):
+        digest.handler({"team": "support", "period": "hourly"}, LocalContext("digest", "req-6"))

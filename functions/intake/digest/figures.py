@@ -74,7 +74,9 @@ class Times(Frozen):
     p90_s: int | None
     within_target: int = Field(description="measured tickets that met their SLA policy's target")
     with_target: int = Field(description="measured tickets whose policy sets this target")
-    targets: list[str] = Field(description="the policies' targets, e.g. `8h business hours (default)`")
+    targets: list[str] = Field(
+        description="the targets of the window tickets' policies, most common first: `8h business hours (default)`"
+    )
 
     @property
     def within_pct(self) -> int | None:
@@ -274,20 +276,21 @@ def _times(
     within = with_target = 0
     targets: Counter[str] = Counter()
     for ticket in tickets:
+        sla = policy_for(policy.sla, team_id, ticket.channel, ticket.priority)
+        spec = sla.target(target)
+        if spec is not None:
+            hours = "business hours" if spec.time == "business" else "around the clock"
+            targets[f"{format_duration(spec.within)} {hours} ({sla.name})"] += 1
         done = ticket.first_responded_at if target == "first_response" else ticket.resolved_at
         if done is None:
             continue
         took = max(done - ticket.created_at, timedelta(0))
         elapsed.append(took)
-        sla = policy_for(policy.sla, team_id, ticket.channel, ticket.priority)
-        spec = sla.target(target)
         if spec is None:
             continue
         with_target += 1
         counted = took if spec.time == "calendar" else calendar.between(ticket.created_at, done)
         within += counted <= spec.within
-        hours = "business hours" if spec.time == "business" else "around the clock"
-        targets[f"{format_duration(spec.within)} {hours} ({sla.name})"] += 1
     seconds = sorted(int(e.total_seconds()) for e in elapsed)
     return Times(
         measured=len(seconds),

@@ -3,7 +3,7 @@ YYYY-MM-DD) → the team's digest of that window, published once (see `intake.di
 
 from __future__ import annotations
 
-from datetime import date
+import datetime
 from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -23,7 +23,7 @@ class DigestRequest(BaseModel):
 
     team: str
     period: Literal["daily", "weekly"]
-    date: date | None = None
+    date: datetime.date | None = None  # a local date in the window; none: the last complete window
 
 
 def outlets() -> Outlets:

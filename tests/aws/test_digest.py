@@ -260,6 +260,26 @@ def leaves(value: Any, skip: set[str]) -> Iterator[str]:
         yield value
 
 
+def test_satisfaction_written_by_the_survey_path_is_read_by_the_digest(stack: Stack, policy: Policy) -> None:
+    # the satisfaction half's own writes (SURVEYDAY/CSATDAY day items), not hand-made items
+    store = stack.store
+    a = resolved(stack, new_ticket(stack, policy, paris("2026-11-24T09:00"), Channel.EMAIL), paris("2026-11-24T10:00"))
+    b = resolved(stack, new_ticket(stack, policy, paris("2026-11-24T09:30"), Channel.EMAIL), paris("2026-11-24T10:00"))
+    for ticket in (a, b):
+        store.record_survey_sent(ticket, DAY, paris("2026-11-24T11:00"), {})
+    store.record_csat(a, 1, DAY, paris("2026-11-24T23:30"))  # 22:30 UTC: the 24th in Paris
+    store.comment_csat(a.id, "Nobody read my message", paris("2026-11-24T23:31"))
+
+    digest = prepare(store, policy, "support", "daily", None, base_url="u", now=NOW)
+
+    satisfaction = digest.figures.current.satisfaction
+    assert (satisfaction.surveys_sent, satisfaction.responses, satisfaction.average) == (2, 1, 1.0)
+    assert satisfaction.response_rate == 0.5
+    [low] = satisfaction.low
+    assert (low.ticket.ticket_id, low.score, low.comment) == (a.id, 1, "Nobody read my message")
+    assert "Nobody read my message" in digest.text
+
+
 # ------------------------------------------------------------------ publishing
 
 
@@ -442,7 +462,7 @@ def test_a_digest_reads_its_window_not_the_table(stack: Stack, policy: Policy, p
     assert small.figures.current.new_tickets == large.figures.current.new_tickets == 20
     assert with_20 == with_2000
     # what is returned: the 20 tickets; each one's warning count (0 here); no survey items
-    assert with_20[0] == 20
+    assert with_20[0] == with_20[1] == 20  # returned, and evaluated (ScannedCount)
     days = len(window_days)
     # queries: one per local day of both windows, the queue, one warning count per ticket, surveys and scores per day
     assert with_20[2] == 2 * days + 1 + 20 + 2 * 2 * days

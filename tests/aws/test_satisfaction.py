@@ -87,12 +87,16 @@ def path_of(url: str) -> str:
     return urlsplit(url).path
 
 
-def page(stack: Stack, method: str, path: str, form: dict[str, str] | None = None) -> tuple[int, str, dict[str, str]]:
-    """What a browser gets: the receiver's answer to a survey link (or to the comment form)."""
+def page(
+    stack: Stack, method: str, path: str, form: dict[str, str] | None = None, accept: str | None = None
+) -> tuple[int, str, dict[str, str]]:
+    """What a client gets: the receiver's answer to a survey link (or to the comment form)."""
     from intake.handlers import receiver
 
     body = urlencode(form or {}).encode()
     headers = {"content-type": "application/x-www-form-urlencoded"} if method == "POST" else {}
+    if accept is not None:
+        headers["accept"] = accept
     result = receiver.handler(api_event(method, path, headers, body, "198.51.100.7"), LocalContext("receiver", "r"))
     return result["statusCode"], result["body"] or "", result.get("headers") or {}
 
@@ -230,6 +234,21 @@ def test_an_expired_link_is_410_and_records_nothing(stack: Stack) -> None:
     status, body, _ = page(stack, "GET", f"/csat/{expired}")
 
     assert status == 410 and json.loads(body)["type"] == "urn:intake:problem:survey-link-expired"
+    assert answer_of(stack, ticket_id) is None
+
+
+def test_a_browser_following_a_bad_link_reads_a_page_with_the_same_status(stack: Stack) -> None:
+    ticket_id = email_ticket(stack)
+    expired = sign_token(ticket_id, 4, datetime.now(UTC) - timedelta(seconds=1), SECRETS["INTAKE_CSAT_SECRET"])
+    forged = sign_token(ticket_id, 4, datetime.now(UTC) + timedelta(days=1), "not-the-secret")
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+    gone, closed, gone_headers = page(stack, "GET", f"/csat/{expired}", accept=browser)
+    refused, invalid, _ = page(stack, "GET", f"/csat/{forged}", accept=browser)
+
+    assert (gone, gone_headers["Content-Type"]) == (410, "text/html; charset=utf-8")
+    assert "This survey has closed" in closed and "<script" not in closed
+    assert refused == 403 and "This link does not work" in invalid
     assert answer_of(stack, ticket_id) is None
 
 

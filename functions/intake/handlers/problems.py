@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 from typing import Any
 
@@ -78,6 +79,8 @@ def register(app: APIGatewayHttpResolver) -> None:
         forged = isinstance(error, SignatureInvalidError | WebhookSignatureInvalidError)
         count("SignatureRejected" if forged else "RequestRejected")
         logger.info("request rejected", extra={"problem": kind, "status": status})
+        if _browser(app.current_event):  # a customer who clicked a link reads a page, not JSON
+            return _page(status, kind, title)
         return problem(status, kind, title, str(error), instance(), **extra)
 
     for error_type in PROBLEMS:
@@ -92,6 +95,30 @@ def register(app: APIGatewayHttpResolver) -> None:
         return problem(500, "internal", "Something went wrong on our side", "retry later", instance())
 
     app.exception_handler(Exception)(unexpected)
+
+
+_PAGES = {
+    "survey-link-invalid": "This link does not work. Please use the link from your email as it is.",
+    "survey-link-expired": "This survey has closed. Thank you all the same: you can still reply to our email.",
+}
+
+
+def _browser(event: APIGatewayProxyEventV2) -> bool:
+    """A person's browser on a page route (the survey links), which asks for HTML."""
+    accept = (event.headers or {}).get("accept", "")
+    return event.raw_path.startswith("/csat/") and "text/html" in accept
+
+
+def _page(status: int, kind: str, title: str) -> Response[str]:
+    text = html.escape(_PAGES.get(kind, "Something is wrong with this request."))
+    body = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"></head>'
+        '<body style="font-family: Arial, sans-serif; max-width: 32rem; margin: 3rem auto; color: #222;">'
+        f'<h1 style="font-size: 1.4rem;">{html.escape(title)}</h1><p>{text}</p>'
+        f'<p style="color: #888; font-size: .8rem;">{TYPE_BASE}{kind}</p></body></html>'
+    )
+    return Response(status_code=status, content_type="text/html; charset=utf-8", body=body)
 
 
 def webhook_request(event: APIGatewayProxyEventV2) -> WebhookRequest:

@@ -8,13 +8,16 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
+from infra.constructs.deliver_later import DeliverLater
+from infra.constructs.digests import Digests
 from infra.constructs.email_receiving import EmailReceiving
 from infra.constructs.functions import Functions
 from infra.constructs.inbound_queues import InboundQueues
+from infra.constructs.intake_events import IntakeEvents
 from infra.constructs.notifications import Notifications
 from infra.constructs.observability import Observability
 from infra.constructs.raw_archive import RawArchive
-from infra.constructs.secrets import ProviderSecrets
+from infra.constructs.secrets import ProviderSecrets, asks_surveys
 from infra.constructs.sla_timers import SlaTimers
 from infra.constructs.ticket_store import TicketStore
 from infra.constructs.webhook_api import WebhookApi
@@ -35,6 +38,11 @@ def public_form_origins(policy: Policy) -> list[str]:
 def acknowledgment_senders(policy: Policy) -> list[str]:
     """The addresses new email tickets are acknowledged from: each team's that has acknowledgments on."""
     return sorted({team.email for team in policy.teams.values() if team.email and team.acknowledgment.enabled})
+
+
+def survey_senders(policy: Policy) -> list[str]:
+    """The addresses satisfaction surveys are sent from: each team's that asks for them (others: the sender's)."""
+    return sorted({team.email for team in policy.teams.values() if team.email and team.satisfaction.enabled})
 
 
 _TWILIO_HOW = {
@@ -79,16 +87,36 @@ class IntakeStack(Stack):
             queues=queues,
             secrets=secrets,
         )
+        policy = policy_file.policy
         timers = SlaTimers(self, "SlaTimers", stage=stage, project_root=project_root, store=store, queues=queues)
         functions.control_sla_timers(timers)
-        functions.grant_acknowledgments(acknowledgment_senders(policy_file.policy))
+        functions.grant_acknowledgments(acknowledgment_senders(policy))
+        later = DeliverLater(self, "DeliverLater", stage=stage, project_root=project_root, queues=queues)
+        functions.schedule_surveys(later, store)
+        functions.answer_surveys(store)
+        events = IntakeEvents(self, "Events", stage=stage)
         Notifications(
             self,
             "Notifications",
             functions=functions,
             store=store,
             queues=queues,
-            sender=policy_file.policy.notifications.sender,
+            events=events,
+            secrets=secrets,
+            sender=policy.notifications.sender,
+            surveys=asks_surveys(policy),
+            survey_senders=survey_senders(policy),
+        )
+        digests = Digests(
+            self,
+            "Digests",
+            stage=stage,
+            policy=policy,
+            functions=functions,
+            store=store,
+            archive=archive,
+            queues=queues,
+            events=events,
         )
         api = WebhookApi(
             self,
@@ -116,9 +144,17 @@ class IntakeStack(Stack):
             queues=queues,
             api=api,
             timers=timers,
+            later=later,
+            digests=digests,
             alert_emails=policy_file.alert_emails,
         )
         self._build_outputs(policy_file, api, secrets)
+        CfnOutput(
+            self,
+            "EventBusName",
+            value=events.bus.event_bus_name,
+            description="Intake's EventBridge bus (source intake): DigestPublished, SurveyRequested; add rules to it",
+        )
 
     def _build_outputs(self, policy_file: PolicyFile, api: WebhookApi, secrets: ProviderSecrets) -> None:
         CfnOutput(

@@ -19,6 +19,7 @@ from constructs import Construct
 
 from infra import bundling, lambda_platform
 from infra.acknowledgments import acknowledge
+from infra.constructs.deliver_later import DeliverLater
 from infra.constructs.inbound_queues import InboundQueues
 from infra.constructs.raw_archive import PROVIDER_MAIL, SES_MAIL, RawArchive
 from infra.constructs.secrets import ProviderSecrets
@@ -28,6 +29,10 @@ from infra.ses_sending import grant_send_raw_email
 from infra.stage import Stage
 from intake.config import ENV_PREFIX, Settings
 from intake.resources import ARCHIVE, EMAIL_QUEUE, INBOUND_QUEUE
+
+# Satisfaction surveys' items (intake.store): a contact's one survey per period, and what an answer writes.
+SURVEY_CLAIM = "SURVEY"
+SURVEY_ANSWER_KEYS = ("TICKET", "CSATDAY")
 
 # What intake.observability names its logger and metrics; set again here for any other Powertools use.
 SERVICE_NAME = "intake"
@@ -192,6 +197,28 @@ class Functions(Construct):
         for function in (self.ingest, self.email, self.api):
             timers.grant_control(function)
             function.add_environment(setting("state_machine_arn"), timers.state_machine.state_machine_arn)
+
+    def schedule_surveys(self, later: DeliverLater, store: TicketStore) -> None:
+        """Resolving a ticket (the api) schedules its satisfaction survey on the deliver-later machine; ingest and
+        email build the same SLA tracker, so they get the machine too. Scheduling that failed gives the contact's
+        survey claim back: DeleteItem, only on those `SURVEY#<contact_id>` items, for the api that resolves."""
+        for function in (self.ingest, self.email, self.api):
+            later.grant_start(function)
+            function.add_environment(setting("later_machine_arn"), later.state_machine.state_machine_arn)
+        store.grant_items(self.api, ["dynamodb:DeleteItem"], [f"{SURVEY_CLAIM}#*"])
+
+    def answer_surveys(self, store: TicketStore) -> None:
+        """The receiver serves the survey links (`/csat/{token}`): it reads the ticket and its answer, and writes
+        the first score (the ticket's CSAT item, its event, the team's CSATDAY item) and the comment. Only items
+        under `TICKET#` and `CSATDAY#` keys: nothing else in the table is the receiver's."""
+        self.receiver.add_environment(setting("table_name"), store.table.table_name)
+        store.grant_items(
+            self.receiver,
+            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            [f"{prefix}#*" for prefix in SURVEY_ANSWER_KEYS],
+        )
+        store.grant_key_for_reads(self.receiver)
+        store.grant_key_for_writes(self.receiver)
 
     def grant_acknowledgments(self, senders: Iterable[str]) -> None:
         """Those that turn email into tickets (email: SES; ingest: SendGrid and Mailgun; api: a released

@@ -1,9 +1,10 @@
 """Observability: alarms to one SNS topic (emails from the policy file) and one dashboard.
 
-Alarms: a message in a dead-letter queue, a function error, a throttle, inbound messages older
-than a stuck consumer would leave them, and a failed or timed-out SLA timer (SlaTimers builds those).
-Each description says what to look at first. The dashboard shows the API, business events, each
-function, the SLA timers and notifications, each queue (notifications included) and every alarm.
+Alarms: a message in a dead-letter queue (the digests' included), a function error, a throttle, inbound
+messages older than a stuck consumer would leave them, and a failed or timed-out SLA timer or deliver-later
+execution (the machines build those). Each description says what to look at first. The dashboard shows the
+API, business events, each function, the SLA timers and notifications, digests and satisfaction surveys, each
+queue (notifications included) and every alarm.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from infra.constructs.deliver_later import DeliverLater
+from infra.constructs.digests import Digests
 from infra.constructs.functions import METRICS_NAMESPACE, SERVICE_NAME
 from infra.constructs.inbound_queues import InboundQueues
 from infra.constructs.sla_timers import SlaTimers
@@ -40,6 +43,10 @@ BUSINESS_METRICS = (
 )
 # What the notifier counts (intake.handlers.notifier): the SLA emails sent, and notices nobody could be sent.
 SLA_NOTIFICATION_METRICS = ("SlaWarningSent", "SlaBreachSent", "SlaEscalationSent", "NotificationUnaddressed")
+# Digests sent (intake.handlers.digest), surveys sent by email or requested on the bus (the notifier), and the
+# answers and comments customers gave (the receiver's /csat routes).
+DIGEST_METRICS = ("DigestSent",)
+SURVEY_METRICS = ("SurveySent", "SurveyRequested", "SurveyAnswered", "SurveyCommented")
 
 
 def oldest_message_threshold_s(visibility_timeout_s: int, max_receive_count: int) -> int:
@@ -58,6 +65,8 @@ class Observability(Construct):
         queues: InboundQueues,
         api: WebhookApi,
         timers: SlaTimers,
+        later: DeliverLater,
+        digests: Digests,
         alert_emails: Sequence[str],
     ) -> None:
         super().__init__(scope, construct_id)
@@ -67,7 +76,11 @@ class Observability(Construct):
         self._build_queue_alarms(queues)
         self._build_function_alarms(functions)
         self.alarms += timers.add_alarms(self.topic)
+        self.alarms += later.add_alarms(self.topic)
+        self.alarms += digests.add_alarms(self.topic)
         self.dashboard = self._build_dashboard(functions, queues, api, timers)
+        self.dashboard.add_widgets(*self._digest_widgets(later, digests))
+        self.dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=24))
 
     def _build_topic(self, emails: Sequence[str]) -> sns.Topic:
         key = kms.Key(
@@ -210,8 +223,37 @@ class Observability(Construct):
                     width=12,
                 ),
             )
-        dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=24))
         return dashboard
+
+    @staticmethod
+    def _digest_widgets(later: DeliverLater, digests: Digests) -> list[cloudwatch.IWidget]:
+        """Digests sent and the surveys' life (sent, requested, answered, commented); surveys waiting in the
+        deliver-later machine beside those that went wrong; digests that could not be published."""
+        machine = later.state_machine
+        return [
+            cloudwatch.GraphWidget(
+                title="Digests and satisfaction surveys",
+                left=[_business_metric(name) for name in (*DIGEST_METRICS, *SURVEY_METRICS)],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Deliver-later executions",
+                left=[
+                    machine.metric_started(period=PERIOD, statistic="Sum"),
+                    machine.metric_succeeded(period=PERIOD, statistic="Sum"),
+                ],
+                right=[
+                    machine.metric_failed(period=PERIOD, statistic="Sum"),
+                    machine.metric_timed_out(period=PERIOD, statistic="Sum"),
+                ],
+                width=8,
+            ),
+            cloudwatch.SingleValueWidget(
+                title="Digest dead letters",
+                metrics=[digests.dead_letters.metric_approximate_number_of_messages_visible(period=PERIOD)],
+                width=4,
+            ),
+        ]
 
     @staticmethod
     def _sla_widgets(timers: SlaTimers) -> list[cloudwatch.IWidget]:
@@ -247,3 +289,14 @@ class Observability(Construct):
                 width=12,
             ),
         ]
+
+
+def _business_metric(name: str) -> cloudwatch.Metric:
+    """A count the functions emit (`intake.observability.count`), summed per period."""
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": SERVICE_NAME},
+        statistic="Sum",
+        period=PERIOD,
+    )

@@ -14,7 +14,7 @@ from constructs import Construct
 
 from infra.acknowledgments import acknowledge, acknowledge_for_grantee, wildcard_resource
 from infra.stage import Stage
-from intake.resources import ARCHIVE, SES_PREFIX
+from intake.resources import ARCHIVE, DIGESTS_PREFIX, SES_PREFIX
 
 COLDER_AFTER = Duration.days(90)
 
@@ -29,6 +29,15 @@ _MAIL_KEYS = {
     "SendGrid and Mailgun, each under its date, provider and receipt id (the JSON webhook envelopes stay unreadable).",
 }
 ACCESS_LOGS_KEPT = Duration.days(365)
+# Why a PutObject grant is on a key prefix: what the keys under it are named by.
+_PUT_KEYS = {
+    DIGESTS_PREFIX: "every digest is written under its team, period and window start (digests/<team>/<period>/"
+    "<start>.html|txt|json), so a key prefix is as narrow as the grant can be.",
+}
+_PUT_KEYS_DEFAULT = (
+    "every request is written to a new key (date/provider/receipt id), so a key prefix is as narrow as the "
+    "grant can be."
+)
 
 
 class RawArchive(Construct):
@@ -129,6 +138,5 @@ class RawArchive(Construct):
             acknowledge_for_grantee(
                 grantee,
                 wildcard_resource(bucket, f"/{prefix}*"),
-                f"PutObject only, under {prefix}: every request is written to a new key "
-                "(date/provider/receipt id), so a key prefix is as narrow as the grant can be.",
+                f"PutObject only, under {prefix}: " + _PUT_KEYS.get(prefix, _PUT_KEYS_DEFAULT),
             )

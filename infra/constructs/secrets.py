@@ -15,11 +15,13 @@ from infra.acknowledgments import acknowledge
 from infra.stage import Stage
 from intake.channels import forms, mailgun, sendgrid, twilio, whatsapp
 from intake.config import Policy, PublicAuth
+from intake.satisfaction import SECRET_NAME as CSAT_SECRET
 
 
 def secret_keys(policy: Policy) -> list[str]:
-    """The keys the secret must hold for this policy file: one per form that checks a signature, and
-    Twilio's auth token when the file has a `twilio` section."""
+    """The keys the secret must hold for this policy file: one per form that checks a signature, each
+    channel's own (Twilio, WhatsApp, SendGrid/Mailgun) when the file has it, and CSAT_SECRET when a team
+    asks for satisfaction surveys."""
     keys = [
         forms.secret_name(form_id) for form_id, form in policy.forms.items() if not isinstance(form.auth, PublicAuth)
     ]
@@ -27,7 +29,13 @@ def secret_keys(policy: Policy) -> list[str]:
     whatsapp_keys = [whatsapp.APP_SECRET, whatsapp.VERIFY_TOKEN, whatsapp.ACCESS_TOKEN]
     keys += whatsapp_keys if policy.whatsapp is not None else []
     # email through SendGrid or Mailgun (SES receiving needs no secret)
-    return keys + ([sendgrid.USER, sendgrid.PASSWORD, mailgun.SIGNING_KEY] if policy.email is not None else [])
+    keys += [sendgrid.USER, sendgrid.PASSWORD, mailgun.SIGNING_KEY] if policy.email is not None else []
+    # satisfaction survey links, signed by the notifier and checked by the receiver, when a team asks for surveys
+    return keys + ([CSAT_SECRET] if asks_surveys(policy) else [])
+
+
+def asks_surveys(policy: Policy) -> bool:
+    return any(team.satisfaction.enabled for team in policy.teams.values())
 
 
 class ProviderSecrets(Construct):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -59,15 +61,32 @@ class TicketStore(Construct):
 
     # ------------------------------------------------------------------ grants
 
-    def grant_read(self, grantee: iam.IGrantable) -> None:
-        """Items by key and queries on the table and on each named index."""
-        self._grant(grantee, _READ_ACTIONS, self._table_and_index_arns())
-        self.key.grant(grantee, "kms:Decrypt", "kms:DescribeKey")
+    def grant_read(self, grantee: iam.IGrantable, indexes: Sequence[str] | None = None) -> None:
+        """Items by key and queries on the table and on each named index (or only on `indexes`)."""
+        self._grant(grantee, _READ_ACTIONS, self._table_and_index_arns(indexes))
+        self.grant_key_for_reads(grantee)
 
     def grant_read_write(self, grantee: iam.IGrantable) -> None:
         """Reads, plus the transactional puts and updates that create and append to tickets."""
         self.grant_read(grantee)
         self._grant(grantee, _WRITE_ACTIONS, [self.table.table_arn])
+        self.grant_key_for_writes(grantee)
+
+    def grant_items(self, grantee: iam.IGrantable, actions: Sequence[str], leading_keys: Sequence[str]) -> None:
+        """`actions` on the table, and only on items whose partition key matches one of `leading_keys`
+        (`dynamodb:LeadingKeys`, StringLike: `TOKEN#digest#*`). The key: `grant_key_for_reads`/`_writes`."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=list(actions),
+            resource_arns=[self.table.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(leading_keys)}},
+        )
+
+    def grant_key_for_reads(self, grantee: iam.IGrantable) -> None:
+        self.key.grant(grantee, "kms:Decrypt", "kms:DescribeKey")
+
+    def grant_key_for_writes(self, grantee: iam.IGrantable) -> None:
+        """The table key as DynamoDB needs it to write under a customer managed key (reads: `grant_key_for_reads`)."""
         self.key.grant_encrypt_decrypt(grantee)
         for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
             acknowledge_for_grantee(
@@ -80,8 +99,12 @@ class TicketStore(Construct):
     def _grant(self, grantee: iam.IGrantable, actions: tuple[str, ...], arns: list[str]) -> None:
         iam.Grant.add_to_principal(grantee=grantee, actions=list(actions), resource_arns=arns)
 
-    def _table_and_index_arns(self) -> list[str]:
-        return [self.table.table_arn] + [f"{self.table.table_arn}/index/{index.name}" for index in TABLE.indexes]
+    def _table_and_index_arns(self, indexes: Sequence[str] | None = None) -> list[str]:
+        names = [index.name for index in TABLE.indexes if indexes is None or index.name in indexes]
+        unknown = set(indexes or ()) - {index.name for index in TABLE.indexes}
+        if unknown:
+            raise KeyError(f"the table has no index {', '.join(sorted(unknown))}")
+        return [self.table.table_arn] + [f"{self.table.table_arn}/index/{name}" for name in names]
 
 
 def _string(name: str) -> dynamodb.Attribute:

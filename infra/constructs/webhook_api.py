@@ -1,7 +1,9 @@
 """WebhookApi: the API Gateway HTTP API in front of the receiver and api functions.
 
-Webhooks and /healthz are open at the gateway (providers cannot sign SigV4; the receiver checks each
-provider's own signature before it stores anything); /tickets, /contacts and /quarantine require IAM (SigV4).
+Webhooks, /healthz and the satisfaction survey links (/csat/{token}) are open at the gateway (providers and
+customers cannot sign SigV4; the receiver checks each provider's own signature before it stores anything, and
+each survey token's HMAC and expiry); /tickets, /contacts and /quarantine require IAM (SigV4) or the JWTs of
+the policy file's `api.jwt`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ THROTTLE_RATE = 50
 THROTTLE_BURST = 100
 
 FORM_WEBHOOK_PATH = "/webhooks/forms/{form_id}"
+CSAT_PATH = "/csat/{token}"  # a satisfaction survey link (GET: the score; POST: the comment form)
 WHATSAPP_PATH = "/webhooks/whatsapp"
 # Twilio's webhooks: what a number's voice and messaging URLs (and the callbacks in our TwiML) point at
 TWILIO_WEBHOOK_PATHS = (
@@ -37,6 +40,11 @@ TWILIO_WEBHOOK_PATHS = (
     "/webhooks/twilio/voice/recording",
     "/webhooks/twilio/voice/transcription",
     "/webhooks/twilio/messaging",
+)
+_CSAT_OPEN = (
+    "Customers follow survey links from an email, without credentials. The token is the authorization: HMAC-SHA256 "
+    "signed with CSAT_SECRET over the ticket, score and expiry, checked by the receiver (forged: 403, expired: 410); "
+    "it can only record or comment that one ticket's first score."
 )
 _TWILIO_OPEN = (
     "Twilio cannot sign SigV4. The receiver checks X-Twilio-Signature (HMAC-SHA1 with the account's auth "
@@ -105,6 +113,8 @@ ROUTES = (
         open_because="Meta cannot sign SigV4. The receiver checks X-Hub-Signature-256 (HMAC-SHA256 with the app "
         "secret over the raw body) and stores nothing when it fails.",
     ),
+    Route(apigwv2.HttpMethod.GET, CSAT_PATH, "receiver", open_because=_CSAT_OPEN),
+    Route(apigwv2.HttpMethod.POST, CSAT_PATH, "receiver", open_because=_CSAT_OPEN),
     Route(
         apigwv2.HttpMethod.GET,
         "/healthz",

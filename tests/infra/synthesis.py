@@ -3,13 +3,42 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from infra.policy_file import PolicyFile
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = "IntakeDev"
 ALERT_EMAILS = ("oncall@example.com",)
+# A second team, in another timezone, with a weekly digest only and no surveys (added by `tested_policy`).
+BILLING = "billing"
+BILLING_TIMEZONE = "America/New_York"
+
+
+def tested_policy(policy_file: PolicyFile) -> PolicyFile:
+    """The repository's policy file, plus: the alert emails; `support` with a daily digest at 08:30 and a weekly
+    one on Monday at 09:00 (Europe/Paris) and satisfaction surveys; `billing` (America/New_York, no address of its
+    own) with a weekly digest on Friday at 16:45 only."""
+    from intake.config import Digests, DigestSchedule, Satisfaction, Team, WeeklyDigestSchedule
+
+    policy = policy_file.policy
+    support = policy.teams["support"].model_copy(
+        update={
+            "digests": Digests(daily=DigestSchedule(at="08:30"), weekly=WeeklyDigestSchedule(at="09:00", day="mon")),
+            "satisfaction": Satisfaction(enabled=True),
+        }
+    )
+    billing = Team(
+        name="Billing",
+        timezone=BILLING_TIMEZONE,
+        notify=["billing-lead@example.com"],
+        digests=Digests(weekly=WeeklyDigestSchedule(at="16:45", day="fri")),
+    )
+    teams = {**policy.teams, "support": support, BILLING: billing}
+    return replace(policy_file, policy=policy.model_copy(update={"teams": teams}), alert_emails=ALERT_EMAILS)
 
 
 def cdk_context(**extra: Any) -> dict[str, Any]:

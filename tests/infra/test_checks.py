@@ -64,6 +64,20 @@ EXPECTED_ACKNOWLEDGMENTS = {
     ("AwsSolutions-IAM5[Resource::<RawArchiveBucket3CBB4637.Arn>/raw/ses/*]", "Functions/ApiRole/DefaultPolicy"),
     ("AwsSolutions-IAM5[Resource::<RawArchiveBucket3CBB4637.Arn>/raw/*.eml]", "Functions/ApiRole/DefaultPolicy"),
     ("AwsSolutions-IAM5[Resource::<RawArchiveBucket3CBB4637.Arn>/attachments/*]", "Functions/ApiRole/DefaultPolicy"),
+    # digests and satisfaction (issue 9): customers answer survey links without credentials (the token is signed
+    # and expires); the receiver writes the answer (the table key's write actions); the digest function claims its
+    # window (the same), archives under digests/, runs on the one runtime; CDK's logging/tracing grants on the
+    # deliver-later machine; the digests' dead-letter queue is fed by Scheduler and a Lambda destination
+    ("AwsSolutions-APIG4", "WebhookApi/HttpApi/GET--csat--{token}"),
+    ("AwsSolutions-APIG4", "WebhookApi/HttpApi/POST--csat--{token}"),
+    ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "Functions/ReceiverRole/DefaultPolicy"),
+    ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "Functions/ReceiverRole/DefaultPolicy"),
+    ("AwsSolutions-L1", "Functions/Digest"),
+    ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "Functions/DigestRole/DefaultPolicy"),
+    ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "Functions/DigestRole/DefaultPolicy"),
+    ("AwsSolutions-IAM5[Resource::<RawArchiveBucket3CBB4637.Arn>/digests/*]", "Functions/DigestRole/DefaultPolicy"),
+    ("AwsSolutions-IAM5[Resource::*]", "DeliverLater/Role/DefaultPolicy"),
+    ("AwsSolutions-SQS3", "Digests/DeadLetters"),
 }
 
 

@@ -72,11 +72,16 @@ def test_functions_that_turn_email_into_tickets_acknowledge_only_as_the_team_add
     assert not any(a.startswith("ses:") for a in actions)
 
 
-def test_the_notifier_still_sends_only_as_the_notifications_sender(synthesized: Synthesized) -> None:
-    sender = synthesized.policy_file.policy.notifications.sender
+def test_the_notifier_sends_only_as_the_notifications_sender_and_the_teams_asking_surveys(
+    synthesized: Synthesized,
+) -> None:
+    policy = synthesized.policy_file.policy
+    senders = {policy.notifications.sender} | {
+        t.email for t in policy.teams.values() if t.email and t.satisfaction.enabled
+    }
 
     (send,) = _with(_statements(synthesized, "Notifier"), "ses:SendRawEmail")
-    assert _identities(send) == sorted([sender, sender.rpartition("@")[2]])
+    assert _identities(send) == sorted(senders | {sender.rpartition("@")[2] for sender in senders})
 
 
 # ------------------------------------------------------------------ reading received mail back

@@ -141,14 +141,21 @@ def test_the_machine_may_only_read_and_mark_timer_items_and_queue_notifications(
     assert "ManagedPolicyArns" not in role["Properties"]
 
 
+def _timer_alarms(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
+    """The alarms on the SLA timer machine (the deliver-later machine has its own)."""
+    machine, _ = _machine(synthesized)
+    return {
+        name: alarm["Properties"]
+        for name, alarm in synthesized.resources("AWS::CloudWatch::Alarm").items()
+        if alarm["Properties"].get("Namespace") == "AWS/States"
+        and alarm["Properties"]["Dimensions"][0]["Value"] == {"Ref": machine}
+    }
+
+
 def test_timers_alarm_when_an_execution_fails_or_times_out(synthesized: Synthesized) -> None:
     machine, _ = _machine(synthesized)
     topic, _ = synthesized.one("AWS::SNS::Topic", "Observability/AlarmTopic")
-    alarms = [
-        alarm["Properties"]
-        for alarm in synthesized.resources("AWS::CloudWatch::Alarm").values()
-        if alarm["Properties"].get("Namespace") == "AWS/States"
-    ]
+    alarms = list(_timer_alarms(synthesized).values())
 
     assert sorted(a["MetricName"] for a in alarms) == ["ExecutionsFailed", "ExecutionsTimedOut"]
     for alarm in alarms:
@@ -159,16 +166,27 @@ def test_timers_alarm_when_an_execution_fails_or_times_out(synthesized: Synthesi
 # ------------------------------------------------------------------ who starts and stops timers
 
 
+def _states_actions(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Step Functions actions by resource (statements CDK merged across resources taken apart)."""
+    by_resource: dict[str, set[str]] = {}
+    for statement in statements:
+        actions = {a for a in _as_list(statement["Action"]) if a.startswith("states:")}
+        for resource in _as_list(statement["Resource"]) if actions else []:
+            by_resource.setdefault(json.dumps(resource), set()).update(actions)
+    return by_resource
+
+
 def test_the_functions_that_create_tickets_or_record_responses_control_the_timers(synthesized: Synthesized) -> None:
     machine, _ = _machine(synthesized)
+    later, _ = synthesized.one("AWS::StepFunctions::StateMachine", "DeliverLater/StateMachine")
     executions = f":execution:IntakeDev-{SLA_MACHINE}:*"
 
     for function in ("Ingest", "Email", "Api"):
         assert _environment(synthesized, function)["INTAKE_STATE_MACHINE_ARN"] == {"Ref": machine}
         statements = _statements(synthesized, f"Functions/{function}Role/DefaultPolicy")
-        states = [s for s in statements if any(a.startswith("states:") for a in _as_list(s["Action"]))]
-        assert {json.dumps(s["Resource"]): set(_as_list(s["Action"])) for s in states} == {
+        assert _states_actions(statements) == {
             json.dumps({"Ref": machine}): {"states:StartExecution"},
+            json.dumps({"Ref": later}): {"states:StartExecution"},  # satisfaction surveys (test_digests)
             json.dumps(
                 {
                     "Fn::Join": [
@@ -235,11 +253,7 @@ def test_the_dashboard_shows_sla_timer_executions_and_the_notifications_sent(syn
 def test_the_dashboard_shows_the_notifications_queue_and_every_timer_alarm(synthesized: Synthesized) -> None:
     queue, _ = synthesized.one("AWS::SQS::Queue", f"InboundQueues/{NOTIFICATIONS}")
     widgets = {w["properties"].get("title"): w for w in _dashboard(synthesized)["widgets"]}
-    timer_alarms = [
-        name
-        for name, alarm in synthesized.resources("AWS::CloudWatch::Alarm").items()
-        if alarm["Properties"].get("Namespace") == "AWS/States"
-    ]
+    timer_alarms = list(_timer_alarms(synthesized))
 
     queue_metrics = _metrics(widgets[f"{NOTIFICATIONS_QUEUE.name} queue"])
     assert all(m[2:4] == ["QueueName", f"<{queue}.QueueName>"] for m in queue_metrics)
@@ -272,7 +286,13 @@ def test_the_notifier_consumes_notifications_reporting_partial_batch_failures(sy
 
 
 def test_the_notifier_claims_notices_and_sends_email_only_as_the_policy_sender(synthesized: Synthesized) -> None:
+    from intake.satisfaction import CLAIM_SCOPE as SURVEY_CLAIM_SCOPE
+
     sender = synthesized.policy_file.policy.notifications.sender
+    asking = sorted(
+        t.email for t in synthesized.policy_file.policy.teams.values() if t.satisfaction.enabled and t.email
+    )
+    assert asking == ["support@example.com"]  # the tested policy: support asks for surveys (conftest)
     statements = _statements(synthesized, "Functions/NotifierRole/DefaultPolicy")
     actions = {a for s in statements for a in _as_list(s["Action"])}
 
@@ -285,9 +305,16 @@ def test_the_notifier_claims_notices_and_sends_email_only_as_the_policy_sender(s
     }
     (delete,) = [s for s in statements if "dynamodb:DeleteItem" in _as_list(s["Action"])]
     assert _as_list(delete["Action"]) == ["dynamodb:DeleteItem"]
-    assert delete["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"TOKEN#{CLAIM_SCOPE}#*"]}}
-    assert not any(a.startswith(("s3:", "secretsmanager:", "states:", "sqs:SendMessage")) for a in actions)
+    assert delete["Condition"] == {
+        "ForAllValues:StringLike": {
+            "dynamodb:LeadingKeys": [f"TOKEN#{CLAIM_SCOPE}#*", f"TOKEN#{SURVEY_CLAIM_SCOPE}#*"]  # SLA notices, surveys
+        }
+    }
+    # secretsmanager: the survey links' CSAT_SECRET, as some team asks for surveys (test_digests)
+    assert not any(a.startswith(("s3:", "states:", "sqs:SendMessage")) for a in actions)
     (send,) = [s for s in statements if "ses:SendRawEmail" in _as_list(s["Action"])]
     assert _as_list(send["Action"]) == ["ses:SendRawEmail"]
     identities = sorted(resource["Fn::Join"][1][-1] for resource in _as_list(send["Resource"]))
-    assert identities == sorted([f":identity/{sender}", f":identity/{sender.rpartition('@')[2]}"])
+    addresses = {sender, *asking}  # notices from the sender; surveys from the address of the team that asks
+    expected = addresses | {address.rpartition("@")[2] for address in addresses}
+    assert identities == sorted(f":identity/{identity}" for identity in expected)

@@ -40,7 +40,7 @@ def _refs(value: Any) -> str:
 # ------------------------------------------------------------------ functions
 
 
-OUR_FUNCTIONS = 5  # receiver, ingest, email, api, notifier
+OUR_FUNCTIONS = 6  # receiver, ingest, email, api, notifier, digest
 
 
 def _ours(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
@@ -90,12 +90,16 @@ def test_each_function_is_given_only_the_settings_it_reads(synthesized: Synthesi
     from intake.config import ENV_PREFIX, Settings
 
     common = {"CONFIG", "PUBLIC_BASE_URL"}  # the policy file; links in what it answers or sends
+    timers = {"STATE_MACHINE_ARN", "LATER_MACHINE_ARN"}  # SLA timers; the deliver-later machine (surveys)
     expected = {
-        "Receiver": common | {"BUCKET_NAME", "INBOUND_QUEUE_URL", "SECRETS_ARN"},
-        "Ingest": common | {"TABLE_NAME", "BUCKET_NAME", "SECRETS_ARN", "STATE_MACHINE_ARN"},
-        "Email": common | {"TABLE_NAME", "BUCKET_NAME", "STATE_MACHINE_ARN"},
-        "Api": common | {"TABLE_NAME", "BUCKET_NAME", "STATE_MACHINE_ARN"},
-        "Notifier": common | {"TABLE_NAME"},
+        # the table: survey answers (/csat/{token})
+        "Receiver": common | {"BUCKET_NAME", "INBOUND_QUEUE_URL", "SECRETS_ARN", "TABLE_NAME"},
+        "Ingest": common | {"TABLE_NAME", "BUCKET_NAME", "SECRETS_ARN"} | timers,
+        "Email": common | {"TABLE_NAME", "BUCKET_NAME"} | timers,
+        "Api": common | {"TABLE_NAME", "BUCKET_NAME"} | timers,
+        # SurveyRequested on the bus; the secrets: CSAT_SECRET, as the tested policy asks for surveys
+        "Notifier": common | {"TABLE_NAME", "EVENT_BUS_NAME", "SECRETS_ARN"},
+        "Digest": common | {"TABLE_NAME", "BUCKET_NAME", "EVENT_BUS_NAME"},
     }
 
     for function, names in expected.items():
@@ -131,7 +135,7 @@ def test_no_data_action_is_granted_on_every_resource(synthesized: Synthesized) -
             assert not data_actions or "*" not in _as_list(statement["Resource"]), (name, statement)
 
 
-def test_the_receiver_may_only_put_archive_objects_send_inbound_and_read_its_secret(
+def test_the_receiver_may_only_put_archive_objects_send_inbound_read_its_secret_and_record_survey_answers(
     synthesized: Synthesized,
 ) -> None:
     statements = _role_policy(synthesized, "Receiver")
@@ -148,6 +152,14 @@ def test_the_receiver_may_only_put_archive_objects_send_inbound_and_read_its_sec
         "sqs:SendMessage",
         "secretsmanager:GetSecretValue",
         "secretsmanager:DescribeSecret",
+        # survey answers (/csat/{token}): on TICKET# and CSATDAY# items only (test_digests), under the table key
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "kms:DescribeKey",
+        "kms:Encrypt",
+        "kms:GenerateDataKey*",
+        "kms:ReEncrypt*",
     }
     (put,) = [s for s in statements if s["Action"] == "s3:PutObject"]
     resources = [_refs(r) for r in put["Resource"]]
@@ -160,14 +172,22 @@ def test_the_receiver_may_only_put_archive_objects_send_inbound_and_read_its_sec
     assert read["Resource"] == {"Ref": secret}
 
 
-def test_only_the_receiver_and_ingest_read_the_provider_secrets(synthesized: Synthesized) -> None:
-    # the receiver checks signatures; ingest downloads WhatsApp media with the Graph API token; the api never
+def test_only_the_receiver_ingest_and_a_survey_sending_notifier_read_the_provider_secrets(
+    synthesized: Synthesized,
+) -> None:
+    # the receiver checks signatures and survey tokens; ingest downloads WhatsApp media with the Graph API token;
+    # the notifier signs survey links (CSAT_SECRET) when a team asks for surveys, as the tested policy's support
+    # does; the api and the digest never
     readers = [
         name
         for name, policy in synthesized.resources("AWS::IAM::Policy").items()
         if "secretsmanager:GetSecretValue" in _actions(_statements(policy))
     ]
-    assert sorted(name[: name.index("Role")] for name in readers) == ["FunctionsIngest", "FunctionsReceiver"]
+    assert sorted(name[: name.index("Role")] for name in readers) == [
+        "FunctionsIngest",
+        "FunctionsNotifier",
+        "FunctionsReceiver",
+    ]
 
 
 def test_ingest_reads_and_writes_tickets_on_the_table_and_its_named_indexes(synthesized: Synthesized) -> None:
@@ -188,7 +208,7 @@ def test_ingest_reads_and_writes_tickets_on_the_table_and_its_named_indexes(synt
     assert writes["Resource"] == {"Fn::GetAtt": [table, "Arn"]}
 
 
-def test_the_api_writes_tickets_like_the_email_function_but_deletes_nothing_and_reads_no_secret(
+def test_the_api_writes_tickets_like_the_email_function_deletes_only_survey_claims_and_reads_no_secret(
     synthesized: Synthesized,
 ) -> None:
     # agents' actions (ticket, timer items, events) and released quarantined email (the email ingest again)
@@ -197,12 +217,25 @@ def test_the_api_writes_tickets_like_the_email_function_but_deletes_nothing_and_
     table, _ = synthesized.one("AWS::DynamoDB::Table", "TicketStore/Tickets")
 
     dynamodb = {a for a in actions if a.startswith("dynamodb:")}
-    assert dynamodb == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"}
-    assert dynamodb == {a for a in _actions(_role_policy(synthesized, "Email")) if a.startswith("dynamodb:")}
+    assert dynamodb == {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",  # a contact's survey claim, given back when scheduling its survey failed
+    }
+    assert dynamodb - {"dynamodb:DeleteItem"} == {
+        a for a in _actions(_role_policy(synthesized, "Email")) if a.startswith("dynamodb:")
+    }
     (writes,) = [s for s in statements if "dynamodb:PutItem" in _as_list(s["Action"])]
     assert writes["Resource"] == {"Fn::GetAtt": [table, "Arn"]}  # the table, not its indexes
+    (delete,) = [s for s in statements if "dynamodb:DeleteItem" in _as_list(s["Action"])]
+    assert _as_list(delete["Action"]) == ["dynamodb:DeleteItem"]
+    assert delete["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["SURVEY#*"]}}
     assert {a for a in actions if a.startswith("s3:")} == {"s3:GetObject", "s3:PutObject"}
-    assert not any(a.startswith(("sqs:", "secretsmanager:")) or "Delete" in a for a in actions)
+    assert not any(
+        a.startswith(("sqs:", "secretsmanager:")) or ("Delete" in a and a != "dynamodb:DeleteItem") for a in actions
+    )
 
 
 # ------------------------------------------------------------------ data at rest
@@ -294,7 +327,7 @@ def test_every_queue_is_kms_encrypted_and_has_a_dead_letter_queue_from_its_spec(
     queues = synthesized.resources("AWS::SQS::Queue")
     key, _ = synthesized.one("AWS::KMS::Key", "InboundQueues/Key")
 
-    assert len(queues) == 2 * len(QUEUES)
+    assert len(queues) == 2 * len(QUEUES) + 1  # and the digests' dead-letter queue (test_digests)
     for queue in queues.values():
         assert queue["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key, "Arn"]}
     for spec in QUEUES:
@@ -345,6 +378,8 @@ def test_tickets_need_iam_and_webhooks_are_open_to_providers(synthesized: Synthe
         "POST /webhooks/email/sendgrid": "NONE",
         "POST /webhooks/email/mailgun": "NONE",
         "POST /webhooks/whatsapp": "NONE",
+        "GET /csat/{token}": "NONE",
+        "POST /csat/{token}": "NONE",
     }
 
 
@@ -396,7 +431,7 @@ def test_alarms_watch_dead_letters_errors_throttles_and_message_age(synthesized:
     for alarm in alarms.values():
         by_metric.setdefault(alarm["Properties"]["MetricName"], []).append(alarm["Properties"])
 
-    assert len(by_metric["ApproximateNumberOfMessagesVisible"]) == len(QUEUES)
+    assert len(by_metric["ApproximateNumberOfMessagesVisible"]) == len(QUEUES) + 1  # the digests' DLQ too
     assert all(a["Threshold"] == 0 for a in by_metric["ApproximateNumberOfMessagesVisible"])
     assert len(by_metric["ApproximateAgeOfOldestMessage"]) == len(QUEUES)
     assert len(by_metric["Errors"]) == OUR_FUNCTIONS and len(by_metric["Throttles"]) == OUR_FUNCTIONS

@@ -1,0 +1,246 @@
+"""Digests: each team's daily and/or weekly digest, at a local time in the team's timezone.
+
+EventBridge Scheduler runs one schedule per team x period the policy file enables (`teams.<id>.digests`), in the
+team's timezone (`ScheduleExpressionTimezone`), with no flexible window; it invokes the digest function with
+`{"team": <id>, "period": "daily"|"weekly"}` through a role that may invoke that one function (and reach the
+dead-letter queue). The function reads the window from the `by_day` and `open_by_due` indexes, claims the window
+once (`TOKEN#digest#...`, released when sending fails), archives the digest under `digests/`, announces it on
+Intake's bus (`DigestPublished`) and mails it with SES as the policy's `notifications.sender`.
+
+An invocation Scheduler could not deliver, or that failed after Lambda's own retries, lands in the dead-letter
+queue, which alarms: no digest goes missing silently.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import jsii
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.acknowledgments import acknowledge
+from infra.constructs.functions import Functions, FunctionSpec, setting
+from infra.constructs.inbound_queues import InboundQueues
+from infra.constructs.intake_events import IntakeEvents
+from infra.constructs.raw_archive import RawArchive
+from infra.constructs.ticket_store import TicketStore
+from infra.naming import pascal_case
+from infra.ses_sending import grant_send_raw_email
+from infra.stage import Stage
+from intake.config import Policy
+from intake.digest.publish import CLAIM_SCOPE
+from intake.resources import DIGESTS_PREFIX
+
+DIGEST = FunctionSpec(
+    "Digest",
+    "intake.handlers.digest.handler",
+    "Publishes a team's daily or weekly digest (EventBridge Scheduler): S3 archive, DigestPublished, SES email",
+    Duration.minutes(2),
+)
+# What the digest reads: the window's tickets by local day, the team's open queue (and items by key).
+READ_INDEXES = ("by_day", "open_by_due")
+# Lambda's own retries of a failed invocation (the window is claimed once: a retry never sends twice), and how
+# late a digest may still go out; Scheduler's retries of an invocation it could not deliver.
+ASYNC_RETRIES = 2
+MAX_LATENESS = Duration.hours(2)
+DELIVERY_RETRIES = 5
+DEAD_LETTERS_KEPT = Duration.days(14)
+
+Period = Literal["daily", "weekly"]
+
+
+@dataclass(frozen=True)
+class DigestSchedule:
+    """One team x period: when it runs, in the team's timezone."""
+
+    team: str
+    period: Period
+    expression: str  # cron(...) in the team's local time
+    timezone: str
+
+    @property
+    def input(self) -> dict[str, str]:
+        return {"team": self.team, "period": self.period}
+
+
+def digest_schedules(policy: Policy) -> list[DigestSchedule]:
+    """Each team's enabled digests: daily `cron(M H * * ? *)`, weekly `cron(M H ? * DAY *)`, local times."""
+    found = []
+    for team_id, team in sorted(policy.teams.items()):
+        daily, weekly = team.digests.daily, team.digests.weekly
+        if daily is not None:
+            hour, minute = _clock(daily.at)
+            found.append(DigestSchedule(team_id, "daily", f"cron({minute} {hour} * * ? *)", team.timezone))
+        if weekly is not None:
+            hour, minute = _clock(weekly.at)
+            day = weekly.day.upper()
+            found.append(DigestSchedule(team_id, "weekly", f"cron({minute} {hour} ? * {day} *)", team.timezone))
+    return found
+
+
+def _clock(at: str) -> tuple[int, int]:
+    hour, _, minute = at.partition(":")
+    return int(hour), int(minute)
+
+
+@jsii.implements(lambda_.IDestination)
+class _DeadLetters:
+    """A failed asynchronous invocation's record, sent to the queue with the function's own role (SendMessage
+    and the queue key's data key only; CDK's SqsDestination would grant every key action)."""
+
+    def __init__(self, queue: sqs.IQueue, key: kms.IKey) -> None:
+        self._queue = queue
+        self._key = key
+
+    def bind(
+        self,
+        scope: Construct,
+        fn: lambda_.IFunction,
+        options: Any = None,  # jsii passes DestinationOptions positionally
+        *,
+        type: lambda_.DestinationType | None = None,  # the interface's keyword (IDestination.bind)
+    ) -> lambda_.DestinationConfig:
+        iam.Grant.add_to_principal(grantee=fn, actions=["sqs:SendMessage"], resource_arns=[self._queue.queue_arn])
+        self._key.grant(fn, "kms:GenerateDataKey", "kms:Decrypt")
+        return lambda_.DestinationConfig(destination=self._queue.queue_arn)
+
+
+class Digests(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: Stage,
+        policy: Policy,
+        functions: Functions,
+        store: TicketStore,
+        archive: RawArchive,
+        queues: InboundQueues,
+        events: IntakeEvents,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._stage = stage
+        self.dead_letters = self._build_dead_letters(queues, stage)
+        self.function = functions.add_function(
+            DIGEST,
+            {
+                setting("table_name"): store.table.table_name,
+                setting("bucket_name"): archive.bucket.bucket_name,
+                setting("event_bus_name"): events.bus.event_bus_name,
+            },
+        )
+        self._grant_function(policy, store, archive, events)
+        self.function.configure_async_invoke(
+            retry_attempts=ASYNC_RETRIES,
+            max_event_age=MAX_LATENESS,
+            on_failure=_DeadLetters(self.dead_letters, queues.key),
+        )
+        self.role = self._build_scheduler_role(queues)
+        self.schedules = {
+            (schedule.team, schedule.period): self._build_schedule(schedule) for schedule in digest_schedules(policy)
+        }
+
+    # ------------------------------------------------------------------ builders
+
+    def _build_dead_letters(self, queues: InboundQueues, stage: Stage) -> sqs.Queue:
+        queue = sqs.Queue(
+            self,
+            "DeadLetters",
+            retention_period=DEAD_LETTERS_KEPT,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=queues.key,
+            enforce_ssl=True,
+            removal_policy=stage.removal_policy,
+        )
+        acknowledge(
+            queue,
+            "AwsSolutions-SQS3",
+            "This is a dead-letter queue itself: Scheduler's target dead-letter config and the digest function's "
+            "on-failure destination send to it (neither is an SQS redrive policy, which is what the rule looks for).",
+        )
+        return queue
+
+    def _grant_function(self, policy: Policy, store: TicketStore, archive: RawArchive, events: IntakeEvents) -> None:
+        function = self.function
+        store.grant_read(function, READ_INDEXES)
+        # the window's claim (a conditional put) and its release when sending failed: those items only
+        store.grant_items(function, ["dynamodb:PutItem", "dynamodb:DeleteItem"], [f"TOKEN#{CLAIM_SCOPE}#*"])
+        store.grant_key_for_writes(function)
+        archive.grant_archive(function, (DIGESTS_PREFIX,))
+        events.grant_put(function)
+        grant_send_raw_email(self, function, [policy.notifications.sender])
+
+    def _build_scheduler_role(self, queues: InboundQueues) -> iam.Role:
+        stack = Stack.of(self)
+        role = iam.Role(
+            self,
+            "SchedulerRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
+            ),
+            description=f"Intake {self._stage.name} digest schedules: invoke the digest function, dead-letter to "
+            "its queue",
+        )
+        iam.Grant.add_to_principal(
+            grantee=role, actions=["lambda:InvokeFunction"], resource_arns=[self.function.function_arn]
+        )
+        iam.Grant.add_to_principal(
+            grantee=role, actions=["sqs:SendMessage"], resource_arns=[self.dead_letters.queue_arn]
+        )
+        queues.key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
+        return role
+
+    def _build_schedule(self, schedule: DigestSchedule) -> scheduler.CfnSchedule:
+        return scheduler.CfnSchedule(
+            self,
+            f"{pascal_case(schedule.team)}{pascal_case(schedule.period)}",
+            description=f"Intake {self._stage.name}: team {schedule.team}'s {schedule.period} digest",
+            schedule_expression=schedule.expression,
+            schedule_expression_timezone=schedule.timezone,
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            state="ENABLED",
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=self.function.function_arn,
+                role_arn=self.role.role_arn,
+                input=json.dumps(schedule.input),
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                    maximum_retry_attempts=DELIVERY_RETRIES,
+                    maximum_event_age_in_seconds=int(MAX_LATENESS.to_seconds()),
+                ),
+                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=self.dead_letters.queue_arn),
+            ),
+        )
+
+    # ------------------------------------------------------------------ alarms
+
+    def add_alarms(self, topic: sns.ITopic) -> list[cloudwatch.Alarm]:
+        alarm = cloudwatch.Alarm(
+            self,
+            "DeadLettersVisible",
+            metric=self.dead_letters.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(1), statistic="Maximum"
+            ),
+            threshold=0,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description="A team's digest was not published: Scheduler could not invoke the digest function, "
+            "or it failed after Lambda's retries. Each message holds the {team, period} input (Scheduler) or the "
+            "invocation record with its requestPayload (Lambda). Read the digest function's log, fix, then invoke "
+            "it again with that input: a window is only ever sent once.",
+        )
+        alarm.add_alarm_action(actions.SnsAction(topic))
+        alarm.add_ok_action(actions.SnsAction(topic))
+        return [alarm]

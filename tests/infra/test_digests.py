@@ -1,0 +1,357 @@
+"""Digests and satisfaction surveys as the synthesized template builds them (issue 9): the schedules, the digest
+function and what it may do, Intake's event bus, the deliver-later machine, the survey routes and who records answers.
+
+The session's policy (conftest, `tested_policy`) gives `support` (Europe/Paris) a daily digest at 08:30, a weekly
+one on Monday at 09:00 and surveys, and `billing` (America/New_York) a weekly digest on Friday at 16:45 only."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from intake.resources import DIGESTS_PREFIX, LATER_MACHINE, NOTIFICATIONS_QUEUE
+from tests.infra.synthesis import BILLING, BILLING_TIMEZONE, ROOT, Synthesized
+
+LATER_DEFINITION = ROOT / "functions" / "intake" / "notify" / "deliver_later.asl.json"
+VARIABLE = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _statements(synthesized: Synthesized, path: str) -> list[dict[str, Any]]:
+    _, policy = synthesized.one("AWS::IAM::Policy", path)
+    return list(policy["Properties"]["PolicyDocument"]["Statement"])
+
+
+def _function_statements(synthesized: Synthesized, function: str) -> list[dict[str, Any]]:
+    return _statements(synthesized, f"Functions/{function}Role/DefaultPolicy")
+
+
+def _actions(statements: list[dict[str, Any]]) -> set[str]:
+    return {a for s in statements for a in _as_list(s["Action"])}
+
+
+def _with(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
+    return [s for s in statements if action in _as_list(s["Action"])]
+
+
+def _environment(synthesized: Synthesized, function: str) -> dict[str, Any]:
+    _, resource = synthesized.one("AWS::Lambda::Function", f"Functions/{function}")
+    return dict(resource["Properties"]["Environment"]["Variables"])
+
+
+def _arn(logical_id: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
+# ------------------------------------------------------------------ schedules
+
+
+def test_each_enabled_team_and_period_has_a_schedule_at_its_local_time(synthesized: Synthesized) -> None:
+    digest, _ = synthesized.one("AWS::Lambda::Function", "Functions/Digest")
+    role, _ = synthesized.one("AWS::IAM::Role", "Digests/SchedulerRole")
+    dead_letters, _ = synthesized.one("AWS::SQS::Queue", "Digests/DeadLetters")
+    schedules = [s["Properties"] for s in synthesized.resources("AWS::Scheduler::Schedule").values()]
+
+    by_input = {
+        (json.loads(s["Target"]["Input"])["team"], json.loads(s["Target"]["Input"])["period"]): s for s in schedules
+    }
+    assert {key: (s["ScheduleExpression"], s["ScheduleExpressionTimezone"]) for key, s in by_input.items()} == {
+        ("support", "daily"): ("cron(30 8 * * ? *)", "Europe/Paris"),
+        ("support", "weekly"): ("cron(0 9 ? * MON *)", "Europe/Paris"),
+        (BILLING, "weekly"): ("cron(45 16 ? * FRI *)", BILLING_TIMEZONE),  # no daily: billing did not ask
+    }
+    for schedule in schedules:
+        assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}  # at the minute, not within a window
+        assert schedule["State"] == "ENABLED"
+        target = schedule["Target"]
+        assert target["Arn"] == _arn(digest)
+        assert target["RoleArn"] == _arn(role)
+        assert set(json.loads(target["Input"])) == {"team", "period"}
+        assert target["DeadLetterConfig"] == {"Arn": _arn(dead_letters)}
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+        assert 60 <= target["RetryPolicy"]["MaximumEventAgeInSeconds"] <= 86400
+
+
+def test_the_schedules_follow_the_policy_file() -> None:
+    from infra.constructs.digests import digest_schedules
+    from intake.config import Digests, DigestSchedule, Policy, Team, WeeklyDigestSchedule
+
+    teams = {
+        "quiet": Team(name="Quiet"),  # no digest asked: no schedule
+        "night": Team(
+            name="Night",
+            timezone="Asia/Tokyo",
+            digests=Digests(daily=DigestSchedule(at="23:05"), weekly=WeeklyDigestSchedule(at="07:00", day="sun")),
+        ),
+    }
+    policy = Policy.model_validate({"version": 1, "teams": {k: v.model_dump() for k, v in teams.items()}})
+
+    found = [(s.team, s.period, s.expression, s.timezone, s.input) for s in digest_schedules(policy)]
+
+    assert found == [
+        ("night", "daily", "cron(5 23 * * ? *)", "Asia/Tokyo", {"team": "night", "period": "daily"}),
+        ("night", "weekly", "cron(0 7 ? * SUN *)", "Asia/Tokyo", {"team": "night", "period": "weekly"}),
+    ]
+
+
+def test_the_scheduler_role_may_only_invoke_the_digest_function(synthesized: Synthesized) -> None:
+    digest, _ = synthesized.one("AWS::Lambda::Function", "Functions/Digest")
+    dead_letters, _ = synthesized.one("AWS::SQS::Queue", "Digests/DeadLetters")
+    queue_key, _ = synthesized.one("AWS::KMS::Key", "InboundQueues/Key")
+    _, role = synthesized.one("AWS::IAM::Role", "Digests/SchedulerRole")
+    statements = _statements(synthesized, "Digests/SchedulerRole/DefaultPolicy")
+
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    assert "ManagedPolicyArns" not in role["Properties"]
+    assert {json.dumps(s["Resource"]): set(_as_list(s["Action"])) for s in statements} == {
+        json.dumps(_arn(digest)): {"lambda:InvokeFunction"},  # the function itself: no version, no alias, no other
+        json.dumps(_arn(dead_letters)): {"sqs:SendMessage"},  # an invocation it could not deliver
+        json.dumps(_arn(queue_key)): {"kms:GenerateDataKey", "kms:Decrypt"},  # that queue's encryption
+    }
+    invokers = [
+        name
+        for name, policy in synthesized.resources("AWS::IAM::Policy").items()
+        if "lambda:InvokeFunction" in _actions(list(policy["Properties"]["PolicyDocument"]["Statement"]))
+    ]
+    assert len(invokers) == 1
+
+
+def test_a_digest_that_failed_after_its_retries_lands_in_the_alarmed_dead_letter_queue(
+    synthesized: Synthesized,
+) -> None:
+    digest, _ = synthesized.one("AWS::Lambda::Function", "Functions/Digest")
+    dead_letters, queue = synthesized.one("AWS::SQS::Queue", "Digests/DeadLetters")
+    queue_key, _ = synthesized.one("AWS::KMS::Key", "InboundQueues/Key")
+    topic, _ = synthesized.one("AWS::SNS::Topic", "Observability/AlarmTopic")
+    (config,) = synthesized.resources("AWS::Lambda::EventInvokeConfig").values()
+
+    assert config["Properties"]["FunctionName"] == {"Ref": digest}
+    assert config["Properties"]["DestinationConfig"] == {"OnFailure": {"Destination": _arn(dead_letters)}}
+    assert config["Properties"]["MaximumRetryAttempts"] == 2
+    assert queue["Properties"]["KmsMasterKeyId"] == _arn(queue_key)
+    (alarm,) = [
+        a["Properties"]
+        for a in synthesized.resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("Dimensions")
+        == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dead_letters, "QueueName"]}}]
+    ]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible" and alarm["Threshold"] == 0
+    assert alarm["AlarmActions"] == [{"Ref": topic}]
+
+
+# ------------------------------------------------------------------ the digest function
+
+
+def test_the_digest_function_reads_the_window_claims_it_once_archives_announces_and_mails(
+    synthesized: Synthesized,
+) -> None:
+    from intake.digest.publish import CLAIM_SCOPE
+
+    table, _ = synthesized.one("AWS::DynamoDB::Table", "TicketStore/Tickets")
+    bucket, _ = synthesized.one("AWS::S3::Bucket", "RawArchive/Bucket")
+    bus, _ = synthesized.one("AWS::Events::EventBus", "Events/Bus")
+    _, function = synthesized.one("AWS::Lambda::Function", "Functions/Digest")
+    statements = _function_statements(synthesized, "Digest")
+    sender = synthesized.policy_file.policy.notifications.sender
+
+    assert function["Properties"]["Handler"] == "intake.handlers.digest.handler"
+    # reads: items by key and queries on the table, the by_day and open_by_due indexes, no other index
+    (reads,) = _with(statements, "dynamodb:Query")
+    assert set(_as_list(reads["Action"])) == {"dynamodb:GetItem", "dynamodb:Query"}
+    assert json.dumps(reads["Resource"], sort_keys=True) == json.dumps(
+        [
+            _arn(table),
+            *({"Fn::Join": ["", [_arn(table), f"/index/{index}"]]} for index in ("by_day", "open_by_due")),
+        ],
+        sort_keys=True,
+    )
+    # writes: its own claim, and its release, only
+    (claims,) = _with(statements, "dynamodb:PutItem")
+    assert set(_as_list(claims["Action"])) == {"dynamodb:PutItem", "dynamodb:DeleteItem"}
+    assert claims["Resource"] == _arn(table)
+    assert claims["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"TOKEN#{CLAIM_SCOPE}#*"]}}
+    assert {a for a in _actions(statements) if a.startswith("dynamodb:")} == {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+    }
+    # the archive: PutObject under digests/ only
+    (put,) = _with(statements, "s3:PutObject")
+    assert _as_list(put["Resource"]) == [{"Fn::Join": ["", [_arn(bucket), f"/{DIGESTS_PREFIX}*"]]}]
+    assert {a for a in _actions(statements) if a.startswith("s3:")} == {"s3:PutObject"}
+    # DigestPublished on Intake's bus only
+    (events,) = _with(statements, "events:PutEvents")
+    assert _as_list(events["Action"]) == ["events:PutEvents"] and events["Resource"] == _arn(bus)
+    # SES as the notifications sender only
+    (send,) = _with(statements, "ses:SendRawEmail")
+    identities = sorted(r["Fn::Join"][1][-1] for r in _as_list(send["Resource"]))
+    assert identities == sorted([f":identity/{sender}", f":identity/{sender.rpartition('@')[2]}"])
+    assert not any(a.startswith(("secretsmanager:", "states:", "sqs:Receive")) for a in _actions(statements))
+
+
+def test_the_digest_function_is_given_the_table_bucket_bus_and_links(synthesized: Synthesized) -> None:
+    table, _ = synthesized.one("AWS::DynamoDB::Table", "TicketStore/Tickets")
+    bucket, _ = synthesized.one("AWS::S3::Bucket", "RawArchive/Bucket")
+    bus, _ = synthesized.one("AWS::Events::EventBus", "Events/Bus")
+
+    variables = _environment(synthesized, "Digest")
+
+    assert variables["INTAKE_TABLE_NAME"] == {"Ref": table}
+    assert variables["INTAKE_BUCKET_NAME"] == {"Ref": bucket}
+    assert variables["INTAKE_EVENT_BUS_NAME"] == {"Ref": bus}
+    assert variables["INTAKE_CONFIG"] == "/var/task/intake.yaml"
+    assert "INTAKE_PUBLIC_BASE_URL" in variables  # the ticket links in the digest
+
+
+# ------------------------------------------------------------------ Intake's event bus
+
+
+def test_intakes_bus_exists_and_only_the_digest_and_notifier_put_events_on_it(synthesized: Synthesized) -> None:
+    bus, resource = synthesized.one("AWS::Events::EventBus", "Events/Bus")
+
+    assert resource["Properties"]["Name"] == "IntakeDev-events"
+    putters = {}
+    for name, policy in synthesized.resources("AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if any(a.startswith("events:") for a in _as_list(statement["Action"])):
+                putters[name[: name.index("Role")]] = (_as_list(statement["Action"]), statement["Resource"])
+    assert putters == {
+        "FunctionsDigest": (["events:PutEvents"], _arn(bus)),  # DigestPublished
+        "FunctionsNotifier": (["events:PutEvents"], _arn(bus)),  # SurveyRequested
+    }
+    assert _environment(synthesized, "Notifier")["INTAKE_EVENT_BUS_NAME"] == {"Ref": bus}
+    assert synthesized.template["Outputs"]["EventBusName"]["Value"] == {"Ref": bus}
+
+
+# ------------------------------------------------------------------ deliver-later
+
+
+def test_the_deliver_later_machine_is_the_asl_file_with_the_notifications_queue(synthesized: Synthesized) -> None:
+    queue, _ = synthesized.one("AWS::SQS::Queue", "InboundQueues/Notifications")
+    role, _ = synthesized.one("AWS::IAM::Role", "DeliverLater/Role")
+    logs, log_group = synthesized.one("AWS::Logs::LogGroup", "DeliverLater/Logs")
+    _, machine = synthesized.one("AWS::StepFunctions::StateMachine", "DeliverLater/StateMachine")
+    props = machine["Properties"]
+    staged = synthesized.outdir / f"asset.{props['DefinitionS3Location']['Key']}"
+    source = LATER_DEFINITION.read_text(encoding="utf-8")
+
+    assert props["StateMachineName"] == f"IntakeDev-{LATER_MACHINE}"
+    assert props["StateMachineType"] == "STANDARD"
+    assert props["RoleArn"] == _arn(role)
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    assert props["LoggingConfiguration"]["Destinations"] == [{"CloudWatchLogsLogGroup": {"LogGroupArn": _arn(logs)}}]
+    assert log_group["Properties"]["LogGroupName"] == f"/aws/vendedlogs/states/IntakeDev-{LATER_MACHINE}"
+    assert staged.read_text(encoding="utf-8") == source
+    assert props["DefinitionSubstitutions"] == {"NotificationsQueueUrl": {"Ref": queue}}
+    assert set(VARIABLE.findall(source)) == set(props["DefinitionSubstitutions"])
+    tasks = [state for state in json.loads(source)["States"].values() if state["Type"] == "Task"]
+    assert [task["Resource"] for task in tasks] == ["arn:aws:states:::sqs:sendMessage"]
+
+
+def test_the_deliver_later_role_may_only_send_to_the_notifications_queue(synthesized: Synthesized) -> None:
+    from tests.infra.test_sla_timers import SERVICE_ACTIONS
+
+    queue, _ = synthesized.one("AWS::SQS::Queue", f"InboundQueues/{NOTIFICATIONS_QUEUE.name.capitalize()}")
+    queue_key, _ = synthesized.one("AWS::KMS::Key", "InboundQueues/Key")
+    _, role = synthesized.one("AWS::IAM::Role", "DeliverLater/Role")
+    statements = _statements(synthesized, "DeliverLater/Role/DefaultPolicy")
+
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "states.amazonaws.com"}
+    assert "ManagedPolicyArns" not in role["Properties"]
+    assert {json.dumps(s["Resource"]): set(_as_list(s["Action"])) for s in statements} == {
+        json.dumps(_arn(queue)): {"sqs:SendMessage"},
+        json.dumps(_arn(queue_key)): {"kms:Decrypt", "kms:GenerateDataKey"},
+        json.dumps("*"): SERVICE_ACTIONS,  # CDK's logging and tracing (acknowledged, test_checks)
+    }
+
+
+def test_the_functions_that_resolve_tickets_may_start_deliveries_and_no_other(synthesized: Synthesized) -> None:
+    later, _ = synthesized.one("AWS::StepFunctions::StateMachine", "DeliverLater/StateMachine")
+
+    for function in ("Ingest", "Email", "Api"):
+        assert _environment(synthesized, function)["INTAKE_LATER_MACHINE_ARN"] == {"Ref": later}, function
+        starts = [
+            s
+            for s in _with(_function_statements(synthesized, function), "states:StartExecution")
+            if {"Ref": later} in _as_list(s["Resource"])
+        ]
+        assert len(starts) == 1 and _as_list(starts[0]["Action"]) == ["states:StartExecution"], function
+    for function in ("Receiver", "Notifier", "Digest"):
+        assert "INTAKE_LATER_MACHINE_ARN" not in _environment(synthesized, function), function
+        assert not any(a.startswith("states:") for a in _actions(_function_statements(synthesized, function)))
+
+
+def test_failed_deliveries_alarm_and_the_dashboard_shows_digests_and_surveys(synthesized: Synthesized) -> None:
+    from tests.infra.test_sla_timers import _dashboard, _metrics
+
+    later, _ = synthesized.one("AWS::StepFunctions::StateMachine", "DeliverLater/StateMachine")
+    alarms = [
+        a["Properties"]["MetricName"]
+        for a in synthesized.resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("Dimensions") == [{"Name": "StateMachineArn", "Value": {"Ref": later}}]
+    ]
+    widgets = {w["properties"].get("title"): w for w in _dashboard(synthesized)["widgets"]}
+
+    assert sorted(alarms) == ["ExecutionsFailed", "ExecutionsTimedOut"]
+    counted = {m[1] for m in _metrics(widgets["Digests and satisfaction surveys"])}
+    assert counted >= {"DigestSent", "SurveySent", "SurveyAnswered"}
+    assert {m[1] for m in _metrics(widgets["Deliver-later executions"])} >= {"ExecutionsStarted", "ExecutionsFailed"}
+    assert "Digest dead letters" in widgets
+
+
+# ------------------------------------------------------------------ survey links and answers
+
+
+def test_survey_links_are_open_receiver_routes_because_the_token_is_signed(synthesized: Synthesized) -> None:
+    receiver, _ = synthesized.one("AWS::Lambda::Function", "Functions/Receiver")
+    integrations = {
+        name: r["Properties"]["IntegrationUri"]
+        for name, r in synthesized.resources("AWS::ApiGatewayV2::Integration").items()
+    }
+    routes = {
+        r["Properties"]["RouteKey"]: (r["Properties"], r.get("Metadata", {}))
+        for r in synthesized.resources("AWS::ApiGatewayV2::Route").values()
+    }
+
+    for key in ("GET /csat/{token}", "POST /csat/{token}"):
+        route, metadata = routes[key]
+        assert route["AuthorizationType"] == "NONE", key
+        (integration,) = [part["Ref"] for part in route["Target"]["Fn::Join"][1] if isinstance(part, dict)]
+        assert integrations[integration] == _arn(receiver), key
+        (reason,) = [r["reason"] for r in metadata["cdk_nag"]["rules_to_suppress"] if r["id"] == "AwsSolutions-APIG4"]
+        assert "HMAC" in reason and "expir" in reason, key
+
+
+def test_the_receiver_records_answers_only_on_ticket_and_csat_day_items(synthesized: Synthesized) -> None:
+    table, _ = synthesized.one("AWS::DynamoDB::Table", "TicketStore/Tickets")
+    statements = _function_statements(synthesized, "Receiver")
+
+    (items,) = [s for s in statements if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))]
+    assert set(_as_list(items["Action"])) == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    assert items["Resource"] == _arn(table)  # no index, no Query, no DeleteItem
+    assert items["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["TICKET#*", "CSATDAY#*"]}}
+    assert _environment(synthesized, "Receiver")["INTAKE_TABLE_NAME"] == {"Ref": table}
+
+
+def test_the_survey_secret_is_listed_when_a_team_asks_for_surveys(synthesized: Synthesized) -> None:
+    from infra.constructs.secrets import secret_keys
+    from intake.config import Satisfaction
+    from intake.satisfaction import SECRET_NAME
+
+    policy = synthesized.policy_file.policy
+    secret_id, secret = synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/Secret")
+
+    assert SECRET_NAME == "CSAT_SECRET"
+    assert SECRET_NAME in secret["Properties"]["Description"]
+    assert _environment(synthesized, "Notifier")["INTAKE_SECRETS_ARN"] == {"Ref": secret_id}
+    teams = {tid: t.model_copy(update={"satisfaction": Satisfaction()}) for tid, t in policy.teams.items()}
+    assert SECRET_NAME not in secret_keys(policy.model_copy(update={"teams": teams}))

@@ -8,11 +8,12 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlencode
 
 from intake.config import ConfigError, Policy, load_policy
@@ -168,8 +169,17 @@ def _start_server(config: Path, data_dir: Path, env: dict[str, str]) -> tuple[su
         process.kill()
         raise RuntimeError(f"intake serve did not start: {line.strip()!r}")
     url = line.split()[2]
+    log = data_dir / "serve.log"  # the rest of what it prints (warnings, errors): kept, and never blocking it
+    threading.Thread(target=_copy_lines, args=(process.stdout, log), name="serve-log", daemon=True).start()
     _get(url, "/healthz")
     return process, url
+
+
+def _copy_lines(source: IO[str], path: Path) -> None:
+    with path.open("a", encoding="utf-8") as sink:
+        for line in source:
+            sink.write(line)
+            sink.flush()
 
 
 def _wait_for_tickets(url: str, expected: int, timeout: float) -> list[dict[str, Any]]:

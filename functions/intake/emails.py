@@ -193,9 +193,7 @@ def acknowledge(
             "timezone": team.timezone,
         },
     )
-    subject = (
-        f"Re: {parsed.subject} [#{ticket.reference}]" if parsed.subject else f"Request received [#{ticket.reference}]"
-    )
+    subject = _reply_subject(parsed.subject, ticket.reference)
     thread = [f"<{i}>" for i in (*parsed.references, *((parsed.message_id,) if parsed.message_id else ()))]
     headers = {"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"}
     if parsed.message_id:
@@ -260,6 +258,14 @@ def team_for(policy: Policy, parsed: email_mime.ParsedEmail, arrived: EmailArriv
     if settings is not None and settings.default_team is not None:
         return settings.default_team
     raise EmailUnroutableError(arrived.receipt_id)
+
+
+def _reply_subject(subject: str, reference: str) -> str:
+    """`Re: <their subject> [#<ref>]`, without a second `Re:` or a second copy of the token."""
+    if not subject:
+        return f"Request received [#{reference}]"
+    replied = subject if re.match(r"(?i)^\s*(re|aw|sv|antw)\s*:", subject) else f"Re: {subject}"
+    return replied if f"[#{reference}]" in replied else f"{replied} [#{reference}]"
 
 
 def _within(

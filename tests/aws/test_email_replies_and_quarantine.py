@@ -29,6 +29,15 @@ def test_a_new_email_ticket_is_acknowledged_from_the_team_address_threaded_under
     assert "acknowledged" in [e["kind"] for e in ticket["events"]]
 
 
+def test_an_acknowledgment_of_a_reply_subject_adds_no_second_re(stack: Stack) -> None:
+    inject(stack, mime("RE: Password reset link expired", "Still broken.", message_id="r1@mail.example.org"))
+    stack.work()
+
+    [ticket] = tickets(stack)
+    [ack] = stack.sent()
+    assert ack["Subject"] == f"RE: Password reset link expired [#{ticket['reference']}]"
+
+
 def test_a_reply_to_our_acknowledgment_joins_the_ticket_by_the_message_id_we_sent(stack: Stack) -> None:
     inject(stack, mime("Refund for order 881", "I was charged twice.", message_id="a1@mail.example.org"))
     stack.work()

@@ -16,28 +16,44 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
+from intake.channels.mailgun import PermanentlyUnacceptableError
 from intake.config import Name, Policy, Settings
+from intake.digest.figures import Figures
+from intake.digest.window import PERIODS
 from intake.errors import (
     FieldInvalidError,
     FormNotFoundError,
     OriginForbiddenError,
     PayloadTooLargeError,
+    QuarantineNotFoundError,
+    QuarantineReleasedError,
     SignatureInvalidError,
+    SurveyLinkExpiredError,
+    SurveyLinkInvalidError,
+    TransitionInvalidError,
     UnsupportedMediaTypeError,
+    WebhookSignatureInvalidError,
 )
 from intake.handlers.problems import CONTENT_TYPE, PROBLEMS, TYPE_BASE
 from intake.model import (
     Contact,
+    ContactDetail,
+    ContactId,
     InboundMessage,
     Message,
+    QuarantinedEmail,
+    QuarantineStatus,
     ReceiptId,
+    SlaTimer,
     Ticket,
     TicketDetail,
     TicketEvent,
     TicketId,
     TicketPage,
 )
-from intake.store import CursorInvalidError, TicketNotFoundError
+from intake.satisfaction import MAX_COMMENT_CHARS
+from intake.sla.tracker import AgentAction
+from intake.store import ContactNotFoundError, CursorInvalidError, TicketNotFoundError
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 MODELS: tuple[type[BaseModel], ...] = (
@@ -52,6 +68,10 @@ MODELS: tuple[type[BaseModel], ...] = (
 POLICY_FILE = "policy.schema.json"
 OPENAPI_FILE = "openapi.json"
 _REF = "#/components/schemas/"
+# The agent routes: IAM (SigV4) at the gateway, or the JWTs of intake.yaml's `api.jwt` instead
+_AGENTS: list[dict[str, list[str]]] = [{"sigv4": []}, {"jwt": []}]
+_UNEXPECTED = "Unexpected: the store is unavailable or the service failed."
+_HTML = "text/html; charset=utf-8"
 
 
 def export(out: Path) -> list[Path]:
@@ -92,18 +112,23 @@ def policy_schema() -> dict[str, Any]:
 
 def openapi() -> dict[str, Any]:
     """OpenAPI 3.1 of the routes the receiver and the read API serve."""
-    _, defs = models_json_schema(
-        [(m, "serialization") for m in (TicketPage, TicketDetail)], ref_template=_REF + "{model}"
-    )
+    models: list[tuple[type[BaseModel], Any]] = [
+        (m, "serialization") for m in (TicketPage, TicketDetail, ContactDetail, QuarantinedEmail, SlaTimer, Figures)
+    ]
+    _, defs = models_json_schema([*models, (AgentAction, "validation")], ref_template=_REF + "{model}")
     components: dict[str, Any] = {**defs["$defs"], **_hand_written_schemas()}
+    components["AgentAction"] = {**components["AgentAction"], "allOf": _action_needs()}
+    twilio = {f"/webhooks/twilio/{route}": {"post": _twilio_webhook(route)} for route in _TWILIO_ROUTES}
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Intake",
             "version": version("intake"),
             "description": (
-                "Customer messages in (web forms now; phone, SMS, WhatsApp and email as their channels "
-                "land), tickets out. Errors are RFC 9457 problem+json with a stable `type`: "
+                "Customer messages in (web forms and Typeform, Twilio voice and SMS, WhatsApp, email through "
+                "SES, SendGrid or Mailgun), tickets out: one thread per conversation with SLA clocks, agent "
+                "actions, satisfaction surveys and team digests. Webhooks answer as soon as the request is "
+                "verified, archived and queued. Errors are RFC 9457 problem+json with a stable `type`: "
                 f"`{TYPE_BASE}<slug>`."
             ),
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
@@ -111,14 +136,39 @@ def openapi() -> dict[str, Any]:
         "servers": [{"url": Settings.model_fields["public_base_url"].default, "description": "intake serve"}],
         "tags": [
             {"name": "webhooks", "description": "What providers post; signed or origin-checked."},
-            {"name": "tickets", "description": "The agent tools' read API; IAM (SigV4) in AWS."},
+            {
+                "name": "tickets",
+                "description": "The agent tools' API; IAM (SigV4) in AWS, or JWT when intake.yaml sets api.jwt.",
+            },
+            {"name": "contacts", "description": "Customers across channels; authorized as the tickets are."},
+            {
+                "name": "quarantine",
+                "description": "Email held back by its spam, virus or DMARC verdicts; authorized as the tickets are.",
+            },
+            {"name": "digests", "description": "Each team's daily or weekly digest; authorized as the tickets are."},
+            {
+                "name": "surveys",
+                "description": "Satisfaction survey links, followed by customers: public, the signed token is "
+                "the authorization.",
+            },
             {"name": "operations", "description": "Health checks."},
         ],
         "paths": {
             "/webhooks/forms/{form_id}": {"post": _form_webhook()},
+            **twilio,
+            "/webhooks/whatsapp": {"get": _whatsapp_handshake(), "post": _whatsapp_webhook()},
+            "/webhooks/email/sendgrid": {"post": _sendgrid_webhook()},
+            "/webhooks/email/mailgun": {"post": _mailgun_webhook()},
+            "/csat/{token}": {"get": _answer_survey(), "post": _comment_survey()},
             "/healthz": {"get": _healthz()},
             "/tickets": {"get": _list_tickets()},
             "/tickets/{ticket_id}": {"get": _show_ticket()},
+            "/tickets/{ticket_id}/events": {"post": _add_event()},
+            "/tickets/{ticket_id}/sla": {"get": _explain_sla()},
+            "/contacts/{contact_id}": {"get": _show_contact()},
+            "/quarantine": {"get": _list_quarantine()},
+            "/quarantine/{quarantine_id}/release": {"post": _release_quarantined()},
+            "/digests/{team}/{period}": {"get": _preview_digest(), "post": _publish_digest()},
         },
         "components": {
             "schemas": dict(sorted(components.items())),
@@ -129,7 +179,20 @@ def openapi() -> dict[str, Any]:
                     "name": "Authorization",
                     "description": "AWS Signature Version 4: an IAM principal allowed to invoke the API.",
                     "x-amazon-apigateway-authtype": "awsSigv4",
-                }
+                },
+                "jwt": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "In place of SigV4 when intake.yaml sets `api.jwt`: a JWT of its `issuer` "
+                    "for one of its `audience`, checked at the API gateway.",
+                },
+                "sendgridBasic": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "SendGrid Inbound Parse's URL credentials: the SENDGRID_INBOUND_USER and "
+                    "SENDGRID_INBOUND_PASSWORD secrets (a mismatch is answered 403, webhook-signature-invalid).",
+                },
             },
         },
     }
@@ -211,17 +274,229 @@ def _healthz() -> dict[str, Any]:
     }
 
 
+_TWILIO_ROUTES = {
+    "voice": ("twilioVoice", "A call to one of the policy's numbers: answered with TwiML (greeting, voicemail)"),
+    "voice/status": ("twilioVoiceStatus", "A call's status callback (ringing, answered, completed, missed)"),
+    "voice/recording": ("twilioVoiceRecording", "A voicemail's recording is ready: answered with TwiML"),
+    "voice/transcription": ("twilioVoiceTranscription", "A voicemail's transcription is ready"),
+    "messaging": ("twilioMessaging", "An SMS (or a delivery status of one)"),
+}
+
+
+def _twilio_webhook(route: str) -> dict[str, Any]:
+    operation_id, summary = _TWILIO_ROUTES[route]
+    return {
+        "operationId": operation_id,
+        "tags": ["webhooks"],
+        "summary": summary,
+        "description": (
+            "Twilio's webhook: X-Twilio-Signature (HMAC-SHA1 with the TWILIO_AUTH_TOKEN secret over the public URL "
+            "and the parameters; for a JSON body, over the URL whose `bodySHA256` is the body's hash) is checked "
+            "first; the request is then archived and queued, and answered with TwiML without calling Twilio."
+        ),
+        "security": [],
+        "parameters": [
+            _parameter(
+                "X-Twilio-Signature",
+                "header",
+                {"type": "string"},
+                "base64 HMAC-SHA1(TWILIO_AUTH_TOKEN, URL + sorted parameters)",
+                required=True,
+            ),
+            _parameter("bodySHA256", "query", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "JSON bodies only"),
+        ],
+        "requestBody": _provider_payload(
+            "Twilio's webhook parameters (provider payload).", "application/x-www-form-urlencoded", "application/json"
+        ),
+        "responses": {
+            "200": {
+                "description": "Archived and queued (a delivery status is recorded only); TwiML for Twilio.",
+                "content": {"text/xml": {"schema": {"type": "string", "contentMediaType": "text/xml"}}},
+            },
+            **_problems(
+                FieldInvalidError, WebhookSignatureInvalidError, PayloadTooLargeError, UnsupportedMediaTypeError
+            ),
+            "default": _problem_response("Unexpected: the service is misconfigured or failed.", []),
+        },
+    }
+
+
+def _whatsapp_handshake() -> dict[str, Any]:
+    return {
+        "operationId": "verifyWhatsAppSubscription",
+        "tags": ["webhooks"],
+        "summary": "Meta's subscription handshake",
+        "description": "Answers `hub.challenge` when `hub.verify_token` matches the WHATSAPP_VERIFY_TOKEN secret.",
+        "security": [],
+        "parameters": [
+            _parameter("hub.mode", "query", {"const": "subscribe"}, "always `subscribe`", required=True),
+            _parameter("hub.verify_token", "query", {"type": "string"}, "the token set in Meta's app", required=True),
+            _parameter("hub.challenge", "query", {"type": "string"}, "echoed back", required=True),
+        ],
+        "responses": {
+            "200": {"description": "The challenge.", "content": {"text/plain": {"schema": {"type": "string"}}}},
+            **_problems(WebhookSignatureInvalidError),
+            "default": _problem_response("Unexpected: the service is misconfigured or failed.", []),
+        },
+    }
+
+
+def _whatsapp_webhook() -> dict[str, Any]:
+    return {
+        "operationId": "receiveWhatsApp",
+        "tags": ["webhooks"],
+        "summary": "WhatsApp Cloud API messages, reactions and delivery statuses",
+        "description": (
+            "X-Hub-Signature-256 (HMAC-SHA256 with the WHATSAPP_APP_SECRET secret over the raw body) is checked "
+            "first; the request is then archived as received (even when its JSON turns out malformed) and its "
+            "messages and reactions queued."
+        ),
+        "security": [],
+        "parameters": [
+            _parameter(
+                "X-Hub-Signature-256",
+                "header",
+                {"type": "string", "pattern": "^sha256=[0-9a-fA-F]{64}$"},
+                "`sha256=` + hex HMAC-SHA256(app secret, raw body)",
+                required=True,
+            )
+        ],
+        "requestBody": _provider_payload("Meta's webhook notification (provider payload).", "application/json"),
+        "responses": {
+            "200": _json_response("Archived; messages and reactions queued.", _REF + "WhatsAppReceipt"),
+            **_problems(FieldInvalidError, WebhookSignatureInvalidError, PayloadTooLargeError),
+            "default": _problem_response("Unexpected: the service is misconfigured or failed.", []),
+        },
+    }
+
+
+def _sendgrid_webhook() -> dict[str, Any]:
+    return {
+        "operationId": "receiveSendGridEmail",
+        "tags": ["webhooks"],
+        "summary": "An email from SendGrid Inbound Parse (raw or parsed mode)",
+        "description": "HTTP basic auth; the MIME (as posted, or rebuilt in parsed mode) is archived and queued.",
+        "security": [{"sendgridBasic": []}],
+        "requestBody": _provider_payload("SendGrid Inbound Parse's fields (provider payload).", "multipart/form-data"),
+        "responses": {
+            "200": _json_response("Archived and queued.", _REF + "Receipt"),
+            **_problems(
+                FieldInvalidError, WebhookSignatureInvalidError, PayloadTooLargeError, UnsupportedMediaTypeError
+            ),
+            "default": _problem_response("Unexpected: the service is misconfigured or failed.", []),
+        },
+    }
+
+
+def _mailgun_webhook() -> dict[str, Any]:
+    return {
+        "operationId": "receiveMailgunEmail",
+        "tags": ["webhooks"],
+        "summary": "An email from a Mailgun route (forward, `body-mime` or parsed fields)",
+        "description": (
+            "The body's `timestamp`, `token` and `signature` (hex HMAC-SHA256 with the MAILGUN_SIGNING_KEY secret "
+            "over timestamp + token) are checked: within 15 minutes, each token once. A message that can never "
+            "be accepted (no sender) is answered 406, which tells Mailgun not to retry."
+        ),
+        "security": [],
+        "requestBody": _provider_payload(
+            "Mailgun's route fields (provider payload).", "application/x-www-form-urlencoded", "multipart/form-data"
+        ),
+        "responses": {
+            "200": _json_response("Archived and queued.", _REF + "Receipt"),
+            **_problems(
+                FieldInvalidError,
+                WebhookSignatureInvalidError,
+                PermanentlyUnacceptableError,
+                PayloadTooLargeError,
+                UnsupportedMediaTypeError,
+            ),
+            "default": _problem_response("Unexpected: the service is misconfigured or failed.", []),
+        },
+    }
+
+
+def _answer_survey() -> dict[str, Any]:
+    return {
+        "operationId": "answerSurvey",
+        "tags": ["surveys"],
+        "summary": "Record the score a survey link carries; answer with the thank-you page",
+        "description": (
+            "The first score given for a ticket stands: another click changes nothing and the page says which "
+            "score was kept. The page has a form for a comment (POST to the same link)."
+        ),
+        "security": [],
+        "parameters": [_token_parameter()],
+        "responses": {
+            "200": _page_response("The thank-you page (no scripts, not cached, not framed)."),
+            **_pages(_problems(SurveyLinkInvalidError, TicketNotFoundError, SurveyLinkExpiredError)),
+            "default": _problem_response(_UNEXPECTED, []),
+        },
+    }
+
+
+def _comment_survey() -> dict[str, Any]:
+    return {
+        "operationId": "commentSurvey",
+        "tags": ["surveys"],
+        "summary": "Keep the customer's comment (the latest replaces an earlier one)",
+        "description": "The link's score is recorded first if it was not yet (a form posted straight away).",
+        "security": [],
+        "parameters": [_token_parameter()],
+        "requestBody": {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": {"$ref": _REF + "SurveyComment"}}},
+        },
+        "responses": {
+            "200": _page_response("The thank-you page, with the comment kept."),
+            **_pages(
+                _problems(
+                    FieldInvalidError,
+                    SurveyLinkInvalidError,
+                    TicketNotFoundError,
+                    SurveyLinkExpiredError,
+                    UnsupportedMediaTypeError,
+                )
+            ),
+            "default": _problem_response(_UNEXPECTED, []),
+        },
+    }
+
+
 def _list_tickets() -> dict[str, Any]:
     page_size = Settings.model_fields["page_size"].default
     return {
         "operationId": "listTickets",
         "tags": ["tickets"],
-        "summary": "Tickets, newest first, one page at a time",
-        "security": [{"sigv4": []}],
+        "summary": "Tickets, newest first (or the open ones, the most urgent first), one page at a time",
+        "description": (
+            "`order=due` or `due_before` lists the queue instead: open tickets with a running SLA clock, by their "
+            "next deadline (`next_due_at`), earliest first; `status`, `channel` and `breached` do not apply to it."
+        ),
+        "security": _AGENTS,
         "parameters": [
             _parameter("team", "query", _adapter_schema(Name), "only this team's tickets (default: all teams)"),
             _parameter("status", "query", {"$ref": _REF + "Status"}, "only tickets in this status"),
             _parameter("channel", "query", {"$ref": _REF + "Channel"}, "only tickets from this channel"),
+            _parameter(
+                "breached",
+                "query",
+                {"type": "string", "enum": ["true", "false"]},
+                "only tickets that breached an SLA target (`true`) or that did not (`false`)",
+            ),
+            _parameter(
+                "order",
+                "query",
+                {"type": "string", "enum": ["newest", "due"], "default": "newest"},
+                "`newest`: by creation, newest first; `due`: the queue, the earliest deadline first",
+            ),
+            _parameter(
+                "due_before",
+                "query",
+                {"type": "string", "format": "date-time"},
+                "the queue, only deadlines before this ISO 8601 instant, which must carry its zone "
+                "(`2026-12-01T17:00:00Z` or `+01:00`)",
+            ),
             _parameter(
                 "limit",
                 "query",
@@ -233,7 +508,7 @@ def _list_tickets() -> dict[str, Any]:
         "responses": {
             "200": _json_response("One page of tickets; `next` is null on the last page.", _REF + "TicketPage"),
             **_problems(FieldInvalidError, CursorInvalidError),
-            "default": _problem_response("Unexpected: the store is unavailable or the service failed.", []),
+            "default": _problem_response(_UNEXPECTED, []),
         },
     }
 
@@ -242,22 +517,222 @@ def _show_ticket() -> dict[str, Any]:
     return {
         "operationId": "showTicket",
         "tags": ["tickets"],
-        "summary": "One ticket with its contact, messages and history",
-        "security": [{"sigv4": []}],
-        "parameters": [_parameter("ticket_id", "path", _adapter_schema(TicketId), "the ticket's ULID")],
+        "summary": "One ticket with its contact, messages, history and SLA clocks",
+        "security": _AGENTS,
+        "parameters": [_ticket_parameter()],
         "responses": {
             "200": _json_response("The ticket.", _REF + "TicketDetail"),
             **_problems(TicketNotFoundError),
-            "default": _problem_response("Unexpected: the store is unavailable or the service failed.", []),
+            "default": _problem_response(_UNEXPECTED, []),
         },
     }
 
 
-def _parameter(name: str, where: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+def _add_event() -> dict[str, Any]:
+    return {
+        "operationId": "addTicketEvent",
+        "tags": ["tickets"],
+        "summary": "Record an agent's action: responded, pending, resolved, reopened, assigned, priority_changed",
+        "description": (
+            "The action changes the ticket and its SLA clocks (a response meets the response targets, pending "
+            "pauses the clocks, a resolution stops them, reopening resumes resolution with the time it had left, "
+            "a priority change replans the running clocks) and is recorded in its history. `assigned` needs "
+            "`assignee`; `priority_changed` needs `priority`. An action the ticket's status does not allow "
+            "(resolving a resolved ticket) is answered 409."
+        ),
+        "security": _AGENTS,
+        "parameters": [_ticket_parameter()],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": _REF + "AgentAction"}}},
+        },
+        "responses": {
+            "200": _json_response("The ticket as it is now.", _REF + "TicketDetail"),
+            **_problems(FieldInvalidError, TicketNotFoundError, TransitionInvalidError),
+            "default": _problem_response(_UNEXPECTED, []),
+        },
+    }
+
+
+def _explain_sla() -> dict[str, Any]:
+    return {
+        "operationId": "explainTicketSla",
+        "tags": ["tickets"],
+        "summary": "The ticket's SLA clocks and why their deadlines are where they are",
+        "security": _AGENTS,
+        "parameters": [_ticket_parameter()],
+        "responses": {
+            "200": _json_response("Each clock, and the explanation as text.", _REF + "SlaExplanation"),
+            **_problems(TicketNotFoundError),
+            "default": _problem_response(_UNEXPECTED, []),
+        },
+    }
+
+
+def _show_contact() -> dict[str, Any]:
+    return {
+        "operationId": "showContact",
+        "tags": ["contacts"],
+        "summary": "A customer across channels, with every ticket of theirs, newest first",
+        "description": "A contact that was merged into another answers as the one it became.",
+        "security": _AGENTS,
+        "parameters": [_parameter("contact_id", "path", _adapter_schema(ContactId), "the contact's ULID")],
+        "responses": {
+            "200": _json_response("The contact and their tickets.", _REF + "ContactDetail"),
+            **_problems(ContactNotFoundError),
+            "default": _problem_response(_UNEXPECTED, []),
+        },
+    }
+
+
+def _list_quarantine() -> dict[str, Any]:
+    return {
+        "operationId": "listQuarantine",
+        "tags": ["quarantine"],
+        "summary": "Emails held back by their verdicts, newest first",
+        "security": _AGENTS,
+        "parameters": [
+            _parameter(
+                "status",
+                "query",
+                {"$ref": _REF + "QuarantineStatus", "default": QuarantineStatus.HELD.value},
+                "held (default) or released",
+            )
+        ],
+        "responses": {
+            "200": _json_response("The emails.", _REF + "QuarantineList"),
+            **_problems(FieldInvalidError),
+            "default": _problem_response(_UNEXPECTED, []),
+        },
+    }
+
+
+def _release_quarantined() -> dict[str, Any]:
+    return {
+        "operationId": "releaseQuarantined",
+        "tags": ["quarantine"],
+        "summary": "Let a quarantined email through: it becomes a ticket (or joins its thread)",
+        "security": _AGENTS,
+        "parameters": [
+            _parameter("quarantine_id", "path", _adapter_schema(ReceiptId), "the quarantined email's id (a ULID)")
+        ],
+        "responses": {
+            "200": _json_response("The email as released, with its `ticket_id`.", _REF + "QuarantinedEmail"),
+            **_problems(QuarantineNotFoundError, QuarantineReleasedError),
+            "default": _problem_response(_UNEXPECTED, []),
+        },
+    }
+
+
+def _preview_digest() -> dict[str, Any]:
+    return {
+        "operationId": "previewDigest",
+        "tags": ["digests"],
+        "summary": "A team's digest, computed and rendered, sent nowhere",
+        "security": _AGENTS,
+        "parameters": [
+            *_digest_parameters(),
+            _parameter(
+                "date",
+                "query",
+                {"type": "string", "format": "date"},
+                "the window containing this local date (default: the last complete window)",
+            ),
+        ],
+        "responses": {
+            "200": _json_response("The figures, and the mail as it would be sent.", _REF + "DigestPreview"),
+            **_problems(FieldInvalidError),
+            "default": _problem_response(_UNEXPECTED, []),
+        },
+    }
+
+
+def _publish_digest() -> dict[str, Any]:
+    return {
+        "operationId": "publishDigest",
+        "tags": ["digests"],
+        "summary": "Publish a team's digest now: archived, announced and mailed once per window",
+        "description": (
+            "An empty window is skipped unless the team's `digests.send_empty` is set; a window already "
+            "mailed is not mailed again (`reason`: `duplicate`)."
+        ),
+        "security": _AGENTS,
+        "parameters": _digest_parameters(),
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": {"$ref": _REF + "DigestRequest"}}},
+        },
+        "responses": {
+            "200": _json_response("What was done.", _REF + "DigestPublished"),
+            **_problems(FieldInvalidError),
+            "default": _problem_response(_UNEXPECTED, []),
+        },
+    }
+
+
+def _action_needs() -> list[dict[str, Any]]:
+    """What `AgentAction`'s own validator requires beyond its fields, said in JSON Schema."""
+    needs = {"assigned": "assignee", "priority_changed": "priority"}
+    return [
+        {
+            "if": {"properties": {"type": {"const": action}}, "required": ["type"]},
+            "then": {"required": [field], "properties": {field: {"not": {"type": "null"}}}},
+        }
+        for action, field in needs.items()
+    ]
+
+
+def _ticket_parameter() -> dict[str, Any]:
+    return _parameter("ticket_id", "path", _adapter_schema(TicketId), "the ticket's ULID")
+
+
+def _token_parameter() -> dict[str, Any]:
+    return _parameter(
+        "token",
+        "path",
+        {"type": "string", "pattern": "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$"},
+        "the link's signed token: ticket, score and expiry, HMAC-SHA256 with the CSAT_SECRET secret",
+    )
+
+
+def _digest_parameters() -> list[dict[str, Any]]:
+    return [
+        _parameter("team", "path", _adapter_schema(Name), "the team's key under `teams` in intake.yaml"),
+        _parameter("period", "path", {"type": "string", "enum": list(PERIODS)}, "the digest's window"),
+    ]
+
+
+def _provider_payload(description: str, *media_types: str) -> dict[str, Any]:
+    schema = {"type": "object", "description": description}
+    return {"required": True, "content": {media_type: {"schema": schema} for media_type in media_types}}
+
+
+def _page_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": {
+            "Cache-Control": {"schema": {"const": "no-store"}},
+            "Content-Security-Policy": {"schema": {"type": "string"}},
+        },
+        "content": {_HTML: {"schema": {"type": "string", "contentMediaType": "text/html"}}},
+    }
+
+
+def _pages(responses: dict[str, Any]) -> dict[str, Any]:
+    """Problems on a page route: a client whose Accept names text/html (a browser) reads a small page instead."""
+    page = {"schema": {"type": "string", "contentMediaType": "text/html"}}
+    return {
+        status: {**response, "content": {**response["content"], _HTML: page}} for status, response in responses.items()
+    }
+
+
+def _parameter(
+    name: str, where: str, schema: dict[str, Any], description: str, *, required: bool = False
+) -> dict[str, Any]:
     return {
         "name": name,
         "in": where,
-        "required": where == "path",
+        "required": required or where == "path",
         "schema": schema,
         "description": description,
     }
@@ -288,7 +763,7 @@ def _problem_response(description: str, slugs: list[str]) -> dict[str, Any]:
 
 
 def _hand_written_schemas() -> dict[str, Any]:
-    """Bodies that are not models of ours: provider payloads, the receipt, problems, health."""
+    """Bodies that are not models of ours: provider payloads, receipts, problems, the answers handlers assemble."""
     field_names = (
         "The form's fields by name; intake.yaml (`forms.<id>.fields`) says which carry the sender's "
         "name, email, phone, the subject, the message and the priority. Other fields are kept as the "
@@ -386,6 +861,86 @@ def _hand_written_schemas() -> dict[str, Any]:
                 "field": {"type": "string", "description": "field-invalid only: the field at fault."},
             },
             "additionalProperties": True,
+        },
+        "WhatsAppReceipt": {
+            "title": "WhatsAppReceipt",
+            "type": "object",
+            "required": ["receipt", "queued"],
+            "properties": {
+                "receipt": {**_adapter_schema(ReceiptId), "description": "The receipt id (a ULID)."},
+                "queued": {"type": "integer", "minimum": 0, "description": "Messages and reactions queued."},
+            },
+            "additionalProperties": False,
+        },
+        "SurveyComment": {
+            "title": "SurveyComment",
+            "type": "object",
+            "description": "The thank-you page's form (UTF-8).",
+            "properties": {"comment": {"type": "string", "maxLength": MAX_COMMENT_CHARS}},
+            "additionalProperties": True,
+        },
+        "SlaExplanation": {
+            "title": "SlaExplanation",
+            "type": "object",
+            "required": ["timers", "explanation"],
+            "properties": {
+                "timers": {"type": "array", "items": {"$ref": _REF + "SlaTimer"}},
+                "explanation": {
+                    "type": "string",
+                    "description": "The policy, calendar and arithmetic behind each deadline, in the team's time "
+                    "zone, as text.",
+                },
+            },
+            "additionalProperties": False,
+        },
+        "QuarantineList": {
+            "title": "QuarantineList",
+            "type": "object",
+            "required": ["items"],
+            "properties": {"items": {"type": "array", "items": {"$ref": _REF + "QuarantinedEmail"}}},
+            "additionalProperties": False,
+        },
+        "DigestRequest": {
+            "title": "DigestRequest",
+            "type": "object",
+            "properties": {
+                "date": {
+                    "type": "string",
+                    "format": "date",
+                    "description": "The window containing this local date (default: the last complete window).",
+                }
+            },
+            "additionalProperties": True,
+        },
+        "DigestPreview": {
+            "title": "DigestPreview",
+            "type": "object",
+            "required": ["figures", "subject", "text", "html"],
+            "properties": {
+                "figures": {"$ref": _REF + "Figures"},
+                "subject": {"type": "string"},
+                "text": {"type": "string"},
+                "html": {"type": "string", "contentMediaType": "text/html"},
+            },
+            "additionalProperties": False,
+        },
+        "DigestPublished": {
+            "title": "DigestPublished",
+            "type": "object",
+            "required": ["sent", "reason", "digest_id", "archive", "recipients", "message_ids", "figures"],
+            "properties": {
+                "sent": {"type": "boolean"},
+                "reason": {
+                    "enum": ["sent", "empty", "duplicate", "no_recipients"],
+                    "description": "Why it was sent or not.",
+                },
+                "digest_id": {"type": "string", "description": "`<team>#<period>#<start date>`"},
+                "archive": {"type": "array", "items": {"type": "string"}, "description": "S3 keys written."},
+                "recipients": {"type": "integer", "minimum": 0},
+                "message_ids": {"type": "array", "items": {"type": "string"}},
+                "figures": {"$ref": _REF + "Figures"},
+            },
+            "additionalProperties": False,
         },
         "Health": {
             "title": "Health",

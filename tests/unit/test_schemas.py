@@ -128,10 +128,28 @@ def test_policy_schema_flags_what_the_loader_rejects(
 
 ROUTES = {
     ("/webhooks/forms/{form_id}", "post"): {"202", "400", "401", "403", "404", "413", "415"},
+    **{
+        (f"/webhooks/twilio/{route}", "post"): {"200", "400", "403", "413", "415"}
+        for route in ("voice", "voice/status", "voice/recording", "voice/transcription", "messaging")
+    },
+    ("/webhooks/whatsapp", "get"): {"200", "403"},
+    ("/webhooks/whatsapp", "post"): {"200", "400", "403", "413"},
+    ("/webhooks/email/sendgrid", "post"): {"200", "400", "403", "413", "415"},
+    ("/webhooks/email/mailgun", "post"): {"200", "400", "403", "406", "413", "415"},
+    ("/csat/{token}", "get"): {"200", "403", "410"},
+    ("/csat/{token}", "post"): {"200", "400", "403", "410", "415"},
     ("/healthz", "get"): {"200"},
     ("/tickets", "get"): {"200", "400"},
     ("/tickets/{ticket_id}", "get"): {"200", "404"},
+    ("/tickets/{ticket_id}/events", "post"): {"200", "400", "404", "409"},
+    ("/tickets/{ticket_id}/sla", "get"): {"200", "404"},
+    ("/contacts/{contact_id}", "get"): {"200", "404"},
+    ("/quarantine", "get"): {"200", "400"},
+    ("/quarantine/{quarantine_id}/release", "post"): {"200", "404", "409"},
+    ("/digests/{team}/{period}", "get"): {"200", "400"},
+    ("/digests/{team}/{period}", "post"): {"200", "400"},
 }
+AGENT_PREFIXES = ("/tickets", "/contacts/", "/quarantine", "/digests/")
 
 
 def test_openapi_is_version_3_1_and_describes_every_route(openapi: dict[str, Any]) -> None:
@@ -140,6 +158,21 @@ def test_openapi_is_version_3_1_and_describes_every_route(openapi: dict[str, Any
     assert described == set(ROUTES)
     for (path, method), statuses in ROUTES.items():
         assert statuses <= set(openapi["paths"][path][method]["responses"]), (path, method)
+
+
+def test_openapi_describes_exactly_the_routes_the_resolvers_register(openapi: dict[str, Any]) -> None:
+    # Given the routes the receiver's and the API's Powertools resolvers dispatch on
+    from intake.handlers import api, receiver
+
+    registered = {
+        (route.openapi_path, route.method.lower())
+        for app in (api.app, receiver.app)
+        for route in app._static_routes + app._dynamic_routes  # Powertools keeps no public list of them
+    }
+    # Then the OpenAPI document describes each of them, and nothing else
+    assert len(registered) == len(ROUTES)
+    described = {(path, method) for path, item in openapi["paths"].items() for method in item}
+    assert described == registered
 
 
 def _walk(node: Any) -> Iterator[tuple[str, Any]]:
@@ -211,22 +244,120 @@ def test_errors_are_problem_json_with_their_stable_types(openapi: dict[str, Any]
     assert "field" in problem["properties"] and "field" not in problem["required"]
 
 
-def test_ticket_routes_require_iam_and_webhooks_do_not(openapi: dict[str, Any]) -> None:
-    scheme = openapi["components"]["securitySchemes"]["sigv4"]
-    assert scheme["x-amazon-apigateway-authtype"] == "awsSigv4"
-    paths = openapi["paths"]
-    assert paths["/tickets"]["get"]["security"] == [{"sigv4": []}]
-    assert paths["/tickets/{ticket_id}"]["get"]["security"] == [{"sigv4": []}]
-    assert paths["/webhooks/forms/{form_id}"]["post"]["security"] == []
-    assert paths["/healthz"]["get"]["security"] == []
+def test_agent_routes_require_iam_or_jwt_and_the_others_do_not(openapi: dict[str, Any]) -> None:
+    schemes = openapi["components"]["securitySchemes"]
+    assert schemes["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    assert (schemes["jwt"]["type"], schemes["jwt"]["scheme"]) == ("http", "bearer")
+    assert (schemes["sendgridBasic"]["type"], schemes["sendgridBasic"]["scheme"]) == ("http", "basic")
+    for path, method in ROUTES:
+        security = openapi["paths"][path][method]["security"]
+        if path.startswith(AGENT_PREFIXES):
+            assert security == [{"sigv4": []}, {"jwt": []}], (path, method)
+        elif path == "/webhooks/email/sendgrid":
+            assert security == [{"sendgridBasic": []}]
+        else:  # providers sign in their own way, customers follow a signed link, health checks hold nothing
+            assert security == [], (path, method)
     assert "security" not in openapi
 
 
 def test_ticket_list_query_parameters(openapi: dict[str, Any]) -> None:
     get = openapi["paths"]["/tickets"]["get"]
     parameters = {p["name"]: p for p in get["parameters"] if p["in"] == "query"}
-    assert set(parameters) == {"team", "status", "channel", "limit", "cursor"}
+    assert set(parameters) == {"team", "status", "channel", "breached", "order", "due_before", "limit", "cursor"}
     assert parameters["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 100}
+    assert parameters["breached"]["schema"]["enum"] == ["true", "false"]
+    assert parameters["order"]["schema"]["enum"] == ["newest", "due"]
+    assert parameters["due_before"]["schema"]["format"] == "date-time"
     assert not any(p["required"] for p in parameters.values())
     page = get["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     assert page == "#/components/schemas/TicketPage"
+
+
+def test_agent_routes_answer_their_own_problem_types(openapi: dict[str, Any]) -> None:
+    paths = openapi["paths"]
+    expected = {
+        ("/tickets/{ticket_id}/events", "post"): {
+            "400": "field-invalid",
+            "404": "ticket-not-found",
+            "409": "transition-invalid",
+        },
+        ("/tickets/{ticket_id}/sla", "get"): {"404": "ticket-not-found"},
+        ("/contacts/{contact_id}", "get"): {"404": "contact-not-found"},
+        ("/quarantine", "get"): {"400": "field-invalid"},
+        ("/quarantine/{quarantine_id}/release", "post"): {
+            "404": "quarantine-not-found",
+            "409": "quarantine-released",
+        },
+        ("/digests/{team}/{period}", "get"): {"400": "field-invalid"},
+        ("/digests/{team}/{period}", "post"): {"400": "field-invalid"},
+    }
+    for (path, method), by_status in expected.items():
+        responses = paths[path][method]["responses"]
+        found = {status: _problem_types(responses[status]) for status in by_status}
+        assert found == {status: {TYPE_BASE + slug} for status, slug in by_status.items()}, (path, method)
+
+
+def test_agent_action_body_is_the_tracker_model_with_its_conditional_fields(openapi: dict[str, Any]) -> None:
+    post = openapi["paths"]["/tickets/{ticket_id}/events"]["post"]
+    assert post["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/AgentAction"}
+    action = openapi["components"]["schemas"]["AgentAction"]
+    assert set(action["required"]) == {"type", "by"}
+    assert set(action["properties"]["type"]["enum"]) == {
+        "responded",
+        "pending",
+        "resolved",
+        "reopened",
+        "assigned",
+        "priority_changed",
+    }
+    validator = _validator({**action, "properties": {**action["properties"], "priority": {}}})  # no $ref to follow
+    assert _errors(validator, {"type": "responded", "by": "ana"}) == []
+    assert _errors(validator, {"type": "assigned", "by": "ana"}) != []
+    assert _errors(validator, {"type": "assigned", "by": "ana", "assignee": "bo"}) == []
+    assert _errors(validator, {"type": "priority_changed", "by": "ana", "priority": None}) != []
+
+
+def test_survey_links_are_public_pages_whose_problems_a_browser_reads_as_html(openapi: dict[str, Any]) -> None:
+    link = openapi["paths"]["/csat/{token}"]
+    for method in ("get", "post"):
+        responses = link[method]["responses"]
+        assert "text/html; charset=utf-8" in responses["200"]["content"]
+        assert _problem_types(responses["403"]) == {TYPE_BASE + "survey-link-invalid"}
+        assert _problem_types(responses["410"]) == {TYPE_BASE + "survey-link-expired"}
+        for status in ("403", "410"):
+            assert set(responses[status]["content"]) == {"application/problem+json", "text/html; charset=utf-8"}
+    form = link["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]["$ref"]
+    comment = openapi["components"]["schemas"][form.rsplit("/", 1)[1]]["properties"]["comment"]
+    assert comment == {"type": "string", "maxLength": 2000}
+
+
+def test_provider_webhooks_say_how_they_are_authenticated(openapi: dict[str, Any]) -> None:
+    paths = openapi["paths"]
+    headers = {
+        "/webhooks/twilio/voice": "X-Twilio-Signature",
+        "/webhooks/twilio/messaging": "X-Twilio-Signature",
+        "/webhooks/whatsapp": "X-Hub-Signature-256",
+    }
+    for path, header in headers.items():
+        parameters = {(p["in"], p["name"]): p for p in paths[path]["post"]["parameters"]}
+        assert parameters[("header", header)]["required"] is True, path
+    handshake = {p["name"] for p in paths["/webhooks/whatsapp"]["get"]["parameters"]}
+    assert handshake == {"hub.mode", "hub.verify_token", "hub.challenge"}
+    forged = TYPE_BASE + "webhook-signature-invalid"
+    for path in (*headers, "/webhooks/email/sendgrid", "/webhooks/email/mailgun"):
+        assert _problem_types(paths[path]["post"]["responses"]["403"]) == {forged}, path
+    mailgun = paths["/webhooks/email/mailgun"]["post"]["responses"]
+    assert _problem_types(mailgun["406"]) == {TYPE_BASE + "message-unacceptable"}
+    assert "text/xml" in paths["/webhooks/twilio/voice"]["post"]["responses"]["200"]["content"]
+
+
+def test_digest_answers_carry_the_figures_model(openapi: dict[str, Any]) -> None:
+    components = openapi["components"]["schemas"]
+    for method, answer in (("get", "DigestPreview"), ("post", "DigestPublished")):
+        operation = openapi["paths"]["/digests/{team}/{period}"][method]
+        ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        assert ref == f"#/components/schemas/{answer}"
+        assert components[answer]["properties"]["figures"] == {"$ref": "#/components/schemas/Figures"}
+        period = next(p for p in operation["parameters"] if p["name"] == "period")
+        assert period["schema"]["enum"] == ["daily", "weekly"]
+    assert {"current", "previous", "change", "backlog"} <= set(components["Figures"]["required"])

@@ -118,6 +118,7 @@ class IntakeStack(Stack):
             queues=queues,
             events=events,
         )
+        digests.publish_on_demand(functions.api)
         api = WebhookApi(
             self,
             "WebhookApi",
@@ -161,7 +162,7 @@ class IntakeStack(Stack):
             self,
             "ApiUrl",
             value=api.url,
-            description="Base URL: /tickets, /contacts and /quarantine (IAM, SigV4), and /healthz",
+            description="Base URL: /tickets, /contacts, /quarantine and /digests (IAM, SigV4), and /healthz",
         )
         for form_id, form in policy_file.policy.forms.items():
             CfnOutput(

@@ -5,7 +5,9 @@ team's timezone (`ScheduleExpressionTimezone`), with no flexible window; it invo
 `{"team": <id>, "period": "daily"|"weekly"}` through a role that may invoke that one function (and reach the
 dead-letter queue). The function reads the window from the `by_day` and `open_by_due` indexes, claims the window
 once (`TOKEN#digest#...`, released when sending fails), archives the digest under `digests/`, announces it on
-Intake's bus (`DigestPublished`) and mails it with SES as the policy's `notifications.sender`.
+Intake's bus (`DigestPublished`) and mails it with SES as the policy's `notifications.sender`. The api's
+`GET/POST /digests/{team}/{period}` (an agent's preview, or publishing now) reads and publishes the same way, with
+the same grants (`publish_on_demand`).
 
 An invocation Scheduler could not deliver, or that failed after Lambda's own retries, lands in the dead-letter
 queue, which alarms: no digest goes missing silently.
@@ -132,6 +134,8 @@ class Digests(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._stage = stage
+        self._sender = policy.notifications.sender
+        self._store, self._archive, self._events = store, archive, events
         self.dead_letters = self._build_dead_letters(queues, stage)
         self.function = functions.add_function(
             DIGEST,
@@ -141,7 +145,8 @@ class Digests(Construct):
                 setting("event_bus_name"): events.bus.event_bus_name,
             },
         )
-        self._grant_function(policy, store, archive, events)
+        store.grant_read(self.function, READ_INDEXES)
+        self._grant_publish(self.function)
         self.function.configure_async_invoke(
             retry_attempts=ASYNC_RETRIES,
             max_event_age=MAX_LATENESS,
@@ -172,15 +177,15 @@ class Digests(Construct):
         )
         return queue
 
-    def _grant_function(self, policy: Policy, store: TicketStore, archive: RawArchive, events: IntakeEvents) -> None:
-        function = self.function
-        store.grant_read(function, READ_INDEXES)
+    def _grant_publish(self, function: lambda_.IFunction) -> None:
+        """What publishing a digest writes, beyond reading the window (`READ_INDEXES`, items by key)."""
+        store = self._store
         # the window's claim (a conditional put) and its release when sending failed: those items only
         store.grant_items(function, ["dynamodb:PutItem", "dynamodb:DeleteItem"], [f"TOKEN#{CLAIM_SCOPE}#*"])
         store.grant_key_for_writes(function)
-        archive.grant_archive(function, (DIGESTS_PREFIX,))
-        events.grant_put(function)
-        grant_send_raw_email(self, function, [policy.notifications.sender])
+        self._archive.grant_archive(function, (DIGESTS_PREFIX,))
+        self._events.grant_put(function)
+        grant_send_raw_email(self, function, [self._sender])
 
     def _build_scheduler_role(self, queues: InboundQueues) -> iam.Role:
         stack = Stack.of(self)
@@ -222,6 +227,15 @@ class Digests(Construct):
                 dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=self.dead_letters.queue_arn),
             ),
         )
+
+    # ------------------------------------------------------------------ on demand
+
+    def publish_on_demand(self, api: lambda_.Function) -> None:
+        """The api's `GET /digests/{team}/{period}` (preview) and `POST` (publish now): the same outlets as the
+        digest function's, and Intake's bus by name. The api reads the table and all its indexes already
+        (`by_day` and `open_by_due` among them), so no read is granted here."""
+        self._grant_publish(api)
+        api.add_environment(setting("event_bus_name"), self._events.bus.event_bus_name)
 
     # ------------------------------------------------------------------ alarms
 

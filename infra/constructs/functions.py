@@ -70,7 +70,7 @@ EMAIL = FunctionSpec(
 API = FunctionSpec(
     "Api",
     "intake.handlers.api.handler",
-    "Agent tools' API (tickets, their SLA, responses, quarantined email) and the health check",
+    "Agent tools' API (tickets, their SLA, responses, quarantined email, team digests) and the health check",
     Duration.seconds(10),
 )
 
@@ -199,12 +199,11 @@ class Functions(Construct):
             function.add_environment(setting("state_machine_arn"), timers.state_machine.state_machine_arn)
 
     def schedule_surveys(self, later: DeliverLater, store: TicketStore) -> None:
-        """Resolving a ticket (the api) schedules its satisfaction survey on the deliver-later machine; ingest and
-        email build the same SLA tracker, so they get the machine too. Scheduling that failed gives the contact's
-        survey claim back: DeleteItem, only on those `SURVEY#<contact_id>` items, for the api that resolves."""
-        for function in (self.ingest, self.email, self.api):
-            later.grant_start(function)
-            function.add_environment(setting("later_machine_arn"), later.state_machine.state_machine_arn)
+        """Resolving a ticket schedules its satisfaction survey on the deliver-later machine, and only an agent's
+        action resolves one (the api: `Tracker.act`); ingest and email never do, so they get no machine. Scheduling
+        that failed gives the contact's survey claim back: DeleteItem, only on those `SURVEY#<contact_id>` items."""
+        later.grant_start(self.api)
+        self.api.add_environment(setting("later_machine_arn"), later.state_machine.state_machine_arn)
         store.grant_items(self.api, ["dynamodb:DeleteItem"], [f"{SURVEY_CLAIM}#*"])
 
     def answer_surveys(self, store: TicketStore) -> None:

@@ -2,8 +2,8 @@
 
 Webhooks, /healthz and the satisfaction survey links (/csat/{token}) are open at the gateway (providers and
 customers cannot sign SigV4; the receiver checks each provider's own signature before it stores anything, and
-each survey token's HMAC and expiry); /tickets, /contacts and /quarantine require IAM (SigV4) or the JWTs of
-the policy file's `api.jwt`.
+each survey token's HMAC and expiry); /tickets, /contacts, /quarantine and /digests require IAM (SigV4) or the
+JWTs of the policy file's `api.jwt`.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ THROTTLE_BURST = 100
 
 FORM_WEBHOOK_PATH = "/webhooks/forms/{form_id}"
 CSAT_PATH = "/csat/{token}"  # a satisfaction survey link (GET: the score; POST: the comment form)
+DIGEST_PATH = "/digests/{team}/{period}"  # period: daily or weekly
 WHATSAPP_PATH = "/webhooks/whatsapp"
 # Twilio's webhooks: what a number's voice and messaging URLs (and the callbacks in our TwiML) point at
 TWILIO_WEBHOOK_PATHS = (
@@ -132,6 +133,9 @@ ROUTES = (
     # Email held back by its spam/virus/DMARC verdicts; releasing one makes it a ticket (and acknowledges it)
     Route(apigwv2.HttpMethod.GET, "/quarantine", "api"),
     Route(apigwv2.HttpMethod.POST, "/quarantine/{quarantine_id}/release", "api"),
+    # A team's digest: a preview sent nowhere (GET), or published now (POST: archived, announced, mailed once)
+    Route(apigwv2.HttpMethod.GET, DIGEST_PATH, "api"),
+    Route(apigwv2.HttpMethod.POST, DIGEST_PATH, "api"),
 )
 
 

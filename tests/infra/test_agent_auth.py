@@ -47,9 +47,8 @@ def test_agent_routes_take_iam_unless_the_policy_names_a_jwt_issuer(jwt: Jwt | N
     template = _template(jwt)
 
     routes = _authorization(template)
-    assert {routes[key] for key in ("GET /tickets", "POST /tickets/{ticket_id}/events", "GET /quarantine")} == {
-        expected
-    }
+    agents = ("GET /tickets", "POST /tickets/{ticket_id}/events", "GET /quarantine", "POST /digests/{team}/{period}")
+    assert {routes[key] for key in agents} == {expected}
     assert routes["POST /webhooks/whatsapp"] == "NONE"  # providers sign their own requests, whatever agents use
     authorizers = [
         r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Authorizer"

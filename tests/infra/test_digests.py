@@ -1,5 +1,6 @@
 """Digests and satisfaction surveys as the synthesized template builds them (issue 9): the schedules, the digest
-function and what it may do, Intake's event bus, the deliver-later machine, the survey routes and who records answers.
+function and what it may do, the api's digest routes, Intake's event bus, the deliver-later machine, the survey routes
+and who records answers.
 
 The session's policy (conftest, `tested_policy`) gives `support` (Europe/Paris) a daily digest at 08:30, a weekly
 one on Monday at 09:00 and surveys, and `billing` (America/New_York) a weekly digest on Friday at 16:45 only."""
@@ -210,10 +211,70 @@ def test_the_digest_function_is_given_the_table_bucket_bus_and_links(synthesized
     assert "INTAKE_PUBLIC_BASE_URL" in variables  # the ticket links in the digest
 
 
+# ------------------------------------------------------------------ digests on demand (the api)
+
+
+def _routes(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
+    return {
+        r["Properties"]["RouteKey"]: r["Properties"] for r in synthesized.resources("AWS::ApiGatewayV2::Route").values()
+    }
+
+
+def test_agents_preview_and_publish_digests_through_the_api_behind_the_agent_authorizer(
+    synthesized: Synthesized,
+) -> None:
+    api, _ = synthesized.one("AWS::Lambda::Function", "Functions/Api")
+    integrations = {
+        name: r["Properties"]["IntegrationUri"]
+        for name, r in synthesized.resources("AWS::ApiGatewayV2::Integration").items()
+    }
+    routes = _routes(synthesized)
+
+    for key in ("GET /digests/{team}/{period}", "POST /digests/{team}/{period}"):
+        route = routes[key]
+        # IAM as the session's policy sets no api.jwt (the JWT authorizer in its place: test_agent_auth)
+        assert route["AuthorizationType"] == routes["GET /tickets"]["AuthorizationType"] == "AWS_IAM", key
+        (integration,) = [part["Ref"] for part in route["Target"]["Fn::Join"][1] if isinstance(part, dict)]
+        assert integrations[integration] == _arn(api), key
+
+
+def _grants(statements: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """(action, resource, condition) for each action on each resource: statements CDK merged, taken apart."""
+    return {
+        (action, json.dumps(resource, sort_keys=True), json.dumps(s.get("Condition"), sort_keys=True))
+        for s in statements
+        for action in _as_list(s["Action"])
+        for resource in _as_list(s["Resource"])
+    }
+
+
+def test_the_api_may_publish_a_digest_as_the_digest_function_does(synthesized: Synthesized) -> None:
+    from intake.digest.publish import CLAIM_SCOPE
+
+    dead_letters, _ = synthesized.one("AWS::SQS::Queue", "Digests/DeadLetters")
+    queue_key, _ = synthesized.one("AWS::KMS::Key", "InboundQueues/Key")
+    bus, _ = synthesized.one("AWS::Events::EventBus", "Events/Bus")
+    table, _ = synthesized.one("AWS::DynamoDB::Table", "TicketStore/Tickets")
+    api = _grants(_function_statements(synthesized, "Api"))
+    # what the digest function needs to run at all, not to publish: its logs, its dead letters and their key
+    own = {json.dumps(_arn(dead_letters)), json.dumps(_arn(queue_key))}
+    digest = {g for g in _grants(_function_statements(synthesized, "Digest")) if not g[0].startswith("logs:")}
+    publishing = {g for g in digest if g[1] not in own}
+
+    assert publishing < digest  # the dead-letter grants were there, and are not the api's
+    # reads of the by_day and open_by_due indexes (the api reads every index already), the TOKEN#digest# claim, the
+    # archive under digests/, PutEvents on the bus, SES as the notifications sender: all of it, with its conditions
+    assert publishing - api == set()
+    claim = json.dumps({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"TOKEN#{CLAIM_SCOPE}#*"]}})
+    assert ("dynamodb:DeleteItem", json.dumps(_arn(table)), claim) in api
+    assert not {g for g in api if g[1] in own}
+    assert _environment(synthesized, "Api")["INTAKE_EVENT_BUS_NAME"] == {"Ref": bus}
+
+
 # ------------------------------------------------------------------ Intake's event bus
 
 
-def test_intakes_bus_exists_and_only_the_digest_and_notifier_put_events_on_it(synthesized: Synthesized) -> None:
+def test_intakes_bus_exists_and_only_the_digests_and_notifier_put_events_on_it(synthesized: Synthesized) -> None:
     bus, resource = synthesized.one("AWS::Events::EventBus", "Events/Bus")
 
     assert resource["Properties"]["Name"] == "IntakeDev-events"
@@ -224,6 +285,7 @@ def test_intakes_bus_exists_and_only_the_digest_and_notifier_put_events_on_it(sy
                 putters[name[: name.index("Role")]] = (_as_list(statement["Action"]), statement["Resource"])
     assert putters == {
         "FunctionsDigest": (["events:PutEvents"], _arn(bus)),  # DigestPublished
+        "FunctionsApi": (["events:PutEvents"], _arn(bus)),  # DigestPublished (POST /digests/{team}/{period})
         "FunctionsNotifier": (["events:PutEvents"], _arn(bus)),  # SurveyRequested
     }
     assert _environment(synthesized, "Notifier")["INTAKE_EVENT_BUS_NAME"] == {"Ref": bus}
@@ -274,19 +336,26 @@ def test_the_deliver_later_role_may_only_send_to_the_notifications_queue(synthes
     }
 
 
-def test_the_functions_that_resolve_tickets_may_start_deliveries_and_no_other(synthesized: Synthesized) -> None:
+def _starts(synthesized: Synthesized, function: str, machine: str) -> list[dict[str, Any]]:
+    return [
+        s
+        for s in _with(_function_statements(synthesized, function), "states:StartExecution")
+        if {"Ref": machine} in _as_list(s["Resource"])
+    ]
+
+
+def test_only_the_api_which_resolves_tickets_may_start_deliveries(synthesized: Synthesized) -> None:
     later, _ = synthesized.one("AWS::StepFunctions::StateMachine", "DeliverLater/StateMachine")
 
-    for function in ("Ingest", "Email", "Api"):
-        assert _environment(synthesized, function)["INTAKE_LATER_MACHINE_ARN"] == {"Ref": later}, function
-        starts = [
-            s
-            for s in _with(_function_statements(synthesized, function), "states:StartExecution")
-            if {"Ref": later} in _as_list(s["Resource"])
-        ]
-        assert len(starts) == 1 and _as_list(starts[0]["Action"]) == ["states:StartExecution"], function
-    for function in ("Receiver", "Notifier", "Digest"):
+    # an agent's resolution (Tracker.act, POST /tickets/{ticket_id}/events) is what schedules a survey
+    assert _environment(synthesized, "Api")["INTAKE_LATER_MACHINE_ARN"] == {"Ref": later}
+    (start,) = _starts(synthesized, "Api", later)
+    assert _as_list(start["Action"]) == ["states:StartExecution"]
+    # ingest and email start SLA timers (test_sla_timers), never a delivery; the others nothing at all
+    for function in ("Ingest", "Email", "Receiver", "Notifier", "Digest"):
         assert "INTAKE_LATER_MACHINE_ARN" not in _environment(synthesized, function), function
+        assert _starts(synthesized, function, later) == [], function
+    for function in ("Receiver", "Notifier", "Digest"):
         assert not any(a.startswith("states:") for a in _actions(_function_statements(synthesized, function)))
 
 

@@ -184,9 +184,11 @@ def test_the_functions_that_create_tickets_or_record_responses_control_the_timer
     for function in ("Ingest", "Email", "Api"):
         assert _environment(synthesized, function)["INTAKE_STATE_MACHINE_ARN"] == {"Ref": machine}
         statements = _statements(synthesized, f"Functions/{function}Role/DefaultPolicy")
+        # the api resolves tickets, which schedules their satisfaction surveys (test_digests)
+        surveys = {json.dumps({"Ref": later}): {"states:StartExecution"}} if function == "Api" else {}
         assert _states_actions(statements) == {
             json.dumps({"Ref": machine}): {"states:StartExecution"},
-            json.dumps({"Ref": later}): {"states:StartExecution"},  # satisfaction surveys (test_digests)
+            **surveys,
             json.dumps(
                 {
                     "Fn::Join": [

@@ -90,13 +90,14 @@ def test_each_function_is_given_only_the_settings_it_reads(synthesized: Synthesi
     from intake.config import ENV_PREFIX, Settings
 
     common = {"CONFIG", "PUBLIC_BASE_URL"}  # the policy file; links in what it answers or sends
-    timers = {"STATE_MACHINE_ARN", "LATER_MACHINE_ARN"}  # SLA timers; the deliver-later machine (surveys)
     expected = {
         # the table: survey answers (/csat/{token})
         "Receiver": common | {"BUCKET_NAME", "INBOUND_QUEUE_URL", "SECRETS_ARN", "TABLE_NAME"},
-        "Ingest": common | {"TABLE_NAME", "BUCKET_NAME", "SECRETS_ARN"} | timers,
-        "Email": common | {"TABLE_NAME", "BUCKET_NAME"} | timers,
-        "Api": common | {"TABLE_NAME", "BUCKET_NAME"} | timers,
+        # the SLA timers they start
+        "Ingest": common | {"TABLE_NAME", "BUCKET_NAME", "SECRETS_ARN", "STATE_MACHINE_ARN"},
+        "Email": common | {"TABLE_NAME", "BUCKET_NAME", "STATE_MACHINE_ARN"},
+        # the SLA timers; the deliver-later machine (a resolution's survey); the bus (a digest published on demand)
+        "Api": common | {"TABLE_NAME", "BUCKET_NAME", "STATE_MACHINE_ARN", "LATER_MACHINE_ARN", "EVENT_BUS_NAME"},
         # SurveyRequested on the bus; the secrets: CSAT_SECRET, as the tested policy asks for surveys
         "Notifier": common | {"TABLE_NAME", "EVENT_BUS_NAME", "SECRETS_ARN"},
         "Digest": common | {"TABLE_NAME", "BUCKET_NAME", "EVENT_BUS_NAME"},
@@ -208,10 +209,11 @@ def test_ingest_reads_and_writes_tickets_on_the_table_and_its_named_indexes(synt
     assert writes["Resource"] == {"Fn::GetAtt": [table, "Arn"]}
 
 
-def test_the_api_writes_tickets_like_the_email_function_deletes_only_survey_claims_and_reads_no_secret(
+def test_the_api_writes_tickets_like_the_email_function_deletes_only_its_claims_and_reads_no_secret(
     synthesized: Synthesized,
 ) -> None:
-    # agents' actions (ticket, timer items, events) and released quarantined email (the email ingest again)
+    # agents' actions (ticket, timer items, events), released quarantined email (the email ingest again) and digests
+    # published on demand (test_digests)
     statements = _role_policy(synthesized, "Api")
     actions = _actions(statements)
     table, _ = synthesized.one("AWS::DynamoDB::Table", "TicketStore/Tickets")
@@ -222,16 +224,20 @@ def test_the_api_writes_tickets_like_the_email_function_deletes_only_survey_clai
         "dynamodb:Query",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",  # a contact's survey claim, given back when scheduling its survey failed
+        "dynamodb:DeleteItem",  # a contact's survey claim or a digest window's, given back when sending failed
     }
     assert dynamodb - {"dynamodb:DeleteItem"} == {
         a for a in _actions(_role_policy(synthesized, "Email")) if a.startswith("dynamodb:")
     }
-    (writes,) = [s for s in statements if "dynamodb:PutItem" in _as_list(s["Action"])]
+    (writes,) = [s for s in statements if "dynamodb:UpdateItem" in _as_list(s["Action"])]
+    assert set(_as_list(writes["Action"])) == {"dynamodb:PutItem", "dynamodb:UpdateItem"}
     assert writes["Resource"] == {"Fn::GetAtt": [table, "Arn"]}  # the table, not its indexes
-    (delete,) = [s for s in statements if "dynamodb:DeleteItem" in _as_list(s["Action"])]
-    assert _as_list(delete["Action"]) == ["dynamodb:DeleteItem"]
-    assert delete["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["SURVEY#*"]}}
+    deletes = [s for s in statements if "dynamodb:DeleteItem" in _as_list(s["Action"])]
+    assert all(s["Resource"] == {"Fn::GetAtt": [table, "Arn"]} for s in deletes)
+    assert sorted(s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for s in deletes) == [
+        ["SURVEY#*"],
+        ["TOKEN#digest#*"],
+    ]
     assert {a for a in actions if a.startswith("s3:")} == {"s3:GetObject", "s3:PutObject"}
     assert not any(
         a.startswith(("sqs:", "secretsmanager:")) or ("Delete" in a and a != "dynamodb:DeleteItem") for a in actions
@@ -374,6 +380,8 @@ def test_tickets_need_iam_and_webhooks_are_open_to_providers(synthesized: Synthe
         "GET /tickets/{ticket_id}/sla": "AWS_IAM",
         "GET /quarantine": "AWS_IAM",
         "POST /quarantine/{quarantine_id}/release": "AWS_IAM",
+        "GET /digests/{team}/{period}": "AWS_IAM",
+        "POST /digests/{team}/{period}": "AWS_IAM",
         "GET /webhooks/whatsapp": "NONE",
         "POST /webhooks/email/sendgrid": "NONE",
         "POST /webhooks/email/mailgun": "NONE",

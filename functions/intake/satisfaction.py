@@ -6,8 +6,9 @@ Three moments, one module:
   team opted in, the survey is due `delay` after the resolution, moved forward out of the team's quiet hours (its
   wall clock). A contact is asked at most once per `once_per` (a conditional item `SURVEY#<contact_id>` that
   expires); the deliver-later state machine (`notify/deliver_later.asl.json`) waits until then and puts
-  `{"kind": "survey", "ticket_id": ...}` on the notifications queue. Its execution is named `survey-<ticket_id>`,
-  so a retry cannot schedule two.
+  `{"kind": "survey", "ticket_id": ...}` on the notifications queue. Its execution is named
+  `survey-<ticket_id>-<resolved at, epoch s>`, so a retry cannot schedule two, and a ticket reopened and resolved
+  again is scheduled again (delivery sends once per ticket, to a ticket still resolved).
 - **Delivery** (`deliver_survey`, dispatched by the notifier): once per ticket (a claim), an email from the team's
   address with one link per score, `<public_base_url>/csat/<token>`; a contact without an email address gets a
   `SurveyRequested` event on Intake's EventBridge bus instead, for an outbound channel integration. Either way a
@@ -214,8 +215,8 @@ def survey_message(ticket_id: str) -> dict[str, Any]:
     return {"kind": "survey", "ticket_id": ticket_id}
 
 
-def execution_name(ticket_id: str) -> str:
-    return f"{EXECUTION_PREFIX}{ticket_id}"
+def execution_name(ticket_id: str, resolved_at: datetime) -> str:
+    return f"{EXECUTION_PREFIX}{ticket_id}-{int(resolved_at.timestamp())}"
 
 
 @dataclass(frozen=True)
@@ -251,7 +252,7 @@ class Surveys:
         due = send_at(at, survey, team.timezone)
         execution = {"at": _stamp(due), "body": survey_message(ticket.id)}
         try:
-            self.later.start(execution_name(ticket.id), execution)
+            self.later.start(execution_name(ticket.id, at), execution)
         except TimersUnavailableError:
             self.store.release_survey(ticket.contact_id, ticket.id)
             logger.warning("survey not scheduled: step functions unavailable", extra=ids)

@@ -27,14 +27,15 @@ from intake.satisfaction import sign_token
 from tests.aws.conftest import ROOT, SECRETS, Stack
 from tests.aws.test_email_pipeline import inject, mime
 
-SATISFACTION = "    satisfaction: {enabled: true, delay: 2s, quiet_hours: []}\n"
+ASKED = '      delay: 1h\n      quiet_hours: ["20:00-24:00", "00:00-08:00"]\n'
+SOON = "      delay: 2s\n      quiet_hours: []\n"  # the repository's team, asked 2 s after resolution, day or night
 
 
 @pytest.fixture(autouse=True)
 def asking_policy(stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text = (ROOT / "intake.yaml").read_text()
-    policy = text.replace("      closed_dates: [2026-12-24]\n", "      closed_dates: [2026-12-24]\n" + SATISFACTION, 1)
-    assert SATISFACTION in policy
+    policy = text.replace(ASKED, SOON, 1)
+    assert SOON in policy and "      enabled: true\n" in policy
     (tmp_path / "asking.yaml").write_text(policy)
     monkeypatch.setenv("INTAKE_CONFIG", str(tmp_path / "asking.yaml"))
     runtime.reset()
@@ -320,8 +321,27 @@ def test_a_ticket_reopened_before_its_survey_is_due_is_not_surveyed(stack: Stack
     assert stack.queued("notifications") == 0
 
 
-def test_a_team_that_does_not_ask_sends_no_survey(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("INTAKE_CONFIG", str(ROOT / "intake.yaml"))
+def test_a_ticket_resolved_again_after_its_survey_was_skipped_is_surveyed_once(stack: Stack) -> None:
+    ticket_id = email_ticket(stack)
+    resolve(stack, ticket_id)
+    stack.post_api(f"/tickets/{ticket_id}/events", {"by": "agent-7", "type": "reopened"})
+    time.sleep(3.5)  # the first schedule fires on a reopened ticket: skipped
+    assert surveys(stack) == []
+
+    resolve(stack, ticket_id)
+
+    wait_for(lambda: len(surveys(stack)) == 1)
+    time.sleep(1)
+    assert len(surveys(stack)) == 1
+
+
+def test_a_team_that_does_not_ask_sends_no_survey(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    policy = (ROOT / "intake.yaml").read_text().replace("      enabled: true\n", "      enabled: false\n", 1)
+    assert "enabled: false" in policy
+    (tmp_path / "no-surveys.yaml").write_text(policy)
+    monkeypatch.setenv("INTAKE_CONFIG", str(tmp_path / "no-surveys.yaml"))
     runtime.reset()
     ticket_id = email_ticket(stack)
 

@@ -178,16 +178,7 @@ class Observability(Construct):
         dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Business events",
-                left=[
-                    cloudwatch.Metric(
-                        namespace=METRICS_NAMESPACE,
-                        metric_name=name,
-                        dimensions_map={"service": SERVICE_NAME},
-                        statistic="Sum",
-                        period=PERIOD,
-                    )
-                    for name in BUSINESS_METRICS
-                ],
+                left=[_business_metric(name) for name in BUSINESS_METRICS],
                 width=24,
             )
         )
@@ -276,16 +267,7 @@ class Observability(Construct):
             ),
             cloudwatch.GraphWidget(
                 title="SLA notifications",
-                left=[
-                    cloudwatch.Metric(
-                        namespace=METRICS_NAMESPACE,
-                        metric_name=name,
-                        dimensions_map={"service": SERVICE_NAME},
-                        statistic="Sum",
-                        period=PERIOD,
-                    )
-                    for name in SLA_NOTIFICATION_METRICS
-                ],
+                left=[_business_metric(name) for name in SLA_NOTIFICATION_METRICS],
                 width=12,
             ),
         ]

@@ -38,6 +38,13 @@ DIGESTS = """    digests:
 """
 
 
+REPOSITORY_DIGESTS = """    digests:
+      daily: {at: "08:30"}
+      weekly: {at: "09:00", day: mon}
+      recipients: [support-lead@example.com]
+"""
+
+
 def paris(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=PARIS).astimezone(UTC)
 
@@ -45,7 +52,8 @@ def paris(text: str) -> datetime:
 def write_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, send_empty: bool = False) -> Policy:
     text = (ROOT / "intake.yaml").read_text()
     digests = DIGESTS + ("      send_empty: true\n" if send_empty else "")
-    text = text.replace("    default_region: FR\n", "    default_region: FR\n" + digests, 1)
+    assert REPOSITORY_DIGESTS in text
+    text = text.replace(REPOSITORY_DIGESTS, digests, 1)  # the team's own block, so YAML has one `digests`
     path = tmp_path / f"digest-{send_empty}.yaml"
     path.write_text(text)
     monkeypatch.setenv("INTAKE_CONFIG", str(path))

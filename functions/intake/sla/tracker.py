@@ -38,7 +38,7 @@ from intake.satisfaction import Surveys
 from intake.sla.calendar import BusinessCalendar, calendar_for
 from intake.sla.policy import TimerPlan, plan_timer, policy_for, remaining_at
 from intake.sla.timers import TimerControl, TimersUnavailableError
-from intake.store import Store, WriteConflictError
+from intake.store import Store, WriteConflictError, iso
 
 ActionType = Literal["responded", "pending", "resolved", "reopened", "assigned", "priority_changed"]
 _LIVE = (TimerState.RUNNING, TimerState.PAUSED)
@@ -119,9 +119,14 @@ class Tracker:
         """A further customer message: a pending ticket is open again (its clocks resume), and once the team has
         answered at least once, next-response starts unless it already runs."""
         if ticket.status == Status.PENDING:
-            self.store.change_ticket(ticket, at, EventKind.REOPENED, {"by": "customer"}, sets={"status": "open"})
-            ticket = ticket.model_copy(update={"status": Status.OPEN})
-            self._resume_paused(ticket, at)
+            try:
+                self.store.change_ticket(ticket, at, EventKind.REOPENED, {"by": "customer"}, sets={"status": "open"})
+            except WriteConflictError:
+                ticket = self.store.ticket(ticket.id)  # an agent changed it meanwhile: go on from what it is now
+            else:
+                ticket = ticket.model_copy(update={"status": Status.OPEN})
+            if ticket.status == Status.OPEN:
+                self._resume_paused(ticket, at)
         existing = {t.target: t for t in self.store.timers(ticket.id)}
         following = existing.get(SlaTarget.NEXT_RESPONSE)
         if ticket.first_responded_at is not None and (following is None or following.state not in _LIVE):
@@ -146,11 +151,11 @@ class Tracker:
         if after is not None:
             sets["status"] = after.value
         if action.type == "resolved":
-            sets["resolved_at"] = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            sets["resolved_at"] = iso(at)
         if action.type == "reopened":
             removes.append("resolved_at")
         if action.type == "responded" and ticket.first_responded_at is None:
-            sets["first_responded_at"] = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            sets["first_responded_at"] = iso(at)
         if action.type == "assigned":
             sets["assignee"] = action.assignee
         if action.type == "priority_changed":

@@ -230,6 +230,7 @@ class Surveys:
     def after_resolution(self, ticket: Ticket, at: datetime) -> Scheduled:
         """Schedule the survey of a ticket just resolved at `at`. Never raises for Step Functions being away: the
         resolution stands, the survey is skipped and logged."""
+        from intake.sla.policy import stamp
         from intake.sla.timers import TimersUnavailableError
         from intake.store import StoreUnavailableError
 
@@ -250,14 +251,14 @@ class Surveys:
             logger.info("survey not scheduled: contact asked recently", extra=ids)
             return Scheduled.RECENTLY_ASKED
         due = send_at(at, survey, team.timezone)
-        execution = {"at": _stamp(due), "body": survey_message(ticket.id)}
+        execution = {"at": stamp(due), "body": survey_message(ticket.id)}  # rounded up: never early
         try:
             self.later.start(execution_name(ticket.id, at), execution)
         except TimersUnavailableError:
             self.store.release_survey(ticket.contact_id, ticket.id)
             logger.warning("survey not scheduled: step functions unavailable", extra=ids)
             return Scheduled.UNAVAILABLE
-        logger.info("survey scheduled", extra={**ids, "send_at": _stamp(due)})
+        logger.info("survey scheduled", extra={**ids, "send_at": stamp(due)})
         return Scheduled.SCHEDULED
 
 

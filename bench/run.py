@@ -2,7 +2,8 @@
 
 1. Cold import of each Lambda handler module against `import boto3` (fresh interpreters).
 2. The receiver's requests/s against the bare `put_object` + `send_message` it cannot avoid.
-3. The ingest handler's messages/s against the bare `transact_write_items` it cannot avoid.
+3. The ingest handler's messages/s against the bare `transact_write_items` and SLA `start_execution`s (one per
+   target the ticket's policy sets) it cannot avoid.
 
 It prints; it never fails on timing. See bench/README.md for how to read the numbers.
 """
@@ -30,7 +31,13 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-HANDLERS = ("intake.handlers.receiver", "intake.handlers.ingest", "intake.handlers.api")
+HANDLERS = (
+    "intake.handlers.receiver",
+    "intake.handlers.ingest",
+    "intake.handlers.api",
+    "intake.handlers.notifier",
+    "intake.handlers.digest",
+)
 BASELINE_MODULE = "boto3"
 IMPORT_TARGET = 1.3  # handler import <= 1.3 x `import boto3`
 # boto3 + pydantic's model machinery + Powertools' resolver: the stack DESIGN.md prescribes, before our own code
@@ -281,6 +288,7 @@ def throughput(count: int, ingest_count: int, rounds: int) -> None:
         runtime.reset()
         policy, secrets = load_policy(REPO / "intake.yaml"), Secrets(environ=SECRETS)
         s3, sqs, dynamodb = runtime.client("s3"), runtime.client("sqs"), runtime.client("dynamodb")
+        sfn = runtime.client("stepfunctions")
         queue_url = resources.queue_urls["inbound"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         serial = iter(range(10**9))
@@ -338,12 +346,19 @@ def throughput(count: int, ingest_count: int, rounds: int) -> None:
         with _quiet_stdout(), _captured(s3, "PutObject") as puts, _captured(sqs, "SendMessage") as sends:
             receive(form_events(20))
         warm = take_queue()
-        with _quiet_stdout(), _captured(dynamodb, "TransactWriteItems") as transactions:
+        with (
+            _quiet_stdout(),
+            _captured(dynamodb, "TransactWriteItems") as transactions,
+            _captured(sfn, "StartExecution") as starts,
+        ):
             ingest_all(warm)
         put, send, transaction = puts[-1], sends[-1], transactions[-1]
-        if len(puts) != 20 or len(sends) != 20 or len(transactions) != len(warm):
+        per_ticket = len(starts) // len(warm)
+        timers = starts[-per_ticket:] if per_ticket else []
+        if len(puts) != 20 or len(sends) != 20 or len(transactions) != len(warm) or len(starts) % len(warm):
             raise RuntimeError(
-                f"unexpected calls: {len(puts)} puts, {len(sends)} sends, {len(transactions)} transactions"
+                f"unexpected calls: {len(puts)} puts, {len(sends)} sends, {len(transactions)} transactions, "
+                f"{len(starts)} executions"
             )
 
         def bare_receive(n: int) -> Callable[[], None]:
@@ -358,7 +373,8 @@ def throughput(count: int, ingest_count: int, rounds: int) -> None:
             return work
 
         def bare_ingest(n: int) -> Callable[[], None]:
-            """The floor of ingesting: the same transaction (items, conditions), n times, re-keyed."""
+            """The floor of ingesting: the same transaction (items, conditions) and the same SLA executions
+            started (one per target), n times, re-keyed and renamed."""
             batches = []
             for _ in range(n):
                 suffix = f"#bare{next(serial)}"
@@ -367,11 +383,14 @@ def throughput(count: int, ingest_count: int, rounds: int) -> None:
                     if set(item) != {"Put"}:
                         raise RuntimeError(f"the bare ingest replays puts only, got {sorted(item)}")
                     item["Put"]["Item"]["PK"]["S"] += suffix
-                batches.append(items)
+                executions = [{**start, "name": f"{BARE}{next(serial)}"} for start in timers]
+                batches.append((items, executions))
 
             def work() -> None:
-                for items in batches:
+                for items, executions in batches:
                     dynamodb.transact_write_items(TransactItems=items)
+                    for execution in executions:
+                        sfn.start_execution(**execution)
 
             return work
 
@@ -435,7 +454,7 @@ def throughput(count: int, ingest_count: int, rounds: int) -> None:
         "receiver": "receiver.handler, signed JSON form post",
         "bare put+send": "baseline: s3.put_object + sqs.send_message",
         "ingest": "ingest.handler, SQS batches of 10, new ticket",
-        "bare transact": f"baseline: transact_write_items ({len(transaction['TransactItems'])} items)",
+        "bare transact": f"baseline: transact ({len(transaction['TransactItems'])} items) + {len(timers)} executions",
     }
     for name, values in rates.items():
         print(

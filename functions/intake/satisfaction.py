@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict
 
 from intake.config import Policy, Satisfaction, Team
 from intake.errors import SurveyLinkExpiredError, SurveyLinkInvalidError
-from intake.model import Contact, Status, Ticket, TicketDetail, TicketId
+from intake.model import Contact, EventKind, Status, Ticket, TicketDetail, TicketId
 from intake.observability import logger
 
 if TYPE_CHECKING:
@@ -409,7 +409,10 @@ def deliver_survey(
         return Delivered.UNREACHABLE
     if not delivery.secret:
         raise SurveySecretMissingError()
-    if not store.claim_token(CLAIM_SCOPE, notice.ticket_id, now):
+    # The ticket's history is what lasts (the claim below expires after days): a ticket reopened and resolved
+    # again weeks later, whose SURVEY#<contact> claim is its own, is not asked a second time.
+    already = any(event.kind is EventKind.SURVEY_SENT for event in detail.events)
+    if already or not store.claim_token(CLAIM_SCOPE, notice.ticket_id, now):
         logger.info("survey already sent", extra=ids)
         return Delivered.DUPLICATE
     expires_at = now + team.satisfaction.link_valid_for

@@ -335,6 +335,19 @@ def test_a_ticket_resolved_again_after_its_survey_was_skipped_is_surveyed_once(s
     assert len(surveys(stack)) == 1
 
 
+def test_a_ticket_resolved_again_after_its_survey_claim_expired_is_not_surveyed_again(stack: Stack) -> None:
+    ticket_id, _ = answered_and_emailed(stack)
+    [claim] = items(stack, f"TOKEN#survey#{ticket_id}")
+    stack.dynamodb.delete_item(TableName=stack.resources.table, Key={"PK": claim["PK"], "SK": claim["SK"]})  # TTL
+    stack.post_api(f"/tickets/{ticket_id}/events", {"by": "agent-7", "type": "reopened"})
+
+    resolve(stack, ticket_id)  # its contact's SURVEY# claim is this ticket's own: scheduled again
+    time.sleep(3.5)
+
+    assert len(surveys(stack)) == 1
+    assert stack.queued("notifications") == 0
+
+
 def test_a_team_that_does_not_ask_sends_no_survey(
     stack: Stack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -10,7 +10,7 @@ import heapq
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -89,7 +89,10 @@ _deserializer = TypeDeserializer()
 
 
 def iso(moment: datetime) -> str:
-    """Fixed-width UTC timestamp that sorts as text (`2026-11-23T18:33:46.123456Z`)."""
+    """Fixed-width UTC timestamp that sorts as text (`2026-11-23T18:33:46.123456Z`); an aware instant in another
+    zone is converted first (`17:00+01:00` is `16:00Z`, not `17:00Z`)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -217,13 +220,13 @@ class Store:
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise _mapped(error) from None
 
-    def claim_token(self, provider: str, token: str, at: datetime) -> bool:
-        """True the first time a provider's one-use token is seen (kept 2 days), False on a replay."""
-        keep = _epoch(at) + 2 * 86400
+    def claim_token(self, provider: str, token: str, at: datetime, keep: timedelta = timedelta(days=2)) -> bool:
+        """True the first time a token is claimed (kept `keep`, 2 days by default), False after that."""
+        until = _epoch(at + keep)
         try:
             self._db.put_item(
                 TableName=self._table,
-                Item=_to_item({"PK": f"TOKEN#{provider}#{token}", "SK": "TOKEN", TABLE.ttl_attribute: keep}),
+                Item=_to_item({"PK": f"TOKEN#{provider}#{token}", "SK": "TOKEN", TABLE.ttl_attribute: until}),
                 ConditionExpression="attribute_not_exists(PK)",
             )
         except ClientError as error:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import pytest
@@ -196,6 +197,37 @@ def test_a_response_racing_the_deadline_is_either_in_time_or_a_breach_never_both
     assert (state, len(breaches)) in {("met", 0), ("breached", 1)}
 
 
+def test_a_response_that_loses_the_race_to_the_breach_still_stops_the_escalations(stack: Stack) -> None:
+    ticket = open_ticket(stack)
+    table = stack.resources.table
+    key = {"PK": {"S": f"TICKET#{ticket['id']}"}, "SK": {"S": "SLA#first_response"}}
+
+    def breach_first(params: dict[str, Any], **_: Any) -> None:
+        # Given the state machine's MarkBreached lands between the agent's read of the timer and its write
+        if params.get("Key") == key and params.get("ConditionExpression", "").startswith("generation = :g"):
+            runtime.client("dynamodb").meta.events.unregister("provide-client-params.dynamodb.UpdateItem", breach_first)
+            stack.dynamodb.update_item(
+                TableName=table,
+                Key=key,
+                UpdateExpression="SET #state = :breached, breached_at = :now",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":breached": {"S": "breached"}, ":now": {"S": "2026-01-01T00:00:00Z"}},
+            )
+
+    runtime.client("dynamodb").meta.events.register("provide-client-params.dynamodb.UpdateItem", breach_first)
+
+    status, _ = act(stack, ticket["id"], type="responded")
+
+    # Then the breach stands, but the answered clock stops there: no further escalation level goes out
+    assert status == 200
+    assert timer(stack, ticket["id"], "first_response")["state"] == "stopped"
+    sfn = boto3.session.Session().client("stepfunctions")
+    arn = (
+        stack.resources.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{ticket['id']}-first_response-1"
+    )
+    wait_for(lambda: sfn.describe_execution(executionArn=arn)["status"] != "RUNNING")  # moto stops it as FAILED
+
+
 def test_resolving_stops_every_clock_and_resolving_again_is_a_conflict(stack: Stack) -> None:
     ticket = open_ticket(stack)
 
@@ -256,9 +288,12 @@ def test_the_queue_orders_open_tickets_by_their_next_deadline(stack: Stack) -> N
 
     queue = stack.get("/tickets?order=due")[1]["items"]
     soon = stack.get("/tickets?" + "due_before=" + (datetime.now(UTC) + timedelta(minutes=5)).isoformat())[1]
+    in_paris = (datetime.now(UTC) + timedelta(minutes=5)).astimezone(timezone(timedelta(hours=1)))
+    soon_too = stack.get("/tickets?" + "due_before=" + quote(in_paris.isoformat()))[1]  # the same instant, +01:00
 
     assert [t["subject"] for t in queue] == ["Second", "My parcel never came"]
     assert [t["subject"] for t in soon["items"]] == ["Second"]
+    assert [t["subject"] for t in soon_too["items"]] == ["Second"]
 
 
 def test_a_redelivered_message_after_a_crash_starts_no_second_execution(stack: Stack) -> None:

@@ -173,7 +173,7 @@ class Tracker:
         if action.type == "responded":
             for target in (SlaTarget.FIRST_RESPONSE, SlaTarget.NEXT_RESPONSE):
                 if (timer := timers.get(target)) is not None and timer.state in _LIVE:
-                    self._end(changed, timer, TimerState.MET, at)
+                    self._answer(changed, timer, TimerState.MET, at)
                 elif timer is not None and timer.state == TimerState.BREACHED:
                     self._end(changed, timer, TimerState.STOPPED, at)  # answered late: no further escalation
         elif action.type == "pending":
@@ -184,7 +184,7 @@ class Tracker:
             for timer in timers.values():
                 if timer.state in _LIVE:
                     met = timer.target == SlaTarget.RESOLUTION
-                    self._end(changed, timer, TimerState.MET if met else TimerState.STOPPED, at)
+                    self._answer(changed, timer, TimerState.MET if met else TimerState.STOPPED, at)
                 elif timer.state == TimerState.BREACHED:
                     self._end(changed, timer, TimerState.STOPPED, at)  # its escalations stop
             if self.surveys is not None:
@@ -275,6 +275,15 @@ class Tracker:
         detail = {"target": timer.target.value, "generation": timer.generation, "used_s": consumed}
         self.store.record_event(ticket.id, kind.get(state, EventKind.TIMER_STOPPED), at, detail)
         return True
+
+    def _answer(self, ticket: Ticket, timer: SlaTimer, state: TimerState, at: datetime) -> None:
+        """End a live clock as `state`. When the state machine's breach won the race between our read and our
+        write, the breach stands (it was sent) but the clock stops there, so its escalations end too."""
+        if self._end(ticket, timer, state, at):
+            return
+        now = next((t for t in self.store.timers(ticket.id) if t.target == timer.target), None)
+        if now is not None and now.generation == timer.generation and now.state == TimerState.BREACHED:
+            self._end(ticket, now, TimerState.STOPPED, at)
 
     def _stop(self, name: str, cause: str) -> None:
         """Only saves the execution its wait: the timer item already says it is over, and the machine re-reads it

@@ -325,6 +325,24 @@ def test_publishing_mails_the_recipients_archives_and_announces_once_per_window(
     assert "subject" not in json.dumps(event["detail"])
 
 
+def test_a_window_published_before_it_ends_does_not_stop_its_scheduled_digest(stack: Stack, policy: Policy) -> None:
+    seed(stack, policy)
+    received = bus_queue(stack)
+    mailer = OutboxMailer(stack.outbox)
+    during = paris("2026-11-24T17:00:00")  # the window's own day, not over yet (what `intake demo` does)
+
+    early = publish(stack.store, mailer, outlets(stack), policy, "support", "daily", DAY, base_url="u", now=during)
+    again = publish(stack.store, mailer, outlets(stack), policy, "support", "daily", DAY, base_url="u", now=during)
+    scheduled = publish(stack.store, mailer, outlets(stack), policy, "support", "daily", None, base_url="u", now=NOW)
+    rerun = publish(stack.store, mailer, outlets(stack), policy, "support", "daily", None, base_url="u", now=NOW)
+
+    assert (early.reason, again.reason, scheduled.reason, rerun.reason) == ("sent", "sent", "sent", "duplicate")
+    assert len(digest_mails(stack)) == 3
+    partial, _, final = (event["detail"] for event in received())
+    assert partial["partial"] is True and partial["digest_id"].startswith("support#daily#2026-11-24#partial@")
+    assert (final["partial"], final["digest_id"]) == (False, "support#daily#2026-11-24")
+
+
 def test_an_empty_window_sends_nothing_unless_the_team_asks(
     stack: Stack, policy: Policy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -498,8 +516,9 @@ def test_a_ticket_from_the_pipeline_answered_through_the_api_is_in_todays_digest
     assert status == 200
     assert (answer["sent"], answer["reason"]) == (True, "sent")
     assert answer["archive"] == [f"digests/support/daily/{today}.{kind}" for kind in ("html", "txt", "json")]
-    assert stack.post_api("/digests/support/daily", {"date": today})[1]["reason"] == "duplicate"
-    assert len(digest_mails(stack)) == 1
+    # today is not over: asked again, it is sent again (the scheduled digest, tomorrow, is the one sent once)
+    assert stack.post_api("/digests/support/daily", {"date": today})[1]["reason"] == "sent"
+    assert len(digest_mails(stack)) == 2
 
 
 @pytest.mark.parametrize(

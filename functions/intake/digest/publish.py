@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, Protocol
 
@@ -27,6 +27,7 @@ from intake.observability import logger
 from intake.resources import DIGESTS_PREFIX
 
 CLAIM_SCOPE = "digest"
+CLAIM_KEEP = timedelta(days=400)  # a rerun of a window sends once, even a year later
 EVENT_SOURCE = "intake"
 EVENT_TYPE = "DigestPublished"
 FREE_TEXT = ("subject", "comment")  # customers' words stay out of the event: its consumers are not known here
@@ -39,7 +40,7 @@ class TeamUnknownError(KeyError):
 
 
 class PublishStore(DigestStore, Protocol):
-    def claim_token(self, provider: str, token: str, at: datetime) -> bool: ...
+    def claim_token(self, provider: str, token: str, at: datetime, keep: timedelta = ...) -> bool: ...
 
     def release_token(self, provider: str, token: str) -> None: ...
 
@@ -147,17 +148,22 @@ def publish(
         logger.info("digest not published: empty window", extra=ids)
         return Published(digest, sent=False, reason="empty")
     keys = _archive(outlets, digest)
-    if not store.claim_token(CLAIM_SCOPE, figures.digest_id, now):
+    # A window not over yet (a preview published by hand, the demo's) is sent each time it is asked for, under
+    # its own id: it must not take the claim the scheduled digest of that window makes once it is over.
+    ended = _ends_at(figures, team.timezone) <= now
+    digest_id = figures.digest_id if ended else f"{figures.digest_id}#partial@{now.isoformat()}"
+    if ended and not store.claim_token(CLAIM_SCOPE, digest_id, now, keep=CLAIM_KEEP):
         logger.info("digest already published", extra=ids)
         return Published(digest, sent=False, reason="duplicate", archive=keys)
     to = recipients(team)
     try:
-        _announce(outlets, figures, keys)
+        _announce(outlets, figures, keys, digest_id)
         sent: tuple[str, ...] = ()
         if to:
             sent = mailer.send(_message(policy, digest, to, now))
     except BaseException:
-        store.release_token(CLAIM_SCOPE, figures.digest_id)  # so that a retry publishes it
+        if ended:
+            store.release_token(CLAIM_SCOPE, digest_id)  # so that a retry publishes it
         raise
     logger.info(
         "digest published",
@@ -168,11 +174,20 @@ def publish(
     return Published(digest, sent=True, reason="sent", archive=keys, recipients=len(to), message_ids=sent)
 
 
-def event_detail(figures: Figures, keys: Sequence[str]) -> dict[str, Any]:
-    """The `DigestPublished` event's detail: the figures as JSON (without customers' free text), its id and
-    where it was archived."""
+def event_detail(figures: Figures, keys: Sequence[str], digest_id: str | None = None) -> dict[str, Any]:
+    """The `DigestPublished` event's detail: the figures as JSON (without customers' free text), its id (a
+    window not over yet has an id of its own, with `partial` true) and where it was archived."""
     data = _without(figures.model_dump(mode="json"), FREE_TEXT)
-    return {"digest_id": figures.digest_id, "archive": list(keys), **data}
+    chosen = digest_id or figures.digest_id
+    return {"digest_id": chosen, "partial": chosen != figures.digest_id, "archive": list(keys), **data}
+
+
+def _ends_at(figures: Figures, timezone: str) -> datetime:
+    """The first instant after the window's last local day."""
+    from datetime import time
+    from zoneinfo import ZoneInfo
+
+    return datetime.combine(figures.end + timedelta(days=1), time(0), ZoneInfo(timezone))
 
 
 def _archive(outlets: Outlets, digest: Digest) -> tuple[str, ...]:
@@ -191,13 +206,13 @@ def _archive(outlets: Outlets, digest: Digest) -> tuple[str, ...]:
     return tuple(keys.values())
 
 
-def _announce(outlets: Outlets, figures: Figures, keys: Sequence[str]) -> None:
+def _announce(outlets: Outlets, figures: Figures, keys: Sequence[str], digest_id: str) -> None:
     if not outlets.bus:
         return
     entry = {
         "Source": EVENT_SOURCE,
         "DetailType": EVENT_TYPE,
-        "Detail": json.dumps(event_detail(figures, keys)),
+        "Detail": json.dumps(event_detail(figures, keys, digest_id)),
         "EventBusName": outlets.bus,
     }
     answer = outlets.events.put_events(Entries=[entry])

@@ -105,13 +105,14 @@ class Tracker:
 
     def opened(self, ticket: Ticket, at: datetime) -> None:
         """A new ticket: first response and resolution start at its creation. Safe to call again (a retried
-        worker): a clock already there is only made sure to run."""
+        worker): a missing clock is started, and every running clock's execution (next-response's too) is
+        made sure to exist — starting it again by its name is a no-op when it runs."""
         existing = {t.target: t for t in self.store.timers(ticket.id)}
         for target in (SlaTarget.FIRST_RESPONSE, SlaTarget.RESOLUTION):
-            timer = existing.get(target)
-            if timer is None:
+            if target not in existing:
                 self._start(ticket, target, ticket.created_at, at, generation=1)
-            elif timer.state == TimerState.RUNNING:
+        for timer in existing.values():
+            if timer.state == TimerState.RUNNING:
                 self.timers.start(_name(ticket.id, timer), timer.execution)
         self._reschedule(ticket)
 

@@ -116,8 +116,11 @@ def ingest_email(
     )
     result = ingest(store, message, new_id, policy)
     store.record_message_ids([i for i in (parsed.message_id,) if i], result.ticket_id)
-    if result.outcome == Outcome.CREATED and auto is None and stores.mailer is not None and stores.clock is not None:
-        acknowledge(store, stores.mailer, policy, store.ticket(result.ticket_id), parsed, stores.clock())
+    opened = result.outcome in (Outcome.CREATED, Outcome.DUPLICATE)  # a duplicate: a retry of the same email
+    if opened and auto is None and stores.mailer is not None and stores.clock is not None:
+        ticket = store.ticket(result.ticket_id)
+        if ticket.created_at == message.received_at:  # this email opened the ticket (once per ticket: a claim)
+            acknowledge(store, stores.mailer, policy, ticket, parsed, stores.clock())
     return result
 
 
@@ -212,6 +215,9 @@ def acknowledge(
     except MailRejectedError as error:
         logger.warning("acknowledgment refused by the mail service", extra={"ticket_id": ticket.id, "code": str(error)})
         return False
+    except BaseException:
+        store.release_token("ack", ticket.id)  # the queue's retry of this email acknowledges it
+        raise
     store.record_message_ids([i.strip("<>") for i in sent], ticket.id)  # as the parser gives them: bare
     store.record_event(ticket.id, EventKind.ACKNOWLEDGED, at, {"message_id": sent[0]})
     return True

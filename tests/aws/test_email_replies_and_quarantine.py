@@ -3,6 +3,7 @@ automatic or our own mail), holds back mail SES judged dangerous until released,
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,45 @@ def test_attachments_beyond_the_message_limit_are_recorded_as_dropped(
     [message] = ticket["messages"]
     assert [a["filename"] for a in message["attachments"]] == ["a.txt", "c.txt"]
     assert message["metadata"]["dropped"] == [{"filename": "big.txt", "reason": "message over 1500 bytes"}]
+
+
+def test_an_acknowledgment_that_ses_throttles_is_sent_when_the_email_is_redelivered(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+    from ulid import ULID
+
+    from intake.emails import ingest_email
+    from intake.ingest import Outcome
+    from intake.model import EmailArrived
+
+    monkeypatch.delenv("INTAKE_OUTBOX")  # through SES (moto), where the fault is injected
+    runtime.reset()
+    ses = runtime.client("ses")
+    ses.verify_email_identity(EmailAddress="support@example.com")
+    throttled: list[str] = []
+
+    def throttle_once(**_: object) -> None:
+        if not throttled:
+            throttled.append("SendRawEmail")
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "SendRawEmail")
+
+    ses.meta.events.register("before-call.ses.SendRawEmail", throttle_once)
+    key = "raw/ses/throttled.eml"
+    stack.s3.put_object(
+        Bucket=stack.resources.bucket, Key=key, Body=mime("Refund", "Charged twice.", message_id="t@x.org")
+    )
+    arrived = EmailArrived(provider="ses", receipt_id=str(ULID()), received_at=datetime.now(UTC), raw_archive_key=key)
+
+    def deliver() -> object:
+        return ingest_email(runtime.store(), runtime.email_stores(), arrived, runtime.policy(), lambda: str(ULID()))
+
+    with pytest.raises(ClientError, match="Throttling"):
+        deliver()  # the ticket is written; the acknowledgment is not: the queue will deliver the email again
+    retried = deliver()
+
+    assert retried is not None and retried.outcome == Outcome.DUPLICATE
+    [ticket] = tickets(stack)
+    assert [e["kind"] for e in ticket["events"]].count("acknowledged") == 1
+    assert ses.get_send_quota()["SentLast24Hours"] == 1
+    assert deliver() is not None and ses.get_send_quota()["SentLast24Hours"] == 1  # and never twice

@@ -175,6 +175,8 @@ def _create_state_machine(session: boto3.session.Session, prefix: str, notificat
 def restart_timers(resources: Resources) -> int:
     """After a restart moto has forgotten its executions: start each running SLA clock's again (same name,
     same input; deadlines already past fire at once, and the notifier sends each notice only once)."""
+    from intake.sla.policy import execution_name
+
     session = boto3.session.Session(region_name=REGION)
     dynamodb, sfn = session.client("dynamodb"), session.client("stepfunctions")
     pages = dynamodb.get_paginator("scan").paginate(
@@ -187,7 +189,7 @@ def restart_timers(resources: Resources) -> int:
     for page in pages:
         for item in page["Items"]:
             execution = json.loads(item["execution"]["S"])
-            name = f"{execution['ticket_id']}-{execution['target']}-{execution['generation']}"
+            name = execution_name(execution["ticket_id"], execution["target"], execution["generation"])
             sfn.start_execution(stateMachineArn=resources.state_machine_arn, name=name, input=json.dumps(execution))
             started += 1
     return started

@@ -129,6 +129,11 @@ def _mentions(keywords: Sequence[str], text: str) -> bool:
 # ---------------------------------------------------------------------------------- timers
 
 
+def execution_name(ticket_id: str, target: str, generation: int) -> str:
+    """`<ticket_id>-<target>-<generation>`: one execution per timer run, so a retry cannot start two."""
+    return f"{ticket_id}-{target}-{generation}"
+
+
 @dataclass(frozen=True)
 class TimerPlan:
     """One target's timer: what the Step Functions execution waits for, and what the timer item records.
@@ -148,8 +153,7 @@ class TimerPlan:
     escalations: tuple[tuple[int, datetime, tuple[str, ...]], ...] = ()
 
     def execution_name(self, ticket_id: str) -> str:
-        """`<ticket_id>-<target>-<generation>`: one execution per timer run, so a retry cannot start two."""
-        return f"{ticket_id}-{self.target}-{self.generation}"
+        return execution_name(ticket_id, self.target, self.generation)
 
     def execution_input(self, ticket_id: str, now: datetime | None = None) -> dict[str, Any]:
         """The state machine's input (see the SLA contract). Warnings before `now` are left out.

@@ -36,7 +36,7 @@ from intake.model import (
 from intake.observability import logger
 from intake.satisfaction import Surveys
 from intake.sla.calendar import BusinessCalendar, calendar_for
-from intake.sla.policy import TimerPlan, plan_timer, policy_for, remaining_at
+from intake.sla.policy import TimerPlan, execution_name, plan_timer, policy_for, remaining_at
 from intake.sla.timers import TimerControl, TimersUnavailableError
 from intake.store import Store, WriteConflictError, iso
 
@@ -360,4 +360,4 @@ def _timer_of(plan: TimerPlan, ticket_id: str, at: datetime, consumed_s: int) ->
 
 
 def _name(ticket_id: str, timer: SlaTimer) -> str:
-    return f"{ticket_id}-{timer.target.value}-{timer.generation}"
+    return execution_name(ticket_id, timer.target.value, timer.generation)

@@ -248,6 +248,10 @@ def test_a_browser_following_a_bad_link_reads_a_page_with_the_same_status(stack:
     refused, invalid, _ = page(stack, "GET", f"/csat/{forged}", accept=browser)
 
     assert (gone, gone_headers["Content-Type"]) == (410, "text/html; charset=utf-8")
+    assert (
+        gone_headers["Cache-Control"] == "no-store"
+        and "frame-ancestors 'none'" in gone_headers["Content-Security-Policy"]
+    )
     assert "This survey has closed" in closed and "<script" not in closed
     assert refused == 403 and "This link does not work" in invalid
     assert answer_of(stack, ticket_id) is None

@@ -97,6 +97,16 @@ def register(app: APIGatewayHttpResolver) -> None:
     app.exception_handler(Exception)(unexpected)
 
 
+# A page a customer's browser shows: never cached, nothing loaded or framed, no referrer (the link is a token)
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
 _PAGES = {
     "survey-link-invalid": "This link does not work. Please use the link from your email as it is.",
     "survey-link-expired": "This survey has closed. Thank you all the same: you can still reply to our email.",
@@ -118,7 +128,7 @@ def _page(status: int, kind: str, title: str) -> Response[str]:
         f'<h1 style="font-size: 1.4rem;">{html.escape(title)}</h1><p>{text}</p>'
         f'<p style="color: #888; font-size: .8rem;">{TYPE_BASE}{kind}</p></body></html>'
     )
-    return Response(status_code=status, content_type="text/html; charset=utf-8", body=body)
+    return Response(status_code=status, content_type="text/html; charset=utf-8", body=body, headers=PAGE_HEADERS)
 
 
 def webhook_request(event: APIGatewayProxyEventV2) -> WebhookRequest:

@@ -160,14 +160,6 @@ def mailgun_inbound() -> Response[str]:
 
 
 # Satisfaction survey links (public; the token is the authorization): a small HTML page, never cached or framed
-_PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
-    ),
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-}
 
 
 @app.get("/csat/<token>")
@@ -176,7 +168,7 @@ def csat_answer(token: str) -> Response[str]:
         token, store=runtime.store(), policy=runtime.policy(), secret=runtime.csat_secret(), now=datetime.now(UTC)
     )
     count("SurveyAnswered" if answered.first else "SurveyAnsweredAgain")
-    return Response(200, "text/html; charset=utf-8", satisfaction.page(answered), headers=_PAGE_HEADERS)
+    return Response(200, "text/html; charset=utf-8", satisfaction.page(answered), headers=problems.PAGE_HEADERS)
 
 
 @app.post("/csat/<token>")
@@ -192,7 +184,8 @@ def csat_comment(token: str) -> Response[str]:
         now=datetime.now(UTC),
     )
     count("SurveyCommented")
-    return Response(200, "text/html; charset=utf-8", satisfaction.page(answered, commented=True), headers=_PAGE_HEADERS)
+    page = satisfaction.page(answered, commented=True)
+    return Response(200, "text/html; charset=utf-8", page, headers=problems.PAGE_HEADERS)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

@@ -94,7 +94,10 @@ class Satisfaction(Frozen):
     surveys_sent: int
     responses: int
     average: float | None = Field(description="mean score, 1 to 5, two decimals")
-    response_rate: float | None = Field(description="responses / surveys sent, 0 to 1 (None: none sent)")
+    response_rate: float | None = Field(
+        description="answers received in the window / surveys sent in it (None: none sent); a flow ratio: answers "
+        "to an earlier window's surveys count here, so it can exceed 1"
+    )
     low_scores: int
     low: list[LowScore] = Field(description=f"the first {LISTED} scores of {LOW_SCORE} or less")
 

@@ -40,8 +40,8 @@ CLAIM_SCOPE = "notify"
 
 
 class Notification(BaseModel):
-    """What the SLA state machine puts on the notifications queue (see the SLA contract). Unknown fields are
-    ignored: the machine may add some."""
+    """What the SLA state machine puts on the notifications queue (the SLA contract: `intake.sla`'s docstring).
+    Unknown fields are ignored: the machine may add some."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 

@@ -156,7 +156,7 @@ class TimerPlan:
         return execution_name(ticket_id, self.target, self.generation)
 
     def execution_input(self, ticket_id: str, now: datetime | None = None) -> dict[str, Any]:
-        """The state machine's input (see the SLA contract). Warnings before `now` are left out.
+        """The state machine's input (the SLA contract: `intake.sla`'s docstring). Warnings before `now` are left out.
 
         Timestamps have second precision, rounded up, so that no Wait ends before the instant it stands for."""
         warnings = [(label, at) for label, at in self.warnings if now is None or at >= now]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import heapq
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -210,30 +210,20 @@ class Store:
     def record_message_ids(self, message_ids: Sequence[str], ticket_id: str) -> None:
         """Map Message-IDs to a ticket; the first mapping of an id wins (a later claim changes nothing)."""
         for message_id in message_ids:
-            try:
-                self._db.put_item(
-                    TableName=self._table,
-                    Item=_to_item({"PK": f"MSGID#{message_id}", "SK": "MSGID", "ticket_id": ticket_id}),
-                    ConditionExpression="attribute_not_exists(PK)",
-                )
-            except ClientError as error:
-                if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise _mapped(error) from None
+            self._conditional(
+                self._db.put_item,
+                Item=_to_item({"PK": f"MSGID#{message_id}", "SK": "MSGID", "ticket_id": ticket_id}),
+                ConditionExpression="attribute_not_exists(PK)",
+            )
 
     def claim_token(self, provider: str, token: str, at: datetime, keep: timedelta = timedelta(days=2)) -> bool:
         """True the first time a token is claimed (kept `keep`, 2 days by default), False after that."""
         until = _epoch(at + keep)
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=_to_item({"PK": f"TOKEN#{provider}#{token}", "SK": "TOKEN", TABLE.ttl_attribute: until}),
-                ConditionExpression="attribute_not_exists(PK)",
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise _mapped(error) from None
-        return True
+        return self._conditional(
+            self._db.put_item,
+            Item=_to_item({"PK": f"TOKEN#{provider}#{token}", "SK": "TOKEN", TABLE.ttl_attribute: until}),
+            ConditionExpression="attribute_not_exists(PK)",
+        )
 
     def release_token(self, provider: str, token: str) -> None:
         """Forget a claimed token, so that the work it guarded may be tried again (it failed)."""
@@ -738,17 +728,13 @@ class Store:
 
     def retitle_ticket(self, ticket_id: str, created_at: datetime, subject: str) -> None:
         """Give a ticket the subject of its first message again, if that message is the one it was opened by."""
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=_key(f"TICKET#{ticket_id}", "META"),
-                UpdateExpression="SET subject = :subject",
-                ConditionExpression="created_at = :created",
-                ExpressionAttributeValues=_values(subject=subject, created=iso(created_at)),
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise _mapped(error) from None
+        self._conditional(
+            self._db.update_item,
+            Key=_key(f"TICKET#{ticket_id}", "META"),
+            UpdateExpression="SET subject = :subject",
+            ConditionExpression="created_at = :created",
+            ExpressionAttributeValues=_values(subject=subject, created=iso(created_at)),
+        )
 
     def mark_seen(self, provider: str, event_id: str, ticket_id: str, received_at: datetime) -> None:
         """Remember a callback that was folded into a ticket, for 8 days."""
@@ -805,20 +791,14 @@ class Store:
         if consumed_s is not None:
             sets.append("consumed_s = :consumed")
             values["consumed"] = consumed_s
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=_key(f"TICKET#{ticket_id}", f"SLA#{timer.target.value}"),
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression="generation = :g AND #state = :was",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues=_values(**values),
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise _mapped(error) from None
-        return True
+        return self._conditional(
+            self._db.update_item,
+            Key=_key(f"TICKET#{ticket_id}", f"SLA#{timer.target.value}"),
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression="generation = :g AND #state = :was",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=_values(**values),
+        )
 
     def schedule(self, ticket: Ticket, next_due_at: datetime | None) -> None:
         """Where the ticket sits in its team's queue (`open_by_due`): by its earliest running deadline."""
@@ -892,13 +872,7 @@ class Store:
     def quarantine(self, held: QuarantinedEmail) -> None:
         """Hold an email back (again, harmlessly, on a redelivery: the first record stays)."""
         item = {"PK": "QUARANTINE", "SK": held.id, "document": held.model_dump_json()}
-        try:
-            self._db.put_item(
-                TableName=self._table, Item=_to_item(item), ConditionExpression="attribute_not_exists(PK)"
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise _mapped(error) from None
+        self._conditional(self._db.put_item, Item=_to_item(item), ConditionExpression="attribute_not_exists(PK)")
 
     def quarantined(self, quarantine_id: str) -> QuarantinedEmail | None:
         item = self._get("QUARANTINE", quarantine_id)
@@ -930,20 +904,14 @@ class Store:
         """Count one acknowledgment to `sender` in this clock hour; False once `per_hour` were sent."""
         hour = at.strftime("%Y%m%d%H")
         keep = _epoch(at) + 2 * 3600
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=_key(f"ACKRATE#{sender}#{hour}", "ACKRATE"),
-                UpdateExpression="ADD sent :one SET #ttl = :keep",
-                ConditionExpression="attribute_not_exists(sent) OR sent < :limit",
-                ExpressionAttributeNames={"#ttl": TABLE.ttl_attribute},
-                ExpressionAttributeValues=_values(one=1, keep=keep, limit=per_hour),
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise _mapped(error) from None
-        return True
+        return self._conditional(
+            self._db.update_item,
+            Key=_key(f"ACKRATE#{sender}#{hour}", "ACKRATE"),
+            UpdateExpression="ADD sent :one SET #ttl = :keep",
+            ConditionExpression="attribute_not_exists(sent) OR sent < :limit",
+            ExpressionAttributeNames={"#ttl": TABLE.ttl_attribute},
+            ExpressionAttributeValues=_values(one=1, keep=keep, limit=per_hour),
+        )
 
     # ---- satisfaction
     # Surveys after resolution (intake.satisfaction): `SURVEY#<contact_id>`/`SURVEY` asks a contact at most once
@@ -960,32 +928,22 @@ class Store:
             "claimed_at": iso(at),
             TABLE.ttl_attribute: _epoch(until),
         }
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=_to_item(item),
-                ConditionExpression="attribute_not_exists(PK) OR #ttl <= :now OR ticket_id = :ticket",
-                ExpressionAttributeNames={"#ttl": TABLE.ttl_attribute},
-                ExpressionAttributeValues=_values(now=_epoch(at), ticket=ticket_id),
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise _mapped(error) from None
-        return True
+        return self._conditional(
+            self._db.put_item,
+            Item=_to_item(item),
+            ConditionExpression="attribute_not_exists(PK) OR #ttl <= :now OR ticket_id = :ticket",
+            ExpressionAttributeNames={"#ttl": TABLE.ttl_attribute},
+            ExpressionAttributeValues=_values(now=_epoch(at), ticket=ticket_id),
+        )
 
     def release_survey(self, contact_id: str, ticket_id: str) -> None:
         """Give the contact's survey back (scheduling it failed); only this ticket's claim is removed."""
-        try:
-            self._db.delete_item(
-                TableName=self._table,
-                Key=_key(f"SURVEY#{contact_id}", "SURVEY"),
-                ConditionExpression="ticket_id = :ticket",
-                ExpressionAttributeValues=_values(ticket=ticket_id),
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise _mapped(error) from None
+        self._conditional(
+            self._db.delete_item,
+            Key=_key(f"SURVEY#{contact_id}", "SURVEY"),
+            ConditionExpression="ticket_id = :ticket",
+            ExpressionAttributeValues=_values(ticket=ticket_id),
+        )
 
     def record_survey_sent(self, ticket: Ticket, day: date, at: datetime, detail: dict[str, Any]) -> None:
         """A survey went out: the team's day item (digests count them) and the `survey_sent` event, together."""
@@ -1093,6 +1051,17 @@ class Store:
         if values:
             put["ExpressionAttributeValues"] = values
         return put
+
+    def _conditional(self, write: Callable[..., Any], **request: Any) -> bool:
+        """One conditional write (put, update or delete): True when it was made, False when its condition did not
+        hold; any other failure becomes our error."""
+        try:
+            write(TableName=self._table, **request)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise _mapped(error) from None
+        return True
 
     def _transact(self, operations: list[tuple[str, dict[str, Any]]]) -> None:
         try:

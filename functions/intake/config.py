@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
+from collections.abc import Iterable
 from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -459,8 +461,7 @@ class SlaPolicy(Strict):
     @field_validator("warnings")
     @classmethod
     def _distinct_warnings(cls, value: list[SlaWarning]) -> list[SlaWarning]:
-        labels = [warning.label for warning in value]
-        twice = sorted({label for label in labels if labels.count(label) > 1})
+        twice = _repeated(warning.label for warning in value)
         if twice:
             raise ValueError(f"{', '.join(twice)} listed more than once")
         return value
@@ -481,8 +482,7 @@ class Sla(Strict):
     @field_validator("policies")
     @classmethod
     def _default_last(cls, value: list[SlaPolicy]) -> list[SlaPolicy]:
-        names = [policy.name for policy in value]
-        twice = sorted({name for name in names if names.count(name) > 1})
+        twice = _repeated(policy.name for policy in value)
         if twice:
             raise ValueError(f"policy names must be unique: {', '.join(twice)} used more than once")
         if value[-1].match is not None:
@@ -607,6 +607,11 @@ class Policy(Strict):
             if team not in self.teams:
                 raise ValueError(f"{path}: unknown team {team!r}")
         return self
+
+
+def _repeated(values: Iterable[str]) -> list[str]:
+    """The values given more than once, sorted."""
+    return sorted(value for value, n in Counter(values).items() if n > 1)
 
 
 def load_policy(path: Path) -> Policy:

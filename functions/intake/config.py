@@ -106,6 +106,11 @@ def parse_duration(value: object) -> object:
     return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
 
 
+def _repeated(values: Iterable[str]) -> list[str]:
+    """The values given more than once, sorted."""
+    return sorted(value for value, n in Counter(values).items() if n > 1)
+
+
 def format_duration(value: timedelta) -> str:
     """The inverse of `parse_duration`, shortest form (`timedelta(minutes=90)` → `"1h30m"`)."""
     total = int(value.total_seconds())
@@ -607,11 +612,6 @@ class Policy(Strict):
             if team not in self.teams:
                 raise ValueError(f"{path}: unknown team {team!r}")
         return self
-
-
-def _repeated(values: Iterable[str]) -> list[str]:
-    """The values given more than once, sorted."""
-    return sorted(value for value, n in Counter(values).items() if n > 1)
 
 
 def load_policy(path: Path) -> Policy:

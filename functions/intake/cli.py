@@ -60,9 +60,21 @@ def _config_path(value: str | None) -> Path:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from intake.local.server import serve
+    from intake.local.server import HostUnprotectedError, serve
 
-    serve(args.host, args.port, Path(args.data_dir), _config_path(args.config), smtp_port=args.smtp_port)
+    token = args.agent_token or os.environ.get("INTAKE_AGENT_TOKEN") or None
+    try:
+        serve(
+            args.host,
+            args.port,
+            Path(args.data_dir),
+            _config_path(args.config),
+            smtp_port=args.smtp_port,
+            agent_token=token,
+        )
+    except HostUnprotectedError as error:
+        print(f"intake serve: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -267,7 +279,7 @@ def _inject_email(args: argparse.Namespace) -> int:
     request = urllib.request.Request(  # noqa: S310 - the user's own server
         args.url.rstrip("/") + "/_local/email" + query,
         data=raw,
-        headers={"content-type": "message/rfc822"},
+        headers=_agent_headers({"content-type": "message/rfc822"}),
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the user's own server
@@ -326,8 +338,15 @@ def _config_check(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ plumbing
 
 
+def _agent_headers(headers: dict[str, str] | None = None) -> dict[str, str]:
+    """The agent token (`intake serve --agent-token`), from INTAKE_AGENT_TOKEN, when set."""
+    token = os.environ.get("INTAKE_AGENT_TOKEN")
+    return {**(headers or {}), **({"authorization": f"Bearer {token}"} if token else {})}
+
+
 def _get(url: str, path: str) -> Any:
-    with urllib.request.urlopen(url.rstrip("/") + path, timeout=10) as response:  # noqa: S310 - the user's URL
+    request = urllib.request.Request(url.rstrip("/") + path, headers=_agent_headers())  # noqa: S310 - the user's URL
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the user's URL
         return json.loads(response.read())
 
 
@@ -335,7 +354,7 @@ def _post(url: str, path: str, payload: dict[str, Any]) -> Any:
     request = urllib.request.Request(  # noqa: S310 - the user's own server
         url.rstrip("/") + path,
         data=json.dumps(payload).encode(),
-        headers={"content-type": "application/json"},
+        headers=_agent_headers({"content-type": "application/json"}),
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the user's own server
@@ -365,12 +384,17 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="intake", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="command")
 
-    serve = commands.add_parser("serve", help="run the whole pipeline on this machine (AWS emulated by moto)")
+    serve = commands.add_parser("serve", help="run the whole pipeline on this machine (SQLite and files, no AWS)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     serve.add_argument("--data-dir", default=".intake", help="kept across restarts (default: .intake)")
     serve.add_argument("--config", help="policy file (default: $INTAKE_CONFIG or intake.yaml)")
     serve.add_argument("--smtp-port", type=int, help="also accept email over SMTP on this port, as SES would")
+    serve.add_argument(
+        "--agent-token",
+        help="agent routes (tickets, contacts, digests) need 'Authorization: Bearer <token>' "
+        "(default: $INTAKE_AGENT_TOKEN); required to serve on a non-loopback --host",
+    )
     serve.set_defaults(run=_serve)
 
     demo = commands.add_parser("demo", help="start serve, post every sample in events/forms, print the tickets")

@@ -70,6 +70,8 @@ class Settings(BaseModel):
     outbox: Path | None = None  # locally, outgoing email is written here as .eml files instead of sent with SES
     event_bus_name: str = ""  # Intake's EventBridge bus (DigestPublished, SurveyRequested); empty: none
     later_machine_arn: str = ""  # the deliver-later state machine (delayed surveys)
+    # `intake serve`: the local adapters (SQLite store, queues and timers, files) keep everything here; unset in AWS
+    data_dir: Path | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

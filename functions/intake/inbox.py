@@ -24,11 +24,12 @@ from intake.model import (
     WebhookRequest,
     safe_filename,
 )
+from intake.queues import Outgoing
 from intake.resources import ARCHIVE
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
-    from mypy_boto3_sqs import SQSClient
+    from intake.archive import Archive
+    from intake.queues import Queue
 
 QueuedItem = InboundMessage | CallEvent | Reaction | EmailArrived  # what adapters hand to the queue
 
@@ -66,9 +67,10 @@ def attachment_of(
 
 
 class Inbox:
-    def __init__(self, s3: S3Client, bucket: str, sqs: SQSClient, queue_url: str) -> None:
-        self._s3, self._bucket = s3, bucket
-        self._sqs, self._queue_url = sqs, queue_url
+    """The archive and the inbound queue, behind their ports (S3 and SQS in AWS, files and SQLite locally)."""
+
+    def __init__(self, archive: Archive, queue: Queue) -> None:
+        self.archive, self.queue = archive, queue
 
     def archive_request(self, key: str, receipt_id: str, received_at: datetime, request: WebhookRequest) -> None:
         envelope = {
@@ -81,49 +83,31 @@ class Inbox:
             "headers": {k: v for k, v in request.headers.items() if k not in _UNARCHIVED_HEADERS},
             "body_base64": base64.b64encode(request.body).decode(),
         }
-        self._s3.put_object(
-            Bucket=self._bucket,
-            Key=key,
-            Body=json.dumps(envelope).encode(),
-            ContentType="application/json",
-        )
+        self.archive.put(key, json.dumps(envelope).encode(), "application/json")
 
     def archive_email(self, key: str, raw: bytes) -> None:
         """The message as received, MIME bytes, where SES's receipt rule would have put it."""
-        self._s3.put_object(Bucket=self._bucket, Key=key, Body=raw, ContentType="message/rfc822")
+        self.archive.put(key, raw, "message/rfc822")
 
     def read(self, key: str) -> bytes:
-        body: bytes = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-        return body
+        return self.archive.get(key)
 
     def store_attachment(self, attachment: Attachment, content: bytes) -> None:
         if attachment.s3_key is None:
             raise ValueError("an attachment to store needs its s3_key")
-        self._s3.put_object(
-            Bucket=self._bucket, Key=attachment.s3_key, Body=content, ContentType=attachment.content_type
-        )
+        self.archive.put(attachment.s3_key, content, attachment.content_type)
 
     def enqueue_many(self, items: Sequence[QueuedItem]) -> None:
-        """Ten at a time (SendMessageBatch); any entry SQS refuses fails the whole call, so the provider
-        retries and deduplication keeps what was already queued from doubling."""
-        for start in range(0, len(items), 10):
-            chunk = items[start : start + 10]
-            entries = [{"Id": str(n), **_addressing(item)} for n, item in enumerate(chunk)]
-            response = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries)  # type: ignore[arg-type]
-            if response.get("Failed"):
-                codes = ", ".join(sorted({failure["Code"] for failure in response["Failed"]}))
-                raise QueueRefusedError(f"{len(response['Failed'])} of {len(chunk)} messages refused: {codes}")
+        """All or QueueRefusedError: the request fails, the provider retries, and deduplication keeps what was
+        already queued from doubling."""
+        self.queue.send([_addressing(item) for item in items])
 
     def enqueue(self, item: QueuedItem) -> None:
-        self._sqs.send_message(QueueUrl=self._queue_url, **_addressing(item))  # type: ignore[arg-type]
+        self.queue.send([_addressing(item)])
 
 
-class QueueRefusedError(Exception):
-    """SQS refused some of a batch: the request fails, the provider retries."""
-
-
-def _addressing(item: QueuedItem) -> dict[str, str]:
-    """FIFO, deduplicated on the provider's id (5 minutes, on SQS's side); grouped by conversation,
+def _addressing(item: QueuedItem) -> Outgoing:
+    """FIFO, deduplicated on the provider's id (5 minutes, on the queue's side); grouped by conversation,
     and a call's callbacks by call, so that they are folded one after the other in order."""
     if isinstance(item, CallEvent):
         group, dedupe = item.call_sid, item.event_id
@@ -133,11 +117,7 @@ def _addressing(item: QueuedItem) -> dict[str, str]:
         group, dedupe = "email", item.receipt_id  # threads are found by the worker: one at a time
     else:
         group, dedupe = item.thread_key, item.provider_message_id
-    return {
-        "MessageBody": item.model_dump_json(),
-        "MessageGroupId": _group(group),
-        "MessageDeduplicationId": _group(f"{item.provider}#{dedupe}"),
-    }
+    return Outgoing(body=item.model_dump_json(), group=_group(group), dedupe=_group(f"{item.provider}#{dedupe}"))
 
 
 def _group(value: str) -> str:

@@ -1,4 +1,8 @@
-"""What a process builds once, at cold start: settings, policy, AWS clients, the store."""
+"""What a process builds once, at cold start: settings, policy, the ports' adapters.
+
+In AWS the adapters are boto3's (DynamoDB, S3, SQS, Step Functions, SES, EventBridge); with `INTAKE_DATA_DIR`
+set (`intake serve`) they are the local ones in that folder (`intake.local.adapters`).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,11 @@ from intake.secrets import Secrets
 from intake.store import Store
 
 if TYPE_CHECKING:
+    from intake.archive import Archive
+    from intake.bus import EventBus
+    from intake.digest.publish import Outlets
     from intake.emails import EmailStores
+    from intake.local.adapters import LocalAdapters
     from intake.satisfaction import SurveyDelivery, Surveys
     from intake.sla.timers import TimerControl
     from intake.sla.tracker import Tracker
@@ -48,14 +56,55 @@ def _clients(service: str) -> Any:
 
 
 @cache
+def local() -> LocalAdapters | None:
+    """The local adapters when this process runs `intake serve` (INTAKE_DATA_DIR), else None."""
+    data_dir = settings().data_dir
+    if data_dir is None:
+        return None
+    from intake.local.adapters import open_adapters
+
+    return open_adapters(data_dir, settings().table_name)
+
+
+@cache
 def store() -> Store:
-    return Store(client("dynamodb"), settings().table_name)
+    here = local()
+    return Store(client("dynamodb") if here is None else here.table, settings().table_name)
+
+
+@cache
+def archive() -> Archive:
+    from intake.archive import S3Archive
+
+    here = local()
+    return S3Archive(client("s3"), settings().bucket_name) if here is None else here.archive
 
 
 @cache
 def inbox() -> Inbox:
-    s = settings()
-    return Inbox(client("s3"), s.bucket_name, client("sqs"), s.inbound_queue_url)
+    from intake.queues import SqsQueue
+
+    here = local()
+    return Inbox(archive(), SqsQueue(client("sqs"), settings().inbound_queue_url) if here is None else here.inbound)
+
+
+@cache
+def bus() -> EventBus | None:
+    """Intake's event bus (DigestPublished, SurveyRequested); None where there is none."""
+    from intake.bus import EventBridgeBus
+
+    here = local()
+    if here is not None:
+        return here.bus
+    name = settings().event_bus_name
+    return EventBridgeBus(client("events"), name) if name else None
+
+
+def outlets() -> Outlets:
+    """Where a published digest goes besides the mail."""
+    from intake.digest.publish import Outlets
+
+    return Outlets(archive(), bus())
 
 
 @cache
@@ -104,6 +153,9 @@ def timers() -> TimerControl:
     """The SLA state machine's executions; a process without one (INTAKE_STATE_MACHINE_ARN unset) starts none."""
     from intake.sla.timers import NoTimers, Timers
 
+    here = local()
+    if here is not None:
+        return here.sla_timers()
     arn = settings().state_machine_arn
     return Timers(client("stepfunctions"), arn) if arn else NoTimers()
 
@@ -119,6 +171,9 @@ def later() -> TimerControl | None:
     """The deliver-later state machine's executions (delayed surveys); None without INTAKE_LATER_MACHINE_ARN."""
     from intake.sla.timers import Timers
 
+    here = local()
+    if here is not None:
+        return here.later()
     arn = settings().later_machine_arn
     return Timers(client("stepfunctions"), arn) if arn else None
 
@@ -132,11 +187,9 @@ def surveys() -> Surveys:
 
 def survey_delivery() -> SurveyDelivery:
     """What the notifier needs to send surveys: the table, the link secret (CSAT_SECRET), Intake's event bus."""
-    from intake.satisfaction import SECRET_NAME, EventBridgeBus, SurveyDelivery
+    from intake.satisfaction import SECRET_NAME, SurveyDelivery
 
-    bus = settings().event_bus_name
-    events = EventBridgeBus(client("events"), bus) if bus else None
-    return SurveyDelivery(store(), secrets().get(SECRET_NAME), events)
+    return SurveyDelivery(store(), secrets().get(SECRET_NAME), bus())
 
 
 def csat_secret() -> str | None:
@@ -148,6 +201,7 @@ def csat_secret() -> str | None:
 
 def reset() -> None:
     """Forget everything built, so the next call reads the environment again (a new process, in effect)."""
-    for built in (settings, policy, _session, _clients, store, inbox, secrets, media_step, mailer, timers):
+    for built in (settings, policy, _session, _clients, local, store, archive, inbox, bus, secrets, media_step, mailer):
         built.cache_clear()
+    timers.cache_clear()
     later.cache_clear()

@@ -39,6 +39,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
+from intake.bus import EventBus
 from intake.config import Policy, Satisfaction, Team
 from intake.errors import SurveyLinkExpiredError, SurveyLinkInvalidError
 from intake.model import Contact, EventKind, Status, Ticket, TicketDetail, TicketId
@@ -53,7 +54,6 @@ SCORES = (1, 2, 3, 4, 5)
 MAX_COMMENT_CHARS = 2000
 CLAIM_SCOPE = "survey"  # the notifier's one-send-per-ticket claim: TOKEN#survey#<ticket_id>
 EXECUTION_PREFIX = "survey-"
-EVENT_SOURCE = "intake"
 SURVEY_REQUESTED = "SurveyRequested"
 DEFINITION_PATH = Path(__file__).resolve().parent / "notify" / "deliver_later.asl.json"
 SUBSTITUTIONS = ("NotificationsQueueUrl",)
@@ -328,37 +328,6 @@ class SurveyStore(Protocol):
     def comment_csat(self, ticket_id: str, comment: str, at: datetime) -> CsatAnswer | None: ...
 
 
-class EventPublisher(Protocol):
-    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None: ...
-
-
-class EventBusUnavailableError(Exception):
-    """EventBridge did not take the event: the queue message stays, and is retried."""
-
-
-class EventBridgeBus:
-    """Intake's EventBridge bus; source `intake`."""
-
-    def __init__(self, events: Any, bus_name: str) -> None:
-        self._events = events
-        self.bus_name = bus_name
-
-    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
-        answer = self._events.put_events(
-            Entries=[
-                {
-                    "EventBusName": self.bus_name,
-                    "Source": EVENT_SOURCE,
-                    "DetailType": detail_type,
-                    "Detail": json.dumps(detail, sort_keys=True),
-                }
-            ]
-        )
-        if answer.get("FailedEntryCount", 0):
-            code = answer["Entries"][0].get("ErrorCode", "Unknown")
-            raise EventBusUnavailableError(f"PutEvents: {code}")
-
-
 class Delivered(StrEnum):
     EMAILED = "emailed"
     REQUESTED = "requested"  # SurveyRequested on the bus, for another channel
@@ -373,7 +342,7 @@ class SurveyDelivery:
 
     store: SurveyStore
     secret: str | None
-    events: EventPublisher | None
+    events: EventBus | None
 
 
 class SurveySecretMissingError(Exception):

@@ -22,6 +22,7 @@ from intake.local import samples
 from intake.local.aws import Resources, create_resources, emulated
 from intake.local.gateway import LocalContext, api_event
 from intake.local.workers import poll_once
+from intake.queues import SqsQueue
 from intake.secrets import Secrets
 from intake.store import Store
 
@@ -103,7 +104,7 @@ class Stack:
         arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         taken, empty = 0, 0
         while empty < rounds:
-            got = poll_once(self.sqs, url, arn, "ingest", ingest.handler, wait_s=0)
+            got = poll_once(SqsQueue(self.sqs, url), arn, "ingest", ingest.handler, wait_s=0)
             taken += got
             empty = 0 if got else empty + 1
         return taken

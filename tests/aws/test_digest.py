@@ -19,6 +19,8 @@ from ulid import ULID
 
 from intake import runtime
 from intake.config import Policy, load_policy
+from intake.archive import S3Archive
+from intake.bus import EventBridgeBus
 from intake.digest.publish import Outlets, prepare, publish
 from intake.digest.view import context
 from intake.ingest import ingest
@@ -68,7 +70,8 @@ def policy(stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pol
 
 def outlets(stack: Stack) -> Outlets:
     session = boto3.session.Session()
-    return Outlets(stack.s3, stack.resources.bucket, session.client("events"), stack.resources.event_bus)
+    bus = EventBridgeBus(session.client("events"), stack.resources.event_bus)
+    return Outlets(S3Archive(stack.s3, stack.resources.bucket), bus)
 
 
 # ------------------------------------------------------------------ seeding

@@ -126,6 +126,7 @@ def test_a_replayed_mailgun_request_is_refused(stack: Stack) -> None:
 def test_ses_receiving_path_s3_event_to_queue_to_worker_to_ticket(stack: Stack) -> None:
     from intake.handlers import email
     from intake.local.workers import poll_once
+from intake.queues import SqsQueue
     from intake.resources import SES_PREFIX
 
     # Given SES's receipt rule storing a message's MIME in the archive
@@ -143,7 +144,7 @@ def test_ses_receiving_path_s3_event_to_queue_to_worker_to_ticket(stack: Stack) 
     arn = stack.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     taken = 0
     for _ in range(3):
-        taken += poll_once(stack.sqs, url, arn, "email", email.handler, wait_s=0)
+        taken += poll_once(SqsQueue(stack.sqs, url), arn, "email", email.handler, wait_s=0)
 
     # Then the message is a ticket, and the queue is empty
     assert taken >= 1

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from ulid import ULID
 
+from intake.archive import S3Archive
+from intake.queues import SqsQueue
 from intake.inbox import Inbox
 from intake.media import MediaUnavailableError, fetch_media, graph_fetcher, sha256_hex
 from intake.model import Attachment, Channel, InboundMessage, Sender
@@ -30,7 +32,8 @@ def graph() -> Iterator[GraphApi]:
 
 @pytest.fixture
 def inbox(stack: Stack) -> Inbox:
-    return Inbox(stack.s3, stack.resources.bucket, stack.sqs, stack.resources.queue_urls["inbound"])
+    queue = SqsQueue(stack.sqs, stack.resources.queue_urls["inbound"])
+    return Inbox(S3Archive(stack.s3, stack.resources.bucket), queue)
 
 
 class Sleeps(list[float]):

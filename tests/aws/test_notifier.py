@@ -17,6 +17,7 @@ import yaml
 from intake import runtime
 from intake.config import Policy, load_policy
 from intake.local.workers import poll_once
+from intake.queues import SqsQueue
 from intake.model import SlaTarget, SlaTimer, TimerState
 from intake.notify.mailer import OutboxMailer, SesMailer
 from intake.notify.notifier import Notification, Outcome, notification_body, notify
@@ -99,7 +100,7 @@ def run_notifier(stack: Stack) -> int:
     url = stack.resources.queue_urls["notifications"]
     arn = stack.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     taken = 0
-    while got := poll_once(stack.sqs, url, arn, "notifier", notifier.handler, wait_s=0):
+    while got := poll_once(SqsQueue(stack.sqs, url), arn, "notifier", notifier.handler, wait_s=0):
         taken += got
     return taken
 

@@ -23,6 +23,7 @@ import pytest
 from intake import runtime
 from intake.local.gateway import LocalContext, api_event
 from intake.local.workers import poll_once
+from intake.queues import SqsQueue
 from intake.satisfaction import sign_token
 from tests.aws.conftest import ROOT, SECRETS, Stack
 from tests.aws.test_email_pipeline import inject, mime
@@ -62,7 +63,7 @@ def run_notifier(stack: Stack) -> None:
 
     url = stack.resources.queue_urls["notifications"]
     arn = stack.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    while poll_once(stack.sqs, url, arn, "notifier", notifier.handler, wait_s=0):
+    while poll_once(SqsQueue(stack.sqs, url), arn, "notifier", notifier.handler, wait_s=0):
         pass
 
 

@@ -20,6 +20,7 @@ import pytest
 
 from intake import runtime
 from intake.local.workers import poll_once
+from intake.queues import SqsQueue
 from tests.aws.conftest import ROOT, Stack
 from tests.aws.test_email_pipeline import inject, mime
 
@@ -64,7 +65,7 @@ def notices(stack: Stack) -> list[str]:
 
     url = stack.resources.queue_urls["notifications"]
     arn = stack.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    while poll_once(stack.sqs, url, arn, "notifier", notifier.handler, wait_s=0):
+    while poll_once(SqsQueue(stack.sqs, url), arn, "notifier", notifier.handler, wait_s=0):
         pass
     return [_notice(m) for m in stack.sent() if m["X-Intake-Notice"]]
 

@@ -28,11 +28,15 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "intake.yaml"
 SAMPLES = sorted((REPO / "events" / "forms").glob("*.json"))
 CONTACT_SECRET = "e2e-contact-secret"
-SECRETS = {"INTAKE_FORM_CONTACT_SECRET": CONTACT_SECRET, "INTAKE_FORM_FEEDBACK_SECRET": "e2e-typeform-secret"}
+SECRETS = {
+    "INTAKE_FORM_CONTACT_SECRET": CONTACT_SECRET,
+    "INTAKE_FORM_FEEDBACK_SECRET": "e2e-typeform-secret",
+    "INTAKE_WHATSAPP_APP_SECRET": "e2e-whatsapp-secret",
+}
 FIRST_LINE = re.compile(
-    r"^intake serving (?P<url>http://127\.0\.0\.1:\d+) \(data in (?P<dir>.+); restored (?P<restored>.*)\)$"
+    r"^intake serving (?P<url>http://127\.0\.0\.1:\d+) \(data in (?P<dir>.+); (?P<restored>.*)\)$"
 )
-STOPPED_LINE = "intake stopped; data saved"
+STOPPED_LINE = "intake stopped"
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 TICKET_TIMEOUT_S = 15.0

@@ -1,10 +1,10 @@
-"""A restart loses nothing: tickets, their attachments, and what was still queued at SIGTERM."""
+"""A restart (SIGTERM) loses nothing: tickets, their attachments, and what was still queued; `kill -9` is in
+test_e2e_faults."""
 
 from __future__ import annotations
 
 import base64
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,13 +62,6 @@ def restart(launch: Callable[[Path], Server], tmp_path_factory: pytest.TempPathF
     second.stop()
 
 
-def test_restart_reports_what_it_restored(restart: Restart) -> None:
-    restored = re.search(r"(\d+) items, (\d+) objects", restart.second.first_line)
-    assert restored is not None, restart.second.first_line
-    raw_objects = 2 + BURST
-    assert (int(restored[1]) > 0, int(restored[2])) == (True, raw_objects + 1)  # + the attachment
-
-
 def test_tickets_made_before_a_restart_are_still_there(restart: Restart) -> None:
     listed = {t["id"] for t in restart.second.tickets()}
     assert set(restart.before) <= listed
@@ -86,15 +79,15 @@ def test_attachment_and_raw_requests_are_saved_in_the_data_folder(restart: Resta
     [with_file] = [d for d in restart.before.values() if d["messages"][0]["attachments"]]
     message = with_file["messages"][0]
     key = message["attachments"][0]["s3_key"]
-    assert f"s3/{key}" in restart.files_after_stop
-    content = (restart.second.data_dir / "s3" / key).read_bytes()
+    assert f"archive/{key}" in restart.files_after_stop
+    content = (restart.second.data_dir / "archive" / key).read_bytes()
     spec = _sample("website-multipart.json")["multipart"]["files"][0]
     assert content == base64.b64decode(spec["base64"])
-    raw = json.loads((restart.second.data_dir / "s3" / message["raw_archive_key"]).read_text())
+    raw = json.loads((restart.second.data_dir / "archive" / message["raw_archive_key"]).read_text())
     assert raw["receipt_id"] == message["receipt_id"]
     assert raw["path"] == "/webhooks/forms/website"
     for detail in restart.before.values():
-        assert f"s3/{detail['messages'][0]['raw_archive_key']}" in restart.files_after_stop
+        assert f"archive/{detail['messages'][0]['raw_archive_key']}" in restart.files_after_stop
 
 
 def test_posts_accepted_just_before_sigterm_become_tickets_after_the_restart(restart: Restart) -> None:

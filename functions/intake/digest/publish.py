@@ -18,6 +18,8 @@ from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, Protocol
 
+from intake.archive import Archive
+from intake.bus import EventBus
 from intake.config import Policy, Team
 from intake.digest.figures import DigestStore, Figures, compute, read
 from intake.digest.view import render_digest
@@ -28,7 +30,6 @@ from intake.resources import DIGESTS_PREFIX
 
 CLAIM_SCOPE = "digest"
 CLAIM_KEEP = timedelta(days=400)  # a rerun of a window sends once, even a year later
-EVENT_SOURCE = "intake"
 EVENT_TYPE = "DigestPublished"
 FREE_TEXT = ("subject", "comment")  # customers' words stay out of the event: its consumers are not known here
 
@@ -47,12 +48,10 @@ class PublishStore(DigestStore, Protocol):
 
 @dataclass(frozen=True)
 class Outlets:
-    """Where a published digest goes besides the mail: the archive bucket and the event bus ('' = none)."""
+    """Where a published digest goes besides the mail: the archive, and the event bus (None: no bus)."""
 
-    s3: Any
-    bucket: str
-    events: Any
-    bus: str
+    archive: Archive
+    bus: EventBus | None
 
 
 @dataclass(frozen=True)
@@ -202,27 +201,13 @@ def _archive(outlets: Outlets, digest: Digest) -> tuple[str, ...]:
     }
     for kind, key in keys.items():
         body, content_type = bodies[kind]
-        outlets.s3.put_object(Bucket=outlets.bucket, Key=key, Body=body, ContentType=content_type)
+        outlets.archive.put(key, body, content_type)
     return tuple(keys.values())
 
 
 def _announce(outlets: Outlets, figures: Figures, keys: Sequence[str], digest_id: str) -> None:
-    if not outlets.bus:
-        return
-    entry = {
-        "Source": EVENT_SOURCE,
-        "DetailType": EVENT_TYPE,
-        "Detail": json.dumps(event_detail(figures, keys, digest_id)),
-        "EventBusName": outlets.bus,
-    }
-    answer = outlets.events.put_events(Entries=[entry])
-    if answer.get("FailedEntryCount"):
-        code = answer["Entries"][0].get("ErrorCode", "unknown")
-        raise EventRejectedError(code)
-
-
-class EventRejectedError(Exception):
-    """EventBridge did not take the DigestPublished event (throttled, too large): the digest is retried."""
+    if outlets.bus is not None:
+        outlets.bus.publish(EVENT_TYPE, event_detail(figures, keys, digest_id))
 
 
 def _message(policy: Policy, digest: Digest, to: Sequence[str], now: datetime) -> EmailMessage:

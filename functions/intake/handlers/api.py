@@ -139,7 +139,7 @@ def preview_digest(team: str, period: str) -> Response[str]:
 def publish_digest(team: str, period: str) -> Response[str]:
     """Publish a team's digest now (body optional: {"date": "YYYY-MM-DD"}): archived, announced and mailed once
     per window; answers {sent, reason, archive, figures, ...}."""
-    from intake.digest.publish import Outlets, publish
+    from intake.digest.publish import publish
 
     body = app.current_event.json_body if app.current_event.body else None
     raw = body.get("date") if isinstance(body, dict) else None
@@ -147,11 +147,10 @@ def publish_digest(team: str, period: str) -> Response[str]:
         raise FieldInvalidError("date", "must be a date like 2026-12-01")
     day = _digest_args(team, period, raw)
     settings = runtime.settings()
-    outlets = Outlets(runtime.client("s3"), settings.bucket_name, runtime.client("events"), settings.event_bus_name)
     result = publish(
         runtime.store(),
         runtime.mailer(),
-        outlets,
+        runtime.outlets(),
         runtime.policy(),
         team,
         period,

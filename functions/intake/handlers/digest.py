@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
 from intake import runtime
-from intake.digest.publish import Outlets, publish
+from intake.digest.publish import publish
 from intake.observability import count, logger, metrics
 
 runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
@@ -26,11 +26,6 @@ class DigestRequest(BaseModel):
     date: datetime.date | None = None  # a local date in the window; none: the last complete window
 
 
-def outlets() -> Outlets:
-    settings = runtime.settings()
-    return Outlets(runtime.client("s3"), settings.bucket_name, runtime.client("events"), settings.event_bus_name)
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -39,7 +34,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = publish(
         runtime.store(),
         runtime.mailer(),
-        outlets(),
+        runtime.outlets(),
         runtime.policy(),
         request.team,
         request.period,

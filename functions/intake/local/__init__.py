@@ -1,1 +1,1 @@
-"""Embedded mode: the whole pipeline on one machine (`intake serve`), AWS emulated by moto."""
+"""Embedded mode: the whole pipeline on one machine (`intake serve`), on SQLite and files (`adapters`)."""

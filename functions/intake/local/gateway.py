@@ -1,7 +1,7 @@
-"""A stand-in for API Gateway's HTTP API: real HTTP in, the Lambda handlers' own events out.
+"""API Gateway's HTTP API on one machine: real HTTP (waitress) in, the Lambda handlers' own events out.
 
-Each request becomes the payload-v2 event API Gateway would send, goes to the same `handler`
-function that runs in Lambda, and the handler's answer goes back as the HTTP response.
+Each request becomes the payload-v2 event API Gateway would send, goes to the same `handler` function that
+runs in Lambda, and the handler's answer goes back as the HTTP response.
 """
 
 from __future__ import annotations
@@ -12,20 +12,22 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import hmac
+import logging
+import threading
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from waitress.channel import HTTPChannel
+from waitress.server import create_server
+from waitress.task import ErrorTask
+
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit
-_TOO_LARGE = json.dumps(
-    {
-        "type": "urn:intake:problem:payload-too-large",
-        "title": "The request is too large",
-        "status": 413,
-        "detail": f"API Gateway accepts at most {MAX_BODY} bytes",
-    }
-).encode()
+READ_TIMEOUT_S = 30  # API Gateway's integration timeout; a request that stalls longer is dropped
+HEALTH_PATH = "/healthz"
+AGENT_FUNCTIONS = ("api", "ses-receiving")  # what `--agent-token` protects: everything but webhooks and surveys
 
 
 @dataclass
@@ -78,60 +80,116 @@ def api_event(method: str, target: str, headers: dict[str, str], body: bytes, so
     }
 
 
-def make_server(host: str, port: int, route: Callable[[str], tuple[str, Handler]]) -> ThreadingHTTPServer:
-    """`route(path)` names the function that serves a path: (function name, its handler)."""
+class Gateway:
+    """The WSGI application: `/healthz`, the agent token, then the route's handler, one request at a time.
 
-    class Gateway(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "intake-local"
+    One at a time, as one Lambda environment takes one event: Powertools keeps the request being resolved on its
+    router class (`BaseRouter.current_event`), shared by every resolver in the process, so two requests resolved
+    at once would read each other's bodies."""
 
-        def _serve(self) -> None:
-            body = self._body()
-            if body is None:
-                self._send(413, {"content-type": "application/problem+json", "connection": "close"}, _TOO_LARGE)
-                return
-            event = api_event(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
-            name, handler = route(urlsplit(self.path).path)
-            result = handler(event, LocalContext(name, event["requestContext"]["requestId"]))
-            payload = result.get("body") or ""
-            data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
-            headers = {k: v for k, v in (result.get("headers") or {}).items()}
-            self._send(int(result.get("statusCode", 200)), headers, data)
+    def __init__(
+        self, route: Callable[[str], tuple[str, Handler]], healthy: Callable[[], bool], agent_token: str | None
+    ) -> None:
+        self._route, self._healthy, self._token = route, healthy, agent_token
+        self._one_at_a_time = threading.Lock()
 
-        def _body(self) -> bytes | None:
-            """The request body, chunked or not; None when it is over the limit (read and dropped)."""
-            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                chunks, total = [], 0
-                while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
-                    total += size
-                    chunk = self.rfile.read(size)
-                    self.rfile.readline()
-                    if total <= MAX_BODY:
-                        chunks.append(chunk)
-                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return b"".join(chunks) if total <= MAX_BODY else None
-            length = int(self.headers.get("Content-Length") or 0)
-            if length <= MAX_BODY:
-                return self.rfile.read(length) if length else b""
-            while length > 0 and (dropped := self.rfile.read(min(length, 1 << 16))):
-                length -= len(dropped)  # read it all, so that the client gets to read our answer
-            return None
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        target = environ.get("REQUEST_URI") or environ.get("PATH_INFO") or "/"
+        path = urlsplit(target).path
+        if path == HEALTH_PATH:
+            status, headers, body = self._health()
+        else:
+            headers_in = _headers(environ)
+            name, handler = self._route(path)
+            if name in AGENT_FUNCTIONS and not self._agent_allowed(headers_in.get("authorization", "")):
+                status, headers, body = _problem(401, "agent-token-required", "Send Authorization: Bearer <token>")
+            else:
+                body_in = environ["wsgi.input"].read()  # waitress has read it whole, within MAX_BODY
+                event = api_event(environ["REQUEST_METHOD"], target, headers_in, body_in, environ["REMOTE_ADDR"])
+                with self._one_at_a_time:
+                    result = handler(event, LocalContext(name, event["requestContext"]["requestId"]))
+                status = int(result.get("statusCode", 200))
+                payload = result.get("body") or ""
+                body = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
+                headers = {k: str(v) for k, v in (result.get("headers") or {}).items() if k.lower() != "content-length"}
+        start_response(
+            f"{status} {HTTPStatus(status).phrase}",
+            [*headers.items(), ("Content-Length", str(len(body)))],
+        )
+        return [body]
 
-        def _send(self, status: int, headers: dict[str, str], data: bytes) -> None:
-            self.send_response(status)
-            for name, value in headers.items():
-                if name.lower() != "content-length":
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def _health(self) -> tuple[int, dict[str, str], bytes]:
+        if self._healthy():
+            return 200, {"content-type": "application/json"}, b'{"status":"ok"}'
+        return _problem(503, "not-ready", "a listener or worker is not up (yet)")
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+    def _agent_allowed(self, authorization: str) -> bool:
+        if self._token is None:
+            return True
+        scheme, _, token = authorization.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self._token.encode())
 
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: the handlers log, structured."""
 
-    server = ThreadingHTTPServer((host, port), Gateway)
-    server.daemon_threads = True
+def _headers(environ: dict[str, Any]) -> dict[str, str]:
+    headers = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
+    for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(name):
+            headers[name.replace("_", "-").lower()] = str(environ[name])
+    return headers
+
+
+def _problem(status: int, kind: str, detail: str) -> tuple[int, dict[str, str], bytes]:
+    body = {"type": f"urn:intake:problem:{kind}", "title": HTTPStatus(status).phrase, "status": status, "detail": detail}
+    return status, {"content-type": "application/problem+json"}, json.dumps(body).encode()
+
+
+class _ProblemErrorTask(ErrorTask):  # type: ignore[misc]
+    """waitress's own answers (a malformed request line, headers or chunk size: 400; a body over the limit: 413)
+    as problem+json, like every other error."""
+
+    def execute(self) -> None:
+        error = self.request.error
+        kind = "payload-too-large" if error.code == 413 else "request-malformed"
+        if error.code == 431:
+            kind = "headers-too-large"
+        status, headers, body = _problem(error.code, kind, str(error.body))
+        self.status = f"{status} {HTTPStatus(status).phrase}"
+        self.response_headers.extend(headers.items())
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class _ProblemChannel(HTTPChannel):  # type: ignore[misc]
+    error_task_class = _ProblemErrorTask
+
+
+def make_server(
+    host: str,
+    port: int,
+    route: Callable[[str], tuple[str, Handler]],
+    healthy: Callable[[], bool] = lambda: True,
+    agent_token: str | None = None,
+) -> Any:
+    """A waitress server (call `.run()` in a thread, `.close()` to stop; `.effective_port` is the port bound).
+
+    Limits enforced while reading: a body over MAX_BODY is answered 413 as soon as it is over (chunked or not),
+    a connection idle or stalled mid-request for READ_TIMEOUT_S is closed, and the listen backlog takes bursts."""
+    server = create_server(
+        Gateway(route, healthy, agent_token),
+        host=host,
+        port=port,
+        threads=8,
+        backlog=2048,
+        connection_limit=1000,
+        channel_timeout=READ_TIMEOUT_S,
+        cleanup_interval=5,
+        max_request_body_size=MAX_BODY,
+        max_request_header_size=64 * 1024,
+        asyncore_use_poll=True,
+        expose_tracebacks=False,
+        ident="intake",
+    )
+    server.channel_class = _ProblemChannel
+    logging.getLogger("waitress").setLevel(logging.ERROR)  # its queue-depth warnings are not the operator's news
     return server

@@ -1,4 +1,9 @@
-"""Queue consumers, as Lambda's SQS event source mapping runs them: batches in, failures left behind."""
+"""Queue consumers, as Lambda's SQS event source mapping runs them: batches in, failures left behind.
+
+Each consumer is one thread calling its function's handler with one batch at a time (one Lambda environment);
+a message the handler reports failed, or a batch whose invocation raised, stays on the queue and comes back
+after the visibility timeout, up to the queue's receive limit, then goes to its dead-letter queue.
+"""
 
 from __future__ import annotations
 
@@ -7,69 +12,51 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import boto3
-
-from intake.local.aws import REGION
 from intake.local.gateway import LocalContext
+from intake.observability import logger
+from intake.queues import Queue, Received, sqs_record
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+REGION = "us-east-1"  # what the events say; nothing here talks to AWS
 
 
-def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": m.get("MessageAttributes", {}),
-                "md5OfBody": m.get("MD5OfBody", ""),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": REGION,
-            }
-            for m in messages
-        ]
-    }
+def queue_arn(name: str) -> str:
+    return f"arn:aws:sqs:{REGION}:000000000000:intake-local-{name}"
 
 
-def poll_once(sqs: Any, queue_url: str, queue_arn: str, name: str, handler: Handler, wait_s: int = 1) -> int:
+def sqs_event(messages: list[Received], arn: str) -> dict[str, Any]:
+    return {"Records": [sqs_record(message, arn, REGION) for message in messages]}
+
+
+def poll_once(queue: Queue, arn: str, name: str, handler: Handler, wait_s: float = 1) -> int:
     """One receive → handler → delete round; returns how many messages the handler took."""
-    response = sqs.receive_message(
-        QueueUrl=queue_url,
-        MaxNumberOfMessages=10,
-        WaitTimeSeconds=wait_s,
-        MessageSystemAttributeNames=["All"],
-    )
-    messages = response.get("Messages", [])
+    messages = queue.receive(max_messages=10, wait_s=wait_s)
     if not messages:
         return 0
     try:
-        result = handler(sqs_event(messages, queue_arn), LocalContext(name, uuid.uuid4().hex))
+        result = handler(sqs_event(messages, arn), LocalContext(name, uuid.uuid4().hex))
     except Exception:  # as in Lambda: a failed invocation deletes nothing; the queue redelivers
+        logger.exception("batch failed; its messages stay on the queue", extra={"function": name})
         return 0
     failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-    done = [m for m in messages if m["MessageId"] not in failed]
-    for start in range(0, len(done), 10):
-        sqs.delete_message_batch(
-            QueueUrl=queue_url,
-            Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
-            ],
-        )
+    done = [m.receipt for m in messages if m.message_id not in failed]
+    queue.delete(done)
     return len(done)
 
 
 class Consumer(threading.Thread):
-    def __init__(self, name: str, queue_url: str, handler: Handler, stop: threading.Event) -> None:
+    def __init__(self, name: str, queue: Queue, handler: Handler, stop: threading.Event) -> None:
         super().__init__(name=f"consumer-{name}", daemon=True)
-        self._sqs = boto3.session.Session(region_name=REGION).client("sqs")
-        self._url, self._handler, self._stopping = queue_url, handler, stop
-        arn = self._sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
-        self._arn = arn["Attributes"]["QueueArn"]
+        self._queue, self._handler, self._stopping = queue, handler, stop
+        self._arn = queue_arn(name)
         self.function_name = name
+        self.polling = threading.Event()  # set once the first receive ran: the consumer is up
 
     def run(self) -> None:
         while not self._stopping.is_set():
-            poll_once(self._sqs, self._url, self._arn, self.function_name, self._handler)
+            try:
+                poll_once(self._queue, self._arn, self.function_name, self._handler)
+            except Exception:  # the queue itself failed (disk full, locked): wait, never die
+                logger.exception("queue unavailable", extra={"function": self.function_name})
+                self._stopping.wait(1)
+            self.polling.set()

@@ -1,0 +1,48 @@
+"""The archive on the file system: each key a file under one folder, written and fsynced before `put` returns."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path, PurePosixPath
+
+from intake.archive import ArchiveKeyError
+
+
+class FileArchive:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        """The file a key is kept in; keys are relative POSIX paths without `..` (ours always are)."""
+        parts = PurePosixPath(key).parts
+        if not parts or key.startswith("/") or any(part in ("..", ".") for part in parts):
+            raise ValueError(f"not an archive key: {key!r}")
+        return self.root.joinpath(*parts)
+
+    def put(self, key: str, body: bytes, content_type: str) -> None:
+        """Write to a temporary file, fsync, rename over the key, fsync the folder: whole or absent after a crash."""
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=".put-")
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(body)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        folder = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.path(key).read_bytes()
+        except FileNotFoundError:
+            raise ArchiveKeyError(key) from None

@@ -366,6 +366,7 @@ class Store:
         }
         if filters:
             kwargs["FilterExpression"] = " AND ".join(filters)
+        if names:  # DynamoDB refuses an empty ExpressionAttributeNames (moto does not)
             kwargs["ExpressionAttributeNames"] = names
         return self._query(**kwargs)
 

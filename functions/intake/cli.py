@@ -183,8 +183,16 @@ def _start_server(config: Path, data_dir: Path, env: dict[str, str]) -> tuple[su
     url = line.split()[2]
     log = data_dir / "serve.log"  # the rest of what it prints (warnings, errors): kept, and never blocking it
     threading.Thread(target=_copy_lines, args=(process.stdout, log), name="serve-log", daemon=True).start()
-    _get(url, "/healthz")
-    return process, url
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            _get(url, "/healthz")
+            return process, url
+        except urllib.error.HTTPError:  # 503 until every worker is up
+            if time.monotonic() > deadline:
+                process.kill()
+                raise
+            time.sleep(0.1)
 
 
 def _copy_lines(source: IO[str], path: Path) -> None:

@@ -236,7 +236,7 @@ def test_framing_errors_are_answered_400_not_dropped(server: Server, head: bytes
 def test_a_300_mb_chunk_is_refused_413_once_the_limit_is_read_not_after_buffering_it(server: Server) -> None:
     head = b"POST /webhooks/forms/contact HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
     head += b"%x\r\n" % (300 * 1024 * 1024)
-    answer = _exchange(server, head, b"x" * (12 * 1024 * 1024))  # a little over the 10 MiB limit, then the answer
+    answer = _exchange(server, head, b"x" * (48 * 1024 * 1024))  # over the 40 MiB read limit, then the answer
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert b"urn:intake:problem:payload-too-large" in answer
 

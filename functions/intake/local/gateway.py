@@ -24,7 +24,11 @@ from waitress.server import create_server
 from waitress.task import ErrorTask
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit
+MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit: answered 413 problem+json once read
+# Read no further than this: a body over it is answered 413 as soon as that much has arrived (a client sending
+# more, or a chunk header announcing 300 MB, never makes the server buffer more). Between the two, the body is
+# read (waitress spools it to a temporary file) so that the client is not cut off before it reads the answer.
+READ_LIMIT = 4 * MAX_BODY
 READ_TIMEOUT_S = 30  # API Gateway's integration timeout; a request that stalls longer is dropped
 HEALTH_PATH = "/healthz"
 AGENT_FUNCTIONS = ("api", "ses-receiving")  # what `--agent-token` protects: everything but webhooks and surveys
@@ -103,8 +107,10 @@ class Gateway:
             name, handler = self._route(path)
             if name in AGENT_FUNCTIONS and not self._agent_allowed(headers_in.get("authorization", "")):
                 status, headers, body = _problem(401, "agent-token-required", "Send Authorization: Bearer <token>")
+            elif int(environ.get("CONTENT_LENGTH") or 0) > MAX_BODY:
+                status, headers, body = _problem(413, "payload-too-large", f"at most {MAX_BODY} bytes")
             else:
-                body_in = environ["wsgi.input"].read()  # waitress has read it whole, within MAX_BODY
+                body_in = environ["wsgi.input"].read()  # waitress has read it whole (spooled past 1 MiB)
                 event = api_event(environ["REQUEST_METHOD"], target, headers_in, body_in, environ["REMOTE_ADDR"])
                 with self._one_at_a_time:
                     result = handler(event, LocalContext(name, event["requestContext"]["requestId"]))
@@ -173,7 +179,7 @@ def make_server(
 ) -> Any:
     """A waitress server (call `.run()` in a thread, `.close()` to stop; `.effective_port` is the port bound).
 
-    Limits enforced while reading: a body over MAX_BODY is answered 413 as soon as it is over (chunked or not),
+    Limits enforced while reading: a body over READ_LIMIT is answered 413 as soon as it is over (chunked or not),
     a connection idle or stalled mid-request for READ_TIMEOUT_S is closed, and the listen backlog takes bursts."""
     server = create_server(
         Gateway(route, healthy, agent_token),
@@ -184,7 +190,7 @@ def make_server(
         connection_limit=1000,
         channel_timeout=READ_TIMEOUT_S,
         cleanup_interval=5,
-        max_request_body_size=MAX_BODY,
+        max_request_body_size=READ_LIMIT,
         max_request_header_size=64 * 1024,
         asyncore_use_poll=True,
         expose_tracebacks=False,

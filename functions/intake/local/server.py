@@ -11,6 +11,7 @@ import ipaddress
 import os
 import signal
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from intake.local.adapters import LocalAdapters
 
 VISIBILITY_S = 5  # a failed message comes back after 5 s here (60-180 s in AWS, above the function timeout)
+READY_WITHIN_S = 30
 SWEEP_EVERY_S = 3600  # expired items (TTL) are deleted this often, as DynamoDB's TTL does lazily
 
 
@@ -109,6 +111,9 @@ def serve(
         from intake.local import smtp as smtp_server
 
         smtp.append(smtp_server.start(host, smtp_port))
+    ready_by = time.monotonic() + READY_WITHIN_S
+    while not _healthy(consumers, local, smtp_port, smtp) and time.monotonic() < ready_by:
+        time.sleep(0.02)  # the first line says it is serving: every worker has started by then
     queued = local.inbound.depth() + local.notifications.depth()
     print(f"intake serving {url} (data in {data_dir}; {queued} messages queued)", flush=True)
     if smtp:

@@ -6,7 +6,7 @@ export TZ := UTC
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup demo test lint bench synth serve schemas clean
+.PHONY: help setup uv demo test lint bench synth serve schemas clean
 
 help:
 	@echo "make demo    run the sample web forms through a local Intake and print the tickets"
@@ -18,9 +18,12 @@ help:
 
 setup: .venv/.synced node_modules/.installed
 
+uv:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
+		{ echo "==> uv: installing it"; python3 -m pip install --quiet uv; }
+
 .venv/.synced: pyproject.toml uv.lock
-	@echo "==> uv: installing it if missing"
-	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(MAKE) --no-print-directory uv
 	@echo "==> uv sync --frozen: the locked Python dependencies into .venv"
 	@$(UV) sync --frozen --all-extras
 	@touch $@
@@ -30,12 +33,15 @@ node_modules/.installed: package.json package-lock.json
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-demo: setup
-	@echo "==> intake demo: posting events/forms/* to a local Intake"
-	@$(UV) run --frozen intake demo
+# demo and serve need only the runtime and the local extra: no Node.js, no CDK, no moto
+RUN_LOCAL = $(UV) run --frozen --no-default-groups --extra local
 
-serve: setup
-	@$(UV) run --frozen intake serve
+demo: uv
+	@echo "==> intake demo: posting the samples to a local Intake (SQLite and files, no AWS)"
+	@$(RUN_LOCAL) intake demo
+
+serve: uv
+	@$(RUN_LOCAL) intake serve
 
 test: setup
 	@echo "==> pytest (exit code 5, no tests collected, fails this target)"

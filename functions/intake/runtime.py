@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache, partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 
@@ -21,6 +21,8 @@ from intake.secrets import Secrets
 from intake.store import Store
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
     from intake.archive import Archive
     from intake.bus import EventBus
     from intake.digest.publish import Outlets
@@ -69,7 +71,10 @@ def local() -> LocalAdapters | None:
 @cache
 def store() -> Store:
     here = local()
-    return Store(client("dynamodb") if here is None else here.table, settings().table_name)
+    if here is None:
+        return Store(client("dynamodb"), settings().table_name)
+    # SqliteTable implements the DynamoDB item calls Store makes (the table port), with DynamoDB's semantics
+    return Store(cast("DynamoDBClient", here.table), settings().table_name)
 
 
 @cache

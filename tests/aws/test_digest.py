@@ -18,9 +18,9 @@ from markupsafe import escape
 from ulid import ULID
 
 from intake import runtime
-from intake.config import Policy, load_policy
 from intake.archive import S3Archive
 from intake.bus import EventBridgeBus
+from intake.config import Policy, load_policy
 from intake.digest.publish import Outlets, prepare, publish
 from intake.digest.view import context
 from intake.ingest import ingest

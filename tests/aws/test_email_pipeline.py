@@ -126,7 +126,7 @@ def test_a_replayed_mailgun_request_is_refused(stack: Stack) -> None:
 def test_ses_receiving_path_s3_event_to_queue_to_worker_to_ticket(stack: Stack) -> None:
     from intake.handlers import email
     from intake.local.workers import poll_once
-from intake.queues import SqsQueue
+    from intake.queues import SqsQueue
     from intake.resources import SES_PREFIX
 
     # Given SES's receipt rule storing a message's MIME in the archive

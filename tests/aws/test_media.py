@@ -12,10 +12,10 @@ import pytest
 from ulid import ULID
 
 from intake.archive import S3Archive
-from intake.queues import SqsQueue
 from intake.inbox import Inbox
 from intake.media import MediaUnavailableError, fetch_media, graph_fetcher, sha256_hex
 from intake.model import Attachment, Channel, InboundMessage, Sender
+from intake.queues import SqsQueue
 from tests.aws.conftest import Stack, at
 from tests.aws.graph_api import TOKEN, GraphApi, serving
 

@@ -17,10 +17,10 @@ import yaml
 from intake import runtime
 from intake.config import Policy, load_policy
 from intake.local.workers import poll_once
-from intake.queues import SqsQueue
 from intake.model import SlaTarget, SlaTimer, TimerState
 from intake.notify.mailer import OutboxMailer, SesMailer
 from intake.notify.notifier import Notification, Outcome, notification_body, notify
+from intake.queues import SqsQueue
 from tests.aws.conftest import ROOT, Stack
 
 NOW = datetime(2026, 12, 1, 12, 20, tzinfo=UTC)

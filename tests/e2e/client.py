@@ -33,9 +33,7 @@ SECRETS = {
     "INTAKE_FORM_FEEDBACK_SECRET": "e2e-typeform-secret",
     "INTAKE_WHATSAPP_APP_SECRET": "e2e-whatsapp-secret",
 }
-FIRST_LINE = re.compile(
-    r"^intake serving (?P<url>http://127\.0\.0\.1:\d+) \(data in (?P<dir>.+); (?P<restored>.*)\)$"
-)
+FIRST_LINE = re.compile(r"^intake serving (?P<url>http://127\.0\.0\.1:\d+) \(data in (?P<dir>.+); (?P<restored>.*)\)$")
 STOPPED_LINE = "intake stopped"
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0

@@ -99,7 +99,7 @@ def test_kill_9_during_a_burst_loses_and_doubles_nothing_that_was_answered_2xx(
     for client in clients:
         client.start()
     # When it is killed with SIGKILL at a random moment, and started again on the same folder
-    time.sleep(random.uniform(1.5, 3.0))  # noqa: S311 - a moment, not a secret
+    time.sleep(random.uniform(1.5, 3.0))
     first.kill()
     burst.stop()
     for client in clients:
@@ -177,9 +177,7 @@ def _notices(data_dir: Path) -> list[str]:
     return found
 
 
-def test_sla_clocks_survive_kill_9_and_each_notice_fires_once(
-    launch: Callable[..., Server], tmp_path: Path
-) -> None:
+def test_sla_clocks_survive_kill_9_and_each_notice_fires_once(launch: Callable[..., Server], tmp_path: Path) -> None:
     policy = re.sub(r"(?ms)^sla:\n.*?(?=^# A new ticket's priority)", FAST_SLA, CONFIG.read_text())
     (tmp_path / "intake.yaml").write_text(policy)
     data_dir = tmp_path / "data"

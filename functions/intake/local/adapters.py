@@ -1,11 +1,11 @@
 """The local adapters of every port, in one data folder: what `intake serve` runs on instead of AWS.
 
-    <data-dir>/tickets.db    the ticket table (SQLite, WAL): `SqliteTable`, behind the same `Store`
-    <data-dir>/queues.db     the inbound and notifications queues and their dead letters: `SqliteQueue`
-    <data-dir>/timers.db     the SLA and deliver-later executions, fired by one `Scheduler` thread
-    <data-dir>/archive/      raw requests, emails, attachments, digests: `FileArchive`
-    <data-dir>/events.jsonl  Intake's events (DigestPublished, SurveyRequested): `FileBus`
-    <data-dir>/outbox/       the mail Intake sends, one .eml file each (`OutboxMailer`)
+<data-dir>/tickets.db    the ticket table (SQLite, WAL): `SqliteTable`, behind the same `Store`
+<data-dir>/queues.db     the inbound and notifications queues and their dead letters: `SqliteQueue`
+<data-dir>/timers.db     the SLA and deliver-later executions, fired by one `Scheduler` thread
+<data-dir>/archive/      raw requests, emails, attachments, digests: `FileArchive`
+<data-dir>/events.jsonl  Intake's events (DigestPublished, SurveyRequested): `FileBus`
+<data-dir>/outbox/       the mail Intake sends, one .eml file each (`OutboxMailer`)
 """
 
 from __future__ import annotations

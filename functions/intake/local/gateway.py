@@ -7,14 +7,14 @@ runs in Lambda, and the handler's answer goes back as the HTTP response.
 from __future__ import annotations
 
 import base64
+import hmac
 import json
+import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-import hmac
-import logging
-import threading
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -145,7 +145,12 @@ def _headers(environ: dict[str, Any]) -> dict[str, str]:
 
 
 def _problem(status: int, kind: str, detail: str) -> tuple[int, dict[str, str], bytes]:
-    body = {"type": f"urn:intake:problem:{kind}", "title": HTTPStatus(status).phrase, "status": status, "detail": detail}
+    body = {
+        "type": f"urn:intake:problem:{kind}",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
     return status, {"content-type": "application/problem+json"}, json.dumps(body).encode()
 
 

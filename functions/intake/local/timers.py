@@ -105,16 +105,19 @@ class LocalTimers:
 
     def stop(self, name: str, cause: str) -> None:
         self._database.connection().execute(
-            "UPDATE executions SET state = 'stopped', ended_at = ? WHERE machine = ? AND name = ? AND state = 'running'",
+            "UPDATE executions SET state = 'stopped', ended_at = ?"
+            " WHERE machine = ? AND name = ? AND state = 'running'",
             (time.time(), self.machine, name),
         )
         logger.info("timer stopped", extra={"execution": name})
 
     def state(self, name: str) -> str | None:
         """`running`, `succeeded`, `settled`, `stopped`; None when never started."""
-        row = self._database.connection().execute(
-            "SELECT state FROM executions WHERE machine = ? AND name = ?", (self.machine, name)
-        ).fetchone()
+        row = (
+            self._database.connection()
+            .execute("SELECT state FROM executions WHERE machine = ? AND name = ?", (self.machine, name))
+            .fetchone()
+        )
         return None if row is None else str(row[0])
 
 
@@ -213,9 +216,9 @@ class Scheduler(threading.Thread):
             self._send({"kind": "breach", **notice})
             return True
         wanted = "running" if kind == "warning" else "breached"
-        item = self._table.get_item(
-            TableName=self._table_name, Key=self._key(execution), ConsistentRead=True
-        ).get("Item", {})
+        item = self._table.get_item(TableName=self._table_name, Key=self._key(execution), ConsistentRead=True).get(
+            "Item", {}
+        )
         if item.get("generation", {}).get("N") != execution["generation_text"] or item.get("state") != {"S": wanted}:
             return False
         if kind == "warning":

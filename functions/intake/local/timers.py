@@ -90,7 +90,7 @@ class _Database:
 class LocalTimers:
     """The executions of one machine (`SLA` or `LATER`), by name."""
 
-    def __init__(self, database: _Database, machine: str, wake: threading.Condition) -> None:
+    def __init__(self, database: _Database, machine: str, wake: threading.Event) -> None:
         self._database, self.machine, self._wake = database, machine, wake
 
     def start(self, name: str, execution_input: dict[str, Any]) -> None:
@@ -100,8 +100,7 @@ class LocalTimers:
             (self.machine, name, json.dumps(execution_input), first, time.time()),
         )
         logger.info("timer started", extra={"execution": name})
-        with self._wake:
-            self._wake.notify_all()
+        self._wake.set()
 
     def stop(self, name: str, cause: str) -> None:
         self._database.connection().execute(
@@ -138,7 +137,9 @@ class Scheduler(threading.Thread):
         self._database = _Database(path)
         self._table, self._table_name, self._queue = table, table_name, queue
         self._stopping, self._clock = stop, clock
-        self._wake = threading.Condition()
+        # Set by `wake` and every start, cleared before each round: a start between a round's last look at the rows
+        # and its wait is not lost (a Condition's notify there was, and the new step fired up to IDLE_S late)
+        self._wake = threading.Event()
         self.ticking = threading.Event()  # set once the first round ran: the scheduler is up
         breach = json.loads(DEFINITION_PATH.read_text(encoding="utf-8"))["States"]["MarkBreached"]["Parameters"]
         self._breach = {k: breach[k] for k in ("ConditionExpression", "UpdateExpression", "ExpressionAttributeNames")}
@@ -148,6 +149,7 @@ class Scheduler(threading.Thread):
 
     def run(self) -> None:
         while not self._stopping.is_set():
+            self._wake.clear()  # before the round reads the rows: a start from here on makes the wait below return
             try:
                 next_at = self.run_due()
             except sqlite3.Error:
@@ -155,12 +157,10 @@ class Scheduler(threading.Thread):
                 next_at = self._clock() + RETRY_S
             self.ticking.set()
             wait = IDLE_S if next_at is None else min(IDLE_S, max(0.0, next_at - self._clock()))
-            with self._wake:
-                self._wake.wait(wait)
+            self._wake.wait(wait)
 
     def wake(self) -> None:
-        with self._wake:
-            self._wake.notify_all()
+        self._wake.set()
 
     def run_due(self) -> float | None:
         """Run every step due now; returns the instant of the next one (None: nothing is running)."""
@@ -251,5 +251,6 @@ class Scheduler(threading.Thread):
     def _key(execution: dict[str, Any]) -> dict[str, Any]:
         return {"PK": {"S": execution["pk"]}, "SK": {"S": execution["sk"]}}
 
-    def _send(self, body: dict[str, Any]) -> None:
-        self._queue.send([Outgoing(body=json.dumps(body))])
+    def _send(self, body: Any) -> None:
+        """As the ASL's `sqs:sendMessage` task: a string body is sent as it is, any other value as its JSON."""
+        self._queue.send([Outgoing(body=body if isinstance(body, str) else json.dumps(body))])

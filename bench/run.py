@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # tests.moto_stack: the stack's resources in moto
 HANDLERS = (
     "intake.handlers.receiver",
     "intake.handlers.ingest",
@@ -270,7 +271,7 @@ def throughput(count: int, ingest_count: int, rounds: int) -> None:
     for name in [k for k in os.environ if k.startswith("INTAKE_") and k not in SECRETS]:
         del os.environ[name]
 
-    from intake.local.aws import create_resources, emulated
+    from tests.moto_stack import create_resources, emulated
 
     with emulated():
         resources = create_resources(prefix="intake-bench")
@@ -283,6 +284,7 @@ def throughput(count: int, ingest_count: int, rounds: int) -> None:
         from intake.local import samples
         from intake.local.gateway import LocalContext, api_event
         from intake.local.workers import sqs_event
+        from intake.queues import SqsQueue
         from intake.secrets import Secrets
 
         runtime.reset()
@@ -290,6 +292,7 @@ def throughput(count: int, ingest_count: int, rounds: int) -> None:
         s3, sqs, dynamodb = runtime.client("s3"), runtime.client("sqs"), runtime.client("dynamodb")
         sfn = runtime.client("stepfunctions")
         queue_url = resources.queue_urls["inbound"]
+        inbound = SqsQueue(sqs, queue_url)
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         serial = iter(range(10**9))
 
@@ -319,23 +322,15 @@ def throughput(count: int, ingest_count: int, rounds: int) -> None:
                 if answer["statusCode"] != 202:
                     raise RuntimeError(f"receiver answered {answer['statusCode']}: {answer.get('body')}")
 
-        def take_queue() -> list[dict[str, Any]]:
+        def take_queue() -> list[Any]:
             """Everything on the inbound queue, received and deleted (the receiver's: for the ingest runs)."""
-            taken: list[dict[str, Any]] = []
-            while True:
-                got = sqs.receive_message(
-                    QueueUrl=queue_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
-                )
-                messages = got.get("Messages", [])
-                if not messages:
-                    return taken
+            taken: list[Any] = []
+            while messages := inbound.receive(max_messages=10):
                 taken += messages
-                sqs.delete_message_batch(
-                    QueueUrl=queue_url,
-                    Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
-                )
+                inbound.delete([m.receipt for m in messages])
+            return taken
 
-        def ingest_all(messages: list[dict[str, Any]]) -> None:
+        def ingest_all(messages: list[Any]) -> None:
             for start in range(0, len(messages), 10):  # Lambda's SQS batch size
                 event = sqs_event(messages[start : start + 10], queue_arn)
                 result = ingest.handler(event, LocalContext("ingest", uuid.uuid4().hex))

@@ -312,6 +312,8 @@ class Store:
         self, team: str, due_before: datetime | None, limit: int, after: str | None
     ) -> Iterator[dict[str, Any]]:
         index = _index("open_by_due")
+        if after is not None and due_before is not None and after >= iso(due_before):
+            return iter(())  # the cursor is past the bound: nothing (DynamoDB refuses a reversed BETWEEN)
         condition = f"{index.partition_key} = :team"
         values: dict[str, Any] = {"team": team}
         if after is not None and due_before is not None:
@@ -814,10 +816,8 @@ class Store:
                     due=iso(next_due_at), team=ticket.team, key=f"{iso(next_due_at)}#{ticket.id}"
                 ),
             }
-        try:
-            self._db.update_item(TableName=self._table, Key=key, **update)
-        except ClientError as error:
-            raise _mapped(error) from None
+        # only an existing ticket: an update would otherwise create a bare META item in the queue index
+        self._conditional(self._db.update_item, Key=key, ConditionExpression="attribute_exists(PK)", **update)
 
     def change_ticket(
         self,
@@ -903,7 +903,7 @@ class Store:
 
     def allow_acknowledgment(self, sender: str, at: datetime, per_hour: int) -> bool:
         """Count one acknowledgment to `sender` in this clock hour; False once `per_hour` were sent."""
-        hour = at.strftime("%Y%m%d%H")
+        hour = at.astimezone(UTC).strftime("%Y%m%d%H")
         keep = _epoch(at) + 2 * 3600
         return self._conditional(
             self._db.update_item,

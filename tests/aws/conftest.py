@@ -19,12 +19,12 @@ import pytest
 from intake import runtime
 from intake.config import load_policy
 from intake.local import samples
-from intake.local.aws import Resources, create_resources, emulated
 from intake.local.gateway import LocalContext, api_event
 from intake.local.workers import poll_once
 from intake.queues import SqsQueue
 from intake.secrets import Secrets
 from intake.store import Store
+from tests.moto_stack import Resources, create_resources, emulated
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {

@@ -12,10 +12,10 @@ from ulid import ULID
 
 from intake.calls import MISSED_SUBJECT, fold_call_event
 from intake.ingest import ingest
-from intake.local.aws import create_resources
 from intake.model import CallEvent, CallEventKind, Channel, InboundMessage, Recording, Sender, Transcript
 from intake.store import Store
 from tests.aws.conftest import Stack, at
+from tests.moto_stack import create_resources
 
 T0 = at("2026-11-21T22:14:00+00:00")
 CALLER = "+33612345678"

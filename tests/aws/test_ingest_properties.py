@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 from ulid import ULID
 
 from intake.ingest import ingest
-from intake.local.aws import create_resources
 from intake.model import Sender
 from intake.store import Store
 from tests.aws.conftest import Stack
 from tests.aws.test_ingest_core import T0, message
+from tests.moto_stack import create_resources
 
 # (thread, times delivered) per distinct message; the delivery order is shuffled
 plans = st.lists(st.tuples(st.integers(0, 2), st.integers(1, 3)), min_size=1, max_size=8)

@@ -23,10 +23,10 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from intake.local.aws import REGION, create_resources, emulated
 from intake.local.queue import SqliteQueue
 from intake.queues import Outgoing, Queue, QueueRefusedError, Received, SqsQueue, sqs_record
 from intake.resources import QUEUES, QueueSpec
+from tests.moto_stack import REGION, create_resources, emulated
 
 SPECS = {spec.name: spec for spec in QUEUES}
 VISIBILITY_S = 1

@@ -25,7 +25,6 @@ from botocore.exceptions import ClientError
 from ulid import ULID
 
 from intake.ingest import Outcome, ingest
-from intake.local.aws import create_resources, emulated
 from intake.local.table import SqliteTable
 from intake.model import (
     CallEvent,
@@ -47,6 +46,7 @@ from intake.model import (
     reference_for,
 )
 from intake.store import ContactPlan, Store, TicketNotFoundError, WriteConflictError, iso
+from tests.moto_stack import create_resources, emulated
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL = ROOT / "functions" / "intake" / "sla" / "state_machine.asl.json"

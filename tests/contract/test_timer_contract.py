@@ -29,7 +29,6 @@ import pytest
 from ulid import ULID
 
 from intake.config import SlaTargetName
-from intake.local.aws import REGION, create_resources, emulated
 from intake.local.queue import SqliteQueue
 from intake.local.table import SqliteTable
 from intake.local.timers import IDLE_S, LATER, SLA, Scheduler
@@ -39,6 +38,7 @@ from intake.resources import NOTIFICATIONS_QUEUE, table_name
 from intake.sla.policy import TimerPlan, execution_name
 from intake.sla.timers import TimerControl, Timers
 from intake.store import Store
+from tests.moto_stack import REGION, create_resources, emulated
 
 TARGET: SlaTargetName = "first_response"
 LATE_S = 3.0  # how late a notification may be on a busy test machine

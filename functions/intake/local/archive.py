@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import threading
 from pathlib import Path, PurePosixPath
 
 from intake.archive import ArchiveKeyError
@@ -25,15 +25,16 @@ class FileArchive:
         """Write to a temporary file, fsync, rename over the key, fsync the folder: whole or absent after a crash."""
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=".put-")
+        # one writer per process and thread at a time: its own temporary name, no collision
+        temporary = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}.tmp")
         try:
-            with os.fdopen(descriptor, "wb") as file:
+            with temporary.open("wb") as file:
                 file.write(body)
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(temporary, target)
         except BaseException:
-            Path(temporary).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
             raise
         folder = os.open(target.parent, os.O_RDONLY)
         try:

@@ -1,8 +1,9 @@
 """The event bus on one machine: each event a JSON line appended to `events.jsonl`, fsynced before `publish`
-returns (what EventBridge would deliver: source, detail-type, time, detail)."""
+returns (what EventBridge would deliver: source, detail-type, time, detail); safe from several processes."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
@@ -31,6 +32,7 @@ class FileBus:
             sort_keys=True,
         )
         with self._lock, self.path.open("a", encoding="utf-8") as file:
+            fcntl.flock(file, fcntl.LOCK_EX)  # both processes of `intake serve` publish: whole lines only
             file.write(line + "\n")
             file.flush()
             os.fsync(file.fileno())

@@ -1,33 +1,34 @@
 """`intake serve`: every route on one port, the queue consumers and the timer scheduler, on the local adapters.
 
-Everything lives in `<data-dir>` (`intake.local.adapters`): what was answered 2xx is already in SQLite or a
-fsynced file, so a `kill -9` at any moment loses nothing; a restart picks up the queues (messages in flight come
-back after their visibility timeout) and the running timers where they were.
+Two processes, as Lambda runs its functions in environments of their own: this one serves HTTP (the receiver,
+the API, SES receiving; waitress) and SMTP; a worker process (`workers_main`) runs the queue consumers (ingest,
+notifier) and the timer scheduler. They share nothing but the data folder (`intake.local.adapters`), whose
+SQLite files and fsynced archive are safe for both. What was answered 2xx is already there, so a `kill -9` of
+either at any moment loses nothing: a restart picks up the queues (messages in flight come back after their
+visibility timeout) and the running timers where they were. The worker exits when this process is gone.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import multiprocessing
 import os
 import signal
 import threading
 import time
 import warnings
 from collections.abc import Callable
+from multiprocessing.synchronize import Event
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from intake.config import load_policy
 from intake.local.gateway import Handler, make_server
-from intake.local.workers import Consumer
 
-if TYPE_CHECKING:
-    from intake.local.adapters import LocalAdapters
-
-VISIBILITY_S = 5  # a failed message comes back after 5 s here (60-180 s in AWS, above the function timeout)
-READY_WITHIN_S = 30
+READY_WITHIN_S = 60
 SWEEP_EVERY_S = 3600  # expired items (TTL) are deleted this often, as DynamoDB's TTL does lazily
+ORPHAN_CHECK_S = 0.5  # how soon the worker notices that `intake serve` is gone
 
 
 class HostUnprotectedError(Exception):
@@ -57,6 +58,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _environment(data_dir: Path, config: Path) -> None:
+    """The settings both processes read (the worker inherits them)."""
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ["INTAKE_DATA_DIR"] = str(data_dir)
+    os.environ["INTAKE_CONFIG"] = str(config.resolve())
+    os.environ.setdefault("INTAKE_OUTBOX", str(data_dir / "outbox"))
+    warnings.filterwarnings("ignore", "No application metrics to publish")
+
+
 def serve(
     host: str,
     port: int,
@@ -74,73 +85,88 @@ def serve(
         )
     load_policy(config)  # fail fast, with each error's path, before anything starts
     data_dir = data_dir.resolve()
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    warnings.filterwarnings("ignore", "No application metrics to publish")
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    os.environ["INTAKE_DATA_DIR"] = str(data_dir)
-    os.environ["INTAKE_CONFIG"] = str(config.resolve())
-    os.environ.setdefault("INTAKE_OUTBOX", str(data_dir / "outbox"))
+    _environment(data_dir, config)
 
     from intake import runtime
 
     runtime.reset()
-    local = runtime.local()
+    local = runtime.local()  # creates the data folder's files before the worker opens them
     assert local is not None  # INTAKE_DATA_DIR is set above
-    stop = local.stop
-    consumers = _consumers(local)
     smtp: list[Any] = []  # the SMTP controller, once started
+    spawn = multiprocessing.get_context("spawn")
+    worker_ready, worker_stop = spawn.Event(), spawn.Event()
     server = make_server(
-        host, port, _route, healthy=lambda: _healthy(consumers, local, smtp_port, smtp), agent_token=agent_token
+        host,
+        port,
+        _route,
+        healthy=lambda: worker.is_alive() and worker_ready.is_set() and (smtp_port is None or bool(smtp)),
+        agent_token=agent_token,
     )
     url = f"http://{host}:{server.effective_port}"
     os.environ.setdefault("INTAKE_PUBLIC_BASE_URL", url)
     runtime.settings.cache_clear()
     runtime.store(), runtime.inbox(), runtime.policy(), runtime.timers()  # built before any thread uses them
+    stop = threading.Event()
 
     def shutdown(signum: int, frame: FrameType | None) -> None:
         stop.set()
-        local.scheduler.wake()
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    for consumer in consumers:
-        consumer.start()
-    local.scheduler.start()
+    worker = spawn.Process(target=workers_main, args=(worker_ready, worker_stop, os.getpid()), name="intake-workers")
+    worker.start()
     threading.Thread(target=server.run, name="gateway", daemon=True).start()
     if smtp_port is not None:
         from intake.local import smtp as smtp_server
 
         smtp.append(smtp_server.start(host, smtp_port))
-    ready_by = time.monotonic() + READY_WITHIN_S
-    while not _healthy(consumers, local, smtp_port, smtp) and time.monotonic() < ready_by:
-        time.sleep(0.02)  # the first line says it is serving: every worker has started by then
+    worker_ready.wait(READY_WITHIN_S)  # the first line says it is serving: every worker has started by then
     queued = local.inbound.depth() + local.notifications.depth()
     print(f"intake serving {url} (data in {data_dir}; {queued} messages queued)", flush=True)
     if smtp:
         print(f"intake receiving email on smtp://{host}:{smtp_port}", flush=True)
     ready(url)
-    while not stop.wait(SWEEP_EVERY_S):
-        local.table.sweep_expired(int(runtime.utc_now().timestamp()))
+    while not stop.wait(1):
+        if not worker.is_alive():  # it should never die: say so, and stop (a supervisor restarts us)
+            print(f"intake: the worker process exited ({worker.exitcode}); stopping", flush=True)
+            break
     server.close()
     for controller in smtp:
         controller.stop()
-    for consumer in consumers:
-        consumer.join(timeout=10)
-    local.scheduler.join(timeout=10)
+    worker_stop.set()
+    worker.join(timeout=20)
     print("intake stopped", flush=True)
 
 
-def _consumers(local: LocalAdapters) -> list[Consumer]:
+def workers_main(ready: Event, stop: Event, parent: int) -> None:
+    """The worker process: the ingest and notifier consumers and the timer scheduler, until `stop` is set or the
+    parent is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    warnings.filterwarnings("ignore", "No application metrics to publish")
+    from intake import runtime
     from intake.handlers import ingest, notifier
+    from intake.local.workers import Consumer
 
-    return [
+    local = runtime.local()
+    assert local is not None
+    consumers = [
         Consumer("ingest", local.inbound, ingest.handler, local.stop),
         Consumer("notifier", local.notifications, notifier.handler, local.stop),
     ]
-
-
-def _healthy(consumers: list[Consumer], local: LocalAdapters, smtp_port: int | None, smtp: list[Any]) -> bool:
-    """Ready: every consumer has polled once, the scheduler has run a round, the SMTP listener (if asked) is up."""
-    workers = all(c.is_alive() and c.polling.is_set() for c in consumers)
-    timers = local.scheduler.is_alive() and local.scheduler.ticking.is_set()
-    return workers and timers and (smtp_port is None or bool(smtp))
+    for consumer in consumers:
+        consumer.start()
+    local.scheduler.start()
+    while not all(c.polling.is_set() for c in consumers) or not local.scheduler.ticking.is_set():
+        time.sleep(0.02)
+    ready.set()
+    swept = time.monotonic()
+    while not stop.wait(ORPHAN_CHECK_S) and os.getppid() == parent:
+        if time.monotonic() - swept > SWEEP_EVERY_S:
+            local.table.sweep_expired(int(time.time()))
+            swept = time.monotonic()
+    local.stop.set()
+    local.scheduler.wake()
+    for consumer in consumers:
+        consumer.join(timeout=10)
+    local.scheduler.join(timeout=10)

@@ -35,7 +35,7 @@ from intake.sla.timers import DEFINITION_PATH
 SLA = "sla-timer"
 LATER = "deliver-later"
 RETRY_S = 2.0  # a step whose table or queue failed is tried again this much later
-IDLE_S = 5.0  # the scheduler wakes at least this often (and at once when an execution starts)
+IDLE_S = 0.5  # the scheduler looks at least this often: executions started by the other process of `intake serve`
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (

@@ -1,19 +1,17 @@
-"""AWS on one machine: moto in-process, with the resources the stack declares, kept in a data folder.
+"""The AWS adapters' test double: moto in-process, with the resources the stack declares.
 
-`create_resources` builds the table, queues and bucket from `intake.resources`, the description the
-CDK stack builds from too. `save`/`load` keep their contents in `<data-dir>` across restarts.
+`create_resources` builds the table, queues, bucket, state machines and event bus from `intake.resources` (the
+description the CDK stack builds from too) and the ASL files the stack deploys. moto tests the AWS adapters and
+the ASL; it never runs Intake (`intake serve` runs on `intake.local.adapters`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -172,29 +170,6 @@ def _create_state_machine(session: boto3.session.Session, prefix: str, notificat
     return str(created["stateMachineArn"])
 
 
-def restart_timers(resources: Resources) -> int:
-    """After a restart moto has forgotten its executions: start each running SLA clock's again (same name,
-    same input; deadlines already past fire at once, and the notifier sends each notice only once)."""
-    from intake.sla.policy import execution_name
-
-    session = boto3.session.Session(region_name=REGION)
-    dynamodb, sfn = session.client("dynamodb"), session.client("stepfunctions")
-    pages = dynamodb.get_paginator("scan").paginate(
-        TableName=resources.table,
-        FilterExpression="begins_with(SK, :sla) AND #state = :running",
-        ExpressionAttributeNames={"#state": "state"},
-        ExpressionAttributeValues={":sla": {"S": "SLA#"}, ":running": {"S": "running"}},
-    )
-    started = 0
-    for page in pages:
-        for item in page["Items"]:
-            execution = json.loads(item["execution"]["S"])
-            name = execution_name(execution["ticket_id"], execution["target"], execution["generation"])
-            sfn.start_execution(stateMachineArn=resources.state_machine_arn, name=name, input=json.dumps(execution))
-            started += 1
-    return started
-
-
 def _create_queue(sqs: Any, name: str, spec: QueueSpec, visibility_s: int, redrive: dict[str, Any] | None) -> str:
     attributes = {
         "VisibilityTimeout": str(visibility_s),
@@ -205,99 +180,3 @@ def _create_queue(sqs: Any, name: str, spec: QueueSpec, visibility_s: int, redri
     if redrive:
         attributes["RedrivePolicy"] = json.dumps(redrive)
     return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
-
-
-# ------------------------------------------------------------------ persistence
-
-_lock = threading.Lock()
-
-
-def save(data_dir: Path, resources: Resources, *, include_queues: bool, patience_s: float = 0) -> None:
-    """Write the table and the bucket; and, when nothing consumes them any more, the queues' messages,
-    waiting up to `patience_s` for those in flight (received, not deleted) to become visible again."""
-    session = boto3.session.Session(region_name=REGION)
-    dynamodb, s3 = session.client("dynamodb"), session.client("s3")
-    with _lock:
-        items = [
-            item
-            for page in dynamodb.get_paginator("scan").paginate(TableName=resources.table)
-            for item in page["Items"]
-        ]
-        _write_json(data_dir / "table.json", items)
-        objects = data_dir / "s3"
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=resources.bucket):
-            for entry in page.get("Contents", []):
-                target = objects / entry["Key"]
-                if not target.exists():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    body = s3.get_object(Bucket=resources.bucket, Key=entry["Key"])["Body"].read()
-                    target.write_bytes(body)
-        if include_queues:
-            sqs = session.client("sqs")
-            # Main queues before their dead-letter queues: a drain may dead-letter a message
-            names = sorted(resources.queue_urls, key=lambda name: name.endswith("-dlq"))
-            kept = {name: _drain(sqs, resources.queue_urls[name], patience_s) for name in names}
-            _write_json(data_dir / "queues.json", kept)
-
-
-def load(data_dir: Path, resources: Resources) -> dict[str, int]:
-    """Put back what `save` wrote; returns how many items, objects and queued messages came back."""
-    session = boto3.session.Session(region_name=REGION)
-    dynamodb, s3, sqs = session.client("dynamodb"), session.client("s3"), session.client("sqs")
-    counts = {"items": 0, "objects": 0, "messages": 0}
-    table_file = data_dir / "table.json"
-    if table_file.exists():
-        for item in json.loads(table_file.read_text()):
-            dynamodb.put_item(TableName=resources.table, Item=item)
-            counts["items"] += 1
-    objects = data_dir / "s3"
-    if objects.exists():
-        for path in sorted(p for p in objects.rglob("*") if p.is_file()):
-            s3.put_object(Bucket=resources.bucket, Key=path.relative_to(objects).as_posix(), Body=path.read_bytes())
-            counts["objects"] += 1
-    queues_file = data_dir / "queues.json"
-    if queues_file.exists():
-        for name, messages in json.loads(queues_file.read_text()).items():
-            for message in messages:
-                sqs.send_message(QueueUrl=resources.queue_urls[name], **message)
-                counts["messages"] += 1
-        queues_file.unlink()
-    return counts
-
-
-def _drain(sqs: Any, url: str, patience_s: float) -> list[dict[str, Any]]:
-    """Every message, taken off the queue (deleted, so a FIFO group lets its next one through)."""
-    kept: list[dict[str, Any]] = []
-    deadline = time.monotonic() + patience_s
-    while True:
-        response = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"])
-        messages = response.get("Messages", [])
-        if not messages:
-            if not _in_flight(sqs, url) or time.monotonic() > deadline:
-                return kept
-            time.sleep(0.2)
-            continue
-        sqs.delete_message_batch(
-            QueueUrl=url, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)]
-        )
-        for message in messages:
-            attributes = message.get("Attributes", {})
-            entry: dict[str, Any] = {"MessageBody": message["Body"]}
-            if "MessageGroupId" in attributes:
-                entry["MessageGroupId"] = attributes["MessageGroupId"]
-                entry["MessageDeduplicationId"] = attributes.get("MessageDeduplicationId", message["MessageId"])
-            kept.append(entry)
-
-
-def _in_flight(sqs: Any, url: str) -> int:
-    """Messages still on the queue: in flight, or visible but held back (a FIFO group still locked)."""
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-    return sum(int(attributes[name]) for name in names)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(data))
-    temporary.replace(path)

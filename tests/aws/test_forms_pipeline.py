@@ -133,14 +133,14 @@ def test_enqueue_failure_answers_500_and_the_providers_retry_makes_one_ticket(st
     # Given SQS fails once, after the raw request was archived
     from intake import runtime
 
-    sqs = runtime.inbox()._sqs  # the receiver's own client: the fault is injected at the AWS boundary
+    sqs = runtime.inbox().queue._sqs  # type: ignore[attr-defined]  # the receiver's own client: the AWS boundary
     failures = iter([True])
 
     def fail_once(**_: Any) -> None:
         if next(failures, False):
-            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "injected"}}, "SendMessage")
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "injected"}}, "SendMessageBatch")
 
-    sqs.meta.events.register("before-call.sqs.SendMessage", fail_once)
+    sqs.meta.events.register("before-call.sqs.SendMessageBatch", fail_once)
     prepared = stack.prepare("contact-json.json")
 
     # When the provider sees the 500 and retries

@@ -2,10 +2,11 @@
 
 Two processes, as Lambda runs its functions in environments of their own: this one serves HTTP (the receiver,
 the API, SES receiving; waitress) and SMTP; a worker process (`workers_main`) runs the queue consumers (ingest,
-notifier) and the timer scheduler. They share nothing but the data folder (`intake.local.adapters`), whose
-SQLite files and fsynced archive are safe for both. What was answered 2xx is already there, so a `kill -9` of
-either at any moment loses nothing: a restart picks up the queues (messages in flight come back after their
-visibility timeout) and the running timers where they were. The worker exits when this process is gone.
+notifier), the timer scheduler and the teams' digest schedules. They share nothing but the data folder
+(`intake.local.adapters`), whose SQLite files and fsynced archive are safe for both. What was answered 2xx is
+already there, so a `kill -9` of either at any moment loses nothing: a restart picks up the queues (messages in
+flight come back after their visibility timeout) and the running timers where they were. The worker exits when
+this process is gone.
 """
 
 from __future__ import annotations
@@ -139,17 +140,19 @@ def serve(
 
 
 def workers_main(ready: Event, stop: Event, parent: int) -> None:
-    """The worker process: the ingest and notifier consumers and the timer scheduler, until `stop` is set or the
-    parent is gone."""
+    """The worker process: the ingest and notifier consumers, the timer scheduler and the digest schedule, until
+    `stop` is set or the parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     warnings.filterwarnings("ignore", "No application metrics to publish")
     from intake import runtime
-    from intake.handlers import ingest, notifier
+    from intake.handlers import digest, ingest, notifier
+    from intake.local.digests import DigestClock
     from intake.local.workers import Consumer
 
     local = runtime.local()
     assert local is not None
+    DigestClock(local.data_dir / "timers.db", runtime.policy(), digest.handler, local.stop).start()
     consumers = [
         Consumer("ingest", local.inbound, ingest.handler, local.stop),
         Consumer("notifier", local.notifications, notifier.handler, local.stop),

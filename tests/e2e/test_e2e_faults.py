@@ -9,6 +9,8 @@ import base64
 import json
 import random
 import re
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -26,10 +28,9 @@ from intake.config import load_policy
 from intake.local import samples
 from intake.secrets import Secrets
 
-from .client import CONFIG, SECRETS, Server, contact_body, form_headers, http, wait_until
+from .client import CONFIG, REPO, SECRETS, Server, contact_body, form_headers, http, wait_until
 from .test_e2e_sla import FAST_SLA
 
-REPO = Path(__file__).resolve().parents[2]
 WHATSAPP = samples.load(REPO / "events" / "whatsapp" / "01-text.json")
 
 
@@ -242,3 +243,45 @@ def test_a_300_mb_chunk_is_refused_413_once_the_limit_is_read_not_after_bufferin
 def test_healthz_answers_only_when_every_listener_and_worker_is_up(server: Server) -> None:
     answer = server.get("/healthz")
     assert (answer.status, answer.json()) == (200, {"status": "ok"})
+
+
+def test_serving_beyond_loopback_without_an_agent_token_is_refused(tmp_path: Path) -> None:
+    from .client import environment, run
+
+    command = [sys.executable, "-m", "intake.cli", "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)]
+    done = run(command, environment(), timeout=30)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--agent-token" in done.stderr and "0.0.0.0" in done.stderr
+
+
+def test_with_an_agent_token_the_agent_routes_need_it_and_the_webhooks_do_not(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    from .client import START_TIMEOUT_S, run
+
+    command = [sys.executable, "-m", "intake.cli", "serve", "--port", "0", "--data-dir", str(tmp_path)]
+    command += ["--agent-token", "s3cret"]
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        url = re.search(r"http://127\.0\.0\.1:\d+", process.stdout.readline())
+        assert url is not None
+        # When agents and a provider call it
+        without = http("GET", url[0] + "/tickets")
+        wrong = http("GET", url[0] + "/tickets", headers={"authorization": "Bearer nope"})
+        right = http("GET", url[0] + "/tickets", headers={"authorization": "Bearer s3cret"})
+        body = contact_body("token")
+        webhook = http("POST", url[0] + "/webhooks/forms/contact", body, form_headers(body))
+        # Then the agent routes answer 401 problem+json without the token, and the webhook needs none
+        assert (without.status, wrong.status, right.status, webhook.status) == (401, 401, 200, 202)
+        assert without.json()["type"] == "urn:intake:problem:agent-token-required"
+        # And the CLI sends INTAKE_AGENT_TOKEN
+        listed = run(
+            [sys.executable, "-m", "intake.cli", "tickets", "list", "--url", url[0]],
+            {**env, "INTAKE_AGENT_TOKEN": "s3cret"},
+            timeout=START_TIMEOUT_S,
+        )
+        assert listed.returncode == 0, listed.stderr
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,0 +1,60 @@
+"""The archive port on both adapters: S3 (moto) and files. Same keys in, same bytes out, same error when absent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import boto3
+import pytest
+
+from intake.archive import Archive, ArchiveKeyError, S3Archive
+from intake.inbox import attachment_key, raw_key
+from intake.local.archive import FileArchive
+from tests.moto_stack import create_resources, emulated
+
+
+@pytest.fixture(params=["s3", "files"])
+def archive(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Archive]:
+    if request.param == "files":
+        yield FileArchive(tmp_path / "archive")
+        return
+    with emulated():
+        resources = create_resources("archive-contract")
+        yield S3Archive(boto3.session.Session(region_name="us-east-1").client("s3"), resources.bucket)
+
+
+AT = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
+KEYS = [
+    raw_key("forms", "01M92VB10KAFPXCGZKB9EB3AFM", AT),
+    raw_key("ses", "01M92VB10KAFPXCGZKB9EB3AFN", AT) + ".eml",
+    attachment_key("01M92VB10KAFPXCGZKB9EB3AFM", AT, 0, "Facture n°12 (copie) é.pdf"),
+    "digests/support/daily/2026-12-04.html",
+]
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_what_is_put_under_a_key_is_read_back_byte_for_byte(archive: Archive, key: str) -> None:
+    body = bytes(range(256)) * 40
+    archive.put(key, body, "application/octet-stream")
+    assert archive.get(key) == body
+
+
+def test_a_second_put_replaces_the_first(archive: Archive) -> None:
+    archive.put(KEYS[0], b"first", "text/plain")
+    archive.put(KEYS[0], b"second", "text/plain")
+    assert archive.get(KEYS[0]) == b"second"
+
+
+def test_an_absent_key_is_archive_key_error(archive: Archive) -> None:
+    with pytest.raises(ArchiveKeyError):
+        archive.get("raw/2026/12/05/forms/never-written")
+
+
+def test_the_file_archive_keeps_keys_inside_its_folder(tmp_path: Path) -> None:
+    files = FileArchive(tmp_path / "archive")
+    for key in ("../outside", "/etc/passwd", "raw/../../outside", ""):
+        with pytest.raises(ValueError, match="not an archive key"):
+            files.put(key, b"x", "text/plain")
+    assert not (tmp_path / "outside").exists()

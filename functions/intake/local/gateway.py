@@ -10,6 +10,7 @@ import base64
 import hmac
 import json
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -30,6 +31,7 @@ MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit: answered 413 pro
 # read (waitress spools it to a temporary file) so that the client is not cut off before it reads the answer.
 READ_LIMIT = 4 * MAX_BODY
 READ_TIMEOUT_S = 30  # API Gateway's integration timeout; a request that stalls longer is dropped
+BACKLOG = 2048  # connections the kernel queues while every thread is busy (bursts)
 HEALTH_PATH = "/healthz"
 AGENT_FUNCTIONS = ("api", "ses-receiving")  # what `--agent-token` protects: everything but webhooks and surveys
 
@@ -175,23 +177,33 @@ class _ProblemChannel(HTTPChannel):  # type: ignore[misc]
     error_task_class = _ProblemErrorTask
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket with SO_REUSEPORT: every HTTP process of `intake serve` opens one on the same port,
+    and the kernel shares the connections out among them."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(BACKLOG)
+    return sock
+
+
 def make_server(
-    host: str,
-    port: int,
+    sock: socket.socket,
     route: Callable[[str], tuple[str, Handler]],
     healthy: Callable[[], bool] = lambda: True,
     agent_token: str | None = None,
 ) -> Any:
-    """A waitress server (call `.run()` in a thread, `.close()` to stop; `.effective_port` is the port bound).
+    """A waitress server on `sock` (call `.run()` in a thread, `.close()` to stop).
 
     Limits enforced while reading: a body over READ_LIMIT is answered 413 as soon as it is over (chunked or not),
     a connection idle or stalled mid-request for READ_TIMEOUT_S is closed, and the listen backlog takes bursts."""
     server = create_server(
         Gateway(route, healthy, agent_token),
-        host=host,
-        port=port,
+        sockets=[sock],
         threads=8,
-        backlog=2048,
+        backlog=BACKLOG,
         connection_limit=1000,
         channel_timeout=READ_TIMEOUT_S,
         cleanup_interval=5,

@@ -1,12 +1,12 @@
 """`intake serve`: every route on one port, the queue consumers and the timer scheduler, on the local adapters.
 
-Two processes, as Lambda runs its functions in environments of their own: this one serves HTTP (the receiver,
-the API, SES receiving; waitress) and SMTP; a worker process (`workers_main`) runs the queue consumers (ingest,
-notifier), the timer scheduler and the teams' digest schedules. They share nothing but the data folder
-(`intake.local.adapters`), whose SQLite files and fsynced archive are safe for both. What was answered 2xx is
-already there, so a `kill -9` of either at any moment loses nothing: a restart picks up the queues (messages in
-flight come back after their visibility timeout) and the running timers where they were. The worker exits when
-this process is gone.
+Several processes, as Lambda runs its functions in environments of their own: this one and `HTTP_PROCESSES - 1`
+others (`http_main`) serve HTTP on the same port (SO_REUSEPORT; the receiver, the API, SES receiving; waitress),
+this one SMTP too; a worker process (`workers_main`) runs the queue consumers (ingest, notifier), the timer
+scheduler and the teams' digest schedules. They share nothing but the data folder (`intake.local.adapters`),
+whose SQLite files and fsynced archive are safe for all. What was answered 2xx is already there, so a `kill -9`
+of any of them at any moment loses nothing: a restart picks up the queues (messages in flight come back after
+their visibility timeout) and the running timers where they were. The others exit when this process is gone.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from types import FrameType
 from typing import Any
 
 from intake.config import load_policy
-from intake.local.gateway import Handler, make_server
+from intake.local.gateway import Handler, listening_socket, make_server
 
 READY_WITHIN_S = 60
+HTTP_PROCESSES = 2  # HTTP environments (each resolves one request at a time): I/O waits overlap across them
 SWEEP_EVERY_S = 3600  # expired items (TTL) are deleted this often, as DynamoDB's TTL does lazily
 ORPHAN_CHECK_S = 0.5  # how soon the worker notices that `intake serve` is gone
 
@@ -77,6 +78,7 @@ def serve(
     ready: Callable[[str], None] = lambda url: None,
     smtp_port: int | None = None,
     agent_token: str | None = None,
+    http_processes: int = HTTP_PROCESSES,
 ) -> None:
     """Run until SIGINT or SIGTERM."""
     if not is_loopback(host) and not agent_token:
@@ -91,21 +93,28 @@ def serve(
     from intake import runtime
 
     runtime.reset()
-    local = runtime.local()  # creates the data folder's files before the worker opens them
+    local = runtime.local()  # creates the data folder's files before the other processes open them
     assert local is not None  # INTAKE_DATA_DIR is set above
-    smtp: list[Any] = []  # the SMTP controller, once started
-    spawn = multiprocessing.get_context("spawn")
-    worker_ready, worker_stop = spawn.Event(), spawn.Event()
-    server = make_server(
-        host,
-        port,
-        _route,
-        healthy=lambda: worker.is_alive() and worker_ready.is_set() and (smtp_port is None or bool(smtp)),
-        agent_token=agent_token,
-    )
-    url = f"http://{host}:{server.effective_port}"
+    sock = listening_socket(host, port)
+    port = sock.getsockname()[1]
+    url = f"http://{host}:{port}"
     os.environ.setdefault("INTAKE_PUBLIC_BASE_URL", url)
     runtime.settings.cache_clear()
+    spawn = multiprocessing.get_context("spawn")
+    everything_up, worker_stop = spawn.Event(), spawn.Event()
+    worker_ready = spawn.Event()
+    smtp: list[Any] = []  # the SMTP controller, once started
+    worker = spawn.Process(target=workers_main, args=(worker_ready, worker_stop, os.getpid()), name="intake-workers")
+    others = [
+        spawn.Process(
+            target=http_main,
+            args=(host, port, agent_token, everything_up, worker_stop, os.getpid()),
+            name=f"intake-http-{n}",
+        )
+        for n in range(1, http_processes)
+    ]
+    processes = [worker, *others]
+    server = make_server(sock, _route, healthy=lambda: everything_up.is_set(), agent_token=agent_token)
     runtime.store(), runtime.inbox(), runtime.policy(), runtime.timers()  # built before any thread uses them
     stop = threading.Event()
 
@@ -114,37 +123,58 @@ def serve(
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    worker = spawn.Process(target=workers_main, args=(worker_ready, worker_stop, os.getpid()), name="intake-workers")
-    worker.start()
+    for process in processes:
+        process.start()
     threading.Thread(target=server.run, name="gateway", daemon=True).start()
     if smtp_port is not None:
         from intake.local import smtp as smtp_server
 
         smtp.append(smtp_server.start(host, smtp_port))
     worker_ready.wait(READY_WITHIN_S)  # the first line says it is serving: every worker has started by then
+    everything_up.set()  # /healthz answers 200 from here on, in every HTTP process
     queued = local.inbound.depth() + local.notifications.depth()
     print(f"intake serving {url} (data in {data_dir}; {queued} messages queued)", flush=True)
     if smtp:
         print(f"intake receiving email on smtp://{host}:{smtp_port}", flush=True)
     ready(url)
     while not stop.wait(1):
-        if not worker.is_alive():  # it should never die: say so, and stop (a supervisor restarts us)
-            print(f"intake: the worker process exited ({worker.exitcode}); stopping", flush=True)
+        gone = [p for p in processes if not p.is_alive()]
+        if gone:  # they should never exit: say so, and stop (a supervisor restarts us)
+            print(f"intake: {gone[0].name} exited ({gone[0].exitcode}); stopping", flush=True)
             break
+    everything_up.clear()
     server.close()
     for controller in smtp:
         controller.stop()
     worker_stop.set()
-    worker.join(timeout=20)
+    for process in processes:
+        process.join(timeout=20)
     print("intake stopped", flush=True)
+
+
+def http_main(host: str, port: int, agent_token: str | None, up: Event, stop: Event, parent: int) -> None:
+    """Another HTTP process on the same port (SO_REUSEPORT): one more environment for the receiver and the API."""
+    _child_signals(stop)
+    from intake import runtime
+
+    server = make_server(listening_socket(host, port), _route, healthy=up.is_set, agent_token=agent_token)
+    runtime.store(), runtime.inbox(), runtime.policy(), runtime.timers()
+    threading.Thread(target=server.run, name="gateway", daemon=True).start()
+    while not stop.wait(ORPHAN_CHECK_S) and os.getppid() == parent:
+        pass
+    server.close()
+
+
+def _child_signals(stop: Event) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    warnings.filterwarnings("ignore", "No application metrics to publish")
 
 
 def workers_main(ready: Event, stop: Event, parent: int) -> None:
     """The worker process: the ingest and notifier consumers, the timer scheduler and the digest schedule, until
     `stop` is set or the parent is gone."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    warnings.filterwarnings("ignore", "No application metrics to publish")
+    _child_signals(stop)
     from intake import runtime
     from intake.handlers import digest, ingest, notifier
     from intake.local.digests import DigestClock
@@ -152,6 +182,7 @@ def workers_main(ready: Event, stop: Event, parent: int) -> None:
 
     local = runtime.local()
     assert local is not None
+    (local.data_dir / "worker.pid").write_text(f"{os.getpid()}\n")  # which process this is, for operators
     DigestClock(local.data_dir / "timers.db", runtime.policy(), digest.handler, local.stop).start()
     consumers = [
         Consumer("ingest", local.inbound, ingest.handler, local.stop),

@@ -11,7 +11,8 @@ timing: PASS/OVER against the targets of the local runtime (issue 13), exit code
    by `GET /tickets` (polled every 50 ms). Target: p99 < 1 s.
 3. scale: a data folder holding `--scale` tickets with running SLA clocks (made through the same HTTP path),
    a restarted server's resident memory and idle CPU (all its processes), and the form-to-ticket latency of
-   1,000 forms on it against 1,000 forms on an empty folder. Targets: RSS < 300 MB, idle CPU < 2 %, latency ratio <= 1.5.
+   1,000 forms on it against 1,000 forms on an empty folder.
+   Targets: RSS < 300 MB, idle CPU < 2 %, latency ratio <= 1.5.
 
     uv run python bench/serve.py [--requests 3000] [--rate 50 --seconds 60] [--scale 100000]
 """

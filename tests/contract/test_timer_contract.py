@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -551,3 +552,47 @@ def test_local_scheduler_wakes_for_a_timer_started_just_before_it_waits(tmp_path
 
     assert [json.loads(m.body) for m in delivered] == [body]
     assert waited < 1, f"delivered after {waited:.1f} s"
+
+
+class RefusingOnce:
+    """The notifications queue, refusing the first send of a breach (a full disk, a crash before the send)."""
+
+    def __init__(self, queue: SqliteQueue) -> None:
+        self.queue, self.refused = queue, False
+
+    def send(self, messages: Any) -> None:
+        if not self.refused and any('"breach"' in m.body for m in messages):
+            self.refused = True
+            raise sqlite3.OperationalError("database or disk is full")
+        self.queue.send(messages)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.queue, name)
+
+
+def test_local_scheduler_sends_the_breach_and_escalations_after_a_failure_between_update_and_send(
+    tmp_path: Path,
+) -> None:
+    """The breach update committed but its notice was not sent: the retried step finds the item breached with
+    this generation and goes on (as Step Functions' separate SendBreach state would), never settling silently."""
+    table = SqliteTable(tmp_path / "tickets.db")
+    queue = SqliteQueue(tmp_path / "queues.db", NOTIFICATIONS_QUEUE)
+    name = table_name("tcontract")
+    clock = Clock()
+    instant = [clock.epoch(0)]
+    refusing = RefusingOnce(queue)
+    scheduler = Scheduler(tmp_path / "timers.db", table, name, refusing, threading.Event(), clock=lambda: instant[0])
+    timer = planned(clock, warnings=(), due=1, escalations=((1, 2),))
+    sla_name = execution_name(ticket_of(timer), TARGET, 1)
+    Store(table, name).put_timer(ticket_of(timer), timer, replaces=None)  # type: ignore[arg-type]
+    scheduler.timers(SLA).start(sla_name, timer.execution)
+
+    instant[0] = clock.epoch(1)
+    scheduler.run_due()  # the update commits, the send fails: retried later
+    assert refusing.refused and bodies(taken(queue)) == []
+    instant[0] = clock.epoch(10)
+    assert scheduler.run_due() is None
+
+    assert bodies(taken(queue)) == [notice(timer, "breach"), notice(timer, "escalation", level=1)]
+    assert scheduler.timers(SLA).state(sla_name) == "succeeded"
+    table.close()

@@ -215,11 +215,7 @@ class Scheduler(threading.Thread):
                 return False
             self._send({"kind": "breach", **notice})
             return True
-        wanted = "running" if kind == "warning" else "breached"
-        item = self._table.get_item(TableName=self._table_name, Key=self._key(execution), ConsistentRead=True).get(
-            "Item", {}
-        )
-        if item.get("generation", {}).get("N") != execution["generation_text"] or item.get("state") != {"S": wanted}:
+        if not self._still(execution, "running" if kind == "warning" else "breached"):
             return False
         if kind == "warning":
             self._send({"kind": "warning", **notice, "label": detail["label"]})
@@ -242,10 +238,19 @@ class Scheduler(threading.Thread):
                 **self._breach,
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            # Lost, or won by this very step before a crash or a failed send (the ASL persists MarkBreached and
+            # SendBreach as two states; here a retry runs the step again): breached with this generation goes on.
+            return self._still(execution, "breached")
         return True
+
+    def _still(self, execution: dict[str, Any], state: str) -> bool:
+        """Whether the timer item is in `state` with this execution's generation (the ASL's Choice states)."""
+        item = self._table.get_item(TableName=self._table_name, Key=self._key(execution), ConsistentRead=True)
+        found = item.get("Item", {})
+        generation = found.get("generation") == {"N": execution["generation_text"]}
+        return bool(generation and found.get("state") == {"S": state})
 
     @staticmethod
     def _key(execution: dict[str, Any]) -> dict[str, Any]:

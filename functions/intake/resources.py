@@ -1,7 +1,8 @@
 """The one description of Intake's stateful resources.
 
-The CDK stack builds its table, queues and bucket from it, and `intake serve` and the tests create
-the same resources in moto from it, so the two cannot drift.
+The CDK stack builds its table, queues and bucket from it, the tests create the same resources in moto from it
+(`tests/moto_stack.py`), and `intake serve`'s local adapters take the table's keys and indexes and the queues'
+settings from it, so none of them can drift.
 """
 
 from __future__ import annotations

@@ -21,10 +21,6 @@ from intake.local.table import SqliteTable
 from intake.local.timers import LATER, SLA, LocalTimers, Scheduler
 from intake.resources import INBOUND_QUEUE, NOTIFICATIONS_QUEUE, QUEUES
 
-# A message whose handler failed comes back after 5 s here (60-180 s in AWS, above the functions' timeouts):
-# locally the workers are threads that never time out, and a retry should not keep a newcomer waiting.
-VISIBILITY_S = 5
-
 
 @dataclass
 class LocalAdapters:
@@ -45,6 +41,18 @@ class LocalAdapters:
     def notifications(self) -> SqliteQueue:
         return self.queues[NOTIFICATIONS_QUEUE.name]
 
+    def dead_letters(self) -> int:
+        return sum(queue.dead_letter_count() for queue in self.queues.values())
+
+    def sweep(self, now: float) -> None:
+        """What expires: items past their TTL, dead letters past 14 days, executions ended 90 days ago, and the
+        temporary files of archive writes a crash interrupted."""
+        self.table.sweep_expired(int(now))
+        for queue in self.queues.values():
+            queue.sweep_dead_letters(int(now * 1000))
+        self.scheduler.sweep(now)
+        self.archive.sweep_temporary(now - 3600)
+
     def sla_timers(self) -> LocalTimers:
         return self.scheduler.timers(SLA)
 
@@ -52,8 +60,10 @@ class LocalAdapters:
         return self.scheduler.timers(LATER)
 
 
-def open_adapters(data_dir: Path, table_name: str, visibility_timeout_s: int = VISIBILITY_S) -> LocalAdapters:
-    """Open (creating when new) every local store under `data_dir`; nothing is started."""
+def open_adapters(data_dir: Path, table_name: str, visibility_timeout_s: int | None = None) -> LocalAdapters:
+    """Open (creating when new) every local store under `data_dir`; nothing is started. The queues keep their
+    specs' visibility timeouts (as in AWS: a batch slower than it would be handed out twice, and a failing
+    message spends five of them before its dead letter) unless `visibility_timeout_s` is given."""
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "outbox").mkdir(exist_ok=True)
     table = SqliteTable(data_dir / "tickets.db")

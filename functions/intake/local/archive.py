@@ -42,6 +42,15 @@ class FileArchive:
         finally:
             os.close(folder)
 
+    def sweep_temporary(self, before: float) -> int:
+        """Remove the temporary files of writes that a crash interrupted (older than `before`, epoch seconds)."""
+        removed = 0
+        for stray in self.root.rglob(".*.tmp"):
+            if stray.stat().st_mtime < before:
+                stray.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def get(self, key: str) -> bytes:
         try:
             return self.path(key).read_bytes()

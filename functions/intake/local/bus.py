@@ -31,14 +31,29 @@ class FileBus:
             },
             sort_keys=True,
         )
-        with self._lock, self.path.open("a", encoding="utf-8") as file:
-            fcntl.flock(file, fcntl.LOCK_EX)  # both processes of `intake serve` publish: whole lines only
-            file.write(line + "\n")
-            file.flush()
-            os.fsync(file.fileno())
+        data = (line + "\n").encode()
+        with self._lock:
+            descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX)  # every process of `intake serve` publishes: whole lines
+                size = os.fstat(descriptor).st_size
+                if size and os.pread(descriptor, 1, size - 1) != b"\n":
+                    data = b"\n" + data  # after a line a crash cut short: start a line of our own
+                written = 0
+                while written < len(data):
+                    written += os.write(descriptor, data[written:])
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
 
     def events(self) -> list[dict[str, Any]]:
         """Every event published so far, oldest first."""
         if not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line]
+        found = []
+        for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                found.append(json.loads(line))
+            except ValueError:  # the end of a line a crash cut short
+                continue
+        return found

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from intake.config import Policy
 from intake.local.gateway import LocalContext
+from intake.local.workers import INVOCATION
 from intake.observability import logger
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -91,7 +92,11 @@ class DigestClock(threading.Thread):
         db = sqlite3.connect(self._path, timeout=30, isolation_level=None)
         while not self._stopping.is_set():
             now = self._clock()
-            upcoming = [self.run_due(db, schedule, now) for schedule in self._schedules]
+            try:
+                upcoming = [self.run_due(db, schedule, now) for schedule in self._schedules]
+            except sqlite3.Error:  # timers.db busy or full: the next round tries again
+                logger.exception("digest schedule unavailable")
+                upcoming = [now + timedelta(minutes=1)]
             wait = min((at - self._clock()).total_seconds() for at in upcoming) if upcoming else 3600.0
             self._stopping.wait(min(max(wait, 0.0), 60.0))  # at least every minute: the clock may jump
 
@@ -105,10 +110,11 @@ class DigestClock(threading.Thread):
             self._record(db, schedule, now)
         elif latest.timestamp() > row[0]:
             try:
-                self._handler(
-                    {"team": schedule.team, "period": schedule.period},
-                    LocalContext("digest", uuid.uuid4().hex),
-                )
+                with INVOCATION:
+                    self._handler(
+                        {"team": schedule.team, "period": schedule.period},
+                        LocalContext("digest", uuid.uuid4().hex),
+                    )
             except Exception:  # as Scheduler's retry would: the next round tries again
                 logger.exception("digest failed; retried", extra={"team": schedule.team, "period": schedule.period})
                 return now + timedelta(minutes=1)

@@ -223,6 +223,23 @@ class SqliteQueue:
 
     # ------------------------------------------------------------------ dead letters
 
+    def dead_letter_count(self) -> int:
+        row = (
+            self._connection()
+            .execute("SELECT COUNT(*) FROM queue_dead_letters WHERE queue = ?", (self.spec.dead_letter,))
+            .fetchone()
+        )
+        return int(row[0])
+
+    def sweep_dead_letters(self, now_ms: int) -> int:
+        """Drop dead letters older than the retention period, as an SQS dead-letter queue does (14 days)."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM queue_dead_letters WHERE queue = ? AND dead_at_ms < ?",
+                (self.spec.dead_letter, now_ms - self.spec.retention_s * 1000),
+            )
+        return int(cursor.rowcount)
+
     def dead_letters(self) -> list[DeadLetter]:
         rows = self._connection().execute(
             "SELECT * FROM queue_dead_letters WHERE queue = ? ORDER BY seq", (self.spec.dead_letter,)

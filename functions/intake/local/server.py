@@ -15,6 +15,7 @@ import ipaddress
 import multiprocessing
 import os
 import signal
+import sqlite3
 import threading
 import time
 import warnings
@@ -26,10 +27,11 @@ from typing import Any
 
 from intake.config import load_policy
 from intake.local.gateway import Handler, listening_socket, make_server
+from intake.observability import logger
 
 READY_WITHIN_S = 60
 HTTP_PROCESSES = 2  # HTTP environments (each resolves one request at a time): I/O waits overlap across them
-SWEEP_EVERY_S = 3600  # expired items (TTL) are deleted this often, as DynamoDB's TTL does lazily
+SWEEP_EVERY_S = 3600  # what expires (TTL items, old dead letters and executions) is deleted this often
 ORPHAN_CHECK_S = 0.5  # how soon the worker notices that `intake serve` is gone
 
 
@@ -130,10 +132,10 @@ def serve(
         from intake.local import smtp as smtp_server
 
         smtp.append(smtp_server.start(host, smtp_port))
-    worker_ready.wait(READY_WITHIN_S)  # the first line says it is serving: every worker has started by then
-    everything_up.set()  # /healthz answers 200 from here on, in every HTTP process
-    queued = local.inbound.depth() + local.notifications.depth()
-    print(f"intake serving {url} (data in {data_dir}; {queued} messages queued)", flush=True)
+    if worker_ready.wait(READY_WITHIN_S):  # the first line says it is serving: every worker has started by then
+        everything_up.set()  # /healthz answers 200 from here on, in every HTTP process
+    queued, dead = local.inbound.depth() + local.notifications.depth(), local.dead_letters()
+    print(f"intake serving {url} (data in {data_dir}; {queued} messages queued, {dead} dead letters)", flush=True)
     if smtp:
         print(f"intake receiving email on smtp://{host}:{smtp_port}", flush=True)
     ready(url)
@@ -194,11 +196,14 @@ def workers_main(ready: Event, stop: Event, parent: int) -> None:
     while not all(c.polling.is_set() for c in consumers) or not local.scheduler.ticking.is_set():
         time.sleep(0.02)
     ready.set()
-    swept = time.monotonic()
+    swept = -float(SWEEP_EVERY_S)  # at start, then every SWEEP_EVERY_S
     while not stop.wait(ORPHAN_CHECK_S) and os.getppid() == parent:
         if time.monotonic() - swept > SWEEP_EVERY_S:
-            local.table.sweep_expired(int(time.time()))
             swept = time.monotonic()
+            try:
+                local.sweep(time.time())
+            except sqlite3.Error:  # busy or full: the next sweep
+                logger.exception("sweep failed")
     local.stop.set()
     local.scheduler.wake()
     for consumer in consumers:

@@ -22,14 +22,18 @@ class _Receiving:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or envelope.content or b""
         raw = content if isinstance(content, bytes) else content.encode()
-        arrived = receive_email(
-            "smtp",
-            raw,
-            inbox=runtime.inbox(),
-            received_at=datetime.now(UTC),
-            receipt_id=str(ULID()),
-            recipients=tuple(r.lower() for r in envelope.rcpt_tos),
-        )
+        try:
+            arrived = receive_email(
+                "smtp",
+                raw,
+                inbox=runtime.inbox(),
+                received_at=datetime.now(UTC),
+                receipt_id=str(ULID()),
+                recipients=tuple(r.lower() for r in envelope.rcpt_tos),
+            )
+        except Exception:  # not stored (disk full, queue busy): the sending server must keep it and retry
+            logger.exception("email over smtp not stored; the sender is asked to retry")
+            return "451 4.3.0 Message not stored, try again later"
         logger.info("email received over smtp", extra={"receipt_id": arrived.receipt_id})
         return f"250 Message accepted for delivery as {arrived.receipt_id}"
 

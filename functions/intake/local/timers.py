@@ -34,6 +34,7 @@ from intake.sla.timers import DEFINITION_PATH
 
 SLA = "sla-timer"
 LATER = "deliver-later"
+KEPT_S = 90 * 86400
 RETRY_S = 2.0  # a step whose table or queue failed is tried again this much later
 IDLE_S = 0.5  # the scheduler looks at least this often: executions started by the other process of `intake serve`
 
@@ -146,6 +147,13 @@ class Scheduler(threading.Thread):
 
     def timers(self, machine: str) -> LocalTimers:
         return LocalTimers(self._database, machine, self._wake)
+
+    def sweep(self, now: float) -> int:
+        """Forget executions that ended more than KEPT_S ago (Step Functions keeps a finished one 90 days)."""
+        cursor = self._database.connection().execute(
+            "DELETE FROM executions WHERE state <> 'running' AND ended_at < ?", (now - KEPT_S,)
+        )
+        return int(cursor.rowcount)
 
     def run(self) -> None:
         while not self._stopping.is_set():

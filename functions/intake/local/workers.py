@@ -18,6 +18,9 @@ from intake.queues import Queue, Received, sqs_record
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 REGION = "us-east-1"  # what the events say; nothing here talks to AWS
+# One handler invocation at a time in a process, as in one Lambda environment: Powertools' logger keys and
+# metrics are process-wide, so two invocations at once would log under each other's ids.
+INVOCATION = threading.Lock()
 
 
 def queue_arn(name: str) -> str:
@@ -34,7 +37,8 @@ def poll_once(queue: Queue, arn: str, name: str, handler: Handler, wait_s: float
     if not messages:
         return 0
     try:
-        result = handler(sqs_event(messages, arn), LocalContext(name, uuid.uuid4().hex))
+        with INVOCATION:
+            result = handler(sqs_event(messages, arn), LocalContext(name, uuid.uuid4().hex))
     except Exception:  # as in Lambda: a failed invocation deletes nothing; the queue redelivers
         logger.exception("batch failed; its messages stay on the queue", extra={"function": name})
         return 0

@@ -1,7 +1,8 @@
 """Starting and stopping SLA timers: one Step Functions execution per ticket x target x generation.
 
 The definition is `state_machine.asl.json` next to this file, the one CDK deploys (with its own substitution of
-`${TableName}` and `${NotificationsQueueUrl}`) and local mode and the tests create in moto through `definition()`.
+`${TableName}` and `${NotificationsQueueUrl}`) and the tests create in moto through `definition()`; locally
+`intake.local.timers` runs the same contract (and the ASL's own breach update) on its scheduler.
 Execution names are `<ticket_id>-<target>-<generation>`: a retried worker starting the same timer again finds it
 already there, which is success, so a timer can never run twice.
 """

@@ -302,7 +302,10 @@ def _minutes(hhmm: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
+@lru_cache(maxsize=64)
 def _check_region(country: str, subdivision: str | None) -> None:
+    """Raise CalendarInvalidError for a country or subdivision `holidays` does not know (checked once each: building
+    the table costs milliseconds, and every new ticket's clocks ask)."""
     import holidays  # only where a calendar names public holidays
 
     try:

@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import logging
 import os
 import re
 import signal
@@ -175,6 +176,7 @@ def _bare_server() -> tuple[Any, int]:
         return [body]
 
     server = create_server(app, host="127.0.0.1", port=0, threads=8, backlog=2048, asyncore_use_poll=True)
+    logging.getLogger("waitress").setLevel(logging.ERROR)  # as intake serve's
     threading.Thread(target=server.run, daemon=True).start()
     return server, int(server.effective_port)
 

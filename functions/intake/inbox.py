@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -120,11 +121,12 @@ def _addressing(item: QueuedItem) -> Outgoing:
     return Outgoing(body=item.model_dump_json(), group=_group(group), dedupe=_group(f"{item.provider}#{dedupe}"))
 
 
+_SQS_ID = re.compile(r"[!-~]{0,128}")  # ASCII letters, digits and punctuation: what SQS allows in these ids
+
+
 def _group(value: str) -> str:
     """SQS ids allow 128 characters of a limited set: long or unusual keys are hashed."""
-    if len(value) <= 128 and all(
-        (c.isascii() and c.isalnum()) or c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~" for c in value
-    ):
+    if _SQS_ID.fullmatch(value):
         return value
     return hashlib.sha256(value.encode()).hexdigest()
 

@@ -32,7 +32,8 @@ from intake.observability import logger
 READY_WITHIN_S = 60
 HTTP_PROCESSES = 2  # HTTP environments (each resolves one request at a time): I/O waits overlap across them
 SWEEP_EVERY_S = 3600  # what expires (TTL items, old dead letters and executions) is deleted this often
-ORPHAN_CHECK_S = 0.5  # how soon the worker notices that `intake serve` is gone
+ORPHAN_CHECK_S = 0.5
+WORKER_NICENESS = 10  # how soon the worker notices that `intake serve` is gone
 
 
 class HostUnprotectedError(Exception):
@@ -177,6 +178,9 @@ def workers_main(ready: Event, stop: Event, parent: int) -> None:
     """The worker process: the ingest and notifier consumers, the timer scheduler and the digest schedule, until
     `stop` is set or the parent is gone."""
     _child_signals(stop)
+    # Storage first: what providers wait for is the receiver's answer; ingest, notices and digests catch up.
+    # When the cores are busy, the kernel gives the HTTP processes the time (the worker still runs when they idle).
+    os.nice(WORKER_NICENESS)
     from intake import runtime
     from intake.handlers import digest, ingest, notifier
     from intake.local.digests import DigestClock

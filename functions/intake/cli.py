@@ -64,7 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     token = args.agent_token or os.environ.get("INTAKE_AGENT_TOKEN") or None
     try:
-        serve(
+        return serve(
             args.host,
             args.port,
             Path(args.data_dir),
@@ -75,7 +75,6 @@ def _serve(args: argparse.Namespace) -> int:
     except HostUnprotectedError as error:
         print(f"intake serve: {error}", file=sys.stderr)
         return 2
-    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

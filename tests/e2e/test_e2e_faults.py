@@ -291,3 +291,31 @@ def test_with_an_agent_token_the_agent_routes_need_it_and_the_webhooks_do_not(
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_kill_9_of_the_worker_stops_serve_with_status_1_and_a_restart_ingests_what_it_held(
+    launch: Callable[..., Server], tmp_path: Path
+) -> None:
+    import os
+    import signal
+
+    data_dir = tmp_path / "data"
+    first = launch(data_dir)
+    worker = int((data_dir / "worker.pid").read_text())
+    # Given posts accepted while the worker is stopped (queued, not yet tickets)
+    os.kill(worker, signal.SIGSTOP)
+    receipts = []
+    for n in range(5):
+        body = contact_body(f"held {n} {uuid.uuid4().hex[:6]}")
+        answer = first.post("/webhooks/forms/contact", body, form_headers(body))
+        assert answer.status == 202, answer.body
+        receipts.append(answer.json()["receipt"])
+    # When the worker is killed
+    os.kill(worker, signal.SIGKILL)
+    # Then serve stops on its own, saying why, with status 1 (for a supervisor to restart it)
+    assert first.process.wait(timeout=30) == 1
+    assert any("intake-workers exited" in line for line in first.lines), first.lines
+    # And after a restart every accepted post is a ticket
+    second = launch(data_dir)
+    second.wait_for_receipts(receipts, timeout=30)
+    second.stop()

@@ -11,6 +11,7 @@ their visibility timeout) and the running timers where they were. The others exi
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import multiprocessing
 import os
@@ -20,7 +21,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from multiprocessing.synchronize import Event
+from multiprocessing.connection import Connection
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -82,8 +83,8 @@ def serve(
     smtp_port: int | None = None,
     agent_token: str | None = None,
     http_processes: int = HTTP_PROCESSES,
-) -> None:
-    """Run until SIGINT or SIGTERM."""
+) -> int:
+    """Run until SIGINT or SIGTERM (0), or until one of its processes died (1: a supervisor should restart it)."""
     if not is_loopback(host) and not agent_token:
         raise HostUnprotectedError(
             f"--host {host} would open the agent routes (tickets, contacts, digests) to the network; "
@@ -103,21 +104,23 @@ def serve(
     url = f"http://{host}:{port}"
     os.environ.setdefault("INTAKE_PUBLIC_BASE_URL", url)
     runtime.settings.cache_clear()
+    # Nothing is shared with the other processes but pipes and signals: a lock they could die holding (a killed
+    # process inside a multiprocessing.Event) would hang this one.
     spawn = multiprocessing.get_context("spawn")
-    everything_up, worker_stop = spawn.Event(), spawn.Event()
-    worker_ready = spawn.Event()
-    smtp: list[Any] = []  # the SMTP controller, once started
-    worker = spawn.Process(target=workers_main, args=(worker_ready, worker_stop, os.getpid()), name="intake-workers")
-    others = [
-        spawn.Process(
-            target=http_main,
-            args=(host, port, agent_token, everything_up, worker_stop, os.getpid()),
-            name=f"intake-http-{n}",
+    up = threading.Event()  # /healthz answers 200 in this process (each other HTTP process has its own)
+    worker_says, worker_end = spawn.Pipe(duplex=False)
+    worker = spawn.Process(target=workers_main, args=(worker_end, os.getpid()), name="intake-workers")
+    tell_others, ears, others = [], [], []
+    for n in range(1, http_processes):
+        hears, tell = spawn.Pipe(duplex=False)
+        tell_others.append(tell)
+        ears.append(hears)
+        others.append(
+            spawn.Process(target=http_main, args=(host, port, agent_token, hears, os.getpid()), name=f"intake-http-{n}")
         )
-        for n in range(1, http_processes)
-    ]
     processes = [worker, *others]
-    server = make_server(sock, _route, healthy=lambda: everything_up.is_set(), agent_token=agent_token)
+    smtp: list[Any] = []  # the SMTP controller, once started
+    server = make_server(sock, _route, healthy=up.is_set, agent_token=agent_token)
     runtime.store(), runtime.inbox(), runtime.policy(), runtime.timers()  # built before any thread uses them
     stop = threading.Event()
 
@@ -128,56 +131,86 @@ def serve(
     signal.signal(signal.SIGINT, shutdown)
     for process in processes:
         process.start()
+    worker_end.close()  # theirs now: a worker that dies before it is ready ends the wait below at once
+    for hears in ears:
+        hears.close()
     threading.Thread(target=server.run, name="gateway", daemon=True).start()
     if smtp_port is not None:
         from intake.local import smtp as smtp_server
 
         smtp.append(smtp_server.start(host, smtp_port))
-    if worker_ready.wait(READY_WITHIN_S):  # the first line says it is serving: every worker has started by then
-        everything_up.set()  # /healthz answers 200 from here on, in every HTTP process
+    # The first line says it is serving once every worker has started; /healthz answers 200 from then on, in
+    # every HTTP process. A process that died meanwhile is found by the loop below.
+    with contextlib.suppress(EOFError, OSError):
+        if worker_says.poll(READY_WITHIN_S) and worker_says.recv():
+            up.set()
+            for tell in tell_others:
+                tell.send(True)
     queued, dead = local.inbound.depth() + local.notifications.depth(), local.dead_letters()
     print(f"intake serving {url} (data in {data_dir}; {queued} messages queued, {dead} dead letters)", flush=True)
     if smtp:
         print(f"intake receiving email on smtp://{host}:{smtp_port}", flush=True)
     ready(url)
+    status = 0
     while not stop.wait(1):
         gone = [p for p in processes if not p.is_alive()]
         if gone:  # they should never exit: say so, and stop (a supervisor restarts us)
             print(f"intake: {gone[0].name} exited ({gone[0].exitcode}); stopping", flush=True)
+            status = 1
             break
-    everything_up.clear()
+    up.clear()
     server.close()
     for controller in smtp:
         controller.stop()
-    worker_stop.set()
+    for process in processes:
+        if process.is_alive():
+            process.terminate()  # SIGTERM: each finishes what it holds and exits
     for process in processes:
         process.join(timeout=20)
     print("intake stopped", flush=True)
+    return status
 
 
-def http_main(host: str, port: int, agent_token: str | None, up: Event, stop: Event, parent: int) -> None:
+def http_main(host: str, port: int, agent_token: str | None, hears: Connection, parent: int) -> None:
     """Another HTTP process on the same port (SO_REUSEPORT): one more environment for the receiver and the API."""
-    _child_signals(stop)
+    stop = _child_signals()
+    up = threading.Event()
+
+    def listen() -> None:  # the first process says when everything is up; end of pipe: it is gone
+        try:
+            while True:
+                if hears.recv():
+                    up.set()
+                else:
+                    up.clear()
+        except (EOFError, OSError):
+            up.clear()
+            stop.set()
+
     from intake import runtime
 
     server = make_server(listening_socket(host, port), _route, healthy=up.is_set, agent_token=agent_token)
     runtime.store(), runtime.inbox(), runtime.policy(), runtime.timers()
+    threading.Thread(target=listen, name="first-process", daemon=True).start()
     threading.Thread(target=server.run, name="gateway", daemon=True).start()
     while not stop.wait(ORPHAN_CHECK_S) and os.getppid() == parent:
         pass
     server.close()
 
 
-def _child_signals(stop: Event) -> None:
+def _child_signals() -> threading.Event:
+    """SIGTERM sets the returned event; Ctrl-C is the first process's to handle."""
+    stop = threading.Event()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     warnings.filterwarnings("ignore", "No application metrics to publish")
+    return stop
 
 
-def workers_main(ready: Event, stop: Event, parent: int) -> None:
+def workers_main(ready: Connection, parent: int) -> None:
     """The worker process: the ingest and notifier consumers, the timer scheduler and the digest schedule, until
-    `stop` is set or the parent is gone."""
-    _child_signals(stop)
+    SIGTERM or the parent is gone."""
+    stop = _child_signals()
     # Storage first: what providers wait for is the receiver's answer; ingest, notices and digests catch up.
     # When the cores are busy, the kernel gives the HTTP processes the time (the worker still runs when they idle).
     os.nice(WORKER_NICENESS)
@@ -199,7 +232,7 @@ def workers_main(ready: Event, stop: Event, parent: int) -> None:
     local.scheduler.start()
     while not all(c.polling.is_set() for c in consumers) or not local.scheduler.ticking.is_set():
         time.sleep(0.02)
-    ready.set()
+    ready.send("ready")
     swept = -float(SWEEP_EVERY_S)  # at start, then every SWEEP_EVERY_S
     while not stop.wait(ORPHAN_CHECK_S) and os.getppid() == parent:
         if time.monotonic() - swept > SWEEP_EVERY_S:

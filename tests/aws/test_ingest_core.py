@@ -8,8 +8,9 @@ from typing import Any
 from ulid import ULID
 
 from intake.ingest import Outcome, ingest
-from intake.model import Channel, InboundMessage, Priority, Sender, Status
+from intake.model import InboundMessage, Priority, Sender, Status
 from tests.aws.conftest import Stack, at
+from tests.unit.builders import form_message
 
 T0 = at("2026-11-20T09:00:00+00:00")
 
@@ -19,21 +20,7 @@ def new_id() -> str:
 
 
 def message(**changes: Any) -> InboundMessage:
-    fields: dict[str, Any] = {
-        "channel": Channel.FORM,
-        "provider": "forms",
-        "provider_message_id": "sha256-abc",
-        "receipt_id": new_id(),
-        "received_at": T0,
-        "team": "support",
-        "sender": Sender(name="Ana", email="ana@example.com"),
-        "subject": "Where is my parcel?",
-        "text": "It was due yesterday.",
-        "raw_archive_key": "raw/2026/11/20/forms/x",
-        "thread_key": "form#contact#sha256-abc",
-        "dedupe_window_s": 600,
-    }
-    return InboundMessage(**{**fields, **changes})
+    return form_message(changes.pop("received_at", T0), changes.pop("receipt_id", new_id()), **changes)
 
 
 def test_identical_submission_is_dropped_within_the_window_and_kept_as_a_reminder_after_it(

@@ -47,6 +47,7 @@ from intake.model import (
 )
 from intake.store import ContactPlan, Store, TicketNotFoundError, WriteConflictError, iso
 from tests.moto_stack import create_resources, emulated
+from tests.unit.builders import form_message
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL = ROOT / "functions" / "intake" / "sla" / "state_machine.asl.json"
@@ -107,21 +108,7 @@ def new_id(at: datetime | None = None) -> str:
 
 
 def inbound(**changes: Any) -> InboundMessage:
-    fields: dict[str, Any] = {
-        "channel": Channel.FORM,
-        "provider": "forms",
-        "provider_message_id": "sha256-abc",
-        "receipt_id": new_id(),
-        "received_at": T0,
-        "team": "support",
-        "sender": Sender(name="Ana", email="ana@example.com"),
-        "subject": "Where is my parcel?",
-        "text": "It was due yesterday.",
-        "raw_archive_key": "raw/2026/11/20/forms/x",
-        "thread_key": "form#contact#sha256-abc",
-        "dedupe_window_s": 600,
-    }
-    return InboundMessage(**{**fields, **changes})
+    return form_message(changes.pop("received_at", T0), changes.pop("receipt_id", new_id()), **changes)
 
 
 def ticket_for(message: InboundMessage, contact_id: str) -> Ticket:

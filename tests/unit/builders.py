@@ -9,7 +9,7 @@ from typing import Any
 
 from intake.channels import forms
 from intake.config import Policy
-from intake.model import Attachment, InboundMessage, WebhookRequest
+from intake.model import Attachment, Channel, InboundMessage, Sender, WebhookRequest
 
 RECEIPT_ID = "01JDQ8Z1W3C9G7T2M4K6P8R0SX"
 RECEIVED_AT = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -67,3 +67,22 @@ def map_fields(
         raw_archive_key=f"raw/2026/11/23/forms/{RECEIPT_ID}",
         attachments=attachments,
     )
+
+
+def form_message(received_at: datetime, receipt_id: str, **changes: Any) -> InboundMessage:
+    """A normalized message from the `contact` form (Ana asks where her parcel is); `changes` override fields."""
+    fields: dict[str, Any] = {
+        "channel": Channel.FORM,
+        "provider": "forms",
+        "provider_message_id": "sha256-abc",
+        "receipt_id": receipt_id,
+        "received_at": received_at,
+        "team": "support",
+        "sender": Sender(name="Ana", email="ana@example.com"),
+        "subject": "Where is my parcel?",
+        "text": "It was due yesterday.",
+        "raw_archive_key": "raw/2026/11/20/forms/x",
+        "thread_key": "form#contact#sha256-abc",
+        "dedupe_window_s": 600,
+    }
+    return InboundMessage(**{**fields, **changes})

@@ -24,6 +24,8 @@ from waitress.channel import HTTPChannel
 from waitress.server import create_server
 from waitress.task import ErrorTask
 
+from intake.observability import logger
+
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit: answered 413 problem+json once read
 # Read no further than this: a body over it is answered 413 as soon as that much has arrived (a client sending
@@ -114,17 +116,24 @@ class Gateway:
             else:
                 body_in = environ["wsgi.input"].read()  # waitress has read it whole (spooled past 1 MiB)
                 event = api_event(environ["REQUEST_METHOD"], target, headers_in, body_in, environ["REMOTE_ADDR"])
-                with self._one_at_a_time:
-                    result = handler(event, LocalContext(name, event["requestContext"]["requestId"]))
-                status = int(result.get("statusCode", 200))
-                payload = result.get("body") or ""
-                body = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
-                headers = {k: str(v) for k, v in (result.get("headers") or {}).items() if k.lower() != "content-length"}
-        start_response(
-            f"{status} {HTTPStatus(status).phrase}",
-            [*headers.items(), ("Content-Length", str(len(body)))],
-        )
+                status, headers, body = self._invoke(name, handler, event)
+        start_response(f"{status} {_phrase(status)}", [*headers.items(), ("Content-Length", str(len(body)))])
         return [body]
+
+    def _invoke(self, name: str, handler: Handler, event: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        """The handler's answer as HTTP; an exception it let through (its resolver maps ours) is a 500 problem, as
+        API Gateway answers a failed invocation."""
+        request_id = event["requestContext"]["requestId"]
+        try:
+            with self._one_at_a_time:
+                result = handler(event, LocalContext(name, request_id))
+        except Exception:
+            logger.exception("handler failed", extra={"function": name, "request_id": request_id})
+            return _problem(500, "internal", "retry later")
+        payload = result.get("body") or ""
+        body = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
+        headers = {k: str(v) for k, v in (result.get("headers") or {}).items() if k.lower() != "content-length"}
+        return int(result.get("statusCode", 200)), headers, body
 
     def _health(self) -> tuple[int, dict[str, str], bytes]:
         if self._healthy():
@@ -146,10 +155,17 @@ def _headers(environ: dict[str, Any]) -> dict[str, str]:
     return headers
 
 
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a code HTTPStatus does not name
+        return "Status"
+
+
 def _problem(status: int, kind: str, detail: str) -> tuple[int, dict[str, str], bytes]:
     body = {
         "type": f"urn:intake:problem:{kind}",
-        "title": HTTPStatus(status).phrase,
+        "title": _phrase(status),
         "status": status,
         "detail": detail,
     }
@@ -166,7 +182,7 @@ class _ProblemErrorTask(ErrorTask):  # type: ignore[misc]
         if error.code == 431:
             kind = "headers-too-large"
         status, headers, body = _problem(error.code, kind, str(error.body))
-        self.status = f"{status} {HTTPStatus(status).phrase}"
+        self.status = f"{status} {_phrase(status)}"
         self.response_headers.extend(headers.items())
         self.set_close_on_finish()
         self.content_length = len(body)

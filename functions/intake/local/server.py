@@ -121,7 +121,7 @@ def serve(
     processes = [worker, *others]
     smtp: list[Any] = []  # the SMTP controller, once started
     server = make_server(sock, _route, healthy=up.is_set, agent_token=agent_token)
-    runtime.store(), runtime.inbox(), runtime.policy(), runtime.timers()  # built before any thread uses them
+    _build_before_threads()
     stop = threading.Event()
 
     def shutdown(signum: int, frame: FrameType | None) -> None:
@@ -187,15 +187,20 @@ def http_main(host: str, port: int, agent_token: str | None, hears: Connection, 
             up.clear()
             stop.set()
 
-    from intake import runtime
-
     server = make_server(listening_socket(host, port), _route, healthy=up.is_set, agent_token=agent_token)
-    runtime.store(), runtime.inbox(), runtime.policy(), runtime.timers()
+    _build_before_threads()
     threading.Thread(target=listen, name="first-process", daemon=True).start()
     threading.Thread(target=server.run, name="gateway", daemon=True).start()
     while not stop.wait(ORPHAN_CHECK_S) and os.getppid() == parent:
         pass
     server.close()
+
+
+def _build_before_threads() -> None:
+    """What the HTTP handlers use, built once before the server's threads could race to build it."""
+    from intake import runtime
+
+    runtime.store(), runtime.inbox(), runtime.policy(), runtime.timers()
 
 
 def _child_signals() -> threading.Event:

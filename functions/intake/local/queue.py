@@ -37,11 +37,12 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
+from intake.local.sqlite import immediate
 from intake.observability import logger
 from intake.queues import Outgoing, QueueRefusedError, Received
 from intake.resources import QueueSpec
@@ -453,14 +454,5 @@ class SqliteQueue:
         self._local.db = (os.getpid(), db)
         return db
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._connection()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate(self._connection())

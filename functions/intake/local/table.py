@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -30,6 +30,7 @@ from typing import Any, TypeAlias
 
 from botocore.exceptions import ClientError
 
+from intake.local.sqlite import immediate
 from intake.resources import TABLE, Index, TableSpec
 
 Item: TypeAlias = dict[str, Any]  # attribute name → typed value ({"S": "x"})
@@ -972,18 +973,9 @@ class SqliteTable:
                 self._open.add(held)
         return held.db
 
-    @contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection]:
+    def _writing(self) -> AbstractContextManager[sqlite3.Connection]:
         """One write transaction, the write lock taken first: what it reads cannot change before it commits."""
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
+        return immediate(self._db())
 
     def close(self) -> None:
         """Close every connection this table opened (in any thread)."""

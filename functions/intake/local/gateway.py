@@ -210,19 +210,20 @@ def make_server(
     route: Callable[[str], tuple[str, Handler]],
     healthy: Callable[[], bool] = lambda: True,
     agent_token: str | None = None,
+    read_timeout_s: int = READ_TIMEOUT_S,
 ) -> Any:
     """A waitress server on `sock` (call `.run()` in a thread, `.close()` to stop).
 
     Limits enforced while reading: a body over READ_LIMIT is answered 413 as soon as it is over (chunked or not),
-    a connection idle or stalled mid-request for READ_TIMEOUT_S is closed, and the listen backlog takes bursts."""
+    a connection idle or stalled mid-request for `read_timeout_s` is closed, and the listen backlog takes bursts."""
     server = create_server(
         Gateway(route, healthy, agent_token),
         sockets=[sock],
         threads=8,
         backlog=BACKLOG,
         connection_limit=1000,
-        channel_timeout=READ_TIMEOUT_S,
-        cleanup_interval=5,
+        channel_timeout=read_timeout_s,
+        cleanup_interval=min(5, read_timeout_s),
         max_request_body_size=READ_LIMIT,
         max_request_header_size=64 * 1024,
         asyncore_use_poll=True,

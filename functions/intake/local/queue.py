@@ -37,7 +37,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,26 +197,28 @@ class SqliteQueue:
         if not receipts:
             return
         with self._transaction() as db:
-            now = _now_ms()
-            for receipt in receipts:
-                row = self._in_flight(db, receipt, now)
-                if row is not None:
-                    self._remove(db, row)
+            for row in self._held(db, receipts, _now_ms()):
+                self._remove(db, row)
 
     def release(self, receipts: Sequence[str]) -> None:
         if not receipts:
             return
         with self._transaction() as db:
             now = _now_ms()
-            for receipt in receipts:
-                row = self._in_flight(db, receipt, now)
-                if row is not None:
-                    db.execute(
-                        "UPDATE queue_messages SET visible_at_ms = ?,"
-                        " ready_at_ms = CASE WHEN ready_at_ms IS NULL THEN NULL ELSE ? END WHERE seq = ?",
-                        (now, now, row["seq"]),
-                    )
+            for row in self._held(db, receipts, now):
+                db.execute(
+                    "UPDATE queue_messages SET visible_at_ms = ?,"
+                    " ready_at_ms = CASE WHEN ready_at_ms IS NULL THEN NULL ELSE ? END WHERE seq = ?",
+                    (now, now, row["seq"]),
+                )
         self._signal.notify()
+
+    def _held(self, db: sqlite3.Connection, receipts: Sequence[str], now: int) -> Iterator[sqlite3.Row]:
+        """The messages these receipts still hold (in flight, this delivery's receipt); stale receipts give none."""
+        for receipt in receipts:
+            row = self._in_flight(db, receipt, now)
+            if row is not None:
+                yield row
 
     def depth(self) -> int:
         row = self._connection().execute("SELECT COUNT(*) FROM queue_messages WHERE queue = ?", (self.name,)).fetchone()

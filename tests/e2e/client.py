@@ -197,6 +197,8 @@ class Server:
             time.sleep(0.02)
         assert self.process.returncode == 0, f"intake serve exited {self.process.returncode}:\n{self.stderr()}"
         assert STOPPED_LINE in self.lines, f"no {STOPPED_LINE!r} in {self.lines}:\n{self.stderr()}"
+        # stdout is serve's own lines only (logs and metrics go to stderr): scripts and supervisors read it
+        assert all(line.startswith("intake ") for line in self.lines), self.lines
 
     def kill(self) -> None:
         if self.process.poll() is None:

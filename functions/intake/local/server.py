@@ -16,6 +16,7 @@ import ipaddress
 import multiprocessing
 import os
 import signal
+import sys
 import sqlite3
 import threading
 import time
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TextIO
 
 from intake.config import load_policy
 from intake.local.gateway import Handler, listening_socket, make_server
@@ -91,6 +92,7 @@ def serve(
             "give --agent-token (or INTAKE_AGENT_TOKEN) so that they need it, or serve on 127.0.0.1"
         )
     load_policy(config)  # fail fast, with each error's path, before anything starts
+    says = _keep_stdout_for_our_lines()
     data_dir = data_dir.resolve()
     _environment(data_dir, config)
 
@@ -147,15 +149,15 @@ def serve(
             for tell in tell_others:
                 tell.send(True)
     queued, dead = local.inbound.depth() + local.notifications.depth(), local.dead_letters()
-    print(f"intake serving {url} (data in {data_dir}; {queued} messages queued, {dead} dead letters)", flush=True)
+    print(f"intake serving {url} (data in {data_dir}; {queued} messages queued, {dead} dead letters)", file=says)
     if smtp:
-        print(f"intake receiving email on smtp://{host}:{smtp_port}", flush=True)
+        print(f"intake receiving email on smtp://{host}:{smtp_port}", file=says)
     ready(url)
     status = 0
     while not stop.wait(1):
         gone = [p for p in processes if not p.is_alive()]
         if gone:  # they should never exit: say so, and stop (a supervisor restarts us)
-            print(f"intake: {gone[0].name} exited ({gone[0].exitcode}); stopping", flush=True)
+            print(f"intake: {gone[0].name} exited ({gone[0].exitcode}); stopping", file=says)
             status = 1
             break
     up.clear()
@@ -167,8 +169,18 @@ def serve(
             process.terminate()  # SIGTERM: each finishes what it holds and exits
     for process in processes:
         process.join(timeout=20)
-    print("intake stopped", flush=True)
+    print("intake stopped", file=says)
     return status
+
+
+def _keep_stdout_for_our_lines() -> TextIO:
+    """serve's stdout carries only its own lines (serving, stopped), which supervisors and scripts read; logs and
+    metrics, of this process and of the ones it starts (they inherit the descriptors), go to stderr. Powertools
+    prints a full metric set to stdout even with metrics disabled."""
+    sys.stdout.flush()
+    says = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    return says
 
 
 def http_main(host: str, port: int, agent_token: str | None, hears: Connection, parent: int) -> None:

@@ -30,3 +30,22 @@ def test_mail_sent_over_smtp_becomes_an_email_ticket(server: Server) -> None:
     detail = server.detail(ticket["id"])
     assert detail["contact"]["emails"] == ["lena.vogel@example.de"]
     assert detail["messages"][0]["text"].startswith("Guten Tag, my parcel 7781 never arrived.")
+
+
+def test_mail_with_lines_over_998_bytes_is_accepted_and_becomes_a_ticket(server: Server) -> None:
+    subject = f"One long line {uuid.uuid4().hex[:8]}"
+    sentence = "My order 4410 arrived broken and nobody answers the phone. "
+    raw = (
+        f"From: Ana Silva <ana.silva@example.org>\r\nTo: support@example.com\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{uuid.uuid4().hex}@mail.example.org>\r\nMIME-Version: 1.0\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n\r\n{sentence * 100}\r\n"
+    ).encode()
+
+    with smtplib.SMTP("127.0.0.1", SMTP_PORT, timeout=10) as smtp:
+        refused = smtp.sendmail("ana.silva@example.org", ["support@example.com"], raw)
+    assert refused == {}
+
+    ticket = wait_until(
+        lambda: next((t for t in server.tickets() if t["subject"] == subject), None), 20, "the email's ticket"
+    )
+    assert server.detail(ticket["id"])["messages"][0]["text"].startswith(sentence * 10)

@@ -1,7 +1,10 @@
 """Real SMTP on one machine (`intake serve --smtp-port 2525`): mail in, handled as SES receiving would.
 
 Each accepted message is archived as MIME and queued for the same worker as every other email;
-the envelope's recipients travel with it (they route it to a team).
+the envelope's recipients travel with it (they route it to a team). Lines longer than RFC 5321's 1,000
+octets are accepted, as Postfix and Exchange accept them from real mailers (HTML on one line, long headers):
+only the message's size can refuse it. The end of the data stays strict: CRLF "." CRLF and nothing else (a
+bare LF before or after the dot ends nothing, so no second message can be smuggled inside the first).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import DATA_SIZE_DEFAULT, SMTP, Envelope, Session
 from ulid import ULID
 
 from intake import runtime
@@ -38,8 +41,21 @@ class _Receiving:
         return f"250 Message accepted for delivery as {arrived.receipt_id}"
 
 
+class _Listener(SMTP):
+    """aiosmtpd's SMTP session, with any line length up to the message size limit (aiosmtpd: 1,001 bytes)."""
+
+    line_length_limit = DATA_SIZE_DEFAULT
+
+
+class SmtpController(Controller):
+    """The listener's controller: `_Listener` sessions in a thread of their own."""
+
+    def factory(self) -> SMTP:
+        return _Listener(self.handler, **self.SMTP_kwargs)
+
+
 def start(host: str, port: int) -> Any:
     """An SMTP server in its own thread; `stop()` the returned controller on shutdown."""
-    controller = Controller(_Receiving(), hostname=host, port=port, decode_data=False)
+    controller = SmtpController(_Receiving(), hostname=host, port=port, decode_data=False)
     controller.start()
     return controller

@@ -23,6 +23,9 @@ class Archive(Protocol):
     def get(self, key: str) -> bytes:
         """What `put` kept under `key`; ArchiveKeyError when nothing is."""
 
+    def keys(self, prefix: str) -> list[str]:
+        """Every key that starts with `prefix`, sorted."""
+
 
 class S3Archive:
     def __init__(self, s3: S3Client, bucket: str) -> None:
@@ -37,3 +40,7 @@ class S3Archive:
         except self._s3.exceptions.NoSuchKey:
             raise ArchiveKeyError(key) from None
         return body
+
+    def keys(self, prefix: str) -> list[str]:
+        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))

@@ -70,8 +70,15 @@ class Settings(BaseModel):
     outbox: Path | None = None  # locally, outgoing email is written here as .eml files instead of sent with SES
     event_bus_name: str = ""  # Intake's EventBridge bus (DigestPublished, SurveyRequested); empty: none
     later_machine_arn: str = ""  # the deliver-later state machine (delayed surveys)
+    # The API's `/failures` (dead-lettered messages): each queue and its dead-letter queue; unset elsewhere
+    email_queue_url: str = ""
+    inbound_dlq_url: str = ""
+    email_dlq_url: str = ""
+    notifications_dlq_url: str = ""
     # `intake serve`: the local adapters (SQLite store, queues and timers, files) keep everything here; unset in AWS
     data_dir: Path | None = None
+    # `intake serve`: every queue's visibility timeout instead of its own (a failing message retries sooner)
+    visibility_timeout_s: int | None = Field(default=None, gt=0)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -309,7 +309,9 @@ class Ticket(Frozen):
         default=None, description="WhatsApp: after this, only a template message may be sent (last inbound + 24 h)"
     )
     assignee: str | None = None
-    next_due_at: UtcDatetime | None = Field(default=None, description="the earliest running SLA deadline")
+    next_due_at: UtcDatetime | None = Field(
+        default=None, description="the earliest deadline of a running or breached SLA clock (breached: past)"
+    )
     breached: bool = Field(default=False, description="an SLA target of this ticket was breached")
     resolved_at: UtcDatetime | None = None
     first_responded_at: UtcDatetime | None = Field(default=None, description="the team's first response")

@@ -3,13 +3,15 @@
 `intake.local.queue.SqliteQueue` is the local one. Both keep SQS's contract: at-least-once delivery, a visibility
 timeout after which an undeleted message comes back with its receive count one higher, dead letters after the
 queue's receive limit, and for FIFO queues order within a message group, one group's messages held back while
-one of them is in flight, and deduplication ids remembered for 5 minutes.
+one of them is in flight, and deduplication ids remembered for 5 minutes. `DeadLetters` is what operators do with
+a queue's dead-letter queue: read what is there, and put it back on the queue (`intake failures`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,6 +25,10 @@ if TYPE_CHECKING:
 
 SQS_BATCH = 10  # SendMessageBatch, DeleteMessageBatch, ChangeMessageVisibilityBatch: at most 10 entries
 SQS_MAX_WAIT_S = 20  # ReceiveMessage's longest long poll
+# Reading a dead-letter queue receives its messages: they are held this long at most (released at once when read),
+# and at most this many are read in one go (the API function has 10 s).
+DEAD_LETTER_HOLD_S = 30
+DEAD_LETTERS_READ = 500
 
 
 class QueueRefusedError(Exception):
@@ -45,6 +51,20 @@ class Received:
     group: str | None
     sent_at_ms: int
     dedupe: str | None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message its consumers failed `max_receive_count` times, as its dead-letter queue keeps it."""
+
+    message_id: str
+    body: str
+    receive_count: int
+    group: str | None
+    sent_at_ms: int
+    dedupe: str | None
+    reason: str  # "max_receive_count"
+    dead_at_ms: int | None  # when it was moved there (SQS does not say)
 
 
 class Queue(Protocol):
@@ -70,11 +90,27 @@ class Queue(Protocol):
         ...
 
 
-class SqsQueue:
-    """The port on Amazon SQS: one queue URL, batches of 10."""
+class DeadLetters(Protocol):
+    """A queue's dead letters, read without consuming them and put back on the queue on demand."""
 
-    def __init__(self, sqs_client: SQSClient, queue_url: str) -> None:
-        self._sqs, self.url = sqs_client, queue_url
+    def dead_letters(self) -> list[DeadLetter]:
+        """The dead letters, oldest first within a FIFO group; reading them leaves them where they are."""
+        ...
+
+    def redrive(self, message_ids: Sequence[str] | None = None) -> int:
+        """Send dead letters (all, or these) back to the queue as new messages, in order; how many moved."""
+        ...
+
+    def dead_letter_count(self) -> int:
+        """Messages in the dead-letter queue."""
+        ...
+
+
+class SqsQueue:
+    """The port on Amazon SQS: one queue URL, batches of 10; with its dead-letter queue's URL, `DeadLetters` too."""
+
+    def __init__(self, sqs_client: SQSClient, queue_url: str, dead_letter_url: str | None = None) -> None:
+        self._sqs, self.url, self.dead_letter_url = sqs_client, queue_url, dead_letter_url
 
     def send(self, messages: Sequence[Outgoing]) -> None:
         for start in range(0, len(messages), SQS_BATCH):
@@ -134,6 +170,89 @@ class SqsQueue:
         attributes = self._sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=names)["Attributes"]
         return sum(int(attributes.get(name, "0")) for name in names)
 
+    # ------------------------------------------------------------------ dead letters
+
+    def dead_letters(self) -> list[DeadLetter]:
+        """Received from the dead-letter queue, then made visible again. A FIFO dead-letter queue hands out at most
+        10 messages of one group while they are held: a group's later ones show once these are replayed."""
+        held = self._hold_dead_letters()
+        self._release_dead_letters([receipt for _, receipt in held])
+        return [letter for letter, _ in held]
+
+    def redrive(self, message_ids: Sequence[str] | None = None) -> int:
+        """Sent to the queue, then deleted from the dead-letter queue, 10 at a time in order: a crash in between
+        sends one again, which the table's dedupe records drop. Each send has a new deduplication id, so that a
+        replay is never mistaken for its original's retry within SQS's 5 minutes (and dropped)."""
+        held = self._hold_dead_letters()
+        wanted = None if message_ids is None else set(message_ids)
+        moving = [(letter, receipt) for letter, receipt in held if wanted is None or letter.message_id in wanted]
+        moved = {receipt for _, receipt in moving}
+        try:
+            for start in range(0, len(moving), SQS_BATCH):
+                chunk = moving[start : start + SQS_BATCH]
+                self.send([_replayed(letter) for letter, _ in chunk])
+                response = self._sqs.delete_message_batch(
+                    QueueUrl=self._dead_letter_url(),
+                    Entries=[{"Id": str(n), "ReceiptHandle": receipt} for n, (_, receipt) in enumerate(chunk)],
+                )
+                _log_failures("dead letter not deleted; it is listed again", response.get("Failed", []))
+        finally:
+            self._release_dead_letters([receipt for _, receipt in held if receipt not in moved])
+        if moving:
+            logger.info("dead letters redriven", extra={"queue": self.url.rsplit("/", 1)[-1], "count": len(moving)})
+        return len(moving)
+
+    def dead_letter_count(self) -> int:
+        names: list[Any] = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        url = self._dead_letter_url()
+        attributes = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        return sum(int(attributes.get(name, "0")) for name in names)
+
+    def _dead_letter_url(self) -> str:
+        if self.dead_letter_url is None:
+            raise ValueError(f"no dead-letter queue given for {self.url}")
+        return self.dead_letter_url
+
+    def _hold_dead_letters(self) -> list[tuple[DeadLetter, str]]:
+        """Receive every visible dead letter (up to DEAD_LETTERS_READ), each held for DEAD_LETTER_HOLD_S. Long polls
+        of 1 s: a short poll asks only some of SQS's servers and can come back empty while messages wait."""
+        url = self._dead_letter_url()
+        held: dict[str, tuple[DeadLetter, str]] = {}
+        while len(held) < DEAD_LETTERS_READ:
+            response = self._sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=SQS_BATCH,
+                VisibilityTimeout=DEAD_LETTER_HOLD_S,
+                WaitTimeSeconds=1,
+                MessageSystemAttributeNames=["All"],
+            )
+            messages = response.get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                attributes: dict[str, str] = {str(k): v for k, v in message.get("Attributes", {}).items()}
+                letter = DeadLetter(
+                    message_id=message["MessageId"],
+                    body=message["Body"],
+                    receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
+                    group=attributes.get("MessageGroupId"),
+                    sent_at_ms=int(attributes.get("SentTimestamp", "0")),
+                    dedupe=attributes.get("MessageDeduplicationId"),
+                    reason="max_receive_count",
+                    dead_at_ms=None,
+                )
+                held[letter.message_id] = (letter, message["ReceiptHandle"])
+        return list(held.values())
+
+    def _release_dead_letters(self, receipts: Sequence[str]) -> None:
+        for start in range(0, len(receipts), SQS_BATCH):
+            chunk = receipts[start : start + SQS_BATCH]
+            response = self._sqs.change_message_visibility_batch(
+                QueueUrl=self._dead_letter_url(),
+                Entries=[{"Id": str(n), "ReceiptHandle": r, "VisibilityTimeout": 0} for n, r in enumerate(chunk)],
+            )
+            _log_failures("dead letter not released; it is visible again after the hold", response.get("Failed", []))
+
 
 def sqs_record(received: Received, queue_arn: str, region: str) -> dict[str, Any]:
     """The record Lambda's SQS event source puts in the event for this message (Powertools'
@@ -157,6 +276,12 @@ def sqs_record(received: Received, queue_arn: str, region: str) -> dict[str, Any
         "eventSourceARN": queue_arn,
         "awsRegion": region,
     }
+
+
+def _replayed(letter: DeadLetter) -> Outgoing:
+    """A dead letter sent again: same body and group, a deduplication id of its own (FIFO)."""
+    dedupe = None if letter.group is None else f"replay-{uuid.uuid4().hex}"
+    return Outgoing(body=letter.body, group=letter.group, dedupe=dedupe)
 
 
 def _entry(entry_id: str, message: Outgoing) -> dict[str, str]:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from intake.digest.publish import Outlets
     from intake.emails import EmailStores
     from intake.local.adapters import LocalAdapters
+    from intake.queues import DeadLetters
     from intake.satisfaction import SurveyDelivery, Surveys
     from intake.sla.timers import TimerControl
     from intake.sla.tracker import Tracker
@@ -65,7 +66,7 @@ def local() -> LocalAdapters | None:
         return None
     from intake.local.adapters import open_adapters
 
-    return open_adapters(data_dir, settings().table_name)
+    return open_adapters(data_dir, settings().table_name, settings().visibility_timeout_s)
 
 
 @cache
@@ -91,6 +92,24 @@ def inbox() -> Inbox:
 
     here = local()
     return Inbox(archive(), SqsQueue(client("sqs"), settings().inbound_queue_url) if here is None else here.inbound)
+
+
+@cache
+def dead_letter_queues() -> dict[str, DeadLetters]:
+    """Each queue whose dead letters `/failures` lists and replays: locally every one; in AWS those whose queue and
+    dead-letter queue URLs are set (the API function's)."""
+    from intake.queues import SqsQueue
+    from intake.resources import QUEUES
+
+    here = local()
+    if here is not None:
+        return dict[str, DeadLetters](here.queues)
+    urls = settings().model_dump()
+    return {
+        spec.name: SqsQueue(client("sqs"), urls[f"{spec.name}_queue_url"], urls[f"{spec.name}_dlq_url"])
+        for spec in QUEUES
+        if urls[f"{spec.name}_queue_url"] and urls[f"{spec.name}_dlq_url"]
+    }
 
 
 @cache
@@ -208,5 +227,6 @@ def reset() -> None:
     """Forget everything built, so the next call reads the environment again (a new process, in effect)."""
     for built in (settings, policy, _session, _clients, local, store, archive, inbox, bus, secrets, media_step, mailer):
         built.cache_clear()
+    dead_letter_queues.cache_clear()
     timers.cache_clear()
     later.cache_clear()

@@ -470,8 +470,10 @@ def _list_tickets() -> dict[str, Any]:
         "tags": ["tickets"],
         "summary": "Tickets, newest first (or the open ones, the most urgent first), one page at a time",
         "description": (
-            "`order=due` or `due_before` lists the queue instead: open tickets with a running SLA clock, by their "
-            "next deadline (`next_due_at`), earliest first; `status`, `channel` and `breached` do not apply to it."
+            "`order=due` or `due_before` lists the queue instead: every open ticket, by its next deadline "
+            "(`next_due_at`, a breached clock's is past, so breached tickets come first), earliest first, then the "
+            "open tickets without a deadline (waiting on the customer, or no SLA), oldest first; `due_before` keeps "
+            "those due before it. `status`, `channel` and `breached` do not apply to it."
         ),
         "security": _AGENTS,
         "parameters": [

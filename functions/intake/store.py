@@ -170,6 +170,19 @@ class ContactPlan:
     absorbed: tuple[Contact, ...] = ()  # other contacts found to be this one: merged into it
 
 
+@dataclass(frozen=True)
+class FailureRecord:
+    """A queue message's failed tries: its latest error, how many failed, the first and the last."""
+
+    queue: str
+    message_id: str
+    error_type: str
+    error_message: str
+    attempts: int
+    first_try: datetime
+    last_try: datetime
+
+
 class Store:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._db = client
@@ -299,7 +312,8 @@ class Store:
     def queue(
         self, teams: Sequence[str], *, due_before: datetime | None = None, limit: int = 25, cursor: str | None = None
     ) -> TicketPage:
-        """Open tickets with a running SLA clock, the most urgent first, from the `open_by_due` index."""
+        """Every open ticket, the most urgent first (breached, then by deadline, then those without one), from the
+        `open_by_due` index; `due_before`: only those with a deadline before it."""
         after = None if cursor is None else _decode_cursor(cursor)
         per_team = [self._team_queue(team, due_before, limit, after) for team in teams]
         merged = heapq.merge(*per_team, key=lambda item: item["due_key"])
@@ -804,11 +818,18 @@ class Store:
         )
 
     def schedule(self, ticket: Ticket, next_due_at: datetime | None) -> None:
-        """Where the ticket sits in its team's queue (`open_by_due`): by its earliest running deadline."""
+        """Where an open ticket sits in its team's queue (`open_by_due`): by its earliest deadline (a breached one
+        is past, so first), or, with none, after every deadline ("~" sorts after digits), oldest first. Every open
+        ticket is in the queue; a resolved one leaves it."""
         key = _key(f"TICKET#{ticket.id}", "META")
         update: dict[str, Any]
-        if next_due_at is None or not ticket.status.is_open:
+        if not ticket.status.is_open:
             update = {"UpdateExpression": "REMOVE next_due_at, open_team, due_key"}
+        elif next_due_at is None:
+            update = {
+                "UpdateExpression": "SET open_team = :team, due_key = :key REMOVE next_due_at",
+                "ExpressionAttributeValues": _values(team=ticket.team, key=f"~#{iso(ticket.created_at)}#{ticket.id}"),
+            }
         else:
             update = {
                 "UpdateExpression": "SET next_due_at = :due, open_team = :team, due_key = :key",
@@ -900,6 +921,42 @@ class Store:
             )
         except ClientError as error:
             raise _mapped(error) from None
+
+    # ------------------------------------------------------------ failures
+
+    def record_failure(
+        self, queue: str, message_id: str, error_type: str, error_message: str, at: datetime, keep: timedelta
+    ) -> None:
+        """One more failed try of a queue's message (`FAIL#<queue>`, `<message id>`), kept `keep` after it."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(f"FAIL#{queue}", message_id),
+                UpdateExpression="SET error_type = :type, error_message = :message, last_try = :at,"
+                " first_try = if_not_exists(first_try, :at), #expires = :until ADD attempts :one",
+                ExpressionAttributeNames={"#expires": TABLE.ttl_attribute},
+                ExpressionAttributeValues=_values(
+                    type=error_type, message=error_message, at=iso(at), until=_epoch(at + keep), one=1
+                ),
+            )
+        except ClientError as error:
+            raise _mapped(error) from None
+
+    def failure_records(self, queue: str) -> dict[str, FailureRecord]:
+        """The failed tries recorded for a queue's messages, by message id."""
+        items = self._query(KeyConditionExpression="PK = :pk", ExpressionAttributeValues=_values(pk=f"FAIL#{queue}"))
+        return {
+            item["SK"]: FailureRecord(
+                queue=queue,
+                message_id=item["SK"],
+                error_type=item["error_type"],
+                error_message=item["error_message"],
+                attempts=item["attempts"],
+                first_try=datetime.fromisoformat(item["first_try"]),
+                last_try=datetime.fromisoformat(item["last_try"]),
+            )
+            for item in items
+        }
 
     def allow_acknowledgment(self, sender: str, at: datetime, per_hour: int) -> bool:
         """Count one acknowledgment to `sender` in this clock hour; False once `per_hour` were sent."""
@@ -1116,8 +1173,7 @@ class Store:
         return [_ticket(item) for item in items]
 
     def open_tickets(self, team: str) -> list[Ticket]:
-        """The team's whole queue: open tickets with a running SLA clock, the most urgent first (`open_by_due`).
-        Pending tickets (clocks paused) and open ones without any SLA target are not in it."""
+        """The team's whole queue: every open ticket, the most urgent first (`open_by_due`)."""
         index = _index("open_by_due")
         items = self._query(
             IndexName=index.name,

@@ -234,11 +234,11 @@ def test_figures_of_a_seeded_day_are_the_ones_worked_out_by_hand(stack: Stack, p
         "satisfaction_average": 0.67,
         "response_rate": 0.25,
     }
-    # the queue now: b (breached, its deadline passed), c, e, f; the longest waiting first
+    # the queue now: b (breached, its deadline passed), c, e, f; breached first, then the longest waiting
     assert (backlog["open"], backlog["breached"], backlog["overdue"]) == (4, 1, 1)
     oldest = backlog["oldest"]
-    assert [w["ticket"]["ticket_id"] for w in oldest] == [t["e"].id, t["f"].id, t["b"].id, t["c"].id]
-    assert oldest[0]["waiting_s"] == int((NOW - paris("2026-11-23T10:00")).total_seconds())
+    assert [w["ticket"]["ticket_id"] for w in oldest] == [t["b"].id, t["e"].id, t["f"].id, t["c"].id]
+    assert oldest[1]["waiting_s"] == int((NOW - paris("2026-11-23T10:00")).total_seconds())
 
 
 def test_every_figure_is_in_both_the_html_and_the_text_and_the_html_has_no_script(stack: Stack, policy: Policy) -> None:

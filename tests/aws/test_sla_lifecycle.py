@@ -6,6 +6,7 @@ The policy is the repository's, with targets seconds long in calendar time so th
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
@@ -295,6 +296,73 @@ def test_the_queue_orders_open_tickets_by_their_next_deadline(stack: Stack) -> N
     assert [t["subject"] for t in queue] == ["Second", "My parcel never came"]
     assert [t["subject"] for t in soon["items"]] == ["Second"]
     assert [t["subject"] for t in soon_too["items"]] == ["Second"]
+
+
+def test_a_ticket_with_every_clock_breached_stays_first_in_the_queue_and_the_backlog_paused_and_resumed(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a policy whose resolution target is seconds long too, so that every clock of a ticket breaches
+    fast = Path(os.environ["INTAKE_CONFIG"]).read_text()
+    every = fast.replace("resolution: {within: 1h, time: calendar}", "resolution: {within: 5s, time: calendar}")
+    assert every != fast
+    (tmp_path / "every.yaml").write_text(every)
+    monkeypatch.setenv("INTAKE_CONFIG", str(tmp_path / "every.yaml"))
+    runtime.reset()
+    late = open_ticket(stack)
+    wait_for(lambda: {t["state"] for t in stack.get(f"/tickets/{late['id']}")[1]["sla"]} == {"breached"}, 30)
+    inject(stack, mime("Second", "Another question", message_id="b@mail.example.org", sender="bo@example.net"))
+    stack.work()  # a newer ticket, its clocks running
+    notices(stack)  # the notifier records the breaches on the ticket
+
+    def queue() -> list[str]:
+        return [t["id"] for t in stack.get("/tickets?order=due")[1]["items"]]
+
+    def backlog() -> dict[str, Any]:
+        today = datetime.now(UTC).date().isoformat()
+        return dict(stack.get(f"/digests/support/daily?date={today}")[1]["figures"]["backlog"])
+
+    # Then it is listed first, in the queue and in the digest's backlog, breached
+    assert queue()[0] == late["id"] and len(queue()) == 2
+    assert [w["ticket"]["ticket_id"] for w in backlog()["oldest"]][0] == late["id"]
+    assert (backlog()["open"], backlog()["breached"], backlog()["overdue"]) == (2, 1, 1)
+
+    # When it waits on the customer (pending: running clocks pause, breached ones stay breached), it stays first
+    assert act(stack, late["id"], type="pending")[0] == 200
+    assert queue()[0] == late["id"] and len(queue()) == 2
+    assert backlog()["open"] == 2 and backlog()["oldest"][0]["ticket"]["ticket_id"] == late["id"]
+
+    # And when the customer writes again (the ticket is open again, next-response starts), it stays first too
+    inject(
+        stack,
+        mime(
+            "Re: My parcel",
+            "Still nothing.",
+            message_id="m2@mail.example.org",
+            extra="In-Reply-To: <m1@mail.example.org>\r\n",
+        ),
+    )
+    stack.work()
+    assert stack.get(f"/tickets/{late['id']}")[1]["status"] == "open"
+    assert queue()[0] == late["id"] and len(queue()) == 2
+
+
+def test_open_tickets_without_a_deadline_are_in_the_queue_after_every_deadline(stack: Stack) -> None:
+    waiting = open_ticket(stack)
+    assert act(stack, waiting["id"], type="pending")[0] == 200  # its clocks pause: no deadline
+    inject(stack, mime("Second", "Another question", message_id="b@mail.example.org", sender="bo@example.net"))
+    stack.work()
+    soon = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+
+    queue = stack.get("/tickets?order=due")[1]["items"]
+
+    assert [t["subject"] for t in queue] == ["Second", "My parcel never came"]
+    assert queue[1]["next_due_at"] is None
+    assert [t["subject"] for t in stack.get("/tickets?due_before=" + quote(soon))[1]["items"]] == ["Second"]
+    assert [t["subject"] for t in stack.get("/tickets?order=due&limit=1")[1]["items"]] == ["Second"]
+    cursor = stack.get("/tickets?order=due&limit=1")[1]["next"]
+    assert [t["subject"] for t in stack.get(f"/tickets?order=due&limit=1&cursor={cursor}")[1]["items"]] == [
+        "My parcel never came"
+    ]
 
 
 def test_a_redelivered_message_after_a_crash_starts_no_second_execution(stack: Stack) -> None:

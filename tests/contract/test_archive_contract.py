@@ -58,3 +58,25 @@ def test_the_file_archive_keeps_keys_inside_its_folder(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="not an archive key"):
             files.put(key, b"x", "text/plain")
     assert not (tmp_path / "outside").exists()
+
+
+def test_keys_are_listed_by_prefix_sorted(archive: Archive) -> None:
+    # Given requests archived on two days, an email beside one of them, and an attachment
+    day = raw_key("forms", "01M92VB10KAFPXCGZKB9EB3AFM", AT).rsplit("/", 2)[0] + "/"
+    for key in KEYS:
+        archive.put(key, b"x", "application/octet-stream")
+    later = raw_key("twilio", "01M92VB10KAFPXCGZKB9EB3AFP", datetime(2026, 12, 6, 9, 0, tzinfo=UTC))
+    archive.put(later, b"x", "application/octet-stream")
+
+    # Then a day's prefix lists that day's keys, a partial one what starts with it, and an unused one nothing
+    assert archive.keys(day) == sorted(KEYS[:2])
+    assert archive.keys("raw/2026/12/0") == sorted([*KEYS[:2], later])
+    assert archive.keys("raw/2027/") == []
+
+
+def test_a_write_in_progress_is_not_listed(tmp_path: Path) -> None:
+    files = FileArchive(tmp_path / "archive")
+    files.put(KEYS[0], b"whole", "text/plain")
+    files.path(KEYS[0]).with_name(".half.123-456.tmp").write_bytes(b"ha")
+
+    assert files.keys("raw/") == [KEYS[0]]

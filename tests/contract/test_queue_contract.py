@@ -24,7 +24,7 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from intake.local.queue import SqliteQueue
-from intake.queues import Outgoing, Queue, QueueRefusedError, Received, SqsQueue, sqs_record
+from intake.queues import DeadLetters, Outgoing, Queue, QueueRefusedError, Received, SqsQueue, sqs_record
 from intake.resources import QUEUES, QueueSpec
 from tests.moto_stack import REGION, create_resources, emulated
 
@@ -39,6 +39,7 @@ class Harness:
     backend: str  # "moto" or "sqlite"
     queue: Queue
     dead_letter_ids: Callable[[], list[str]]
+    letters: DeadLetters  # the same queue, as operators see its dead letters
 
 
 Opener = Callable[[str], Harness]
@@ -53,19 +54,17 @@ def open_queue(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opene
             sqs = boto3.session.Session(region_name=REGION).client("sqs")
 
             def on_sqs(name: str) -> Harness:
-                dead = SqsQueue(sqs, resources.queue_urls[SPECS[name].dead_letter])
-                return Harness(
-                    "moto",
-                    SqsQueue(sqs, resources.queue_urls[name]),
-                    lambda: [m.message_id for m in dead.receive(10)],
-                )
+                dead_letter_url = resources.queue_urls[SPECS[name].dead_letter]
+                dead = SqsQueue(sqs, dead_letter_url)
+                queue = SqsQueue(sqs, resources.queue_urls[name], dead_letter_url)
+                return Harness("moto", queue, lambda: [m.message_id for m in dead.receive(10)], queue)
 
             yield on_sqs
     else:
 
         def on_sqlite(name: str) -> Harness:
             queue = SqliteQueue(tmp_path / "queues.db", SPECS[name], visibility_timeout_s=VISIBILITY_S)
-            return Harness("sqlite", queue, lambda: [d.message_id for d in queue.dead_letters()])
+            return Harness("sqlite", queue, lambda: [d.message_id for d in queue.dead_letters()], queue)
 
         yield on_sqlite
 
@@ -228,6 +227,65 @@ def test_a_standard_message_received_too_often_is_dead_lettered(open_queue: Open
     assert queue.receive(10) == []
     assert len(harness.dead_letter_ids()) == 1
     assert queue.depth() == 0
+
+
+def dead_letter(queue: Queue, messages: list[Outgoing]) -> None:
+    """Send these and fail them (release) until their queue dead-letters them."""
+    queue.send(messages)
+    for _ in range(MAX_RECEIVES):
+        queue.release([m.receipt for m in queue.receive(10)])
+    assert queue.receive(10) == []
+
+
+def test_dead_letters_are_read_without_being_consumed(open_queue: Opener) -> None:
+    # Given one conversation's two messages dead-lettered
+    harness = open_queue("inbound")
+    dead_letter(harness.queue, [fifo("a", "a1"), fifo("a", "a2")])
+
+    # When operators read the dead letters, twice
+    first, second = harness.letters.dead_letters(), harness.letters.dead_letters()
+
+    # Then each read finds both, in order, with their group, and leaves them there
+    assert [(d.body, d.group, d.reason) for d in first] == [
+        ("a1", "a", "max_receive_count"),
+        ("a2", "a", "max_receive_count"),
+    ]
+    assert [d.message_id for d in second] == [d.message_id for d in first]
+    assert all(d.receive_count >= MAX_RECEIVES and d.sent_at_ms > 0 for d in first)
+    assert harness.letters.dead_letter_count() == 2
+    assert harness.queue.depth() == 0
+
+
+def test_a_replayed_dead_letter_is_a_fresh_message_of_its_queue(open_queue: Opener) -> None:
+    # Given two dead letters of one conversation, and a standard queue's
+    harness = open_queue("inbound")
+    dead_letter(harness.queue, [fifo("a", "a1"), fifo("a", "a2")])
+    a1, a2 = harness.letters.dead_letters()
+
+    # When one is replayed by its id, then the rest
+    assert harness.letters.redrive([a2.message_id]) == 1
+    assert [d.body for d in harness.letters.dead_letters()] == ["a1"]
+    assert harness.letters.redrive() == 1
+
+    # Then both are back on the queue, in replay order, as first deliveries of their group
+    back = drain(harness.queue)
+    assert [(m.body, m.group, m.receive_count) for m in back] == [("a2", "a", 1), ("a1", "a", 1)]
+    # And nothing is left to replay. SQLite keeps a replayed message's id; SQS gives the new message one of its own.
+    assert harness.letters.dead_letters() == []
+    assert harness.letters.redrive() == 0
+    assert harness.letters.redrive(["unknown"]) == 0
+    assert harness.letters.dead_letter_count() == 0
+
+
+def test_a_standard_queues_dead_letter_is_replayed_too(open_queue: Opener) -> None:
+    harness = open_queue("notifications")
+    dead_letter(harness.queue, [Outgoing("ping")])
+    [letter] = harness.letters.dead_letters()
+    assert letter.group is None and letter.dedupe is None
+
+    assert harness.letters.redrive([letter.message_id]) == 1
+
+    assert [(m.body, m.receive_count) for m in drain(harness.queue)] == [("ping", 1)]
 
 
 def test_a_duplicate_within_five_minutes_is_accepted_and_dropped(open_queue: Opener) -> None:

@@ -265,19 +265,23 @@ def test_the_queue_is_in_due_order_bounded_and_paged(table: Table) -> None:
     def queued(**query: Any) -> list[str]:
         return [t.subject or "" for t in store.queue(["support"], **query).items]
 
-    assert queued() == ["ticket 1", "ticket 4", "ticket 2", "ticket 0"]
+    assert queued() == ["ticket 1", "ticket 4", "ticket 2", "ticket 0", "ticket 3"]  # no deadline: last
     assert queued(due_before=T0 + timedelta(hours=2, minutes=30)) == ["ticket 1", "ticket 4"]
     page = store.queue(["support"], limit=3)
-    assert [t.id for t in store.queue(["support"], limit=3, cursor=page.next).items] == [tickets[0].id]
+    assert [t.id for t in store.queue(["support"], limit=3, cursor=page.next).items] == [tickets[0].id, tickets[3].id]
     bounded = store.queue(["support"], limit=1, due_before=T0 + timedelta(hours=4))
     assert [t.id for t in store.queue(["support"], cursor=bounded.next, due_before=T0 + timedelta(hours=4)).items] == [
         tickets[4].id,
         tickets[2].id,
     ]
-    assert [t.id for t in store.open_tickets("support")] == [tickets[1].id, tickets[4].id, tickets[2].id, tickets[0].id]
+    assert [t.id for t in store.open_tickets("support")] == [
+        t.id for t in (tickets[1], tickets[4], tickets[2], tickets[0], tickets[3])
+    ]
 
-    store.schedule(tickets[1], None)  # REMOVE of its index keys: out of the sparse index
-    assert queued() == ["ticket 4", "ticket 2", "ticket 0"]
+    store.schedule(tickets[1], None)  # no deadline any more: after every deadline, the oldest first
+    assert queued() == ["ticket 4", "ticket 2", "ticket 0", "ticket 1", "ticket 3"]
+    store.schedule(tickets[1].model_copy(update={"status": Status.RESOLVED}), None)  # out of the sparse index
+    assert queued() == ["ticket 4", "ticket 2", "ticket 0", "ticket 3"]
 
 
 def test_contact_detail_follows_merges_and_lists_every_ticket_newest_first(table: Table) -> None:
@@ -480,6 +484,29 @@ def test_quarantine_lists_newest_first_and_releases_a_held_email_once(table: Tab
     assert [e.id for e in store.list_quarantine()] == [held[2].id, held[0].id]
     assert [e.id for e in store.list_quarantine(None)] == [held[2].id, held[1].id, held[0].id]
     assert store.quarantined(held[1].id) == released
+
+
+def test_a_messages_failed_tries_are_counted_keeping_the_first_and_the_latest(table: Table) -> None:
+    # Given a message that failed three times, and another queue's message that failed once
+    store = table.store
+    for n, error in enumerate(["KeyError", "KeyError", "ValidationError"]):
+        store.record_failure("inbound", "m-1", error, f"try {n}", T0 + timedelta(minutes=n), timedelta(days=14))
+    store.record_failure("notifications", "m-2", "MailerError", "refused", T0, timedelta(days=14))
+
+    # Then its record has the latest error, three tries, the first and the last, and expires 14 days after the last
+    [record] = store.failure_records("inbound").values()
+    assert (record.queue, record.message_id, record.error_type, record.error_message, record.attempts) == (
+        "inbound",
+        "m-1",
+        "ValidationError",
+        "try 2",
+        3,
+    )
+    assert (record.first_try, record.last_try) == (T0, T0 + timedelta(minutes=2))
+    [item] = [i for i in table.items() if i["PK"]["S"] == "FAIL#inbound"]
+    assert int(item["expires_at"]["N"]) == int((T0 + timedelta(minutes=2, days=14)).timestamp())
+    assert list(store.failure_records("notifications")) == ["m-2"]
+    assert store.failure_records("email") == {}
 
 
 # ------------------------------------------------------------------ the expression grammar, raw

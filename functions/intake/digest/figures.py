@@ -131,7 +131,7 @@ class Backlog(Frozen):
     open: int
     breached: int
     overdue: int = Field(description="open tickets whose next SLA deadline has passed")
-    oldest: list[Waiting]
+    oldest: list[Waiting] = Field(description="breached first, then those waiting longest")
 
 
 class Change(Frozen):
@@ -323,7 +323,7 @@ def _satisfaction(data: WindowData, link: _Linker) -> Satisfaction:
 
 
 def _backlog(tickets: Sequence[Ticket], link: _Linker, now: datetime) -> Backlog:
-    oldest = sorted(tickets, key=lambda t: (t.last_inbound_at, t.id))[:OLDEST_SHOWN]
+    oldest = sorted(tickets, key=lambda t: (not t.breached, t.last_inbound_at, t.id))[:OLDEST_SHOWN]  # breached first
     return Backlog(
         open=len(tickets),
         breached=sum(t.breached for t in tickets),

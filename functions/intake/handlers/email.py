@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -12,11 +12,13 @@ from ulid import ULID
 
 from intake import runtime
 from intake.emails import arrivals, ingest_email
+from intake.failures import FailureRecorder, RecordingProcessor
 from intake.observability import count, logger, metrics
+from intake.resources import EMAIL_QUEUE
 
 runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
 
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = RecordingProcessor(FailureRecorder(EMAIL_QUEUE, runtime.store, runtime.utc_now))
 
 
 def new_id() -> str:

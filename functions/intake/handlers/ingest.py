@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -13,15 +13,20 @@ from ulid import ULID
 from intake import runtime
 from intake.calls import fold_call_event
 from intake.emails import ingest_email
+from intake.failures import FailureRecorder, RecordingFifoProcessor
 from intake.inbox import decode_message
 from intake.ingest import Outcome, annotate, ingest_with_media
 from intake.model import CallEvent, EmailArrived, Reaction
 from intake.observability import count, logger, metrics
+from intake.resources import INBOUND_QUEUE
 
 runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
 
-# A failed message fails only its own conversation's later messages (FIFO order), never others.
-processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+# A failed message fails only its own conversation's later messages (FIFO order), never others; each failed
+# message's error is recorded for `intake failures`.
+processor = RecordingFifoProcessor(
+    FailureRecorder(INBOUND_QUEUE, runtime.store, runtime.utc_now), skip_group_on_error=True
+)
 _METRIC = {
     Outcome.CREATED: "TicketCreated",
     Outcome.APPENDED: "MessageAppended",

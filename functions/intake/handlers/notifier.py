@@ -5,18 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from intake import runtime
+from intake.failures import FailureRecorder, RecordingProcessor
 from intake.notify.notifier import Outcome, notify
 from intake.observability import count, logger, metrics
+from intake.resources import NOTIFICATIONS_QUEUE
 
 runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
 
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = RecordingProcessor(FailureRecorder(NOTIFICATIONS_QUEUE, runtime.store, runtime.utc_now))
 _METRIC = {
     "warning": "SlaWarningSent",
     "breach": "SlaBreachSent",

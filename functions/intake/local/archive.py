@@ -56,3 +56,13 @@ class FileArchive:
             return self.path(key).read_bytes()
         except FileNotFoundError:
             raise ArchiveKeyError(key) from None
+
+    def keys(self, prefix: str) -> list[str]:
+        """The files under the prefix's folder whose keys start with it; writes in progress are not keys yet."""
+        folder = self.root.joinpath(*PurePosixPath(prefix).parts[: -1 if not prefix.endswith("/") else None])
+        found = (
+            path.relative_to(self.root).as_posix()
+            for path in folder.rglob("*")
+            if path.is_file() and not (path.name.startswith(".") and path.name.endswith(".tmp"))
+        )
+        return sorted(key for key in found if key.startswith(prefix))

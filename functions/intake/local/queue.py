@@ -39,12 +39,11 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 
 from intake.local.sqlite import immediate
 from intake.observability import logger
-from intake.queues import Outgoing, QueueRefusedError, Received
+from intake.queues import DeadLetter, Outgoing, QueueRefusedError, Received
 from intake.resources import QueueSpec
 
 DEDUPE_WINDOW_MS = 5 * 60 * 1000  # SQS FIFO: a deduplication id is remembered for 5 minutes
@@ -95,18 +94,6 @@ CREATE INDEX IF NOT EXISTS queue_dead_letters_queue ON queue_dead_letters (queue
 """
 
 _COLUMNS = "seq, message_id, body, grp, dedupe, sent_at_ms, visible_at_ms, ready_at_ms, receive_count"
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    message_id: str
-    body: str
-    receive_count: int
-    group: str | None
-    sent_at_ms: int
-    dedupe: str | None
-    reason: str  # "max_receive_count"
-    dead_at_ms: int
 
 
 class _Signal:

@@ -340,8 +340,12 @@ class Tracker:
         return started is not None
 
     def _reschedule(self, ticket: Ticket) -> None:
-        running = [t.due_at for t in self.store.timers(ticket.id) if t.state == TimerState.RUNNING]
-        self.store.schedule(ticket, min(running) if running else None)
+        """The ticket's place in its team's queue: its earliest deadline among running and breached clocks (a
+        breached one has passed: it comes first), else after every deadline (paused, met or no SLA)."""
+        urgent = [
+            t.due_at for t in self.store.timers(ticket.id) if t.state in (TimerState.RUNNING, TimerState.BREACHED)
+        ]
+        self.store.schedule(ticket, min(urgent) if urgent else None)
 
 
 def _timer_of(plan: TimerPlan, ticket_id: str, at: datetime, consumed_s: int) -> SlaTimer:

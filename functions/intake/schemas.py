@@ -34,6 +34,7 @@ from intake.errors import (
     UnsupportedMediaTypeError,
     WebhookSignatureInvalidError,
 )
+from intake.failures import FailureList, FailureNotFoundError
 from intake.handlers.problems import CONTENT_TYPE, PROBLEMS, TYPE_BASE
 from intake.model import (
     Contact,
@@ -113,7 +114,8 @@ def policy_schema() -> dict[str, Any]:
 def openapi() -> dict[str, Any]:
     """OpenAPI 3.1 of the routes the receiver and the read API serve."""
     models: list[tuple[type[BaseModel], Any]] = [
-        (m, "serialization") for m in (TicketPage, TicketDetail, ContactDetail, QuarantinedEmail, SlaTimer, Figures)
+        (m, "serialization")
+        for m in (TicketPage, TicketDetail, ContactDetail, QuarantinedEmail, SlaTimer, Figures, FailureList)
     ]
     _, defs = models_json_schema([*models, (AgentAction, "validation")], ref_template=_REF + "{model}")
     components: dict[str, Any] = {**defs["$defs"], **_hand_written_schemas()}
@@ -147,6 +149,11 @@ def openapi() -> dict[str, Any]:
             },
             {"name": "digests", "description": "Each team's daily or weekly digest; authorized as the tickets are."},
             {
+                "name": "failures",
+                "description": "Messages a function failed on until their queue dead-lettered them, and their "
+                "replay; for operators, authorized as the tickets are.",
+            },
+            {
                 "name": "surveys",
                 "description": "Satisfaction survey links, followed by customers: public, the signed token is "
                 "the authorization.",
@@ -169,6 +176,8 @@ def openapi() -> dict[str, Any]:
             "/quarantine": {"get": _list_quarantine()},
             "/quarantine/{quarantine_id}/release": {"post": _release_quarantined()},
             "/digests/{team}/{period}": {"get": _preview_digest(), "post": _publish_digest()},
+            "/failures": {"get": _list_failures()},
+            "/failures/{failure_id}/replay": {"post": _replay_failure()},
         },
         "components": {
             "schemas": dict(sorted(components.items())),
@@ -626,6 +635,40 @@ def _release_quarantined() -> dict[str, Any]:
     }
 
 
+def _list_failures() -> dict[str, Any]:
+    return {
+        "operationId": "listFailures",
+        "tags": ["failures"],
+        "summary": "Every queue's dead-lettered messages, oldest first, with the error recorded when they failed",
+        "description": "What each message is about (channel and receipt, or ticket) and why it failed (the "
+        "exception's type and a short message), never its content. In AWS at most 500 per queue are read at once, "
+        "and a FIFO queue shows at most 10 of one conversation until those are replayed; `dead_letters` counts them "
+        "all.",
+        "security": _AGENTS,
+        "responses": {
+            "200": _json_response("The dead-lettered messages.", _REF + "FailureList"),
+            "default": _problem_response(_UNEXPECTED, []),
+        },
+    }
+
+
+def _replay_failure() -> dict[str, Any]:
+    return {
+        "operationId": "replayFailure",
+        "tags": ["failures"],
+        "summary": "Send a dead-lettered message back to its queue, once its cause is fixed",
+        "description": "Safe to repeat: what already became a message (the table's dedupe records) or was already "
+        "sent (the notifier's claims) is not done twice.",
+        "security": _AGENTS,
+        "parameters": [_parameter("failure_id", "path", {"type": "string"}, "the dead letter's id (`id` in the list)")],
+        "responses": {
+            "200": _json_response("The message is back on its queue.", _REF + "FailureReplayed"),
+            **_problems(FailureNotFoundError),
+            "default": _problem_response(_UNEXPECTED, []),
+        },
+    }
+
+
 def _preview_digest() -> dict[str, Any]:
     return {
         "operationId": "previewDigest",
@@ -941,6 +984,16 @@ def _hand_written_schemas() -> dict[str, Any]:
                 "recipients": {"type": "integer", "minimum": 0},
                 "message_ids": {"type": "array", "items": {"type": "string"}},
                 "figures": {"$ref": _REF + "Figures"},
+            },
+            "additionalProperties": False,
+        },
+        "FailureReplayed": {
+            "title": "FailureReplayed",
+            "type": "object",
+            "required": ["id", "queue"],
+            "properties": {
+                "id": {"type": "string", "description": "The dead letter's id."},
+                "queue": {"type": "string", "description": "The queue it was sent back to."},
             },
             "additionalProperties": False,
         },

@@ -148,8 +148,10 @@ ROUTES = {
     ("/quarantine/{quarantine_id}/release", "post"): {"200", "404", "409"},
     ("/digests/{team}/{period}", "get"): {"200", "400"},
     ("/digests/{team}/{period}", "post"): {"200", "400"},
+    ("/failures", "get"): {"200"},
+    ("/failures/{failure_id}/replay", "post"): {"200", "404"},
 }
-AGENT_PREFIXES = ("/tickets", "/contacts/", "/quarantine", "/digests/")
+AGENT_PREFIXES = ("/tickets", "/contacts/", "/quarantine", "/digests/", "/failures")
 
 
 def test_openapi_is_version_3_1_and_describes_every_route(openapi: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""Agent tools' API: the ticket list, one ticket with its thread, contacts, quarantined email, health."""
+"""Agent tools' API: the ticket list, one ticket with its thread, contacts, quarantined email, dead-lettered
+messages, health."""
 
 from __future__ import annotations
 
@@ -120,6 +121,23 @@ def release_quarantined(quarantine_id: str) -> Response[str]:
         runtime.tracker().after_ingest(result, now)
     logger.info("quarantined email released", extra={"quarantine_id": quarantine_id, "ticket_id": released.ticket_id})
     return _json(released.model_dump(mode="json"))
+
+
+@app.get("/failures")
+def list_failures() -> Response[str]:
+    """Every queue's dead-lettered messages, oldest first, with the error recorded when they failed."""
+    from intake.failures import dead_lettered
+
+    return _json(dead_lettered(runtime.dead_letter_queues(), runtime.store()).model_dump(mode="json"))
+
+
+@app.post("/failures/<failure_id>/replay")
+def replay_failure(failure_id: str) -> Response[str]:
+    """Send a dead-lettered message back to its queue (its error fixed); what already became a message is not
+    doubled. Answers {id, queue}."""
+    from intake.failures import replay
+
+    return _json({"id": failure_id, "queue": replay(runtime.dead_letter_queues(), failure_id)})
 
 
 @app.get("/digests/<team>/<period>")

@@ -26,6 +26,7 @@ from intake.errors import (
     UnsupportedMediaTypeError,
     WebhookSignatureInvalidError,
 )
+from intake.failures import FailureNotFoundError
 from intake.model import WebhookRequest
 from intake.observability import count, logger
 from intake.store import ContactNotFoundError, CursorInvalidError, StoreUnavailableError, TicketNotFoundError
@@ -44,6 +45,7 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     TicketNotFoundError: (404, "ticket-not-found", "No such ticket"),
     ContactNotFoundError: (404, "contact-not-found", "No such contact"),
     QuarantineNotFoundError: (404, "quarantine-not-found", "No such quarantined email"),
+    FailureNotFoundError: (404, "failure-not-found", "No such dead-lettered message"),
     QuarantineReleasedError: (409, "quarantine-released", "This email was released already"),
     TransitionInvalidError: (409, "transition-invalid", "The ticket's status does not allow this"),
     PermanentlyUnacceptableError: (406, "message-unacceptable", "This message will never be accepted"),

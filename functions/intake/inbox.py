@@ -114,8 +114,8 @@ def _addressing(item: QueuedItem) -> Outgoing:
         group, dedupe = item.call_sid, item.event_id
     elif isinstance(item, Reaction):
         group, dedupe = item.reacted_to, item.event_id
-    elif isinstance(item, EmailArrived):
-        group, dedupe = "email", item.receipt_id  # threads are found by the worker: one at a time
+    elif isinstance(item, EmailArrived):  # one thread's mail in order; a message that fails holds up only its thread
+        group, dedupe = item.conversation or item.receipt_id, item.receipt_id
     else:
         group, dedupe = item.thread_key, item.provider_message_id
     return Outgoing(body=item.model_dump_json(), group=_group(group), dedupe=_group(f"{item.provider}#{dedupe}"))

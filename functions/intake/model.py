@@ -217,6 +217,9 @@ class EmailArrived(Frozen):
     raw_archive_key: str
     recipients: tuple[str, ...] = ()  # the envelope's, when known (SES, SMTP)
     verdicts: dict[str, str] = Field(default_factory=dict)  # SES: spam, virus, spf, dkim, dmarc → PASS/FAIL/...
+    conversation: str | None = Field(
+        default=None, description="the thread's first Message-ID as its headers name it: the queue's FIFO group"
+    )
 
 
 class QuarantineStatus(StrEnum):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from enum import StrEnum
 
 from intake.channels import forms, mailgun, sendgrid, twilio, whatsapp
@@ -184,6 +187,22 @@ def _provider_signed(verify: Callable[[], None]) -> None:
         raise WebhookSignatureInvalidError(str(error)) from None
 
 
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_MESSAGE_ID = re.compile(r"<([^<>\s]{1,250})>")
+_HEAD_BYTES = 256 * 1024
+
+
+def conversation(raw: bytes) -> str | None:
+    """The Message-ID that started the thread, from the headers alone: the first of References (which replies
+    keep), else In-Reply-To, else the message's own. None when it names none. Nothing here can fail on data."""
+    end = _HEAD_END.search(raw, 0, _HEAD_BYTES)
+    headers = BytesHeaderParser(policy=compat32).parsebytes(raw[: end.start() if end else _HEAD_BYTES])
+    for name in ("References", "In-Reply-To", "Message-ID"):
+        if match := _MESSAGE_ID.search(str(headers.get(name, ""))):
+            return match.group(1)
+    return None
+
+
 def receive_email(
     provider: str,
     raw: bytes,
@@ -204,6 +223,7 @@ def receive_email(
         raw_archive_key=key,
         recipients=recipients,
         verdicts=verdicts or {},
+        conversation=conversation(raw),
     )
     inbox.enqueue(arrived)
     return arrived

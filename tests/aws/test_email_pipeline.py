@@ -159,3 +159,37 @@ def test_ses_receiving_path_s3_event_to_queue_to_worker_to_ticket(stack: Stack) 
         "dmarc": "NONE",
     }
     assert stack.queued("email") == 0
+
+
+def test_a_message_that_always_fails_holds_up_only_its_own_thread(stack: Stack) -> None:
+    from datetime import UTC, datetime
+
+    from intake import runtime
+    from intake.model import EmailArrived
+
+    # Given a first message that can never be processed (its archived MIME is gone), a reply to it, and mail of
+    # two other conversations, all on the inbound FIFO queue in that order
+    lost = EmailArrived(
+        provider="smtp",
+        receipt_id="01JDZZZZZZZZZZZZZZZZZZZZZ0",
+        received_at=datetime.now(UTC),
+        raw_archive_key="raw/2026/11/23/smtp/gone.eml",
+        conversation="root@mail.example.org",
+    )
+    runtime.inbox().enqueue(lost)
+    inject(stack, mime("Re: broken", "Any news?", message_id="r1@mail.example.org", extra=_replying("root")))
+    inject(stack, mime("Other", "A question", message_id="o1@mail.example.org", sender="bo@example.net"))
+    inject(stack, mime("Re: Other", "More", message_id="o2@mail.example.org", extra=_replying("o1")))
+    inject(stack, mime("Third", "Hello", message_id="t1@mail.example.org", sender="cy@example.net"))
+
+    # When the worker runs
+    stack.work()
+
+    # Then the other conversations are tickets, in order (the reply joined its ticket); the failed message and
+    # the reply behind it wait on the queue
+    assert sorted((t["subject"], t["message_count"]) for t in tickets(stack)) == [("Other", 2), ("Third", 1)]
+    assert stack.queued() == 2
+
+
+def _replying(root: str) -> str:
+    return f"In-Reply-To: <{root}@mail.example.org>\r\nReferences: <{root}@mail.example.org>\r\n"

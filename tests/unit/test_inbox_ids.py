@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from intake.inbox import _group
+from intake.reception import conversation
 
 # What SQS accepts in both ids: 1 to 128 of a-z, A-Z, 0-9 and ASCII punctuation.
 SQS_ID_CHARACTERS = frozenset(string.ascii_letters + string.digits + string.punctuation)
@@ -65,3 +66,29 @@ def test_short_keys_of_allowed_characters_are_kept_readable(key: str) -> None:
 )
 def test_long_or_unusual_keys_are_hashed_to_their_sha256(key: str, expected: str) -> None:
     assert _group(key) == expected
+
+
+# ---------------------------------------------------------------- an email's FIFO group: its conversation
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (b"Message-ID: <new@x.example>\r\n", "new@x.example"),
+        (b"In-Reply-To: <parent@x.example>\r\nMessage-ID: <me@x.example>\r\n", "parent@x.example"),
+        (
+            b"References: <root@x.example>\r\n <parent@x.example>\r\nIn-Reply-To: <parent@x.example>\r\n",
+            "root@x.example",
+        ),
+        (b"references:\n\t<root@x.example> <parent@x.example>\nmessage-id: <me@x.example>\n", "root@x.example"),
+        (b"Subject: no ids at all\r\n", None),
+    ],
+)
+def test_an_email_is_grouped_by_the_message_that_started_its_thread(head: bytes, expected: str | None) -> None:
+    assert conversation(head + b"\r\nMessage-ID: <in-the-body@x.example>\r\n") == expected
+
+
+@given(raw=st.binary(max_size=2000))
+def test_any_bytes_give_a_conversation_or_none_never_an_error(raw: bytes) -> None:
+    found = conversation(raw)
+    assert found is None or 0 < len(found) <= 250

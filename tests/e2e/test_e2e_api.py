@@ -122,3 +122,28 @@ def test_chunked_post_is_received_like_any_other(server: Server) -> None:
     assert answer.status == 202, answer.body
     receipt = answer.json()["receipt"]
     assert server.wait_for_receipts([receipt])[receipt]["subject"] == subject
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b"\xff\xfe{", b"[" * 10_000, b'{"type": "responded", "by": "\xc3"}'],
+    ids=["not-json", "not-utf8", "nested-10000", "bad-utf8-in-a-string"],
+)
+@pytest.mark.parametrize("route", ["events", "digest"])
+def test_a_malformed_body_is_a_400_naming_the_body_and_changes_nothing(
+    server: Server, made: list[str], route: str, body: bytes
+) -> None:
+    path = f"/tickets/{made[0]}/events" if route == "events" else "/digests/support/daily"
+    before = server.get(f"/tickets/{made[0]}").json()
+
+    answer = server.post(path, body, {"content-type": "application/json"})
+
+    assert answer.status == 400, answer.body
+    assert answer.headers["content-type"] == PROBLEM
+    assert (answer.json()["type"], answer.json()["field"]) == ("urn:intake:problem:field-invalid", "(body)")
+    assert server.get(f"/tickets/{made[0]}").json() == before
+
+
+def test_a_digest_body_that_is_json_but_not_an_object_is_a_400(server: Server) -> None:
+    answer = server.post("/digests/support/daily", b"[1, 2]", {"content-type": "application/json"})
+    assert (answer.status, answer.json()["field"]) == (400, "(body)")

@@ -28,6 +28,17 @@ def _json(payload: Any) -> Response[str]:
     return Response(200, "application/json", json.dumps(payload))
 
 
+def _json_body() -> Any:
+    """The request's JSON (None when it has no body); anything else is a 400 naming the body: not JSON, not
+    UTF-8, or nested deeper than a parser should follow."""
+    if not app.current_event.body:
+        return None
+    try:
+        return json.loads(app.current_event.decoded_body)
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError and bad base64 are ValueErrors
+        raise FieldInvalidError("(body)", "must be JSON (UTF-8)") from None
+
+
 @app.get("/healthz")
 def healthz() -> Response[str]:
     return _json({"status": "ok"})
@@ -65,9 +76,8 @@ def list_tickets() -> Response[str]:
 def add_event(ticket_id: str) -> Response[str]:
     """An agent's action (responded, pending, resolved, reopened, assigned, priority_changed): it changes the
     ticket and its SLA clocks and is recorded in its history. Answers with the ticket as it is now."""
-    body = app.current_event.json_body if app.current_event.body else None
     try:
-        action = AgentAction.model_validate(body)
+        action = AgentAction.model_validate(_json_body())
     except ValidationError as error:
         first = error.errors()[0]
         if first["loc"]:
@@ -159,8 +169,10 @@ def publish_digest(team: str, period: str) -> Response[str]:
     per window; answers {sent, reason, archive, figures, ...}."""
     from intake.digest.publish import publish
 
-    body = app.current_event.json_body if app.current_event.body else None
-    raw = body.get("date") if isinstance(body, dict) else None
+    body = _json_body()
+    if body is not None and not isinstance(body, dict):
+        raise FieldInvalidError("(body)", "must be a JSON object, or empty")
+    raw = body.get("date") if body else None
     if raw is not None and not isinstance(raw, str):
         raise FieldInvalidError("date", "must be a date like 2026-12-01")
     day = _digest_args(team, period, raw)

@@ -29,6 +29,7 @@ from intake.errors import (
 from intake.failures import FailureNotFoundError
 from intake.model import WebhookRequest
 from intake.observability import count, logger
+from intake.satisfaction import SurveySecretMissingError
 from intake.store import ContactNotFoundError, CursorInvalidError, StoreUnavailableError, TicketNotFoundError
 
 TYPE_BASE = "urn:intake:problem:"
@@ -55,6 +56,7 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     UnsupportedMediaTypeError: (415, "unsupported-media-type", "The content type is not accepted"),
     StoreUnavailableError: (503, "unavailable", "Try again shortly"),
     ConfigError: (500, "misconfigured", "The service is misconfigured"),
+    SurveySecretMissingError: (500, "misconfigured", "The service is misconfigured"),
 }
 
 

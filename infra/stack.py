@@ -162,7 +162,7 @@ class IntakeStack(Stack):
             self,
             "ApiUrl",
             value=api.url,
-            description="Base URL: /tickets, /contacts, /quarantine and /digests (IAM, SigV4), and /healthz",
+            description="Base URL: /tickets, /contacts, /quarantine, /digests and /failures (IAM, SigV4), and /healthz",
         )
         for form_id, form in policy_file.policy.forms.items():
             CfnOutput(

@@ -28,7 +28,7 @@ from infra.constructs.ticket_store import TicketStore
 from infra.ses_sending import grant_send_raw_email
 from infra.stage import Stage
 from intake.config import ENV_PREFIX, Settings
-from intake.resources import ARCHIVE, EMAIL_QUEUE, INBOUND_QUEUE
+from intake.resources import ARCHIVE, EMAIL_QUEUE, INBOUND_QUEUE, QUEUES
 
 # Satisfaction surveys' items (intake.store): a contact's one survey per period, and what an answer writes.
 SURVEY_CLAIM = "SURVEY"
@@ -70,7 +70,7 @@ EMAIL = FunctionSpec(
 API = FunctionSpec(
     "Api",
     "intake.handlers.api.handler",
-    "Agent tools' API (tickets, their SLA, responses, quarantined email, team digests) and the health check",
+    "Agent tools' API (tickets, their SLA, responses, quarantined email, team digests, failures) and health",
     Duration.seconds(10),
 )
 
@@ -178,6 +178,11 @@ class Functions(Construct):
         store.grant_read_write(self.api)
         archive.grant_read_received_mail(self.api, (SES_MAIL, PROVIDER_MAIL))
         archive.grant_archive(self.api, (ARCHIVE.attachments_prefix,))
+        # Operators' /failures: every queue's dead letters, read and replayed onto their own queue
+        queues.grant_redrive(self.api)
+        for spec in QUEUES:
+            self.api.add_environment(setting(f"{spec.name}_queue_url"), queues.queues[spec.name].queue_url)
+            self.api.add_environment(setting(f"{spec.name}_dlq_url"), queues.dead_letters[spec.name].queue_url)
 
         self._acknowledge_runtime()
 

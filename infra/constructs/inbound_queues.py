@@ -52,7 +52,7 @@ class InboundQueues(Construct):
             encryption=sqs.QueueEncryption.KMS,
             encryption_master_key=self.key,
             enforce_ssl=True,
-            # `intake replay` and the console's "Start DLQ redrive" move messages back to their source.
+            # `intake failures replay` and the console's "Start DLQ redrive" move messages back to their source.
             redrive_allow_policy=sqs.RedriveAllowPolicy(redrive_permission=sqs.RedrivePermission.ALLOW_ALL),
             removal_policy=stage.removal_policy,
         )
@@ -81,6 +81,24 @@ class InboundQueues(Construct):
         """`sqs:SendMessage` to that one queue, and the data key SQS encrypts messages with."""
         queue = self.queues[spec.name]
         iam.Grant.add_to_principal(grantee=grantee, actions=["sqs:SendMessage"], resource_arns=[queue.queue_arn])
+        self.key.grant(grantee, "kms:GenerateDataKey", "kms:Decrypt")
+
+    def grant_redrive(self, grantee: iam.IGrantable) -> None:
+        """Operators' `/failures`: read each dead-letter queue without consuming it (receive, then change the
+        visibility back), delete what was replayed, and send it to its own queue; the data key of both."""
+        dead_letters = [queue.queue_arn for queue in self.dead_letters.values()]
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=[
+                "sqs:ReceiveMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+            ],
+            resource_arns=dead_letters,
+        )
+        sources = [queue.queue_arn for queue in self.queues.values()]
+        iam.Grant.add_to_principal(grantee=grantee, actions=["sqs:SendMessage"], resource_arns=sources)
         self.key.grant(grantee, "kms:GenerateDataKey", "kms:Decrypt")
 
     def consume(self, spec: QueueSpec, function: lambda_.Function) -> None:

@@ -2,8 +2,8 @@
 
 Webhooks, /healthz and the satisfaction survey links (/csat/{token}) are open at the gateway (providers and
 customers cannot sign SigV4; the receiver checks each provider's own signature before it stores anything, and
-each survey token's HMAC and expiry); /tickets, /contacts, /quarantine and /digests require IAM (SigV4) or the
-JWTs of the policy file's `api.jwt`.
+each survey token's HMAC and expiry); /tickets, /contacts, /quarantine, /digests and /failures require IAM (SigV4)
+or the JWTs of the policy file's `api.jwt`.
 """
 
 from __future__ import annotations
@@ -136,6 +136,9 @@ ROUTES = (
     # A team's digest: a preview sent nowhere (GET), or published now (POST: archived, announced, mailed once)
     Route(apigwv2.HttpMethod.GET, DIGEST_PATH, "api"),
     Route(apigwv2.HttpMethod.POST, DIGEST_PATH, "api"),
+    # Operators: messages dead-lettered after failing, and their replay onto their queue
+    Route(apigwv2.HttpMethod.GET, "/failures", "api"),
+    Route(apigwv2.HttpMethod.POST, "/failures/{failure_id}/replay", "api"),
 )
 
 

@@ -97,7 +97,10 @@ def test_each_function_is_given_only_the_settings_it_reads(synthesized: Synthesi
         "Ingest": common | {"TABLE_NAME", "BUCKET_NAME", "SECRETS_ARN", "STATE_MACHINE_ARN"},
         "Email": common | {"TABLE_NAME", "BUCKET_NAME", "STATE_MACHINE_ARN"},
         # the SLA timers; the deliver-later machine (a resolution's survey); the bus (a digest published on demand)
-        "Api": common | {"TABLE_NAME", "BUCKET_NAME", "STATE_MACHINE_ARN", "LATER_MACHINE_ARN", "EVENT_BUS_NAME"},
+        # and /failures: each queue and its dead-letter queue
+        "Api": common
+        | {"TABLE_NAME", "BUCKET_NAME", "STATE_MACHINE_ARN", "LATER_MACHINE_ARN", "EVENT_BUS_NAME"}
+        | {f"{spec.name.upper()}_{kind}_URL" for spec in QUEUES for kind in ("QUEUE", "DLQ")},
         # SurveyRequested on the bus; the secrets: CSAT_SECRET, as the tested policy asks for surveys
         "Notifier": common | {"TABLE_NAME", "EVENT_BUS_NAME", "SECRETS_ARN"},
         "Digest": common | {"TABLE_NAME", "BUCKET_NAME", "EVENT_BUS_NAME"},
@@ -240,8 +243,30 @@ def test_the_api_writes_tickets_like_the_email_function_deletes_only_its_claims_
     ]
     assert {a for a in actions if a.startswith("s3:")} == {"s3:GetObject", "s3:PutObject"}
     assert not any(
-        a.startswith(("sqs:", "secretsmanager:")) or ("Delete" in a and a != "dynamodb:DeleteItem") for a in actions
+        a.startswith("secretsmanager:") or ("Delete" in a and a not in ("dynamodb:DeleteItem", "sqs:DeleteMessage"))
+        for a in actions
     )
+
+
+def test_the_api_reads_and_deletes_only_dead_letters_and_sends_only_to_their_queues(synthesized: Synthesized) -> None:
+    # /failures: dead letters are received (held, then released) and deleted once sent back to their own queue
+    statements = [
+        s for s in _role_policy(synthesized, "Api") if any(a.startswith("sqs:") for a in _as_list(s["Action"]))
+    ]
+    dead_letters = {
+        synthesized.one("AWS::SQS::Queue", f"InboundQueues/{pascal_case(spec.dead_letter)}")[0] for spec in QUEUES
+    }
+    sources = {synthesized.one("AWS::SQS::Queue", f"InboundQueues/{pascal_case(spec.name)}")[0] for spec in QUEUES}
+
+    by_actions = {
+        frozenset(_as_list(s["Action"])): {r["Fn::GetAtt"][0] for r in _as_list(s["Resource"])} for s in statements
+    }
+    assert by_actions == {
+        frozenset(
+            {"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+        ): dead_letters,
+        frozenset({"sqs:SendMessage"}): sources,
+    }
 
 
 # ------------------------------------------------------------------ data at rest
@@ -382,6 +407,8 @@ def test_tickets_need_iam_and_webhooks_are_open_to_providers(synthesized: Synthe
         "POST /quarantine/{quarantine_id}/release": "AWS_IAM",
         "GET /digests/{team}/{period}": "AWS_IAM",
         "POST /digests/{team}/{period}": "AWS_IAM",
+        "GET /failures": "AWS_IAM",
+        "POST /failures/{failure_id}/replay": "AWS_IAM",
         "GET /webhooks/whatsapp": "NONE",
         "POST /webhooks/email/sendgrid": "NONE",
         "POST /webhooks/email/mailgun": "NONE",

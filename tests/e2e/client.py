@@ -32,6 +32,7 @@ SECRETS = {
     "INTAKE_FORM_CONTACT_SECRET": CONTACT_SECRET,
     "INTAKE_FORM_FEEDBACK_SECRET": "e2e-typeform-secret",
     "INTAKE_WHATSAPP_APP_SECRET": "e2e-whatsapp-secret",
+    "INTAKE_CSAT_SECRET": "e2e-csat-secret",
 }
 FIRST_LINE = re.compile(r"^intake serving (?P<url>http://127\.0\.0\.1:\d+) \(data in (?P<dir>.+); (?P<restored>.*)\)$")
 STOPPED_LINE = "intake stopped"

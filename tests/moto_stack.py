@@ -77,6 +77,9 @@ class Resources:
             "INTAKE_STATE_MACHINE_ARN": self.state_machine_arn,
             "INTAKE_EVENT_BUS_NAME": self.event_bus,
             "INTAKE_LATER_MACHINE_ARN": self.later_machine_arn,
+            # the API's /failures: every queue and its dead-letter queue
+            **{f"INTAKE_{spec.name.upper()}_QUEUE_URL": self.queue_urls[spec.name] for spec in QUEUES},
+            **{f"INTAKE_{spec.name.upper()}_DLQ_URL": self.queue_urls[spec.dead_letter] for spec in QUEUES},
         }
 
 

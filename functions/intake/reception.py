@@ -1,4 +1,8 @@
-"""What the receiver does with a provider's request before it answers: check, store, enqueue."""
+"""What the receiver does with a provider's request before it answers: check, store, enqueue.
+
+What a request becomes once checked (`form_message`, `twilio_item`, `arrived_email`) is computed
+apart from the checks and the storing, so that `intake.reconciliation` can compute it again from the archive.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from intake.channels import forms, mailgun, sendgrid, twilio, whatsapp
 from intake.config import Policy, PublicAuth
 from intake.errors import FormNotFoundError, PayloadTooLargeError, SignatureInvalidError, WebhookSignatureInvalidError
 from intake.inbox import Inbox, attachment_of, raw_key
-from intake.model import CallEvent, CallEventKind, EmailArrived, InboundMessage, WebhookRequest
+from intake.model import Attachment, CallEvent, CallEventKind, EmailArrived, InboundMessage, WebhookRequest
 from intake.secrets import Secrets
 from intake.sla.calendar import calendar_for
 from intake.store import Store
@@ -45,14 +49,31 @@ def receive_form(
     _within(request, limit)
     secret = None if isinstance(form.auth, PublicAuth) else secrets.get(forms.secret_name(form_id))
     forms.verify(form, request, secret, now=received_at.timestamp())
+    accepted = form_message(form_id, request, policy=policy, receipt_id=receipt_id, received_at=received_at)
+    if accepted is None:
+        return Receipt(receipt_id, queued=False)
+    message, files = accepted
+    inbox.archive_request(message.raw_archive_key, receipt_id, received_at, request)
+    for attachment, content in files:
+        inbox.store_attachment(attachment, content)
+    inbox.enqueue(message)
+    return Receipt(receipt_id, queued=True)
+
+
+def form_message(
+    form_id: str, request: WebhookRequest, *, policy: Policy, receipt_id: str, received_at: datetime
+) -> tuple[InboundMessage, list[tuple[Attachment, bytes]]] | None:
+    """A verified form post as the message it makes, with its files; None for spam (a filled honeypot)."""
+    form = policy.forms.get(form_id)
+    if form is None:
+        raise FormNotFoundError(form_id)
     submission = forms.parse(form, request)
     if forms.is_spam(form, submission):
-        return Receipt(receipt_id, queued=False)
+        return None
     attachments = tuple(
         attachment_of(receipt_id, received_at, n, upload.filename, upload.content_type, upload.content)
         for n, upload in enumerate(submission.files, start=1)
     )
-    archive_key = raw_key(forms.PROVIDER, receipt_id, received_at)
     message = forms.to_inbound(
         form_id,
         form,
@@ -60,14 +81,10 @@ def receive_form(
         default_region=policy.teams[form.team].default_region,
         receipt_id=receipt_id,
         received_at=received_at,
-        raw_archive_key=archive_key,
+        raw_archive_key=raw_key(forms.PROVIDER, receipt_id, received_at),
         attachments=attachments,
     )
-    inbox.archive_request(archive_key, receipt_id, received_at, request)
-    for attachment, upload in zip(attachments, submission.files, strict=True):
-        inbox.store_attachment(attachment, upload.content)
-    inbox.enqueue(message)
-    return Receipt(receipt_id, queued=True)
+    return message, [(a, upload.content) for a, upload in zip(attachments, submission.files, strict=True)]
 
 
 class TwilioRoute(StrEnum):
@@ -110,27 +127,36 @@ def receive_twilio(
     _within(request, max_body_bytes)
     _provider_signed(lambda: twilio.verify(request, secrets.get(twilio.TOKEN_SECRET), public_base_url))
     form = dict(twilio.params(request))
-    archive_key = raw_key(twilio.PROVIDER, receipt_id, received_at)
-    item: InboundMessage | CallEvent | twilio.MessageStatus
+    item = twilio_item(route, form, policy=policy, receipt_id=receipt_id, received_at=received_at)
     answer = twilio.EMPTY_TWIML
-    if route == TwilioRoute.MESSAGING:
-        item = twilio.message(
-            form, policy=policy, receipt_id=receipt_id, received_at=received_at, raw_archive_key=archive_key
-        )
-    else:
-        kind = _CALL_EVENT[route]
-        item = twilio.call_event(
-            kind, form, policy=policy, receipt_id=receipt_id, received_at=received_at, raw_archive_key=archive_key
-        )
-        if route == TwilioRoute.VOICE:
-            answer = twilio.answer_call(form, policy, received_at, public_base_url, _is_open(policy, item, received_at))
-        elif route == TwilioRoute.VOICE_RECORDING:
-            answer = twilio.after_recording(form, policy)
-    inbox.archive_request(archive_key, receipt_id, received_at, request)
+    if route == TwilioRoute.VOICE and isinstance(item, CallEvent):
+        answer = twilio.answer_call(form, policy, received_at, public_base_url, _is_open(policy, item, received_at))
+    elif route == TwilioRoute.VOICE_RECORDING:
+        answer = twilio.after_recording(form, policy)
+    inbox.archive_request(raw_key(twilio.PROVIDER, receipt_id, received_at), receipt_id, received_at, request)
     if isinstance(item, twilio.MessageStatus):
         return TwilioAnswer(receipt_id, answer, queued=False)
     inbox.enqueue(item)
     return TwilioAnswer(receipt_id, answer, queued=True)
+
+
+def twilio_item(
+    route: TwilioRoute, form: dict[str, str], *, policy: Policy, receipt_id: str, received_at: datetime
+) -> InboundMessage | CallEvent | twilio.MessageStatus:
+    """A verified Twilio callback's parameters as what it makes: a message, a call event, or a delivery status."""
+    archive_key = raw_key(twilio.PROVIDER, receipt_id, received_at)
+    if route == TwilioRoute.MESSAGING:
+        return twilio.message(
+            form, policy=policy, receipt_id=receipt_id, received_at=received_at, raw_archive_key=archive_key
+        )
+    return twilio.call_event(
+        _CALL_EVENT[route],
+        form,
+        policy=policy,
+        receipt_id=receipt_id,
+        received_at=received_at,
+        raw_archive_key=archive_key,
+    )
 
 
 def _is_open(policy: Policy, event: CallEvent, at: datetime) -> bool:
@@ -214,19 +240,33 @@ def receive_email(
     verdicts: dict[str, str] | None = None,
 ) -> EmailArrived:
     """Store the MIME where SES's receipt rule would (`raw/<date>/<provider>/<receipt>.eml`), then queue it."""
-    key = raw_key(provider, receipt_id, received_at) + ".eml"
-    inbox.archive_email(key, raw)
-    arrived = EmailArrived(
+    arrived = arrived_email(
+        provider, raw, receipt_id=receipt_id, received_at=received_at, recipients=recipients, verdicts=verdicts
+    )
+    inbox.archive_email(arrived.raw_archive_key, raw)
+    inbox.enqueue(arrived)
+    return arrived
+
+
+def arrived_email(
+    provider: str,
+    raw: bytes,
+    *,
+    receipt_id: str,
+    received_at: datetime,
+    recipients: tuple[str, ...] = (),
+    verdicts: dict[str, str] | None = None,
+) -> EmailArrived:
+    """What queues an email archived as `raw/<date>/<provider>/<receipt>.eml`."""
+    return EmailArrived(
         provider=provider,
         receipt_id=receipt_id,
         received_at=received_at,
-        raw_archive_key=key,
+        raw_archive_key=raw_key(provider, receipt_id, received_at) + ".eml",
         recipients=recipients,
         verdicts=verdicts or {},
         conversation=conversation(raw),
     )
-    inbox.enqueue(arrived)
-    return arrived
 
 
 def receive_sendgrid(

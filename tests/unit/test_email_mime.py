@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -245,6 +247,76 @@ def test_html_is_converted_to_readable_text() -> None:
         "<ol><li>first</li><li>second</li></ol><pre>  kept\n  as is</pre><script>x()</script></body></html>"
     )
     assert email_mime.html_to_text(html) == "Title\n\nOne bold word.\n\n- first\n\n- second\n\nkept\nas is"
+
+
+def _many_parts(n: int) -> bytes:
+    parts = "".join(
+        f'--b\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename="f{i}.txt"\r\n\r\nfile {i}\r\n'
+        for i in range(n)
+    )
+    head = "From: a@example.com\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+    return f"{head}--b\r\nContent-Type: text/plain\r\n\r\nSee the files.\r\n{parts}--b--\r\n".encode()
+
+
+def _nested(depth: int) -> bytes:
+    opening = "".join(f"--b{i}\r\nContent-Type: multipart/mixed; boundary=b{i + 1}\r\n\r\n" for i in range(depth))
+    closing = "".join(f"\r\n--b{i}--\r\n" for i in reversed(range(depth)))
+    return (
+        "From: a@example.com\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n"
+        f"{opening}--b{depth}\r\nContent-Type: text/plain\r\n\r\ndeep down\r\n--b{depth}--{closing}"
+    ).encode()
+
+
+def test_parts_past_the_limit_are_not_read_and_listed_as_dropped_once() -> None:
+    started = time.monotonic()
+    parsed = parse(_many_parts(5000))
+
+    assert time.monotonic() - started < 5
+    assert parsed.full_text == "See the files."
+    # the root and the text are parts too: the first MAX_PARTS - 2 files are kept
+    assert [a.filename for a in parsed.attachments] == [f"f{i}.txt" for i in range(email_mime.MAX_PARTS - 2)]
+    assert parsed.dropped == (("the rest of the message", f"over the limit of {email_mime.MAX_PARTS} MIME parts"),)
+
+
+def test_a_message_within_the_part_limit_loses_nothing() -> None:
+    parsed = parse(_many_parts(email_mime.MAX_PARTS - 2))
+    assert len(parsed.attachments) == email_mime.MAX_PARTS - 2 and parsed.dropped == ()
+
+
+def test_nesting_past_the_limit_is_not_read_and_listed_as_dropped() -> None:
+    started = time.monotonic()
+    parsed = parse(_nested(2000))
+
+    assert time.monotonic() - started < 5
+    assert parsed.full_text == "" and parsed.attachments == ()
+    assert parsed.dropped == (("part-1", f"nested more than {email_mime.MAX_DEPTH} levels deep"),)
+    assert parse(_nested(email_mime.MAX_DEPTH - 1)).full_text == "deep down"
+
+
+def test_a_content_type_nested_past_what_the_header_parser_reads_is_no_crash() -> None:
+    comment = "(" * 3000 + ")" * 3000
+    raw = f"From: a@example.com\r\nContent-Type: text/plain; charset=utf-8 {comment}\r\n\r\nHello\r\n".encode()
+    assert isinstance(parse(raw), ParsedEmail)
+
+
+def test_long_file_names_and_content_ids_are_bounded() -> None:
+    name = "é" * 300 + ".pdf"
+    raw = (
+        "From: a@example.com\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+        f"Content-Type: application/pdf\r\nContent-ID: <{'c' * 300}@example.com>\r\n"
+        f"Content-Disposition: attachment; filename*=utf-8''{quote(name)}\r\n\r\n%PDF\r\n--b--\r\n"
+    ).encode()
+    [attachment] = parse(raw).attachments
+    assert len(attachment.filename.encode()) <= email_mime.MAX_NAME_BYTES and name.startswith(attachment.filename)
+    assert attachment.content_id is None
+
+
+def test_html_with_many_paragraphs_converts_in_linear_time() -> None:
+    html = "<html><body>" + "<p>Hello <b>world</b>.</p>\n" * 20_000 + "</body></html>"
+    started = time.monotonic()
+    text = email_mime.html_to_text(html)
+    assert time.monotonic() - started < 10
+    assert text.startswith("Hello world.\n\nHello world.") and text.count("Hello world.") == 20_000
 
 
 # ------------------------------------------------------------------------------ the new part of a reply

@@ -4,6 +4,8 @@ Headers, the readable text (HTML converted when there is no text/plain), the new
 history and signature removed, with `mail-parser-reply`), attachments and inline images, and whether the
 message is an auto-reply, a bounce or list mail that must open no ticket. `parse` never raises on bad
 mail: a header it cannot read is missing, a part it cannot read or may not keep is listed in `dropped`.
+Size and shape have limits, not crashes: past `MAX_PARTS` MIME parts or `MAX_DEPTH` levels of nesting the
+parser reads no further (the raw message, archived, still holds it all) and `dropped` says what was left.
 """
 
 from __future__ import annotations
@@ -16,14 +18,19 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy as email_policy
-from email.message import Message
-from email.parser import BytesParser
+from email.feedparser import BytesFeedParser
+from email.message import EmailMessage, Message
 from email.utils import getaddresses, parsedate_to_datetime
-from typing import Any
+from typing import Any, Self
 
 from mailparser_reply import EmailMessage as ReplyMessage  # type: ignore[import-untyped]
 
 DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+MAX_PARTS = 100  # MIME parts read, containers included, in the order they come
+MAX_DEPTH = 32  # levels of multiparts and attached messages (real mail: under 10; a forward adds two)
+MAX_NAME_BYTES = 255  # a file name or a Content-ID, in UTF-8 (what file systems allow)
+MAX_HTML_CHARS = 1_000_000  # of an HTML body, read as text (the rest stays in the raw message)
+_FEED_BYTES = 64 * 1024  # the parser is fed this much at a time, so that it stops soon after MAX_PARTS
 AUTO_REPLY = "auto-reply"
 BOUNCE = "bounce"
 LIST = "list"
@@ -115,10 +122,12 @@ class ParsedEmail:
 
 def parse(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES) -> ParsedEmail:
     """Parse one raw RFC 5322 message. Never raises on bad mail."""
-    message = BytesParser(policy=email_policy.default).parsebytes(raw)
+    message, unread = _bounded_parse(raw)
     headers = _Headers(message)
     body = _Body(max_attachment_bytes)
     body.walk(message)
+    if body.over_parts or unread:
+        body.dropped.append(("the rest of the message", f"over the limit of {MAX_PARTS} MIME parts"))
     try:
         auto = _auto(body.facts(message), headers)
     except Exception:  # a Content-Type the policy cannot read: decided on the headers alone
@@ -148,6 +157,62 @@ def parse(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTE
 def first_address(value: str | None) -> str | None:
     """The first address of a header value (`"Ann" <Ann+x@Example.com>, …` → `ann+x@example.com`)."""
     return _first_mailbox(value)[1]
+
+
+def clipped(text: str, limit: int) -> str:
+    """The head of `text` that takes at most `limit` bytes in UTF-8 (cut between characters)."""
+    data = text.encode("utf-8", "surrogatepass")
+    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
+
+
+# ------------------------------------------------------------------------------ the MIME tree, within limits
+
+
+class _Part(EmailMessage):
+    """A MIME part as the parser builds it, numbered in the order parts come and placed at a depth. Past
+    `MAX_PARTS` or `MAX_DEPTH` it tells the parser it is application/octet-stream, so the parser takes its bytes
+    whole and never looks inside (the stdlib's parser recurses once per level: 2,000 levels overflow the stack).
+    """
+
+    def __init__(self, tally: list[int]) -> None:
+        super().__init__(policy=email_policy.default)
+        tally[0] += 1
+        self.number = tally[0]
+        self.depth = 0
+
+    def attach(self, payload: Self) -> None:  # type: ignore[override]  # as MIMEPart's own
+        payload.depth = self.depth + 1  # the parser attaches each part to its parent before reading its headers
+        super().attach(payload)
+
+    @property
+    def beyond(self) -> str | None:
+        """Why this part was not read, if it was not."""
+        if self.number > MAX_PARTS:
+            return f"over the limit of {MAX_PARTS} MIME parts"
+        if self.depth > MAX_DEPTH:
+            return f"nested more than {MAX_DEPTH} levels deep"
+        return None
+
+    def get_content_type(self) -> str:
+        if self.beyond is not None:
+            return "application/octet-stream"
+        try:
+            return super().get_content_type()
+        except RecursionError:  # a header value nested past what the stdlib's header parser can read
+            return self.get_default_type()
+
+
+def _bounded_parse(raw: bytes) -> tuple[Message, bool]:
+    """The message's MIME tree, and whether bytes were left unread because the parts ran over `MAX_PARTS`."""
+    tally = [0]
+    parser = BytesFeedParser(lambda: _Part(tally), policy=email_policy.default)
+    unread = False
+    for start in range(0, len(raw), _FEED_BYTES):
+        parser.feed(raw[start : start + _FEED_BYTES])
+        if tally[0] > MAX_PARTS:
+            unread = start + _FEED_BYTES < len(raw)
+            break
+    return parser.close(), unread
 
 
 # ------------------------------------------------------------------------------ headers
@@ -306,7 +371,7 @@ class _Facts:
         header = part.get("content-type")
         if header is not None:
             found = str(getattr(header, "content_type", "") or "").lower()
-            content_type = found if found.count("/") == 1 else "text/plain"
+            content_type = found if found.count("/") == 1 and len(found) <= 255 else "text/plain"  # RFC 6838
             params = {str(k).lower(): str(v) for k, v in dict(getattr(header, "params", {}) or {}).items()}
         disposition, filename = None, None
         header = part.get("content-disposition")
@@ -333,6 +398,7 @@ class _Body:
         self.texts: list[str] = []
         self.attachments: list[EmailPart] = []
         self.dropped: list[tuple[str, str]] = []
+        self.over_parts = 0  # parts past MAX_PARTS: listed once, as the rest of the message
         self._parts = 0
         self._facts: dict[int, tuple[Message, _Facts]] = {}  # by id(); holds the part so the id stays its own
 
@@ -346,6 +412,13 @@ class _Body:
         """`readable` is False inside an alternative that was not chosen: its texts are the same content
         again, but an image it holds is still an attachment."""
         counted = False
+        if isinstance(part, _Part) and part.number > MAX_PARTS:
+            self.over_parts += 1
+            return
+        if isinstance(part, _Part) and part.beyond is not None:  # too deep: its bytes are in the raw message
+            self._parts += 1
+            self.dropped.append((f"part-{self._parts}", part.beyond))
+            return
         try:
             facts = self.facts(part)
             if part.is_multipart() and facts.maintype == "multipart":
@@ -366,19 +439,23 @@ class _Body:
             if readable:
                 text = _text_of(part, facts)
                 if content_type == "text/html":
-                    text = html_to_text(text)
+                    if len(text) > MAX_HTML_CHARS:  # converting takes seconds a megabyte
+                        self.dropped.append((f"part-{self._parts}.html", f"HTML past {MAX_HTML_CHARS} characters"))
+                    text = html_to_text(text[:MAX_HTML_CHARS])
                 if text.strip():
                     self.texts.append(text)
             return
         content = _content(part, facts)
         if not filename:
             filename = f"message-{self._parts}.eml" if content_type == "message/rfc822" else None
-        name = filename or f"part-{self._parts}{_extension(content_type)}"
+        name = clipped(filename or f"part-{self._parts}{_extension(content_type)}", MAX_NAME_BYTES)
         if len(content) > self.max:
             self.dropped.append((name, f"{len(content)} bytes is over the limit of {self.max}"))
             return
         raw_id = part.get("content-id")
         content_id = _first_id(str(raw_id)) if raw_id else None
+        if content_id is not None and len(content_id.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+            content_id = None  # no HTML refers to a Content-ID that long: an attachment like any other
         inline = disposition == "inline" or (disposition is None and content_id is not None)
         self.attachments.append(EmailPart(name, content_type, content, content_id, inline))
 
@@ -528,31 +605,47 @@ _BLOCKS = frozenset(
 
 def html_to_text(html: str) -> str:
     """Readable text of an HTML body: paragraphs and line breaks kept, list items marked, cells spaced,
-    scripts, styles and comments gone. BeautifulSoup (MIT) with the stdlib's HTML parser."""
+    scripts, styles and comments gone. BeautifulSoup (MIT) with the stdlib's HTML parser, read in one pass
+    (editing the tree in place took time with the square of a parent's children: minutes for 1 MB)."""
     from bs4 import BeautifulSoup  # imported here: HTML-only mail is the rarer case, and cold starts count
-    from bs4.element import CData, NavigableString
+    from bs4.element import CData, NavigableString, Tag
 
-    soup = BeautifulSoup(html, "html.parser")
-    for tag in soup(["script", "style", "head", "title", "noscript", "template"]):
-        tag.decompose()
-    for string in list(soup.find_all(string=True)):
-        if type(string) not in (NavigableString, CData):  # comments, doctype, processing instructions
-            string.extract()
-        elif string.find_parent("pre") is None:
-            string.replace_with(NavigableString(re.sub(r"\s+", " ", str(string))))
-    for tag in soup.find_all(True):
-        if tag.name == "br":
-            tag.replace_with(NavigableString("\n"))
-        elif tag.name == "li":
-            tag.insert(0, NavigableString("\n- "))
-            tag.append(NavigableString("\n"))
-        elif tag.name in ("td", "th"):
-            tag.append(NavigableString("\t"))
-        elif tag.name in _BLOCKS:
-            tag.insert(0, NavigableString("\n"))
-            tag.append(NavigableString("\n"))
-    lines = [" ".join(_SPACES.sub(" ", line).split()) for line in soup.get_text().split("\n")]
+    pieces: list[str] = []
+    open_tags: list[Tag] = []
+    hidden = 0  # open tags whose content is never shown (scripts, styles, the head)
+    in_pre = 0
+
+    def opened(tag: Tag) -> None:
+        nonlocal hidden, in_pre
+        hidden += tag.name in _HIDDEN
+        in_pre += tag.name == "pre"
+        if not hidden:
+            pieces.append(_OPENING.get(tag.name) or ("\n" if tag.name in _BLOCKS else ""))
+        open_tags.append(tag)
+
+    def closed(tag: Tag) -> None:
+        nonlocal hidden, in_pre
+        if not hidden:
+            pieces.append(_CLOSING.get(tag.name) or ("\n" if tag.name in _BLOCKS else ""))
+        hidden -= tag.name in _HIDDEN
+        in_pre -= tag.name == "pre"
+
+    for node in BeautifulSoup(html, "html.parser").descendants:
+        while open_tags and open_tags[-1] is not node.parent:
+            closed(open_tags.pop())
+        if isinstance(node, Tag):
+            opened(node)
+        elif not hidden and type(node) in (NavigableString, CData):  # not comments, doctype, instructions
+            pieces.append(str(node) if in_pre else re.sub(r"\s+", " ", str(node)))
+    while open_tags:
+        closed(open_tags.pop())
+    lines = [" ".join(_SPACES.sub(" ", line).split()) for line in "".join(pieces).split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+_HIDDEN = frozenset({"script", "style", "head", "title", "noscript", "template"})
+_OPENING = {"br": "\n", "li": "\n- "}
+_CLOSING = {"li": "\n", "td": "\t", "th": "\t"}
 
 
 # ------------------------------------------------------------------------------ the new part of a reply

@@ -1,4 +1,4 @@
-"""`intake`: run the pipeline locally, try it with the samples, read tickets, export schemas."""
+"""`intake`: run the pipeline locally, try it with the samples, read tickets, replay failures, export schemas."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from intake.config import ConfigError, Policy, load_policy
 
@@ -327,6 +328,107 @@ def _digest_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _failures_list(args: argparse.Namespace) -> int:
+    """Every queue's dead-lettered messages with their errors, from a running Intake."""
+    listed = _get(args.url, "/failures")
+    if args.json:
+        print(json.dumps(listed, indent=2))
+        return 0
+    rows = [("ID", "QUEUE", "CHANNEL", "RECEIPT/TICKET", "TRIES", "FIRST TRY", "LAST TRY", "ERROR")]
+    for f in listed["items"]:
+        error = f"{f['error_type']}: {f['error_message']}" if f["error_type"] else "(none recorded: a timeout?)"
+        rows.append(
+            (
+                f["id"],
+                f["queue"],
+                f["channel"] or "",
+                f["receipt_id"] or f["ticket_id"] or "",
+                str(f["attempts"]),
+                _minute(f["first_try"]),
+                _minute(f["last_try"]),
+                error,
+            )
+        )
+    if listed["items"]:
+        print(_columns(rows))
+    total = sum(listed["dead_letters"].values())
+    hidden = (
+        f" ({total} in the dead-letter queues: the others show once these are replayed)"
+        if total > len(rows) - 1
+        else ""
+    )
+    print(f"{len(rows) - 1} dead-lettered{hidden}")
+    return 0
+
+
+def _failures_replay(args: argparse.Namespace) -> int:
+    """Send dead-lettered messages back to their queues (one, or all of them until none is left)."""
+    if bool(args.id) == args.all:
+        print("intake failures replay: give one ID, or --all", file=sys.stderr)
+        return 2
+    replayed: list[str] = []
+    pending = [args.id] if args.id else [f["id"] for f in _get(args.url, "/failures")["items"]]
+    while pending:
+        for failure_id in pending:
+            try:
+                answer = _post(args.url, f"/failures/{quote(failure_id, safe='')}/replay", {})
+            except urllib.error.HTTPError as error:
+                if not args.all or error.code != 404:
+                    raise
+                continue  # replayed meanwhile (another operator)
+            print(f"replayed {failure_id} onto {answer['queue']}")
+            replayed.append(failure_id)
+        # a FIFO dead-letter queue shows 10 of a conversation at a time: list again until nothing new is there
+        pending = [f["id"] for f in _get(args.url, "/failures")["items"] if f["id"] not in replayed] if args.all else []
+    print(f"{len(replayed)} replayed")
+    return 0
+
+
+def _failures_reconcile(args: argparse.Namespace) -> int:
+    """Queue again what was archived since then and never became a message: in a data folder (`--data-dir`), or in
+    AWS with INTAKE_BUCKET_NAME, INTAKE_TABLE_NAME and INTAKE_INBOUND_QUEUE_URL set (the operator's credentials)."""
+    from datetime import UTC, datetime, timedelta
+
+    from intake.config import parse_duration
+
+    now = datetime.now(UTC)
+    try:
+        since = datetime.fromisoformat(args.since)
+        since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    except ValueError:
+        try:
+            duration = parse_duration(args.since)
+            assert isinstance(duration, timedelta)  # what it makes of any text it accepts
+            since = now - duration
+        except ValueError as error:
+            print(f"intake failures reconcile: --since {args.since}: a date (2026-12-01), or {error}", file=sys.stderr)
+            return 2
+    from intake.reconciliation import MAX_WINDOW, WindowTooLongError, reconcile
+
+    if not now - since <= MAX_WINDOW:
+        print(f"intake failures reconcile: {WindowTooLongError(since)}", file=sys.stderr)
+        return 2
+    if args.data_dir:
+        os.environ["INTAKE_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    elif not os.environ.get("INTAKE_DATA_DIR") and not os.environ.get("INTAKE_INBOUND_QUEUE_URL"):
+        print(
+            "intake failures reconcile: give --data-dir, or INTAKE_BUCKET_NAME, INTAKE_TABLE_NAME and "
+            "INTAKE_INBOUND_QUEUE_URL for the AWS stack",
+            file=sys.stderr,
+        )
+        return 2
+    os.environ["INTAKE_CONFIG"] = str(_config_path(args.config).resolve())
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")  # its report is what it prints
+    from intake import runtime
+
+    runtime.reset()
+    done = reconcile(runtime.inbox(), runtime.store(), runtime.policy(), since=since, now=now)
+    print(f"{done.found} requests archived since {since:%Y-%m-%d %H:%M:%S} UTC; {done.requeued} queued again")
+    for key in done.unreadable:
+        print(f"  cannot be read again (left in the archive): {key}")
+    return 0
+
+
 def _schemas_export(args: argparse.Namespace) -> int:
     from intake.schemas import export
 
@@ -368,6 +470,10 @@ def _post(url: str, path: str, payload: dict[str, Any]) -> Any:
         return json.loads(response.read())
 
 
+def _minute(instant: str | None) -> str:
+    return "" if instant is None else instant[:16].replace("T", " ")
+
+
 def _table(tickets: list[dict[str, Any]]) -> str:
     rows = [("REF", "CREATED", "CHANNEL", "TEAM", "PRIORITY", "STATUS", "MSGS", "SUBJECT")]
     for t in tickets:
@@ -383,6 +489,10 @@ def _table(tickets: list[dict[str, Any]]) -> str:
                 (t.get("subject") or "")[:48],
             )
         )
+    return _columns(rows)
+
+
+def _columns(rows: Sequence[tuple[str, ...]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
@@ -464,6 +574,28 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--out", help="the HTML file (default: digest-<team>-<period>-<start>.html)")
     preview.add_argument("--url", default=os.environ.get("INTAKE_URL", DEFAULT_URL))
     preview.set_defaults(run=_digest_preview)
+
+    failures = commands.add_parser(
+        "failures", help="messages that failed until their queue dead-lettered them; requests never queued"
+    ).add_subparsers(required=True, metavar="action")
+    dead = failures.add_parser("list", help="each dead-lettered message, its error, tries, first and last")
+    dead.add_argument("--json", action="store_true")
+    dead.set_defaults(run=_failures_list)
+    again = failures.add_parser("replay", help="send one (ID) or every (--all) dead-lettered message back to its queue")
+    again.add_argument("id", nargs="?")
+    again.add_argument("--all", action="store_true")
+    again.set_defaults(run=_failures_replay)
+    for sub in (dead, again):
+        sub.add_argument("--url", default=os.environ.get("INTAKE_URL", DEFAULT_URL))
+    reconciling = failures.add_parser(
+        "reconcile", help="queue again what the archive holds since then and never became a message (at most 7 days)"
+    )
+    reconciling.add_argument(
+        "--since", required=True, help="a UTC date or instant (2026-12-01), or a duration (6h, 2d)"
+    )
+    reconciling.add_argument("--data-dir", help="a local Intake's data folder (default: $INTAKE_DATA_DIR; else AWS)")
+    reconciling.add_argument("--config", help="policy file (default: $INTAKE_CONFIG or intake.yaml)")
+    reconciling.set_defaults(run=_failures_reconcile)
 
     schemas = commands.add_parser("schemas", help="JSON Schema and OpenAPI").add_subparsers(
         required=True, metavar="action"

@@ -161,10 +161,11 @@ def dead_letter_count(data_dir: Path) -> int:
         return int(db.execute("SELECT COUNT(*) FROM queue_dead_letters").fetchone()[0])
 
 
-def drain(data_dir: Path, timeout: float, stall: float) -> tuple[list[Queued], float]:
-    """Wait until the inbound queue is empty, or it has not shrunk for `stall` seconds, or `timeout` passed;
-    (what is left, seconds waited). A message the worker fails stays in flight for the queue's visibility
-    timeout (minutes) and, email being one FIFO group, holds back every message behind it: a stall."""
+def drain(data_dir: Path, timeout: float, stall: float, stderr_path: Path | None = None) -> tuple[list[Queued], float]:
+    """Wait until the inbound queue is empty, or what is left on it is only what the worker logged an error for
+    (read from `stderr_path`), or it has not shrunk for `stall` seconds, or `timeout` passed; returns (what is
+    left, seconds waited). A message the worker fails stays in flight for the queue's visibility timeout
+    (minutes) before it is tried again, and reaches the dead letters only after five tries."""
     started = time.monotonic()
     last, last_change = -1, started
     while True:
@@ -174,11 +175,16 @@ def drain(data_dir: Path, timeout: float, stall: float) -> tuple[list[Queued], f
             last, last_change = len(left), now
         if not left or now - last_change > stall or now - started > timeout:
             return left, now - started
+        if stderr_path is not None and now - last_change > 1:
+            errors = worker_errors(stderr_path.read_text())
+            if all(queued.receipt in errors for queued in left):
+                return left, now - started
         time.sleep(0.1)
 
 
 def worker_errors(stderr: str) -> dict[str, str]:
-    """receipt id → the last line of the exception the worker logged for it ("message not ingested")."""
+    """receipt id → the error the worker logged for it ("message not ingested"): the exception's type and message,
+    for a validation error its field and complaint too, without the value (which may be an address)."""
     found: dict[str, str] = {}
     for line in stderr.splitlines():
         if not line.startswith("{"):
@@ -190,5 +196,14 @@ def worker_errors(stderr: str) -> dict[str, str]:
         receipt = record.get("receipt_id")
         exception = record.get("exception")
         if receipt and exception and "not ingested" in str(record.get("message", "")):
-            found[str(receipt)] = str(exception).strip().splitlines()[-1][:300]
+            found[str(receipt)] = _summary(str(exception), str(record.get("exception_name") or ""))
     return found
+
+
+def _summary(exception: str, name: str) -> str:
+    lines = [line for line in exception.strip().splitlines() if not line.strip().startswith("For further information")]
+    heads = [n for n, line in enumerate(lines) if name and re.match(rf"^[\w.]*{re.escape(name)}\b", line)]
+    start = heads[-1] if heads else len(lines) - 1
+    tail = lines[start : start + (3 if name == "ValidationError" else 1)]
+    text = " | ".join(line.strip() for line in tail)
+    return re.sub(r",? ?input_value=.*?, input_type=\w+", "", text)[:300]

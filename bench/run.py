@@ -4,6 +4,9 @@
 2. The receiver's requests/s against the bare `put_object` + `send_message` it cannot avoid.
 3. The ingest handler's messages/s against the bare `transact_write_items` and SLA `start_execution`s (one per
    target the ticket's policy sets) it cannot avoid.
+4. Email parsing (bench/email_parse.py) against `email.message_from_bytes`.
+5. The real-world email corpus end to end over SMTP into `intake serve` (bench/email_corpus.py) against
+   django-helpdesk and a bare parse of the same files; one poison message among 200.
 
 It prints; it never fails on timing. See bench/README.md for how to read the numbers.
 """
@@ -57,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         "--messages", type=int, default=30, help="ingested messages per round (each starts on an empty table)"
     )
     parser.add_argument("--rounds", type=int, default=5, help="throughput rounds, each alternating with its baseline")
+    parser.add_argument(
+        "--skip-email-corpus", action="store_true", help="leave out bench/email_corpus.py (3 to 5 minutes)"
+    )
     args = parser.parse_args(argv)
 
     print_machine()
@@ -66,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     import email_parse  # bench/email_parse.py: messages parsed per second vs email.message_from_bytes
 
     email_parse.main([])
+    if not args.skip_email_corpus:
+        import email_corpus  # bench/email_corpus.py: the real-world corpus over SMTP vs django-helpdesk; a poison
+
+        email_corpus.main([])
     return 0
 
 

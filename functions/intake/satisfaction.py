@@ -487,14 +487,37 @@ class Answered:
     reference: str
 
 
-def answer(token: str, *, store: SurveyStore, policy: Policy, secret: str | None, now: datetime) -> Answered:
-    """Record the score a survey link carries, once per ticket: the first answer stands (a second click, on the
-    same score or another, changes nothing and the page says which score we kept)."""
+@dataclass(frozen=True)
+class Asked:
+    """What the question page shows: the score of the link that was followed, and the answer kept if any."""
+
+    clicked: int
+    kept: CsatAnswer | None
+    team_name: str
+    reference: str
+
+
+def ask(token: str, *, store: SurveyStore, policy: Policy, secret: str | None, now: datetime) -> Asked:
+    """A survey link followed (`GET`): the question with the link's score chosen, recording nothing. Mail security
+    scanners follow every link in a message; only the page's one-click form (`POST`) answers."""
+    link, ticket, team = _linked(token, store, policy, secret, now)
+    return Asked(link.score, store.csat(ticket.id), team.name if team else ticket.team, ticket.reference)
+
+
+def _linked(
+    token: str, store: SurveyStore, policy: Policy, secret: str | None, now: datetime
+) -> tuple[SurveyToken, Ticket, Team | None]:
     if not secret:
         raise SurveySecretMissingError()
     link = read_token(token, secret, now)
     ticket = store.ticket(link.ticket_id)
-    team = policy.teams.get(ticket.team)
+    return link, ticket, policy.teams.get(ticket.team)
+
+
+def answer(token: str, *, store: SurveyStore, policy: Policy, secret: str | None, now: datetime) -> Answered:
+    """Record the score a survey link carries, once per ticket: the first answer stands (a second answer, with the
+    same score or another, changes nothing and the page says which score we kept)."""
+    link, ticket, team = _linked(token, store, policy, secret, now)
     timezone = team.timezone if team is not None else "UTC"
     existing = store.csat(ticket.id)
     first = False
@@ -510,8 +533,8 @@ def answer(token: str, *, store: SurveyStore, policy: Policy, secret: str | None
 def add_comment(
     token: str, comment: str, *, store: SurveyStore, policy: Policy, secret: str | None, now: datetime
 ) -> Answered:
-    """Keep the customer's comment (the latest one replaces an earlier one); the score is recorded first if the
-    link was never opened (a form posted straight away)."""
+    """The question page's form posted: the link's score is recorded (once per ticket, the first stands), then the
+    comment if there is one (the latest replaces an earlier one)."""
     from intake.errors import FieldInvalidError
 
     text = comment.strip()
@@ -542,6 +565,24 @@ def comment_form(body: bytes, content_type: str | None) -> str:
         raise FieldInvalidError("comment", "not UTF-8 form data") from None
     values = fields.get("comment", [""])
     return values[0]
+
+
+def question_page(asked: Asked) -> str:
+    """The page a survey link opens (HTML, inline CSS, no scripts): the score chosen and one button that sends it,
+    with an optional comment; or, once answered, the answer kept and the comment form."""
+    from intake.notify.render import render_page
+
+    kept = asked.kept
+    context = {
+        "team_name": asked.team_name,
+        "reference": asked.reference,
+        "clicked": asked.clicked,
+        "score": kept.score if kept else asked.clicked,
+        "answered": kept is not None,
+        "comment": kept.comment if kept else None,
+        "max_comment_chars": MAX_COMMENT_CHARS,
+    }
+    return render_page("csat_question.html", context)
 
 
 def page(answered: Answered, *, commented: bool = False) -> str:

@@ -166,7 +166,7 @@ def openapi() -> dict[str, Any]:
             "/webhooks/whatsapp": {"get": _whatsapp_handshake(), "post": _whatsapp_webhook()},
             "/webhooks/email/sendgrid": {"post": _sendgrid_webhook()},
             "/webhooks/email/mailgun": {"post": _mailgun_webhook()},
-            "/csat/{token}": {"get": _answer_survey(), "post": _comment_survey()},
+            "/csat/{token}": {"get": _open_survey(), "post": _answer_survey()},
             "/healthz": {"get": _healthz()},
             "/tickets": {"get": _list_tickets()},
             "/tickets/{ticket_id}": {"get": _show_ticket()},
@@ -425,31 +425,35 @@ def _mailgun_webhook() -> dict[str, Any]:
     }
 
 
-def _answer_survey() -> dict[str, Any]:
+def _open_survey() -> dict[str, Any]:
     return {
-        "operationId": "answerSurvey",
+        "operationId": "openSurvey",
         "tags": ["surveys"],
-        "summary": "Record the score a survey link carries; answer with the thank-you page",
+        "summary": "The question a survey link opens, with its score chosen; records nothing",
         "description": (
-            "The first score given for a ticket stands: another click changes nothing and the page says which "
-            "score was kept. The page has a form for a comment (POST to the same link)."
+            "Mail security scanners follow every link in a message, so a GET never answers: the page shows the "
+            "link's score and one button (with an optional comment) that POSTs it to the same link. Once the "
+            "ticket has an answer, the page shows the score kept and the comment form."
         ),
         "security": [],
         "parameters": [_token_parameter()],
         "responses": {
-            "200": _page_response("The thank-you page (no scripts, not cached, not framed)."),
+            "200": _page_response("The question page (no scripts, not cached, not framed)."),
             **_pages(_problems(SurveyLinkInvalidError, TicketNotFoundError, SurveyLinkExpiredError)),
             "default": _problem_response(_UNEXPECTED, []),
         },
     }
 
 
-def _comment_survey() -> dict[str, Any]:
+def _answer_survey() -> dict[str, Any]:
     return {
-        "operationId": "commentSurvey",
+        "operationId": "answerSurvey",
         "tags": ["surveys"],
-        "summary": "Keep the customer's comment (the latest replaces an earlier one)",
-        "description": "The link's score is recorded first if it was not yet (a form posted straight away).",
+        "summary": "Answer: record the link's score and the comment, if any",
+        "description": (
+            "The first score given for a ticket stands: another answer changes nothing and the page says which "
+            "score was kept. A comment replaces an earlier one; an empty one keeps it."
+        ),
         "security": [],
         "parameters": [_token_parameter()],
         "requestBody": {
@@ -457,7 +461,7 @@ def _comment_survey() -> dict[str, Any]:
             "content": {"application/x-www-form-urlencoded": {"schema": {"$ref": _REF + "SurveyComment"}}},
         },
         "responses": {
-            "200": _page_response("The thank-you page, with the comment kept."),
+            "200": _page_response("The thank-you page, with the score and the comment kept."),
             **_pages(
                 _problems(
                     FieldInvalidError,
@@ -920,7 +924,7 @@ def _hand_written_schemas() -> dict[str, Any]:
         "SurveyComment": {
             "title": "SurveyComment",
             "type": "object",
-            "description": "The thank-you page's form (UTF-8).",
+            "description": "The survey page's form (UTF-8): an optional comment.",
             "properties": {"comment": {"type": "string", "maxLength": MAX_COMMENT_CHARS}},
             "additionalProperties": True,
         },

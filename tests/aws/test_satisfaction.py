@@ -1,6 +1,7 @@
 """Satisfaction surveys on moto: an agent resolves a ticket → the deliver-later state machine (the real ASL, its
 Wait really sleeping) → the notifications queue → the notifier → a survey email in the outbox (or SurveyRequested on
-the event bus) → the customer follows a link → `GET /csat/{token}` records the score, once.
+the event bus) → the customer follows a link (`GET /csat/{token}` asks, recording nothing: scanners follow links
+too) and answers with the page's button (`POST`), once.
 
 The policy is the repository's with the support team asking, 2 s after the resolution, at any hour.
 """
@@ -152,13 +153,30 @@ def test_a_resolved_ticket_gets_one_survey_email_with_five_links_after_the_delay
     assert len(surveys(stack)) == 1  # and no second one
 
 
-def test_following_a_link_records_the_score_once_and_shows_thanks(stack: Stack) -> None:
+def test_following_a_link_shows_the_question_with_its_score_and_records_nothing(stack: Stack) -> None:
     ticket_id, urls = answered_and_emailed(stack)
 
+    # When a mail scanner (or the customer) follows the link, twice
     status, html, headers = page(stack, "GET", path_of(urls[3]))
+    again, _, _ = page(stack, "GET", path_of(urls[3]))
+
+    # Then the page asks, with that score chosen and one button, and nothing is recorded
+    assert (status, again) == (200, 200) and headers["Content-Type"].startswith("text/html")
+    assert "How did we do?" in html and "4 out of 5" in html and 'method="post"' in html and "Send my answer" in html
+    assert 'name="comment"' in html and "<script" not in html.lower()
+    assert headers["Referrer-Policy"] == "no-referrer" and headers["Cache-Control"] == "no-store"
+    assert answer_of(stack, ticket_id) is None and items(stack, "CSATDAY#") == []
+    events = [e["kind"] for e in stack.get(f"/tickets/{ticket_id}")[1]["events"]]
+    assert "survey_answered" not in events
+
+
+def test_the_pages_button_records_the_score_once_and_shows_thanks(stack: Stack) -> None:
+    ticket_id, urls = answered_and_emailed(stack)
+
+    status, html, headers = page(stack, "POST", path_of(urls[3]), {"comment": ""})
 
     assert status == 200 and headers["Content-Type"].startswith("text/html")
-    assert "4 out of 5" in html and "<form" in html and 'name="comment"' in html and "<script" not in html.lower()
+    assert "Thank you" in html and "4 out of 5" in html and 'name="comment"' in html and "<script" not in html.lower()
     assert headers["Referrer-Policy"] == "no-referrer" and headers["Cache-Control"] == "no-store"
     answer = answer_of(stack, ticket_id)
     assert answer is not None and answer["score"] == "4"
@@ -167,18 +185,22 @@ def test_following_a_link_records_the_score_once_and_shows_thanks(stack: Stack) 
     events = [e["kind"] for e in stack.get(f"/tickets/{ticket_id}")[1]["events"]]
     assert events.count("survey_answered") == 1
 
-    again, html_again, _ = page(stack, "GET", path_of(urls[3]))
+    again, html_again, _ = page(stack, "POST", path_of(urls[3]), {"comment": ""})
+    opened, html_opened, _ = page(stack, "GET", path_of(urls[3]))
 
     assert again == 200 and "4 out of 5" in html_again
+    assert opened == 200 and "We already have your answer" in html_opened and "4 out of 5" in html_opened
     assert len(items(stack, "CSATDAY#")) == 1 and answer_of(stack, ticket_id) == answer
 
 
 def test_a_second_click_on_another_score_keeps_the_first_and_says_so(stack: Stack) -> None:
     ticket_id, urls = answered_and_emailed(stack)
-    page(stack, "GET", path_of(urls[1]))  # 2
+    page(stack, "POST", path_of(urls[1]), {"comment": ""})  # 2
 
-    status, html, _ = page(stack, "GET", path_of(urls[4]))  # 5
+    opened, html_opened, _ = page(stack, "GET", path_of(urls[4]))  # 5
+    status, html, _ = page(stack, "POST", path_of(urls[4]), {"comment": ""})
 
+    assert opened == 200 and "we keep it" in html_opened and "2 out of 5" in html_opened
     assert status == 200 and "first answer" in html and "2 out of 5" in html
     answer = answer_of(stack, ticket_id)
     assert answer is not None and answer["score"] == "2"
@@ -187,7 +209,7 @@ def test_a_second_click_on_another_score_keeps_the_first_and_says_so(stack: Stac
 
 def test_a_comment_is_stored_with_the_score(stack: Stack) -> None:
     ticket_id, urls = answered_and_emailed(stack)
-    page(stack, "GET", path_of(urls[0]))
+    page(stack, "POST", path_of(urls[0]), {"comment": ""})
 
     status, html, _ = page(stack, "POST", path_of(urls[0]), {"comment": "Took <b>three</b> emails to get an answer."})
 
@@ -199,7 +221,7 @@ def test_a_comment_is_stored_with_the_score(stack: Stack) -> None:
     assert day["comment"]["S"] == answer["comment"] and day["score"]["N"] == "1"
 
 
-def test_a_comment_posted_without_opening_the_link_records_the_score_too(stack: Stack) -> None:
+def test_an_answer_sent_with_a_comment_records_both(stack: Stack) -> None:
     ticket_id, urls = answered_and_emailed(stack)
 
     status, _, _ = page(stack, "POST", path_of(urls[2]), {"comment": "ok"})
@@ -292,7 +314,7 @@ def test_a_contact_without_email_gets_survey_requested_on_the_event_bus(stack: S
     assert detail["contact_id"] == ticket["contact_id"] and sorted(detail["links"]) == ["1", "2", "3", "4", "5"]
     assert "+33" not in json.dumps(detail)  # ids, not the phone number
     assert surveys(stack) == []
-    status_page, html, _ = page(stack, "GET", path_of(detail["links"]["5"]))
+    status_page, html, _ = page(stack, "POST", path_of(detail["links"]["5"]), {"comment": ""})
     assert status_page == 200 and "5 out of 5" in html
     kinds = [e["kind"] for e in stack.get(f"/tickets/{ticket['id']}")[1]["events"]]
     assert "survey_sent" in kinds and "survey_answered" in kinds

@@ -163,16 +163,18 @@ def mailgun_inbound() -> Response[str]:
 
 
 @app.get("/csat/<token>")
-def csat_answer(token: str) -> Response[str]:
-    answered = satisfaction.answer(
+def csat_question(token: str) -> Response[str]:
+    """The link in the survey email: the question with its score chosen; nothing is recorded (scanners follow it)."""
+    asked = satisfaction.ask(
         token, store=runtime.store(), policy=runtime.policy(), secret=runtime.csat_secret(), now=datetime.now(UTC)
     )
-    count("SurveyAnswered" if answered.first else "SurveyAnsweredAgain")
-    return Response(200, "text/html; charset=utf-8", satisfaction.page(answered), headers=problems.PAGE_HEADERS)
+    count("SurveyOpened")
+    return Response(200, "text/html; charset=utf-8", satisfaction.question_page(asked), headers=problems.PAGE_HEADERS)
 
 
 @app.post("/csat/<token>")
-def csat_comment(token: str) -> Response[str]:
+def csat_answer(token: str) -> Response[str]:
+    """The question page's form: the score is recorded (the first stands), and the comment if there is one."""
     event = app.current_event
     comment = satisfaction.comment_form(problems.webhook_request(event).body, (event.headers or {}).get("content-type"))
     answered = satisfaction.add_comment(
@@ -183,8 +185,10 @@ def csat_comment(token: str) -> Response[str]:
         secret=runtime.csat_secret(),
         now=datetime.now(UTC),
     )
-    count("SurveyCommented")
-    page = satisfaction.page(answered, commented=True)
+    count("SurveyAnswered" if answered.first else "SurveyAnsweredAgain")
+    if answered.answer.comment and comment.strip():
+        count("SurveyCommented")
+    page = satisfaction.page(answered, commented=bool(comment.strip()))
     return Response(200, "text/html; charset=utf-8", page, headers=problems.PAGE_HEADERS)
 
 

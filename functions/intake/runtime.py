@@ -103,7 +103,8 @@ def dead_letter_queues() -> dict[str, DeadLetters]:
 
     here = local()
     if here is not None:
-        return dict[str, DeadLetters](here.queues)
+        queues: dict[str, DeadLetters] = dict(here.queues)
+        return queues
     urls = settings().model_dump()
     return {
         spec.name: SqsQueue(client("sqs"), urls[f"{spec.name}_queue_url"], urls[f"{spec.name}_dlq_url"])

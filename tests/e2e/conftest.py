@@ -39,12 +39,17 @@ def env(bytecode_cache: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def launch(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Iterator[Callable[[Path], Server]]:
-    """`launch(data_dir)` starts `intake serve` on it; whatever a failed test left running is killed."""
+    """`launch(data_dir)` starts `intake serve` on it (`settings`: more INTAKE_* variables); whatever a failed test
+    left running is killed."""
     started: list[Server] = []
     logs = tmp_path_factory.mktemp("serve-logs")
 
-    def start(data_dir: Path, smtp_port: int | None = None, config: Path | None = None) -> Server:
-        server = Server.start(data_dir, logs, env, smtp_port=smtp_port, **({"config": config} if config else {}))
+    def start(
+        data_dir: Path, smtp_port: int | None = None, config: Path | None = None, settings: dict[str, str] | None = None
+    ) -> Server:
+        server = Server.start(
+            data_dir, logs, {**env, **(settings or {})}, smtp_port=smtp_port, **({"config": config} if config else {})
+        )
         started.append(server)
         return server
 

@@ -8,8 +8,8 @@ receiver made of it (`intake.reception`, without the checks: what is archived pa
 yet a message. "Not yet a message" is asked of the table's dedupe records (`SEEN#<provider>#<id>`), and those same
 records make a wrong answer harmless: ingest drops a re-queued message that is already on a ticket. They are kept
 8 days, so the window reaches back 7 days at most. Items are queued as the receiver queues them: within 5 minutes of
-a send that did reach the queue, its deduplication drops them, and that first one is on its way. Reactions are not queued again (an old one would undo a newer
-one); delivery statuses and honeypot spam never were messages.
+a send that did reach the queue, its deduplication drops them, and that first one is on its way. Reactions are not
+queued again (an old one would undo a newer one); delivery statuses and honeypot spam never were messages.
 """
 
 from __future__ import annotations

@@ -36,7 +36,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email import policy
+from http.client import HTTPException
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.e2e: the corpus, its SMTP replay and the HTTP client
@@ -76,16 +78,29 @@ class Serve:
             self.process.kill()
             raise RuntimeError(f"intake serve did not start: {line!r}\n{self.stderr_path.read_text()[-2000:]}")
         self.url = found.group(1)
+        self.dropped: list[str] = []  # requests the server closed without an answer
         threading.Thread(target=self.process.stdout.read, daemon=True).start()
+
+    def get(self, path: str) -> Any:
+        """GET path's JSON; a dropped connection is counted in `dropped` and tried again (five times at most)."""
+        for attempt in range(5):
+            try:
+                answer = http("GET", self.url + path)
+                break
+            except (OSError, HTTPException) as error:
+                self.dropped.append(f"GET {path.split('?')[0]}: {type(error).__name__}")
+                if attempt == 4:
+                    raise
+                time.sleep(0.2)
+        if answer.status != 200:
+            raise RuntimeError(f"GET {path} answered {answer.status}: {answer.body[:300]!r}")
+        return answer.json()
 
     def messages_on_tickets(self) -> int:
         """Inbound messages on the listed tickets (the sum of their message counts), every page."""
         total, cursor = 0, None
         while True:
-            answer = http("GET", f"{self.url}/tickets?limit=100" + (f"&cursor={cursor}" if cursor else ""))
-            if answer.status != 200:
-                raise RuntimeError(f"GET /tickets answered {answer.status}: {answer.body[:300]!r}")
-            page = answer.json()
+            page = self.get("/tickets?limit=100" + (f"&cursor={cursor}" if cursor else ""))
             total += sum(int(t["message_count"]) for t in page["items"])
             cursor = page["next"]
             if cursor is None:
@@ -100,9 +115,9 @@ class Serve:
         found: set[str] = set()
         cursor = None
         while True:
-            page = http("GET", f"{self.url}/tickets?limit=100" + (f"&cursor={cursor}" if cursor else "")).json()
+            page = self.get("/tickets?limit=100" + (f"&cursor={cursor}" if cursor else ""))
             for ticket in page["items"]:
-                detail = http("GET", f"{self.url}/tickets/{ticket['id']}").json()
+                detail = self.get(f"/tickets/{ticket['id']}")
                 found |= {m["receipt_id"] for m in detail["messages"]}
             cursor = page["next"]
             if cursor is None:
@@ -140,6 +155,7 @@ class Run:
     receipts: dict[str, str]  # receipt → file
     errors: dict[str, str]  # receipt → the worker's error
     on_ticket: set[str]  # receipts on a ticket at the end (with `details` only)
+    dropped: list[str]  # polls the server closed without an answer (tried again)
 
 
 def replay(
@@ -188,6 +204,7 @@ def replay(
             receipts={**earlier, **{d.receipt: d.file for d in deliveries if d.receipt}},
             errors=serve.errors(),
             on_ticket=serve.receipts_on_tickets() if details else set(),
+            dropped=serve.dropped,
         )
     finally:
         serve.stop()
@@ -304,8 +321,15 @@ def end_to_end(messages: list[corpus.CorpusMessage], passes: int, repeat: int, s
     verdict = "PASS" if bare_ratio <= TARGET_BARE else "OVER"
     print(f"   bare parse = {bare_ratio:.1f}x intake's messages/s (target <= {TARGET_BARE:.0f}x): {verdict}")
     _name_failures(last)
+    _name_dropped(runs)
     print()
     return last
+
+
+def _name_dropped(runs: list[Run]) -> None:
+    dropped = [what for run in runs for what in run.dropped]
+    if dropped:
+        print(f"   {len(dropped)} polls closed by the server without an answer (tried again): {sorted(set(dropped))}")
 
 
 def _name_failures(run: Run) -> None:
@@ -388,6 +412,7 @@ def poison(messages: list[corpus.CorpusMessage], reference: Run, rounds: int, sc
     print(f"   poison: {why}")
     clean_runs: list[float] = []
     poisoned_runs: list[float] = []
+    runs: list[Run] = []
     target: int | None = None  # how many messages on tickets the clean run made
     for n in range(rounds):
         order = [("clean", _paused), ("poisoned", _poisoning(bad, remove_archive))]
@@ -398,6 +423,7 @@ def poison(messages: list[corpus.CorpusMessage], reference: Run, rounds: int, sc
             if target is not None and run.on_tickets < target:
                 print(f"   ({label}, round {n + 1}: {run.on_tickets} of {target} on tickets when it stalled)")
             (clean_runs if label == "clean" else poisoned_runs).append(run.seconds)
+            runs.append(run)
             if label == "poisoned" and bad.file not in _failed(run):
                 print(f"   (round {n + 1}: {bad.file} did not fail in the worker: this pair measures nothing)")
     clean, poisoned = statistics.median(clean_runs), statistics.median(poisoned_runs)
@@ -409,6 +435,7 @@ def poison(messages: list[corpus.CorpusMessage], reference: Run, rounds: int, sc
         f"   with = {ratio:.2f}x the time without it, until {target} messages are on tickets "
         f"(target <= {TARGET_POISON}x): {verdict}"
     )
+    _name_dropped(runs)
     print()
 
 

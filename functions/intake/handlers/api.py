@@ -34,7 +34,7 @@ def _json_body() -> Any:
     if not app.current_event.body:
         return None
     try:
-        return json.loads(app.current_event.decoded_body)
+        return json.loads(app.current_event.decoded_body or "")
     except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError and bad base64 are ValueErrors
         raise FieldInvalidError("(body)", "must be JSON (UTF-8)") from None
 

@@ -16,8 +16,8 @@ import ipaddress
 import multiprocessing
 import os
 import signal
-import sys
 import sqlite3
+import sys
 import threading
 import time
 import warnings

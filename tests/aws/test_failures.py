@@ -64,10 +64,9 @@ def test_a_dead_lettered_message_is_listed_with_its_error_and_replayed_into_one_
     assert listed["dead_letters"] == {"inbound": 1, "email": 0, "notifications": 0}
     # And listing it left it in the dead-letter queue, visible
     assert stack.get("/failures")[1]["items"] == [failure]
-    # The ticket was written before the clocks failed: it is there, without clocks
-    [ticket] = stack.tickets()
-    ticket_id = ticket["PK"]["S"].removeprefix("TICKET#")
-    assert stack.get(f"/tickets/{ticket_id}")[1]["sla"] == []
+    # What was written before it failed, if anything, is a ticket without clocks
+    written = [t["PK"]["S"].removeprefix("TICKET#") for t in stack.tickets()]
+    assert len(written) <= 1 and all(stack.get(f"/tickets/{t}")[1]["sla"] == [] for t in written)
 
     # When the cause is fixed (the billing team is added) and the message is replayed
     use(with_billing, monkeypatch)
@@ -75,8 +74,9 @@ def test_a_dead_lettered_message_is_listed_with_its_error_and_replayed_into_one_
     assert (status, replayed) == (200, {"id": failure["id"], "queue": "inbound"})
     assert stack.work() == 1
 
-    # Then it is the same one ticket, now with its SLA clocks, and nothing is left to replay
-    assert len(stack.tickets()) == 1
+    # Then it is one ticket (the same one, if it was written), now with its SLA clocks, and nothing is left to replay
+    [ticket_id] = [t["PK"]["S"].removeprefix("TICKET#") for t in stack.tickets()]
+    assert written in ([], [ticket_id])
     assert {t["target"] for t in stack.get(f"/tickets/{ticket_id}")[1]["sla"]} == {"first_response", "resolution"}
     assert stack.get("/failures")[1]["items"] == []
     status, problem = stack.post_api(f"/failures/{failure['id']}/replay")

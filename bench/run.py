@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, default=5, help="throughput rounds, each alternating with its baseline")
     parser.add_argument(
-        "--skip-email-corpus", action="store_true", help="leave out bench/email_corpus.py (3 to 5 minutes)"
+        "--skip-email-corpus", action="store_true", help="leave out bench/email_corpus.py (4 to 10 minutes)"
     )
     args = parser.parse_args(argv)
 

@@ -33,7 +33,9 @@ UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    # hide_input_in_errors: a validation error's text (logged with its traceback) names fields, never the customer's
+    # data (addresses, numbers, bodies) that failed
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True, hide_input_in_errors=True)
 
 
 class Channel(StrEnum):

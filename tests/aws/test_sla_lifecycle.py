@@ -323,7 +323,7 @@ def test_a_ticket_with_every_clock_breached_stays_first_in_the_queue_and_the_bac
 
     # Then it is listed first, in the queue and in the digest's backlog, breached
     assert queue()[0] == late["id"] and len(queue()) == 2
-    assert [w["ticket"]["ticket_id"] for w in backlog()["oldest"]][0] == late["id"]
+    assert backlog()["oldest"][0]["ticket"]["ticket_id"] == late["id"]
     assert (backlog()["open"], backlog()["breached"], backlog()["overdue"]) == (2, 1, 1)
 
     # When it waits on the customer (pending: running clocks pause, breached ones stay breached), it stays first

@@ -215,3 +215,12 @@ def test_safe_filename_is_idempotent(name: str) -> None:
 )
 def test_safe_filename_examples(name: str, safe: str) -> None:
     assert safe_filename(name) == safe
+
+
+def test_a_validation_error_names_the_field_never_the_customers_data() -> None:
+    # its text is what a worker's log carries with the traceback
+    with pytest.raises(ValidationError) as raised:
+        Sender(name="Ana Silva " * 30, phone="+33 6 12")
+    text = str(raised.value)
+    assert "phone" in text and "name" in text
+    assert "Ana" not in text and "+33" not in text

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from intake.config import Policy
 from intake.ingest import IdFactory, IngestResult, Outcome, ingest
+from intake.limits import fitted
 from intake.model import Attachment, CallEvent, Channel, InboundMessage, Sender
 from intake.store import CallState, Store
 
@@ -57,7 +58,7 @@ def fold_call_event(
     content = call_content(state)
     if content is None or state.team is None:
         return None  # nothing to act on yet, or not yet known whose it is (a later callback will say)
-    message = _message(event, state, content)
+    message = fitted(_message(event, state, content))  # the update below bypasses ingest, which fits it too
     existing = store.seen(event.provider, event.call_sid)
     if existing is None:
         result = ingest(store, message, new_id, policy)

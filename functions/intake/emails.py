@@ -5,6 +5,13 @@ the subject, else a new conversation. Auto-replies, bounces, list mail and our o
 join a thread they belong to but never open a ticket. Every Message-ID seen or sent is recorded
 against its ticket. Mail that SES judged spam or a virus, or that fails a DMARC `reject` policy, is
 quarantined: archived and listed, a ticket only once released. A new ticket gets an acknowledgment.
+
+Whatever the mail service accepted becomes a ticket, a message on one, a recorded auto-reply or a quarantined
+email; nothing in a message fails the worker. The sender is kept as written (`metadata["from"]`) and makes a
+contact identity only when it is usable (`usable_email`). Mail no team takes is quarantined as `unroutable`.
+Every field has a bound, so that no item outgrows DynamoDB's 400 KB: the message's text keeps its first
+`TEXT_BYTES` on the item, the whole readable text goes to the archive (`metadata["full_text_key"]`), and the
+lists (recipients, references, dropped parts) keep what fits their share.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from datetime import datetime
 from email import policy as email_policy
 from email.parser import BytesHeaderParser
 from email.utils import formataddr
+from typing import Any
 from urllib.parse import unquote_plus
 
 from intake.channels import email_mime
@@ -25,7 +33,9 @@ from intake.config import Policy
 from intake.errors import QuarantineNotFoundError, QuarantineReleasedError
 from intake.inbox import attachment_of
 from intake.ingest import IdFactory, IngestResult, Outcome, ingest
+from intake.limits import TEXT_BYTES, clipped, stored_size
 from intake.model import (
+    EMAIL_PATTERN,
     Attachment,
     Channel,
     EmailArrived,
@@ -41,6 +51,22 @@ from intake.observability import logger
 from intake.store import Store, WriteConflictError
 
 REFERENCE_TOKEN = re.compile(r"\[#([0-9A-HJKMNP-TV-Z]{8})\]", re.IGNORECASE)
+
+# An email's shares of its item (`intake.limits`): the text keeps its first TEXT_BYTES, the whole readable text
+# goes to the archive; the metadata (as the store writes it, JSON) by field, at most 146 KiB together; at most
+# MAX_PARTS attachments, each described in under 1.2 KiB (names and Content-IDs within 255 bytes).
+_FULL_TEXT_JSON = 64 * 1024
+_ADDRESSES_JSON = 16 * 1024  # To, and Cc
+_REFERENCES_JSON = 16 * 1024
+_SMALL_JSON = 4 * 1024  # From as written, In-Reply-To
+_DROPPED_JSON = 16 * 1024
+_MAX_SUBJECT = 998  # characters: the model's bound (RFC 5322's line)
+_MAX_NAME = 200
+_MAX_ID_BYTES = 500  # a Message-ID as a key (MSGID#, THREAD#email#); longer ones are keyed by their hash
+_MAX_LOOKUPS = 50  # Message-IDs and reference tokens looked up to find a thread
+_MAX_ADDRESS_BYTES = 254  # RFC 5321's limit for a path
+# Domains that name a machine or a site, never one mailbox in the world (RFC 6761, 6762, 8375; ICANN 2024)
+_LOCAL_DOMAINS = ("localhost", "local", "localdomain", "internal", "home.arpa")
 
 
 class EmailUnroutableError(Exception):
@@ -71,51 +97,59 @@ def ingest_email(
     limit = settings.max_attachment_bytes if settings else 10 * 1024 * 1024
     raw = stores.read(arrived.raw_archive_key)
     parsed = email_mime.parse(raw, max_attachment_bytes=limit)
-    verdicts = {**ses_verdicts(raw), **arrived.verdicts}
+    verdicts = {name: value[:64] for name, value in {**ses_verdicts(raw), **arrived.verdicts}.items()}
     reasons = quarantine_reasons(verdicts)
     if reasons and not release:
-        held = QuarantinedEmail(
-            id=arrived.receipt_id, arrived=arrived, reasons=reasons, sender=parsed.from_address, subject=parsed.subject
-        )
-        store.quarantine(held)
+        _quarantine(store, arrived, parsed, reasons)
         return None
     auto = parsed.auto or ("own" if (parsed.from_address or "").lower() in our_addresses(policy) else None)
     existing = thread_of(store, parsed)
     if auto is not None and (existing is None or not existing.status.is_open):
+        return None
+    team = existing.team if existing else team_for(policy, parsed, arrived)
+    if team is None:
+        if release:
+            raise EmailUnroutableError(arrived.receipt_id)
+        _quarantine(store, arrived, parsed, ("unroutable",))
         return None
     message_id = parsed.message_id or "sha256-" + hashlib.sha256(arrived.raw_archive_key.encode()).hexdigest()
     total = settings.max_message_bytes if settings else 25 * 1024 * 1024
     kept, over = _within(parsed.attachments, total)
     attachments = _store_parts(stores, arrived, kept)
     dropped = [*parsed.dropped, *((p.filename or "part", f"message over {total} bytes") for p in over)]
+    text = clipped(parsed.text or parsed.full_text, TEXT_BYTES)
+    full_text = _head(parsed.full_text, _FULL_TEXT_JSON) if parsed.full_text != parsed.text else None
+    cut = len(text) < len(parsed.text or parsed.full_text) or (full_text is not None and full_text != parsed.full_text)
     message = InboundMessage(
         channel=Channel.EMAIL,
         provider="email",  # one Message-ID is one message, whichever service delivered it
         provider_message_id=message_id[:200],
         receipt_id=arrived.receipt_id,
         received_at=arrived.received_at,
-        team=existing.team if existing else team_for(policy, parsed, arrived),
-        sender=Sender(name=parsed.from_name, email=parsed.from_address),
-        subject=parsed.subject or None,
-        text=(parsed.text or parsed.full_text)[:100_000],
+        team=team,
+        sender=Sender(name=_name(parsed.from_name), email=usable_email(parsed.from_address)),
+        subject=parsed.subject[:_MAX_SUBJECT] or None,
+        text=text,
         attachments=attachments,
         raw_archive_key=arrived.raw_archive_key,
-        thread_key=existing.thread_key if existing else f"email#{message_id}",
+        thread_key=existing.thread_key if existing else f"email#{message_key(message_id)}",
         metadata={
-            "message_id": parsed.message_id,
-            "in_reply_to": list(parsed.in_reply_to),
-            "references": list(parsed.references),
-            "to": list(parsed.to),
-            "cc": list(parsed.cc),
-            "full_text": parsed.full_text[:100_000] if parsed.full_text != parsed.text else None,
+            "message_id": _head(parsed.message_id or "", 1024) or None,
+            "from": _head(parsed.from_header, _SMALL_JSON) or None,
+            "in_reply_to": _fitting(parsed.in_reply_to, _SMALL_JSON),
+            "references": _fitting(parsed.references[::-1], _REFERENCES_JSON)[::-1],  # the latest ones
+            "to": _fitting(parsed.to, _ADDRESSES_JSON),
+            "cc": _fitting(parsed.cc, _ADDRESSES_JSON),
+            "full_text": full_text,
+            "full_text_key": _archive_text(stores, arrived, parsed.full_text) if cut else None,
             "auto": auto,
-            "dropped": [{"filename": name, "reason": why} for name, why in dropped],
+            "dropped": _listed([{"filename": name, "reason": why} for name, why in dropped]),
             "verdicts": verdicts,
             "transport": arrived.provider,
         },
     )
     result = ingest(store, message, new_id, policy)
-    store.record_message_ids([i for i in (parsed.message_id,) if i], result.ticket_id)
+    store.record_message_ids([message_key(i) for i in (parsed.message_id,) if i], result.ticket_id)
     opened = result.outcome in (Outcome.CREATED, Outcome.DUPLICATE)  # a duplicate: a retry of the same email
     if opened and auto is None and stores.mailer is not None and stores.clock is not None:
         ticket = store.ticket(result.ticket_id)
@@ -172,7 +206,9 @@ def acknowledge(
     from intake.sla.calendar import calendar_for
 
     team = policy.teams[ticket.team]
-    sender = parsed.from_address
+    sender = usable_email(parsed.from_address)
+    if sender is not None and not sender.isascii():
+        sender = None  # SES sends to no internationalized address (SMTPUTF8)
     if (
         not team.acknowledgment.enabled
         or team.email is None
@@ -197,7 +233,7 @@ def acknowledge(
         },
     )
     subject = _reply_subject(parsed.subject, ticket.reference)
-    thread = [f"<{i}>" for i in (*parsed.references, *((parsed.message_id,) if parsed.message_id else ()))]
+    thread = [f"<{i}>" for i in (*parsed.references[-20:], *((parsed.message_id,) if parsed.message_id else ()))]
     headers = {"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"}
     if parsed.message_id:
         headers |= {"In-Reply-To": f"<{parsed.message_id}>", "References": " ".join(thread)}
@@ -242,18 +278,20 @@ def ses_verdicts(raw: bytes) -> dict[str, str]:
 
 def thread_of(store: Store, parsed: email_mime.ParsedEmail) -> Ticket | None:
     """The ticket this email continues: by the Message-IDs it answers, else by a reference token."""
-    for message_id in (*parsed.in_reply_to, *reversed(parsed.references)):
-        ticket_id = store.message_ticket(message_id)
+    answered = dict.fromkeys((*parsed.in_reply_to, *reversed(parsed.references)))
+    for message_id in list(answered)[:_MAX_LOOKUPS]:
+        ticket_id = store.message_ticket(message_key(message_id))
         if ticket_id is not None:
             return store.ticket(ticket_id)
-    for reference in REFERENCE_TOKEN.findall(parsed.subject):
+    for reference in REFERENCE_TOKEN.findall(parsed.subject)[:_MAX_LOOKUPS]:
         ticket = store.ticket_by_reference(reference.upper())
         if ticket is not None:
             return ticket
     return None
 
 
-def team_for(policy: Policy, parsed: email_mime.ParsedEmail, arrived: EmailArrived) -> str:
+def team_for(policy: Policy, parsed: email_mime.ParsedEmail, arrived: EmailArrived) -> str | None:
+    """The team of the first recipient a team takes mail for, else the policy's default team (None: neither)."""
     settings = policy.email
     addresses = settings.addresses if settings else {}
     by_team_address = {team.email.lower(): name for name, team in policy.teams.items() if team.email}
@@ -261,9 +299,92 @@ def team_for(policy: Policy, parsed: email_mime.ParsedEmail, arrived: EmailArriv
         team = addresses.get(recipient.lower()) or by_team_address.get(recipient.lower())
         if team is not None:
             return team
-    if settings is not None and settings.default_team is not None:
-        return settings.default_team
-    raise EmailUnroutableError(arrived.receipt_id)
+    return settings.default_team if settings is not None else None
+
+
+def usable_email(address: str | None) -> str | None:
+    """The sender's address as a contact identity (lower-cased, as written), when it names one mailbox in the
+    world: `local@domain.tld`, international names and quoted local parts included, within RFC 5321's 254
+    bytes. Not an identity, although the message is a ticket all the same and keeps the address as written:
+    what the model's Email refuses (`jane@exa`, a quoted local part with a space), and an address on a name
+    without a dot, an IP literal or a local name (`guest@localhost`, `jane@corp`, `user@[192.0.2.1]`,
+    `root@localhost.localdomain`). Those name a mailbox on one machine or one network: every machine has its
+    `guest@localhost`, and taking it for an identity would make two customers one contact, each seeing the
+    other's tickets. A missed link costs an agent a merge; a wrong one discloses a customer's mail."""
+    if address is None:
+        return None
+    candidate = address.strip().lower()
+    domain = candidate.rpartition("@")[2].rstrip(".")
+    if (
+        not re.fullmatch(EMAIL_PATTERN, candidate)
+        or not candidate.isprintable()
+        or len(candidate.encode("utf-8", "surrogatepass")) > _MAX_ADDRESS_BYTES
+        or domain.startswith("[")
+        or any(domain == local or domain.endswith("." + local) for local in _LOCAL_DOMAINS)
+    ):
+        return None
+    return candidate
+
+
+def message_key(message_id: str) -> str:
+    """A Message-ID as the table keys it: as it is, or its hash when it is too long for a key."""
+    if len(message_id.encode("utf-8", "surrogatepass")) <= _MAX_ID_BYTES:
+        return message_id
+    return "sha256-" + hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _quarantine(store: Store, arrived: EmailArrived, parsed: email_mime.ParsedEmail, reasons: tuple[str, ...]) -> None:
+    sender = parsed.from_address[:_MAX_ADDRESS_BYTES] if parsed.from_address else None
+    subject = parsed.subject[:_MAX_SUBJECT]
+    store.quarantine(
+        QuarantinedEmail(id=arrived.receipt_id, arrived=arrived, reasons=reasons, sender=sender, subject=subject)
+    )
+
+
+def _name(name: str | None) -> str | None:
+    shown = (name or "")[:_MAX_NAME].strip()
+    return shown or None
+
+
+def _head(text: str, budget: int) -> str:
+    """The longest head of `text` that takes at most `budget` bytes in the metadata."""
+    if stored_size(text) <= budget:
+        return text
+    low, high = 0, min(len(text), budget)
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if stored_size(text[:middle]) <= budget else (low, middle - 1)
+    return text[:low]
+
+
+def _fitting(values: Any, budget: int) -> list[Any]:
+    """The first of `values` that take at most `budget` bytes in the metadata together."""
+    kept: list[Any] = []
+    used = 0
+    for value in values:
+        used += stored_size(value) + 2
+        if used > budget:
+            break
+        kept.append(value)
+    return kept
+
+
+def _listed(dropped: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The dropped parts that fit their share, and how many more there were."""
+    kept = _fitting(dropped, _DROPPED_JSON - 200)
+    if len(kept) < len(dropped):
+        kept.append({"filename": f"{len(dropped) - len(kept)} more", "reason": "not listed: too many"})
+    return kept
+
+
+def _archive_text(stores: EmailStores, arrived: EmailArrived, text: str) -> str | None:
+    """The whole readable text in the archive, next to the message's attachments (number 0); its key."""
+    content = text.encode("utf-8", "replace")
+    attachment = attachment_of(
+        arrived.receipt_id, arrived.received_at, 0, "full-text.txt", "text/plain; charset=utf-8", content
+    )
+    stores.put_attachment(attachment, content)
+    return attachment.s3_key
 
 
 def _reply_subject(subject: str, reference: str) -> str:

@@ -25,11 +25,13 @@ from typing import Any, Self
 
 from mailparser_reply import EmailMessage as ReplyMessage  # type: ignore[import-untyped]
 
+from intake.limits import clipped
+
 DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_PARTS = 100  # MIME parts read, containers included, in the order they come
 MAX_DEPTH = 32  # levels of multiparts and attached messages (real mail: under 10; a forward adds two)
 MAX_NAME_BYTES = 255  # a file name or a Content-ID, in UTF-8 (what file systems allow)
-MAX_HTML_CHARS = 1_000_000  # of an HTML body, read as text (the rest stays in the raw message)
+MAX_HTML_CHARS = 256 * 1024  # of an HTML body, read as text (converting takes 15 s a megabyte)
 _FEED_BYTES = 64 * 1024  # the parser is fed this much at a time, so that it stops soon after MAX_PARTS
 AUTO_REPLY = "auto-reply"
 BOUNCE = "bounce"
@@ -74,6 +76,9 @@ _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?\s]*)\?=")
 _BETWEEN_WORDS = re.compile(r"(=\?[^?\s]+\?[QqBb]\?[^?\s]*\?=)\s+(?==\?)")
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
 _CHARSET_ALIASES = {"unicode-1-1-utf-8": "utf-8", "utf8mb4": "utf-8", "x-sjis": "shift_jis", "windows-31j": "cp932"}
+_QUOTED_LOCAL = re.compile(r'"[^"]*"@[^\s@"]+')  # `"john doe"@example.com`: a space, and a real mailbox
+# An address header is read this far (thousands of addresses; parsing costs a second per 10,000)
+_ADDRESS_CHARS = 64 * 1024
 _BARE_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 _FORWARD_MARKER = re.compile(
     r"^[ \t>]*(?:-{2,} ?Forwarded message ?-{2,}|"
@@ -107,6 +112,7 @@ class ParsedEmail:
     references: tuple[str, ...]
     from_name: str | None
     from_address: str | None  # lower-cased, plus-tags kept
+    from_header: str  # every From header as written (encoded words decoded), "" if none
     reply_to: str | None
     to: tuple[str, ...]  # addresses, lower-cased
     cc: tuple[str, ...]
@@ -140,6 +146,7 @@ def parse(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTE
         references=_ids(headers.get("references")),
         from_name=from_name,
         from_address=from_address,
+        from_header=decode_words(", ".join(headers.get_all("from"))),
         reply_to=first_address(headers.get("reply-to")),
         to=_addresses(headers.get_all("to")),
         cc=_addresses(headers.get_all("cc")),
@@ -157,12 +164,6 @@ def parse(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTE
 def first_address(value: str | None) -> str | None:
     """The first address of a header value (`"Ann" <Ann+x@Example.com>, …` → `ann+x@example.com`)."""
     return _first_mailbox(value)[1]
-
-
-def clipped(text: str, limit: int) -> str:
-    """The head of `text` that takes at most `limit` bytes in UTF-8 (cut between characters)."""
-    data = text.encode("utf-8", "surrogatepass")
-    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
 
 
 # ------------------------------------------------------------------------------ the MIME tree, within limits
@@ -193,6 +194,14 @@ class _Part(EmailMessage):
             return f"nested more than {MAX_DEPTH} levels deep"
         return None
 
+    def get(self, name: str, failobj: Any = None) -> Any:
+        """A header the policy parses into an object; one too long to parse in good time reads as missing."""
+        if name.lower() in _STRUCTURE and any(
+            len(value) > _MAX_STRUCTURE_CHARS for key, value in self.raw_items() if key.lower() == name.lower()
+        ):
+            return failobj
+        return super().get(name, failobj)
+
     def get_content_type(self) -> str:
         if self.beyond is not None:
             return "application/octet-stream"
@@ -200,6 +209,12 @@ class _Part(EmailMessage):
             return super().get_content_type()
         except RecursionError:  # a header value nested past what the stdlib's header parser can read
             return self.get_default_type()
+
+
+# Headers read as objects (their parameters: a boundary, a charset, a file name). The stdlib parses them in time
+# that grows with the square of their parameters: 400 kB of Content-Type took minutes. Real ones are short.
+_STRUCTURE = frozenset({"content-type", "content-disposition", "content-transfer-encoding", "content-id"})
+_MAX_STRUCTURE_CHARS = 8 * 1024
 
 
 def _bounded_parse(raw: bytes) -> tuple[Message, bool]:
@@ -264,10 +279,12 @@ def decode_words(value: str | None) -> str:
 
 
 def _mailboxes(values: list[str]) -> list[tuple[str, str]]:
+    """The (name, address) pairs of header values, each read up to its first `_ADDRESS_CHARS` characters."""
     found = []
-    for name, address in getaddresses([decode_words(v) if "=?" in v and "@" not in v else v for v in values]):
+    heads = [v[:_ADDRESS_CHARS] for v in values]
+    for name, address in getaddresses([decode_words(v) if "=?" in v and "@" not in v else v for v in heads]):
         address = address.strip().strip("<>").lower()
-        if "@" in address and " " not in address:
+        if "@" in address and (" " not in address or _QUOTED_LOCAL.fullmatch(address)):
             found.append((decode_words(name).strip().strip('"').strip(), address))
     return found
 
@@ -277,7 +294,7 @@ def _first_mailbox(value: str | None) -> tuple[str | None, str | None]:
         return None, None
     found = _mailboxes([value])
     if not found:  # unbalanced quotes or brackets: the first thing that looks like an address
-        bare = _BARE_ADDRESS.search(value)
+        bare = _BARE_ADDRESS.search(value[:4096])  # the regex is quadratic in what holds no address
         return None, (bare[0].lower() if bare else None)
     name, address = found[0]
     return (" ".join(name.split()) or None), address
@@ -386,7 +403,7 @@ def _clean_filename(name: object) -> str | None:
         name = name[2]
     if not name:
         return None
-    cleaned = decode_words(_unfolded(name)).replace("\x00", "")
+    cleaned = _paired(decode_words(_unfolded(name)).replace("\x00", ""))
     return cleaned.rsplit("/", 1)[-1].rsplit("\\", 1)[-1].strip() or None
 
 
@@ -439,7 +456,7 @@ class _Body:
             if readable:
                 text = _text_of(part, facts)
                 if content_type == "text/html":
-                    if len(text) > MAX_HTML_CHARS:  # converting takes seconds a megabyte
+                    if len(text) > MAX_HTML_CHARS:
                         self.dropped.append((f"part-{self._parts}.html", f"HTML past {MAX_HTML_CHARS} characters"))
                     text = html_to_text(text[:MAX_HTML_CHARS])
                 if text.strip():
@@ -515,7 +532,7 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     declared = _codec(charset)
     if declared in _TRUSTED:
         try:
-            return data.decode(declared)
+            return _paired(data.decode(declared))
         except UnicodeDecodeError:
             pass
     if data.isascii():
@@ -523,10 +540,19 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     for codec in ("utf-8", declared, "cp1252"):
         if codec:
             try:
-                return data.decode(codec)
+                return _paired(data.decode(codec))
             except UnicodeDecodeError:
                 continue
     return data.decode("latin-1")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _paired(text: str) -> str:
+    """Text without unpaired surrogates (UTF-7 and UTF-16 can encode one): each becomes U+FFFD, since no
+    UTF-8 (what every store and queue writes) can hold it."""
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
 
 
 def _codec(charset: str | None) -> str | None:

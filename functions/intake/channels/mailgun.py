@@ -42,6 +42,8 @@ _STRUCTURAL = frozenset(
     {"content-type", "content-transfer-encoding", "content-disposition", "content-id", "content-length", "mime-version"}
 )
 _ATTACHMENT_FIELD = re.compile(r"attachment-(\d+)")
+# Attachments noted missing at most: more than a message Mailgun takes (25 MB) holds; a larger count is no count
+_MAX_ATTACHMENTS = 1000
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 
 
@@ -153,7 +155,7 @@ def _note_missing(message: EmailMessage, count: str | None, posted: set[str]) ->
         declared = int(count.strip()) if count else 0
     except ValueError:
         declared = 0
-    for n in range(1, declared + 1):
+    for n in range(1, min(declared, _MAX_ATTACHMENTS) + 1):
         if f"attachment-{n}" not in posted:
             formdata.set_header(message, "X-Intake-Missing-Attachment", f"attachment-{n}")
 

@@ -39,6 +39,8 @@ _STRUCTURAL = frozenset(
     {"content-type", "content-transfer-encoding", "content-disposition", "content-id", "content-length", "mime-version"}
 )
 _ATTACHMENT_FIELD = re.compile(r"attachment(\d+)")
+# Attachments noted missing at most: more than a message SendGrid takes (30 MB) holds; a larger count is no count
+_MAX_ATTACHMENTS = 1000
 
 
 def verify(request: WebhookRequest, user: str | None, password: str | None) -> None:
@@ -126,8 +128,8 @@ def _note_missing(message: EmailMessage, parts: list[formdata.Part], posted: set
         declared = int(count.content.strip()) if count is not None else 0
     except ValueError:
         declared = 0
-    expected = {f"attachment{n}" for n in range(1, declared + 1)} | set(info)
-    for name in sorted(expected - posted, key=lambda n: (len(n), n)):
+    expected = {f"attachment{n}" for n in range(1, min(declared, _MAX_ATTACHMENTS) + 1)} | set(info)
+    for name in sorted(expected - posted, key=lambda n: (len(n), n))[:_MAX_ATTACHMENTS]:
         described = info.get(name)
         filename = described.get("filename") if isinstance(described, dict) else None
         formdata.set_header(message, "X-Intake-Missing-Attachment", f"{name} ({filename})" if filename else name)

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 
 import phonenumbers
 
-from intake.channels import signatures
+from intake.channels import jsonbody, signatures
 from intake.config import Form, FormAuthKind, PublicAuth, SignedAuth
 from intake.errors import (
     FieldInvalidError,
@@ -228,8 +228,8 @@ def _joined(pairs: list[tuple[str, str]]) -> dict[str, str]:
 
 def _json_fields(body: bytes) -> dict[str, str]:
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        data = jsonbody.loads(body)
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, too long an int
         raise FieldInvalidError("(body)", f"is not valid JSON: {error}") from None
     except RecursionError:
         raise FieldInvalidError("(body)", "is nested too deeply") from None
@@ -280,11 +280,11 @@ def _multipart(form: Form, request: WebhookRequest) -> Submission:
 
 def _typeform(body: bytes) -> Submission:
     try:
-        data = json.loads(body)
+        data = jsonbody.loads(body)
         response = data["form_response"]
         answers = response.get("answers") or []
         hidden = response.get("hidden") or {}
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, KeyError, TypeError, AttributeError):
+    except (ValueError, RecursionError, KeyError, TypeError, AttributeError):  # ValueError: JSON, UTF-8, an int
         raise FieldInvalidError("form_response", "is missing; not a Typeform webhook") from None
     if not isinstance(answers, list) or not all(
         isinstance(a, dict) and isinstance(a.get("field"), dict) for a in answers

@@ -17,7 +17,6 @@ raises `PermanentlyUnacceptableError`, which the receiver answers with 406 so th
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from email import policy as email_policy
@@ -26,7 +25,7 @@ from email.parser import BytesParser
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from intake.channels import formdata, signatures
+from intake.channels import formdata, jsonbody, signatures
 from intake.errors import SignatureInvalidError, UnsupportedMediaTypeError
 from intake.model import WebhookRequest
 
@@ -131,8 +130,8 @@ def _rebuilt(parts: list[formdata.Part]) -> bytes:
 def _message_headers(raw: str | None) -> list[tuple[str, str]]:
     """`message-headers`: a JSON list of [name, value]; what is not such a pair is left out."""
     try:
-        listed = json.loads(raw) if raw else []
-    except (json.JSONDecodeError, RecursionError):
+        listed = jsonbody.loads(raw) if raw else []
+    except (ValueError, RecursionError):  # JSONDecodeError, too long an int
         return []
     if not isinstance(listed, list):
         return []
@@ -167,8 +166,8 @@ def _attachment_order(part: formdata.Part) -> tuple[int, str]:
 
 def _json_object(raw: str | None) -> dict[str, Any]:
     try:
-        value = json.loads(raw) if raw else {}
-    except (json.JSONDecodeError, RecursionError):
+        value = jsonbody.loads(raw) if raw else {}
+    except (ValueError, RecursionError):  # JSONDecodeError, too long an int
         return {}
     return value if isinstance(value, dict) else {}
 

@@ -17,14 +17,13 @@ rather than losing the mail.
 
 from __future__ import annotations
 
-import json
 import re
 from email import policy as email_policy
 from email.message import EmailMessage
 from email.parser import Parser
 from typing import Any
 
-from intake.channels import formdata, signatures
+from intake.channels import formdata, jsonbody, signatures
 from intake.errors import FieldInvalidError, SignatureInvalidError, UnsupportedMediaTypeError
 from intake.model import WebhookRequest
 
@@ -146,8 +145,8 @@ def _json_object(parts: list[formdata.Part], name: str) -> dict[str, Any]:
     if part is None:
         return {}
     try:
-        value = json.loads(formdata.text(part.content, part.charset))
-    except (json.JSONDecodeError, RecursionError):
+        value = jsonbody.loads(formdata.text(part.content, part.charset))
+    except (ValueError, RecursionError):  # JSONDecodeError, too long an int
         return {}
     return value if isinstance(value, dict) else {}
 

@@ -20,7 +20,7 @@ from xml.etree import ElementTree as ET
 
 import phonenumbers
 
-from intake.channels import signatures
+from intake.channels import jsonbody, signatures
 from intake.config import Greeting, Policy, Twilio
 from intake.errors import FieldInvalidError, SignatureInvalidError, UnsupportedMediaTypeError, built_or_field_error
 from intake.model import (
@@ -133,8 +133,8 @@ def params(request: WebhookRequest) -> list[tuple[str, str]]:
             raise FieldInvalidError("(body)", "is not UTF-8") from None
     if media_type == JSON:
         try:
-            data = json.loads(request.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            data = jsonbody.loads(request.body)
+        except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, too long an int
             raise FieldInvalidError("(body)", f"is not valid JSON: {error}") from None
         except RecursionError:
             raise FieldInvalidError("(body)", "is nested too deeply") from None

@@ -27,7 +27,7 @@ from typing import Any
 
 import phonenumbers
 
-from intake.channels import signatures
+from intake.channels import jsonbody, signatures
 from intake.config import Policy
 from intake.errors import FieldInvalidError, SignatureInvalidError, WebhookSignatureInvalidError, built_or_field_error
 from intake.model import Attachment, Channel, InboundMessage, Reaction, Sender, WebhookRequest
@@ -162,7 +162,7 @@ def parse(
 
 def _document(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body)
+        data = jsonbody.loads(body)
     except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError, too long an int…
         reason = "is nested too deeply" if isinstance(error, RecursionError) else f"is not valid JSON: {error}"
         raise FieldInvalidError("(body)", reason) from None

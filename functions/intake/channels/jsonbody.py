@@ -1,0 +1,38 @@
+"""JSON as providers post it, read so that what comes out can be queued and stored; shared by the adapters."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def loads(data: bytes | str) -> Any:
+    """`json.loads`, with every unpaired surrogate (`"\\ud83d"`: half an emoji, as a browser's script can cut one)
+    read as U+FFFD: no UTF-8, which every queue and store writes, can hold it. Raises what `json.loads` raises."""
+    document = json.loads(data)
+    if isinstance(data, str):
+        unpaired = _SURROGATE.search(data) or _ESCAPED_SURROGATE.search(data.encode("utf-8", "surrogatepass"))
+    else:
+        unpaired = _ESCAPED_SURROGATE.search(data)
+    return _repaired(document) if unpaired else document
+
+
+def _repaired(document: Any) -> Any:
+    """The document with its strings (names included) freed of unpaired surrogates, walked without recursion."""
+    root = [document]
+    stack: list[Any] = [root]
+    while stack:
+        container = stack.pop()
+        if isinstance(container, dict):
+            for key in [k for k in container if _SURROGATE.search(k)]:
+                container[_SURROGATE.sub("\ufffd", key)] = container.pop(key)
+        for key, value in list(container.items() if isinstance(container, dict) else enumerate(container)):
+            if isinstance(value, str):
+                container[key] = _SURROGATE.sub("\ufffd", value)
+            elif isinstance(value, dict | list):
+                stack.append(value)
+    return root[0]

@@ -313,8 +313,8 @@ def usable_email(address: str | None) -> str | None:
     other's tickets. A missed link costs an agent a merge; a wrong one discloses a customer's mail."""
     if address is None:
         return None
-    candidate = address.strip().lower()
-    domain = candidate.rpartition("@")[2].rstrip(".")
+    candidate = address.strip().lower().rstrip(".")  # a fully qualified `example.com.` is `example.com`
+    domain = candidate.rpartition("@")[2]
     if (
         not re.fullmatch(EMAIL_PATTERN, candidate)
         or not candidate.isprintable()

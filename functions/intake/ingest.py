@@ -18,6 +18,7 @@ from intake.model import (
     Priority,
     Reaction,
     Sender,
+    SlaTimer,
     Status,
     Ticket,
     reference_for,
@@ -48,6 +49,7 @@ class Outcome(StrEnum):
 class IngestResult:
     outcome: Outcome
     ticket_id: str
+    timers: tuple[SlaTimer, ...] = ()  # CREATED: the clocks written with the ticket, for the tracker to start
 
 
 def ingest(store: Store, message: InboundMessage, new_id: IdFactory, policy: Policy | None = None) -> IngestResult:
@@ -68,8 +70,10 @@ def ingest(store: Store, message: InboundMessage, new_id: IdFactory, policy: Pol
                 store.append_message(current, message, contact, reopen=True)
                 return IngestResult(Outcome.REOPENED, current.id)
             ticket = _new_ticket(message, contact.contact_id, new_id(), _priority(message, policy), current)
-            store.create_ticket(ticket, message, contact, None if current is None else current.id, _day(ticket, policy))
-            return IngestResult(Outcome.CREATED, ticket.id)
+            timers = _opening_timers(ticket, policy)
+            previous = None if current is None else current.id
+            store.create_ticket(ticket, message, contact, previous, _day(ticket, policy), timers)
+            return IngestResult(Outcome.CREATED, ticket.id, tuple(timers))
         except WriteConflictError:
             continue  # someone else wrote first: read again and decide again
     raise IngestContentionError(message.receipt_id)
@@ -90,6 +94,14 @@ def _day(ticket: Ticket, policy: Policy | None) -> date | None:
     """The team's local date of the ticket's creation: which day's digest it belongs to."""
     team = policy.teams.get(ticket.team) if policy is not None else None
     return None if team is None else ticket.created_at.astimezone(ZoneInfo(team.timezone)).date()
+
+
+def _opening_timers(ticket: Ticket, policy: Policy | None) -> list[SlaTimer]:
+    if policy is None:
+        return []
+    from intake.sla.policy import opening_timers
+
+    return opening_timers(policy, ticket)
 
 
 def _priority(message: InboundMessage, policy: Policy | None) -> Priority:

@@ -395,11 +395,13 @@ class Store:
         contact: ContactPlan,
         replaces_thread_ticket: str | None,
         day: date | None = None,
+        timers: Sequence[SlaTimer] = (),
     ) -> None:
-        """Ticket, first message, created event, thread pointer, contact and dedupe record: all or nothing.
-        `day` is the team's local date of its creation (the `by_day` index: digests read a local day); UTC's
-        when not given."""
+        """Ticket, first message, created event, thread pointer, contact and dedupe record, and its SLA clocks
+        (`timers`, with their started events and the ticket's place in the queue): all or nothing. `day` is the
+        team's local date of its creation (the `by_day` index: digests read a local day); UTC's when not given."""
         created_key = f"{iso(ticket.created_at)}#{ticket.id}"
+        due = min((t.due_at for t in timers), default=None)
         meta = {
             "PK": f"TICKET#{ticket.id}",
             "SK": "META",
@@ -410,6 +412,7 @@ class Store:
             "reply_window_closes_at": _iso_or_none(ticket.reply_window_closes_at),
             "created_key": created_key,
             "team_day": f"{ticket.team}#{(day or ticket.created_at.date()).isoformat()}",
+            **_queue_position(ticket, due),
         }
         thread_condition = "attribute_not_exists(PK)"
         thread_values: dict[str, Any] = {}
@@ -442,6 +445,14 @@ class Store:
             ),
             *self._contact_operations(contact, inbound.received_at),
         ]
+        for timer in timers:
+            clock = {"PK": f"TICKET#{ticket.id}", "SK": f"SLA#{timer.target.value}", **_timer_attributes(timer)}
+            started = {"target": timer.target.value, "generation": timer.generation, "due_at": iso(timer.due_at)}
+            event = _event_item(ticket.id, EventKind.TIMER_STARTED, timer.started_at, started)
+            operations += [
+                ("timer", {"Put": self._put(clock, "attribute_not_exists(PK)")}),
+                ("event", {"Put": self._put(event)}),
+            ]
         self._transact(operations)
 
     def append_message(
@@ -818,25 +829,17 @@ class Store:
         )
 
     def schedule(self, ticket: Ticket, next_due_at: datetime | None) -> None:
-        """Where an open ticket sits in its team's queue (`open_by_due`): by its earliest deadline (a breached one
-        is past, so first), or, with none, after every deadline ("~" sorts after digits), oldest first. Every open
-        ticket is in the queue; a resolved one leaves it."""
+        """Where the ticket sits in its team's queue (`open_by_due`, see `_queue_position`): every open ticket is in
+        it, by its earliest running or breached deadline; a resolved one leaves it."""
         key = _key(f"TICKET#{ticket.id}", "META")
-        update: dict[str, Any]
-        if not ticket.status.is_open:
-            update = {"UpdateExpression": "REMOVE next_due_at, open_team, due_key"}
-        elif next_due_at is None:
-            update = {
-                "UpdateExpression": "SET open_team = :team, due_key = :key REMOVE next_due_at",
-                "ExpressionAttributeValues": _values(team=ticket.team, key=f"~#{iso(ticket.created_at)}#{ticket.id}"),
-            }
-        else:
-            update = {
-                "UpdateExpression": "SET next_due_at = :due, open_team = :team, due_key = :key",
-                "ExpressionAttributeValues": _values(
-                    due=iso(next_due_at), team=ticket.team, key=f"{iso(next_due_at)}#{ticket.id}"
-                ),
-            }
+        position = _queue_position(ticket, next_due_at)
+        sets = ", ".join(f"{name} = :{name}" for name in position)
+        removes = ", ".join(name for name in ("next_due_at", "open_team", "due_key") if name not in position)
+        update: dict[str, Any] = {
+            "UpdateExpression": " ".join(p for p in (sets and f"SET {sets}", removes and f"REMOVE {removes}") if p)
+        }
+        if position:
+            update["ExpressionAttributeValues"] = _values(**position)
         # only an existing ticket: an update would otherwise create a bare META item in the queue index
         self._conditional(self._db.update_item, Key=key, ConditionExpression="attribute_exists(PK)", **update)
 
@@ -1323,10 +1326,21 @@ def _message_sk(inbound: InboundMessage) -> str:
     return f"MSG#{iso(inbound.received_at)}#{inbound.provider}#{inbound.provider_message_id}"
 
 
+def _queue_position(ticket: Ticket, next_due_at: datetime | None) -> dict[str, str]:
+    """The `open_by_due` index's attributes: an open ticket by its earliest deadline (a breached one is past, so
+    first), or, with none, after every deadline ("~" sorts after digits), oldest first; none when resolved."""
+    if not ticket.status.is_open:
+        return {}
+    if next_due_at is None:
+        return {"open_team": ticket.team, "due_key": f"~#{iso(ticket.created_at)}#{ticket.id}"}
+    return {"next_due_at": iso(next_due_at), "open_team": ticket.team, "due_key": f"{iso(next_due_at)}#{ticket.id}"}
+
+
 def _event_item(ticket_id: str, kind: EventKind, at: datetime, detail: dict[str, Any]) -> dict[str, Any]:
+    target = f"#{detail['target']}" if "target" in detail else ""  # two clocks' events at one instant: two items
     return {
         "PK": f"TICKET#{ticket_id}",
-        "SK": f"EVT#{iso(at)}#{kind.value}",
+        "SK": f"EVT#{iso(at)}#{kind.value}{target}",
         "ticket_id": ticket_id,
         "kind": kind.value,
         "at": iso(at),

@@ -115,6 +115,7 @@ def responded(stack: Stack, ticket: Ticket, at: datetime) -> Ticket:
 def resolved(stack: Stack, ticket: Ticket, at: datetime) -> Ticket:
     sets = {"status": Status.RESOLVED.value, "resolved_at": iso(at)}
     stack.store.change_ticket(ticket, at, EventKind.RESOLVED, {}, sets=sets)
+    stack.store.schedule(stack.store.ticket(ticket.id), None)  # out of the queue, as the tracker does
     return stack.store.ticket(ticket.id)
 
 
@@ -162,17 +163,18 @@ def seed(stack: Stack, policy: Policy) -> dict[str, Ticket]:
     e = responded(stack, e, paris("2026-11-23T10:30"))  # 30 min
     f = new_ticket(stack, policy, paris("2026-11-23T15:00"), Channel.WHATSAPP)
     f = responded(stack, f, paris("2026-11-23T16:00"))  # 1 h
-    # 25 Nov (after the window) and 22 Nov (before the previous one): counted nowhere but the backlog
-    new_ticket(stack, policy, paris("2026-11-25T00:00:01"), Channel.EMAIL)
-    new_ticket(stack, policy, paris("2026-11-22T23:59"), Channel.EMAIL)
-    # the queue now: b (overdue), c, e, f
+    # 25 Nov (after the window) and 22 Nov (before the previous one): counted nowhere but the backlog (open, their
+    # clocks started with them: g due 25 Nov 17:00, h due 23 Nov 17:00, overdue)
+    g = new_ticket(stack, policy, paris("2026-11-25T00:00:01"), Channel.EMAIL)
+    h = new_ticket(stack, policy, paris("2026-11-22T23:59"), Channel.EMAIL)
+    # the queue now: b (breached, overdue), c, e, f, g, h
     store.schedule(store.ticket(b.id), paris("2026-11-24T11:00"))
     store.schedule(store.ticket(c.id), paris("2026-11-25T17:00"))
     store.schedule(store.ticket(e.id), paris("2026-11-26T10:00"))
     store.schedule(store.ticket(f.id), paris("2026-11-26T10:00"))
     survey_items(stack, DAY, 4, [(a, 5, None), (d, 2, "Too slow, & nobody called back"), (a, 4, None)])
     survey_items(stack, BEFORE, 2, [(e, 3, None)])
-    return {"a": a, "b": b, "c": c, "d": d, "e": e, "f": f}
+    return {"a": a, "b": b, "c": c, "d": d, "e": e, "f": f, "g": g, "h": h}
 
 
 # ------------------------------------------------------------------ figures
@@ -234,11 +236,12 @@ def test_figures_of_a_seeded_day_are_the_ones_worked_out_by_hand(stack: Stack, p
         "satisfaction_average": 0.67,
         "response_rate": 0.25,
     }
-    # the queue now: b (breached, its deadline passed), c, e, f; breached first, then the longest waiting
-    assert (backlog["open"], backlog["breached"], backlog["overdue"]) == (4, 1, 1)
+    # the queue now: b (breached, its deadline passed), c, e, f, g, h (overdue); breached first, then the longest
+    # waiting
+    assert (backlog["open"], backlog["breached"], backlog["overdue"]) == (6, 1, 2)
     oldest = backlog["oldest"]
-    assert [w["ticket"]["ticket_id"] for w in oldest] == [t["b"].id, t["e"].id, t["f"].id, t["c"].id]
-    assert oldest[1]["waiting_s"] == int((NOW - paris("2026-11-23T10:00")).total_seconds())
+    assert [w["ticket"]["ticket_id"] for w in oldest] == [t[k].id for k in ("b", "h", "e", "f", "c")]  # 5 shown
+    assert oldest[2]["waiting_s"] == int((NOW - paris("2026-11-23T10:00")).total_seconds())
 
 
 def test_every_figure_is_in_both_the_html_and_the_text_and_the_html_has_no_script(stack: Stack, policy: Policy) -> None:
@@ -256,7 +259,7 @@ def test_every_figure_is_in_both_the_html_and_the_text_and_the_html_has_no_scrip
         assert text in digest.text and text in digest.html, text
     assert "Too slow, &amp; nobody called back" in digest.html
     assert not re.search(r"<script|javascript:|\son[a-z]+\s*=", digest.html, re.IGNORECASE)
-    assert digest.subject == "Customer Support · daily digest, Tue 24 Nov 2026: 4 new, 4 open, 1 breached"
+    assert digest.subject == "Customer Support · daily digest, Tue 24 Nov 2026: 4 new, 6 open, 1 breached"
 
 
 def leaves(value: Any, skip: set[str]) -> Iterator[str]:
@@ -364,7 +367,7 @@ def test_an_empty_window_sends_nothing_unless_the_team_asks(
     [mail] = digest_mails(stack)
     text = mail.get_body(preferencelist=("plain",)).get_content()
     assert "Nothing came in" in text
-    assert "4 open" in str(mail["Subject"])  # the backlog is still shown
+    assert "6 open" in str(mail["Subject"])  # the backlog is still shown
 
 
 class FailingMailer:

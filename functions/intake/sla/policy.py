@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from intake.config import (
     Calendar,
+    Policy,
     PriorityRules,
     Sla,
     SlaMatch,
@@ -32,8 +33,8 @@ from intake.config import (
     Weekday,
     format_duration,
 )
-from intake.model import EMAIL_PATTERN, Channel, Priority
-from intake.sla.calendar import BusinessCalendar
+from intake.model import EMAIL_PATTERN, Channel, Priority, SlaTarget, SlaTimer, Ticket, TimerState
+from intake.sla.calendar import BusinessCalendar, calendar_for
 
 _ZERO = timedelta(0)
 _SECOND = timedelta(seconds=1)
@@ -155,6 +156,21 @@ class TimerPlan:
     def execution_name(self, ticket_id: str) -> str:
         return execution_name(ticket_id, self.target, self.generation)
 
+    def timer(self, ticket_id: str, now: datetime, consumed_s: int = 0) -> SlaTimer:
+        """The timer item this plan starts (running), with the execution's input as of `now`."""
+        return SlaTimer(
+            target=SlaTarget(self.target),
+            generation=self.generation,
+            state=TimerState.RUNNING,
+            policy=self.policy,
+            time=self.time,
+            started_at=self.started_at,
+            due_at=self.due_at,
+            target_s=int(self.within.total_seconds()),
+            consumed_s=consumed_s,
+            execution=self.execution_input(ticket_id, now),
+        )
+
     def execution_input(self, ticket_id: str, now: datetime | None = None) -> dict[str, Any]:
         """The state machine's input (the SLA contract: `intake.sla`'s docstring). Warnings before `now` are left out.
 
@@ -183,6 +199,16 @@ def stamp(at: datetime) -> str:
     if at.microsecond:
         at = at.replace(microsecond=0) + _SECOND
     return at.strftime(_STAMP)
+
+
+def opening_timers(policy: Policy, ticket: Ticket) -> list[SlaTimer]:
+    """A new ticket's clocks, first response and resolution from its creation (a target its SLA policy does not set
+    has none): written with the ticket, in its transaction, and started right after it."""
+    sla = policy_for(policy.sla, ticket.team, ticket.channel, ticket.priority)
+    calendar = calendar_for(policy.teams[ticket.team])
+    opening: tuple[SlaTargetName, ...] = ("first_response", "resolution")
+    plans = (plan_timer(sla, target, calendar, ticket.created_at, 1) for target in opening)
+    return [plan.timer(ticket.id, ticket.created_at) for plan in plans if plan is not None]
 
 
 def plan_timer(

@@ -36,7 +36,7 @@ from intake.model import (
 from intake.observability import logger
 from intake.satisfaction import Surveys
 from intake.sla.calendar import BusinessCalendar, calendar_for
-from intake.sla.policy import TimerPlan, execution_name, plan_timer, policy_for, remaining_at
+from intake.sla.policy import execution_name, plan_timer, policy_for, remaining_at
 from intake.sla.timers import TimerControl, TimersUnavailableError
 from intake.store import Store, WriteConflictError, iso
 
@@ -91,9 +91,14 @@ class Tracker:
     # ------------------------------------------------------------ the customer side
 
     def after_ingest(self, result: IngestResult, at: datetime) -> None:
-        """What a message the ingest core just handled means for the clocks. A duplicate (a redelivery after
-        a crash) makes sure the clocks of an open ticket exist and run."""
+        """What a message the ingest core just handled means for the clocks. A new ticket's clocks were written
+        with it: their executions start, nothing is read. A duplicate (a redelivery after a crash) makes sure the
+        clocks of an open ticket exist and run."""
         if result.outcome == Outcome.ANNOTATED:
+            return
+        if result.outcome == Outcome.CREATED and result.timers:
+            for timer in result.timers:
+                self.timers.start(_name(result.ticket_id, timer), timer.execution)
             return
         ticket = self.store.ticket(result.ticket_id)
         if result.outcome in (Outcome.CREATED, Outcome.DUPLICATE) and ticket.status.is_open:
@@ -252,7 +257,7 @@ class Tracker:
         plan = plan_timer(policy, target.value, self.calendar(ticket), start, generation, remaining=remaining)
         if plan is None:
             return None
-        timer = _timer_of(plan, ticket.id, at, consumed_s)
+        timer = plan.timer(ticket.id, at, consumed_s)
         try:
             self.store.put_timer(ticket.id, timer, None if replaces is None else replaces.generation)
         except WriteConflictError:
@@ -346,21 +351,6 @@ class Tracker:
             t.due_at for t in self.store.timers(ticket.id) if t.state in (TimerState.RUNNING, TimerState.BREACHED)
         ]
         self.store.schedule(ticket, min(urgent) if urgent else None)
-
-
-def _timer_of(plan: TimerPlan, ticket_id: str, at: datetime, consumed_s: int) -> SlaTimer:
-    return SlaTimer(
-        target=SlaTarget(plan.target),
-        generation=plan.generation,
-        state=TimerState.RUNNING,
-        policy=plan.policy,
-        time=plan.time,
-        started_at=plan.started_at,
-        due_at=plan.due_at,
-        target_s=int(plan.within.total_seconds()),
-        consumed_s=consumed_s,
-        execution=plan.execution_input(ticket_id, at),
-    )
 
 
 def _name(ticket_id: str, timer: SlaTimer) -> str:

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from intake.limits import fitted
 from intake.model import (
     InboundMessage,
     Priority,
@@ -54,7 +55,9 @@ class IngestResult:
 
 def ingest(store: Store, message: InboundMessage, new_id: IdFactory, policy: Policy | None = None) -> IngestResult:
     """`policy` (when given) sets a new ticket's priority (its priority rules) and how long after resolution
-    a customer message reopens a ticket (the team's `reopen_within`; later, a new ticket linked to it)."""
+    a customer message reopens a ticket (the team's `reopen_within`; later, a new ticket linked to it). A message
+    past what one item holds is cut to fit (`intake.limits`), never refused."""
+    message = fitted(message)
     for _ in range(ATTEMPTS):
         duplicate = _duplicate_of(store, message)
         if duplicate is not None:

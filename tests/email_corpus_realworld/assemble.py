@@ -145,6 +145,12 @@ OVERRIDES = {
         "message",
         "manual: a person's message from a postmaster@ address (no failure in its subject or body)",
     ),
+    ("imap_tools", "tests/messages/error_emails/empty_in_reply_to.eml"): (
+        "ticket",
+        "message",
+        "manual: a person's message through a group address; its List-Id alone does not make it list mail"
+        " (a support@ group adds one to customers' mail)",
+    ),
     ("sisimai", "maildir/bsd/lhost-kddi-01.eml"): (
         "auto",
         "bounce",

@@ -190,6 +190,15 @@ def test_raw_utf8_in_headers_is_decoded() -> None:
         ("Precedence: list\nList-Id: <dev.lists.example.org>", "list"),
         ("Precedence: list\nList-Unsubscribe: <mailto:leave@lists.example.org>", "list"),
         ("List-Id: <support.example.com>", None),  # a group that forwards customers' mail is no list mail
+        ("List-Id: <news.example.com>\nList-Unsubscribe-Post: List-Unsubscribe=One-Click", "list"),  # RFC 8058
+        ("X-MLServer: fml [fml 4.0.3 release]", "list"),
+        ("Subject: Undeliverable: Your order", "bounce"),
+        ("Subject: Delivery Status Notification (Failure)", "bounce"),
+        ("Subject: Fwd: Undeliverable: Your order", None),  # a customer forwarding a bounce
+        ("Subject: Automatic reply: Your order", "auto-reply"),
+        ("Subject: Out of Office: back Monday", "auto-reply"),
+        ("Subject: Report Domain: example.com Submitter: google.com", "report"),
+        ("Subject: Where is my order out of office hours?", None),
         ("X-Auto-Response-Suppress: OOF, DR", "auto-reply"),
         ("X-Auto-Response-Suppress: All", "auto-reply"),
         ("X-Auto-Response-Suppress: DR, RN, NRN", None),

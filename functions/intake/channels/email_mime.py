@@ -36,6 +36,7 @@ _FEED_BYTES = 64 * 1024  # the parser is fed this much at a time, so that it sto
 AUTO_REPLY = "auto-reply"
 BOUNCE = "bounce"
 LIST = "list"
+REPORT = "report"  # machine reports: abuse feedback (ARF), DMARC and TLS reports
 
 # Languages whose attribution lines ("On … wrote:", "Le … a écrit :", "Am … schrieb …:") and Outlook
 # header blocks separate a reply from the history it quotes
@@ -122,7 +123,7 @@ class ParsedEmail:
     full_text: str  # the whole readable text (HTML converted when there is no text/plain)
     attachments: tuple[EmailPart, ...]  # attachments and inline images, each <= max_attachment_bytes
     dropped: tuple[tuple[str, str], ...]  # (filename, reason) of the parts refused, never silently lost
-    auto: str | None  # why it must open no ticket: "auto-reply" | "bounce" | "list" | None
+    auto: str | None  # why it must open no ticket: "auto-reply" | "bounce" | "list" | "report" | None
     list_id: str | None
 
 
@@ -134,12 +135,13 @@ def parse(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTE
     body.walk(message)
     if body.over_parts or unread:
         body.dropped.append(("the rest of the message", f"over the limit of {MAX_PARTS} MIME parts"))
-    try:
-        auto = _auto(body.facts(message), headers)
-    except Exception:  # a Content-Type the policy cannot read: decided on the headers alone
-        auto = _auto(_Facts("text/plain", {}, None, None), headers)
-    full_text = _joined(body.texts)
     from_name, from_address = _first_mailbox(headers.get("from"))
+    subject = " ".join(decode_words(headers.get("subject")).split())
+    try:
+        auto = _auto(body.facts(message), headers, from_address, subject)
+    except Exception:  # a Content-Type the policy cannot read: decided on the headers alone
+        auto = _auto(_Facts("text/plain", {}, None, None), headers, from_address, subject)
+    full_text = _joined(body.texts)
     return ParsedEmail(
         message_id=_first_id(headers.get("message-id")),
         in_reply_to=_ids(headers.get("in-reply-to")),
@@ -150,7 +152,7 @@ def parse(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTE
         reply_to=first_address(headers.get("reply-to")),
         to=_addresses(headers.get_all("to")),
         cc=_addresses(headers.get_all("cc")),
-        subject=" ".join(decode_words(headers.get("subject")).split()),
+        subject=subject,
         date=_date(headers.get("date")),
         text=new_part(full_text),
         full_text=full_text,
@@ -344,13 +346,45 @@ def _list_id(value: str | None) -> str | None:
 # ------------------------------------------------------------------------------ auto-replies, bounces, lists
 
 
-def _auto(root: _Facts, headers: _Headers) -> str | None:
+# Subjects that only machines write (anchored at the start: a customer forwarding one writes "Fwd: ...")
+_BOUNCE_SUBJECT = re.compile(
+    r"(undeliver(ed|able)|delivery (status notification|failure|has failed|notification)|mail delivery (failed|failure"
+    r"|system)|returned mail|failure notice|non-?deliver(y|able)|mail could not be delivered|message not delivered)",
+    re.IGNORECASE,
+)
+_BOUNCE_PHRASE = re.compile(r"(: non remis\b|配信できません|メールエラー)")  # anywhere in the subject
+_AUTO_SUBJECT = re.compile(
+    r"(auto(matic|matische)?[ -]?(reply|response|antwort|respuesta|réponse)|out of (the )?office|abwesenheitsnotiz)",
+    re.IGNORECASE,
+)
+_REPORT_SUBJECT = re.compile(r"(^report domain:|dmarc (aggregate|failure|forensic) report|^tls report)", re.IGNORECASE)
+_NO_REPLY = re.compile(r"(no-?reply|do-?not-?reply)\b", re.IGNORECASE)
+_LIST_HEADERS = ("list-id", "list-post", "list-unsubscribe", "mailing-list")
+
+
+def _auto(root: _Facts, headers: _Headers, from_address: str | None, subject: str) -> str | None:
+    """Why the message is a machine's, not a person's (None: a person's). The RFC 3834 and list headers first, then
+    the delivery reports' MIME type and the mail system's own senders, then subjects only machines write."""
     report_type = root.params.get("report-type", "").lower()
-    if root.content_type == "multipart/report" and report_type == "delivery-status":
+    if root.content_type == "multipart/report" and report_type in ("delivery-status", ""):
+        return BOUNCE
+    if root.content_type == "multipart/report" and report_type != "disposition-notification":
+        return REPORT  # abuse feedback, TLS reports
+    local = (from_address or "").partition("@")[0]
+    if local == "mailer-daemon" or _BOUNCE_SUBJECT.match(subject) or _BOUNCE_PHRASE.search(subject):
         return BOUNCE
     precedence = (headers.get("precedence") or "").strip().lower()
-    if precedence == "list" and (headers.get("list-id") or headers.get("list-unsubscribe")):
+    listed = any(headers.get(name) for name in _LIST_HEADERS)
+    # list headers alone are not enough: a group address (support@ as a Google Group) adds them to customers' mail;
+    # with a list precedence, from a no-reply sender, a one-click unsubscribe (RFC 8058: bulk senders) or a list
+    # server's own header, it is list or bulk mail
+    one_click = headers.get("list-unsubscribe-post") and precedence not in _PRECEDENCE_AUTO
+    if (listed and (precedence == "list" or _NO_REPLY.match(local))) or one_click:
         return LIST
+    if headers.get("x-mlserver") or headers.get("x-ml-server"):
+        return LIST
+    if _REPORT_SUBJECT.search(subject):
+        return REPORT
     auto_submitted = (headers.get("auto-submitted") or "").split(";")[0].strip().lower()
     suppress = {token.strip().lower() for token in (headers.get("x-auto-response-suppress") or "").split(",")}
     if (
@@ -361,6 +395,7 @@ def _auto(root: _Facts, headers: _Headers) -> str | None:
         or suppress & {"oof", "all"}
         or (headers.get("return-path") or "").strip() in ("<>", "< >")
         or (root.content_type == "multipart/report" and report_type == "disposition-notification")  # read receipt
+        or _AUTO_SUBJECT.match(subject)
     ):
         return AUTO_REPLY
     return None

@@ -24,7 +24,9 @@ from intake.reception import receive_email
 class _Receiving:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or envelope.content or b""
-        raw = content if isinstance(content, bytes) else content.encode()
+        # the envelope sender, as final delivery records it (SES does too): `<>` is a bounce's or an auto-reply's
+        sender = (envelope.mail_from or "").replace("\r", "").replace("\n", "").strip("<> ")
+        raw = f"Return-Path: <{sender}>\r\n".encode() + (content if isinstance(content, bytes) else content.encode())
         try:
             arrived = receive_email(
                 "smtp",

@@ -4,6 +4,7 @@ crash may leave half written (the last line of the event file)."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -45,3 +46,27 @@ def test_a_line_cut_short_by_a_crash_does_not_hide_the_events_before_it(tmp_path
         file.write('{"source": "intake", "detail-ty')  # kill -9 in the middle of a write
     bus.publish("SurveyRequested", {"ticket_id": "01M92VB10KAFPXCGZKB9EB3AFM"})
     assert [e["detail-type"] for e in bus.events()] == ["DigestPublished", "SurveyRequested"]
+
+
+def test_a_sweep_while_archive_writes_finish_never_fails(tmp_path: Path) -> None:
+    # The worker's sweep lists temporary files while the HTTP and SMTP processes write: a listed one is often
+    # renamed into place before the sweep looks at it (it crashed the worker, and with it `intake serve`).
+    from intake.local.archive import FileArchive
+
+    archive = FileArchive(tmp_path / "archive")
+    stop = threading.Event()
+
+    def write() -> None:
+        n = 0
+        while not stop.is_set():
+            archive.put(f"raw/2026/12/05/smtp/{n}.eml", b"x" * 4096, "message/rfc822")
+            n += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        for _ in range(300):
+            assert archive.sweep_temporary(time.time() - 3600) == 0  # as serve sweeps: only stale ones
+    finally:
+        stop.set()
+        writer.join()

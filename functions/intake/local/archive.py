@@ -46,9 +46,12 @@ class FileArchive:
         """Remove the temporary files of writes that a crash interrupted (older than `before`, epoch seconds)."""
         removed = 0
         for stray in self.root.rglob(".*.tmp"):
-            if stray.stat().st_mtime < before:
-                stray.unlink(missing_ok=True)
-                removed += 1
+            try:
+                if stray.stat().st_mtime < before:
+                    stray.unlink()
+                    removed += 1
+            except FileNotFoundError:  # a write in progress finished (renamed) between the listing and here
+                continue
         return removed
 
     def get(self, key: str) -> bytes:

@@ -256,7 +256,7 @@ def workers_main(ready: Connection, parent: int) -> None:
             swept = time.monotonic()
             try:
                 local.sweep(time.time())
-            except sqlite3.Error:  # busy or full: the next sweep
+            except (sqlite3.Error, OSError):  # busy, full, or a file moved meanwhile: the next sweep
                 logger.exception("sweep failed")
     local.stop.set()
     local.scheduler.wake()

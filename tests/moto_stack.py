@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,8 +55,32 @@ def emulated() -> Iterator[None]:
     from moto import mock_aws
 
     fake_credentials()
+    _serialize_moto_dynamodb()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         yield
+
+
+_MOTO_TABLES = threading.RLock()
+
+
+def _serialize_moto_dynamodb() -> None:
+    """moto runs each Step Functions execution in threads of its own, which read and write the table while the test's
+    thread does; its TransactWriteItems deep-copies the table and fails with "dictionary changed size during
+    iteration" when another thread writes meanwhile (DynamoDB itself has no such failure). One lock around moto's
+    item calls makes them atomic, as they are in DynamoDB."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in ("put_item", "get_item", "query", "scan", "update_item", "delete_item", "transact_write_items"):
+        method = getattr(DynamoDBBackend, name)
+        if getattr(method, "_serialized", False):
+            continue
+
+        def locked(*args: Any, __method: Any = method, **kwargs: Any) -> Any:
+            with _MOTO_TABLES:
+                return __method(*args, **kwargs)
+
+        locked._serialized = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, locked)
 
 
 @dataclass(frozen=True)

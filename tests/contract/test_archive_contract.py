@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,3 +81,24 @@ def test_a_write_in_progress_is_not_listed(tmp_path: Path) -> None:
     files.path(KEYS[0]).with_name(".half.123-456.tmp").write_bytes(b"ha")
 
     assert files.keys("raw/") == [KEYS[0]]
+
+
+def test_puts_racing_on_one_new_key_leave_one_whole_body(tmp_path: Path) -> None:
+    # Given 8 threads putting different bodies under the same key, which none of them has written before
+    files = FileArchive(tmp_path / "archive")
+    bodies = [bytes([n]) * 300_000 for n in range(8)]
+    start = threading.Barrier(len(bodies))
+
+    def put(body: bytes) -> None:
+        start.wait()
+        files.put(KEYS[0], body, "application/octet-stream")
+
+    threads = [threading.Thread(target=put, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Then every put returned, and the key holds one of the bodies, whole, and no temporary file is left
+    assert files.get(KEYS[0]) in bodies
+    assert [p.name for p in files.path(KEYS[0]).parent.iterdir()] == [files.path(KEYS[0]).name]

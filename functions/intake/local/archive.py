@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path, PurePosixPath
@@ -22,9 +23,31 @@ class FileArchive:
         return self.root.joinpath(*parts)
 
     def put(self, key: str, body: bytes, content_type: str) -> None:
-        """Write to a temporary file, fsync, rename over the key, fsync the folder: whole or absent after a crash."""
+        """Whole before `put` returns, and after a crash whole or absent where anything refers to it.
+
+        A new key (nearly every put: each request, email and file has its own) is created in place and fsynced
+        once: on a journaling file system (ext4, XFS, btrfs) the fsync of a new file commits its directory entry
+        with it. A crash before it returns can leave it partial, but nothing refers to it: its request was not
+        answered nor queued (its provider retries under another receipt), and `intake failures reconcile`
+        lists it as unreadable. A key written again (a worker's retry storing the same attachment) is replaced
+        through a temporary file, fsync, rename and an fsync of the folder: the old content or the new one."""
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            created = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        except FileExistsError:
+            self._replace(target, body)
+            return
+        try:
+            _write_all(created, body)
+            os.fsync(created)
+        except BaseException:
+            _unlink_if_same(target, os.fstat(created))  # not a file that a concurrent put renamed over it
+            raise
+        finally:
+            os.close(created)
+
+    def _replace(self, target: Path, body: bytes) -> None:
         # one writer per process and thread at a time: its own temporary name, no collision
         temporary = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}.tmp")
         try:
@@ -69,3 +92,15 @@ class FileArchive:
             if path.is_file() and not (path.name.startswith(".") and path.name.endswith(".tmp"))
         )
         return sorted(key for key in found if key.startswith(prefix))
+
+
+def _write_all(fd: int, body: bytes) -> None:
+    view = memoryview(body)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _unlink_if_same(path: Path, ours: os.stat_result) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        if os.stat(path).st_ino == ours.st_ino:
+            path.unlink()

@@ -43,7 +43,7 @@ from pathlib import Path
 
 from intake.local.sqlite import immediate
 from intake.observability import logger
-from intake.queues import DeadLetter, Outgoing, QueueRefusedError, Received
+from intake.queues import QUEUE_MESSAGE_BYTES, DeadLetter, Outgoing, QueueRefusedError, Received
 from intake.resources import QueueSpec
 
 DEDUPE_WINDOW_MS = 5 * 60 * 1000  # SQS FIFO: a deduplication id is remembered for 5 minutes
@@ -148,6 +148,9 @@ class SqliteQueue:
             if any(missing.values()):
                 names = ", ".join(name for name, absent in missing.items() if absent)
                 raise QueueRefusedError(f"{len(messages)} messages refused: MissingParameter {names}")
+        too_long = sum(len(m.body.encode()) > QUEUE_MESSAGE_BYTES for m in messages)
+        if too_long:  # as SQS: the whole batch is refused
+            raise QueueRefusedError(f"{len(messages)} messages refused: {too_long} over {QUEUE_MESSAGE_BYTES} bytes")
         if not messages:
             return
         try:
@@ -444,4 +447,4 @@ class SqliteQueue:
         return db
 
     def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        return immediate(self._connection())
+        return immediate(self._connection(), self.path)

@@ -975,7 +975,7 @@ class SqliteTable:
 
     def _writing(self) -> AbstractContextManager[sqlite3.Connection]:
         """One write transaction, the write lock taken first: what it reads cannot change before it commits."""
-        return immediate(self._db())
+        return immediate(self._db(), self._path)
 
     def close(self) -> None:
         """Close every connection this table opened (in any thread)."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import TypeAdapter
 
+from intake.limits import fitted
 from intake.model import (
     Attachment,
     CallEvent,
@@ -25,7 +26,7 @@ from intake.model import (
     WebhookRequest,
     safe_filename,
 )
-from intake.queues import Outgoing
+from intake.queues import QUEUE_MESSAGE_BYTES, Outgoing
 from intake.resources import ARCHIVE
 
 if TYPE_CHECKING:
@@ -118,7 +119,18 @@ def _addressing(item: QueuedItem) -> Outgoing:
         group, dedupe = item.conversation or item.receipt_id, item.receipt_id
     else:
         group, dedupe = item.thread_key, item.provider_message_id
-    return Outgoing(body=item.model_dump_json(), group=_group(group), dedupe=_group(f"{item.provider}#{dedupe}"))
+    return Outgoing(body=_queued_body(item), group=_group(group), dedupe=_group(f"{item.provider}#{dedupe}"))
+
+
+def _queued_body(item: QueuedItem) -> str:
+    """The item as JSON within QUEUE_MESSAGE_BYTES: a message too big for the queue (a 4 MB form, a long
+    WhatsApp caption) is fitted with smaller shares, as `limits.fitted` says; the request it came in is archived
+    whole. Every other item is a few kilobytes."""
+    body, scale = item.model_dump_json(), 1.0
+    while isinstance(item, InboundMessage) and len(body.encode()) > QUEUE_MESSAGE_BYTES and scale > 1 / 1024:
+        scale /= 2
+        body = fitted(item, scale).model_dump_json()
+    return body
 
 
 _SQS_ID = re.compile(r"[!-~]{0,128}")  # ASCII letters, digits and punctuation: what SQS allows in these ids

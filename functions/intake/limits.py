@@ -31,14 +31,15 @@ def stored_size(value: Any) -> int:
     return len(json.dumps(value, sort_keys=True, default=str))
 
 
-def fitted(message: InboundMessage) -> InboundMessage:
+def fitted(message: InboundMessage, scale: float = 1) -> InboundMessage:
     """The message as its item can hold it. Past its share the text keeps its head, a metadata value gives way to
     a note of its size, and attachments after the first that fit are left off (a caption keeps its first 1 KB);
     `metadata["cut"]` names what was cut. The whole stays in the archive: the request as the provider sent it
-    (`raw_archive_key`), for an email also its readable text (`metadata["full_text_key"]`)."""
-    text = clipped(message.text, TEXT_BYTES)
-    metadata = _fitted_metadata(message.metadata)
-    attachments = _fitted_attachments(message.attachments)
+    (`raw_archive_key`), for an email also its readable text (`metadata["full_text_key"]`). `scale` < 1 shrinks
+    every share (a queue message has less room than an item)."""
+    text = clipped(message.text, int(TEXT_BYTES * scale))
+    metadata = _fitted_metadata(message.metadata, int(METADATA_BYTES * scale))
+    attachments = _fitted_attachments(message.attachments, int(ATTACHMENTS_BYTES * scale))
     changed = {"text": text != message.text, "metadata": metadata != message.metadata}
     changed["attachments"] = attachments != message.attachments
     cut = [name for name, was_cut in changed.items() if was_cut]
@@ -47,24 +48,24 @@ def fitted(message: InboundMessage) -> InboundMessage:
     return message.model_copy(update={"text": text, "metadata": {**metadata, "cut": cut}, "attachments": attachments})
 
 
-def _fitted_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    if stored_size(metadata) <= METADATA_BYTES:
+def _fitted_metadata(metadata: dict[str, Any], share: int) -> dict[str, Any]:
+    if stored_size(metadata) <= share:
         return metadata
     kept: dict[str, Any] = {}
     used = 64  # braces, and room for "cut"
     for key, value in metadata.items():
         size = stored_size(key) + stored_size(value) + 4
-        if used + size > METADATA_BYTES:
+        if used + size > share:
             value = {"cut_bytes": stored_size(value)}
             size = stored_size(key) + stored_size(value) + 4
-        if used + size > METADATA_BYTES:
+        if used + size > share:
             continue  # a name too long even for the note
         kept[key] = value
         used += size
     return kept
 
 
-def _fitted_attachments(attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
+def _fitted_attachments(attachments: tuple[Attachment, ...], share: int) -> tuple[Attachment, ...]:
     kept: list[Attachment] = []
     used = 0
     for attachment in attachments:
@@ -72,7 +73,7 @@ def _fitted_attachments(attachments: tuple[Attachment, ...]) -> tuple[Attachment
             attachment = attachment.model_copy(update={"caption": clipped(attachment.caption, _CAPTION_BYTES)})
         described = json.dumps(attachment.model_dump(mode="json"), ensure_ascii=False)
         used += len(described.encode("utf-8", "surrogatepass"))
-        if used > ATTACHMENTS_BYTES:
+        if used > share:
             break
         kept.append(attachment)
     return tuple(kept)

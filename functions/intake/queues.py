@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 SQS_BATCH = 10  # SendMessageBatch, DeleteMessageBatch, ChangeMessageVisibilityBatch: at most 10 entries
+# A message's body, and a SendMessageBatch's bodies together: SQS's default limit (a queue may allow up to 1 MiB;
+# ours keep the default, and the inbox fits every message within it)
+QUEUE_MESSAGE_BYTES = 256 * 1024
 SQS_MAX_WAIT_S = 20  # ReceiveMessage's longest long poll
 # Reading a dead-letter queue receives its messages: they are held this long at most (released at once when read),
 # and at most this many are read in one go (the API function has 10 s).
@@ -113,8 +116,7 @@ class SqsQueue:
         self._sqs, self.url, self.dead_letter_url = sqs_client, queue_url, dead_letter_url
 
     def send(self, messages: Sequence[Outgoing]) -> None:
-        for start in range(0, len(messages), SQS_BATCH):
-            chunk = messages[start : start + SQS_BATCH]
+        for chunk in _batches(messages):
             entries: list[Any] = [_entry(str(n), message) for n, message in enumerate(chunk)]
             try:
                 response = self._sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
@@ -291,6 +293,20 @@ def _entry(entry_id: str, message: Outgoing) -> dict[str, str]:
     if message.dedupe is not None:
         entry["MessageDeduplicationId"] = message.dedupe
     return entry
+
+
+def _batches(messages: Sequence[Outgoing]) -> list[list[Outgoing]]:
+    """In order, batches of at most SQS_BATCH messages whose bodies add up to at most QUEUE_MESSAGE_BYTES."""
+    batches: list[list[Outgoing]] = []
+    size = 0
+    for message in messages:
+        length = len(message.body.encode())
+        if not batches or len(batches[-1]) == SQS_BATCH or size + length > QUEUE_MESSAGE_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(message)
+        size += length
+    return batches
 
 
 def _log_failures(message: str, failures: Sequence[Any]) -> None:

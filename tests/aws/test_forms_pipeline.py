@@ -8,10 +8,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from botocore.exceptions import ClientError
 
+from intake.queues import QUEUE_MESSAGE_BYTES
 from tests.aws.conftest import Stack
 
 
@@ -337,3 +339,31 @@ def test_poison_message_holds_its_own_conversation_only_until_it_is_dead_lettere
     assert stack.queued("inbound-dlq") == 1
     assert stack.queued() == 0
     assert len(stack.tickets()) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "extra"),
+    [("😀" * 90_000, "x" * 1_000_000), ("\x01" * 90_000, "")],
+    ids=["360 KB of emoji and a 1 MB extra field", "control characters"],
+)
+def test_a_form_too_big_for_a_queue_message_becomes_a_ticket_with_its_head(stack: Stack, text: str, extra: str) -> None:
+    # Given a public form post within the form's 4 MB, but over what SQS takes in a message (256 KiB), even as the
+    # model keeps it (text under 100,000 characters, custom fields as metadata)
+    sample = stack.prepare("website-urlencoded.json")
+    form = {"full_name": "Jonas W", "email": "jonas@example.net", "topic": "Logs", "message": text, "website": ""}
+    body = urlencode({**form, "logs": extra}).encode()
+
+    # Then it is accepted, queued within the limit, and becomes a ticket whose message keeps the head of the text
+    status, _ = stack.post(sample.path, body, {**sample.headers, "content-type": "application/x-www-form-urlencoded"})
+    assert status == 202 and stack.queued() == 1
+    queue = stack.resources.queue_urls["inbound"]
+    [queued] = stack.sqs.receive_message(QueueUrl=queue, VisibilityTimeout=0)["Messages"]
+    assert len(queued["Body"].encode()) <= QUEUE_MESSAGE_BYTES
+    assert stack.work() == 1
+    [ticket] = stack.get("/tickets")[1]["items"]
+    [message] = stack.get(f"/tickets/{ticket['id']}")[1]["messages"]
+    assert 1000 < len(message["text"]) < len(text) and text.startswith(message["text"])
+    assert "text" in message["metadata"]["cut"]
+    # and the whole request is in the archive
+    archived = stack.s3.get_object(Bucket=stack.resources.bucket, Key=message["raw_archive_key"])["Body"].read()
+    assert len(json.loads(archived)["body_base64"]) > len(body)

@@ -24,7 +24,16 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from intake.local.queue import SqliteQueue
-from intake.queues import DeadLetters, Outgoing, Queue, QueueRefusedError, Received, SqsQueue, sqs_record
+from intake.queues import (
+    QUEUE_MESSAGE_BYTES,
+    DeadLetters,
+    Outgoing,
+    Queue,
+    QueueRefusedError,
+    Received,
+    SqsQueue,
+    sqs_record,
+)
 from intake.resources import QUEUES, QueueSpec
 from tests.moto_stack import REGION, create_resources, emulated
 
@@ -349,6 +358,27 @@ def test_a_fifo_message_without_group_or_deduplication_id_is_refused(open_queue:
         queue.send([Outgoing("no group")])
     with pytest.raises(QueueRefusedError):
         queue.send([Outgoing("no dedupe", group="a")])
+    assert queue.depth() == 0
+
+
+def test_messages_adding_up_past_a_batchs_bytes_are_all_sent_in_order(open_queue: Opener) -> None:
+    # Given ten messages of 100 KB in one send: more than one SendMessageBatch may carry (256 KiB in all)
+    queue = open_queue("inbound").queue
+    sent = [Outgoing(f"{n}" + "x" * 100_000, group="conversation-1", dedupe=f"d{n}") for n in range(10)]
+
+    queue.send(sent)
+
+    taken = []
+    while batch := queue.receive(10):
+        taken += batch
+        queue.delete([m.receipt for m in batch])
+    assert bodies(taken) == [m.body for m in sent]
+
+
+def test_the_local_queue_refuses_a_message_over_sqs_s_size_as_sqs_does(tmp_path: Path) -> None:
+    queue = SqliteQueue(tmp_path / "queues.db", SPECS["inbound"])
+    with pytest.raises(QueueRefusedError, match="over"):
+        queue.send([Outgoing("x" * (QUEUE_MESSAGE_BYTES + 1), group="a", dedupe="1"), fifo("a", "small")])
     assert queue.depth() == 0
 
 

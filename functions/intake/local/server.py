@@ -223,22 +223,13 @@ def _child_signals() -> threading.Event:
     return stop
 
 
-def _yield_to_http() -> None:
-    """Storage first: what providers wait for is the receiver's answer; ingest, notices and digests catch up.
-    While the HTTP processes want the cores, the kernel gives them the time; the worker runs whenever they wait
-    (on the disk, on the network). Linux's SCHED_IDLE does that (a burst of 3,000 forms measured 290 forms/s and
-    p99 56 ms against 260/s and 78 ms with `nice 10`); elsewhere the lowest priority."""
-    if hasattr(os, "SCHED_IDLE"):
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    else:
-        os.nice(19)
-
-
 def workers_main(ready: Connection, parent: int) -> None:
     """The worker process: the ingest and notifier consumers, the timer scheduler and the digest schedule, until
     SIGTERM or the parent is gone."""
     stop = _child_signals()
-    _yield_to_http()
+    # At the HTTP processes' priority: a lower one (nice 10, SCHED_IDLE) answered a burst up to 15 % faster, but
+    # any other busy process on the machine then starved the worker (form-to-ticket p50 13 s and 20 s at 50 forms/s
+    # beside two test runs, against 136 ms), and SLA notices with it.
     from intake import runtime
     from intake.handlers import digest, ingest, notifier
     from intake.local.digests import DigestClock

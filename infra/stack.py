@@ -14,10 +14,11 @@ from infra.constructs.email_receiving import EmailReceiving
 from infra.constructs.functions import Functions
 from infra.constructs.inbound_queues import InboundQueues
 from infra.constructs.intake_events import IntakeEvents
+from infra.constructs.mail_feedback import MailFeedback
 from infra.constructs.notifications import Notifications
 from infra.constructs.observability import Observability
 from infra.constructs.raw_archive import RawArchive
-from infra.constructs.secrets import ProviderSecrets, asks_surveys
+from infra.constructs.secrets import ProviderSecrets
 from infra.constructs.sla_timers import SlaTimers
 from infra.constructs.ticket_store import TicketStore
 from infra.constructs.webhook_api import WebhookApi
@@ -93,9 +94,8 @@ class IntakeStack(Stack):
         functions.grant_acknowledgments(acknowledgment_senders(policy))
         later = DeliverLater(self, "DeliverLater", stage=stage, project_root=project_root, queues=queues)
         functions.schedule_surveys(later, store)
-        functions.answer_surveys(store)
         events = IntakeEvents(self, "Events", stage=stage)
-        Notifications(
+        notifications = Notifications(
             self,
             "Notifications",
             functions=functions,
@@ -104,7 +104,6 @@ class IntakeStack(Stack):
             events=events,
             secrets=secrets,
             sender=policy.notifications.sender,
-            surveys=asks_surveys(policy),
             survey_senders=survey_senders(policy),
         )
         digests = Digests(
@@ -119,6 +118,9 @@ class IntakeStack(Stack):
             events=events,
         )
         digests.publish_on_demand(functions.api)
+        feedback = MailFeedback(self, "MailFeedback", stage=stage, functions=functions, store=store, queues=queues)
+        # everything that sends email: acknowledgments (ingest, email, api), notices and surveys, digests
+        feedback.send_with([functions.ingest, functions.email, functions.api, notifications.notifier, digests.function])
         api = WebhookApi(
             self,
             "WebhookApi",
@@ -147,6 +149,7 @@ class IntakeStack(Stack):
             timers=timers,
             later=later,
             digests=digests,
+            feedback=feedback,
             alert_emails=policy_file.alert_emails,
         )
         self._build_outputs(policy_file, api, secrets)
@@ -199,5 +202,20 @@ class IntakeStack(Stack):
             self,
             "ProviderSecretsArn",
             value=secrets.secret.secret_arn,
-            description="Put the provider secrets here as one JSON object: " + (", ".join(secrets.keys) or "none yet"),
+            description="Put the webhook signing secrets here as one JSON object: "
+            + (", ".join(secrets.keys) or "none yet"),
         )
+        if secrets.survey_links is not None:
+            CfnOutput(
+                self,
+                "SurveyLinkSecretArn",
+                value=secrets.survey_links.secret_arn,
+                description='Put the survey link secret here: {"CSAT_SECRET": "<a long random string>"}',
+            )
+        if secrets.whatsapp_token is not None:
+            CfnOutput(
+                self,
+                "WhatsAppTokenSecretArn",
+                value=secrets.whatsapp_token.secret_arn,
+                description='Put the WhatsApp Cloud API access token here: {"WHATSAPP_ACCESS_TOKEN": "<token>"}',
+            )

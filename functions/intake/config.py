@@ -63,13 +63,17 @@ class Settings(BaseModel):
     public_base_url: str = "http://127.0.0.1:8080"
     # Lambda takes 6 MB of event and API Gateway base64-encodes binary bodies: 4 MiB is what fits
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
-    secrets_arn: str | None = None
+    secrets_arn: str | None = None  # the webhook signing secrets (the receiver's)
+    survey_secret_arn: str | None = None  # CSAT_SECRET alone: the receiver checks survey links, the notifier signs them
+    whatsapp_token_arn: str | None = None  # WHATSAPP_ACCESS_TOKEN alone: ingest downloads WhatsApp media with it
     page_size: int = Field(default=25, gt=0, le=100)
     state_machine_arn: str = ""  # the SLA timer (Step Functions); empty: no timers are started
     notifications_queue_url: str = ""
     outbox: Path | None = None  # locally, outgoing email is written here as .eml files instead of sent with SES
+    ses_configuration_set: str | None = None  # SES: what sends bounces and complaints back (intake.suppression)
     event_bus_name: str = ""  # Intake's EventBridge bus (DigestPublished, SurveyRequested); empty: none
     later_machine_arn: str = ""  # the deliver-later state machine (delayed surveys)
+    digest_function_name: str = ""  # the api: where POST /digests/... hands a digest (empty: published in-process)
     # The API's `/failures` (dead-lettered messages): each queue and its dead-letter queue; unset elsewhere
     email_queue_url: str = ""
     inbound_dlq_url: str = ""

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from intake.inbox import QueuedItem, decode_message
 from intake.model import CallEvent, Channel, EmailArrived, InboundMessage, UtcDatetime
-from intake.observability import logger
+from intake.observability import count_failed_record, logger
 from intake.queues import DeadLetter, DeadLetters
 from intake.resources import INBOUND_QUEUE, NOTIFICATIONS_QUEUE, QueueSpec
 from intake.store import FailureRecord, Store
@@ -62,14 +62,16 @@ def describe(error: BaseException) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class FailureRecorder:
-    """Records the failed messages of one queue. Recording that fails is logged, never raised: the message stays on
-    its queue whether or not its error was written down."""
+    """Records the failed messages of one queue, and counts each (`RecordFailed`, alarmed: the batch handler itself
+    succeeds). Recording that fails is logged, never raised: the message stays on its queue whether or not its error
+    was written down."""
 
     queue: QueueSpec
     store: Callable[[], Store]
     clock: Callable[[], datetime]
 
     def __call__(self, record: SQSRecord, exception: ExceptionInfo) -> None:
+        count_failed_record(self.queue.name)
         error = exception[1]
         kind, message = describe(error) if error is not None else ("Unknown", "")
         keep = timedelta(seconds=self.queue.retention_s)  # as long as its dead letter can be there

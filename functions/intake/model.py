@@ -325,6 +325,14 @@ class Ticket(Frozen):
     )
 
 
+class TicketReference(Frozen):
+    """A ticket as a survey link knows it: its id, its team and the reference customers see, nothing more."""
+
+    id: TicketId
+    team: str
+    reference: str
+
+
 class ContactDetail(Frozen):
     """A customer across channels: every identity and every ticket, newest first."""
 

@@ -16,7 +16,7 @@ import boto3
 from intake.config import Policy, Settings, load_policy
 from intake.inbox import Inbox
 from intake.model import InboundMessage
-from intake.notify.mailer import Mailer, OutboxMailer, SesMailer
+from intake.notify.mailer import Mailer, OutboxMailer, SesMailer, SuppressingMailer
 from intake.secrets import Secrets
 from intake.store import Store
 
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
     from intake.archive import Archive
     from intake.bus import EventBus
-    from intake.digest.publish import Outlets
+    from intake.digest.publish import Outlets, Published
+    from intake.digest.requests import DigestRequests, Requested
     from intake.emails import EmailStores
     from intake.local.adapters import LocalAdapters
     from intake.queues import DeadLetters
@@ -125,6 +126,26 @@ def bus() -> EventBus | None:
     return EventBridgeBus(client("events"), name) if name else None
 
 
+@cache
+def digest_requests() -> DigestRequests:
+    """Where `POST /digests/...` hands a digest: the digest function (INTAKE_DIGEST_FUNCTION_NAME, asynchronously);
+    where there is none (`intake serve`), publishing in this process."""
+    from intake.digest.requests import LambdaDigestRequests, PublishHere
+
+    name = settings().digest_function_name
+    if name and local() is None:
+        return LambdaDigestRequests(client("lambda"), name)
+    return PublishHere(_publish_here)
+
+
+def _publish_here(requested: Requested) -> Published:
+    from intake.digest.publish import publish
+
+    now, base_url = utc_now(), settings().public_base_url
+    period, start = requested.period, requested.start
+    return publish(store(), mailer(), outlets(), policy(), requested.team, period, start, base_url=base_url, now=now)
+
+
 def outlets() -> Outlets:
     """Where a published digest goes besides the mail."""
     from intake.digest.publish import Outlets
@@ -134,7 +155,11 @@ def outlets() -> Outlets:
 
 @cache
 def secrets() -> Secrets:
-    return Secrets(secrets_arn=settings().secrets_arn)
+    """The secret values this function was given: the webhook signing secrets, and those held apart."""
+    from intake.secrets import HELD_APART
+
+    given = settings().model_dump()
+    return Secrets(secrets_arn=settings().secrets_arn, apart={name: given[field] for name, field in HELD_APART.items()})
 
 
 @cache
@@ -165,12 +190,15 @@ def utc_now() -> datetime:
 
 @cache
 def mailer() -> Mailer:
-    """Locally (INTAKE_OUTBOX set), email goes to the outbox folder; in AWS, through SES."""
+    """Locally (INTAKE_OUTBOX set), email goes to the outbox folder; in AWS, through SES with the stack's
+    configuration set. Either way, never to a suppressed address (a hard bounce or a complaint came back)."""
     folder = settings().outbox
     if folder is not None:
-        return OutboxMailer(folder)
-    ses = client("ses")
-    return SesMailer(ses, ses.meta.region_name)
+        sender: Mailer = OutboxMailer(folder)
+    else:
+        ses = client("ses")
+        sender = SesMailer(ses, ses.meta.region_name, settings().ses_configuration_set)
+    return SuppressingMailer(sender, lambda address: store().is_suppressed(address))
 
 
 @cache
@@ -229,5 +257,6 @@ def reset() -> None:
     for built in (settings, policy, _session, _clients, local, store, archive, inbox, bus, secrets, media_step, mailer):
         built.cache_clear()
     dead_letter_queues.cache_clear()
+    digest_requests.cache_clear()
     timers.cache_clear()
     later.cache_clear()

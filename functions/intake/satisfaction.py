@@ -14,8 +14,9 @@ Three moments, one module:
   `SurveyRequested` event on Intake's EventBridge bus instead, for an outbound channel integration. Either way a
   `SURVEYDAY#<team>#<local date>` item (what digests count as sent) and a `survey_sent` ticket event.
 - **Answer** (`answer`, `GET /csat/{token}`; `add_comment`, `POST`): the token is verified (forged: 403, expired:
-  410), the first score per ticket is recorded (`TICKET#<id>`/`CSAT` and `CSATDAY#<team>#<local date>`) and
-  kept: a later click on another score changes nothing and the page says which score we have.
+  410), the first score per ticket is recorded (`CSAT#<ticket id>`/`CSAT`, apart from the ticket's own items, and
+  `CSATDAY#<team>#<local date>`) and kept: a later click on another score changes nothing and the page says which
+  score we have. The receiver reads a ticket's team and reference only (`Store.ticket_reference`).
 
 Tokens: `base64url(ticket_id:score:expiry) . base64url(HMAC-SHA256(secret, "csat1." + payload)[:16])`. The
 secret is `CSAT_SECRET` (Secrets Manager in AWS, `INTAKE_CSAT_SECRET` locally).
@@ -42,7 +43,8 @@ from pydantic import BaseModel, ConfigDict
 from intake.bus import EventBus
 from intake.config import Policy, Satisfaction, Team
 from intake.errors import SurveyLinkExpiredError, SurveyLinkInvalidError
-from intake.model import Contact, EventKind, Status, Ticket, TicketDetail, TicketId
+from intake.model import Contact, EventKind, Status, Ticket, TicketDetail, TicketId, TicketReference
+from intake.notify.mailer import RecipientSuppressedError
 from intake.observability import logger
 
 if TYPE_CHECKING:
@@ -309,7 +311,7 @@ def survey_notice(body: str | bytes | Mapping[str, Any] | object) -> SurveyNotic
 class SurveyStore(Protocol):
     """What delivering and answering surveys needs of the store."""
 
-    def ticket(self, ticket_id: str) -> Ticket: ...
+    def ticket_reference(self, ticket_id: str) -> TicketReference: ...
 
     def ticket_detail(self, ticket_id: str) -> TicketDetail: ...
 
@@ -321,7 +323,7 @@ class SurveyStore(Protocol):
 
     def record_survey_sent(self, ticket: Ticket, day: date, at: datetime, detail: dict[str, Any]) -> None: ...
 
-    def record_csat(self, ticket: Ticket, score: int, day: date, at: datetime) -> tuple[CsatAnswer, bool]: ...
+    def record_csat(self, ticket: TicketReference, score: int, day: date, at: datetime) -> tuple[CsatAnswer, bool]: ...
 
     def csat(self, ticket_id: str) -> CsatAnswer | None: ...
 
@@ -334,6 +336,7 @@ class Delivered(StrEnum):
     DUPLICATE = "duplicate"  # this ticket's survey went out before
     STALE = "stale"  # the ticket was reopened, or the team no longer asks
     UNREACHABLE = "unreachable"  # no email address and no event bus
+    SUPPRESSED = "suppressed"  # the address bounced for good or complained: never mailed again
 
 
 @dataclass(frozen=True)
@@ -395,6 +398,9 @@ def deliver_survey(
             assert delivery.events is not None
             delivery.events.publish(SURVEY_REQUESTED, _requested(detail, links, expires_at))
             outcome = Delivered.REQUESTED
+    except RecipientSuppressedError:  # the claim stays: this survey is done, unsent
+        logger.info("survey not sent: address suppressed", extra=ids)
+        return Delivered.SUPPRESSED
     except BaseException:
         store.release_token(CLAIM_SCOPE, notice.ticket_id)  # so that the queue's retry sends it
         raise
@@ -506,11 +512,13 @@ def ask(token: str, *, store: SurveyStore, policy: Policy, secret: str | None, n
 
 def _linked(
     token: str, store: SurveyStore, policy: Policy, secret: str | None, now: datetime
-) -> tuple[SurveyToken, Ticket, Team | None]:
+) -> tuple[SurveyToken, TicketReference, Team | None]:
+    """The link's token verified, and the ticket it names as far as the page needs it (its team and reference:
+    the receiver reads nothing else of a ticket)."""
     if not secret:
         raise SurveySecretMissingError()
     link = read_token(token, secret, now)
-    ticket = store.ticket(link.ticket_id)
+    ticket = store.ticket_reference(link.ticket_id)
     return link, ticket, policy.teams.get(ticket.team)
 
 

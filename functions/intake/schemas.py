@@ -702,8 +702,9 @@ def _publish_digest() -> dict[str, Any]:
         "tags": ["digests"],
         "summary": "Publish a team's digest now: archived, announced and mailed once per window",
         "description": (
-            "An empty window is skipped unless the team's `digests.send_empty` is set; a window already "
-            "mailed is not mailed again (`reason`: `duplicate`)."
+            "Answered at once (202) with the window and where the digest will be; the digest function publishes "
+            "it after the answer (locally, `intake serve` publishes it before). An empty window is skipped unless "
+            "the team's `digests.send_empty` is set; a window that is over is mailed once, whoever asks again."
         ),
         "security": _AGENTS,
         "parameters": _digest_parameters(),
@@ -712,7 +713,15 @@ def _publish_digest() -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": _REF + "DigestRequest"}}},
         },
         "responses": {
-            "200": _json_response("What was done.", _REF + "DigestPublished"),
+            "202": {
+                **_json_response("Accepted: the window, and where the digest will be.", _REF + "DigestRequested"),
+                "headers": {
+                    "Location": {
+                        "description": "The window's preview (`GET /digests/{team}/{period}?date=<start>`).",
+                        "schema": {"type": "string"},
+                    }
+                },
+            },
             **_problems(FieldInvalidError),
             "default": _problem_response(_UNEXPECTED, []),
         },
@@ -973,21 +982,38 @@ def _hand_written_schemas() -> dict[str, Any]:
             },
             "additionalProperties": False,
         },
-        "DigestPublished": {
-            "title": "DigestPublished",
+        "DigestRequested": {
+            "title": "DigestRequested",
             "type": "object",
-            "required": ["sent", "reason", "digest_id", "archive", "recipients", "message_ids", "figures"],
+            "required": [
+                "accepted",
+                "team",
+                "period",
+                "start",
+                "end",
+                "digest_id",
+                "archive",
+                "announced_as",
+                "preview",
+            ],
             "properties": {
-                "sent": {"type": "boolean"},
-                "reason": {
-                    "enum": ["sent", "empty", "duplicate", "no_recipients"],
-                    "description": "Why it was sent or not.",
-                },
+                "accepted": {"const": True},
+                "team": {"type": "string"},
+                "period": {"enum": list(PERIODS)},
+                "start": {"type": "string", "format": "date", "description": "The window's first local date."},
+                "end": {"type": "string", "format": "date", "description": "The window's last local date."},
                 "digest_id": {"type": "string", "description": "`<team>#<period>#<start date>`"},
-                "archive": {"type": "array", "items": {"type": "string"}, "description": "S3 keys written."},
-                "recipients": {"type": "integer", "minimum": 0},
-                "message_ids": {"type": "array", "items": {"type": "string"}},
-                "figures": {"$ref": _REF + "Figures"},
+                "archive": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "The S3 keys (`digests/<team>/<period>/<start>.html|txt|json`) it will be "
+                    "archived under, whether or not it is mailed.",
+                },
+                "announced_as": {
+                    "const": "DigestPublished",
+                    "description": "The event on Intake's bus that says it was published, with its figures.",
+                },
+                "preview": {"type": "string", "description": "The path of the window's preview."},
             },
             "additionalProperties": False,
         },

@@ -1,4 +1,11 @@
-"""Provider secrets: `INTAKE_<NAME>` locally, one JSON secret in Secrets Manager in AWS (read once)."""
+"""Provider secrets: `INTAKE_<NAME>` locally; in AWS, JSON documents in Secrets Manager (each read once).
+
+A function reads only the secret values it uses. The receiver's webhook signing secrets (forms, Twilio, WhatsApp's
+app secret and verify token, SendGrid, Mailgun) are one secret (`secrets_arn`); the values another function uses
+are secrets of their own (`HELD_APART`): the survey link secret, which the notifier signs links with and the
+receiver checks them with, and the WhatsApp access token, which only ingest downloads media with. A name is looked
+up in its own secret only: the same name left in another document is never read.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,12 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
+# Names kept in a secret of their own, and the setting (`intake.config.Settings`) holding that secret's ARN.
+HELD_APART = {
+    "CSAT_SECRET": "survey_secret_arn",  # intake.satisfaction.SECRET_NAME
+    "WHATSAPP_ACCESS_TOKEN": "whatsapp_token_arn",  # intake.channels.whatsapp.ACCESS_TOKEN
+}
+
 
 class Secrets:
     def __init__(
@@ -15,22 +28,25 @@ class Secrets:
         environ: Mapping[str, str] | None = None,
         secrets_arn: str | None = None,
         fetch: Callable[[str], str] | None = None,
+        *,
+        apart: Mapping[str, str | None] | None = None,
     ) -> None:
+        """`secrets_arn`: the webhook signing secrets; `apart`: each `HELD_APART` name's secret ARN, where this
+        function has it."""
         self._env = os.environ if environ is None else environ
         self._arn = secrets_arn
+        self._apart = dict(apart or {})
         self._fetch = fetch or _secrets_manager_value
 
     def get(self, name: str) -> str | None:
         local = self._env.get(f"INTAKE_{name}")
         if local:
             return local
-        if not self._arn:
+        arn = self._apart.get(name) if name in HELD_APART else self._arn
+        if not arn:
             return None
-        value = self._document().get(name)
+        value = _parsed(self._fetch, arn).get(name)
         return str(value) if value else None
-
-    def _document(self) -> dict[str, Any]:
-        return _parsed(self._fetch, self._arn or "")
 
 
 @cache

@@ -33,6 +33,7 @@ from intake.model import (
     TicketDetail,
     TicketEvent,
     TicketPage,
+    TicketReference,
     reply_window_closes_at,
 )
 from intake.resources import TABLE, Index
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
     from intake.satisfaction import CsatAnswer
+    from intake.suppression import SuppressionReason
 
 
 class StoreError(Exception):
@@ -273,6 +275,8 @@ class Store:
         return ContactDetail(contact=contact, tickets=tickets)
 
     def ticket_detail(self, ticket_id: str) -> TicketDetail:
+        """The ticket with its contact, messages, history and clocks. The customer's survey answer is kept apart
+        (`CSAT#<id>`, where the receiver writes it) and shows in the history as its `survey_answered` event."""
         items = list(
             self._query(KeyConditionExpression="PK = :pk", ExpressionAttributeValues=_values(pk=f"TICKET#{ticket_id}"))
         )
@@ -280,13 +284,42 @@ class Store:
         if meta is None:
             raise TicketNotFoundError(ticket_id)
         ticket = _ticket(meta)
+        events = [TicketEvent.model_validate(_strip(i)) for i in items if i["SK"].startswith("EVT#")]
+        answer = self.csat(ticket_id)
+        if answer is not None:
+            detail = {"score": answer.score}
+            answered = TicketEvent(
+                ticket_id=ticket_id, kind=EventKind.SURVEY_ANSWERED, at=answer.answered_at, detail=detail
+            )
+            events.append(answered)
+            events.sort(key=lambda event: event.at)
         return TicketDetail(
             **ticket.model_dump(),
             contact=self.contact(ticket.contact_id),
             messages=[_message(i) for i in items if i["SK"].startswith("MSG#")],
-            events=[TicketEvent.model_validate(_strip(i)) for i in items if i["SK"].startswith("EVT#")],
+            events=events,
             sla=[_timer(i) for i in items if i["SK"].startswith("SLA#")],
         )
+
+    def ticket_reference(self, ticket_id: str) -> TicketReference:
+        """The ticket's team and reference, and nothing else of it: what a survey page shows and files an answer
+        under. Read with a projection, so that the receiver, which serves survey links, may read those two
+        attributes of a ticket and no other (its role's `dynamodb:Attributes` condition)."""
+        try:
+            response = self._db.get_item(
+                TableName=self._table,
+                Key=_key(f"TICKET#{ticket_id}", "META"),
+                ConsistentRead=True,
+                ProjectionExpression="#team, #reference",
+                ExpressionAttributeNames={"#team": "team", "#reference": "reference"},
+            )
+        except ClientError as error:
+            raise _mapped(error) from None
+        item = response.get("Item")
+        if item is None:
+            raise TicketNotFoundError(ticket_id)
+        found = _from_item(item)
+        return TicketReference(id=ticket_id, team=str(found["team"]), reference=str(found["reference"]))
 
     def list_tickets(
         self,
@@ -974,9 +1007,30 @@ class Store:
             ExpressionAttributeValues=_values(one=1, keep=keep, limit=per_hour),
         )
 
+    # ---- suppressed addresses
+    # `SUPPRESSED#<address>`/`SUPPRESSED` (intake.suppression): SES reported a hard bounce or a complaint for it; the
+    # mailer sends nothing more to it. Kept until removed by hand (an operator who knows the address works again).
+
+    def suppress(self, address: str, reason: SuppressionReason, at: datetime, feedback_id: str) -> None:
+        """Keep `address` (normalized: `suppression.address_key`) from any further mail; the latest report wins."""
+        item = {
+            "PK": f"SUPPRESSED#{address}",
+            "SK": "SUPPRESSED",
+            "reason": reason.value,
+            "at": iso(at),
+            "feedback_id": feedback_id,
+        }
+        try:
+            self._db.put_item(TableName=self._table, Item=_to_item(item))
+        except ClientError as error:
+            raise _mapped(error) from None
+
+    def is_suppressed(self, address: str) -> bool:
+        return self._get(f"SUPPRESSED#{address}", "SUPPRESSED") is not None
+
     # ---- satisfaction
     # Surveys after resolution (intake.satisfaction): `SURVEY#<contact_id>`/`SURVEY` asks a contact at most once
-    # per period (expires_at = the period's end); `TICKET#<id>`/`CSAT` is the ticket's answer (first score wins,
+    # per period (expires_at = the period's end); `CSAT#<ticket id>`/`CSAT` is the ticket's answer (first score wins,
     # latest comment); `SURVEYDAY#<team>#<local date>` and `CSATDAY#<team>#<local date>` (SK `<iso>#<ticket id>`)
     # are what digests read: surveys sent, scores received.
 
@@ -1023,15 +1077,16 @@ class Store:
         )
 
     def csat(self, ticket_id: str) -> CsatAnswer | None:
-        item = self._get(f"TICKET#{ticket_id}", "CSAT")
+        item = self._get(f"CSAT#{ticket_id}", "CSAT")
         return None if item is None else self._csat_answer(item)
 
-    def record_csat(self, ticket: Ticket, score: int, day: date, at: datetime) -> tuple[CsatAnswer, bool]:
-        """The ticket's first answer, with its day item and a `survey_answered` event; (answer, True). If the
-        ticket has one already, nothing is written: (that answer, False)."""
+    def record_csat(self, ticket: TicketReference, score: int, day: date, at: datetime) -> tuple[CsatAnswer, bool]:
+        """The ticket's first answer, with its day item; (answer, True). If the ticket has one already, nothing is
+        written: (that answer, False). Both are items of their own, outside the ticket's (`ticket_detail` shows the
+        answer as the `survey_answered` event), so that the public receiver writes no ticket item."""
         day_pk, day_sk = f"CSATDAY#{ticket.team}#{day.isoformat()}", f"{iso(at)}#{ticket.id}"
         answer = {
-            "PK": f"TICKET#{ticket.id}",
+            "PK": f"CSAT#{ticket.id}",
             "SK": "CSAT",
             "ticket_id": ticket.id,
             "team": ticket.team,
@@ -1041,13 +1096,11 @@ class Store:
             "day_sk": day_sk,
         }
         day_item = {"PK": day_pk, "SK": day_sk, "ticket_id": ticket.id, "score": score}
-        event = _event_item(ticket.id, EventKind.SURVEY_ANSWERED, at, {"score": score})
         try:
             self._transact(
                 [
                     ("answer", {"Put": self._put(answer, "attribute_not_exists(PK)")}),
                     ("day", {"Put": self._put(day_item)}),
-                    ("event", {"Put": self._put(event)}),
                 ]
             )
         except WriteConflictError:
@@ -1060,7 +1113,7 @@ class Store:
     def comment_csat(self, ticket_id: str, comment: str, at: datetime) -> CsatAnswer | None:
         """Keep the customer's comment on the answer and its day item (a later comment replaces it); None when
         the ticket has no answer."""
-        answer = self._get(f"TICKET#{ticket_id}", "CSAT")
+        answer = self._get(f"CSAT#{ticket_id}", "CSAT")
         if answer is None:
             return None
         update = "SET #comment = :comment, commented_at = :at"
@@ -1080,7 +1133,7 @@ class Store:
                 },
             )
             for role, key in (
-                ("answer", _key(f"TICKET#{ticket_id}", "CSAT")),
+                ("answer", _key(f"CSAT#{ticket_id}", "CSAT")),
                 ("day", _key(str(answer["day_pk"]), str(answer["day_sk"]))),
             )
         ]

@@ -6,8 +6,9 @@ team's timezone (`ScheduleExpressionTimezone`), with no flexible window; it invo
 dead-letter queue). The function reads the window from the `by_day` and `open_by_due` indexes, claims the window
 once (`TOKEN#digest#...`, released when sending fails), archives the digest under `digests/`, announces it on
 Intake's bus (`DigestPublished`) and mails it with SES as the policy's `notifications.sender`. The api's
-`GET/POST /digests/{team}/{period}` (an agent's preview, or publishing now) reads and publishes the same way, with
-the same grants (`publish_on_demand`).
+`GET /digests/{team}/{period}` (an agent's preview) reads the same way and sends nothing; `POST` (publish now)
+invokes the digest function asynchronously with the window it settled and answers 202 (`publish_on_demand`): the
+publishing runs in the digest function's time, retries and dead-letter queue, not in the api's 10 seconds.
 
 An invocation Scheduler could not deliver, or that failed after Lambda's own retries, lands in the dead-letter
 queue, which alarms: no digest goes missing silently.
@@ -17,14 +18,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-import jsii
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
@@ -37,6 +36,7 @@ from infra.constructs.inbound_queues import InboundQueues
 from infra.constructs.intake_events import IntakeEvents
 from infra.constructs.raw_archive import RawArchive
 from infra.constructs.ticket_store import TicketStore
+from infra.destinations import QueueOnFailure
 from infra.naming import pascal_case
 from infra.ses_sending import grant_send_raw_email
 from infra.stage import Stage
@@ -96,28 +96,6 @@ def _clock(at: str) -> tuple[int, int]:
     return int(hour), int(minute)
 
 
-@jsii.implements(lambda_.IDestination)
-class _DeadLetters:
-    """A failed asynchronous invocation's record, sent to the queue with the function's own role (SendMessage
-    and the queue key's data key only; CDK's SqsDestination would grant every key action)."""
-
-    def __init__(self, queue: sqs.IQueue, key: kms.IKey) -> None:
-        self._queue = queue
-        self._key = key
-
-    def bind(
-        self,
-        scope: Construct,
-        fn: lambda_.IFunction,
-        options: Any = None,  # jsii passes DestinationOptions positionally
-        *,
-        type: lambda_.DestinationType | None = None,  # the interface's keyword (IDestination.bind)
-    ) -> lambda_.DestinationConfig:
-        iam.Grant.add_to_principal(grantee=fn, actions=["sqs:SendMessage"], resource_arns=[self._queue.queue_arn])
-        self._key.grant(fn, "kms:GenerateDataKey", "kms:Decrypt")
-        return lambda_.DestinationConfig(destination=self._queue.queue_arn)
-
-
 class Digests(Construct):
     def __init__(
         self,
@@ -150,7 +128,7 @@ class Digests(Construct):
         self.function.configure_async_invoke(
             retry_attempts=ASYNC_RETRIES,
             max_event_age=MAX_LATENESS,
-            on_failure=_DeadLetters(self.dead_letters, queues.key),
+            on_failure=QueueOnFailure(self.dead_letters, queues.key),
         )
         self.role = self._build_scheduler_role(queues)
         self.schedules = {
@@ -231,11 +209,13 @@ class Digests(Construct):
     # ------------------------------------------------------------------ on demand
 
     def publish_on_demand(self, api: lambda_.Function) -> None:
-        """The api's `GET /digests/{team}/{period}` (preview) and `POST` (publish now): the same outlets as the
-        digest function's, and Intake's bus by name. The api reads the table and all its indexes already
-        (`by_day` and `open_by_due` among them), so no read is granted here."""
-        self._grant_publish(api)
-        api.add_environment(setting("event_bus_name"), self._events.bus.event_bus_name)
+        """The api's `POST /digests/{team}/{period}` (publish now): `lambda:InvokeFunction` on the digest function
+        (asynchronous, `intake.digest.requests`), and its name. Nothing of publishing itself: the api neither
+        archives, announces nor mails a digest. Its preview (`GET`) reads the table and indexes the api has."""
+        iam.Grant.add_to_principal(
+            grantee=api, actions=["lambda:InvokeFunction"], resource_arns=[self.function.function_arn]
+        )
+        api.add_environment(setting("digest_function_name"), self.function.function_name)
 
     # ------------------------------------------------------------------ alarms
 

@@ -18,21 +18,34 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra import bundling, lambda_platform
-from infra.acknowledgments import acknowledge
+from infra.acknowledgments import acknowledge, acknowledge_for_grantee
 from infra.constructs.deliver_later import DeliverLater
 from infra.constructs.inbound_queues import InboundQueues
 from infra.constructs.raw_archive import PROVIDER_MAIL, SES_MAIL, RawArchive
 from infra.constructs.secrets import ProviderSecrets
 from infra.constructs.sla_timers import SlaTimers
-from infra.constructs.ticket_store import TicketStore
+from infra.constructs.ticket_store import ItemGrant, TicketStore
 from infra.ses_sending import grant_send_raw_email
 from infra.stage import Stage
+from intake.channels import forms, mailgun, sendgrid, twilio, whatsapp
 from intake.config import ENV_PREFIX, Settings
 from intake.resources import ARCHIVE, EMAIL_QUEUE, INBOUND_QUEUE, QUEUES
 
-# Satisfaction surveys' items (intake.store): a contact's one survey per period, and what an answer writes.
+# What the receiver archives raw requests of (`intake.inbox.raw_key`: raw/<yyyy/mm/dd>/<provider>/<receipt id>).
+WEBHOOK_PROVIDERS = (forms.PROVIDER, twilio.PROVIDER, whatsapp.PROVIDER, sendgrid.PROVIDER, mailgun.PROVIDER)
+
+# Satisfaction surveys' items (intake.store): a contact's one survey per period.
 SURVEY_CLAIM = "SURVEY"
-SURVEY_ANSWER_KEYS = ("TICKET", "CSATDAY")
+# What the receiver may do in the table, and nothing else: it is open to anyone on the internet. Survey links
+# (/csat/{token}): read the linked ticket's team and reference (two attributes, by projection: a ticket's messages
+# stay unreadable), record the first score and the comment (`CSAT#<ticket id>`, apart from the ticket's own items)
+# and the team's day of scores (`CSATDAY#...`, what digests read). Mailgun: claim each webhook token once.
+RECEIVER_ITEMS = (
+    ItemGrant(("dynamodb:GetItem",), ("TICKET#*",), attributes=("team", "reference")),
+    ItemGrant(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"), ("CSAT#*",)),
+    ItemGrant(("dynamodb:PutItem", "dynamodb:UpdateItem"), ("CSATDAY#*",)),
+    ItemGrant(("dynamodb:PutItem",), (f"TOKEN#{mailgun.PROVIDER}#*",)),
+)
 
 # What intake.observability names its logger and metrics; set again here for any other Powertools use.
 SERVICE_NAME = "intake"
@@ -137,28 +150,27 @@ class Functions(Construct):
             {
                 setting("bucket_name"): archive.bucket.bucket_name,
                 setting("inbound_queue_url"): queues.inbound.queue_url,
-                setting("secrets_arn"): secrets.secret.secret_arn,
             },
         )
-        archive.grant_archive(self.receiver)
+        # each provider's requests under its own raw keys, forms' uploads under attachments/; never raw/ses/
+        archive.grant_receive(self.receiver, WEBHOOK_PROVIDERS)
+        self.receiver.add_environment(setting("table_name"), store.table.table_name)
+        store.grant(self.receiver, RECEIVER_ITEMS)
         queues.grant_send(self.receiver, INBOUND_QUEUE)
-        secrets.grant_read(self.receiver)
+        secrets.grant_webhook_secrets(self.receiver)  # every webhook's signature
+        secrets.grant_survey_links(self.receiver)  # survey links' signature (when a team asks for surveys)
 
         self.ingest = self._build_function(
             INGEST,
-            {
-                setting("table_name"): store.table.table_name,
-                setting("bucket_name"): archive.bucket.bucket_name,
-                setting("secrets_arn"): secrets.secret.secret_arn,
-            },
+            {setting("table_name"): store.table.table_name, setting("bucket_name"): archive.bucket.bucket_name},
         )
         store.grant_read_write(self.ingest)
         queues.consume(INBOUND_QUEUE, self.ingest)
-        # WhatsApp media: downloaded with the Graph API token, stored under attachments/
+        # WhatsApp media: downloaded with the Graph API token (its own secret), stored under attachments/
         archive.grant_archive(self.ingest, (ARCHIVE.attachments_prefix,))
+        secrets.grant_whatsapp_token(self.ingest)
         # Email through SendGrid or Mailgun (EmailArrived): the MIME the receiver stored, parsed as SES's is
         archive.grant_read_received_mail(self.ingest, (PROVIDER_MAIL,))
-        secrets.grant_read(self.ingest)
 
         self.email = self._build_function(
             EMAIL,
@@ -211,19 +223,6 @@ class Functions(Construct):
         self.api.add_environment(setting("later_machine_arn"), later.state_machine.state_machine_arn)
         store.grant_items(self.api, ["dynamodb:DeleteItem"], [f"{SURVEY_CLAIM}#*"])
 
-    def answer_surveys(self, store: TicketStore) -> None:
-        """The receiver serves the survey links (`/csat/{token}`): it reads the ticket and its answer, and writes
-        the first score (the ticket's CSAT item, its event, the team's CSATDAY item) and the comment. Only items
-        under `TICKET#` and `CSATDAY#` keys: nothing else in the table is the receiver's."""
-        self.receiver.add_environment(setting("table_name"), store.table.table_name)
-        store.grant_items(
-            self.receiver,
-            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
-            [f"{prefix}#*" for prefix in SURVEY_ANSWER_KEYS],
-        )
-        store.grant_key_for_reads(self.receiver)
-        store.grant_key_for_writes(self.receiver)
-
     def grant_acknowledgments(self, senders: Iterable[str]) -> None:
         """Those that turn email into tickets (email: SES; ingest: SendGrid and Mailgun; api: a released
         quarantined email) acknowledge a new ticket from its team's address: `ses:SendRawEmail` as `senders` only."""
@@ -264,6 +263,8 @@ class Functions(Construct):
             memory_size=spec.memory_mb,
             timeout=spec.timeout,
             description=spec.description,
+            # X-Ray: Lambda's own segments, and the handler's AWS calls (intake.observability.traced)
+            tracing=lambda_.Tracing.ACTIVE,
             environment={
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
@@ -285,4 +286,10 @@ class Functions(Construct):
             f"Python {lambda_platform.PYTHON_VERSION} on purpose: the layer's compiled wheels (pydantic-core, "
             "PyYAML) are built for it; moving runtimes is a change to infra/lambda_platform.py, which "
             "rebuilds the layer for the new one.",
+        )
+        acknowledge_for_grantee(
+            function,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Added by CDK for active tracing: X-Ray's PutTraceSegments and PutTelemetryRecords support no "
+            "resource-level permissions; no data action is on '*'.",
         )

@@ -1,12 +1,12 @@
 """Notifications: the notifier function turns the queued SLA warnings, breaches and escalations, and the
 satisfaction surveys the deliver-later machine queues when they are due, into emails.
 
-It consumes the "notifications" queue (partial batch failures, then its DLQ), reads the ticket and timer items
-for what the email says, claims each notice and each survey once in the table, and sends with SES `SendRawEmail`
-as the policy file's `notifications.sender` and, for surveys, as the addresses of the teams that ask them
-(`infra.ses_sending`, as the functions that acknowledge new email tickets). A survey for a contact without email
-becomes a `SurveyRequested` event on Intake's bus; survey links are signed with the provider secrets' CSAT_SECRET,
-which the notifier reads only when a team asks for surveys.
+It consumes the "notifications" queue (partial batch failures, then its DLQ), reads the ticket, its contact and
+timer items for what the email says, claims each notice and each survey once in the table, and sends with SES
+`SendRawEmail` as the policy file's `notifications.sender` and, for surveys, as the addresses of the teams that ask
+them (`infra.ses_sending`, as the functions that acknowledge new email tickets). A survey for a contact without
+email becomes a `SurveyRequested` event on Intake's bus; survey links are signed with CSAT_SECRET, a secret of its
+own (ProviderSecrets' SurveyLinks): no other provider secret. Its table access is `NOTIFIER_ITEMS`, item by item.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from infra.constructs.functions import Functions, FunctionSpec, setting
 from infra.constructs.inbound_queues import InboundQueues
 from infra.constructs.intake_events import IntakeEvents
 from infra.constructs.secrets import ProviderSecrets
-from infra.constructs.ticket_store import TicketStore
+from infra.constructs.ticket_store import ItemGrant, TicketStore
 from infra.ses_sending import grant_send_raw_email
 from intake.notify.notifier import CLAIM_SCOPE
 from intake.resources import NOTIFICATIONS_QUEUE
@@ -35,6 +35,21 @@ NOTIFIER = FunctionSpec(
 )
 # The notifier's one-send claims (`TOKEN#<scope>#<id>`): SLA notices, and each ticket's survey.
 CLAIM_SCOPES = (CLAIM_SCOPE, SURVEY_CLAIM_SCOPE)
+_CLAIMS = tuple(f"TOKEN#{scope}#*" for scope in CLAIM_SCOPES)
+# What the notifier reads and writes in the table, and nothing else (no index, no other item):
+NOTIFIER_ITEMS = (
+    # what it sends with: the ticket's items (its messages: the last is quoted; its clocks and history), its
+    # contact (the survey's address), the survey answer shown in its history, and whether an address is suppressed
+    ItemGrant(("dynamodb:Query",), ("TICKET#*",)),
+    ItemGrant(("dynamodb:GetItem",), ("CONTACT#*", "CSAT#*", "SUPPRESSED#*")),
+    # what it records: each notice and survey claimed once (and given back when sending failed), the ticket's events
+    # and its breach flag, the survey's Message-IDs (a reply threads to the ticket), the team's day of surveys sent,
+    # and its own failed messages (`intake failures`)
+    ItemGrant(("dynamodb:PutItem", "dynamodb:DeleteItem"), _CLAIMS),
+    ItemGrant(("dynamodb:PutItem",), ("MSGID#*", "SURVEYDAY#*")),
+    ItemGrant(("dynamodb:PutItem", "dynamodb:UpdateItem"), ("TICKET#*",)),
+    ItemGrant(("dynamodb:UpdateItem",), (f"FAIL#{NOTIFICATIONS_QUEUE.name}",)),
+)
 
 
 class Notifications(Construct):
@@ -49,7 +64,6 @@ class Notifications(Construct):
         events: IntakeEvents,
         secrets: ProviderSecrets,
         sender: str,
-        surveys: bool = False,
         survey_senders: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
@@ -57,14 +71,8 @@ class Notifications(Construct):
             NOTIFIER,
             {setting("table_name"): store.table.table_name, setting("event_bus_name"): events.bus.event_bus_name},
         )
-        # reads the ticket; claims each notice once (a conditional put), flags breaches, records the event
-        store.grant_read_write(self.notifier)
-        # a notice or survey whose email failed gives its claim back (so the queue's retry sends it): DeleteItem,
-        # and only on the notifier's own claim items
-        store.grant_items(self.notifier, ["dynamodb:DeleteItem"], [f"TOKEN#{claim}#*" for claim in CLAIM_SCOPES])
+        store.grant(self.notifier, NOTIFIER_ITEMS)
         queues.consume(NOTIFICATIONS_QUEUE, self.notifier)
         grant_send_raw_email(self, self.notifier, [sender, *survey_senders])
         events.grant_put(self.notifier)  # SurveyRequested
-        if surveys:  # some team asks for surveys: their links are signed with CSAT_SECRET
-            secrets.grant_read(self.notifier)
-            self.notifier.add_environment(setting("secrets_arn"), secrets.secret.secret_arn)
+        secrets.grant_survey_links(self.notifier)  # links are signed with CSAT_SECRET, when a team asks for surveys

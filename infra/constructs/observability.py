@@ -2,8 +2,11 @@
 
 Alarms: a message in a dead-letter queue (the digests' included), a function error, a throttle, inbound
 messages older than a stuck consumer would leave them, and a failed or timed-out SLA timer or deliver-later
-execution (the machines build those). Each description says what to look at first. The dashboard shows the
-API, business events, each function, the SLA timers and notifications, digests and satisfaction surveys, each
+execution (the machines build those). Failures that never reach Lambda's Errors metric page too, within a minute
+or five: a queue message that failed in its batch (the consumers report it and retry it, so the function itself
+succeeds), and answers 500 and over or slow answers on each route group of the API (the resolvers answer every
+error with a problem). Each description says what to look at first. The dashboard shows the API and each route
+group, business events, each function, the SLA timers and notifications, digests and satisfaction surveys, each
 queue (notifications included) and every alarm.
 """
 
@@ -25,10 +28,12 @@ from infra.constructs.deliver_later import DeliverLater
 from infra.constructs.digests import Digests
 from infra.constructs.functions import METRICS_NAMESPACE, SERVICE_NAME
 from infra.constructs.inbound_queues import InboundQueues
+from infra.constructs.mail_feedback import MailFeedback
 from infra.constructs.sla_timers import SlaTimers
-from infra.constructs.webhook_api import WebhookApi
+from infra.constructs.webhook_api import ROUTE_GROUPS, WebhookApi
 from infra.naming import pascal_case
 from infra.stage import Stage
+from intake.observability import RECORD_FAILED
 from intake.resources import QUEUES
 
 PERIOD = Duration.minutes(1)
@@ -47,6 +52,14 @@ SLA_NOTIFICATION_METRICS = ("SlaWarningSent", "SlaBreachSent", "SlaEscalationSen
 # answers and comments customers gave (the receiver's /csat routes).
 DIGEST_METRICS = ("DigestSent",)
 SURVEY_METRICS = ("SurveySent", "SurveyRequested", "SurveyAnswered", "SurveyCommented")
+# SES's bounces and complaints (intake.handlers.feedback), and the surveys left unsent to suppressed addresses.
+MAIL_FEEDBACK_METRICS = (
+    "MailBounced",
+    "MailBouncedTransiently",
+    "MailComplained",
+    "AddressSuppressed",
+    "SurveySuppressed",
+)
 
 
 def oldest_message_threshold_s(visibility_timeout_s: int, max_receive_count: int) -> int:
@@ -67,6 +80,7 @@ class Observability(Construct):
         timers: SlaTimers,
         later: DeliverLater,
         digests: Digests,
+        feedback: MailFeedback,
         alert_emails: Sequence[str],
     ) -> None:
         super().__init__(scope, construct_id)
@@ -75,11 +89,20 @@ class Observability(Construct):
         self.alarms: list[cloudwatch.Alarm] = []
         self._build_queue_alarms(queues)
         self._build_function_alarms(functions)
+        self._build_api_alarms(api)
         self.alarms += timers.add_alarms(self.topic)
         self.alarms += later.add_alarms(self.topic)
         self.alarms += digests.add_alarms(self.topic)
+        self.alarms += feedback.add_alarms(self.topic)
         self.dashboard = self._build_dashboard(functions, queues, api, timers)
         self.dashboard.add_widgets(*self._digest_widgets(later, digests))
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Mail feedback: bounces, complaints, suppressed addresses and what was not sent to them",
+                left=[_business_metric(name) for name in MAIL_FEEDBACK_METRICS],
+                width=24,
+            )
+        )
         self.dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=24))
 
     def _build_topic(self, emails: Sequence[str]) -> sns.Topic:
@@ -100,13 +123,24 @@ class Observability(Construct):
             topic.add_subscription(subscriptions.EmailSubscription(email))
         return topic
 
-    def _alarm(self, construct_id: str, metric: cloudwatch.IMetric, threshold: float, description: str) -> None:
+    def _alarm(
+        self,
+        construct_id: str,
+        metric: cloudwatch.IMetric,
+        threshold: float,
+        description: str,
+        *,
+        periods: int = 1,
+        breaching: int | None = None,
+    ) -> None:
+        """An alarm when `metric` is over `threshold` in `breaching` of the last `periods` periods."""
         alarm = cloudwatch.Alarm(
             self,
             construct_id,
             metric=metric,
             threshold=threshold,
-            evaluation_periods=1,
+            evaluation_periods=periods,
+            datapoints_to_alarm=breaching,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             alarm_description=description,
@@ -134,6 +168,15 @@ class Observability(Construct):
                 f"The oldest message in {spec.name} waits longer than a failing one would before its DLQ: "
                 "the consumer is stuck, throttled or disabled.",
             )
+            self._alarm(
+                f"{name}RecordsFailed",
+                _record_failed_metric(spec.name),
+                0,
+                f"A message of the {spec.name} queue failed in its batch: it stays on the queue and is retried "
+                f"(after {spec.visibility_timeout_s} s; its DLQ after {spec.max_receive_count} tries). The "
+                "function itself succeeded, so its Errors alarm is silent. `intake failures list` (or GET "
+                "/failures) shows each failed message's error; the consumer's log has its traceback.",
+            )
 
     def _build_function_alarms(self, functions: Sequence[lambda_.Function]) -> None:
         for function in functions:
@@ -149,6 +192,28 @@ class Observability(Construct):
                 function.metric_throttles(period=PERIOD, statistic="Sum"),
                 0,
                 f"The {name.lower()} function was throttled: the account's concurrency is exhausted.",
+            )
+
+    def _build_api_alarms(self, api: WebhookApi) -> None:
+        """Per route group: any answer 500 or over (a minute), and a p90 answer time over the group's bound (two of
+        the last three 5-minute periods)."""
+        for group in ROUTE_GROUPS:
+            self._alarm(
+                f"{group.name}ServerErrors",
+                api.server_errors[group.name],
+                0,
+                f"The API answered 500 or over on a {group.name} route: a function failed, timed out or was "
+                "throttled, or the table was unavailable. The API access log (routeKey, status, integrationError) "
+                "says which route; that function's log, the error.",
+            )
+            self._alarm(
+                f"{group.name}Latency",
+                api.latency[group.name],
+                group.latency_ms,
+                f"{group.name} routes answer slowly: p90 over {group.latency_ms} ms. See the route's "
+                "integrationLatency in the API access log and the function's duration on the dashboard.",
+                periods=3,
+                breaching=2,
             )
 
     def _build_dashboard(
@@ -172,6 +237,18 @@ class Observability(Construct):
                     http.metric_latency(period=PERIOD, statistic="p90"),
                     http.metric_integration_latency(period=PERIOD, statistic="p90"),
                 ],
+                width=12,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="API answers 500 and over, by route group",
+                left=[api.server_errors[group.name] for group in ROUTE_GROUPS],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="API latency (p90), by route group",
+                left=[api.latency[group.name] for group in ROUTE_GROUPS],
                 width=12,
             ),
         )
@@ -202,7 +279,10 @@ class Observability(Construct):
             dashboard.add_widgets(
                 cloudwatch.GraphWidget(
                     title=f"{spec.name} queue",
-                    left=[queues.queues[spec.name].metric_approximate_number_of_messages_visible(period=PERIOD)],
+                    left=[
+                        queues.queues[spec.name].metric_approximate_number_of_messages_visible(period=PERIOD),
+                        _record_failed_metric(spec.name),
+                    ],
                     right=[queues.queues[spec.name].metric_approximate_age_of_oldest_message(period=PERIOD)],
                     width=12,
                 ),
@@ -271,6 +351,17 @@ class Observability(Construct):
                 width=12,
             ),
         ]
+
+
+def _record_failed_metric(queue: str) -> cloudwatch.Metric:
+    """The consumers' count of messages that failed in their batch (`intake.observability.count_failed_record`)."""
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=RECORD_FAILED,
+        dimensions_map={"service": SERVICE_NAME, "queue": queue},
+        statistic="Sum",
+        period=PERIOD,
+    )
 
 
 def _business_metric(name: str) -> cloudwatch.Metric:

@@ -6,6 +6,8 @@ before it answers, so this bucket is what `intake replay` rebuilds tickets from.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import CfnResource, Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -29,14 +31,24 @@ _MAIL_KEYS = {
     "SendGrid and Mailgun, each under its date, provider and receipt id (the JSON webhook envelopes stay unreadable).",
 }
 ACCESS_LOGS_KEPT = Duration.days(365)
+# A raw request's key (`intake.inbox.raw_key`): raw/<yyyy/mm/dd>/<provider>/<receipt id>[.eml], the date in IAM
+# wildcards (`?` is one character). Only the explicit deny on SES_MAIL keeps raw/ses/ out of it: "????" is "ses/" too.
+RECEIVED_ON = f"{ARCHIVE.raw_prefix}????/??/??/"
+
+
+def received_prefix(provider: str) -> str:
+    """Where the receiver writes for `provider`: each request's JSON envelope, and the .eml beside an email's."""
+    return f"{RECEIVED_ON}{provider}/"
+
+
 # Why a PutObject grant is on a key prefix: what the keys under it are named by.
 _PUT_KEYS = {
     DIGESTS_PREFIX: "every digest is written under its team, period and window start (digests/<team>/<period>/"
     "<start>.html|txt|json), so a key prefix is as narrow as the grant can be.",
 }
 _PUT_KEYS_DEFAULT = (
-    "every request is written to a new key (date/provider/receipt id), so a key prefix is as narrow as the "
-    "grant can be."
+    "every request or file is written to a new key (its date, provider and receipt id), so a key pattern is as "
+    "narrow as the grant can be."
 )
 
 
@@ -122,9 +134,20 @@ class RawArchive(Construct):
         for pattern in keys:
             acknowledge_for_grantee(grantee, wildcard_resource(bucket, f"/{pattern}"), _MAIL_KEYS[pattern])
 
-    def grant_archive(self, grantee: iam.IGrantable, prefixes: tuple[str, ...] | None = None) -> None:
-        """`s3:PutObject` under the raw and attachments prefixes (or those given) only: no reads, no deletes."""
-        prefixes = prefixes or (ARCHIVE.raw_prefix, ARCHIVE.attachments_prefix)
+    def grant_receive(self, grantee: iam.IGrantable, providers: Sequence[str]) -> None:
+        """The receiver's writes: `s3:PutObject` on each provider's raw requests (`received_prefix`) and on uploaded
+        files (attachments/), and an explicit deny under raw/ses/. SES receiving writes there, its object events
+        feed the email function, and that function trusts the SES verdict headers in the files: a public endpoint
+        that could write there could forge mail that passed SES's spam, virus and DMARC checks."""
+        self.grant_archive(grantee, (*(received_prefix(p) for p in providers), ARCHIVE.attachments_prefix))
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                effect=iam.Effect.DENY, actions=["s3:PutObject"], resources=[self.bucket.arn_for_objects(SES_MAIL)]
+            )
+        )
+
+    def grant_archive(self, grantee: iam.IGrantable, prefixes: tuple[str, ...]) -> None:
+        """`s3:PutObject` under `prefixes` only (`<prefix>*`): no reads, no deletes."""
         iam.Grant.add_to_principal(
             grantee=grantee,
             actions=["s3:PutObject"],
@@ -138,5 +161,5 @@ class RawArchive(Construct):
             acknowledge_for_grantee(
                 grantee,
                 wildcard_resource(bucket, f"/{prefix}*"),
-                f"PutObject only, under {prefix}: " + _PUT_KEYS.get(prefix, _PUT_KEYS_DEFAULT),
+                f"PutObject only, on {prefix}*: " + _PUT_KEYS.get(prefix, _PUT_KEYS_DEFAULT),
             )

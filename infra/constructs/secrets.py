@@ -1,66 +1,105 @@
-"""ProviderSecrets: the one Secrets Manager secret holding every provider's signing secret (JSON).
+"""ProviderSecrets: the Secrets Manager secrets the functions check signatures, sign survey links and call Meta with.
 
-`intake.secrets` reads it once per cold start, keyed like the local `INTAKE_<NAME>` variables
-(`FORM_CONTACT_SECRET`, ...). Operators set the values (see the README); the stack only creates it.
+Each function reads only the secret values it uses (`intake.secrets`):
+
+- `Secret`: the webhook signing secrets, one JSON key each (`FORM_CONTACT_SECRET`, `TWILIO_AUTH_TOKEN`, ...): the
+  receiver's alone.
+- `SurveyLinks` (when a team asks for satisfaction surveys): `CSAT_SECRET`, which the notifier signs survey links
+  with and the receiver checks them with.
+- `WhatsAppToken` (when the policy file has `whatsapp`): `WHATSAPP_ACCESS_TOKEN`, which only ingest uses (media
+  downloads from the Graph API).
+
+Each is a JSON object keyed like the local `INTAKE_<NAME>` variables. Operators set the values (see the README);
+the stack only creates them, holding `{}`.
 """
 
 from __future__ import annotations
 
 from aws_cdk import SecretValue
-from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.acknowledgments import acknowledge
 from infra.stage import Stage
 from intake.channels import forms, mailgun, sendgrid, twilio, whatsapp
-from intake.config import Policy, PublicAuth
+from intake.config import ENV_PREFIX, Policy, PublicAuth
 from intake.satisfaction import SECRET_NAME as CSAT_SECRET
+from intake.secrets import HELD_APART
+
+_NOT_ROTATED = (
+    "The values are shared with providers (Typeform, a site's backend, Twilio, Meta) and must change there first; "
+    "rotating them is an operator procedure (README), not a rotation Lambda."
+)
 
 
 def secret_keys(policy: Policy) -> list[str]:
-    """The keys the secret must hold for this policy file: one per form that checks a signature, each
-    channel's own (Twilio, WhatsApp, SendGrid/Mailgun) when the file has it, and CSAT_SECRET when a team
-    asks for satisfaction surveys."""
+    """The keys the webhook signing secret must hold for this policy file: one per form that checks a signature,
+    and each channel's own (Twilio, WhatsApp, SendGrid/Mailgun) when the file has it."""
     keys = [
         forms.secret_name(form_id) for form_id, form in policy.forms.items() if not isinstance(form.auth, PublicAuth)
     ]
     keys += [twilio.TOKEN_SECRET] if policy.twilio is not None else []
-    whatsapp_keys = [whatsapp.APP_SECRET, whatsapp.VERIFY_TOKEN, whatsapp.ACCESS_TOKEN]
-    keys += whatsapp_keys if policy.whatsapp is not None else []
+    keys += [whatsapp.APP_SECRET, whatsapp.VERIFY_TOKEN] if policy.whatsapp is not None else []
     # email through SendGrid or Mailgun (SES receiving needs no secret)
-    keys += [sendgrid.USER, sendgrid.PASSWORD, mailgun.SIGNING_KEY] if policy.email is not None else []
-    # satisfaction survey links, signed by the notifier and checked by the receiver, when a team asks for surveys
-    return keys + ([CSAT_SECRET] if asks_surveys(policy) else [])
+    return keys + ([sendgrid.USER, sendgrid.PASSWORD, mailgun.SIGNING_KEY] if policy.email is not None else [])
 
 
 def asks_surveys(policy: Policy) -> bool:
     return any(team.satisfaction.enabled for team in policy.teams.values())
 
 
+def _setting(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
 class ProviderSecrets(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, stage: Stage, policy: Policy) -> None:
         super().__init__(scope, construct_id)
+        self._stage = stage
         self.keys = secret_keys(policy)
-        self.secret = self._build_secret(stage)
+        self.secret = self._build_secret("Secret", "webhook signing secrets", self.keys)
+        # held apart (intake.secrets.HELD_APART): each where the policy file needs it
+        self.survey_links = (
+            self._build_secret("SurveyLinks", "the survey link secret", [CSAT_SECRET]) if asks_surveys(policy) else None
+        )
+        self.whatsapp_token = (
+            self._build_secret("WhatsAppToken", "the WhatsApp Cloud API access token", [whatsapp.ACCESS_TOKEN])
+            if policy.whatsapp is not None
+            else None
+        )
 
-    def _build_secret(self, stage: Stage) -> secretsmanager.Secret:
+    def _build_secret(self, construct_id: str, what: str, keys: list[str]) -> secretsmanager.Secret:
         secret = secretsmanager.Secret(
             self,
-            "Secret",
-            description=f"Intake {stage.name}: provider signing secrets, one JSON key each: {', '.join(self.keys)}",
+            construct_id,
+            description=f"Intake {self._stage.name}: {what}, one JSON key each: {', '.join(keys) or 'none yet'}",
             # A constant placeholder: an empty document is "not configured", so signed requests are
             # refused until an operator sets the values; and a later deploy never overwrites them.
             secret_string_value=SecretValue.unsafe_plain_text("{}"),
-            removal_policy=stage.removal_policy,
+            removal_policy=self._stage.removal_policy,
         )
-        acknowledge(
-            secret,
-            "AwsSolutions-SMG4",
-            "The values are shared with providers (Typeform, a site's backend) and must change there "
-            "first; rotating them is an operator procedure (README), not a rotation Lambda.",
-        )
+        acknowledge(secret, "AwsSolutions-SMG4", _NOT_ROTATED)
         return secret
 
-    def grant_read(self, grantee: iam.IGrantable) -> None:
-        self.secret.grant_read(grantee)
+    # ------------------------------------------------------------------ grants
+
+    def grant_webhook_secrets(self, function: lambda_.Function) -> None:
+        """The receiver checks every provider's signature: the webhook signing secret, named by `secrets_arn`."""
+        self.secret.grant_read(function)
+        function.add_environment(_setting("secrets_arn"), self.secret.secret_arn)
+
+    def grant_survey_links(self, function: lambda_.Function) -> None:
+        """`CSAT_SECRET` alone, when a team asks for surveys (the notifier signs links; the receiver checks them)."""
+        self._grant_apart(function, self.survey_links, CSAT_SECRET)
+
+    def grant_whatsapp_token(self, function: lambda_.Function) -> None:
+        """`WHATSAPP_ACCESS_TOKEN` alone, when the policy has WhatsApp (ingest downloads media with it)."""
+        self._grant_apart(function, self.whatsapp_token, whatsapp.ACCESS_TOKEN)
+
+    @staticmethod
+    def _grant_apart(function: lambda_.Function, secret: secretsmanager.Secret | None, name: str) -> None:
+        if secret is None:
+            return
+        secret.grant_read(function)
+        function.add_environment(_setting(HELD_APART[name]), secret.secret_arn)

@@ -3,6 +3,10 @@
 Both machines wait for an exact instant and then do one small thing without a Lambda: the SLA timer
 (`SlaTimers`) and the deliver-later machine (`DeliverLater`). Each subclass grants its role what its
 definition's tasks call; this base builds the rest the same way for both.
+
+Neither the machine nor its log group has a fixed name: prod retains both when the stack is deleted (running
+executions finish, their logs stay), and a stack created again beside them must not collide with them
+(`AlreadyExists`). CloudFormation names the machine; the log group's name ends with the stack's own id.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import ArnFormat, Aws, CfnResource, Duration, Fn, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
@@ -24,7 +28,7 @@ from infra.stage import Stage
 
 
 class StandardMachine(Construct):
-    """A named Standard state machine from an ASL file, with its role (`self.role`, granted by the subclass)."""
+    """A Standard state machine from an ASL file, with its role (`self.role`, granted by the subclass)."""
 
     state_machine: sfn.StateMachine
     log_group: logs.LogGroup
@@ -32,8 +36,7 @@ class StandardMachine(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, stage: Stage, machine: str, purpose: str) -> None:
         super().__init__(scope, construct_id)
         self._stage = stage
-        # Readable in the console and distinct per stage in one account: `IntakeDev-sla-timer`.
-        self.machine_name = f"{Stack.of(self).stack_name}-{machine}"
+        self.machine = machine  # `sla-timer`: what descriptions and the log group's name call it
         self.role = iam.Role(
             self,
             "Role",
@@ -44,11 +47,13 @@ class StandardMachine(Construct):
     # ------------------------------------------------------------------ builders
 
     def _build_log_group(self) -> logs.LogGroup:
+        # The /aws/vendedlogs/ prefix keeps Step Functions' log delivery off the account's resource policy limit;
+        # the stack id's UUID makes the name this stack's own (`/aws/vendedlogs/states/IntakeProd-sla-timer-<uuid>`).
+        stack_uuid = Fn.select(2, Fn.split("/", Aws.STACK_ID))
         return logs.LogGroup(
             self,
             "Logs",
-            # The /aws/vendedlogs/ prefix keeps Step Functions' log delivery off the account's resource policy limit.
-            log_group_name=f"/aws/vendedlogs/states/{self.machine_name}",
+            log_group_name=f"/aws/vendedlogs/states/{Stack.of(self).stack_name}-{self.machine}-{stack_uuid}",
             retention=self._stage.log_retention,
             removal_policy=self._stage.removal_policy,
         )
@@ -60,7 +65,6 @@ class StandardMachine(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
-            state_machine_name=self.machine_name,
             state_machine_type=sfn.StateMachineType.STANDARD,  # waits last days; exactly-once named executions
             definition_body=sfn.DefinitionBody.from_file(str(definition)),
             definition_substitutions=dict(substitutions),
@@ -81,24 +85,27 @@ class StandardMachine(Construct):
 
     @property
     def executions_arn(self) -> str:
-        """`arn:<partition>:states:<region>:<account>:execution:<machine>:*`: every execution of this machine."""
+        """`arn:<partition>:states:<region>:<account>:execution:<machine name>:*`: every execution of this machine."""
         return Stack.of(self).format_arn(
             service="states",
             resource="execution",
-            resource_name=f"{self.machine_name}:*",
+            resource_name=f"{self.state_machine.state_machine_name}:*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
 
     def executions_finding(self) -> str:
         """The cdk-nag IAM5 finding id for `executions_arn` (tokens written as cdk-nag writes them)."""
+        machine = self.state_machine.node.default_child
+        assert isinstance(machine, CfnResource)
+        logical_id = Stack.of(self).resolve(machine.logical_id)
         return (
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-            f"{self.machine_name}:*]"
+            f"<{logical_id}.Name>:*]"
         )
 
     def _failure_description(self, what: str) -> str:
         """What an alarm on a failed or timed-out execution says; subclasses say what it means for customers."""
-        return f"A {self.machine_name} execution {what}: open it in the Step Functions console."
+        return f"A {self.machine} execution {what}: open it in the Step Functions console."
 
     def add_alarms(self, topic: sns.ITopic) -> list[cloudwatch.Alarm]:
         """A failed or timed-out execution is something nobody was told: both alarm to `topic`."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
 
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -16,6 +18,23 @@ from intake.resources import TABLE
 # What `intake.store` calls: GetItem and Query to read; TransactWriteItems made of Puts and Updates.
 _READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
 _WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem")
+
+
+@dataclass(frozen=True)
+class ItemGrant:
+    """`actions` on the table's items whose partition key matches one of `leading_keys` (IAM `StringLike`: `*` is
+    any text), and, with `attributes`, on those attributes only: reads must name them (a projection)."""
+
+    actions: tuple[str, ...]
+    leading_keys: tuple[str, ...]
+    attributes: tuple[str, ...] | None = None
+
+    def allows(self, action: str, partition_key: str, attributes: set[str] | None = None) -> bool:
+        """Whether a request of `action` on an item of `partition_key` (reading `attributes`; None: all) is granted:
+        what the tests hold every recorded call of a function to."""
+        if action not in self.actions or not any(fnmatchcase(partition_key, k) for k in self.leading_keys):
+            return False
+        return self.attributes is None or (attributes is not None and attributes <= set(self.attributes))
 
 
 class TicketStore(Construct):
@@ -71,6 +90,30 @@ class TicketStore(Construct):
         self.grant_read(grantee)
         self._grant(grantee, _WRITE_ACTIONS, [self.table.table_arn])
         self.grant_key_for_writes(grantee)
+
+    def grant(self, grantee: iam.IGrantable, grants: Sequence[ItemGrant]) -> None:
+        """Each of `grants` (items by their partition key, attributes if it says), and the table key that reads and
+        writes need."""
+        for grant in grants:
+            if grant.attributes is None:
+                self.grant_items(grantee, grant.actions, grant.leading_keys)
+                continue
+            iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=list(grant.actions),
+                resource_arns=[self.table.table_arn],
+                conditions={
+                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(grant.leading_keys)},
+                    # the keys and the attributes named, nothing else: a read without a projection is refused
+                    "ForAllValues:StringEquals": {
+                        "dynamodb:Attributes": [TABLE.partition_key, TABLE.sort_key, *grant.attributes]
+                    },
+                    "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+                },
+            )
+        self.grant_key_for_reads(grantee)
+        if any(set(g.actions) - set(_READ_ACTIONS) for g in grants):
+            self.grant_key_for_writes(grantee)
 
     def grant_items(self, grantee: iam.IGrantable, actions: Sequence[str], leading_keys: Sequence[str]) -> None:
         """`actions` on the table, and only on items whose partition key matches one of `leading_keys`

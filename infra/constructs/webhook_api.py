@@ -4,6 +4,11 @@ Webhooks, /healthz and the satisfaction survey links (/csat/{token}) are open at
 customers cannot sign SigV4; the receiver checks each provider's own signature before it stores anything, and
 each survey token's HMAC and expiry); /tickets, /contacts, /quarantine, /digests and /failures require IAM (SigV4)
 or the JWTs of the policy file's `api.jwt`.
+
+Each route belongs to one group, which has its own throttle (the stage's route settings) and its own server-error
+and latency metrics (metric filters on the access logs, which Observability alarms on): providers' webhooks,
+what anyone may call (public forms, survey links, health), and agents' tools. A burst on one group is refused
+with 429s there and leaves the others their rate.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -26,9 +32,51 @@ from infra.acknowledgments import acknowledge
 from infra.stage import Stage
 from intake.config import Jwt
 
-# Per second across the stage; a provider's retry storm is absorbed by the burst, then 429s.
+# The stage's default, for what no route matches (a 404 costs a Lambda-free answer); each route has its group's.
 THROTTLE_RATE = 50
 THROTTLE_BURST = 100
+# Where the groups' metrics go (the namespace the functions' business metrics share).
+METRICS_NAMESPACE = "Intake"
+
+
+@dataclass(frozen=True)
+class RouteGroup:
+    """Routes that share a throttle (requests per second per route, and burst) and alarms."""
+
+    name: str  # PascalCase: construct ids and metric names (`ProviderWebhooksServerErrors`)
+    rate: int
+    burst: int
+    latency_ms: int  # the p90 answer time past which its alarm goes off
+    why: str
+
+
+PROVIDER_WEBHOOKS = RouteGroup(
+    "ProviderWebhooks",
+    rate=50,
+    burst=100,
+    latency_ms=2000,
+    why="Twilio, Meta, SendGrid and Mailgun: a provider's retry storm is absorbed by the burst, then 429s, which "
+    "they retry later. Twilio waits 15 s for TwiML and Meta retries an answer that is slow: the receiver answers in "
+    "milliseconds, so 2 s at p90 means the archive or the queue is struggling.",
+)
+PUBLIC = RouteGroup(
+    "Public",
+    rate=10,
+    burst=20,
+    latency_ms=3000,
+    why="Anyone may call these (public web forms, satisfaction survey links, health checks): a script posting a public "
+    "form is held to 10 a second per route, each of which would otherwise be archived and queued. People submit a "
+    "form or follow a link a few times a minute.",
+)
+AGENTS = RouteGroup(
+    "Agents",
+    rate=25,
+    burst=50,
+    latency_ms=5000,
+    why="Agents' tools and operators (IAM or JWT): a runaway script is held to its own 25 a second per route and "
+    "cannot take the providers' or customers' rate. Lists and SLA explanations read more than a webhook writes.",
+)
+ROUTE_GROUPS = (PROVIDER_WEBHOOKS, PUBLIC, AGENTS)
 
 FORM_WEBHOOK_PATH = "/webhooks/forms/{form_id}"
 CSAT_PATH = "/csat/{token}"  # a satisfaction survey link (GET: the score; POST: the comment form)
@@ -66,6 +114,18 @@ ACCESS_LOG_FORMAT = {
     "integrationLatency": "$context.integrationLatency",
     "integrationError": "$context.integrationErrorMessage",
 }
+# Written as JSON numbers, not strings, so that metric filters compare them as numbers (`$.status >= 500`); API
+# Gateway always has a value for these two (`integrationLatency` is "-" when no integration ran: it stays a string).
+NUMERIC_FIELDS = ("status", "responseLatency")
+
+
+def access_log_format() -> str:
+    """ACCESS_LOG_FORMAT as the one-line JSON API Gateway fills in, NUMERIC_FIELDS unquoted."""
+    fields = [
+        f"{json.dumps(name)}: {value if name in NUMERIC_FIELDS else json.dumps(value)}"
+        for name, value in ACCESS_LOG_FORMAT.items()
+    ]
+    return "{" + ", ".join(fields) + "}"
 
 
 @dataclass(frozen=True)
@@ -74,6 +134,12 @@ class Route:
     path: str
     target: str  # "receiver" or "api"
     open_because: str | None = None  # None: IAM (SigV4) at the gateway
+    group: RouteGroup = AGENTS
+
+    @property
+    def key(self) -> str:
+        """`POST /webhooks/whatsapp`: how the stage's route settings and the access logs name it."""
+        return f"{self.method.value} {self.path}"
 
 
 ROUTES = (
@@ -84,14 +150,20 @@ ROUTES = (
         open_because="Site backends and Typeform cannot sign SigV4. The receiver checks the form's own "
         "signature (X-Intake-Signature, Typeform-Signature) or, for public forms, origin and honeypot, "
         "and stores nothing when that fails.",
+        # browsers post public forms here, anonymously: the public group's limit (signed forms share the route)
+        group=PUBLIC,
     ),
-    *(Route(apigwv2.HttpMethod.POST, path, "receiver", open_because=_TWILIO_OPEN) for path in TWILIO_WEBHOOK_PATHS),
+    *(
+        Route(apigwv2.HttpMethod.POST, path, "receiver", open_because=_TWILIO_OPEN, group=PROVIDER_WEBHOOKS)
+        for path in TWILIO_WEBHOOK_PATHS
+    ),
     Route(
         apigwv2.HttpMethod.POST,
         "/webhooks/email/sendgrid",
         "receiver",
         open_because="SendGrid Inbound Parse cannot sign SigV4; the receiver checks HTTP basic auth against the "
         "SENDGRID_INBOUND_USER/PASSWORD secrets and stores nothing when it fails.",
+        group=PROVIDER_WEBHOOKS,
     ),
     Route(
         apigwv2.HttpMethod.POST,
@@ -99,6 +171,7 @@ ROUTES = (
         "receiver",
         open_because="Mailgun cannot sign SigV4; the receiver checks its HMAC signature (timestamp within 15 "
         "minutes, each token once) and stores nothing when it fails.",
+        group=PROVIDER_WEBHOOKS,
     ),
     Route(
         apigwv2.HttpMethod.GET,
@@ -106,6 +179,7 @@ ROUTES = (
         "receiver",
         open_because="Meta's subscription handshake cannot sign SigV4; the receiver answers the challenge only "
         "when hub.verify_token matches the configured secret, and stores nothing.",
+        group=PROVIDER_WEBHOOKS,
     ),
     Route(
         apigwv2.HttpMethod.POST,
@@ -113,15 +187,17 @@ ROUTES = (
         "receiver",
         open_because="Meta cannot sign SigV4. The receiver checks X-Hub-Signature-256 (HMAC-SHA256 with the app "
         "secret over the raw body) and stores nothing when it fails.",
+        group=PROVIDER_WEBHOOKS,
     ),
-    Route(apigwv2.HttpMethod.GET, CSAT_PATH, "receiver", open_because=_CSAT_OPEN),
-    Route(apigwv2.HttpMethod.POST, CSAT_PATH, "receiver", open_because=_CSAT_OPEN),
+    Route(apigwv2.HttpMethod.GET, CSAT_PATH, "receiver", open_because=_CSAT_OPEN, group=PUBLIC),
+    Route(apigwv2.HttpMethod.POST, CSAT_PATH, "receiver", open_because=_CSAT_OPEN, group=PUBLIC),
     Route(
         apigwv2.HttpMethod.GET,
         "/healthz",
         "api",
         open_because="Load balancers and uptime checks call it without credentials; it answers "
         '{"status": "ok"} and reads nothing.',
+        group=PUBLIC,
     ),
     Route(apigwv2.HttpMethod.GET, "/tickets", "api"),
     Route(apigwv2.HttpMethod.GET, "/contacts/{contact_id}", "api"),
@@ -160,7 +236,7 @@ class _AccessLogs:
 
     @property
     def format(self) -> apigw.AccessLogFormat:
-        return apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FORMAT))
+        return apigw.AccessLogFormat.custom(access_log_format())
 
 
 def _cors(origins: Sequence[str]) -> apigwv2.CorsPreflightOptions | None:
@@ -206,6 +282,9 @@ class WebhookApi(Construct):
             },
             _agent_authorizer(jwt),
         )
+        self._throttle_each_route()
+        self.server_errors = {group.name: self._build_server_errors(group) for group in ROUTE_GROUPS}
+        self.latency = {group.name: self._build_latency(group) for group in ROUTE_GROUPS}
 
     @property
     def url(self) -> str:
@@ -238,3 +317,55 @@ class WebhookApi(Construct):
             )
             if route.open_because is not None:
                 acknowledge(built, "AwsSolutions-APIG4", route.open_because)
+            # The stage's route settings name the route: CloudFormation must create it first.
+            stage, created = self.stage.node.default_child, built.node.default_child
+            assert isinstance(stage, apigwv2.CfnStage) and isinstance(created, apigwv2.CfnRoute)
+            stage.node.add_dependency(created)
+
+    def _throttle_each_route(self) -> None:
+        """Each route at its group's rate and burst (HTTP APIs throttle per route, through the stage)."""
+        stage = self.stage.node.default_child
+        assert isinstance(stage, apigwv2.CfnStage)
+        stage.route_settings = {  # a JSON map in CloudFormation's own spelling (CDK passes it as it is)
+            route.key: {"ThrottlingRateLimit": route.group.rate, "ThrottlingBurstLimit": route.group.burst}
+            for route in ROUTES
+        }
+
+    # ------------------------------------------------------------------ metrics (from the access logs)
+
+    def _build_server_errors(self, group: RouteGroup) -> cloudwatch.Metric:
+        """Answers 500 and over (a function that failed, timed out or was throttled, a store that was unavailable)
+        on the group's routes, as the access log has them: what the callers saw, whatever failed."""
+        metric_filter = logs.MetricFilter(
+            self,
+            f"{group.name}ServerErrors",
+            log_group=self.access_logs,
+            metric_namespace=METRICS_NAMESPACE,
+            metric_name=f"{group.name}ServerErrors",
+            filter_pattern=logs.FilterPattern.all(logs.FilterPattern.number_value("$.status", ">=", 500), _on(group)),
+            metric_value="1",
+        )
+        return metric_filter.metric(period=Duration.minutes(1), statistic="Sum")
+
+    def _build_latency(self, group: RouteGroup) -> cloudwatch.Metric:
+        """How long the group's callers waited for each answer (ms)."""
+        metric_filter = logs.MetricFilter(
+            self,
+            f"{group.name}Latency",
+            log_group=self.access_logs,
+            metric_namespace=METRICS_NAMESPACE,
+            metric_name=f"{group.name}Latency",
+            filter_pattern=logs.FilterPattern.all(
+                logs.FilterPattern.number_value("$.responseLatency", ">=", 0), _on(group)
+            ),
+            metric_value="$.responseLatency",
+            unit=cloudwatch.Unit.MILLISECONDS,
+        )
+        return metric_filter.metric(period=Duration.minutes(5), statistic="p90")
+
+
+def _on(group: RouteGroup) -> logs.JsonPattern:
+    """An access log line of one of the group's routes."""
+    return logs.FilterPattern.any(
+        *(logs.FilterPattern.string_value("$.routeKey", "=", route.key) for route in ROUTES if route.group is group)
+    )

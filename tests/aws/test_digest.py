@@ -518,13 +518,78 @@ def test_a_ticket_from_the_pipeline_answered_through_the_api_is_in_todays_digest
     assert "<script" not in preview["html"] and preview["text"].startswith("Daily digest")
     assert digest_mails(stack) == []  # a preview sends nothing
 
+    # without a digest function (as `intake serve` runs it), the api publishes before it answers 202
     status, answer = stack.post_api("/digests/support/daily", {"date": today})
-    assert status == 200
-    assert (answer["sent"], answer["reason"]) == (True, "sent")
-    assert answer["archive"] == [f"digests/support/daily/{today}.{kind}" for kind in ("html", "txt", "json")]
+    assert status == 202
+    keys = [f"digests/support/daily/{today}.{kind}" for kind in ("html", "txt", "json")]
+    assert (answer["accepted"], answer["start"], answer["end"], answer["archive"]) == (True, today, today, keys)
+    assert set(keys) <= set(stack.objects()) and len(digest_mails(stack)) == 1
     # today is not over: asked again, it is sent again (the scheduled digest, tomorrow, is the one sent once)
-    assert stack.post_api("/digests/support/daily", {"date": today})[1]["reason"] == "sent"
+    assert stack.post_api("/digests/support/daily", {"date": today})[0] == 202
     assert len(digest_mails(stack)) == 2
+
+
+def test_publishing_on_demand_invokes_the_digest_function_which_publishes_that_window(
+    stack: Stack, policy: Policy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.stub import Stubber
+
+    from intake.handlers import digest
+    from intake.local.gateway import LocalContext
+
+    # Given the deployed api, which knows the digest function, and a team's data
+    seed(stack, policy)
+    monkeypatch.setenv("INTAKE_DIGEST_FUNCTION_NAME", "IntakeDev-Digest")
+    runtime.reset()
+    lambda_client = runtime.client("lambda")
+    event = {"date": "2026-11-24", "period": "daily", "team": "support"}
+
+    # When an agent asks for a day's digest
+    with Stubber(lambda_client) as stub:
+        stub.add_response(
+            "invoke",
+            {"StatusCode": 202},
+            {
+                "FunctionName": "IntakeDev-Digest",
+                "InvocationType": "Event",
+                "Payload": json.dumps(event, sort_keys=True).encode(),
+            },
+        )
+        status, answer = stack.post_api("/digests/support/daily", {"date": "2026-11-24"})
+        stub.assert_no_pending_responses()
+
+    # Then the api answered at once, publishing nothing itself, with where the digest will be
+    keys = [f"digests/support/daily/2026-11-24.{kind}" for kind in ("html", "txt", "json")]
+    assert status == 202
+    assert answer == {
+        "accepted": True,
+        "team": "support",
+        "period": "daily",
+        "start": "2026-11-24",
+        "end": "2026-11-24",
+        "digest_id": "support#daily#2026-11-24",
+        "archive": keys,
+        "announced_as": "DigestPublished",
+        "preview": "/digests/support/daily?date=2026-11-24",
+    }
+    assert digest_mails(stack) == [] and not set(keys) & set(stack.objects())
+
+    # And the digest function, given that event (as Lambda delivers it), publishes exactly there, once
+    published = digest.handler(event, LocalContext("digest", "req-7"))
+    assert (published["sent"], published["archive"]) == (True, keys)
+    assert set(keys) <= set(stack.objects()) and len(digest_mails(stack)) == 1
+
+
+def test_the_window_asked_for_without_a_date_is_settled_by_the_api() -> None:
+    from intake.digest.requests import requested
+
+    policy = load_policy(ROOT / "intake.yaml")
+    # 00:30 in Paris on the 25th is 23:30 UTC on the 24th: the last complete day is the 24th, by the team's clock
+    asked = requested(policy, "support", "daily", None, datetime(2026, 11, 24, 23, 30, tzinfo=UTC))
+
+    assert asked.event == {"team": "support", "period": "daily", "date": "2026-11-24"}
+    weekly = requested(policy, "support", "weekly", date(2026, 11, 26), NOW)
+    assert (weekly.start, weekly.end) == (date(2026, 11, 23), date(2026, 11, 29))
 
 
 @pytest.mark.parametrize(

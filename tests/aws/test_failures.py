@@ -105,3 +105,30 @@ def test_a_failure_is_recorded_without_customer_data(
     assert "text" in failure["error_message"] and "provider" in failure["error_message"]
     assert "example.com" not in json.dumps(failure) and "612345678" not in json.dumps(failure)
     assert (failure["channel"], failure["receipt_id"]) == (None, None)
+
+
+def test_each_message_that_fails_in_its_batch_is_counted_by_its_queue_at_once(
+    stack: Stack, policies: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    # Given a form the worker cannot ingest (its team is not in the worker's policy), and metrics on, as in Lambda
+    with_billing, without = policies
+    use(with_billing, monkeypatch)
+    assert stack.post_sample("contact-json.json")[0] == 202
+    use(without, monkeypatch)
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    capsys.readouterr()
+
+    # When the ingest function's batch has it fail (the function itself succeeds: the failure is reported)
+    assert stack.work(rounds=1) == 0
+
+    # Then one RecordFailed for the inbound queue was written (EMF on stdout, what CloudWatch turns into the metric
+    # the queue's RecordsFailed alarm watches), beside the batch's own metrics
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    failed = [m for m in emitted if m.get("RecordFailed") == [1.0]]
+    assert len(failed) == 1
+    [directive] = failed[0]["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "Intake" and directive["Metrics"] == [{"Name": "RecordFailed", "Unit": "Count"}]
+    assert sorted(directive["Dimensions"][0]) == ["queue", "service"]
+    assert (failed[0]["queue"], failed[0]["service"]) == (INBOUND_QUEUE.name, "intake")

@@ -110,7 +110,7 @@ def items(stack: Stack, prefix: str) -> list[dict[str, Any]]:
 
 def answer_of(stack: Stack, ticket_id: str) -> dict[str, Any] | None:
     item = stack.dynamodb.get_item(
-        TableName=stack.resources.table, Key={"PK": {"S": f"TICKET#{ticket_id}"}, "SK": {"S": "CSAT"}}
+        TableName=stack.resources.table, Key={"PK": {"S": f"CSAT#{ticket_id}"}, "SK": {"S": "CSAT"}}
     ).get("Item")
     return None if item is None else {k: next(iter(v.values())) for k, v in item.items()}
 

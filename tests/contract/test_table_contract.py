@@ -449,16 +449,38 @@ def test_the_first_satisfaction_answer_wins_and_comments_replace(table: Table) -
     day = T0.date()
     store.record_survey_sent(ticket, day, T0 + timedelta(hours=1), {"via": "email"})
 
-    first, recorded = store.record_csat(ticket, 5, day, T0 + timedelta(hours=2))
-    kept, again = store.record_csat(ticket, 1, day, T0 + timedelta(hours=3))
+    linked = store.ticket_reference(ticket.id)  # what a survey link's page reads of the ticket
+
+    first, recorded = store.record_csat(linked, 5, day, T0 + timedelta(hours=2))
+    kept, again = store.record_csat(linked, 1, day, T0 + timedelta(hours=3))
     store.comment_csat(ticket.id, "quick", T0 + timedelta(hours=4))
     commented = store.comment_csat(ticket.id, "quick and kind", T0 + timedelta(hours=5))
 
+    assert (linked.id, linked.team, linked.reference) == (ticket.id, "support", ticket.reference)
     assert (recorded, again, first.score, kept.score) == (True, False, 5, 5)
     assert commented is not None and commented.comment == "quick and kind"
     assert [(s.score, s.comment) for s in store.scores_received("support", day)] == [(5, "quick and kind")]
     assert store.surveys_sent("support", day) == 1
     assert store.comment_csat(open_ticket(store, 2).id, "no answer", T0) is None
+    # the answer is an item of its own, outside the ticket's; the ticket's history shows it
+    assert {i["PK"]["S"] for i in table.items() if i["SK"]["S"] == "CSAT"} == {f"CSAT#{ticket.id}"}
+    answered = [e for e in store.ticket_detail(ticket.id).events if e.kind is EventKind.SURVEY_ANSWERED]
+    assert [(e.at, e.detail) for e in answered] == [(T0 + timedelta(hours=2), {"score": 5})]
+    with pytest.raises(TicketNotFoundError):
+        store.ticket_reference(str(ULID()))
+
+
+def test_a_projection_reads_only_the_attributes_it_names(table: Table) -> None:
+    table.call("put_item", Item={**key("P#1", "S"), "team": {"S": "support"}, "body": {"S": "a customer's words"}})
+
+    got = table.call(
+        "get_item", Key=key("P#1", "S"), ProjectionExpression="#team", ExpressionAttributeNames={"#team": "team"}
+    )
+
+    assert got["Item"] == {"team": {"S": "support"}}
+    assert table.call("get_item", Key=key("P#1", "S"), ProjectionExpression="body")["Item"] == {
+        "body": {"S": "a customer's words"}
+    }
 
 
 def test_quarantine_lists_newest_first_and_releases_a_held_email_once(table: Table) -> None:

@@ -37,6 +37,9 @@ def test_the_layer_and_code_assets_build_without_docker(tmp_path: Path) -> None:
         kept = {p.name for p in info.iterdir()} - {"METADATA", "licenses"}
         assert all(name.upper().startswith(("LICENSE", "COPYING", "NOTICE")) for name in kept), info.name
     assert list(site.glob("python_ulid-*.dist-info/METADATA")), "python-ulid reads its version from it at import"
+    # the Tracer's X-Ray SDK (aws-lambda-powertools[tracer]), and wrapt's compiled module for arm64
+    assert (site / "aws_xray_sdk" / "core" / "__init__.py").exists()
+    assert list(site.glob("wrapt/_wrappers.cpython-313-aarch64-linux-gnu.so"))
     size = _size_mb(layer)
     print(f"\nlayer unzipped: {size:.1f} MB")
     assert size <= LAYER_LIMIT_MB

@@ -120,7 +120,8 @@ def test_the_scheduler_role_may_only_invoke_the_digest_function(synthesized: Syn
         for name, policy in synthesized.resources("AWS::IAM::Policy").items()
         if "lambda:InvokeFunction" in _actions(list(policy["Properties"]["PolicyDocument"]["Statement"]))
     ]
-    assert len(invokers) == 1
+    # the scheduler's role, and the api's, which hands a digest published on demand to it (below)
+    assert sorted(name[: name.index("Role")] for name in invokers) == ["DigestsScheduler", "FunctionsApi"]
 
 
 def test_a_digest_that_failed_after_its_retries_lands_in_the_alarmed_dead_letter_queue(
@@ -130,7 +131,11 @@ def test_a_digest_that_failed_after_its_retries_lands_in_the_alarmed_dead_letter
     dead_letters, queue = synthesized.one("AWS::SQS::Queue", "Digests/DeadLetters")
     queue_key, _ = synthesized.one("AWS::KMS::Key", "InboundQueues/Key")
     topic, _ = synthesized.one("AWS::SNS::Topic", "Observability/AlarmTopic")
-    (config,) = synthesized.resources("AWS::Lambda::EventInvokeConfig").values()
+    (config,) = [
+        c
+        for c in synthesized.resources("AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": digest}
+    ]
 
     assert config["Properties"]["FunctionName"] == {"Ref": digest}
     assert config["Properties"]["DestinationConfig"] == {"OnFailure": {"Destination": _arn(dead_letters)}}
@@ -192,7 +197,10 @@ def test_the_digest_function_reads_the_window_claims_it_once_archives_announces_
     assert _as_list(events["Action"]) == ["events:PutEvents"] and events["Resource"] == _arn(bus)
     # SES as the notifications sender only
     (send,) = _with(statements, "ses:SendRawEmail")
-    identities = sorted(r["Fn::Join"][1][-1] for r in _as_list(send["Resource"]))
+    # (and the configuration set it sends with, test_mail_feedback)
+    identities = sorted(
+        r["Fn::Join"][1][-1] for r in _as_list(send["Resource"]) if r["Fn::Join"][1][-2] != ":configuration-set/"
+    )
     assert identities == sorted([f":identity/{sender}", f":identity/{sender.rpartition('@')[2]}"])
     assert not any(a.startswith(("secretsmanager:", "states:", "sqs:Receive")) for a in _actions(statements))
 
@@ -248,28 +256,24 @@ def _grants(statements: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
     }
 
 
-def test_the_api_may_publish_a_digest_as_the_digest_function_does(synthesized: Synthesized) -> None:
-    from intake.digest.publish import CLAIM_SCOPE
+def test_the_api_hands_a_digest_published_on_demand_to_the_digest_function(synthesized: Synthesized) -> None:
+    digest, _ = synthesized.one("AWS::Lambda::Function", "Functions/Digest")
+    api = _function_statements(synthesized, "Api")
+    variables = _environment(synthesized, "Api")
 
-    dead_letters, _ = synthesized.one("AWS::SQS::Queue", "Digests/DeadLetters")
-    queue_key, _ = synthesized.one("AWS::KMS::Key", "InboundQueues/Key")
-    bus, _ = synthesized.one("AWS::Events::EventBus", "Events/Bus")
-    table, _ = synthesized.one("AWS::DynamoDB::Table", "TicketStore/Tickets")
-    api = _grants(_function_statements(synthesized, "Api"))
-    # what the digest function needs to run at all, not to publish: its logs, its dead letters and their key
-    own = {json.dumps(_arn(dead_letters)), json.dumps(_arn(queue_key))}
-    digest = {g for g in _grants(_function_statements(synthesized, "Digest")) if not g[0].startswith("logs:")}
-    publishing = {g for g in digest if g[1] not in own}
-
-    assert publishing < digest  # the dead-letter grants were there, and are not the api's
-    # reads of the by_day and open_by_due indexes (the api reads every index already), the TOKEN#digest# claim, the
-    # archive under digests/, PutEvents on the bus, SES as the notifications sender: all of it, with its conditions
-    assert publishing - api == set()
-    claim = json.dumps({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"TOKEN#{CLAIM_SCOPE}#*"]}})
-    assert ("dynamodb:DeleteItem", json.dumps(_arn(table)), claim) in api
-    # not the digest's dead letters; the queues' key is the api's for /failures (test_stack_template)
-    assert not {g for g in api if g[1] == json.dumps(_arn(dead_letters))}
-    assert _environment(synthesized, "Api")["INTAKE_EVENT_BUS_NAME"] == {"Ref": bus}
+    # it may invoke the digest function (asynchronously: intake.digest.requests), that function only, and knows it
+    (invoke,) = _with(api, "lambda:InvokeFunction")
+    assert _as_list(invoke["Action"]) == ["lambda:InvokeFunction"] and invoke["Resource"] == _arn(digest)
+    assert variables["INTAKE_DIGEST_FUNCTION_NAME"] == {"Ref": digest}
+    # and does none of the publishing itself: no claim on a window, no digests/ object, no event, no digest mail
+    claims = [s for s in api if "TOKEN#digest#*" in json.dumps(s.get("Condition"))]
+    assert claims == [] and "INTAKE_EVENT_BUS_NAME" not in variables
+    assert not _with(api, "events:PutEvents")
+    assert not any(f"/{DIGESTS_PREFIX}" in json.dumps(s["Resource"]) for s in _with(api, "s3:PutObject"))
+    # the digest function has more time than the api's 10 s (and its retries and dead-letter queue, above)
+    _, api_function = synthesized.one("AWS::Lambda::Function", "Functions/Api")
+    _, digest_function = synthesized.one("AWS::Lambda::Function", "Functions/Digest")
+    assert api_function["Properties"]["Timeout"] == 10 < digest_function["Properties"]["Timeout"]
 
 
 # ------------------------------------------------------------------ Intake's event bus
@@ -285,8 +289,7 @@ def test_intakes_bus_exists_and_only_the_digests_and_notifier_put_events_on_it(s
             if any(a.startswith("events:") for a in _as_list(statement["Action"])):
                 putters[name[: name.index("Role")]] = (_as_list(statement["Action"]), statement["Resource"])
     assert putters == {
-        "FunctionsDigest": (["events:PutEvents"], _arn(bus)),  # DigestPublished
-        "FunctionsApi": (["events:PutEvents"], _arn(bus)),  # DigestPublished (POST /digests/{team}/{period})
+        "FunctionsDigest": (["events:PutEvents"], _arn(bus)),  # DigestPublished (scheduled, and on demand)
         "FunctionsNotifier": (["events:PutEvents"], _arn(bus)),  # SurveyRequested
     }
     assert _environment(synthesized, "Notifier")["INTAKE_EVENT_BUS_NAME"] == {"Ref": bus}
@@ -297,6 +300,8 @@ def test_intakes_bus_exists_and_only_the_digests_and_notifier_put_events_on_it(s
 
 
 def test_the_deliver_later_machine_is_the_asl_file_with_the_notifications_queue(synthesized: Synthesized) -> None:
+    from tests.infra.test_sla_timers import vended_log_group_name
+
     queue, _ = synthesized.one("AWS::SQS::Queue", "InboundQueues/Notifications")
     role, _ = synthesized.one("AWS::IAM::Role", "DeliverLater/Role")
     logs, log_group = synthesized.one("AWS::Logs::LogGroup", "DeliverLater/Logs")
@@ -305,13 +310,13 @@ def test_the_deliver_later_machine_is_the_asl_file_with_the_notifications_queue(
     staged = synthesized.outdir / f"asset.{props['DefinitionS3Location']['Key']}"
     source = LATER_DEFINITION.read_text(encoding="utf-8")
 
-    assert props["StateMachineName"] == f"IntakeDev-{LATER_MACHINE}"
+    assert "StateMachineName" not in props  # CloudFormation names it (test_stack_template: no fixed names)
     assert props["StateMachineType"] == "STANDARD"
     assert props["RoleArn"] == _arn(role)
     assert props["TracingConfiguration"] == {"Enabled": True}
     assert props["LoggingConfiguration"]["Level"] == "ALL"
     assert props["LoggingConfiguration"]["Destinations"] == [{"CloudWatchLogsLogGroup": {"LogGroupArn": _arn(logs)}}]
-    assert log_group["Properties"]["LogGroupName"] == f"/aws/vendedlogs/states/IntakeDev-{LATER_MACHINE}"
+    assert vended_log_group_name(log_group) == f"/aws/vendedlogs/states/IntakeDev-{LATER_MACHINE}-<stack uuid>"
     assert staged.read_text(encoding="utf-8") == source
     assert props["DefinitionSubstitutions"] == {"NotificationsQueueUrl": {"Ref": queue}}
     assert set(VARIABLE.findall(source)) == set(props["DefinitionSubstitutions"])
@@ -401,27 +406,43 @@ def test_survey_links_are_open_receiver_routes_because_the_token_is_signed(synth
         assert "HMAC" in reason and "expir" in reason, key
 
 
-def test_the_receiver_records_answers_only_on_ticket_and_csat_day_items(synthesized: Synthesized) -> None:
+def test_the_receiver_records_answers_apart_from_tickets_and_reads_two_attributes_of_them(
+    synthesized: Synthesized,
+) -> None:
     table, _ = synthesized.one("AWS::DynamoDB::Table", "TicketStore/Tickets")
     statements = _function_statements(synthesized, "Receiver")
+    items = [s for s in statements if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))]
 
-    (items,) = [s for s in statements if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))]
-    assert set(_as_list(items["Action"])) == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
-    assert items["Resource"] == _arn(table)  # no index, no Query, no DeleteItem
-    assert items["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["TICKET#*", "CSATDAY#*"]}}
+    assert all(s["Resource"] == _arn(table) for s in items)  # no index, no Query, no DeleteItem
+    writes = {
+        key
+        for s in items
+        if {"dynamodb:PutItem", "dynamodb:UpdateItem"} & set(_as_list(s["Action"]))
+        for key in s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+    }
+    assert "TICKET#*" not in writes and {"CSAT#*", "CSATDAY#*"} <= writes  # and Mailgun's tokens (test_least_privilege)
+    (tickets,) = [s for s in items if s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["TICKET#*"]]
+    assert _as_list(tickets["Action"]) == ["dynamodb:GetItem"]
+    assert tickets["Condition"]["ForAllValues:StringEquals"] == {
+        "dynamodb:Attributes": ["PK", "SK", "team", "reference"]
+    }
+    assert tickets["Condition"]["StringEqualsIfExists"] == {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"}
     assert _environment(synthesized, "Receiver")["INTAKE_TABLE_NAME"] == {"Ref": table}
 
 
-def test_the_survey_secret_is_listed_when_a_team_asks_for_surveys(synthesized: Synthesized) -> None:
+def test_the_survey_secret_is_a_secret_of_its_own_when_a_team_asks_for_surveys(synthesized: Synthesized) -> None:
     from infra.constructs.secrets import secret_keys
-    from intake.config import Satisfaction
     from intake.satisfaction import SECRET_NAME
 
     policy = synthesized.policy_file.policy
-    secret_id, secret = synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/Secret")
+    _, webhooks = synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/Secret")
+    survey_id, survey = synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/SurveyLinks")
 
     assert SECRET_NAME == "CSAT_SECRET"
-    assert SECRET_NAME in secret["Properties"]["Description"]
-    assert _environment(synthesized, "Notifier")["INTAKE_SECRETS_ARN"] == {"Ref": secret_id}
-    teams = {tid: t.model_copy(update={"satisfaction": Satisfaction()}) for tid, t in policy.teams.items()}
-    assert SECRET_NAME not in secret_keys(policy.model_copy(update={"teams": teams}))
+    assert (
+        SECRET_NAME in survey["Properties"]["Description"] and SECRET_NAME not in webhooks["Properties"]["Description"]
+    )
+    assert SECRET_NAME not in secret_keys(policy)
+    for function in ("Notifier", "Receiver"):  # signs the links; checks them
+        assert _environment(synthesized, function)["INTAKE_SURVEY_SECRET_ARN"] == {"Ref": survey_id}, function
+    assert "INTAKE_SECRETS_ARN" not in _environment(synthesized, "Notifier")

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from infra.naming import pascal_case
-from intake.resources import ARCHIVE, INBOUND_QUEUE, QUEUES, TABLE
+from intake.resources import INBOUND_QUEUE, QUEUES, TABLE
 from tests.infra.synthesis import ALERT_EMAILS, Synthesized
 
 INBOUND = pascal_case(INBOUND_QUEUE.name)
@@ -40,7 +40,7 @@ def _refs(value: Any) -> str:
 # ------------------------------------------------------------------ functions
 
 
-OUR_FUNCTIONS = 6  # receiver, ingest, email, api, notifier, digest
+OUR_FUNCTIONS = 7  # receiver, ingest, email, api, notifier, digest, feedback
 
 
 def _ours(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
@@ -90,20 +90,23 @@ def test_each_function_is_given_only_the_settings_it_reads(synthesized: Synthesi
     from intake.config import ENV_PREFIX, Settings
 
     common = {"CONFIG", "PUBLIC_BASE_URL"}  # the policy file; links in what it answers or sends
+    mail = {"SES_CONFIGURATION_SET"}  # what sends bounces and complaints back (test_mail_feedback)
     expected = {
-        # the table: survey answers (/csat/{token})
-        "Receiver": common | {"BUCKET_NAME", "INBOUND_QUEUE_URL", "SECRETS_ARN", "TABLE_NAME"},
-        # the SLA timers they start
-        "Ingest": common | {"TABLE_NAME", "BUCKET_NAME", "SECRETS_ARN", "STATE_MACHINE_ARN"},
-        "Email": common | {"TABLE_NAME", "BUCKET_NAME", "STATE_MACHINE_ARN"},
-        # the SLA timers; the deliver-later machine (a resolution's survey); the bus (a digest published on demand)
-        # and /failures: each queue and its dead-letter queue
+        # the table: survey answers (/csat/{token}), Mailgun's tokens; the webhook secrets and the survey link secret
+        "Receiver": common | {"BUCKET_NAME", "INBOUND_QUEUE_URL", "SECRETS_ARN", "SURVEY_SECRET_ARN", "TABLE_NAME"},
+        # the SLA timers they start; ingest: the WhatsApp token, its only secret
+        "Ingest": common | mail | {"TABLE_NAME", "BUCKET_NAME", "WHATSAPP_TOKEN_ARN", "STATE_MACHINE_ARN"},
+        "Email": common | mail | {"TABLE_NAME", "BUCKET_NAME", "STATE_MACHINE_ARN"},
+        # the SLA timers; the deliver-later machine (a resolution's survey); the digest function (a digest published
+        # on demand); and /failures: each queue and its dead-letter queue
         "Api": common
-        | {"TABLE_NAME", "BUCKET_NAME", "STATE_MACHINE_ARN", "LATER_MACHINE_ARN", "EVENT_BUS_NAME"}
+        | mail
+        | {"TABLE_NAME", "BUCKET_NAME", "STATE_MACHINE_ARN", "LATER_MACHINE_ARN", "DIGEST_FUNCTION_NAME"}
         | {f"{spec.name.upper()}_{kind}_URL" for spec in QUEUES for kind in ("QUEUE", "DLQ")},
-        # SurveyRequested on the bus; the secrets: CSAT_SECRET, as the tested policy asks for surveys
-        "Notifier": common | {"TABLE_NAME", "EVENT_BUS_NAME", "SECRETS_ARN"},
-        "Digest": common | {"TABLE_NAME", "BUCKET_NAME", "EVENT_BUS_NAME"},
+        # SurveyRequested on the bus; CSAT_SECRET alone, as the tested policy asks for surveys
+        "Notifier": common | mail | {"TABLE_NAME", "EVENT_BUS_NAME", "SURVEY_SECRET_ARN"},
+        "Digest": common | mail | {"TABLE_NAME", "BUCKET_NAME", "EVENT_BUS_NAME"},
+        "Feedback": common | {"TABLE_NAME"},
     }
 
     for function, names in expected.items():
@@ -139,24 +142,29 @@ def test_no_data_action_is_granted_on_every_resource(synthesized: Synthesized) -
             assert not data_actions or "*" not in _as_list(statement["Resource"]), (name, statement)
 
 
-def test_the_receiver_may_only_put_archive_objects_send_inbound_read_its_secret_and_record_survey_answers(
+def test_the_receiver_may_only_put_its_own_archive_objects_send_inbound_read_its_secrets_and_record_answers(
     synthesized: Synthesized,
 ) -> None:
+    from infra.constructs.functions import WEBHOOK_PROVIDERS
+
     statements = _role_policy(synthesized, "Receiver")
     bucket, _ = synthesized.one("AWS::S3::Bucket", "RawArchive/Bucket")
     inbound, _ = synthesized.one("AWS::SQS::Queue", f"InboundQueues/{INBOUND}")
-    secret, _ = synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/Secret")
+    webhooks, _ = synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/Secret")
+    survey_links, _ = synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/SurveyLinks")
 
     assert _actions(statements) == {
         "logs:CreateLogStream",
         "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
         "s3:PutObject",
         "kms:GenerateDataKey",
         "kms:Decrypt",
         "sqs:SendMessage",
         "secretsmanager:GetSecretValue",
         "secretsmanager:DescribeSecret",
-        # survey answers (/csat/{token}): on TICKET# and CSATDAY# items only (test_digests), under the table key
+        # survey answers (/csat/{token}) and Mailgun's tokens, item by item (test_least_privilege), under the table key
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
@@ -165,33 +173,88 @@ def test_the_receiver_may_only_put_archive_objects_send_inbound_read_its_secret_
         "kms:GenerateDataKey*",
         "kms:ReEncrypt*",
     }
-    (put,) = [s for s in statements if s["Action"] == "s3:PutObject"]
-    resources = [_refs(r) for r in put["Resource"]]
-    assert len(resources) == 2
-    for prefix in (ARCHIVE.raw_prefix, ARCHIVE.attachments_prefix):
-        assert any(bucket in r and f'"/{prefix}*"' in r for r in resources), prefix
+    (put,) = [s for s in statements if s["Action"] == "s3:PutObject" and s["Effect"] == "Allow"]
+    patterns = set()
+    for resource in put["Resource"]:
+        head, suffix = resource["Fn::Join"][1]
+        assert head == {"Fn::GetAtt": [bucket, "Arn"]}
+        patterns.add(suffix)
+    assert patterns == {f"/raw/????/??/??/{provider}/*" for provider in WEBHOOK_PROVIDERS} | {"/attachments/*"}
+    # SES receiving's prefix, whose objects the email function trusts, is denied outright
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny["Action"] == "s3:PutObject"
+    assert deny["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [bucket, "Arn"]}, "/raw/ses/*"]]}
     (send,) = [s for s in statements if s["Action"] == "sqs:SendMessage"]
     assert send["Resource"] == {"Fn::GetAtt": [inbound, "Arn"]}
     (read,) = [s for s in statements if "secretsmanager:GetSecretValue" in _as_list(s["Action"])]
-    assert read["Resource"] == {"Ref": secret}
+    assert sorted(r["Ref"] for r in read["Resource"]) == sorted([webhooks, survey_links])
 
 
-def test_only_the_receiver_ingest_and_a_survey_sending_notifier_read_the_provider_secrets(
-    synthesized: Synthesized,
-) -> None:
-    # the receiver checks signatures and survey tokens; ingest downloads WhatsApp media with the Graph API token;
-    # the notifier signs survey links (CSAT_SECRET) when a team asks for surveys, as the tested policy's support
-    # does; the api and the digest never
-    readers = [
-        name
-        for name, policy in synthesized.resources("AWS::IAM::Policy").items()
-        if "secretsmanager:GetSecretValue" in _actions(_statements(policy))
-    ]
-    assert sorted(name[: name.index("Role")] for name in readers) == [
-        "FunctionsIngest",
-        "FunctionsNotifier",
-        "FunctionsReceiver",
-    ]
+def test_the_keys_the_receiver_writes_are_its_grants_and_never_ses_receivings() -> None:
+    from datetime import UTC, datetime
+    from fnmatch import fnmatchcase
+
+    from infra.constructs.functions import WEBHOOK_PROVIDERS
+    from infra.constructs.raw_archive import SES_MAIL, received_prefix
+    from intake.inbox import raw_key
+
+    allowed = [f"{received_prefix(provider)}*" for provider in WEBHOOK_PROVIDERS]
+    at = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
+    for provider in WEBHOOK_PROVIDERS:
+        for key in (raw_key(provider, "01JQ0000000000000000000000", at), raw_key(provider, "R", at) + ".eml"):
+            assert [p for p in allowed if fnmatchcase(key, p)] == [f"{received_prefix(provider)}*"], key
+    # SES's own keys match no pattern of a provider's; a key made to look like one is what the deny stops
+    assert not any(fnmatchcase("raw/ses/0102019a5c7f0a11", p) for p in allowed)
+    forged = "raw/ses//01/02/forms/x"
+    assert fnmatchcase(forged, f"{received_prefix('forms')}*") and fnmatchcase(forged, SES_MAIL)
+
+
+def test_each_function_reads_only_the_secrets_it_uses(synthesized: Synthesized) -> None:
+    # the receiver checks every webhook signature and the survey links; ingest downloads WhatsApp media with the
+    # Graph API token; the notifier signs survey links (the tested policy's support asks for surveys); no other
+    names = {
+        "Secret": synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/Secret")[0],
+        "SurveyLinks": synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/SurveyLinks")[0],
+        "WhatsAppToken": synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/WhatsAppToken")[0],
+    }
+    by_id = {logical_id: name for name, logical_id in names.items()}
+    readers: dict[str, set[str]] = {}
+    for name, policy in synthesized.resources("AWS::IAM::Policy").items():
+        for statement in _statements(policy):
+            if "secretsmanager:GetSecretValue" in _as_list(statement["Action"]):
+                secrets = {by_id[r["Ref"]] for r in _as_list(statement["Resource"])}
+                readers.setdefault(name[: name.index("Role")], set()).update(secrets)
+    assert readers == {
+        "FunctionsReceiver": {"Secret", "SurveyLinks"},
+        "FunctionsIngest": {"WhatsAppToken"},
+        "FunctionsNotifier": {"SurveyLinks"},
+    }
+    _, survey = synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/SurveyLinks")
+    _, token = synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/WhatsAppToken")
+    _, webhooks = synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/Secret")
+    assert survey["Properties"]["Description"].endswith(": CSAT_SECRET")
+    assert token["Properties"]["Description"].endswith(": WHATSAPP_ACCESS_TOKEN")
+    assert "CSAT_SECRET" not in webhooks["Properties"]["Description"]
+    assert "WHATSAPP_ACCESS_TOKEN" not in webhooks["Properties"]["Description"]
+    outputs = synthesized.template["Outputs"]
+    assert outputs["SurveyLinkSecretArn"]["Value"] == {"Ref": names["SurveyLinks"]}
+    assert outputs["WhatsAppTokenSecretArn"]["Value"] == {"Ref": names["WhatsAppToken"]}
+
+
+def test_runtime_secrets_read_each_name_from_its_own_secret_only() -> None:
+    from intake.secrets import HELD_APART, Secrets
+
+    documents = {
+        "arn:webhooks": '{"FORM_CONTACT_SECRET": "f", "CSAT_SECRET": "left over"}',
+        "arn:survey": '{"CSAT_SECRET": "s"}',
+    }
+    secrets = Secrets(
+        environ={}, secrets_arn="arn:webhooks", fetch=documents.__getitem__, apart={"CSAT_SECRET": "arn:survey"}
+    )
+
+    assert (secrets.get("FORM_CONTACT_SECRET"), secrets.get("CSAT_SECRET")) == ("f", "s")
+    assert secrets.get("WHATSAPP_ACCESS_TOKEN") is None  # held apart, and this function was not given it
+    assert set(HELD_APART.values()) <= {"survey_secret_arn", "whatsapp_token_arn"}
 
 
 def test_ingest_reads_and_writes_tickets_on_the_table_and_its_named_indexes(synthesized: Synthesized) -> None:
@@ -237,10 +300,8 @@ def test_the_api_writes_tickets_like_the_email_function_deletes_only_its_claims_
     assert writes["Resource"] == {"Fn::GetAtt": [table, "Arn"]}  # the table, not its indexes
     deletes = [s for s in statements if "dynamodb:DeleteItem" in _as_list(s["Action"])]
     assert all(s["Resource"] == {"Fn::GetAtt": [table, "Arn"]} for s in deletes)
-    assert sorted(s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for s in deletes) == [
-        ["SURVEY#*"],
-        ["TOKEN#digest#*"],
-    ]
+    # a digest published on demand is the digest function's work now (test_digests): no TOKEN#digest# claim here
+    assert [s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for s in deletes] == [["SURVEY#*"]]
     assert {a for a in actions if a.startswith("s3:")} == {"s3:GetObject", "s3:PutObject"}
     assert not any(
         a.startswith("secretsmanager:") or ("Delete" in a and a not in ("dynamodb:DeleteItem", "sqs:DeleteMessage"))
@@ -358,7 +419,7 @@ def test_every_queue_is_kms_encrypted_and_has_a_dead_letter_queue_from_its_spec(
     queues = synthesized.resources("AWS::SQS::Queue")
     key, _ = synthesized.one("AWS::KMS::Key", "InboundQueues/Key")
 
-    assert len(queues) == 2 * len(QUEUES) + 1  # and the digests' dead-letter queue (test_digests)
+    assert len(queues) == 2 * len(QUEUES) + 2  # and the digests' and the mail feedback's dead-letter queues
     for queue in queues.values():
         assert queue["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key, "Arn"]}
     for spec in QUEUES:
@@ -374,11 +435,13 @@ def test_every_queue_is_kms_encrypted_and_has_a_dead_letter_queue_from_its_spec(
         assert dead_letter["Properties"]["RedriveAllowPolicy"] == {"redrivePermission": "allowAll"}
 
 
-def test_the_provider_secret_starts_empty_so_signed_forms_fail_closed(synthesized: Synthesized) -> None:
+def test_the_provider_secrets_start_empty_so_signed_forms_fail_closed(synthesized: Synthesized) -> None:
     _, secret = synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/Secret")
 
     assert secret["Properties"]["SecretString"] == "{}"
     assert "FORM_CONTACT_SECRET" in secret["Properties"]["Description"]
+    for other in synthesized.resources("AWS::SecretsManager::Secret").values():
+        assert other["Properties"]["SecretString"] == "{}"
 
 
 # ------------------------------------------------------------------ the API
@@ -434,15 +497,42 @@ def test_browsers_may_post_only_from_the_public_forms_origins(synthesized: Synth
     assert cors["AllowMethods"] == ["POST"]
 
 
-def test_the_stage_throttles_and_writes_access_logs(synthesized: Synthesized) -> None:
+def test_the_stage_writes_access_logs_with_numbers_metric_filters_can_compare(synthesized: Synthesized) -> None:
     _, stage = synthesized.one("AWS::ApiGatewayV2::Stage", "WebhookApi/DefaultStage")
     logs, _ = synthesized.one("AWS::Logs::LogGroup", "WebhookApi/AccessLogs")
     props = stage["Properties"]
 
     assert props["StageName"] == "$default"
-    assert props["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 100, "ThrottlingRateLimit": 50}
     assert props["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": [logs, "Arn"]}
-    assert "$context.requestId" in props["AccessLogSettings"]["Format"]
+    line = props["AccessLogSettings"]["Format"]
+    example = json.loads(line.replace("$context.status", "502").replace("$context.responseLatency", "37"))
+    assert (example["status"], example["responseLatency"], example["requestId"]) == (502, 37, "$context.requestId")
+
+
+def test_each_route_group_has_its_own_throttle(synthesized: Synthesized) -> None:
+    from infra.constructs.webhook_api import AGENTS, PROVIDER_WEBHOOKS, PUBLIC, ROUTES
+
+    stage_id, stage = synthesized.one("AWS::ApiGatewayV2::Stage", "WebhookApi/DefaultStage")
+    props = stage["Properties"]
+    route_ids = {
+        r["Properties"]["RouteKey"]: name for name, r in synthesized.resources("AWS::ApiGatewayV2::Route").items()
+    }
+    settings = props["RouteSettings"]
+
+    # every route is throttled, and by its group: providers' webhooks, what anyone may call, agents' tools
+    assert set(settings) == set(route_ids) == {route.key for route in ROUTES}
+    limits = {key: (v["ThrottlingRateLimit"], v["ThrottlingBurstLimit"]) for key, v in settings.items()}
+    assert limits["POST /webhooks/whatsapp"] == limits["POST /webhooks/twilio/messaging"] == (50, 100)
+    assert limits["POST /webhooks/forms/{form_id}"] == limits["POST /csat/{token}"] == (10, 20)
+    assert limits["GET /tickets"] == limits["POST /digests/{team}/{period}"] == (25, 50)
+    for route in ROUTES:
+        assert limits[route.key] == (route.group.rate, route.group.burst), route.key
+    assert {route.group.name for route in ROUTES} == {g.name for g in (PROVIDER_WEBHOOKS, PUBLIC, AGENTS)}
+    assert all(route.group is AGENTS for route in ROUTES if route.open_because is None)  # IAM or JWT: agents'
+    # what no route matches keeps the stage's default
+    assert props["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 100, "ThrottlingRateLimit": 50}
+    # route settings name routes: CloudFormation creates every route before the stage
+    assert set(route_ids.values()) <= set(synthesized.template["Resources"][stage_id]["DependsOn"])
 
 
 def test_outputs_give_the_api_url_and_every_form_webhook_url(synthesized: Synthesized) -> None:
@@ -466,7 +556,8 @@ def test_alarms_watch_dead_letters_errors_throttles_and_message_age(synthesized:
     for alarm in alarms.values():
         by_metric.setdefault(alarm["Properties"]["MetricName"], []).append(alarm["Properties"])
 
-    assert len(by_metric["ApproximateNumberOfMessagesVisible"]) == len(QUEUES) + 1  # the digests' DLQ too
+    # the queues', the digests' and the mail feedback's dead-letter queues
+    assert len(by_metric["ApproximateNumberOfMessagesVisible"]) == len(QUEUES) + 2
     assert all(a["Threshold"] == 0 for a in by_metric["ApproximateNumberOfMessagesVisible"])
     assert len(by_metric["ApproximateAgeOfOldestMessage"]) == len(QUEUES)
     assert len(by_metric["Errors"]) == OUR_FUNCTIONS and len(by_metric["Throttles"]) == OUR_FUNCTIONS

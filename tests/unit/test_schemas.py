@@ -147,7 +147,7 @@ ROUTES = {
     ("/quarantine", "get"): {"200", "400"},
     ("/quarantine/{quarantine_id}/release", "post"): {"200", "404", "409"},
     ("/digests/{team}/{period}", "get"): {"200", "400"},
-    ("/digests/{team}/{period}", "post"): {"200", "400"},
+    ("/digests/{team}/{period}", "post"): {"202", "400"},
     ("/failures", "get"): {"200"},
     ("/failures/{failure_id}/replay", "post"): {"200", "404"},
 }
@@ -353,13 +353,32 @@ def test_provider_webhooks_say_how_they_are_authenticated(openapi: dict[str, Any
     assert "text/xml" in paths["/webhooks/twilio/voice"]["post"]["responses"]["200"]["content"]
 
 
-def test_digest_answers_carry_the_figures_model(openapi: dict[str, Any]) -> None:
+def test_a_digest_preview_carries_the_figures_and_publishing_is_accepted_with_where_it_will_be(
+    openapi: dict[str, Any],
+) -> None:
     components = openapi["components"]["schemas"]
-    for method, answer in (("get", "DigestPreview"), ("post", "DigestPublished")):
-        operation = openapi["paths"]["/digests/{team}/{period}"][method]
-        ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    operations = openapi["paths"]["/digests/{team}/{period}"]
+    for method, status, answer in (("get", "200", "DigestPreview"), ("post", "202", "DigestRequested")):
+        ref = operations[method]["responses"][status]["content"]["application/json"]["schema"]["$ref"]
         assert ref == f"#/components/schemas/{answer}"
-        assert components[answer]["properties"]["figures"] == {"$ref": "#/components/schemas/Figures"}
-        period = next(p for p in operation["parameters"] if p["name"] == "period")
+        period = next(p for p in operations[method]["parameters"] if p["name"] == "period")
         assert period["schema"]["enum"] == ["daily", "weekly"]
+    assert components["DigestPreview"]["properties"]["figures"] == {"$ref": "#/components/schemas/Figures"}
     assert {"current", "previous", "change", "backlog"} <= set(components["Figures"]["required"])
+    accepted = components["DigestRequested"]
+    assert {"start", "end", "archive", "announced_as"} <= set(accepted["required"])
+    assert "Location" in operations["post"]["responses"]["202"]["headers"]
+
+
+def test_the_accepted_digest_answer_matches_its_schema() -> None:
+    from datetime import date
+
+    from jsonschema import Draft202012Validator
+
+    from intake.digest.requests import Requested
+    from intake.schemas import openapi
+
+    schema = openapi()["components"]["schemas"]["DigestRequested"]
+    answer = Requested("support", "weekly", date(2026, 11, 23), date(2026, 11, 29)).answer()
+
+    assert list(Draft202012Validator(schema).iter_errors(answer)) == []

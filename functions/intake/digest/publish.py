@@ -121,7 +121,12 @@ def recipients(team: Team) -> list[str]:
 
 
 def archive_keys(figures: Figures) -> dict[str, str]:
-    base = f"{DIGESTS_PREFIX}{figures.team}/{figures.period}/{figures.start.isoformat()}"
+    return window_keys(figures.team, figures.period, figures.start)
+
+
+def window_keys(team_id: str, period: str, start: date) -> dict[str, str]:
+    """Where a team's digest of the window starting `start` is archived: `digests/<team>/<period>/<start>.*`."""
+    base = f"{DIGESTS_PREFIX}{team_id}/{period}/{start.isoformat()}"
     return {"html": f"{base}.html", "txt": f"{base}.txt", "json": f"{base}.json"}
 
 

@@ -16,7 +16,7 @@ from intake import runtime
 from intake.errors import FieldInvalidError
 from intake.handlers import problems
 from intake.model import Channel, QuarantineStatus, Status
-from intake.observability import logger, metrics
+from intake.observability import logger, metrics, traced
 from intake.sla.tracker import AgentAction
 
 app = APIGatewayHttpResolver()
@@ -165,9 +165,9 @@ def preview_digest(team: str, period: str) -> Response[str]:
 
 @app.post("/digests/<team>/<period>")
 def publish_digest(team: str, period: str) -> Response[str]:
-    """Publish a team's digest now (body optional: {"date": "YYYY-MM-DD"}): archived, announced and mailed once
-    per window; answers {sent, reason, archive, figures, ...}."""
-    from intake.digest.publish import publish
+    """Publish a team's digest (body optional: {"date": "YYYY-MM-DD"}): archived, announced and mailed once per
+    window by the digest function, after this answer (202), which names the window and where it will be."""
+    from intake.digest.requests import requested
 
     body = _json_body()
     if body is not None and not isinstance(body, dict):
@@ -176,20 +176,10 @@ def publish_digest(team: str, period: str) -> Response[str]:
     if raw is not None and not isinstance(raw, str):
         raise FieldInvalidError("date", "must be a date like 2026-12-01")
     day = _digest_args(team, period, raw)
-    settings = runtime.settings()
-    result = publish(
-        runtime.store(),
-        runtime.mailer(),
-        runtime.outlets(),
-        runtime.policy(),
-        team,
-        period,
-        day,
-        base_url=settings.public_base_url,
-        now=runtime.utc_now(),
-    )
-    logger.info("digest requested", extra={"team": team, "period": period, "reason": result.reason})
-    return _json(result.answer())
+    asked = requested(runtime.policy(), team, period, day, runtime.utc_now())
+    runtime.digest_requests().request(asked)
+    logger.info("digest requested", extra={"team": team, "period": period, "start": asked.start.isoformat()})
+    return Response(202, "application/json", json.dumps(asked.answer()), headers={"Location": asked.preview_path})
 
 
 def _digest_args(team: str, period: str, raw_date: str | None) -> date | None:
@@ -247,6 +237,7 @@ def _limit(raw: str | None) -> int:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@traced
 @metrics.log_metrics  # rejected queries are counted (RequestRejected)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

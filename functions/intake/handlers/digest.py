@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from intake import runtime
 from intake.digest.publish import publish
-from intake.observability import count, logger, metrics
+from intake.observability import count, logger, metrics, traced
 
 runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
 
@@ -27,6 +27,7 @@ class DigestRequest(BaseModel):
 
 
 @logger.inject_lambda_context(clear_state=True)
+@traced
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = DigestRequest.model_validate(event)

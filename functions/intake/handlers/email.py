@@ -13,7 +13,7 @@ from ulid import ULID
 from intake import runtime
 from intake.emails import arrivals, ingest_email
 from intake.failures import FailureRecorder, RecordingProcessor
-from intake.observability import count, logger, metrics
+from intake.observability import count, logger, metrics, traced
 from intake.resources import EMAIL_QUEUE
 
 runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
@@ -37,6 +37,7 @@ def record_handler(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@traced
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -17,7 +17,7 @@ from intake.failures import FailureRecorder, RecordingFifoProcessor
 from intake.inbox import decode_message
 from intake.ingest import Outcome, annotate, ingest_with_media
 from intake.model import CallEvent, EmailArrived, Reaction
-from intake.observability import count, logger, metrics
+from intake.observability import count, logger, metrics, traced
 from intake.resources import INBOUND_QUEUE
 
 runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
@@ -66,6 +66,7 @@ def record_handler(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@traced
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

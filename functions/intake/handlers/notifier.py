@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from intake import runtime
 from intake.failures import FailureRecorder, RecordingProcessor
 from intake.notify.notifier import Outcome, notify
-from intake.observability import count, logger, metrics
+from intake.observability import count, logger, metrics, traced
 from intake.resources import NOTIFICATIONS_QUEUE
 
 runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
@@ -49,9 +49,12 @@ def record_handler(record: SQSRecord) -> None:
         count("NotificationUnaddressed")
     elif result.outcome is Outcome.REQUESTED:
         count("SurveyRequested")
+    elif result.outcome is Outcome.SUPPRESSED:
+        count("SurveySuppressed")
 
 
 @logger.inject_lambda_context(clear_state=True)
+@traced
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -14,7 +14,7 @@ from ulid import ULID
 
 from intake import runtime, satisfaction
 from intake.handlers import problems
-from intake.observability import count, logger, metrics
+from intake.observability import count, logger, metrics, traced
 from intake.reception import (
     TwilioRoute,
     answer_whatsapp_handshake,
@@ -193,6 +193,7 @@ def csat_answer(token: str) -> Response[str]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@traced
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

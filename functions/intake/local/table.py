@@ -1155,11 +1155,23 @@ class SqliteTable:
 
     # ---- the client's calls
 
-    def get_item(self, *, TableName: str, Key: Item, ConsistentRead: bool = False) -> dict[str, Any]:
+    def get_item(
+        self,
+        *,
+        TableName: str,
+        Key: Item,
+        ConsistentRead: bool = False,
+        ProjectionExpression: str | None = None,
+        ExpressionAttributeNames: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         with _errors("GetItem"):
             key = self._key(Key)
+            wanted = _projection(ProjectionExpression, ExpressionAttributeNames)
             row = self._db().execute("SELECT item FROM items WHERE pk = ? AND sk = ?", key).fetchone()
-        return {} if row is None else {"Item": json.loads(row[0])}
+        if row is None:
+            return {}
+        item: Item = json.loads(row[0])
+        return {"Item": item if wanted is None else {name: v for name, v in item.items() if name in wanted}}
 
     def put_item(
         self,
@@ -1430,6 +1442,29 @@ class SqliteTable:
             total += removed
             if removed < _SWEEP_BATCH:
                 return total
+
+
+_TOP_LEVEL_NAME = re.compile(r"#?[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _projection(expression: str | None, names: dict[str, str] | None) -> set[str] | None:
+    """The attribute names a ProjectionExpression keeps (top-level names, as `Store` asks for them); None: all.
+    Nested paths are left out of this adapter and refused; so are names DynamoDB would refuse."""
+    if expression is None:
+        if names:
+            raise _InvalidError("ExpressionAttributeNames can only be specified when using expressions")
+        return None
+    names = names or {}
+    tokens = [token.strip() for token in expression.split(",")]
+    if not all(_TOP_LEVEL_NAME.fullmatch(token) for token in tokens):
+        raise _InvalidError(f"Invalid ProjectionExpression: only top-level attribute names here: {expression}")
+    if undefined := sorted(t for t in tokens if t.startswith("#") and t not in names):
+        raise _InvalidError(f"An expression attribute name used in the document path is not defined: {undefined[0]}")
+    if unused := sorted(names.keys() - set(tokens)):
+        raise _InvalidError(
+            f"Value provided in ExpressionAttributeNames unused in expressions: keys: {{{', '.join(unused)}}}"
+        )
+    return {names[t] if t.startswith("#") else t for t in tokens}
 
 
 def _given(**arguments: Any) -> dict[str, Any]:

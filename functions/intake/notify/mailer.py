@@ -1,19 +1,28 @@
-"""Sending email: Amazon SES in AWS, an outbox folder of `.eml` files locally. One `Mailer` port, two adapters."""
+"""Sending email: Amazon SES in AWS, an outbox folder of `.eml` files locally. One `Mailer` port, two adapters, and
+`SuppressingMailer` in front of either: no mail goes to an address that bounced for good or complained."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, formataddr, getaddresses, make_msgid
 from pathlib import Path
 from typing import Any, Protocol
 
 
 class MailRejectedError(Exception):
     """The mail service refused the message for good (an unverified sender, a suppressed address)."""
+
+
+class RecipientSuppressedError(MailRejectedError):
+    """Every recipient of the message is suppressed (`intake.suppression`): nothing was sent. Its text names no
+    address."""
+
+    def __init__(self) -> None:
+        super().__init__("RecipientSuppressed")
 
 
 class Mailer(Protocol):
@@ -46,19 +55,46 @@ def compose(
     return message
 
 
-class SesMailer:
-    """Amazon SES (`SendRawEmail`). SES replaces the Message-ID with its own; replies quote that one, so both
-    are returned for threading."""
+class SuppressingMailer:
+    """Sends through `mailer` to the recipients that are not suppressed (`is_suppressed`, by `address_key`): the
+    others are left out of the To header; when none remains, `RecipientSuppressedError` and nothing is sent. An
+    acknowledgment or a survey (one customer) is then not sent at all; a notice or a digest goes to the rest."""
 
-    def __init__(self, ses: Any, region: str) -> None:
+    def __init__(self, mailer: Mailer, is_suppressed: Callable[[str], bool]) -> None:
+        self._mailer = mailer
+        self._is_suppressed = is_suppressed
+
+    def send(self, message: EmailMessage) -> tuple[str, ...]:
+        from intake.suppression import address_key
+
+        recipients = getaddresses(message.get_all("To") or [])
+        kept = [(name, address) for name, address in recipients if not self._suppressed(address_key(address))]
+        if not kept:
+            raise RecipientSuppressedError()
+        if len(kept) < len(recipients):
+            del message["To"]
+            message["To"] = ", ".join(formataddr(recipient) for recipient in kept)
+        return self._mailer.send(message)
+
+    def _suppressed(self, key: str | None) -> bool:
+        return key is not None and self._is_suppressed(key)
+
+
+class SesMailer:
+    """Amazon SES (`SendRawEmail`), with the stack's configuration set (its bounces and complaints come back to the
+    feedback function). SES replaces the Message-ID with its own; replies quote that one, so both are returned for
+    threading."""
+
+    def __init__(self, ses: Any, region: str, configuration_set: str | None = None) -> None:
         self._ses = ses
         self._domain = "email.amazonses.com" if region == "us-east-1" else f"{region}.amazonses.com"
+        self._configuration = {"ConfigurationSetName": configuration_set} if configuration_set else {}
 
     def send(self, message: EmailMessage) -> tuple[str, ...]:
         from botocore.exceptions import ClientError
 
         try:
-            answer = self._ses.send_raw_email(RawMessage={"Data": message.as_bytes()})
+            answer = self._ses.send_raw_email(RawMessage={"Data": message.as_bytes()}, **self._configuration)
         except ClientError as error:
             code = error.response["Error"]["Code"]
             if code in ("MessageRejected", "MailFromDomainNotVerifiedException", "AccountSendingPausedException"):

@@ -86,6 +86,7 @@ class Outcome(StrEnum):
     NO_RECIPIENTS = "no_recipients"  # nobody to tell: skipped, not an error
     STALE = "stale"  # the ticket or its timer moved on
     REQUESTED = "requested"  # surveys: a contact without email, handed to another channel (SurveyRequested)
+    SUPPRESSED = "suppressed"  # surveys: the contact's address bounced for good or complained (intake.suppression)
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,7 @@ _DELIVERED = {
     Delivered.DUPLICATE: Outcome.DUPLICATE,
     Delivered.STALE: Outcome.STALE,
     Delivered.UNREACHABLE: Outcome.NO_RECIPIENTS,
+    Delivered.SUPPRESSED: Outcome.SUPPRESSED,
 }
 
 

@@ -118,8 +118,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _demo_digests(url: str, policy: Policy, outbox: Path) -> bool:
-    """Publish each team's daily digest of its local today; print where its HTML is (extracted from the
-    `.eml` in the outbox, written next to it). False when a team's digest was not sent."""
+    """Publish each team's daily digest of its local today (`intake serve` publishes it before it answers 202);
+    print where its HTML is (extracted from the `.eml` in the outbox, written next to it). False when a team's
+    digest was not mailed."""
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
@@ -128,12 +129,12 @@ def _demo_digests(url: str, policy: Policy, outbox: Path) -> bool:
     for team_id, team in policy.teams.items():
         today = datetime.now(ZoneInfo(team.timezone)).date().isoformat()
         answer = _post(url, f"/digests/{team_id}/daily", {"date": today})
-        figures = answer["figures"]
-        found = _digest_html(outbox, answer.get("message_ids", [])) if answer["sent"] else None
+        found = _digest_html(outbox, f"{team_id}; period=daily; start={answer['start']}")
         if found is None:
-            print(f"digest of {team_id} for {today}: not sent ({answer['reason']})")
+            print(f"digest of {team_id} for {today}: not mailed (an empty day, or nobody to mail it to)")
             ok = False
             continue
+        figures = _get(url, answer["preview"])["figures"]
         eml, html = found
         new, still_open = figures["current"]["new_tickets"], figures["backlog"]["open"]
         print(f"digest of {team_id} for {today}: {new} new, {still_open} open; mailed as {eml}")
@@ -141,23 +142,24 @@ def _demo_digests(url: str, policy: Policy, outbox: Path) -> bool:
     return ok
 
 
-def _digest_html(outbox: Path, message_ids: list[str]) -> tuple[Path, Path] | None:
-    """The outbox's `.eml` of a sent digest and its HTML part, written next to it as `<same name>.html`."""
+def _digest_html(outbox: Path, digest: str) -> tuple[Path, Path] | None:
+    """The outbox's latest `.eml` of the digest its `X-Intake-Digest` header names (`<team>; period=<period>;
+    start=<date>`) and its HTML part, written next to it as `<same name>.html`."""
     from email import policy as email_policy
     from email.message import EmailMessage
     from email.parser import BytesParser
 
-    names = ["".join(c if c.isalnum() or c in "-." else "_" for c in m.strip("<>")) for m in message_ids]
-    for eml in sorted(outbox.glob("*.eml")):
-        if any(eml.stem.endswith(name) for name in names):
-            message = BytesParser(policy=email_policy.default).parsebytes(eml.read_bytes())
-            assert isinstance(message, EmailMessage)
-            part = message.get_body(preferencelist=("html",))
-            if part is None:
-                return None
-            html = eml.with_suffix(".html")
-            html.write_text(part.get_content(), encoding="utf-8")
-            return eml, html
+    for eml in sorted(outbox.glob("*.eml"), reverse=True):  # named by the time they were written: newest first
+        message = BytesParser(policy=email_policy.default).parsebytes(eml.read_bytes())
+        assert isinstance(message, EmailMessage)
+        if str(message.get("X-Intake-Digest", "")) != digest:
+            continue
+        part = message.get_body(preferencelist=("html",))
+        if part is None:
+            return None
+        html = eml.with_suffix(".html")
+        html.write_text(part.get_content(), encoding="utf-8")
+        return eml, html
     return None
 
 

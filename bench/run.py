@@ -41,6 +41,7 @@ HANDLERS = (
     "intake.handlers.api",
     "intake.handlers.notifier",
     "intake.handlers.digest",
+    "intake.handlers.feedback",
 )
 BASELINE_MODULE = "boto3"
 IMPORT_TARGET = 1.3  # handler import <= 1.3 x `import boto3`

@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
+    except BrokenPipeError:  # `intake tickets list | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit would fail again
+        return 0
     except ConfigError as error:
         print(f"intake: {error.source} is invalid:", file=sys.stderr)
         for line in error.errors:
@@ -96,7 +99,7 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         secrets = Secrets(environ=env)
         expected = 0
-        print(f"posting {len(files)} samples to {url}")
+        print(f"posting {_count(len(files), 'sample')} to {url}")
         for path in files:
             sample = samples.load(path)
             sent = samples.send(url, samples.prepare(sample, policy, secrets, public_base_url=url))
@@ -109,7 +112,7 @@ def _demo(args: argparse.Namespace) -> int:
         tickets = _wait_for_tickets(url, expected, timeout=90)
         print()
         print(_table(tickets))
-        print(f"\n{len(tickets)} tickets; data in {data_dir}")
+        print(f"\n{_count(len(tickets), 'ticket')}; data in {data_dir}")
         digests = _demo_digests(url, policy, data_dir / "outbox")
         return 0 if len(tickets) >= expected and digests else 1
     finally:
@@ -259,8 +262,29 @@ def _tickets_show(args: argparse.Namespace) -> int:
     for timer in ticket.get("sla", []):
         when = "breached " + timer["breached_at"] if timer.get("breached_at") else "due " + timer["due_at"]
         print(f"  SLA {timer['target']}: {timer['state']} ({when}, generation {timer['generation']})")
-    print("\n  history: " + ", ".join(f"{e['kind']} {e['at']}" for e in ticket["events"]))
+    print("\n  history:")
+    for event in ticket["events"]:
+        if event["kind"] not in _QUIET_EVENTS:
+            print(f"    {_minute(event['at'])}  {_event_line(event['kind'], event.get('detail') or {})}")
     return 0
+
+
+_QUIET_EVENTS = {"timer_started", "timer_paused", "timer_resumed", "timer_stopped"}  # `intake sla explain` has them
+
+
+def _event_line(kind: str, detail: dict[str, Any]) -> str:
+    """`resolved by ana: "Refund sent"`, `assigned to ana by lead`, `priority_changed from normal to high`."""
+    words = [kind]
+    if detail.get("assignee"):
+        words.append(f"to {detail['assignee']}")
+    if detail.get("priority"):
+        words.append(f"from {detail.get('from', '?')} to {detail['priority']}")
+    if detail.get("target"):
+        words.append(str(detail["target"]))
+    if detail.get("by"):
+        words.append(f"by {detail['by']}")
+    line = " ".join(words)
+    return f"{line}: {json.dumps(detail['note'], ensure_ascii=False)}" if detail.get("note") else line
 
 
 _ACTIONS = {"respond": "responded", "pend": "pending", "resolve": "resolved", "reopen": "reopened"}
@@ -319,7 +343,8 @@ def _digest_preview(args: argparse.Namespace) -> int:
     query = "?" + urlencode({"date": args.date}) if args.date else ""
     digest = _get(args.url, f"/digests/{args.team}/{args.period}{query}")
     figures = digest["figures"]
-    out = Path(args.out or f"digest-{args.team}-{args.period}-{figures['start']}.html")
+    name = f"digest-{args.team}-{args.period}-{figures['start']}.html"
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="intake-digest-")) / name
     out.write_text(digest["html"], encoding="utf-8")
     print(digest["subject"])
     print()
@@ -440,7 +465,7 @@ def _schemas_export(args: argparse.Namespace) -> int:
 def _config_check(args: argparse.Namespace) -> int:
     path = _config_path(args.config)
     policy = load_policy(path)
-    print(f"{path}: valid ({len(policy.teams)} teams, {len(policy.forms)} forms)")
+    print(f"{path}: valid ({_count(len(policy.teams), 'team')}, {_count(len(policy.forms), 'form')})")
     return 0
 
 
@@ -470,21 +495,27 @@ def _post(url: str, path: str, payload: dict[str, Any]) -> Any:
         return json.loads(response.read())
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _minute(instant: str | None) -> str:
     return "" if instant is None else instant[:16].replace("T", " ")
 
 
 def _table(tickets: list[dict[str, Any]]) -> str:
-    rows = [("REF", "CREATED", "CHANNEL", "TEAM", "PRIORITY", "STATUS", "MSGS", "SUBJECT")]
+    rows = [("REF", "CREATED", "CHANNEL", "TEAM", "PRIORITY", "STATUS", "DUE", "MSGS", "SUBJECT")]
     for t in tickets:
+        due = _minute(t.get("next_due_at")) + (" breached" if t.get("breached") else "")
         rows.append(
             (
                 t["reference"],
-                t["created_at"][:19].replace("T", " "),
+                _minute(t["created_at"]),
                 t["channel"],
                 t["team"],
                 t["priority"],
                 t["status"],
+                due.strip() or "-",
                 str(t["message_count"]),
                 (t.get("subject") or "")[:48],
             )
@@ -571,7 +602,7 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--team", required=True)
     preview.add_argument("--period", choices=["daily", "weekly"], default="daily")
     preview.add_argument("--date", help="a local date in the window (YYYY-MM-DD); default: the last complete one")
-    preview.add_argument("--out", help="the HTML file (default: digest-<team>-<period>-<start>.html)")
+    preview.add_argument("--out", help="the HTML file (default: in a new temporary folder)")
     preview.add_argument("--url", default=os.environ.get("INTAKE_URL", DEFAULT_URL))
     preview.set_defaults(run=_digest_preview)
 

@@ -732,7 +732,9 @@ def _action_needs() -> list[dict[str, Any]]:
 
 
 def _ticket_parameter() -> dict[str, Any]:
-    return _parameter("ticket_id", "path", _adapter_schema(TicketId), "the ticket's ULID")
+    reference = {"type": "string", "pattern": "^[0-9A-Za-z]{8}$", "description": "its reference, in any case"}
+    schema = {"anyOf": [_adapter_schema(TicketId), reference]}
+    return _parameter("ticket_id", "path", schema, "the ticket's ULID, or its 8-character reference (`F770VB20`)")
 
 
 def _token_parameter() -> dict[str, Any]:

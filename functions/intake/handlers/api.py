@@ -15,9 +15,10 @@ from pydantic import ValidationError
 from intake import runtime
 from intake.errors import FieldInvalidError
 from intake.handlers import problems
-from intake.model import Channel, QuarantineStatus, Status
+from intake.model import REFERENCE_LENGTH, Channel, QuarantineStatus, Status
 from intake.observability import logger, metrics
 from intake.sla.tracker import AgentAction
+from intake.store import TicketNotFoundError
 
 app = APIGatewayHttpResolver()
 problems.register(app)
@@ -84,14 +85,15 @@ def add_event(ticket_id: str) -> Response[str]:
             raise FieldInvalidError(str(first["loc"][0]), first["msg"]) from None
         field, _, why = str(first.get("ctx", {}).get("error", first["msg"])).partition(": ")
         raise FieldInvalidError(field if why else "(body)", why or field) from None
-    detail = runtime.tracker().act(ticket_id, action, runtime.utc_now())
-    logger.info("agent action", extra={"ticket_id": ticket_id, "action": action.type})
+    detail = runtime.tracker().act(_ticket_id(ticket_id), action, runtime.utc_now())
+    logger.info("agent action", extra={"ticket_id": detail.id, "action": action.type})
     return _json(detail.model_dump(mode="json"))
 
 
 @app.get("/tickets/<ticket_id>/sla")
 def explain_sla(ticket_id: str) -> Response[str]:
     """Each SLA clock of the ticket and, as text, the policy, calendar and arithmetic behind its deadlines."""
+    ticket_id = _ticket_id(ticket_id)
     timers = runtime.store().timers(ticket_id)
     explanation = runtime.tracker().explain(ticket_id)
     return _json({"timers": [t.model_dump(mode="json") for t in timers], "explanation": explanation})
@@ -99,7 +101,18 @@ def explain_sla(ticket_id: str) -> Response[str]:
 
 @app.get("/tickets/<ticket_id>")
 def show_ticket(ticket_id: str) -> Response[str]:
-    return _json(runtime.store().ticket_detail(ticket_id).model_dump(mode="json"))
+    return _json(runtime.store().ticket_detail(_ticket_id(ticket_id)).model_dump(mode="json"))
+
+
+def _ticket_id(given: str) -> str:
+    """A ticket's id, from the id or from the reference that lists, emails and digests show (`F770VB20`, in any
+    case): every route that names a ticket takes either."""
+    if len(given) != REFERENCE_LENGTH:
+        return given
+    ticket = runtime.store().ticket_by_reference(given)
+    if ticket is None:
+        raise TicketNotFoundError(given)
+    return ticket.id
 
 
 E = TypeVar("E", Status, Channel, QuarantineStatus)

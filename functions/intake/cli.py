@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -32,6 +33,7 @@ DEMO_SECRETS = {
     "INTAKE_MAILGUN_SIGNING_KEY": "demo-mailgun-signing-key",
     "INTAKE_CSAT_SECRET": "demo-csat-secret",
 }
+DEMO_NEWEST_AGO_S = 5 * 60
 DEMO_SAMPLES = ("forms/*.json", "twilio/*.json", "whatsapp/*.json", "email/*.json")
 
 
@@ -99,10 +101,15 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         secrets = Secrets(environ=env)
         expected = 0
+        loaded = [samples.load(path) for path in files]
+        # Dated as if the newest had come in a few minutes ago, and the others over the hours before it (the
+        # files' own dates are fixed): some clocks are running, some near a warning, the urgent ones breached.
+        times = [t for sample in loaded for t in samples.provider_times(sample)]
+        shift = int(time.time()) - DEMO_NEWEST_AGO_S - max(times) if times else 0
         print(f"posting {_count(len(files), 'sample')} to {url}")
-        for path in files:
-            sample = samples.load(path)
-            sent = samples.send(url, samples.prepare(sample, policy, secrets, public_base_url=url))
+        for path, sample in zip(files, loaded, strict=True):
+            prepared = samples.prepare(samples.moved(sample, shift), policy, secrets, public_base_url=url)
+            sent = samples.send(url, prepared)
             creates = sample.get("expect_ticket", True)
             expected += 1 if creates else 0
             print(f"  {sent.status} {path.name}: {sample.get('description', '')}")
@@ -110,14 +117,52 @@ def _demo(args: argparse.Namespace) -> int:
                 print(f"intake demo: {path.name} answered {sent.status}: {sent.body}", file=sys.stderr)
                 return 1
         tickets = _wait_for_tickets(url, expected, timeout=90)
+        answered = _demo_answers(url, tickets)
+        tickets = _all_tickets(url)
         print()
         print(_table(tickets))
-        print(f"\n{_count(len(tickets), 'ticket')}; data in {data_dir}")
+        print(f"\n{_count(len(tickets), 'ticket')} ({answered} answered by the demo); data in {data_dir}")
         digests = _demo_digests(url, policy, data_dir / "outbox")
-        return 0 if len(tickets) >= expected and digests else 1
+        failed = _demo_failures(url, data_dir / "serve.log")
+        status = 0 if len(tickets) >= expected and digests and not failed else 1
+        if args.serve:
+            print(f"\nserving {url} until Ctrl-C (data in {data_dir})", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                process.wait()
+        else:
+            print(f"\nto look at them again: intake serve --data-dir {data_dir}")
+        return status
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _demo_answers(url: str, tickets: list[dict[str, Any]]) -> int:
+    """An agent answers the oldest form ticket and resolves the oldest SMS one, as a team would have by now."""
+    done = 0
+    for channel, kind, note in (
+        ("form", "responded", "Replacement vase sent today; tracking number by email."),
+        ("sms", "resolved", "Called back: the delivery slot is confirmed."),
+    ):
+        mine = sorted((t for t in tickets if t["channel"] == channel), key=lambda t: t["created_at"])
+        if mine:
+            _post(url, f"/tickets/{mine[0]['id']}/events", {"type": kind, "by": "demo-agent", "note": note})
+            done += 1
+    return done
+
+
+def _demo_failures(url: str, log: Path) -> int:
+    """What went wrong while the demo ran, said here rather than only in the server's log: dead letters and
+    logged errors. How many there were."""
+    failures = _get(url, "/failures")["items"]
+    errors = [line for line in log.read_text(encoding="utf-8").splitlines() if '"level":"ERROR"' in line]
+    if failures:
+        print(f"\nintake demo: {_count(len(failures), 'message')} failed (intake failures list --url {url})")
+    if errors:
+        print(f"intake demo: {_count(len(errors), 'error')} logged, in {log}:", file=sys.stderr)
+        for line in errors[:5]:
+            print(f"  {line[:300]}", file=sys.stderr)
+    return len(failures) + len(errors)
 
 
 def _demo_digests(url: str, policy: Policy, outbox: Path) -> bool:
@@ -177,14 +222,16 @@ def _start_server(config: Path, data_dir: Path, env: dict[str, str]) -> tuple[su
         "--config",
         str(config),
     ]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir / "serve.log"  # its logs and metrics (stderr) and its later lines: kept, never in the way
+    with log.open("a", encoding="utf-8") as sink:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=sink, text=True)  # noqa: S603
     assert process.stdout is not None
     line = process.stdout.readline()
     if not line.startswith("intake serving "):
         process.kill()
-        raise RuntimeError(f"intake serve did not start: {line.strip()!r}")
+        raise RuntimeError(f"intake serve did not start: {line.strip()!r} (its log: {log})")
     url = line.split()[2]
-    log = data_dir / "serve.log"  # the rest of what it prints (warnings, errors): kept, and never blocking it
     threading.Thread(target=_copy_lines, args=(process.stdout, log), name="serve-log", daemon=True).start()
     deadline = time.monotonic() + 30
     while True:
@@ -545,10 +592,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve)
 
-    demo = commands.add_parser("demo", help="start serve, post every sample in events/forms, print the tickets")
+    demo = commands.add_parser(
+        "demo", help="start serve, post every sample in events/ (dated relative to now), answer two, print it all"
+    )
     demo.add_argument("--events", default="events")
     demo.add_argument("--config")
     demo.add_argument("--data-dir", help="default: a new temporary folder")
+    demo.add_argument("--serve", action="store_true", help="keep serving its data after the demo, until Ctrl-C")
     demo.set_defaults(run=_demo)
 
     tickets = commands.add_parser("tickets", help="read tickets over the HTTP API").add_subparsers(

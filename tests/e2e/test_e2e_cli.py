@@ -6,6 +6,7 @@ import json
 import re
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +208,12 @@ def test_demo_posts_every_sample_and_prints_the_tickets(tmp_path: Path, bytecode
     expected = sum(1 for path in samples if json.loads(path.read_text()).get("expect_ticket", True))
     assert len(rows) == expected
     assert {row.split()[3] for row in rows} == {"form", "phone", "sms", "whatsapp", "email"}
-    assert f"\n{expected} tickets; data in " in out
+    assert f"\n{expected} tickets (2 answered by the demo); data in " in out
+    # dated relative to now (the samples' own WhatsApp dates are fixed, in November 2026): nothing older than a day
+    created = [datetime.fromisoformat(" ".join(row.split()[1:3])).replace(tzinfo=UTC) for row in rows]
+    assert all(datetime.now(UTC) - timedelta(days=1) < at <= datetime.now(UTC) for at in created)
+    assert [row.split()[6] for row in rows if row.split()[3] == "sms"].count("resolved") == 1
+    assert out.rstrip().splitlines()[-1] == f"to look at them again: intake serve --data-dir {tmp_path / 'demo'}"
 
 
 def test_a_digest_preview_is_written_outside_the_working_tree(

@@ -1,5 +1,5 @@
 """Agent tools' API: the ticket list, one ticket with its thread, contacts, quarantined email, dead-lettered
-messages, health."""
+messages, health; and the web console's pages (`intake.handlers.console`), which call the same domain code."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from intake import runtime
 from intake.errors import FieldInvalidError
-from intake.handlers import problems
+from intake.handlers import console, problems
 from intake.model import REFERENCE_LENGTH, Channel, QuarantineStatus, Status
 from intake.observability import logger, metrics
 from intake.sla.tracker import AgentAction
@@ -22,6 +22,7 @@ from intake.store import TicketNotFoundError
 
 app = APIGatewayHttpResolver()
 problems.register(app)
+app.include_router(console.router)  # GET / and /console/...: HTML for people, over the same calls
 runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
 
 

@@ -3,7 +3,7 @@
 Webhooks, /healthz and the satisfaction survey links (/csat/{token}) are open at the gateway (providers and
 customers cannot sign SigV4; the receiver checks each provider's own signature before it stores anything, and
 each survey token's HMAC and expiry); /tickets, /contacts, /quarantine, /digests and /failures require IAM (SigV4)
-or the JWTs of the policy file's `api.jwt`.
+or the JWTs of the policy file's `api.jwt`; with `api.jwt`, the web console (`GET /`, `/console/...`) too.
 """
 
 from __future__ import annotations
@@ -142,6 +142,15 @@ ROUTES = (
 )
 
 
+# The web console (the api function's HTML pages, `intake.handlers.console`): routed only when the policy file's
+# `api.jwt` names an OIDC provider, behind its JWTs; IAM (SigV4) is for tools, and a browser cannot sign it.
+CONSOLE_ROUTES = (
+    Route(apigwv2.HttpMethod.GET, "/", "api"),
+    Route(apigwv2.HttpMethod.GET, "/console/{proxy+}", "api"),
+    Route(apigwv2.HttpMethod.POST, "/console/{proxy+}", "api"),
+)
+
+
 def _agent_authorizer(jwt: Jwt | None) -> apigwv2.IHttpRouteAuthorizer:
     """IAM (SigV4) by default; the policy file's `api.jwt` puts an OIDC provider's JWTs in its place."""
     if jwt is None:
@@ -205,6 +214,7 @@ class WebhookApi(Construct):
                 "api": integrations.HttpLambdaIntegration("Api", api),
             },
             _agent_authorizer(jwt),
+            ROUTES if jwt is None else (*ROUTES, *CONSOLE_ROUTES),
         )
 
     @property
@@ -227,9 +237,12 @@ class WebhookApi(Construct):
         )
 
     def _build_routes(
-        self, targets: dict[str, apigwv2.HttpRouteIntegration], agents: apigwv2.IHttpRouteAuthorizer
+        self,
+        targets: dict[str, apigwv2.HttpRouteIntegration],
+        agents: apigwv2.IHttpRouteAuthorizer,
+        routes: Sequence[Route],
     ) -> None:
-        for route in ROUTES:
+        for route in routes:
             (built,) = self.http_api.add_routes(
                 path=route.path,
                 methods=[route.method],

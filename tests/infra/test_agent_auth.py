@@ -62,6 +62,17 @@ def test_agent_routes_take_iam_unless_the_policy_names_a_jwt_issuer(jwt: Jwt | N
         assert authorizer["IdentitySource"] == ["$request.header.Authorization"]
 
 
+@pytest.mark.parametrize("jwt", [None, Jwt(issuer=ISSUER, audience=["intake-agents"])], ids=["iam", "jwt"])
+def test_the_console_is_routed_behind_the_jwt_authorizer_only(jwt: Jwt | None) -> None:
+    routes = _authorization(_template(jwt))
+
+    console = {"GET /", "GET /console/{proxy+}", "POST /console/{proxy+}"}
+    if jwt is None:  # a browser cannot sign SigV4: without an OIDC provider there is no console in AWS
+        assert not console & set(routes)
+    else:
+        assert {routes[key] for key in console} == {"JWT"}
+
+
 def test_a_jwt_issuer_must_be_https() -> None:
     from pydantic import ValidationError
 

@@ -54,7 +54,6 @@ INLINE_TYPES = frozenset(
         "audio/aac",
     }
 )
-CHANNEL_ICONS = {"form": "📝", "email": "✉️", "phone": "📞", "sms": "💬", "whatsapp": "🟢"}
 # The queue's status filter: the queue (open and pending, most urgent first) or a list of one status (newest first)
 STATUS_CHOICES = ("", "open", "pending", "resolved", "closed")
 _CLOCK_EVENTS = {
@@ -85,7 +84,7 @@ def environment() -> Environment:
         "channel_name": channel_name,
         "iso": lambda moment: moment.isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
-    env.globals |= {"static": static_url, "icon": lambda channel: CHANNEL_ICONS.get(str(channel), "•")}
+    env.globals |= {"static": static_url}
     return env
 
 

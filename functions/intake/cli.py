@@ -126,7 +126,7 @@ def _demo(args: argparse.Namespace) -> int:
         failed = _demo_failures(url, data_dir / "serve.log")
         status = 0 if len(tickets) >= expected and digests and not failed else 1
         if args.serve:
-            print(f"\nserving {url} until Ctrl-C (data in {data_dir})", flush=True)
+            print(f"\nserving {url} until Ctrl-C: open {url}/ for the console (data in {data_dir})", flush=True)
             with contextlib.suppress(KeyboardInterrupt):
                 process.wait()
         else:

@@ -94,8 +94,12 @@ def test_a_lead_sees_a_new_ticket_arrive_answers_it_resolves_it_and_it_leaves_th
     expect(row).to_contain_text("Ana Silva")
     shots(page, "2-queue-with-ticket")
 
-    # When the lead opens it (from the keyboard: the link is a real link)
+    # When the lead opens it from the keyboard (the link is a real link, and keeps the focus across refreshes)
     row.get_by_role("link").focus()
+    with page.expect_response(lambda response: "/console/queue" in response.url):
+        pass  # the next refresh
+    page.wait_for_timeout(300)  # swapped and settled
+    assert page.evaluate("document.activeElement.textContent").endswith(subject)
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_contain_text(subject)
     expect(page.locator(".timeline")).to_contain_text("About: " + subject)

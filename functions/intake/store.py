@@ -19,6 +19,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from intake.model import (
+    REFERENCE_LENGTH,
     CallEvent,
     Contact,
     ContactDetail,
@@ -249,6 +250,16 @@ class Store:
         if item is None:
             raise TicketNotFoundError(ticket_id)
         return _ticket(item)
+
+    def ticket_id_of(self, name: str) -> str:
+        """The id of the ticket a person names: by its id, or by the reference that lists, emails and digests show
+        (`F770VB20`, in any case). TicketNotFoundError for a reference nothing has."""
+        if len(name) != REFERENCE_LENGTH:
+            return name
+        item = self._get(f"REF#{name.upper()}", "REF")
+        if item is None:
+            raise TicketNotFoundError(name)
+        return str(item["ticket_id"])
 
     def ticket_state(self, ticket_id: str) -> TicketState:
         """The ticket and its SLA clocks, in one read (one item per target: `SLA#<target>`)."""

@@ -15,10 +15,9 @@ from pydantic import ValidationError
 from intake import runtime
 from intake.errors import FieldInvalidError
 from intake.handlers import console, problems
-from intake.model import REFERENCE_LENGTH, Channel, QuarantineStatus, Status
+from intake.model import Channel, QuarantineStatus, Status
 from intake.observability import logger, metrics
 from intake.sla.tracker import AgentAction
-from intake.store import TicketNotFoundError
 
 app = APIGatewayHttpResolver()
 problems.register(app)
@@ -106,14 +105,7 @@ def show_ticket(ticket_id: str) -> Response[str]:
 
 
 def _ticket_id(given: str) -> str:
-    """A ticket's id, from the id or from the reference that lists, emails and digests show (`F770VB20`, in any
-    case): every route that names a ticket takes either."""
-    if len(given) != REFERENCE_LENGTH:
-        return given
-    ticket = runtime.store().ticket_by_reference(given)
-    if ticket is None:
-        raise TicketNotFoundError(given)
-    return ticket.id
+    return runtime.store().ticket_id_of(given)
 
 
 E = TypeVar("E", Status, Channel, QuarantineStatus)

@@ -21,10 +21,10 @@ from intake import console, runtime
 from intake.archive import ArchiveKeyError
 from intake.errors import FieldInvalidError
 from intake.handlers.problems import PROBLEMS
-from intake.model import REFERENCE_LENGTH, Channel, Contact, Priority, QuarantineStatus, Status, Ticket
+from intake.model import Channel, Contact, Priority, QuarantineStatus, Status, Ticket
 from intake.observability import logger
 from intake.sla.tracker import AgentAction
-from intake.store import ContactNotFoundError, TicketNotFoundError
+from intake.store import ContactNotFoundError
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
 HTML = "text/html; charset=utf-8"
@@ -210,13 +210,7 @@ def attachment(ticket_id: str, message: str, index: str) -> Response[Any]:
 
 
 def _ticket_id(given: str) -> str:
-    """The ticket's id from its id or its 8-character reference (what lists and emails show)."""
-    if len(given) != REFERENCE_LENGTH:
-        return given
-    ticket = runtime.store().ticket_by_reference(given)
-    if ticket is None:
-        raise TicketNotFoundError(given)
-    return ticket.id
+    return runtime.store().ticket_id_of(given)
 
 
 # ------------------------------------------------------------------------------- quarantine, failures, digests

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import ipaddress
 import json
 import logging
 import socket
@@ -115,6 +116,8 @@ class Gateway:
             name, handler = self._route(path)
             if name == CONSOLE and method == "POST" and path in (console.LOGIN_PATH, console.LOGOUT_PATH):
                 status, headers, body = self._sign_in(path, headers_in, environ)
+            elif name in AGENT_FUNCTIONS and (refusal := _from_another_site(method, headers_in, self._token)):
+                status, headers, body = _problem(403, "cross-site-request", refusal)
             elif name in AGENT_FUNCTIONS and not self._agent_allowed(headers_in) and not _open_page(name, path):
                 status, headers, body = self._refuse(name, method, target, headers_in)
             elif int(environ.get("CONTENT_LENGTH") or 0) > MAX_BODY:
@@ -201,6 +204,29 @@ class Gateway:
 def _open_page(name: str, path: str) -> bool:
     """What a browser needs before it has signed in: the sign-in form and our CSS and JS."""
     return name == CONSOLE and (path == console.LOGIN_PATH or path.startswith(console.STATIC_PREFIX))
+
+
+def _from_another_site(method: str, headers: dict[str, str], agent_token: str | None) -> str | None:
+    """Why an agent request is refused as coming from another website, or None. Without a token, the agent routes
+    (on the loopback: serve refuses another host) trust whoever reaches them, and a browser reaches them for any
+    page it shows: a form posted from another site (no CORS preflight needed) carries that site's Origin, and a
+    page that rebound its DNS name to 127.0.0.1 sends that name as Host. The CLI and curl send neither."""
+    host = headers.get("host", "")
+    if agent_token is None and not _is_local_name(urlsplit(f"//{host}").hostname or ""):
+        return f"Host {host!r} is not a name of this machine (a DNS name rebound to it?); serve with --agent-token"
+    origin = headers.get("origin")
+    if method not in ("GET", "HEAD", "OPTIONS") and origin is not None and urlsplit(origin).netloc != host:
+        return "a browser posted this from another website (its Origin is not this server)"
+    return None
+
+
+def _is_local_name(hostname: str) -> bool:
+    if hostname == "localhost" or hostname.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
 
 
 def _headers(environ: dict[str, Any]) -> dict[str, str]:

@@ -380,7 +380,7 @@ def _quarantine_list(args: argparse.Namespace) -> int:
 
 
 def _quarantine_release(args: argparse.Namespace) -> int:
-    released = _post(args.url, f"/quarantine/{args.id}/release", {})
+    released = _post(args.url, f"/quarantine/{args.id}/release", {"team": args.team} if args.team else {})
     print(f"released {args.id}: ticket {released.get('ticket_id') or '(none: auto mail)'}")
     return 0
 
@@ -643,6 +643,7 @@ def _parser() -> argparse.ArgumentParser:
     held.set_defaults(run=_quarantine_list)
     let_through = quarantine.add_parser("release", help="let one through: it becomes a ticket")
     let_through.add_argument("id")
+    let_through.add_argument("--team", help="the team that takes it, if no team takes mail for its recipients")
     let_through.set_defaults(run=_quarantine_release)
     for sub in (held, let_through):
         sub.add_argument("--url", default=os.environ.get("INTAKE_URL", DEFAULT_URL))

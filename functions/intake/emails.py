@@ -30,7 +30,7 @@ from urllib.parse import unquote_plus
 
 from intake.channels import email_mime
 from intake.config import Policy
-from intake.errors import QuarantineNotFoundError, QuarantineReleasedError
+from intake.errors import EmailUnroutableError, FieldInvalidError, QuarantineNotFoundError, QuarantineReleasedError
 from intake.inbox import attachment_of
 from intake.ingest import IdFactory, IngestResult, Outcome, ingest
 from intake.limits import TEXT_BYTES, clipped, stored_size
@@ -69,10 +69,6 @@ _MAX_ADDRESS_BYTES = 254  # RFC 5321's limit for a path
 _LOCAL_DOMAINS = ("localhost", "local", "localdomain", "internal", "home.arpa")
 
 
-class EmailUnroutableError(Exception):
-    """No team takes mail for any of its recipients and the policy names no default team."""
-
-
 @dataclass(frozen=True)
 class EmailStores:
     """What the email path reads and writes besides the table: the archive, the mail it sends, the time."""
@@ -91,8 +87,10 @@ def ingest_email(
     new_id: IdFactory,
     *,
     release: bool = False,
+    team: str | None = None,
 ) -> IngestResult | None:
-    """None: auto mail that belongs to no thread (archived, nothing else), or a quarantined email."""
+    """None: auto mail that belongs to no thread (archived, nothing else), or a quarantined email. `team` takes a
+    new ticket when no team takes mail for its recipients (an agent's choice, when releasing it)."""
     settings = policy.email
     limit = settings.max_attachment_bytes if settings else 10 * 1024 * 1024
     raw = stores.read(arrived.raw_archive_key)
@@ -106,7 +104,7 @@ def ingest_email(
     existing = thread_of(store, parsed)
     if auto is not None and (existing is None or not existing.ticket.status.is_open):
         return None
-    team = existing.ticket.team if existing else team_for(policy, parsed, arrived)
+    team = existing.ticket.team if existing else team_for(policy, parsed, arrived) or team
     if team is None:
         if release:
             raise EmailUnroutableError(arrived.receipt_id)
@@ -169,15 +167,24 @@ def _opened_by(store: Store, result: IngestResult, message: InboundMessage) -> T
 
 
 def release(
-    store: Store, stores: EmailStores, quarantine_id: str, policy: Policy, new_id: IdFactory, at: datetime
+    store: Store,
+    stores: EmailStores,
+    quarantine_id: str,
+    policy: Policy,
+    new_id: IdFactory,
+    at: datetime,
+    team: str | None = None,
 ) -> tuple[QuarantinedEmail, IngestResult | None]:
-    """Let a quarantined email through: it becomes a ticket (or joins its thread) as if it had just passed."""
+    """Let a quarantined email through: it becomes a ticket (or joins its thread) as if it had just passed.
+    `team`: the team that takes it if no team takes mail for its recipients (EmailUnroutableError without)."""
+    if team is not None and team not in policy.teams:
+        raise FieldInvalidError("team", f"unknown team; known: {', '.join(policy.teams)}")
     held = store.quarantined(quarantine_id)
     if held is None:
         raise QuarantineNotFoundError(quarantine_id)
     if held.status == QuarantineStatus.RELEASED:
         raise QuarantineReleasedError(quarantine_id)
-    result = ingest_email(store, stores, held.arrived, policy, new_id, release=True)  # idempotent: by Message-ID
+    result = ingest_email(store, stores, held.arrived, policy, new_id, release=True, team=team)  # by Message-ID
     released = held.model_copy(
         update={
             "status": QuarantineStatus.RELEASED,

@@ -127,12 +127,18 @@ def list_quarantine() -> Response[str]:
 
 @app.post("/quarantine/<quarantine_id>/release")
 def release_quarantined(quarantine_id: str) -> Response[str]:
-    """Let a quarantined email through: it becomes a ticket (or joins its thread)."""
+    """Let a quarantined email through: it becomes a ticket (or joins its thread). `{"team": "..."}` names the
+    team that takes it when no team takes mail for its recipients."""
     from intake.emails import release
     from intake.handlers.ingest import new_id
 
     now = runtime.utc_now()
-    released, result = release(runtime.store(), runtime.email_stores(), quarantine_id, runtime.policy(), new_id, now)
+    body = _json_body()
+    team = body.get("team") if isinstance(body, dict) else None
+    if team is not None and not isinstance(team, str):
+        raise FieldInvalidError("team", "must be a team's id")
+    stores = runtime.email_stores()
+    released, result = release(runtime.store(), stores, quarantine_id, runtime.policy(), new_id, now, team)
     if result is not None:
         runtime.tracker().after_ingest(result, now)
     logger.info("quarantined email released", extra={"quarantine_id": quarantine_id, "ticket_id": released.ticket_id})

@@ -121,7 +121,7 @@ def ingest_email(
     message = InboundMessage(
         channel=Channel.EMAIL,
         provider="email",  # one Message-ID is one message, whichever service delivered it
-        provider_message_id=message_id[:200],
+        provider_message_id=provider_id(parsed.message_id, arrived.raw_archive_key),
         receipt_id=arrived.receipt_id,
         received_at=arrived.received_at,
         team=team,
@@ -164,6 +164,12 @@ def _opened_by(store: Store, result: IngestResult, message: InboundMessage) -> T
         ticket = store.ticket(result.ticket_id)
         return ticket if ticket.created_at == message.received_at else None
     return None
+
+
+def provider_id(message_id: str | None, raw_archive_key: str) -> str:
+    """What an email is known by once received (`SEEN#email#<it>`): its Message-ID, else the hash of its archive
+    key (each receipt its own)."""
+    return (message_id or "sha256-" + hashlib.sha256(raw_archive_key.encode()).hexdigest())[:200]
 
 
 def release(

@@ -6,15 +6,15 @@ export TZ := UTC
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup uv demo test lint bench synth serve schemas clean
+.PHONY: help setup uv browser demo test lint bench synth serve schemas clean
 
 help:
 	@echo "make demo    run the sample web forms through a local Intake and print the tickets"
-	@echo "make test    run every test (unit, moto, CDK synthesis, end to end)"
+	@echo "make test    run every test (unit, moto, CDK synthesis, end to end, the console in Chromium)"
 	@echo "make lint    ruff and mypy --strict"
 	@echo "make bench   import-time and throughput benchmarks, as ratios to a baseline"
 	@echo "make synth   synthesize the CDK app (offline)"
-	@echo "make serve   run Intake on http://127.0.0.1:8080"
+	@echo "make serve   run Intake on http://127.0.0.1:8080 (the console: open that URL)"
 
 setup: .venv/.synced node_modules/.installed
 
@@ -27,6 +27,16 @@ uv:
 	@echo "==> uv sync --frozen: the locked Python dependencies into .venv"
 	@$(UV) sync --frozen --all-extras
 	@touch $@
+
+# The console's browser test drives Debian's Chromium (Playwright's own browser downloads are not used)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "==> apt-get: Debian's chromium, for the console's browser test"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+		else \
+			echo "==> chromium is missing and this is not root: the console's browser test will be skipped"; \
+		fi; }
 
 node_modules/.installed: package.json package-lock.json
 	@echo "==> npm ci: the pinned AWS CDK CLI (2.x)"
@@ -43,7 +53,7 @@ demo: uv
 serve: uv
 	@$(RUN_LOCAL) intake serve
 
-test: setup
+test: setup browser
 	@echo "==> pytest (exit code 5, no tests collected, fails this target)"
 	@$(UV) run --frozen pytest
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -32,6 +33,7 @@ DEMO_SECRETS = {
     "INTAKE_MAILGUN_SIGNING_KEY": "demo-mailgun-signing-key",
     "INTAKE_CSAT_SECRET": "demo-csat-secret",
 }
+DEMO_NEWEST_AGO_S = 5 * 60
 DEMO_SAMPLES = ("forms/*.json", "twilio/*.json", "whatsapp/*.json", "email/*.json")
 
 
@@ -39,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
+    except BrokenPipeError:  # `intake tickets list | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit would fail again
+        return 0
     except ConfigError as error:
         print(f"intake: {error.source} is invalid:", file=sys.stderr)
         for line in error.errors:
@@ -96,10 +101,15 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         secrets = Secrets(environ=env)
         expected = 0
-        print(f"posting {len(files)} samples to {url}")
-        for path in files:
-            sample = samples.load(path)
-            sent = samples.send(url, samples.prepare(sample, policy, secrets, public_base_url=url))
+        loaded = [samples.load(path) for path in files]
+        # Dated as if the newest had come in a few minutes ago, and the others over the hours before it (the
+        # files' own dates are fixed): some clocks are running, some near a warning, the urgent ones breached.
+        times = [t for sample in loaded for t in samples.provider_times(sample)]
+        shift = int(time.time()) - DEMO_NEWEST_AGO_S - max(times) if times else 0
+        print(f"posting {_count(len(files), 'sample')} to {url}")
+        for path, sample in zip(files, loaded, strict=True):
+            prepared = samples.prepare(samples.moved(sample, shift), policy, secrets, public_base_url=url)
+            sent = samples.send(url, prepared)
             creates = sample.get("expect_ticket", True)
             expected += 1 if creates else 0
             print(f"  {sent.status} {path.name}: {sample.get('description', '')}")
@@ -107,14 +117,52 @@ def _demo(args: argparse.Namespace) -> int:
                 print(f"intake demo: {path.name} answered {sent.status}: {sent.body}", file=sys.stderr)
                 return 1
         tickets = _wait_for_tickets(url, expected, timeout=90)
+        answered = _demo_answers(url, tickets)
+        tickets = _all_tickets(url)
         print()
         print(_table(tickets))
-        print(f"\n{len(tickets)} tickets; data in {data_dir}")
+        print(f"\n{_count(len(tickets), 'ticket')} ({answered} answered by the demo); data in {data_dir}")
         digests = _demo_digests(url, policy, data_dir / "outbox")
-        return 0 if len(tickets) >= expected and digests else 1
+        failed = _demo_failures(url, data_dir / "serve.log")
+        status = 0 if len(tickets) >= expected and digests and not failed else 1
+        if args.serve:
+            print(f"\nserving {url} until Ctrl-C: open {url}/ for the console (data in {data_dir})", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                process.wait()
+        else:
+            print(f"\nto look at them again: intake serve --data-dir {data_dir}")
+        return status
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _demo_answers(url: str, tickets: list[dict[str, Any]]) -> int:
+    """An agent answers the oldest form ticket and resolves the oldest SMS one, as a team would have by now."""
+    done = 0
+    for channel, kind, note in (
+        ("form", "responded", "Replacement vase sent today; tracking number by email."),
+        ("sms", "resolved", "Called back: the delivery slot is confirmed."),
+    ):
+        mine = sorted((t for t in tickets if t["channel"] == channel), key=lambda t: t["created_at"])
+        if mine:
+            _post(url, f"/tickets/{mine[0]['id']}/events", {"type": kind, "by": "demo-agent", "note": note})
+            done += 1
+    return done
+
+
+def _demo_failures(url: str, log: Path) -> int:
+    """What went wrong while the demo ran, said here rather than only in the server's log: dead letters and
+    logged errors. How many there were."""
+    failures = _get(url, "/failures")["items"]
+    errors = [line for line in log.read_text(encoding="utf-8").splitlines() if '"level":"ERROR"' in line]
+    if failures:
+        print(f"\nintake demo: {_count(len(failures), 'message')} failed (intake failures list --url {url})")
+    if errors:
+        print(f"intake demo: {_count(len(errors), 'error')} logged, in {log}:", file=sys.stderr)
+        for line in errors[:5]:
+            print(f"  {line[:300]}", file=sys.stderr)
+    return len(failures) + len(errors)
 
 
 def _demo_digests(url: str, policy: Policy, outbox: Path) -> bool:
@@ -176,14 +224,16 @@ def _start_server(config: Path, data_dir: Path, env: dict[str, str]) -> tuple[su
         "--config",
         str(config),
     ]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir / "serve.log"  # its logs and metrics (stderr) and its later lines: kept, never in the way
+    with log.open("a", encoding="utf-8") as sink:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=sink, text=True)  # noqa: S603
     assert process.stdout is not None
     line = process.stdout.readline()
     if not line.startswith("intake serving "):
         process.kill()
-        raise RuntimeError(f"intake serve did not start: {line.strip()!r}")
+        raise RuntimeError(f"intake serve did not start: {line.strip()!r} (its log: {log})")
     url = line.split()[2]
-    log = data_dir / "serve.log"  # the rest of what it prints (warnings, errors): kept, and never blocking it
     threading.Thread(target=_copy_lines, args=(process.stdout, log), name="serve-log", daemon=True).start()
     deadline = time.monotonic() + 30
     while True:
@@ -261,8 +311,29 @@ def _tickets_show(args: argparse.Namespace) -> int:
     for timer in ticket.get("sla", []):
         when = "breached " + timer["breached_at"] if timer.get("breached_at") else "due " + timer["due_at"]
         print(f"  SLA {timer['target']}: {timer['state']} ({when}, generation {timer['generation']})")
-    print("\n  history: " + ", ".join(f"{e['kind']} {e['at']}" for e in ticket["events"]))
+    print("\n  history:")
+    for event in ticket["events"]:
+        if event["kind"] not in _QUIET_EVENTS:
+            print(f"    {_minute(event['at'])}  {_event_line(event['kind'], event.get('detail') or {})}")
     return 0
+
+
+_QUIET_EVENTS = {"timer_started", "timer_paused", "timer_resumed", "timer_stopped"}  # `intake sla explain` has them
+
+
+def _event_line(kind: str, detail: dict[str, Any]) -> str:
+    """`resolved by ana: "Refund sent"`, `assigned to ana by lead`, `priority_changed from normal to high`."""
+    words = [kind]
+    if detail.get("assignee"):
+        words.append(f"to {detail['assignee']}")
+    if detail.get("priority"):
+        words.append(f"from {detail.get('from', '?')} to {detail['priority']}")
+    if detail.get("target"):
+        words.append(str(detail["target"]))
+    if detail.get("by"):
+        words.append(f"by {detail['by']}")
+    line = " ".join(words)
+    return f"{line}: {json.dumps(detail['note'], ensure_ascii=False)}" if detail.get("note") else line
 
 
 _ACTIONS = {"respond": "responded", "pend": "pending", "resolve": "resolved", "reopen": "reopened"}
@@ -311,7 +382,7 @@ def _quarantine_list(args: argparse.Namespace) -> int:
 
 
 def _quarantine_release(args: argparse.Namespace) -> int:
-    released = _post(args.url, f"/quarantine/{args.id}/release", {})
+    released = _post(args.url, f"/quarantine/{args.id}/release", {"team": args.team} if args.team else {})
     print(f"released {args.id}: ticket {released.get('ticket_id') or '(none: auto mail)'}")
     return 0
 
@@ -321,7 +392,8 @@ def _digest_preview(args: argparse.Namespace) -> int:
     query = "?" + urlencode({"date": args.date}) if args.date else ""
     digest = _get(args.url, f"/digests/{args.team}/{args.period}{query}")
     figures = digest["figures"]
-    out = Path(args.out or f"digest-{args.team}-{args.period}-{figures['start']}.html")
+    name = f"digest-{args.team}-{args.period}-{figures['start']}.html"
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="intake-digest-")) / name
     out.write_text(digest["html"], encoding="utf-8")
     print(digest["subject"])
     print()
@@ -442,7 +514,7 @@ def _schemas_export(args: argparse.Namespace) -> int:
 def _config_check(args: argparse.Namespace) -> int:
     path = _config_path(args.config)
     policy = load_policy(path)
-    print(f"{path}: valid ({len(policy.teams)} teams, {len(policy.forms)} forms)")
+    print(f"{path}: valid ({_count(len(policy.teams), 'team')}, {_count(len(policy.forms), 'form')})")
     return 0
 
 
@@ -472,21 +544,27 @@ def _post(url: str, path: str, payload: dict[str, Any]) -> Any:
         return json.loads(response.read())
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _minute(instant: str | None) -> str:
     return "" if instant is None else instant[:16].replace("T", " ")
 
 
 def _table(tickets: list[dict[str, Any]]) -> str:
-    rows = [("REF", "CREATED", "CHANNEL", "TEAM", "PRIORITY", "STATUS", "MSGS", "SUBJECT")]
+    rows = [("REF", "CREATED", "CHANNEL", "TEAM", "PRIORITY", "STATUS", "DUE", "MSGS", "SUBJECT")]
     for t in tickets:
+        due = _minute(t.get("next_due_at")) + (" breached" if t.get("breached") else "")
         rows.append(
             (
                 t["reference"],
-                t["created_at"][:19].replace("T", " "),
+                _minute(t["created_at"]),
                 t["channel"],
                 t["team"],
                 t["priority"],
                 t["status"],
+                due.strip() or "-",
                 str(t["message_count"]),
                 (t.get("subject") or "")[:48],
             )
@@ -516,10 +594,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve)
 
-    demo = commands.add_parser("demo", help="start serve, post every sample in events/forms, print the tickets")
+    demo = commands.add_parser(
+        "demo", help="start serve, post every sample in events/ (dated relative to now), answer two, print it all"
+    )
     demo.add_argument("--events", default="events")
     demo.add_argument("--config")
     demo.add_argument("--data-dir", help="default: a new temporary folder")
+    demo.add_argument("--serve", action="store_true", help="keep serving its data after the demo, until Ctrl-C")
     demo.set_defaults(run=_demo)
 
     tickets = commands.add_parser("tickets", help="read tickets over the HTTP API").add_subparsers(
@@ -564,6 +645,7 @@ def _parser() -> argparse.ArgumentParser:
     held.set_defaults(run=_quarantine_list)
     let_through = quarantine.add_parser("release", help="let one through: it becomes a ticket")
     let_through.add_argument("id")
+    let_through.add_argument("--team", help="the team that takes it, if no team takes mail for its recipients")
     let_through.set_defaults(run=_quarantine_release)
     for sub in (held, let_through):
         sub.add_argument("--url", default=os.environ.get("INTAKE_URL", DEFAULT_URL))
@@ -573,7 +655,7 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--team", required=True)
     preview.add_argument("--period", choices=["daily", "weekly"], default="daily")
     preview.add_argument("--date", help="a local date in the window (YYYY-MM-DD); default: the last complete one")
-    preview.add_argument("--out", help="the HTML file (default: digest-<team>-<period>-<start>.html)")
+    preview.add_argument("--out", help="the HTML file (default: in a new temporary folder)")
     preview.add_argument("--url", default=os.environ.get("INTAKE_URL", DEFAULT_URL))
     preview.set_defaults(run=_digest_preview)
 

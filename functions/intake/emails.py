@@ -30,7 +30,7 @@ from urllib.parse import unquote_plus
 
 from intake.channels import email_mime
 from intake.config import Policy
-from intake.errors import QuarantineNotFoundError, QuarantineReleasedError
+from intake.errors import EmailUnroutableError, FieldInvalidError, QuarantineNotFoundError, QuarantineReleasedError
 from intake.inbox import attachment_of
 from intake.ingest import IdFactory, IngestResult, Outcome, ingest
 from intake.limits import TEXT_BYTES, clipped, stored_size
@@ -48,7 +48,7 @@ from intake.model import (
 )
 from intake.notify.mailer import Mailer, MailRejectedError, compose
 from intake.observability import logger
-from intake.store import Store, WriteConflictError
+from intake.store import Store, TicketState, WriteConflictError
 
 REFERENCE_TOKEN = re.compile(r"\[#([0-9A-HJKMNP-TV-Z]{8})\]", re.IGNORECASE)
 
@@ -69,10 +69,6 @@ _MAX_ADDRESS_BYTES = 254  # RFC 5321's limit for a path
 _LOCAL_DOMAINS = ("localhost", "local", "localdomain", "internal", "home.arpa")
 
 
-class EmailUnroutableError(Exception):
-    """No team takes mail for any of its recipients and the policy names no default team."""
-
-
 @dataclass(frozen=True)
 class EmailStores:
     """What the email path reads and writes besides the table: the archive, the mail it sends, the time."""
@@ -91,8 +87,10 @@ def ingest_email(
     new_id: IdFactory,
     *,
     release: bool = False,
+    team: str | None = None,
 ) -> IngestResult | None:
-    """None: auto mail that belongs to no thread (archived, nothing else), or a quarantined email."""
+    """None: auto mail that belongs to no thread (archived, nothing else), or a quarantined email. `team` takes a
+    new ticket when no team takes mail for its recipients (an agent's choice, when releasing it)."""
     settings = policy.email
     limit = settings.max_attachment_bytes if settings else 10 * 1024 * 1024
     raw = stores.read(arrived.raw_archive_key)
@@ -104,9 +102,9 @@ def ingest_email(
         return None
     auto = parsed.auto or ("own" if (parsed.from_address or "").lower() in our_addresses(policy) else None)
     existing = thread_of(store, parsed)
-    if auto is not None and (existing is None or not existing.status.is_open):
+    if auto is not None and (existing is None or not existing.ticket.status.is_open):
         return None
-    team = existing.team if existing else team_for(policy, parsed, arrived)
+    team = existing.ticket.team if existing else team_for(policy, parsed, arrived) or team
     if team is None:
         if release:
             raise EmailUnroutableError(arrived.receipt_id)
@@ -123,7 +121,7 @@ def ingest_email(
     message = InboundMessage(
         channel=Channel.EMAIL,
         provider="email",  # one Message-ID is one message, whichever service delivered it
-        provider_message_id=message_id[:200],
+        provider_message_id=provider_id(parsed.message_id, arrived.raw_archive_key),
         receipt_id=arrived.receipt_id,
         received_at=arrived.received_at,
         team=team,
@@ -132,7 +130,7 @@ def ingest_email(
         text=text,
         attachments=attachments,
         raw_archive_key=arrived.raw_archive_key,
-        thread_key=existing.thread_key if existing else f"email#{message_key(message_id)}",
+        thread_key=existing.ticket.thread_key if existing else f"email#{message_key(message_id)}",
         metadata={
             "message_id": _head(parsed.message_id or "", 1024) or None,
             "from": _head(parsed.from_header, _SMALL_JSON) or None,
@@ -148,26 +146,51 @@ def ingest_email(
             "transport": arrived.provider,
         },
     )
-    result = ingest(store, message, new_id, policy)
-    store.record_message_ids([message_key(i) for i in (parsed.message_id,) if i], result.ticket_id)
-    opened = result.outcome in (Outcome.CREATED, Outcome.DUPLICATE)  # a duplicate: a retry of the same email
-    if opened and auto is None and stores.mailer is not None and stores.clock is not None:
-        ticket = store.ticket(result.ticket_id)
-        if ticket.created_at == message.received_at:  # this email opened the ticket (once per ticket: a claim)
-            acknowledge(store, stores.mailer, policy, ticket, parsed, stores.clock())
+    recorded = [message_key(parsed.message_id)] if parsed.message_id else []  # replies to it thread here
+    result = ingest(store, message, new_id, policy, message_ids=recorded, known=existing)
+    if auto is None and stores.mailer is not None and stores.clock is not None:  # auto mail opens no ticket
+        opened = _opened_by(store, result, message)
+        if opened is not None:
+            acknowledge(store, stores.mailer, policy, opened, parsed, stores.clock())
     return result
 
 
+def _opened_by(store: Store, result: IngestResult, message: InboundMessage) -> Ticket | None:
+    """The ticket this email opened, if it did: the one just created, or (delivered again, perhaps before its
+    acknowledgment went out) the one it created before. Acknowledging it is a claim, once per ticket."""
+    if result.outcome == Outcome.CREATED:
+        return result.ticket
+    if result.outcome == Outcome.DUPLICATE:
+        ticket = store.ticket(result.ticket_id)
+        return ticket if ticket.created_at == message.received_at else None
+    return None
+
+
+def provider_id(message_id: str | None, raw_archive_key: str) -> str:
+    """What an email is known by once received (`SEEN#email#<it>`): its Message-ID, else the hash of its archive
+    key (each receipt its own)."""
+    return (message_id or "sha256-" + hashlib.sha256(raw_archive_key.encode()).hexdigest())[:200]
+
+
 def release(
-    store: Store, stores: EmailStores, quarantine_id: str, policy: Policy, new_id: IdFactory, at: datetime
+    store: Store,
+    stores: EmailStores,
+    quarantine_id: str,
+    policy: Policy,
+    new_id: IdFactory,
+    at: datetime,
+    team: str | None = None,
 ) -> tuple[QuarantinedEmail, IngestResult | None]:
-    """Let a quarantined email through: it becomes a ticket (or joins its thread) as if it had just passed."""
+    """Let a quarantined email through: it becomes a ticket (or joins its thread) as if it had just passed.
+    `team`: the team that takes it if no team takes mail for its recipients (EmailUnroutableError without)."""
+    if team is not None and team not in policy.teams:
+        raise FieldInvalidError("team", f"unknown team; known: {', '.join(policy.teams)}")
     held = store.quarantined(quarantine_id)
     if held is None:
         raise QuarantineNotFoundError(quarantine_id)
     if held.status == QuarantineStatus.RELEASED:
         raise QuarantineReleasedError(quarantine_id)
-    result = ingest_email(store, stores, held.arrived, policy, new_id, release=True)  # idempotent: by Message-ID
+    result = ingest_email(store, stores, held.arrived, policy, new_id, release=True, team=team)  # by Message-ID
     released = held.model_copy(
         update={
             "status": QuarantineStatus.RELEASED,
@@ -216,10 +239,8 @@ def acknowledge(
         or sender.lower() in our_addresses(policy)
     ):
         return False
-    if not store.claim_token("ack", ticket.id, at):
-        return False  # a redelivered email: acknowledged already
-    if not store.allow_acknowledgment(sender.lower(), at, team.acknowledgment.max_per_sender_per_hour):
-        return False
+    if not store.claim_acknowledgment(ticket.id, sender.lower(), at, team.acknowledgment.max_per_sender_per_hour):
+        return False  # a redelivered email (acknowledged already), or a sender over the hour's acknowledgments
     calendar = calendar_for(team)
     _, text, html = render(
         "acknowledgment",
@@ -254,8 +275,8 @@ def acknowledge(
     except BaseException:
         store.release_token("ack", ticket.id)  # the queue's retry of this email acknowledges it
         raise
-    store.record_message_ids([i.strip("<>") for i in sent], ticket.id)  # as the parser gives them: bare
-    store.record_event(ticket.id, EventKind.ACKNOWLEDGED, at, {"message_id": sent[0]})
+    bare = [i.strip("<>") for i in sent]  # as the parser gives them
+    store.record_sent_mail(ticket.id, bare, EventKind.ACKNOWLEDGED, at, {"message_id": sent[0]})
     return True
 
 
@@ -276,18 +297,18 @@ def ses_verdicts(raw: bytes) -> dict[str, str]:
     return found
 
 
-def thread_of(store: Store, parsed: email_mime.ParsedEmail) -> Ticket | None:
-    """The ticket this email continues: by the Message-IDs it answers, else by a reference token."""
-    answered = dict.fromkeys((*parsed.in_reply_to, *reversed(parsed.references)))
-    for message_id in list(answered)[:_MAX_LOOKUPS]:
-        ticket_id = store.message_ticket(message_key(message_id))
-        if ticket_id is not None:
-            return store.ticket(ticket_id)
-    for reference in REFERENCE_TOKEN.findall(parsed.subject)[:_MAX_LOOKUPS]:
-        ticket = store.ticket_by_reference(reference.upper())
-        if ticket is not None:
-            return ticket
-    return None
+def thread_of(store: Store, parsed: email_mime.ParsedEmail) -> TicketState | None:
+    """The ticket this email continues, with its clocks: by the Message-IDs it answers (the latest first), else by a
+    reference token in its subject. Every candidate is looked up in one read."""
+    answered = [message_key(i) for i in dict.fromkeys((*parsed.in_reply_to, *reversed(parsed.references)))]
+    answered = answered[:_MAX_LOOKUPS]
+    tokens = [token.upper() for token in REFERENCE_TOKEN.findall(parsed.subject)][:_MAX_LOOKUPS]
+    if not answered and not tokens:
+        return None
+    links = store.thread_links(answered, tokens)
+    found = [links.by_message_id.get(i) for i in answered] + [links.by_reference.get(t) for t in tokens]
+    ticket_id = next((ticket_id for ticket_id in found if ticket_id is not None), None)
+    return None if ticket_id is None else store.ticket_state(ticket_id)
 
 
 def team_for(policy: Policy, parsed: email_mime.ParsedEmail, arrived: EmailArrived) -> str | None:

@@ -75,6 +75,10 @@ class QuarantineNotFoundError(Exception):
         super().__init__(f"no quarantined email {quarantine_id}")
 
 
+class EmailUnroutableError(Exception):
+    """No team takes mail for any of its recipients and the policy names no default team."""
+
+
 class QuarantineReleasedError(Exception):
     """Releasing an email that was already released."""
 

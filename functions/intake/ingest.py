@@ -1,12 +1,14 @@
 """InboundMessage → contact → thread → ticket: the channel-agnostic core.
 
-Every step is a read followed by one conditional transaction, so running the same message again,
-after a crash anywhere or concurrently, ends in the same state: one ticket, one message.
+Every step is one read (`Store.lookup`: the dedupe record, the sender's identities, the thread and its ticket's
+clocks) followed by one conditional transaction that writes everything the message changes, its SLA clocks
+included, so running the same message again, after a crash anywhere or concurrently, ends in the same state: one
+ticket, one message, each clock generation once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -25,7 +27,7 @@ from intake.model import (
     reference_for,
     reply_window_closes_at,
 )
-from intake.store import ContactPlan, Store, WriteConflictError
+from intake.store import ClockPlan, ContactPlan, Store, TicketState, WriteConflictError
 
 if TYPE_CHECKING:
     from intake.config import Policy
@@ -50,36 +52,71 @@ class Outcome(StrEnum):
 class IngestResult:
     outcome: Outcome
     ticket_id: str
-    timers: tuple[SlaTimer, ...] = ()  # CREATED: the clocks written with the ticket, for the tracker to start
+    timers: tuple[SlaTimer, ...] = ()  # the clock generations written with the message, for the tracker to start
+    clocked: bool = False  # what the message does to the clocks was written with it (a policy was given)
+    ticket: Ticket | None = None  # CREATED: the ticket as written
 
 
-def ingest(store: Store, message: InboundMessage, new_id: IdFactory, policy: Policy | None = None) -> IngestResult:
-    """`policy` (when given) sets a new ticket's priority (its priority rules) and how long after resolution
-    a customer message reopens a ticket (the team's `reopen_within`; later, a new ticket linked to it). A message
-    past what one item holds is cut to fit (`intake.limits`), never refused."""
+def ingest(
+    store: Store,
+    message: InboundMessage,
+    new_id: IdFactory,
+    policy: Policy | None = None,
+    *,
+    message_ids: Sequence[str] = (),
+    known: TicketState | None = None,
+) -> IngestResult:
+    """`policy` (when given) sets a new ticket's priority (its priority rules), its clocks and what the message does
+    to an existing ticket's (`intake.sla.policy`), and how long after resolution a customer message reopens a ticket
+    (the team's `reopen_within`; later, a new ticket linked to it). A message past what one item holds is cut to fit
+    (`intake.limits`), never refused. `message_ids` (email) are recorded against the ticket with the message, those
+    not recorded yet; `known` is the thread's ticket as the caller just read it (not read again)."""
     message = fitted(message)
-    for _ in range(ATTEMPTS):
-        duplicate = _duplicate_of(store, message)
-        if duplicate is not None:
-            return IngestResult(Outcome.DUPLICATE, duplicate)
-        contact = plan_contact(store, message.sender, new_id)
-        current = store.thread_ticket(message.thread_key)
+    for attempt in range(ATTEMPTS):
+        found = store.lookup(message, message_ids, known if attempt == 0 else None)
+        if found.seen is not None and found.seen.dedupe_until > message.received_at:
+            return IngestResult(Outcome.DUPLICATE, found.seen.ticket_id)
+        contact = plan_contact(store, message.sender, found.owners, new_id)
+        unrecorded = tuple(i for i in message_ids if i not in found.message_tickets)
+        current = found.thread
         try:
-            if current is not None and current.status.is_open:
-                # (the read ticket is the version the append is conditioned on: a concurrent write retries)
-                store.append_message(current, message, contact)
-                return IngestResult(Outcome.APPENDED, current.id)
-            if current is not None and _reopens(current, message, policy):
-                store.append_message(current, message, contact, reopen=True)
-                return IngestResult(Outcome.REOPENED, current.id)
-            ticket = _new_ticket(message, contact.contact_id, new_id(), _priority(message, policy), current)
+            if current is not None and current.ticket.status.is_open:
+                # (the ticket as read is the version the append is conditioned on: a concurrent write retries)
+                clocks = _clocks(current, message, policy)
+                store.append_message(current.ticket, message, contact, clocks=clocks, message_ids=unrecorded)
+                return _result(Outcome.APPENDED, current.ticket.id, clocks)
+            if current is not None and _reopens(current.ticket, message, policy):
+                clocks = _clocks(current, message, policy)
+                store.append_message(
+                    current.ticket, message, contact, reopen=True, clocks=clocks, message_ids=unrecorded
+                )
+                return _result(Outcome.REOPENED, current.ticket.id, clocks)
+            previous = None if current is None else current.ticket
+            ticket = _new_ticket(message, contact.contact_id, new_id(), _priority(message, policy), previous)
             timers = _opening_timers(ticket, policy)
-            previous = None if current is None else current.id
-            store.create_ticket(ticket, message, contact, previous, _day(ticket, policy), timers)
-            return IngestResult(Outcome.CREATED, ticket.id, tuple(timers))
+            replaces = None if previous is None else previous.id
+            store.create_ticket(ticket, message, contact, replaces, _day(ticket, policy), timers, unrecorded)
+            return IngestResult(Outcome.CREATED, ticket.id, tuple(timers), clocked=policy is not None, ticket=ticket)
         except WriteConflictError:
             continue  # someone else wrote first: read again and decide again
     raise IngestContentionError(message.receipt_id)
+
+
+def _clocks(current: TicketState, message: InboundMessage, policy: Policy | None) -> ClockPlan | None:
+    """What the message does to the clocks of the ticket it joins (None without a policy: nothing)."""
+    if policy is None:
+        return None
+    from intake.sla.policy import customer_message_timers, next_deadline
+
+    started = customer_message_timers(policy, current.ticket, current.timers, message.received_at)
+    after = {t.target: t for t in current.timers} | {t.target: t for t in started}
+    return ClockPlan(tuple(started), next_deadline(after.values()))
+
+
+def _result(outcome: Outcome, ticket_id: str, clocks: ClockPlan | None) -> IngestResult:
+    if clocks is None:
+        return IngestResult(outcome, ticket_id)
+    return IngestResult(outcome, ticket_id, clocks.started, clocked=True)
 
 
 DEFAULT_REOPEN_WINDOW = timedelta(days=7)
@@ -145,11 +182,12 @@ def _duplicate_of(store: Store, message: InboundMessage) -> str | None:
     return seen.ticket_id
 
 
-def plan_contact(store: Store, sender: Sender, new_id: IdFactory) -> ContactPlan:
-    """The contact the sender's identities point to; identities not yet known are added to it. When they
-    point to two contacts, those are one customer: the oldest survives and absorbs the others."""
-    identities = sender.identities()
-    known = {(kind, value): store.identity(kind, value) for kind, value in identities}
+def plan_contact(
+    store: Store, sender: Sender, known: dict[tuple[str, str], str | None], new_id: IdFactory
+) -> ContactPlan:
+    """The contact the sender's identities point to (`known`: identity → its contact, None when unknown); identities
+    not yet known are added to it. When they point to two contacts, those are one customer: the oldest survives and
+    absorbs the others."""
     owners = sorted({contact_id for contact_id in known.values() if contact_id})
     unknown = tuple(pair for pair, contact_id in known.items() if contact_id is None)
     if not owners:

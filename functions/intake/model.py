@@ -362,9 +362,12 @@ class TicketPage(Frozen):
     next: str | None
 
 
+REFERENCE_LENGTH = 8
+
+
 def reference_for(ticket_id: str) -> str:
     """The short, human-friendly reference customers see (`[#7Q2M4K9D]`)."""
-    return ticket_id[-8:]
+    return ticket_id[-REFERENCE_LENGTH:]
 
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")

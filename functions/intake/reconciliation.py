@@ -15,19 +15,16 @@ queued again (an old one would undo a newer one); delivery statuses and honeypot
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 
 from ulid import ULID
 
 from intake.archive import ArchiveKeyError
-from intake.channels import forms, mailgun, sendgrid, twilio, whatsapp
+from intake.channels import email_mime, forms, mailgun, sendgrid, twilio, whatsapp
 from intake.config import Policy
+from intake.emails import provider_id
 from intake.inbox import Inbox, QueuedItem
 from intake.model import Attachment, CallEvent, EmailArrived, InboundMessage, WebhookRequest
 from intake.observability import logger
@@ -36,7 +33,6 @@ from intake.resources import ARCHIVE
 from intake.store import Store
 
 MAX_WINDOW = timedelta(days=7)  # the dedupe records (SEEN#...) live 8 days: older messages could double
-_MESSAGE_ID = re.compile(r"<([^<>\s]{1,250})>")
 _EMAIL_REBUILT = {sendgrid.PROVIDER: sendgrid.raw_mime, mailgun.PROVIDER: mailgun.raw_mime}
 
 
@@ -160,8 +156,4 @@ def _known(store: Store, item: QueuedItem, mime: bytes | None) -> bool:
 
 
 def _email_id(mime: bytes, key: str) -> str:
-    headers = BytesHeaderParser(policy=compat32).parsebytes(mime)
-    value = str(headers.get("Message-ID", ""))
-    match = _MESSAGE_ID.search(value)
-    found = match.group(1) if match else value.strip().strip("<>").strip()
-    return (found if found and " " not in found else "sha256-" + hashlib.sha256(key.encode()).hexdigest())[:200]
+    return provider_id(email_mime.parse(mime).message_id, key)

@@ -21,6 +21,7 @@ from intake.config import Name, Policy, Settings
 from intake.digest.figures import Figures
 from intake.digest.window import PERIODS
 from intake.errors import (
+    EmailUnroutableError,
     FieldInvalidError,
     FormNotFoundError,
     OriginForbiddenError,
@@ -631,9 +632,25 @@ def _release_quarantined() -> dict[str, Any]:
         "parameters": [
             _parameter("quarantine_id", "path", _adapter_schema(ReceiptId), "the quarantined email's id (a ULID)")
         ],
+        "requestBody": {
+            "required": False,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "team": {
+                                "type": "string",
+                                "description": "the team that takes it when no team takes mail for its recipients",
+                            }
+                        },
+                    }
+                }
+            },
+        },
         "responses": {
             "200": _json_response("The email as released, with its `ticket_id`.", _REF + "QuarantinedEmail"),
-            **_problems(QuarantineNotFoundError, QuarantineReleasedError),
+            **_problems(QuarantineNotFoundError, QuarantineReleasedError, EmailUnroutableError, FieldInvalidError),
             "default": _problem_response(_UNEXPECTED, []),
         },
     }
@@ -741,7 +758,9 @@ def _action_needs() -> list[dict[str, Any]]:
 
 
 def _ticket_parameter() -> dict[str, Any]:
-    return _parameter("ticket_id", "path", _adapter_schema(TicketId), "the ticket's ULID")
+    reference = {"type": "string", "pattern": "^[0-9A-Za-z]{8}$", "description": "its reference, in any case"}
+    schema = {"anyOf": [_adapter_schema(TicketId), reference]}
+    return _parameter("ticket_id", "path", schema, "the ticket's ULID, or its 8-character reference (`F770VB20`)")
 
 
 def _token_parameter() -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import heapq
 import json
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -18,6 +19,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from intake.model import (
+    REFERENCE_LENGTH,
     CallEvent,
     Contact,
     ContactDetail,
@@ -27,6 +29,7 @@ from intake.model import (
     Message,
     QuarantinedEmail,
     QuarantineStatus,
+    SlaTarget,
     SlaTimer,
     Status,
     Ticket,
@@ -85,7 +88,9 @@ _RETRYABLE = {
     "InternalServerError",
     "ServiceUnavailable",
 }
-_OPEN = [Status.OPEN.value, Status.PENDING.value]
+_BATCH_GET_KEYS = 100  # BatchGetItem's limit
+_BATCH_GET_ATTEMPTS = 5
+_ACK_CLAIM_KEEP = timedelta(days=2)
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -173,6 +178,44 @@ class ContactPlan:
 
 
 @dataclass(frozen=True)
+class ClockPlan:
+    """What a message does to its ticket's SLA clocks, written with it: the generations it starts (the first of a
+    target, or each in place of the one before it) and the ticket's place in its team's queue afterwards (its
+    earliest running or breached deadline; None: after every deadline)."""
+
+    started: tuple[SlaTimer, ...]
+    next_due_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TicketState:
+    """A ticket with its SLA clocks, read together."""
+
+    ticket: Ticket
+    timers: tuple[SlaTimer, ...]
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What the ingest core decides a message on: its dedupe record, the contact each of the sender's identities
+    belongs to (None: unknown), the ticket its thread points to with that ticket's clocks, and the tickets its
+    email Message-IDs are recorded against (those that are)."""
+
+    seen: Seen | None
+    owners: dict[tuple[str, str], str | None]
+    thread: TicketState | None
+    message_tickets: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ThreadLinks:
+    """The tickets an email's Message-IDs (`MSGID#`) and reference tokens (`REF#`) are recorded against."""
+
+    by_message_id: dict[str, str]
+    by_reference: dict[str, str]
+
+
+@dataclass(frozen=True)
 class FailureRecord:
     """A queue message's failed tries: its latest error, how many failed, the first and the last."""
 
@@ -194,9 +237,7 @@ class Store:
 
     def seen(self, provider: str, provider_message_id: str) -> Seen | None:
         item = self._get(f"SEEN#{provider}#{provider_message_id}", "SEEN")
-        if item is None:
-            return None
-        return Seen(item["ticket_id"], datetime.fromisoformat(item["dedupe_until"]), item.get("message_sk"))
+        return None if item is None else _seen(item)
 
     def identity(self, kind: str, value: str) -> str | None:
         item = self._get(f"ID#{kind}#{value}", "ID")
@@ -212,15 +253,65 @@ class Store:
             raise TicketNotFoundError(ticket_id)
         return _ticket(item)
 
-    def ticket_by_reference(self, reference: str) -> Ticket | None:
-        """The ticket a `[#<reference>]` token names (what customers quote in email subjects)."""
-        item = self._get(f"REF#{reference.upper()}", "REF")
-        return None if item is None else self.ticket(item["ticket_id"])
+    def ticket_id_of(self, name: str) -> str:
+        """The id of the ticket a person names: by its id, or by the reference that lists, emails and digests show
+        (`F770VB20`, in any case). TicketNotFoundError for a reference nothing has."""
+        if len(name) != REFERENCE_LENGTH:
+            return name
+        item = self._get(f"REF#{name.upper()}", "REF")
+        if item is None:
+            raise TicketNotFoundError(name)
+        return str(item["ticket_id"])
 
-    def message_ticket(self, message_id: str) -> str | None:
-        """The ticket an email Message-ID belongs to (every one we receive or send is recorded)."""
-        item = self._get(f"MSGID#{message_id}", "MSGID")
-        return None if item is None else str(item["ticket_id"])
+    def ticket_state(self, ticket_id: str) -> TicketState:
+        """The ticket and its SLA clocks, in one read (one item per target: `SLA#<target>`)."""
+        pk = f"TICKET#{ticket_id}"
+        clocks = [(pk, f"SLA#{target.value}") for target in SlaTarget]
+        found = self._batch_get([(pk, "META"), *clocks])
+        meta = found.get((pk, "META"))
+        if meta is None:
+            raise TicketNotFoundError(ticket_id)
+        return TicketState(_ticket(meta), tuple(_timer(found[key]) for key in clocks if key in found))
+
+    def thread_links(self, message_ids: Sequence[str], references: Sequence[str]) -> ThreadLinks:
+        """Which tickets the Message-IDs an email answers, and the `[#<reference>]` tokens in its subject, are
+        recorded against (every Message-ID we receive or send is), in one read."""
+        by_id = {message_id: (f"MSGID#{message_id}", "MSGID") for message_id in message_ids}
+        by_reference = {reference: (f"REF#{reference.upper()}", "REF") for reference in references}
+        found = self._batch_get([*by_id.values(), *by_reference.values()])
+        return ThreadLinks(
+            {message_id: str(found[key]["ticket_id"]) for message_id, key in by_id.items() if key in found},
+            {reference: str(found[key]["ticket_id"]) for reference, key in by_reference.items() if key in found},
+        )
+
+    def lookup(
+        self, message: InboundMessage, message_ids: Sequence[str] = (), known: TicketState | None = None
+    ) -> Lookup:
+        """What the ingest core reads before it writes, in one round trip: the message's dedupe record, the sender's
+        identities, its thread, and `message_ids` (email); and a second for the thread's ticket and its clocks,
+        unless it is `known` (just read by the caller)."""
+        seen_key = (f"SEEN#{message.provider}#{message.provider_message_id}", "SEEN")
+        thread_key = (f"THREAD#{message.thread_key}", "THREAD")
+        identity_keys = {(kind, value): (f"ID#{kind}#{value}", "ID") for kind, value in message.sender.identities()}
+        message_keys = {message_id: (f"MSGID#{message_id}", "MSGID") for message_id in message_ids}
+        found = self._batch_get([seen_key, thread_key, *identity_keys.values(), *message_keys.values()])
+        seen = found.get(seen_key)
+        thread = found.get(thread_key)
+        state = None
+        if thread is not None:
+            ticket_id = str(thread["ticket_id"])
+            state = known if known is not None and known.ticket.id == ticket_id else self.ticket_state(ticket_id)
+        return Lookup(
+            seen=None if seen is None else _seen(seen),
+            owners={
+                identity: None if key not in found else str(found[key]["contact_id"])
+                for identity, key in identity_keys.items()
+            },
+            thread=state,
+            message_tickets={
+                message_id: str(found[key]["ticket_id"]) for message_id, key in message_keys.items() if key in found
+            },
+        )
 
     def record_message_ids(self, message_ids: Sequence[str], ticket_id: str) -> None:
         """Map Message-IDs to a ticket; the first mapping of an id wins (a later claim changes nothing)."""
@@ -233,10 +324,9 @@ class Store:
 
     def claim_token(self, provider: str, token: str, at: datetime, keep: timedelta = timedelta(days=2)) -> bool:
         """True the first time a token is claimed (kept `keep`, 2 days by default), False after that."""
-        until = _epoch(at + keep)
         return self._conditional(
             self._db.put_item,
-            Item=_to_item({"PK": f"TOKEN#{provider}#{token}", "SK": "TOKEN", TABLE.ttl_attribute: until}),
+            Item=_to_item(_token_item(provider, token, at, keep)),
             ConditionExpression="attribute_not_exists(PK)",
         )
 
@@ -429,10 +519,12 @@ class Store:
         replaces_thread_ticket: str | None,
         day: date | None = None,
         timers: Sequence[SlaTimer] = (),
+        message_ids: Sequence[str] = (),
     ) -> None:
-        """Ticket, first message, created event, thread pointer, contact and dedupe record, and its SLA clocks
-        (`timers`, with their started events and the ticket's place in the queue): all or nothing. `day` is the
-        team's local date of its creation (the `by_day` index: digests read a local day); UTC's when not given."""
+        """Ticket, first message, created event, thread pointer, contact and dedupe record, its SLA clocks
+        (`timers`, with their started events and the ticket's place in the queue), and its email `message_ids`
+        recorded against it (each not recorded yet): all or nothing. `day` is the team's local date of its creation
+        (the `by_day` index: digests read a local day); UTC's when not given."""
         created_key = f"{iso(ticket.created_at)}#{ticket.id}"
         due = min((t.due_at for t in timers), default=None)
         meta = {
@@ -477,44 +569,63 @@ class Store:
                 },
             ),
             *self._contact_operations(contact, inbound.received_at),
+            *self._timer_operations(ticket.id, timers),
+            *self._message_id_operations(ticket.id, message_ids),
         ]
-        for timer in timers:
-            clock = {"PK": f"TICKET#{ticket.id}", "SK": f"SLA#{timer.target.value}", **_timer_attributes(timer)}
-            started = {"target": timer.target.value, "generation": timer.generation, "due_at": iso(timer.due_at)}
-            event = _event_item(ticket.id, EventKind.TIMER_STARTED, timer.started_at, started)
-            operations += [
-                ("timer", {"Put": self._put(clock, "attribute_not_exists(PK)")}),
-                ("event", {"Put": self._put(event)}),
-            ]
         self._transact(operations)
 
     def append_message(
-        self, ticket: Ticket, inbound: InboundMessage, contact: ContactPlan, *, reopen: bool = False
+        self,
+        ticket: Ticket,
+        inbound: InboundMessage,
+        contact: ContactPlan,
+        *,
+        reopen: bool = False,
+        clocks: ClockPlan | None = None,
+        message_ids: Sequence[str] = (),
     ) -> None:
-        """A further customer message on an open ticket (or, `reopen`, on a resolved one it opens again), with
-        its dedupe record: all or nothing."""
-        # Messages may arrive out of order: the latest inbound time only moves forward. The update is
-        # conditioned on the version read, so a concurrent append makes this one re-read and retry.
+        """A further customer message on an open ticket (or, `reopen`, on a resolved one it opens again), with its
+        dedupe record, what it does to the ticket's SLA clocks (`clocks`: their new generations, their started
+        events and the ticket's place in the queue) and its email `message_ids` recorded against the ticket (each
+        not recorded yet): all or nothing. A pending ticket (waiting on the customer) is open again."""
+        # Messages may arrive out of order: the latest inbound time only moves forward. The update is conditioned on
+        # the version read (its status, last change and last message: every agent action changes `updated_at`), the
+        # one the clocks were planned on, so a concurrent write makes this one read again and retry.
         latest = max(ticket.last_inbound_at, inbound.received_at)
         window = reply_window_closes_at(ticket.channel, latest)
-        values = _values(
-            one=1,
-            at=iso(max(ticket.updated_at, inbound.received_at)),
-            latest=iso(latest),
-            read=iso(ticket.last_inbound_at),
-            open=_OPEN[0],
-            pending=_OPEN[1],
-        )
-        expression = "SET message_count = message_count + :one, updated_at = :at, last_inbound_at = :latest"
+        values: dict[str, Any] = {
+            "one": 1,
+            "at": iso(max(ticket.updated_at, inbound.received_at)),
+            "latest": iso(latest),
+            "status_read": ticket.status.value,
+            "updated_read": iso(ticket.updated_at),
+            "inbound_read": iso(ticket.last_inbound_at),
+        }
+        sets = ["message_count = message_count + :one", "updated_at = :at", "last_inbound_at = :latest"]
+        removes: list[str] = []
         if window is not None:
-            expression += ", reply_window_closes_at = :window"
-            values |= _values(window=iso(window))
-        condition = "#status IN (:open, :pending) AND last_inbound_at = :read"
+            sets.append("reply_window_closes_at = :window")
+            values["window"] = iso(window)
+        condition = "#status = :status_read AND updated_at = :updated_read AND last_inbound_at = :inbound_read"
         if reopen:
-            expression += ", #status = :open REMOVE resolved_at"
-            condition = "#status = :resolved AND last_inbound_at = :read"
-            values |= _values(resolved=Status.RESOLVED.value)
-            del values[":pending"]
+            if ticket.status != Status.RESOLVED:
+                raise ValueError(f"only a resolved ticket reopens, not a {ticket.status.value} one")
+            removes.append("resolved_at")
+        elif not ticket.status.is_open:
+            raise ValueError(f"a message is appended to an open or pending ticket, not a {ticket.status.value} one")
+        events = [(EventKind.REOPENED, {"by": "customer"})] if reopen else [(EventKind.CUSTOMER_REPLIED, {})]
+        if ticket.status != Status.OPEN:
+            sets.append("#status = :open")
+            values["open"] = Status.OPEN.value
+            if ticket.status == Status.PENDING:  # the customer answered what the team waited for
+                events.append((EventKind.REOPENED, {"by": "customer"}))
+        if clocks is not None:
+            position = _queue_position(ticket.model_copy(update={"status": Status.OPEN}), clocks.next_due_at)
+            sets += [f"{name} = :{name}" for name in position]
+            values |= position
+            if clocks.next_due_at is None:
+                removes.append("next_due_at")
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         operations = [
             ("message", {"Put": self._put(_message_item(ticket.id, inbound), "attribute_not_exists(PK)")}),
             ("seen", {"Put": self._seen_put(ticket.id, inbound)}),
@@ -527,26 +638,49 @@ class Store:
                         "UpdateExpression": expression,
                         "ConditionExpression": condition,
                         "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": values,
+                        "ExpressionAttributeValues": _values(**values),
                     }
                 },
             ),
-            (
-                "event",
-                {
-                    "Put": self._put(
-                        _event_item(
-                            ticket.id,
-                            EventKind.REOPENED if reopen else EventKind.CUSTOMER_REPLIED,
-                            inbound.received_at,
-                            {"by": "customer"} if reopen else {},
-                        )
-                    )
-                },
+            *(
+                ("event", {"Put": self._put(_event_item(ticket.id, kind, inbound.received_at, detail))})
+                for kind, detail in events
             ),
             *self._contact_operations(contact, inbound.received_at),
+            *self._timer_operations(ticket.id, clocks.started if clocks is not None else ()),
+            *self._message_id_operations(ticket.id, message_ids),
         ]
         self._transact(operations)
+
+    def _timer_operations(self, ticket_id: str, timers: Sequence[SlaTimer]) -> list[tuple[str, dict[str, Any]]]:
+        """Start clocks in a ticket's write: each timer item (a first generation, or the one after the generation
+        it replaces, else the write fails) with its `timer_started` event."""
+        operations: list[tuple[str, dict[str, Any]]] = []
+        for timer in timers:
+            clock = {"PK": f"TICKET#{ticket_id}", "SK": f"SLA#{timer.target.value}", **_timer_attributes(timer)}
+            if timer.generation == 1:
+                put = self._put(clock, "attribute_not_exists(PK)")
+            else:
+                put = self._put(clock, "generation = :replaces", _values(replaces=timer.generation - 1))
+            started = {"target": timer.target.value, "generation": timer.generation, "due_at": iso(timer.due_at)}
+            event = _event_item(ticket_id, EventKind.TIMER_STARTED, timer.started_at, started)
+            operations += [("timer", {"Put": put}), ("event", {"Put": self._put(event)})]
+        return operations
+
+    def _message_id_operations(self, ticket_id: str, message_ids: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
+        """Record email Message-IDs against a ticket in its write; one recorded meanwhile fails the write (read again:
+        the first mapping of an id wins)."""
+        return [
+            (
+                "message-id",
+                {
+                    "Put": self._put(
+                        {"PK": f"MSGID#{message_id}", "SK": "MSGID", "ticket_id": ticket_id}, "attribute_not_exists(PK)"
+                    )
+                },
+            )
+            for message_id in dict.fromkeys(message_ids)
+        ]
 
     def _contact_operations(self, plan: ContactPlan, at: datetime) -> list[tuple[str, dict[str, Any]]]:
         """The contact's part of a ticket write: a new contact, or new identities, a name, and merges."""
@@ -994,17 +1128,39 @@ class Store:
             for item in items
         }
 
-    def allow_acknowledgment(self, sender: str, at: datetime, per_hour: int) -> bool:
-        """Count one acknowledgment to `sender` in this clock hour; False once `per_hour` were sent."""
+    def claim_acknowledgment(self, ticket_id: str, sender: str, at: datetime, per_hour: int) -> bool:
+        """Claim the ticket's one acknowledgment and count it against `sender`'s `per_hour` in this clock hour, in one
+        write; False when the ticket's was claimed already, or (its claim stands: it is never acknowledged) when the
+        sender has had `per_hour` this hour."""
         hour = at.astimezone(UTC).strftime("%Y%m%d%H")
-        keep = _epoch(at) + 2 * 3600
-        return self._conditional(
-            self._db.update_item,
-            Key=_key(f"ACKRATE#{sender}#{hour}", "ACKRATE"),
-            UpdateExpression="ADD sent :one SET #ttl = :keep",
-            ConditionExpression="attribute_not_exists(sent) OR sent < :limit",
-            ExpressionAttributeNames={"#ttl": TABLE.ttl_attribute},
-            ExpressionAttributeValues=_values(one=1, keep=keep, limit=per_hour),
+        claim = self._put(_token_item("ack", ticket_id, at, _ACK_CLAIM_KEEP), "attribute_not_exists(PK)")
+        count = {
+            "TableName": self._table,
+            "Key": _key(f"ACKRATE#{sender}#{hour}", "ACKRATE"),
+            "UpdateExpression": "ADD sent :one SET #ttl = :keep",
+            "ConditionExpression": "attribute_not_exists(sent) OR sent < :limit",
+            "ExpressionAttributeNames": {"#ttl": TABLE.ttl_attribute},
+            "ExpressionAttributeValues": _values(one=1, keep=_epoch(at) + 2 * 3600, limit=per_hour),
+        }
+        try:
+            self._transact([("claim", {"Put": claim}), ("rate", {"Update": count})])
+        except WriteConflictError as conflict:
+            if "claim" not in conflict.failed:
+                self.claim_token("ack", ticket_id, at, _ACK_CLAIM_KEEP)  # over the sender's rate: none, ever
+            return False
+        return True
+
+    def record_sent_mail(
+        self, ticket_id: str, message_ids: Sequence[str], kind: EventKind, at: datetime, detail: dict[str, Any]
+    ) -> None:
+        """Mail we just sent on a ticket: its Message-IDs (new, ours) recorded against it, so that a reply threads
+        there, and its event, in one write."""
+        mapped = [{"PK": f"MSGID#{message_id}", "SK": "MSGID", "ticket_id": ticket_id} for message_id in message_ids]
+        self._transact(
+            [
+                *(("message-id", {"Put": self._put(item)}) for item in mapped),
+                ("event", {"Put": self._put(_event_item(ticket_id, kind, at, detail))}),
+            ]
         )
 
     # ---- suppressed addresses
@@ -1192,6 +1348,33 @@ class Store:
                 raise StoreUnavailableError(",".join(reasons)) from None
             raise _mapped(error) from None
 
+    def _batch_get(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The items found among `keys` (pk, sk), read consistently with as few BatchGetItem calls as DynamoDB takes
+        (100 keys each). The keys it leaves unprocessed (throttled, or past 16 MB of items) are asked for again."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for start in range(0, len(wanted), _BATCH_GET_KEYS):
+            pending = [_key(pk, sk) for pk, sk in wanted[start : start + _BATCH_GET_KEYS]]
+            for attempt in range(_BATCH_GET_ATTEMPTS):
+                request: dict[str, Any] = {self._table: {"Keys": pending, "ConsistentRead": True}}
+                try:
+                    response = self._db.batch_get_item(RequestItems=request)
+                except ClientError as error:
+                    raise _mapped(error) from None
+                items = response.get("Responses", {}).get(self._table, [])
+                for item in items:
+                    plain = _from_item(item)
+                    found[(plain[TABLE.partition_key], plain[TABLE.sort_key])] = plain
+                unprocessed = response.get("UnprocessedKeys", {}).get(self._table)
+                pending = [dict(key) for key in unprocessed["Keys"]] if unprocessed else []
+                if not pending:
+                    break
+                if not items:  # throttled: nothing was read this time
+                    time.sleep(0.05 * 2**attempt)
+            else:
+                raise StoreUnavailableError("UnprocessedKeys")
+        return found
+
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
         try:
             response = self._db.get_item(TableName=self._table, Key=_key(pk, sk), ConsistentRead=True)
@@ -1328,6 +1511,14 @@ _KEYS = ("PK", "SK", "created_key", "team_day", "open_team", "due_key", TABLE.tt
 
 def _strip(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k not in _KEYS}
+
+
+def _token_item(provider: str, token: str, at: datetime, keep: timedelta) -> dict[str, Any]:
+    return {"PK": f"TOKEN#{provider}#{token}", "SK": "TOKEN", TABLE.ttl_attribute: _epoch(at + keep)}
+
+
+def _seen(item: dict[str, Any]) -> Seen:
+    return Seen(item["ticket_id"], datetime.fromisoformat(item["dedupe_until"]), item.get("message_sk"))
 
 
 def _ticket(item: dict[str, Any]) -> Ticket:

@@ -3,12 +3,12 @@
 Webhooks, /healthz and the satisfaction survey links (/csat/{token}) are open at the gateway (providers and
 customers cannot sign SigV4; the receiver checks each provider's own signature before it stores anything, and
 each survey token's HMAC and expiry); /tickets, /contacts, /quarantine, /digests and /failures require IAM (SigV4)
-or the JWTs of the policy file's `api.jwt`.
+or the JWTs of the policy file's `api.jwt`; with `api.jwt`, the web console (`GET /`, `/console/...`) too.
 
 Each route belongs to one group, which has its own throttle (the stage's route settings) and its own server-error
 and latency metrics (metric filters on the access logs, which Observability alarms on): providers' webhooks,
-what anyone may call (public forms, survey links, health), and agents' tools. A burst on one group is refused
-with 429s there and leaves the others their rate.
+what anyone may call (public forms, survey links, health), and agents' tools (the console among them). A burst on
+one group is refused with 429s there and leaves the others their rate.
 """
 
 from __future__ import annotations
@@ -218,6 +218,15 @@ ROUTES = (
 )
 
 
+# The web console (the api function's HTML pages, `intake.handlers.console`): routed only when the policy file's
+# `api.jwt` names an OIDC provider, behind its JWTs; IAM (SigV4) is for tools, and a browser cannot sign it.
+CONSOLE_ROUTES = (
+    Route(apigwv2.HttpMethod.GET, "/", "api"),
+    Route(apigwv2.HttpMethod.GET, "/console/{proxy+}", "api"),
+    Route(apigwv2.HttpMethod.POST, "/console/{proxy+}", "api"),
+)
+
+
 def _agent_authorizer(jwt: Jwt | None) -> apigwv2.IHttpRouteAuthorizer:
     """IAM (SigV4) by default; the policy file's `api.jwt` puts an OIDC provider's JWTs in its place."""
     if jwt is None:
@@ -275,12 +284,14 @@ class WebhookApi(Construct):
             cors_preflight=_cors(browser_origins),
         )
         self.stage = self._build_stage()
+        self.routes = ROUTES if jwt is None else (*ROUTES, *CONSOLE_ROUTES)
         self._build_routes(
             {
                 "receiver": integrations.HttpLambdaIntegration("Receiver", receiver),
                 "api": integrations.HttpLambdaIntegration("Api", api),
             },
             _agent_authorizer(jwt),
+            self.routes,
         )
         self._throttle_each_route()
         self.server_errors = {group.name: self._build_server_errors(group) for group in ROUTE_GROUPS}
@@ -306,9 +317,12 @@ class WebhookApi(Construct):
         )
 
     def _build_routes(
-        self, targets: dict[str, apigwv2.HttpRouteIntegration], agents: apigwv2.IHttpRouteAuthorizer
+        self,
+        targets: dict[str, apigwv2.HttpRouteIntegration],
+        agents: apigwv2.IHttpRouteAuthorizer,
+        routes: Sequence[Route],
     ) -> None:
-        for route in ROUTES:
+        for route in routes:
             (built,) = self.http_api.add_routes(
                 path=route.path,
                 methods=[route.method],
@@ -328,7 +342,7 @@ class WebhookApi(Construct):
         assert isinstance(stage, apigwv2.CfnStage)
         stage.route_settings = {  # a JSON map in CloudFormation's own spelling (CDK passes it as it is)
             route.key: {"ThrottlingRateLimit": route.group.rate, "ThrottlingBurstLimit": route.group.burst}
-            for route in ROUTES
+            for route in self.routes
         }
 
     # ------------------------------------------------------------------ metrics (from the access logs)
@@ -342,7 +356,9 @@ class WebhookApi(Construct):
             log_group=self.access_logs,
             metric_namespace=METRICS_NAMESPACE,
             metric_name=f"{group.name}ServerErrors",
-            filter_pattern=logs.FilterPattern.all(logs.FilterPattern.number_value("$.status", ">=", 500), _on(group)),
+            filter_pattern=logs.FilterPattern.all(
+                logs.FilterPattern.number_value("$.status", ">=", 500), _on(group, self.routes)
+            ),
             metric_value="1",
         )
         return metric_filter.metric(period=Duration.minutes(1), statistic="Sum")
@@ -356,7 +372,7 @@ class WebhookApi(Construct):
             metric_namespace=METRICS_NAMESPACE,
             metric_name=f"{group.name}Latency",
             filter_pattern=logs.FilterPattern.all(
-                logs.FilterPattern.number_value("$.responseLatency", ">=", 0), _on(group)
+                logs.FilterPattern.number_value("$.responseLatency", ">=", 0), _on(group, self.routes)
             ),
             metric_value="$.responseLatency",
             unit=cloudwatch.Unit.MILLISECONDS,
@@ -364,8 +380,8 @@ class WebhookApi(Construct):
         return metric_filter.metric(period=Duration.minutes(5), statistic="p90")
 
 
-def _on(group: RouteGroup) -> logs.JsonPattern:
+def _on(group: RouteGroup, routes: Sequence[Route]) -> logs.JsonPattern:
     """An access log line of one of the group's routes."""
     return logs.FilterPattern.any(
-        *(logs.FilterPattern.string_value("$.routeKey", "=", route.key) for route in ROUTES if route.group is group)
+        *(logs.FilterPattern.string_value("$.routeKey", "=", route.key) for route in routes if route.group is group)
     )

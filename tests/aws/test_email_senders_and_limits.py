@@ -101,6 +101,19 @@ def test_mail_no_team_takes_is_quarantined_as_unroutable(stack: Stack, monkeypat
     [held] = stack.get("/quarantine")[1]["items"]
     assert held["reasons"] == ["unroutable"]
 
+    # When an agent releases it without naming a team, then naming an unknown one: 409 and 400, nothing made
+    status, problem = stack.post_api(f"/quarantine/{held['id']}/release")
+    assert (status, problem["type"]) == (409, "urn:intake:problem:team-required"), problem
+    status, problem = stack.post_api(f"/quarantine/{held['id']}/release", {"team": "nobody"})
+    assert (status, problem["field"]) == (400, "team"), problem
+    assert tickets(stack) == [] and stack.get("/quarantine")[1]["items"][0]["status"] == "held"
+
+    # Then naming the team makes the ticket there
+    status, released = stack.post_api(f"/quarantine/{held['id']}/release", {"team": "support"})
+    assert status == 200 and released["status"] == "released", released
+    [ticket] = tickets(stack)
+    assert (ticket["id"], ticket["team"]) == (released["ticket_id"], "support")
+
 
 def test_a_message_with_5000_parts_becomes_a_ticket_with_the_rest_listed_as_dropped(stack: Stack) -> None:
     files = "".join(

@@ -45,7 +45,7 @@ from intake.model import (
     TimerState,
     reference_for,
 )
-from intake.store import ContactPlan, Store, TicketNotFoundError, WriteConflictError, iso
+from intake.store import ClockPlan, ContactPlan, Store, ThreadLinks, TicketNotFoundError, WriteConflictError, iso
 from tests.moto_stack import create_resources, emulated
 from tests.unit.builders import form_message
 
@@ -381,13 +381,88 @@ def test_change_ticket_sets_removes_and_loses_to_a_changed_status(table: Table) 
     assert store.ticket(ticket.id).status == Status.PENDING
 
 
-def test_acknowledgments_are_limited_per_sender_and_hour(table: Table) -> None:
+def test_a_ticket_is_acknowledged_once_and_a_sender_at_most_n_times_an_hour(table: Table) -> None:
     store = table.store
-    allowed = [store.allow_acknowledgment("ana@example.com", T0 + timedelta(minutes=m), 3) for m in range(5)]
-    next_hour = store.allow_acknowledgment("ana@example.com", T0 + timedelta(hours=1), 3)
-    other = store.allow_acknowledgment("bo@example.com", T0, 3)
 
-    assert (allowed, next_hour, other) == ([True, True, True, False, False], True, True)
+    def claim(ticket: str, sender: str = "ana@example.com", hour: int = 0, minute: int = 0) -> bool:
+        return store.claim_acknowledgment(ticket, sender, T0 + timedelta(hours=hour, minutes=minute), 3)
+
+    first_hour = [claim(f"t{m}", minute=m) for m in range(5)]
+    claimed_again = claim("t0", hour=1)  # a redelivery: not acknowledged, and not counted against the sender
+    next_hour = [claim(f"u{m}", hour=1, minute=m) for m in range(4)]
+    over_the_rate_before = claim("t3", hour=2)  # its claim stood: it is never acknowledged
+    other = claim("v0", sender="bo@example.com")
+
+    assert first_hour == [True, True, True, False, False] and claimed_again is False
+    assert next_hour == [True, True, True, False]
+    assert (over_the_rate_before, other) == (False, True)
+
+
+def test_a_reply_writes_its_clocks_queue_place_and_message_ids_with_it_or_nothing(table: Table) -> None:
+    store = table.store
+    ticket = open_ticket(store, 1)
+    known = ContactPlan(ticket.contact_id, is_new=False, name=None, new_identities=())
+    following = timer().model_copy(
+        update={
+            "target": SlaTarget.NEXT_RESPONSE,
+            "started_at": T0 + timedelta(hours=1),
+            "due_at": T0 + timedelta(hours=2),
+        }
+    )
+    reply = inbound(provider_message_id="m2", thread_key="thread-1", received_at=T0 + timedelta(hours=1))
+
+    store.append_message(ticket, reply, known, clocks=ClockPlan((following,), following.due_at), message_ids=["m2@x"])
+
+    state = store.ticket_state(ticket.id)
+    assert state.timers == (following,) and state.ticket.next_due_at == following.due_at
+    assert state.ticket.message_count == 2
+    assert store.thread_links(["m2@x", "unknown@x"], [ticket.reference]) == ThreadLinks(
+        {"m2@x": ticket.id}, {ticket.reference: ticket.id}
+    )
+    late = inbound(provider_message_id="m3", thread_key="thread-1", received_at=T0 + timedelta(hours=2))
+    with pytest.raises(WriteConflictError) as lost:  # generation 1 was started meanwhile, the Message-ID recorded
+        store.append_message(
+            state.ticket, late, known, clocks=ClockPlan((following,), following.due_at), message_ids=["m2@x"]
+        )
+    assert lost.value.failed == ("timer", "message-id")
+    assert store.ticket(ticket.id).message_count == 2  # all or nothing
+
+
+def test_a_customer_message_opens_a_pending_ticket_and_loses_to_an_agents_change(table: Table) -> None:
+    store = table.store
+    ticket = open_ticket(store, 1)
+    known = ContactPlan(ticket.contact_id, is_new=False, name=None, new_identities=())
+    store.change_ticket(ticket, T0 + timedelta(minutes=5), EventKind.PENDING, {}, sets={"status": "pending"})
+    pending = store.ticket(ticket.id)
+    store.change_ticket(
+        pending, T0 + timedelta(minutes=6), EventKind.RESPONDED, {}, sets={"first_responded_at": iso(T0)}
+    )
+    reply = inbound(provider_message_id="m2", thread_key="thread-1", received_at=T0 + timedelta(hours=1))
+
+    with pytest.raises(WriteConflictError) as lost:  # planned on the ticket before the team's answer
+        store.append_message(pending, reply, known, clocks=ClockPlan((), None))
+    store.append_message(store.ticket(ticket.id), reply, known, clocks=ClockPlan((), None))
+
+    assert lost.value.failed == ("ticket",)
+    detail = store.ticket_detail(ticket.id)
+    assert (detail.status, detail.next_due_at, detail.message_count) == (Status.OPEN, None, 2)
+    assert [e.kind for e in detail.events][-2:] == [EventKind.CUSTOMER_REPLIED, EventKind.REOPENED]
+    assert [t.id for t in store.queue([ticket.team]).items] == [ticket.id]  # after every deadline, still queued
+
+
+def test_a_batch_read_returns_the_items_found_and_refuses_what_dynamodb_refuses(table: Table) -> None:
+    for n in range(3):
+        table.call("put_item", Item={**key("B", str(n)), "n": {"N": str(n)}})
+    asked = [key("B", "2"), key("B", "0"), key("B", "missing")]
+
+    read = table.client.batch_get_item(RequestItems={table.name: {"Keys": asked, "ConsistentRead": True}})
+
+    assert sorted(item["n"]["N"] for item in read["Responses"][table.name]) == ["0", "2"]
+    assert not read.get("UnprocessedKeys")
+    twice = {table.name: {"Keys": [key("B", "0"), key("B", "0")]}}
+    too_many = {table.name: {"Keys": [key("B", str(n)) for n in range(101)]}}
+    for request in (twice, too_many):
+        assert code(lambda r=request: table.client.batch_get_item(RequestItems=r)) == "ValidationException"
 
 
 def test_a_token_is_claimed_once_until_released(table: Table) -> None:

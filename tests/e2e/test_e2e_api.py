@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from urllib.parse import urlencode
@@ -147,3 +148,24 @@ def test_a_malformed_body_is_a_400_naming_the_body_and_changes_nothing(
 def test_a_digest_body_that_is_json_but_not_an_object_is_a_400(server: Server) -> None:
     answer = server.post("/digests/support/daily", b"[1, 2]", {"content-type": "application/json"})
     assert (answer.status, answer.json()["field"]) == (400, "(body)")
+
+
+def test_another_website_cannot_act_through_a_browser_on_the_open_loopback_api(server: Server, made: list[str]) -> None:
+    # Given a ticket, and an agent's browser showing another site's page while `intake serve` runs without a token
+    before = server.get(f"/tickets/{made[1]}").json()
+    action = json.dumps({"type": "resolved", "by": "attacker"}).encode()
+
+    # When that page posts a form to the API (text/plain needs no CORS preflight), or reaches it through a DNS name
+    # it rebound to 127.0.0.1
+    posted = server.post(
+        f"/tickets/{made[1]}/events", action, {"content-type": "text/plain", "origin": "https://evil.example"}
+    )
+    rebound = http("GET", server.url + "/tickets", headers={"host": "evil.example:8080"})
+    released = server.post("/failures/x/replay", b"", {"origin": "null"})
+
+    # Then each is refused as a problem, and nothing changed; the CLI's and curl's requests (no Origin) still work
+    for answer in (posted, rebound, released):
+        assert answer.status == 403 and answer.json()["type"] == "urn:intake:problem:cross-site-request", answer.body
+    assert server.get(f"/tickets/{made[1]}").json() == before
+    same_site = server.post(f"/tickets/{made[1]}/events", b"[", {"origin": server.url})
+    assert same_site.status == 400  # past the check: its body is what is wrong

@@ -6,6 +6,7 @@ import json
 import re
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,10 @@ def readme_example() -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def ticket(server: Server) -> dict[str, Any]:
     """One ticket, with an attachment, made over HTTP for the commands to read."""
+    return _new_ticket(server)
+
+
+def _new_ticket(server: Server) -> dict[str, Any]:
     subject = f"printer on fire {uuid.uuid4().hex[:8]}"
     boundary = "e2e-" + uuid.uuid4().hex
     fields = {
@@ -67,10 +72,45 @@ def _intake(*args: str, env: dict[str, str], timeout: float = 60) -> str:
 def test_tickets_list_prints_the_ticket(server: Server, ticket: dict[str, Any], env: dict[str, str]) -> None:
     out = _intake("tickets", "list", "--url", server.url, env=env)
     header, *rows = out.splitlines()
-    assert header.split() == ["REF", "CREATED", "CHANNEL", "TEAM", "PRIORITY", "STATUS", "MSGS", "SUBJECT"]
+    assert header.split() == ["REF", "CREATED", "CHANNEL", "TEAM", "PRIORITY", "STATUS", "DUE", "MSGS", "SUBJECT"]
     [row] = [r for r in rows if r.startswith(ticket["reference"])]
-    assert row.split()[3:8] == ["form", "support", "normal", "open", "1"]
+    assert row.split()[3:7] == ["form", "support", "normal", "open"]
+    assert row.split()[7:10] == [*ticket["next_due_at"][:16].split("T"), "1"]  # due: its first response's deadline
     assert row.endswith(ticket["subject"])
+
+
+def test_a_list_cut_short_by_its_reader_ends_quietly(
+    server: Server, ticket: dict[str, Any], env: dict[str, str]
+) -> None:
+    done = run(
+        [
+            "bash",
+            "-o",
+            "pipefail",
+            "-c",
+            f"{sys.executable} -m intake.cli tickets list --json --url {server.url} | head -c 1",
+        ],
+        env,
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+def test_the_reference_a_list_prints_names_the_ticket_everywhere(
+    server: Server, ticket: dict[str, Any], env: dict[str, str]
+) -> None:
+    # Given the reference as a person reads it off a list (and types it in lower case)
+    reference = ticket["reference"].lower()
+
+    # Then show and explain take it
+    assert _intake("tickets", "show", reference, "--url", server.url, env=env).startswith(f"#{ticket['reference']}")
+    assert "first_response" in _intake("sla", "explain", reference, "--url", server.url, env=env)
+    # and an action on another ticket too, its note kept in the history
+    other = _new_ticket(server)
+    note = f"Called back, {uuid.uuid4().hex[:6]} «sent»"
+    args = ("tickets", "respond", other["reference"], "--by", "ana", "--note", note, "--url", server.url)
+    assert _intake(*args, env=env).startswith(f"#{other['reference']} is open")
+    history = _intake("tickets", "show", other["id"], "--url", server.url, env=env).split("  history:")[1]
+    assert f'responded by ana: "{note}"' in history
 
 
 def test_tickets_list_json_is_the_api_list(server: Server, ticket: dict[str, Any], env: dict[str, str]) -> None:
@@ -89,7 +129,8 @@ def test_tickets_show_prints_contact_message_attachment_and_history(
     assert "from Lin Chen lin@example.com" in lines[2]
     assert "    It smokes." in lines and "    Then it stops." in lines
     assert any("printer.txt" in line and " bytes, attachments/" in line for line in lines)
-    assert lines[-1].startswith("  history: created ")
+    history = lines[lines.index("  history:") + 1 :]
+    assert history[0].endswith("  created") and all(line.startswith("    20") for line in history)
 
 
 def test_tickets_show_of_an_unknown_ticket_exits_1_with_the_reason(server: Server, env: dict[str, str]) -> None:
@@ -167,4 +208,24 @@ def test_demo_posts_every_sample_and_prints_the_tickets(tmp_path: Path, bytecode
     expected = sum(1 for path in samples if json.loads(path.read_text()).get("expect_ticket", True))
     assert len(rows) == expected
     assert {row.split()[3] for row in rows} == {"form", "phone", "sms", "whatsapp", "email"}
-    assert f"\n{expected} tickets; data in " in out
+    assert f"\n{expected} tickets (2 answered by the demo); data in " in out
+    # dated relative to now (the samples' own WhatsApp dates are fixed, in November 2026): nothing older than a day
+    created = [datetime.fromisoformat(" ".join(row.split()[1:3])).replace(tzinfo=UTC) for row in rows]
+    assert all(datetime.now(UTC) - timedelta(days=1) < at <= datetime.now(UTC) for at in created)
+    assert [row.split()[6] for row in rows if row.split()[3] == "sms"].count("resolved") == 1
+    assert out.rstrip().splitlines()[-1] == f"to look at them again: intake serve --data-dir {tmp_path / 'demo'}"
+
+
+def test_a_digest_preview_is_written_outside_the_working_tree(
+    server: Server, ticket: dict[str, Any], env: dict[str, str]
+) -> None:
+    before = set(REPO.iterdir())
+    done = run([sys.executable, "-m", "intake.cli", "digest", "preview", "--team", "support", "--url", server.url], env)
+    assert done.returncode == 0, done.stderr
+    written = Path(done.stderr.strip().rsplit("HTML written to ", 1)[1])
+    assert written.is_file() and REPO not in written.parents and set(REPO.iterdir()) == before
+    assert done.stdout.startswith("Customer Support · daily digest")
+
+
+def test_config_check_counts_in_words(env: dict[str, str]) -> None:
+    assert _intake("config", "check", env=env).rstrip().endswith("valid (1 team, 3 forms)")

@@ -62,6 +62,34 @@ def test_agent_routes_take_iam_unless_the_policy_names_a_jwt_issuer(jwt: Jwt | N
         assert authorizer["IdentitySource"] == ["$request.header.Authorization"]
 
 
+@pytest.mark.parametrize("jwt", [None, Jwt(issuer=ISSUER, audience=["intake-agents"])], ids=["iam", "jwt"])
+def test_the_console_is_routed_behind_the_jwt_authorizer_only(jwt: Jwt | None) -> None:
+    routes = _authorization(_template(jwt))
+
+    console = {"GET /", "GET /console/{proxy+}", "POST /console/{proxy+}"}
+    if jwt is None:  # a browser cannot sign SigV4: without an OIDC provider there is no console in AWS
+        assert not console & set(routes)
+    else:
+        assert {routes[key] for key in console} == {"JWT"}
+
+
+def test_the_console_is_throttled_and_alarmed_as_an_agents_route() -> None:
+    template = _template(Jwt(issuer=ISSUER, audience=["intake-agents"]))
+    resources = template["Resources"].values()
+
+    [stage] = [r["Properties"] for r in resources if r["Type"] == "AWS::ApiGatewayV2::Stage"]
+    assert set(stage["RouteSettings"]) == set(_authorization(template))
+    for key in ("GET /", "GET /console/{proxy+}", "POST /console/{proxy+}"):
+        assert stage["RouteSettings"][key] == stage["RouteSettings"]["GET /tickets"], key
+    [agents] = [
+        r["Properties"]["FilterPattern"]
+        for r in resources
+        if r["Type"] == "AWS::Logs::MetricFilter"
+        and r["Properties"]["MetricTransformations"][0]["MetricName"] == "AgentsServerErrors"
+    ]
+    assert '$.routeKey = "POST /console/{proxy+}"' in agents and len(agents) <= 1024
+
+
 def test_a_jwt_issuer_must_be_https() -> None:
     from pydantic import ValidationError
 

@@ -1,5 +1,5 @@
 """Agent tools' API: the ticket list, one ticket with its thread, contacts, quarantined email, dead-lettered
-messages, health."""
+messages, health; and the web console's pages (`intake.handlers.console`), which call the same domain code."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from pydantic import ValidationError
 
 from intake import runtime
 from intake.errors import FieldInvalidError
-from intake.handlers import problems
+from intake.handlers import console, problems
 from intake.model import Channel, QuarantineStatus, Status
 from intake.observability import logger, metrics, traced
 from intake.sla.tracker import AgentAction
 
 app = APIGatewayHttpResolver()
 problems.register(app)
+app.include_router(console.router)  # GET / and /console/...: HTML for people, over the same calls
 runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
 
 
@@ -84,14 +85,15 @@ def add_event(ticket_id: str) -> Response[str]:
             raise FieldInvalidError(str(first["loc"][0]), first["msg"]) from None
         field, _, why = str(first.get("ctx", {}).get("error", first["msg"])).partition(": ")
         raise FieldInvalidError(field if why else "(body)", why or field) from None
-    detail = runtime.tracker().act(ticket_id, action, runtime.utc_now())
-    logger.info("agent action", extra={"ticket_id": ticket_id, "action": action.type})
+    detail = runtime.tracker().act(_ticket_id(ticket_id), action, runtime.utc_now())
+    logger.info("agent action", extra={"ticket_id": detail.id, "action": action.type})
     return _json(detail.model_dump(mode="json"))
 
 
 @app.get("/tickets/<ticket_id>/sla")
 def explain_sla(ticket_id: str) -> Response[str]:
     """Each SLA clock of the ticket and, as text, the policy, calendar and arithmetic behind its deadlines."""
+    ticket_id = _ticket_id(ticket_id)
     timers = runtime.store().timers(ticket_id)
     explanation = runtime.tracker().explain(ticket_id)
     return _json({"timers": [t.model_dump(mode="json") for t in timers], "explanation": explanation})
@@ -99,7 +101,11 @@ def explain_sla(ticket_id: str) -> Response[str]:
 
 @app.get("/tickets/<ticket_id>")
 def show_ticket(ticket_id: str) -> Response[str]:
-    return _json(runtime.store().ticket_detail(ticket_id).model_dump(mode="json"))
+    return _json(runtime.store().ticket_detail(_ticket_id(ticket_id)).model_dump(mode="json"))
+
+
+def _ticket_id(given: str) -> str:
+    return runtime.store().ticket_id_of(given)
 
 
 E = TypeVar("E", Status, Channel, QuarantineStatus)
@@ -121,12 +127,18 @@ def list_quarantine() -> Response[str]:
 
 @app.post("/quarantine/<quarantine_id>/release")
 def release_quarantined(quarantine_id: str) -> Response[str]:
-    """Let a quarantined email through: it becomes a ticket (or joins its thread)."""
+    """Let a quarantined email through: it becomes a ticket (or joins its thread). `{"team": "..."}` names the
+    team that takes it when no team takes mail for its recipients."""
     from intake.emails import release
     from intake.handlers.ingest import new_id
 
     now = runtime.utc_now()
-    released, result = release(runtime.store(), runtime.email_stores(), quarantine_id, runtime.policy(), new_id, now)
+    body = _json_body()
+    team = body.get("team") if isinstance(body, dict) else None
+    if team is not None and not isinstance(team, str):
+        raise FieldInvalidError("team", "must be a team's id")
+    stores = runtime.email_stores()
+    released, result = release(runtime.store(), stores, quarantine_id, runtime.policy(), new_id, now, team)
     if result is not None:
         runtime.tracker().after_ingest(result, now)
     logger.info("quarantined email released", extra={"quarantine_id": quarantine_id, "ticket_id": released.ticket_id})

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from intake.channels.mailgun import PermanentlyUnacceptableError
 from intake.config import ConfigError
 from intake.errors import (
+    EmailUnroutableError,
     FieldInvalidError,
     FormNotFoundError,
     OriginForbiddenError,
@@ -48,6 +49,7 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     QuarantineNotFoundError: (404, "quarantine-not-found", "No such quarantined email"),
     FailureNotFoundError: (404, "failure-not-found", "No such dead-lettered message"),
     QuarantineReleasedError: (409, "quarantine-released", "This email was released already"),
+    EmailUnroutableError: (409, "team-required", "No team takes mail for its recipients: name one (team)"),
     TransitionInvalidError: (409, "transition-invalid", "The ticket's status does not allow this"),
     PermanentlyUnacceptableError: (406, "message-unacceptable", "This message will never be accepted"),
     SurveyLinkInvalidError: (403, "survey-link-invalid", "This survey link is not valid"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import ipaddress
 import json
 import logging
 import socket
@@ -18,12 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 
 from waitress.channel import HTTPChannel
 from waitress.server import create_server
 from waitress.task import ErrorTask
 
+from intake import console
 from intake.observability import logger
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -35,7 +37,9 @@ READ_LIMIT = 4 * MAX_BODY
 READ_TIMEOUT_S = 30  # API Gateway's integration timeout; a request that stalls longer is dropped
 BACKLOG = 2048  # connections the kernel queues while every thread is busy (bursts)
 HEALTH_PATH = "/healthz"
-AGENT_FUNCTIONS = ("api", "ses-receiving")  # what `--agent-token` protects: everything but webhooks and surveys
+CONSOLE = "console"  # the api function's pages (`GET /`, `/console/...`): for browsers, a sign-in form and a cookie
+# what `--agent-token` protects: everything but webhooks and surveys
+AGENT_FUNCTIONS = ("api", "ses-receiving", CONSOLE)
 
 
 @dataclass
@@ -104,18 +108,23 @@ class Gateway:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         target = environ.get("REQUEST_URI") or environ.get("PATH_INFO") or "/"
         path = urlsplit(target).path
+        method = environ["REQUEST_METHOD"]
         if path == HEALTH_PATH:
             status, headers, body = self._health()
         else:
             headers_in = _headers(environ)
             name, handler = self._route(path)
-            if name in AGENT_FUNCTIONS and not self._agent_allowed(headers_in.get("authorization", "")):
-                status, headers, body = _problem(401, "agent-token-required", "Send Authorization: Bearer <token>")
+            if name == CONSOLE and method == "POST" and path in (console.LOGIN_PATH, console.LOGOUT_PATH):
+                status, headers, body = self._sign_in(path, headers_in, environ)
+            elif name in AGENT_FUNCTIONS and (refusal := _from_another_site(method, headers_in, self._token)):
+                status, headers, body = _problem(403, "cross-site-request", refusal)
+            elif name in AGENT_FUNCTIONS and not self._agent_allowed(headers_in) and not _open_page(name, path):
+                status, headers, body = self._refuse(name, method, target, headers_in)
             elif int(environ.get("CONTENT_LENGTH") or 0) > MAX_BODY:
                 status, headers, body = _problem(413, "payload-too-large", f"at most {MAX_BODY} bytes")
             else:
                 body_in = environ["wsgi.input"].read()  # waitress has read it whole (spooled past 1 MiB)
-                event = api_event(environ["REQUEST_METHOD"], target, headers_in, body_in, environ["REMOTE_ADDR"])
+                event = api_event(method, target, headers_in, body_in, environ["REMOTE_ADDR"])
                 status, headers, body = self._invoke(name, handler, event)
         start_response(f"{status} {_phrase(status)}", [*headers.items(), ("Content-Length", str(len(body)))])
         return [body]
@@ -140,11 +149,84 @@ class Gateway:
             return 200, {"content-type": "application/json"}, b'{"status":"ok"}'
         return _problem(503, "not-ready", "a listener or worker is not up (yet)")
 
-    def _agent_allowed(self, authorization: str) -> bool:
+    def _agent_allowed(self, headers: dict[str, str]) -> bool:
+        """The bearer token (tools, the CLI), or the session cookie the console's sign-in set (browsers)."""
         if self._token is None:
             return True
-        scheme, _, token = authorization.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self._token.encode())
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self._token.encode()):
+            return True
+        session = console.cookie(headers, console.SESSION_COOKIE) or ""
+        return hmac.compare_digest(session.encode(), console.session_value(self._token).encode())
+
+    def _refuse(
+        self, name: str, method: str, target: str, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
+        """401 problem+json; a browser asking for a console page is sent to the sign-in form instead (htmx, which
+        polls, is told to go there with `HX-Redirect`)."""
+        status, answer, body = _problem(401, "agent-token-required", "Send Authorization: Bearer <token>")
+        if name != CONSOLE:
+            return status, answer, body
+        if headers.get("hx-request") == "true":  # a fragment: back to the page it is part of, after signing in
+            page = urlsplit(headers.get("hx-current-url", "/"))
+            back = page.path + (f"?{page.query}" if page.query else "")
+            login = f"{console.LOGIN_PATH}?next={quote(console.safe_next(back), safe='')}"
+            return status, {**answer, "HX-Redirect": login}, body
+        login = f"{console.LOGIN_PATH}?next={quote(console.safe_next(target), safe='')}"
+        if method == "GET":
+            return 303, {"Location": login, "Cache-Control": "no-store"}, b""
+        return status, answer, body
+
+    def _sign_in(
+        self, path: str, headers: dict[str, str], environ: dict[str, Any]
+    ) -> tuple[int, dict[str, str], bytes]:
+        """The console's sign-in (the form posts the agent token once; the answer sets an HttpOnly, SameSite=Strict
+        cookie derived from it) and sign-out. Only from the console's own pages (Origin), like every console POST."""
+        if not console.same_origin(headers):
+            return _problem(403, "origin-forbidden", "sign in from the console's own page")
+        length = min(int(environ.get("CONTENT_LENGTH") or 0), 64 * 1024)
+        form = parse_qs(environ["wsgi.input"].read(length).decode("utf-8", "replace"))
+        after = console.safe_next(form.get("next", ["/"])[0])
+        secure = environ.get("wsgi.url_scheme") == "https"
+        if path == console.LOGOUT_PATH:
+            cookie = console.session_cookie(None, secure)
+            return 303, {"Location": console.LOGIN_PATH, "Set-Cookie": cookie, "Cache-Control": "no-store"}, b""
+        given = form.get("token", [""])[0]
+        if self._token is not None and not hmac.compare_digest(given.encode(), self._token.encode()):
+            logger.info("console sign-in refused")
+            again = f"{console.LOGIN_PATH}?failed=1&next={quote(after, safe='')}"
+            return 303, {"Location": again, "Cache-Control": "no-store"}, b""
+        cookie = console.session_cookie(self._token, secure) if self._token else ""
+        headers_out = {"Location": after, "Cache-Control": "no-store", **({"Set-Cookie": cookie} if cookie else {})}
+        return 303, headers_out, b""
+
+
+def _open_page(name: str, path: str) -> bool:
+    """What a browser needs before it has signed in: the sign-in form and our CSS and JS."""
+    return name == CONSOLE and (path == console.LOGIN_PATH or path.startswith(console.STATIC_PREFIX))
+
+
+def _from_another_site(method: str, headers: dict[str, str], agent_token: str | None) -> str | None:
+    """Why an agent request is refused as coming from another website, or None. Without a token, the agent routes
+    (on the loopback: serve refuses another host) trust whoever reaches them, and a browser reaches them for any
+    page it shows: a form posted from another site (no CORS preflight needed) carries that site's Origin, and a
+    page that rebound its DNS name to 127.0.0.1 sends that name as Host. The CLI and curl send neither."""
+    host = headers.get("host", "")
+    if agent_token is None and not _is_local_name(urlsplit(f"//{host}").hostname or ""):
+        return f"Host {host!r} is not a name of this machine (a DNS name rebound to it?); serve with --agent-token"
+    origin = headers.get("origin")
+    if method not in ("GET", "HEAD", "OPTIONS") and origin is not None and urlsplit(origin).netloc != host:
+        return "a browser posted this from another website (its Origin is not this server)"
+    return None
+
+
+def _is_local_name(hostname: str) -> bool:
+    if hostname == "localhost" or hostname.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
 
 
 def _headers(environ: dict[str, Any]) -> dict[str, str]:

@@ -159,6 +159,28 @@ def send(base_url: str, prepared: Prepared, timeout: float = 10.0) -> Sent:
         return Sent(error.code, _json(error.read()))
 
 
+def provider_times(sample: Any) -> list[int]:
+    """The unix-second `timestamp`s in a sample (WhatsApp dates each message and status by its own)."""
+    if isinstance(sample, dict):
+        found = [int(v) for k, v in sample.items() if k == "timestamp" and isinstance(v, str) and v.isdigit()]
+        return found + [t for v in sample.values() for t in provider_times(v)]
+    if isinstance(sample, list):
+        return [t for v in sample for t in provider_times(v)]
+    return []
+
+
+def moved(sample: Any, seconds: int) -> Any:
+    """The sample with its provider timestamps `seconds` later: the demo dates its samples relative to now."""
+    if isinstance(sample, dict):
+        return {
+            k: str(int(v) + seconds) if k == "timestamp" and isinstance(v, str) and v.isdigit() else moved(v, seconds)
+            for k, v in sample.items()
+        }
+    if isinstance(sample, list):
+        return [moved(v, seconds) for v in sample]
+    return sample
+
+
 def load(path: Path) -> dict[str, Any]:
     sample = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(sample, dict) or "path" not in sample:

@@ -28,7 +28,8 @@ from types import FrameType
 from typing import Any, TextIO
 
 from intake.config import load_policy
-from intake.local.gateway import Handler, listening_socket, make_server
+from intake.console import CONSOLE_PREFIX
+from intake.local.gateway import CONSOLE, Handler, listening_socket, make_server
 from intake.observability import logger
 
 READY_WITHIN_S = 60
@@ -52,6 +53,8 @@ def _route(path: str) -> tuple[str, Handler]:
         return "receiver", receiver.handler
     from intake.handlers import api
 
+    if path == "/" or path.startswith(CONSOLE_PREFIX):
+        return CONSOLE, api.handler  # the api function's pages, behind the console's sign-in
     return "api", api.handler
 
 

@@ -37,6 +37,8 @@ Item: TypeAlias = dict[str, Any]  # attribute name → typed value ({"S": "x"})
 
 MAX_ITEM_BYTES = 400 * 1024
 MAX_TRANSACTION_ITEMS = 100
+MAX_BATCH_GET_KEYS = 100
+BATCH_GET_BYTES = 16 * 1024 * 1024  # a BatchGetItem answers at most 16 MB of items; the rest is left unprocessed
 PAGE_BYTES = 1024 * 1024  # a query or scan page stops after 1 MB read, as DynamoDB's do
 _BUSY_TIMEOUT_MS = 30_000
 _SWEEP_BATCH = 500
@@ -1172,6 +1174,44 @@ class SqliteTable:
             return {}
         item: Item = json.loads(row[0])
         return {"Item": item if wanted is None else {name: v for name, v in item.items() if name in wanted}}
+
+    def batch_get_item(self, *, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        """Up to 100 items by key, each read as a consistent GetItem (not one snapshot, as in DynamoDB); what would
+        pass 16 MB is left in `UnprocessedKeys`, to be asked for again. Items found come in no promised order."""
+        with _errors("BatchGetItem"):
+            if not isinstance(RequestItems, dict) or len(RequestItems) != 1:
+                raise _InvalidError("BatchGetItem: the local table reads one table per request")
+            ((name, request),) = RequestItems.items()
+            if not isinstance(request, dict) or not isinstance(request.get("Keys"), list):
+                raise _InvalidError("BatchGetItem: a table's request needs its Keys")
+            if unknown := set(request) - {"Keys", "ConsistentRead"}:
+                raise _InvalidError(f"BatchGetItem: unsupported parameters {sorted(unknown)}")
+            keys = [self._key(key) for key in request["Keys"]]
+            if not 1 <= len(keys) <= MAX_BATCH_GET_KEYS:
+                raise _InvalidError(
+                    "1 validation error detected: Value at 'requestItems."
+                    f"{name}.member.keys' failed to satisfy constraint: Member must have length between 1 and "
+                    f"{MAX_BATCH_GET_KEYS}"
+                )
+            if len(set(keys)) != len(keys):
+                raise _InvalidError("Provided list of item keys contains duplicates")
+            found: list[Item] = []
+            unprocessed: list[Item] = []
+            size = 0
+            db = self._db()
+            for key in keys:
+                row = db.execute("SELECT item FROM items WHERE pk = ? AND sk = ?", key).fetchone()
+                if row is None:
+                    continue
+                if unprocessed or size + len(row[0]) > BATCH_GET_BYTES:
+                    unprocessed.append({self._keys[0]: {"S": key[0]}, self._keys[1]: {"S": key[1]}})
+                    continue
+                size += len(row[0])
+                found.append(json.loads(row[0]))
+        response: dict[str, Any] = {"Responses": {name: found}, "UnprocessedKeys": {}}
+        if unprocessed:
+            response["UnprocessedKeys"] = {name: {"Keys": unprocessed}}
+        return response
 
     def put_item(
         self,

@@ -33,7 +33,7 @@ from intake.config import (
     Weekday,
     format_duration,
 )
-from intake.model import EMAIL_PATTERN, Channel, Priority, SlaTarget, SlaTimer, Ticket, TimerState
+from intake.model import EMAIL_PATTERN, Channel, Priority, SlaTarget, SlaTimer, Status, Ticket, TimerState
 from intake.sla.calendar import BusinessCalendar, calendar_for
 
 _ZERO = timedelta(0)
@@ -209,6 +209,52 @@ def opening_timers(policy: Policy, ticket: Ticket) -> list[SlaTimer]:
     opening: tuple[SlaTargetName, ...] = ("first_response", "resolution")
     plans = (plan_timer(sla, target, calendar, ticket.created_at, 1) for target in opening)
     return [plan.timer(ticket.id, ticket.created_at) for plan in plans if plan is not None]
+
+
+_LIVE = (TimerState.RUNNING, TimerState.PAUSED)
+_RESUMABLE = (TimerState.MET, TimerState.PAUSED)  # a resolution clock that resumes when its ticket reopens
+
+
+def customer_message_timers(policy: Policy, ticket: Ticket, timers: Iterable[SlaTimer], at: datetime) -> list[SlaTimer]:
+    """What a customer's message at `at` does to the clocks of `ticket` (as read before it): on a pending ticket the
+    paused clocks resume, on a resolved one (the message reopens it) resolution resumes, each with the time it had
+    left; then, once the team has answered, next-response starts unless it runs. The new generations, each to be
+    written in place of the one before it, with the message. No clock starts before the moment it stopped, nor
+    next-response before the team's answer (a message handled after an agent acted on the ticket)."""
+    sla = policy_for(policy.sla, ticket.team, ticket.channel, ticket.priority)
+    calendar = calendar_for(policy.teams[ticket.team])
+    current = {timer.target: timer for timer in timers}
+    started: list[SlaTimer] = []
+    if ticket.status == Status.PENDING:
+        resumed = [t for t in current.values() if t.state == TimerState.PAUSED]
+    elif ticket.status == Status.RESOLVED:
+        resumed = [t for t in current.values() if t.target == SlaTarget.RESOLUTION and t.state in _RESUMABLE]
+    else:
+        resumed = []
+    for timer in resumed:
+        spec = sla.target(timer.target.value)
+        if spec is None:
+            continue
+        left = max(_ZERO, spec.within - timedelta(seconds=timer.consumed_s))
+        start = max(at, timer.ended_at or at)
+        plan = plan_timer(sla, timer.target.value, calendar, start, timer.generation + 1, remaining=left)
+        if plan is not None:
+            started.append(plan.timer(ticket.id, start, timer.consumed_s))
+    current |= {timer.target: timer for timer in started}
+    following = current.get(SlaTarget.NEXT_RESPONSE)
+    if ticket.first_responded_at is not None and (following is None or following.state not in _LIVE):
+        start = max(at, ticket.first_responded_at, (following.ended_at if following else None) or at)
+        generation = 1 if following is None else following.generation + 1
+        plan = plan_timer(sla, "next_response", calendar, start, generation)
+        if plan is not None:
+            started.append(plan.timer(ticket.id, start))
+    return started
+
+
+def next_deadline(timers: Iterable[SlaTimer]) -> datetime | None:
+    """What orders a ticket in its team's queue: the earliest deadline of its running and breached clocks (a breached
+    one has passed: it comes first); None when it has neither (it goes after every deadline)."""
+    return min((t.due_at for t in timers if t.state in (TimerState.RUNNING, TimerState.BREACHED)), default=None)
 
 
 def plan_timer(

@@ -1,9 +1,10 @@
 """What happens to a ticket's SLA clocks when something happens to the ticket.
 
 A new ticket starts its first-response and resolution clocks; a customer message while the team owes
-a reply starts next-response (and un-pauses a pending ticket); agents respond, set pending (the clocks
-pause), resolve (they stop), reopen (resolution resumes with the time it had left), assign, or change
-the priority (running clocks restart under the new policy with the time already used counted).
+a reply starts next-response (and un-pauses a pending ticket): the ingest core writes those with the
+message (`intake.sla.policy`), and the tracker starts their executions. Agents respond, set pending (the
+clocks pause), resolve (they stop), reopen (resolution resumes with the time it had left), assign, or
+change the priority (running clocks restart under the new policy with the time already used counted).
 
 Each clock is one timer item (`TICKET#id`/`SLA#target`) and one Step Functions execution per generation.
 Ending a generation is a conditional write on (generation, state), the same condition the state
@@ -36,7 +37,7 @@ from intake.model import (
 from intake.observability import logger
 from intake.satisfaction import Surveys
 from intake.sla.calendar import BusinessCalendar, calendar_for
-from intake.sla.policy import execution_name, plan_timer, policy_for, remaining_at
+from intake.sla.policy import execution_name, next_deadline, plan_timer, policy_for, remaining_at
 from intake.sla.timers import TimerControl, TimersUnavailableError
 from intake.store import Store, WriteConflictError, iso
 
@@ -91,22 +92,20 @@ class Tracker:
     # ------------------------------------------------------------ the customer side
 
     def after_ingest(self, result: IngestResult, at: datetime) -> None:
-        """What a message the ingest core just handled means for the clocks. A new ticket's clocks were written
-        with it: their executions start, nothing is read. A duplicate (a redelivery after a crash) makes sure the
-        clocks of an open ticket exist and run."""
+        """What a message the ingest core just handled means for the clocks. What it does to them (a new ticket's
+        clocks; a customer's reply resuming paused ones or starting next-response) was written with it
+        (`result.clocked`): their executions start, nothing is read. Otherwise (a redelivery, after a crash perhaps
+        between that write and the starts; a message written without a policy, such as a voicemail's transcript),
+        the clocks of an open ticket are made sure to exist and run."""
         if result.outcome == Outcome.ANNOTATED:
             return
-        if result.outcome == Outcome.CREATED and result.timers:
+        if result.clocked:
             for timer in result.timers:
                 self.timers.start(_name(result.ticket_id, timer), timer.execution)
             return
         ticket = self.store.ticket(result.ticket_id)
-        if result.outcome in (Outcome.CREATED, Outcome.DUPLICATE) and ticket.status.is_open:
+        if ticket.status.is_open:
             self.opened(ticket, at)
-        elif result.outcome == Outcome.APPENDED:
-            self.customer_wrote(ticket, at)
-        elif result.outcome == Outcome.REOPENED:
-            self.reopened_by_customer(ticket, at)
 
     def opened(self, ticket: Ticket, at: datetime) -> None:
         """A new ticket: first response and resolution start at its creation. Safe to call again (a retried
@@ -120,30 +119,6 @@ class Tracker:
             if timer.state == TimerState.RUNNING:
                 self.timers.start(_name(ticket.id, timer), timer.execution)
         self._reschedule(ticket)
-
-    def customer_wrote(self, ticket: Ticket, at: datetime) -> None:
-        """A further customer message: a pending ticket is open again (its clocks resume), and once the team has
-        answered at least once, next-response starts unless it already runs."""
-        if ticket.status == Status.PENDING:
-            try:
-                self.store.change_ticket(ticket, at, EventKind.REOPENED, {"by": "customer"}, sets={"status": "open"})
-            except WriteConflictError:
-                ticket = self.store.ticket(ticket.id)  # an agent changed it meanwhile: go on from what it is now
-            else:
-                ticket = ticket.model_copy(update={"status": Status.OPEN})
-            if ticket.status == Status.OPEN:
-                self._resume_paused(ticket, at)
-        existing = {t.target: t for t in self.store.timers(ticket.id)}
-        following = existing.get(SlaTarget.NEXT_RESPONSE)
-        if ticket.first_responded_at is not None and (following is None or following.state not in _LIVE):
-            generation = 1 if following is None else following.generation + 1
-            self._start(ticket, SlaTarget.NEXT_RESPONSE, at, at, generation=generation, replaces=following)
-        self._reschedule(ticket)
-
-    def reopened_by_customer(self, ticket: Ticket, at: datetime) -> None:
-        """A customer wrote to a resolved ticket within its reopen window (the store reopened it)."""
-        self._resume_resolution(ticket, at)
-        self.customer_wrote(ticket, at)
 
     # -------------------------------------------------------------- the agent side
 
@@ -301,11 +276,6 @@ class Tracker:
         except Exception:  # the change is committed: failing the request now would only mislead its caller
             logger.exception("SLA execution not stopped; it will find its timer settled", extra={"execution": name})
 
-    def _resume_paused(self, ticket: Ticket, at: datetime) -> None:
-        for timer in self.store.timers(ticket.id):
-            if timer.state == TimerState.PAUSED:
-                self._restart(ticket, timer, at, policy=None)
-
     def _resume_resolution(self, ticket: Ticket, at: datetime) -> None:
         timer = next((t for t in self.store.timers(ticket.id) if t.target == SlaTarget.RESOLUTION), None)
         if timer is not None and timer.state in (TimerState.MET, TimerState.PAUSED):
@@ -347,10 +317,7 @@ class Tracker:
     def _reschedule(self, ticket: Ticket) -> None:
         """The ticket's place in its team's queue: its earliest deadline among running and breached clocks (a
         breached one has passed: it comes first), else after every deadline (paused, met or no SLA)."""
-        urgent = [
-            t.due_at for t in self.store.timers(ticket.id) if t.state in (TimerState.RUNNING, TimerState.BREACHED)
-        ]
-        self.store.schedule(ticket, min(urgent) if urgent else None)
+        self.store.schedule(ticket, next_deadline(self.store.timers(ticket.id)))
 
 
 def _name(ticket_id: str, timer: SlaTimer) -> str:

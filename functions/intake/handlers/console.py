@@ -1,0 +1,366 @@
+"""The web console's routes (`GET /`, `/console/...`): HTML pages over the same domain calls as the JSON API.
+
+Included in the api function's resolver (`api.app.include_router(router)`), so it runs wherever that runs: behind
+`intake serve`'s agent token (`intake.local.gateway`: bearer or the console's session cookie), and in AWS behind
+the JWT authorizer when the policy file sets `api.jwt`. Every POST must come from a console page (`Origin`, with
+the SameSite=Strict session cookie: the CSRF defence) and answers with a redirect (POST, redirect, GET). Errors are
+pages here, not problem+json: each route catches what it can raise and answers with the status `problems` maps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, ParamSpec
+from urllib.parse import parse_qs, quote
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from pydantic import ValidationError
+
+from intake import console, runtime
+from intake.archive import ArchiveKeyError
+from intake.errors import FieldInvalidError
+from intake.handlers.problems import PROBLEMS
+from intake.model import Channel, Contact, Priority, QuarantineStatus, Status, Ticket
+from intake.observability import logger
+from intake.sla.tracker import AgentAction
+from intake.store import ContactNotFoundError
+
+router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
+HTML = "text/html; charset=utf-8"
+QUEUE_ROWS = 50  # the most urgent, as a lead reads them; the JSON API pages through the rest
+POLL_S = 5
+P = ParamSpec("P")
+
+
+class PageNotFoundError(Exception):
+    """A file, digest or page the console does not have."""
+
+
+class OriginForbiddenError(Exception):
+    """A POST that did not come from a console page (another site's form, or a client that says no origin)."""
+
+
+def _as_pages(route: Callable[P, Response[Any]]) -> Callable[P, Response[Any]]:
+    """Our errors as pages, with the status `problems.PROBLEMS` gives each type (no problem+json for browsers)."""
+
+    @wraps(route)
+    def answer(*args: P.args, **kwargs: P.kwargs) -> Response[Any]:
+        try:
+            return route(*args, **kwargs)
+        except OriginForbiddenError:
+            logger.info("console request refused", extra={"reason": "origin"})
+            return _error(403, "Refused", "This form must be sent from the console's own pages.")
+        except PageNotFoundError:
+            return _error(404, "Not found", "There is nothing here.")
+        except tuple(PROBLEMS) as error:
+            status, kind, title = next(v for t, v in PROBLEMS.items() if isinstance(error, t))
+            logger.info("console request rejected", extra={"problem": kind, "status": status})
+            return _error(status, title, str(error) if status < 500 else "Try again shortly.")
+
+    return answer
+
+
+# ------------------------------------------------------------------------------------------------ the queue
+
+
+@router.get("/")
+@_as_pages
+def queue_page() -> Response[Any]:
+    filters = _filters()
+    return _page("queue.html", **filters, **_queue(filters), teams=list(runtime.policy().teams))
+
+
+@router.get("/console/queue")
+@_as_pages
+def queue_fragment() -> Response[Any]:
+    """The queue's table alone: what the page polls every POLL_S seconds (htmx), with the same filters."""
+    from intake.console import pages
+
+    filters = _filters()
+    return _html(200, pages.render("_queue.html", **filters, **_queue(filters)))
+
+
+def _filters() -> dict[str, str]:
+    from intake.console import pages
+
+    query = _query()
+    team, channel, status = query.get("team", ""), query.get("channel", ""), query.get("status", "")
+    if team and team not in runtime.policy().teams:
+        raise FieldInvalidError("team", f"unknown team; known: {', '.join(runtime.policy().teams)}")
+    if channel and channel not in {c.value for c in Channel}:
+        raise FieldInvalidError("channel", f"must be one of {', '.join(c.value for c in Channel)}")
+    if status not in pages.STATUS_CHOICES:
+        raise FieldInvalidError("status", f"must be one of {', '.join(s for s in pages.STATUS_CHOICES if s)}")
+    return {"team": team, "channel": channel, "status": status}
+
+
+def _queue(filters: dict[str, str]) -> dict[str, Any]:
+    """Open and pending tickets the most urgent first (the queue index); or, for a closed status, the newest."""
+    from intake.console import pages
+
+    store = runtime.store()
+    teams = [filters["team"]] if filters["team"] else list(runtime.policy().teams)
+    wanted = filters["status"]
+    if wanted in ("resolved", "closed"):
+        channel = filters["channel"] or None
+        tickets = store.list_tickets(teams, status=Status(wanted), channel=channel, limit=QUEUE_ROWS).items
+    else:
+        tickets, cursor = [], None
+        for _ in range(10):  # filtered after reading: a few pages at most
+            page = store.queue(teams, limit=100, cursor=cursor)
+            tickets += [t for t in page.items if _wanted(t, filters)]
+            cursor = page.next
+            if cursor is None or len(tickets) >= QUEUE_ROWS:
+                break
+        tickets = tickets[:QUEUE_ROWS]
+    contacts: dict[str, Contact | None] = {}
+    for ticket in tickets:
+        if ticket.contact_id not in contacts:
+            contacts[ticket.contact_id] = store.contact(ticket.contact_id)
+    first_lines = {t.id: pages.first_line(store.ticket_detail(t.id).messages) for t in tickets if not t.subject}
+    now = runtime.utc_now()
+    return {
+        "rows": pages.queue_rows(tickets, contacts, first_lines, now),
+        "query": pages.query_string(**filters),
+        "poll_s": POLL_S,
+    }
+
+
+def _wanted(ticket: Ticket, filters: dict[str, str]) -> bool:
+    channel, status = filters["channel"], filters["status"]
+    return (not channel or ticket.channel.value == channel) and (not status or ticket.status.value == status)
+
+
+# ------------------------------------------------------------------------------------------------- a ticket
+
+
+@router.get("/console/tickets/<ticket_id>")
+@_as_pages
+def ticket_page(ticket_id: str) -> Response[Any]:
+    from intake.console import pages
+
+    store = runtime.store()
+    detail = store.ticket_detail(_ticket_id(ticket_id))
+    try:
+        customer = store.contact_detail(detail.contact_id)
+    except ContactNotFoundError:
+        customer = None
+    tracker = runtime.tracker()
+    now = runtime.utc_now()
+    query = _query()
+    return _page(
+        "ticket.html",
+        ticket=detail,
+        timezone=runtime.policy().teams[detail.team].timezone,
+        entries=pages.timeline(detail.messages, detail.events),
+        shown=pages.attachment_view,
+        facts=pages.event_facts,
+        customer=customer,
+        contact_label=pages.contact_label,
+        clocks=pages.clocks(detail.sla, now),
+        explanation=tracker.explain(detail.id),
+        due=pages.countdown(detail.next_due_at, now),
+        priorities=[p.value for p in Priority],
+        done=query.get("done", ""),
+        now=now,
+    )
+
+
+@router.post("/console/tickets/<ticket_id>/actions")
+@_as_pages
+def act(ticket_id: str) -> Response[Any]:
+    """One of the agent's forms: the same `Tracker.act` as `POST /tickets/{id}/events`, then back to the ticket."""
+    _require_same_origin()
+    form = _form()
+    fields = {name: form.get(name, "").strip() or None for name in ("type", "note", "assignee", "priority")}
+    by = form.get("by", "").strip() or _signed_in_as()
+    try:
+        action = AgentAction.model_validate({**fields, "by": by})
+    except ValidationError as error:
+        first = error.errors()[0]
+        if first["loc"]:
+            raise FieldInvalidError(str(first["loc"][0]), first["msg"]) from None
+        field, _, why = str(first.get("ctx", {}).get("error", first["msg"])).partition(": ")
+        raise FieldInvalidError(field if why else "(form)", why or field) from None
+    detail = runtime.tracker().act(_ticket_id(ticket_id), action, runtime.utc_now())
+    logger.info("agent action", extra={"ticket_id": detail.id, "action": action.type, "via": "console"})
+    return _see_other(f"/console/tickets/{detail.id}?done={action.type}")
+
+
+@router.get("/console/tickets/<ticket_id>/files/<message>/<index>")
+@_as_pages
+def attachment(ticket_id: str, message: str, index: str) -> Response[Any]:
+    """An archived attachment: pictures and sound in place, anything else as a download (`pages.download_headers`)."""
+    from intake.console import pages
+
+    detail = runtime.store().ticket_detail(_ticket_id(ticket_id))
+    if not (message.isdigit() and index.isdigit()) or int(message) >= len(detail.messages):
+        raise PageNotFoundError(message)
+    files = detail.messages[int(message)].attachments
+    if int(index) >= len(files) or not files[int(index)].s3_key:
+        raise PageNotFoundError(index)
+    chosen = files[int(index)]
+    try:
+        body = runtime.archive().get(chosen.s3_key or "")
+    except ArchiveKeyError:
+        raise PageNotFoundError(index) from None
+    headers = pages.download_headers(chosen)
+    return Response(200, headers.pop("Content-Type"), body, headers=headers)
+
+
+def _ticket_id(given: str) -> str:
+    return runtime.store().ticket_id_of(given)
+
+
+# ------------------------------------------------------------------------------- quarantine, failures, digests
+
+
+@router.get("/console/quarantine")
+@_as_pages
+def quarantine_page() -> Response[Any]:
+    status = QuarantineStatus.RELEASED if _query().get("status") == "released" else QuarantineStatus.HELD
+    held = runtime.store().list_quarantine(status)
+    return _page("quarantine.html", items=held, status=status.value, done=_query().get("done", ""))
+
+
+@router.post("/console/quarantine/<quarantine_id>/release")
+@_as_pages
+def release(quarantine_id: str) -> Response[Any]:
+    """The same release as `POST /quarantine/{id}/release`: the email becomes a ticket (or joins its thread)."""
+    from intake.emails import release as release_email
+    from intake.handlers.ingest import new_id
+
+    _require_same_origin()
+    now = runtime.utc_now()
+    stores = runtime.email_stores()
+    released, result = release_email(runtime.store(), stores, quarantine_id, runtime.policy(), new_id, now)
+    if result is not None:
+        runtime.tracker().after_ingest(result, now)
+    logger.info("quarantined email released", extra={"quarantine_id": quarantine_id, "ticket_id": released.ticket_id})
+    return _see_other(f"/console/quarantine?done={quote(quarantine_id)}")
+
+
+@router.get("/console/failures")
+@_as_pages
+def failures_page() -> Response[Any]:
+    from intake.failures import dead_lettered
+
+    failures = dead_lettered(runtime.dead_letter_queues(), runtime.store())
+    return _page("failures.html", failures=failures, done=_query().get("done", ""))
+
+
+@router.post("/console/failures/<failure_id>/replay")
+@_as_pages
+def replay(failure_id: str) -> Response[Any]:
+    """The same replay as `POST /failures/{id}/replay`: the dead letter goes back to its queue."""
+    from intake.failures import replay as replay_failure
+
+    _require_same_origin()
+    queue = replay_failure(runtime.dead_letter_queues(), failure_id)
+    logger.info("dead letter replayed", extra={"sqs_message_id": failure_id, "queue": queue, "via": "console"})
+    return _see_other(f"/console/failures?done={quote(failure_id)}")
+
+
+@router.get("/console/digests")
+@_as_pages
+def digests_page() -> Response[Any]:
+    """Each team's latest digests (the last complete window of each period it has, else the daily one)."""
+    shown = []
+    for team_id, team in runtime.policy().teams.items():
+        periods = [p for p in ("daily", "weekly") if getattr(team.digests, p) is not None] or ["daily"]
+        shown += [(team_id, team.name, period) for period in periods]
+    return _page("digests.html", digests=shown)
+
+
+@router.get("/console/digests/<team>/<period>")
+@_as_pages
+def digest_frame(team: str, period: str) -> Response[Any]:
+    """A team's digest as its email's HTML (the `GET /digests/{team}/{period}` preview), its ticket links into the
+    console, for the digests page's frame."""
+    from intake.digest import PERIODS
+    from intake.digest.publish import prepare
+
+    policy = runtime.policy()
+    if team not in policy.teams or period not in PERIODS:
+        raise PageNotFoundError(f"{team}/{period}")
+    links = policy.notifications.model_copy(update={"ticket_url": "/console/tickets/{ticket_id}"})
+    here = policy.model_copy(update={"notifications": links})
+    digest = prepare(runtime.store(), here, team, period, None, base_url="", now=runtime.utc_now())
+    page = digest.html.replace("<head>", '<head><base target="_top">', 1)
+    return Response(200, HTML, page, headers=console.DIGEST_HEADERS)
+
+
+# ------------------------------------------------------------------------------------------- sign-in, files
+
+
+@router.get("/console/login")
+@_as_pages
+def login_page() -> Response[Any]:
+    """The form `intake serve --agent-token` asks a browser for once (the local gateway checks it and sets the
+    session cookie); in AWS the JWT authorizer stands in front instead."""
+    query = _query()
+    return _page("login.html", next=console.safe_next(query.get("next")), failed=bool(query.get("failed")))
+
+
+@router.get("/console/static/<name>")
+@_as_pages
+def static(name: str) -> Response[Any]:
+    """Our CSS and JS and htmx: the same bytes for a year at each URL (`console.static_url` adds their hash)."""
+    from intake.console import pages
+
+    try:
+        body = pages.static_file(name)
+    except KeyError:
+        raise PageNotFoundError(name) from None
+    headers = {"Cache-Control": "public, max-age=31536000, immutable", "X-Content-Type-Options": "nosniff"}
+    return Response(200, pages.STATIC_TYPES[name], body.decode(), headers=headers)
+
+
+# ------------------------------------------------------------------------------------------------- answers
+
+
+def _query() -> dict[str, str]:
+    return dict(router.current_event.query_string_parameters or {})
+
+
+def _form() -> dict[str, str]:
+    """The POSTed form (application/x-www-form-urlencoded), first value of each field."""
+    raw = router.current_event.decoded_body or ""
+    return {name: values[0] for name, values in parse_qs(raw, keep_blank_values=True).items()}
+
+
+def _require_same_origin() -> None:
+    headers = {k.lower(): v for k, v in (router.current_event.headers or {}).items()}
+    if not console.same_origin(headers):
+        raise OriginForbiddenError
+
+
+def _signed_in_as() -> str:
+    """Who acts, when the form does not say: the JWT's subject in AWS (email first), else `console`."""
+    context = router.current_event.raw_event.get("requestContext", {})
+    claims = context.get("authorizer", {}).get("jwt", {}).get("claims", {})
+    for name in ("email", "preferred_username", "sub"):
+        if isinstance(claims.get(name), str) and claims[name]:
+            return str(claims[name])[:200]
+    return "console"
+
+
+def _page(template: str, **context: Any) -> Response[Any]:
+    from intake.console import pages
+
+    return _html(200, pages.render(template, **context))
+
+
+def _html(status: int, body: str) -> Response[Any]:
+    return Response(status, HTML, body, headers=console.PAGE_HEADERS)
+
+
+def _error(status: int, title: str, detail: str) -> Response[Any]:
+    from intake.console import pages
+
+    return _html(status, pages.render("error.html", status=status, title=title, detail=detail))
+
+
+def _see_other(location: str) -> Response[Any]:
+    return Response(303, HTML, "", headers={"Location": location, **console.PAGE_HEADERS})

@@ -91,7 +91,7 @@ class IntakeStack(Stack):
         policy = policy_file.policy
         timers = SlaTimers(self, "SlaTimers", stage=stage, project_root=project_root, store=store, queues=queues)
         functions.control_sla_timers(timers)
-        functions.grant_acknowledgments(acknowledgment_senders(policy))
+        functions.grant_acknowledgments(acknowledgment_senders(policy), store)
         later = DeliverLater(self, "DeliverLater", stage=stage, project_root=project_root, queues=queues)
         functions.schedule_surveys(later, store)
         events = IntakeEvents(self, "Events", stage=stage)

@@ -177,11 +177,13 @@ def media_step() -> Callable[[InboundMessage], InboundMessage]:
 
 
 def email_stores() -> EmailStores:
-    """What the email path needs besides the table: the archive, the mailer (acknowledgments), the clock."""
+    """What the email path needs besides the table: the archive, the mailer (acknowledgments), the clock. The
+    acknowledgment's claim checks that its one recipient is not suppressed (`Store.claim_acknowledgment`), in the
+    write it makes anyway: its mailer is the sender itself, without `SuppressingMailer`'s read."""
     from intake.emails import EmailStores
 
     box = inbox()
-    return EmailStores(read=box.read, put_attachment=box.store_attachment, mailer=mailer(), clock=utc_now)
+    return EmailStores(read=box.read, put_attachment=box.store_attachment, mailer=_sender(), clock=utc_now)
 
 
 def utc_now() -> datetime:
@@ -190,15 +192,18 @@ def utc_now() -> datetime:
 
 @cache
 def mailer() -> Mailer:
-    """Locally (INTAKE_OUTBOX set), email goes to the outbox folder; in AWS, through SES with the stack's
-    configuration set. Either way, never to a suppressed address (a hard bounce or a complaint came back)."""
+    """Where email goes (`_sender`), never to a suppressed address (a hard bounce or a complaint came back)."""
+    return SuppressingMailer(_sender(), lambda address: store().is_suppressed(address))
+
+
+@cache
+def _sender() -> Mailer:
+    """Locally (INTAKE_OUTBOX set), the outbox folder; in AWS, SES with the stack's configuration set."""
     folder = settings().outbox
     if folder is not None:
-        sender: Mailer = OutboxMailer(folder)
-    else:
-        ses = client("ses")
-        sender = SesMailer(ses, ses.meta.region_name, settings().ses_configuration_set)
-    return SuppressingMailer(sender, lambda address: store().is_suppressed(address))
+        return OutboxMailer(folder)
+    ses = client("ses")
+    return SesMailer(ses, ses.meta.region_name, settings().ses_configuration_set)
 
 
 @cache
@@ -256,6 +261,7 @@ def reset() -> None:
     """Forget everything built, so the next call reads the environment again (a new process, in effect)."""
     for built in (settings, policy, _session, _clients, local, store, archive, inbox, bus, secrets, media_step, mailer):
         built.cache_clear()
+    _sender.cache_clear()
     dead_letter_queues.cache_clear()
     digest_requests.cache_clear()
     timers.cache_clear()

@@ -1131,7 +1131,8 @@ class Store:
     def claim_acknowledgment(self, ticket_id: str, sender: str, at: datetime, per_hour: int) -> bool:
         """Claim the ticket's one acknowledgment and count it against `sender`'s `per_hour` in this clock hour, in one
         write; False when the ticket's was claimed already, or (its claim stands: it is never acknowledged) when the
-        sender has had `per_hour` this hour."""
+        sender has had `per_hour` this hour or is suppressed (`suppress`: a hard bounce or a complaint came back;
+        checked in the same write, so an acknowledgment costs no read of its own)."""
         hour = at.astimezone(UTC).strftime("%Y%m%d%H")
         claim = self._put(_token_item("ack", ticket_id, at, _ACK_CLAIM_KEEP), "attribute_not_exists(PK)")
         count = {
@@ -1142,11 +1143,22 @@ class Store:
             "ExpressionAttributeNames": {"#ttl": TABLE.ttl_attribute},
             "ExpressionAttributeValues": _values(one=1, keep=_epoch(at) + 2 * 3600, limit=per_hour),
         }
+        deliverable = {
+            "TableName": self._table,
+            "Key": _key(f"SUPPRESSED#{sender}", "SUPPRESSED"),
+            "ConditionExpression": "attribute_not_exists(PK)",
+        }
         try:
-            self._transact([("claim", {"Put": claim}), ("rate", {"Update": count})])
+            self._transact(
+                [
+                    ("claim", {"Put": claim}),
+                    ("rate", {"Update": count}),
+                    ("suppressed", {"ConditionCheck": deliverable}),
+                ]
+            )
         except WriteConflictError as conflict:
             if "claim" not in conflict.failed:
-                self.claim_token("ack", ticket_id, at, _ACK_CLAIM_KEEP)  # over the sender's rate: none, ever
+                self.claim_token("ack", ticket_id, at, _ACK_CLAIM_KEEP)  # over the rate, or suppressed: none, ever
             return False
         return True
 

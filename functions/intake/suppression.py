@@ -3,9 +3,10 @@
 Every email Intake sends goes through SES with its configuration set, whose event destination (EventBridge) hands
 each bounce and complaint to the feedback function. A permanent ("hard") bounce or a complaint makes the address
 suppressed (`SUPPRESSED#<address>`); a transient bounce (a full mailbox, a greylisting server) does not, as SES
-itself retried it already and the next message may well arrive. The mailer (`intake.notify.mailer.
-SuppressingMailer`) never sends to a suppressed address again: acknowledgments and satisfaction surveys to that
-customer stop, and a notice or digest goes to the recipients that remain.
+itself retried it already and the next message may well arrive. Nothing is sent to a suppressed address again: an
+acknowledgment's claim checks its recipient in the write it makes (`Store.claim_acknowledgment`), and the mailer
+(`intake.notify.mailer.SuppressingMailer`) leaves suppressed recipients out of everything else: a satisfaction
+survey to that customer is not sent, and a notice or digest goes to the recipients that remain.
 
 Pure: the event is parsed here, the store is given. Addresses are kept lower-cased, as contact identities are;
 logs name SES's message and feedback ids, never an address.

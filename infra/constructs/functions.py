@@ -36,6 +36,8 @@ WEBHOOK_PROVIDERS = (forms.PROVIDER, twilio.PROVIDER, whatsapp.PROVIDER, sendgri
 
 # Satisfaction surveys' items (intake.store): a contact's one survey per period.
 SURVEY_CLAIM = "SURVEY"
+# A ticket's one acknowledgment (intake.emails.acknowledge): claimed `TOKEN#ack#<ticket id>`.
+ACK_CLAIM = "ack"
 # What the receiver may do in the table, and nothing else: it is open to anyone on the internet. Survey links
 # (/csat/{token}): read the linked ticket's team and reference (two attributes, by projection: a ticket's messages
 # stay unreadable), record the first score and the comment (`CSAT#<ticket id>`, apart from the ticket's own items)
@@ -223,12 +225,15 @@ class Functions(Construct):
         self.api.add_environment(setting("later_machine_arn"), later.state_machine.state_machine_arn)
         store.grant_items(self.api, ["dynamodb:DeleteItem"], [f"{SURVEY_CLAIM}#*"])
 
-    def grant_acknowledgments(self, senders: Iterable[str]) -> None:
+    def grant_acknowledgments(self, senders: Iterable[str], store: TicketStore) -> None:
         """Those that turn email into tickets (email: SES; ingest: SendGrid and Mailgun; api: a released
-        quarantined email) acknowledge a new ticket from its team's address: `ses:SendRawEmail` as `senders` only."""
+        quarantined email) acknowledge a new ticket from its team's address: `ses:SendRawEmail` as `senders` only;
+        and an acknowledgment whose sending failed gives its claim back (so the queue's retry sends it): DeleteItem,
+        on those `TOKEN#ack#<ticket>` claims only."""
         senders = list(senders)
         for function in (self.ingest, self.email, self.api):
             grant_send_raw_email(self, function, senders)
+            store.grant_items(function, ["dynamodb:DeleteItem"], [f"TOKEN#{ACK_CLAIM}#*"])
 
     def set_public_base_url(self, url: str) -> None:
         for function in self.all:

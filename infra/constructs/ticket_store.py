@@ -15,9 +15,13 @@ from infra.acknowledgments import acknowledge_for_grantee, wildcard_action
 from infra.stage import Stage
 from intake.resources import TABLE
 
-# What `intake.store` calls: GetItem and Query to read; TransactWriteItems made of Puts and Updates.
+# What `intake.store` calls: GetItem and Query to read; TransactWriteItems made of Puts, Updates and condition
+# checks (an acknowledgment's claim checks its recipient is not suppressed).
 _READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
-_WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem")
+_WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem")
+# What a function that writes tickets (ingest, email, api) may do on any item (`grant_read_write`); DeleteItem only
+# where a grant names the items (`grant_items`).
+TICKET_WRITER_ACTIONS = (*_READ_ACTIONS, "dynamodb:BatchGetItem", *_WRITE_ACTIONS)
 
 
 @dataclass(frozen=True)
@@ -86,9 +90,11 @@ class TicketStore(Construct):
         self.grant_key_for_reads(grantee)
 
     def grant_read_write(self, grantee: iam.IGrantable) -> None:
-        """Reads, plus the transactional puts and updates that create and append to tickets."""
+        """Reads, plus the transactional puts and updates that create and append to tickets. What the ingest core
+        and the email path read before they write comes in one BatchGetItem (`Store.lookup`, `thread_links`,
+        `ticket_state`): a permission of its own, which GetItem does not give."""
         self.grant_read(grantee)
-        self._grant(grantee, _WRITE_ACTIONS, [self.table.table_arn])
+        self._grant(grantee, ("dynamodb:BatchGetItem", *_WRITE_ACTIONS), [self.table.table_arn])
         self.grant_key_for_writes(grantee)
 
     def grant(self, grantee: iam.IGrantable, grants: Sequence[ItemGrant]) -> None:

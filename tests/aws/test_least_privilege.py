@@ -22,6 +22,7 @@ from intake import runtime
 from intake.model import TimerState
 from intake.notify.notifier import notification_body
 from tests.aws.conftest import Stack
+from tests.aws.test_email_pipeline import inject, mime
 from tests.aws.test_mail_feedback import report, sample
 from tests.aws.test_notifier import message, open_ticket, set_timer
 from tests.aws.test_notifier import run_notifier as run_notifications
@@ -68,6 +69,12 @@ class Recorder:
 
 
 def _requests(operation: str, params: dict[str, Any]) -> list[Request]:
+    if operation == "BatchGetItem":
+        return [
+            Request("dynamodb:BatchGetItem", key["PK"]["S"])
+            for table in params["RequestItems"].values()
+            for key in table["Keys"]
+        ]
     if operation == "TransactWriteItems":
         kinds = {
             "Put": "PutItem",
@@ -213,6 +220,28 @@ def test_the_feedback_functions_requests_are_within_its_grants(stack: Stack, rec
         "SUPPRESSED#hugo.bernard@example.org",
     ]
     assert _outside(requests, FEEDBACK_ITEMS) == []
+
+
+def test_the_ticket_writers_requests_are_actions_their_roles_have(stack: Stack, recorder: Recorder) -> None:
+    from infra.constructs.ticket_store import TICKET_WRITER_ACTIONS
+
+    # Given a form, an email (acknowledged) and a text message, each queued by the receiver
+    for name in ("contact-json.json", "08-sms-conversation-1.json"):
+        prepared = stack.prepare(name)
+        assert stack.post_raw(prepared.path, prepared.body, prepared.headers)[0] in (200, 202), name
+    inject(stack, mime("Refund for order 881", "I was charged twice.", message_id="lp1@mail.example.org"))
+
+    # When the ingest function works them into tickets
+    with recorder.running("Ingest"):
+        assert stack.work() == 3
+
+    # Then every request is an action its role has on any item (reads in one BatchGetItem, transactions with their
+    # condition checks): nothing IAM would refuse in AWS
+    requests = recorder.items["Ingest"]
+    assert {r.action for r in requests} >= {"dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"}
+    assert {r.action for r in requests} <= set(TICKET_WRITER_ACTIONS)
+    assert [r for r in requests if r.index is not None] == []
+    assert len(stack.sent()) == 1  # the email's acknowledgment
 
 
 def test_an_unprojected_read_of_a_ticket_is_outside_the_receivers_grants() -> None:

@@ -398,6 +398,21 @@ def test_a_ticket_is_acknowledged_once_and_a_sender_at_most_n_times_an_hour(tabl
     assert (over_the_rate_before, other) == (False, True)
 
 
+def test_a_suppressed_sender_is_never_acknowledged_and_uses_none_of_the_hours_count(table: Table) -> None:
+    from intake.suppression import SuppressionReason
+
+    store = table.store
+    store.suppress("cy@example.com", SuppressionReason.BOUNCE, T0, "feedback-1")
+
+    refused = store.claim_acknowledgment("w0", "cy@example.com", T0, 3)
+    again = store.claim_acknowledgment("w0", "cy@example.com", T0 + timedelta(hours=1), 3)  # a redelivery
+
+    assert (refused, again) == (False, False)
+    assert store.is_suppressed("cy@example.com") and not store.is_suppressed("ana@example.com")
+    assert not [i for i in table.items() if i["PK"]["S"].startswith("ACKRATE#cy@example.com#")]
+    assert store.claim_acknowledgment("w1", "ana@example.com", T0, 3) is True
+
+
 def test_a_reply_writes_its_clocks_queue_place_and_message_ids_with_it_or_nothing(table: Table) -> None:
     store = table.store
     ticket = open_ticket(store, 1)

@@ -264,8 +264,11 @@ def test_ingest_reads_and_writes_tickets_on_the_table_and_its_named_indexes(synt
     assert {a for a in _actions(statements) if a.startswith("dynamodb:")} == {
         "dynamodb:GetItem",
         "dynamodb:Query",
+        "dynamodb:BatchGetItem",  # what the ingest core reads before it writes, in one call (Store.lookup)
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
+        "dynamodb:ConditionCheckItem",  # an acknowledgment's recipient is not suppressed (Store.claim_acknowledgment)
+        "dynamodb:DeleteItem",  # an acknowledgment's claim given back when sending failed: TOKEN#ack#* only
     }
     (reads,) = [s for s in statements if "dynamodb:Query" in _as_list(s["Action"])]
     named = _refs(reads["Resource"])
@@ -273,6 +276,7 @@ def test_ingest_reads_and_writes_tickets_on_the_table_and_its_named_indexes(synt
     assert "/index/*" not in named
     (writes,) = [s for s in statements if "dynamodb:PutItem" in _as_list(s["Action"])]
     assert writes["Resource"] == {"Fn::GetAtt": [table, "Arn"]}
+    assert set(_as_list(writes["Action"])) >= {"dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"}
 
 
 def test_the_api_writes_tickets_like_the_email_function_deletes_only_its_claims_and_reads_no_secret(
@@ -288,20 +292,28 @@ def test_the_api_writes_tickets_like_the_email_function_deletes_only_its_claims_
     assert dynamodb == {
         "dynamodb:GetItem",
         "dynamodb:Query",
+        "dynamodb:BatchGetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",  # a contact's survey claim or a digest window's, given back when sending failed
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:DeleteItem",  # claims given back: a contact's survey, an acknowledgment
     }
-    assert dynamodb - {"dynamodb:DeleteItem"} == {
-        a for a in _actions(_role_policy(synthesized, "Email")) if a.startswith("dynamodb:")
-    }
+    assert dynamodb == {a for a in _actions(_role_policy(synthesized, "Email")) if a.startswith("dynamodb:")}
     (writes,) = [s for s in statements if "dynamodb:UpdateItem" in _as_list(s["Action"])]
-    assert set(_as_list(writes["Action"])) == {"dynamodb:PutItem", "dynamodb:UpdateItem"}
+    assert set(_as_list(writes["Action"])) == {
+        "dynamodb:BatchGetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:ConditionCheckItem",
+    }
     assert writes["Resource"] == {"Fn::GetAtt": [table, "Arn"]}  # the table, not its indexes
     deletes = [s for s in statements if "dynamodb:DeleteItem" in _as_list(s["Action"])]
     assert all(s["Resource"] == {"Fn::GetAtt": [table, "Arn"]} for s in deletes)
     # a digest published on demand is the digest function's work now (test_digests): no TOKEN#digest# claim here
-    assert [s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for s in deletes] == [["SURVEY#*"]]
+    assert sorted(s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for s in deletes) == [
+        ["SURVEY#*"],
+        ["TOKEN#ack#*"],
+    ]
     assert {a for a in actions if a.startswith("s3:")} == {"s3:GetObject", "s3:PutObject"}
     assert not any(
         a.startswith("secretsmanager:") or ("Delete" in a and a not in ("dynamodb:DeleteItem", "sqs:DeleteMessage"))

@@ -131,6 +131,8 @@ class IntakeStack(Stack):
             jwt=policy_file.policy.api.jwt,
         )
         functions.set_public_base_url(api.url)
+        if policy_file.policy.api.jwt is not None:  # the console is routed only then (WebhookApi)
+            functions.serve_console(archive)
         if policy_file.policy.email is not None:
             EmailReceiving(
                 self,

@@ -235,6 +235,11 @@ class Functions(Construct):
             grant_send_raw_email(self, function, senders)
             store.grant_items(function, ["dynamodb:DeleteItem"], [f"TOKEN#{ACK_CLAIM}#*"])
 
+    def serve_console(self, archive: RawArchive) -> None:
+        """The web console (routed when the policy file names a JWT issuer) is the api function's: it shows the
+        pictures and offers the files customers sent, read from the archive (`GET /console/tickets/.../files/...`)."""
+        archive.grant_read_attachments(self.api)
+
     def set_public_base_url(self, url: str) -> None:
         for function in self.all:
             function.add_environment(setting("public_base_url"), url)

@@ -134,6 +134,23 @@ class RawArchive(Construct):
         for pattern in keys:
             acknowledge_for_grantee(grantee, wildcard_resource(bucket, f"/{pattern}"), _MAIL_KEYS[pattern])
 
+    def grant_read_attachments(self, grantee: iam.IGrantable) -> None:
+        """`s3:GetObject` on customers' files only (attachments/), and the key to decrypt: what the web console
+        shows or offers as a download."""
+        prefix = ARCHIVE.attachments_prefix
+        iam.Grant.add_to_principal(
+            grantee=grantee, actions=["s3:GetObject"], resource_arns=[self.bucket.arn_for_objects(f"{prefix}*")]
+        )
+        self.key.grant_decrypt(grantee)
+        bucket = self.bucket.node.default_child
+        assert isinstance(bucket, CfnResource)
+        acknowledge_for_grantee(
+            grantee,
+            wildcard_resource(bucket, f"/{prefix}*"),
+            f"GetObject only, under {prefix}: each file a customer sent is named by its date, receipt and "
+            "position; the console reads the one a ticket's message lists, whichever ticket an agent opens.",
+        )
+
     def grant_receive(self, grantee: iam.IGrantable, providers: Sequence[str]) -> None:
         """The receiver's writes: `s3:PutObject` on each provider's raw requests (`received_prefix`) and on uploaded
         files (attachments/), and an explicit deny under raw/ses/. SES receiving writes there, its object events

@@ -176,3 +176,26 @@ def test_quarantine_and_sla_explanations_are_api_routes_behind_iam(synthesized: 
         assert route["AuthorizationType"] == "AWS_IAM", key
         (integration,) = [part["Ref"] for part in route["Target"]["Fn::Join"][1] if isinstance(part, dict)]
         assert integrations[integration] == {"Fn::GetAtt": [api_function, "Arn"]}, key
+
+
+def test_the_console_may_read_customers_files_and_nothing_else_of_the_archive() -> None:
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_iam as iam
+    from aws_cdk.assertions import Template
+
+    from infra.constructs.raw_archive import RawArchive
+    from infra.stage import stage_named
+    from tests.infra.synthesis import cdk_context
+
+    # Given the api function's role, as the stack grants it when the policy file routes the console (api.jwt)
+    stack = Stack(App(context=cdk_context()), "Console")
+    archive = RawArchive(stack, "RawArchive", stage=stage_named("dev"))
+    role = iam.Role(stack, "ApiRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    archive.grant_read_attachments(role)
+    [policy] = Template.from_stack(stack).find_resources("AWS::IAM::Policy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+
+    # Then it may read attachments/ (the pictures and files the console shows) and decrypt them, nothing more
+    (read,) = [s for s in statements if s["Action"] == "s3:GetObject"]
+    assert read["Resource"]["Fn::Join"][1][-1] == f"/{ARCHIVE.attachments_prefix}*"
+    assert {a for s in statements for a in _as_list(s["Action"])} == {"s3:GetObject", "kms:Decrypt"}

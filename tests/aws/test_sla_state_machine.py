@@ -141,6 +141,16 @@ def running(sfn: Any, timers: Timers, execution: str) -> None:
         time.sleep(0.01)
 
 
+def waiting(sfn: Any, timers: Timers, execution: str) -> None:
+    """Until the execution sleeps in a Wait state: a stop that reached moto while its thread was still stepping
+    through the first states was lost now and then (the execution ran on; seen about one run in four under load)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if any(e["type"] == "WaitStateEntered" for e in history(sfn, timers, execution)):
+            return
+        time.sleep(0.01)
+
+
 def finished(sfn: Any, timers: Timers, execution: str, within_s: float = 10) -> dict[str, Any]:
     deadline = time.monotonic() + within_s
     while True:
@@ -350,11 +360,11 @@ def test_stopping_a_running_timer_aborts_it(stack: Stack, sfn: Any, timers: Time
     due = clock.at(600)
     seed(stack, due)
     timers.start(name(), timer_input(due))
-    running(sfn, timers, name())
+    waiting(sfn, timers, name())
 
     timers.stop(name(), "first response sent")
 
-    assert finished(sfn, timers, name(), within_s=3)["status"] == "ABORTED"
+    assert finished(sfn, timers, name())["status"] == "ABORTED"
     assert notifications(stack) == []
 
 

@@ -19,6 +19,7 @@ from intake.config import (
     PriorityRules,
     Sla,
     SlaPolicy,
+    SlaTarget,
     SlaTargetName,
     Team,
     describe,
@@ -481,6 +482,20 @@ def test_explain_names_the_default_and_a_resumed_timer(support: Team, office: Bu
     assert "SLA policy 'default' for channel email: the default, no other policy matched." in text
     assert "within 1h left of 8h of business time, resumed Wed 2026-07-01 10:00 CEST" in text
     assert "Not planned, already past at the start: warning 80%" in text
+
+
+def test_explain_shows_a_deadline_with_a_fraction_of_a_second_as_one_instant(
+    support: Team, office: BusinessCalendar
+) -> None:
+    # Given a clock started at 10:00:00.400 on a wall-clock policy: its deadline has a fraction of a second
+    default = DEFAULT_SLA.policies[-1].model_copy(update={"first_response": SlaTarget.model_validate({"within": "1h"})})
+    started = paris("2026-07-01 10:00") + timedelta(milliseconds=400)
+    plan = plan_timer(default, "first_response", office, started, 1)
+    assert plan is not None and plan.due_at.microsecond
+
+    # Then its local time and its UTC stamp name the same second (rounded up, never before the deadline)
+    text = explain(default, [plan], office, support, channel=Channel.EMAIL)
+    assert "Due Wed 2026-07-01 11:00:01 CEST (2026-07-01T09:00:01Z)" in text
 
 
 # ---------------------------------------------------------------------------------------- properties

@@ -195,10 +195,12 @@ class TimerPlan:
 
 def stamp(at: datetime) -> str:
     """`2026-12-01T10:00:00Z`: UTC, whole seconds, rounded up."""
-    at = at.astimezone(UTC)
-    if at.microsecond:
-        at = at.replace(microsecond=0) + _SECOND
-    return at.strftime(_STAMP)
+    return _whole_second(at.astimezone(UTC)).strftime(_STAMP)
+
+
+def _whole_second(at: datetime) -> datetime:
+    """Rounded up to the second, as every instant is shown: a deadline is never shown before it is."""
+    return at.replace(microsecond=0) + _SECOND if at.microsecond else at
 
 
 def opening_timers(policy: Policy, ticket: Ticket) -> list[SlaTimer]:
@@ -458,14 +460,14 @@ def _closed_days(team: Team, start: datetime, end: datetime, zone: ZoneInfo) -> 
 
 
 def _show(at: datetime, zone: ZoneInfo) -> str:
-    local = at.astimezone(zone)
-    clock = "%H:%M:%S" if local.second or local.microsecond else "%H:%M"
+    local = _whole_second(at.astimezone(zone))
+    clock = "%H:%M:%S" if local.second else "%H:%M"
     return local.strftime(f"%a %Y-%m-%d {clock} %Z")
 
 
 def _clock(end: datetime, begin: datetime, zone: ZoneInfo) -> str:
     """The end of an interval: only its time when on the same local day as its start."""
-    local, opened = end.astimezone(zone), begin.astimezone(zone)
+    local, opened = _whole_second(end.astimezone(zone)), begin.astimezone(zone)
     if local.date() != opened.date():
         return _show(end, zone)
-    return local.strftime("%H:%M:%S %Z" if local.second or local.microsecond else "%H:%M %Z")
+    return local.strftime("%H:%M:%S %Z" if local.second else "%H:%M %Z")

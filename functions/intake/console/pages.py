@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 
 from intake.console import CONSOLE_PREFIX, STATIC_PREFIX
 from intake.model import (
@@ -27,7 +27,7 @@ from intake.model import (
     TicketEvent,
     TimerState,
 )
-from intake.notify.render import channel_name, duration, excerpt, local_time, target_name
+from intake.notify.render import duration, excerpt, target_name, templates
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -69,21 +69,8 @@ _CLOCK_EVENTS = {
 
 @cache
 def environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters |= {
-        "duration": duration,
-        "local_time": local_time,
-        "excerpt": excerpt,
-        "target_name": target_name,
-        "channel_name": channel_name,
-        "iso": lambda moment: moment.isoformat(timespec="seconds").replace("+00:00", "Z"),
-    }
+    env = templates(TEMPLATES, escape_strings=True)
+    env.filters["iso"] = lambda moment: moment.isoformat(timespec="seconds").replace("+00:00", "Z")
     env.globals |= {"static": static_url}
     return env
 

@@ -92,13 +92,21 @@ def render(kind: str, context: Mapping[str, Any]) -> tuple[str, str, str]:
 
 @cache
 def environment() -> Environment:
+    env = templates(TEMPLATES, keep_trailing_newline=True)
+    env.filters["target_phrase"] = target_phrase
+    return env
+
+
+def templates(folder: Path, *, escape_strings: bool = False, keep_trailing_newline: bool = False) -> Environment:
+    """Jinja2 on `folder`, as Intake's emails and pages use it: `.html` autoescaped (and templates made from
+    strings, with `escape_strings`), a missing variable an error, and the filters that show times and names."""
     env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        loader=FileSystemLoader(folder),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=escape_strings),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
-        keep_trailing_newline=True,
+        keep_trailing_newline=keep_trailing_newline,
     )
     env.filters |= {
         "duration": duration,
@@ -106,7 +114,6 @@ def environment() -> Environment:
         "excerpt": excerpt,
         "target_name": target_name,
         "channel_name": channel_name,
-        "target_phrase": target_phrase,
     }
     return env
 

@@ -27,16 +27,14 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.acknowledgments import acknowledge
 from infra.constructs.functions import Functions, FunctionSpec, setting
 from infra.constructs.inbound_queues import InboundQueues
 from infra.constructs.intake_events import IntakeEvents
 from infra.constructs.raw_archive import RawArchive
 from infra.constructs.ticket_store import TicketStore
-from infra.destinations import QueueOnFailure
+from infra.destinations import QueueOnFailure, dead_letter_queue
 from infra.naming import pascal_case
 from infra.ses_sending import grant_send_raw_email
 from infra.stage import Stage
@@ -57,7 +55,6 @@ READ_INDEXES = ("by_day", "open_by_due")
 ASYNC_RETRIES = 2
 MAX_LATENESS = Duration.hours(2)
 DELIVERY_RETRIES = 5
-DEAD_LETTERS_KEPT = Duration.days(14)
 
 Period = Literal["daily", "weekly"]
 
@@ -114,7 +111,12 @@ class Digests(Construct):
         self._stage = stage
         self._sender = policy.notifications.sender
         self._store, self._archive, self._events = store, archive, events
-        self.dead_letters = self._build_dead_letters(queues, stage)
+        self.dead_letters = dead_letter_queue(
+            self,
+            queues.key,
+            stage.removal_policy,
+            "Scheduler's target dead-letter config and the digest function's on-failure destination send to it",
+        )
         self.function = functions.add_function(
             DIGEST,
             {
@@ -136,24 +138,6 @@ class Digests(Construct):
         }
 
     # ------------------------------------------------------------------ builders
-
-    def _build_dead_letters(self, queues: InboundQueues, stage: Stage) -> sqs.Queue:
-        queue = sqs.Queue(
-            self,
-            "DeadLetters",
-            retention_period=DEAD_LETTERS_KEPT,
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=queues.key,
-            enforce_ssl=True,
-            removal_policy=stage.removal_policy,
-        )
-        acknowledge(
-            queue,
-            "AwsSolutions-SQS3",
-            "This is a dead-letter queue itself: Scheduler's target dead-letter config and the digest function's "
-            "on-failure destination send to it (neither is an SQS redrive policy, which is what the rule looks for).",
-        )
-        return queue
 
     def _grant_publish(self, function: lambda_.IFunction) -> None:
         """What publishing a digest writes, beyond reading the window (`READ_INDEXES`, items by key)."""

@@ -25,14 +25,12 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_ses as ses
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.acknowledgments import acknowledge
 from infra.constructs.functions import Functions, FunctionSpec, setting
 from infra.constructs.inbound_queues import InboundQueues
 from infra.constructs.ticket_store import ItemGrant, TicketStore
-from infra.destinations import QueueOnFailure
+from infra.destinations import QueueOnFailure, dead_letter_queue
 from infra.stage import Stage
 
 FEEDBACK = FunctionSpec(
@@ -48,7 +46,6 @@ DETAIL_TYPES = ("Email Bounced", "Email Complaint Received")
 BOUNCE_RATE_LIMIT = 0.05
 COMPLAINT_RATE_LIMIT = 0.001
 ASYNC_RETRIES = 2
-DEAD_LETTERS_KEPT = Duration.days(14)
 PERIOD = Duration.minutes(15)
 
 
@@ -73,7 +70,9 @@ class MailFeedback(Construct):
         )
         self.function = functions.add_function(FEEDBACK, {setting("table_name"): store.table.table_name})
         store.grant(self.function, FEEDBACK_ITEMS)
-        self.dead_letters = self._build_dead_letters(stage, queues)
+        self.dead_letters = dead_letter_queue(
+            self, queues.key, stage.removal_policy, "the feedback function's on-failure destination sends to it"
+        )
         self.function.configure_async_invoke(
             retry_attempts=ASYNC_RETRIES, on_failure=QueueOnFailure(self.dead_letters, queues.key)
         )
@@ -88,24 +87,6 @@ class MailFeedback(Construct):
             ),
             targets=[targets.LambdaFunction(self.function)],  # EventBridge retries delivery for 24 h
         )
-
-    def _build_dead_letters(self, stage: Stage, queues: InboundQueues) -> sqs.Queue:
-        queue = sqs.Queue(
-            self,
-            "DeadLetters",
-            retention_period=DEAD_LETTERS_KEPT,
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=queues.key,
-            enforce_ssl=True,
-            removal_policy=stage.removal_policy,
-        )
-        acknowledge(
-            queue,
-            "AwsSolutions-SQS3",
-            "This is a dead-letter queue itself: the feedback function's on-failure destination sends to it (not an "
-            "SQS redrive policy, which is what the rule looks for).",
-        )
-        return queue
 
     # ------------------------------------------------------------------ senders
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .client import REPO, Server, environment, form_headers, run
+from .client import REPO, Server, environment, post_contact_with_files, run
 from .expected import EXPECTED
 
 README = REPO / "README.md"
@@ -37,30 +37,13 @@ def ticket(server: Server) -> dict[str, Any]:
 
 def _new_ticket(server: Server) -> dict[str, Any]:
     subject = f"printer on fire {uuid.uuid4().hex[:8]}"
-    boundary = "e2e-" + uuid.uuid4().hex
     fields = {
         "name": "Lin Chen",
         "email": "lin@example.com",
         "subject": subject,
         "message": "It smokes.\nThen it stops.",
     }
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()
-    ]
-    parts.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="log"; filename="printer.txt"\r\n'
-        f"Content-Type: text/plain\r\n\r\n".encode()
-        + b"paper jam at tray 2\r\n"
-    )
-    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-    answer = server.post(
-        "/webhooks/forms/contact",
-        body,
-        form_headers(body, media_type=f"multipart/form-data; boundary={boundary}"),
-    )
-    assert answer.status == 202, answer.body
-    receipt = answer.json()["receipt"]
-    return server.wait_for_receipts([receipt])[receipt]
+    return post_contact_with_files(server, fields, [("log", "printer.txt", "text/plain", b"paper jam at tray 2")])
 
 
 def _intake(*args: str, env: dict[str, str], timeout: float = 60) -> str:

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from .client import Response, Server, contact_body, form_headers
+from .client import Response, Server, contact_body, form_headers, post_contact_with_files
 
 
 class _Stay(urllib.request.HTTPRedirectHandler):
@@ -64,24 +64,8 @@ def _post_form(server: Server, subject: str, **fields: str) -> dict[str, Any]:
 
 
 def _post_files(server: Server, subject: str, files: list[tuple[str, str, bytes]]) -> dict[str, Any]:
-    boundary = "e2e-" + uuid.uuid4().hex
     fields = {"name": "Lin Chen", "email": "lin@example.com", "subject": subject, "message": "See the files."}
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()
-    ]
-    for n, (filename, media_type, content) in enumerate(files):
-        head = f'--{boundary}\r\nContent-Disposition: form-data; name="file{n}"; filename="{filename}"\r\n'
-        parts.append(f"{head}Content-Type: {media_type}\r\n\r\n".encode() + content + b"\r\n")
-    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-    answer = _post(
-        server,
-        "/webhooks/forms/contact",
-        body,
-        form_headers(body, media_type=f"multipart/form-data; boundary={boundary}"),
-    )
-    assert answer.status == 202, answer.body
-    receipt = answer.json()["receipt"]
-    return server.wait_for_receipts([receipt])[receipt]
+    return post_contact_with_files(server, fields, [(f"file{n}", *file) for n, file in enumerate(files)])
 
 
 def _same_origin(server: Server) -> dict[str, str]:

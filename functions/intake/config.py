@@ -361,8 +361,10 @@ class Notifications(Strict):
     """Emails Intake sends to the team (SLA warnings, breaches, escalations; digests)."""
 
     sender: Email = Field(default="intake@example.com", description="a verified SES identity in AWS")
-    ticket_url: str = Field(
-        default="{base_url}/tickets/{ticket_id}", description="the link in every email: {base_url}, {ticket_id}"
+    ticket_url: str | None = Field(
+        default=None,
+        description="the link in every email: {base_url}, {ticket_id}; unset: the web console's ticket page where"
+        " there is a console (intake serve; AWS with api.jwt), else the JSON /tickets/{ticket_id}",
     )
 
 

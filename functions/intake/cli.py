@@ -554,7 +554,7 @@ def _minute(instant: str | None) -> str:
 
 
 def _table(tickets: list[dict[str, Any]]) -> str:
-    rows = [("REF", "CREATED", "CHANNEL", "TEAM", "PRIORITY", "STATUS", "DUE", "MSGS", "SUBJECT")]
+    rows = [("REF", "CREATED", "CHANNEL", "TEAM", "PRIORITY", "STATUS", "DUE", "MSGS", "FROM", "SUBJECT")]
     for t in tickets:
         due = _minute(t.get("next_due_at")) + (" breached" if t.get("breached") else "")
         rows.append(
@@ -567,7 +567,8 @@ def _table(tickets: list[dict[str, Any]]) -> str:
                 t["status"],
                 due.strip() or "-",
                 str(t["message_count"]),
-                (t.get("subject") or "")[:48],
+                (t.get("customer") or "")[:24],
+                (t.get("subject") or t.get("snippet") or "")[:48],
             )
         )
     return _columns(rows)

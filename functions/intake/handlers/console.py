@@ -114,11 +114,14 @@ def _queue(filters: dict[str, str]) -> dict[str, Any]:
             if cursor is None or len(tickets) >= QUEUE_ROWS:
                 break
         tickets = tickets[:QUEUE_ROWS]
+    # A ticket carries who wrote and its first line; tickets opened before it did are read as they were
     contacts: dict[str, Contact | None] = {}
     for ticket in tickets:
-        if ticket.contact_id not in contacts:
+        if ticket.customer is None and ticket.contact_id not in contacts:
             contacts[ticket.contact_id] = store.contact(ticket.contact_id)
-    first_lines = {t.id: pages.first_line(store.ticket_detail(t.id).messages) for t in tickets if not t.subject}
+    first_lines = {
+        t.id: pages.first_line(store.ticket_detail(t.id).messages) for t in tickets if not (t.subject or t.snippet)
+    }
     now = runtime.utc_now()
     return {
         "rows": pages.queue_rows(tickets, contacts, first_lines, now),

@@ -235,9 +235,12 @@ class Functions(Construct):
             grant_send_raw_email(self, function, senders)
             store.grant_items(function, ["dynamodb:DeleteItem"], [f"TOKEN#{ACK_CLAIM}#*"])
 
-    def serve_console(self, archive: RawArchive) -> None:
-        """The web console (routed when the policy file names a JWT issuer) is the api function's: it shows the
+    def serve_console(self, archive: RawArchive, secrets: ProviderSecrets) -> None:
+        """The web console (routed when the policy file has `api.jwt.console`) is the api function's: it signs
+        people in with the OIDC provider itself (the console's client secret, if any, is its alone), shows the
         pictures and offers the files customers sent, read from the archive (`GET /console/tickets/.../files/...`)."""
+        self.api.add_environment(setting("console_sign_in"), "oidc")
+        secrets.grant_console_client(self.api)
         archive.grant_read_attachments(self.api)
 
     def set_public_base_url(self, url: str) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 HELD_APART = {
     "CSAT_SECRET": "survey_secret_arn",  # intake.satisfaction.SECRET_NAME
     "WHATSAPP_ACCESS_TOKEN": "whatsapp_token_arn",  # intake.channels.whatsapp.ACCESS_TOKEN
-    "CONSOLE_CLIENT_SECRET": "console_secret_arn",  # intake.console.oidc.CLIENT_SECRET
+    "CONSOLE_CLIENT_SECRET": "console_secret_arn",  # intake.console.CLIENT_SECRET
 }
 
 

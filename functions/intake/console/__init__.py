@@ -25,6 +25,7 @@ CALLBACK_PATH = "/console/sign-in/callback"
 OIDC_SESSION_COOKIE = "__Host-intake_session"  # the provider's ID token, until it expires
 SIGN_IN_COOKIE = "__Host-intake_sign_in"  # a sign-in in progress: state, nonce, PKCE verifier, where to go after
 SIGN_IN_MAX_AGE_S = 600
+CLIENT_SECRET = "CONSOLE_CLIENT_SECRET"  # noqa: S105 - the secret's name (the stack's ConsoleClient; INTAKE_... locally)
 # What a browser needs before it has signed in (or after): the sign-in and sign-out pages and our CSS and JS
 OPEN_PATHS = frozenset({LOGIN_PATH, LOGOUT_PATH, SIGN_IN_PATH, CALLBACK_PATH})
 

@@ -28,7 +28,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from intake.config import ConsoleSignIn
 
-CLIENT_SECRET = "CONSOLE_CLIENT_SECRET"  # noqa: S105 - the secret's name (ConsoleClient secret; INTAKE_... locally)
 TIMEOUT_S = 5.0  # each call to the provider: the sign-in answers well within API Gateway's 30 s
 LEEWAY_S = 30  # clocks differ a little between the provider and Lambda
 # What a signature may be made with: the provider's public keys only (never `none`, never a shared-secret HMAC)

@@ -469,7 +469,7 @@ def _client(*, with_secret: bool = False) -> Client:
     if jwt is None or jwt.console is None:
         raise ConfigError("policy", ["api.jwt.console: required where INTAKE_CONSOLE_SIGN_IN is oidc"])
     redirect_uri = runtime.settings().public_base_url.rstrip("/") + console.CALLBACK_PATH
-    secret = runtime.secrets().get(oidc.CLIENT_SECRET) if with_secret else None
+    secret = runtime.secrets().get(console.CLIENT_SECRET) if with_secret else None
     return oidc.Client(jwt.issuer, jwt.console, redirect_uri, secret)
 
 

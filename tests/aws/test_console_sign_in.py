@@ -157,6 +157,18 @@ def test_a_callback_with_another_browsers_state_or_none_in_progress_is_refused(p
     assert OIDC_SESSION_COOKIE not in victim.cookies and provider.token_requests == []
 
 
+def test_the_sign_in_never_sends_a_browser_back_to_itself_or_to_another_site(provider: Provider) -> None:
+    for given in ("/console/sign-in?next=/", "/console/sign-in/callback", "https://evil.example/", "//evil.example/"):
+        # When a browser signs in from a link that says to go there after
+        browser = Browser(HOST)
+        started = browser.get(f"{SIGN_IN_PATH}?next={quote(given, '')}")
+        back = urlsplit(provider.follow(started["headers"]["Location"]))
+        signed_in = browser.get(f"{back.path}?{back.query}")
+
+        # Then it lands on the queue
+        assert signed_in["statusCode"] == 303 and signed_in["headers"]["Location"] == "/", given
+
+
 def test_the_provider_saying_no_is_a_page_not_an_error(provider: Provider) -> None:
     browser = Browser(HOST)
     browser.get(f"{SIGN_IN_PATH}?next=/")

@@ -347,7 +347,7 @@ def sign_in() -> Response[Any]:
     from intake.console import oidc
 
     try:
-        location, flow = oidc.start(_client(), console.safe_next(_query().get("next")))
+        location, flow = oidc.start(_client(), _after_sign_in(_query().get("next")))
     except oidc.ProviderUnavailableError as error:
         logger.warning("console sign-in unavailable", extra={"reason": str(error)})
         raise SignInFailedError(502, "The sign-in provider cannot be reached. Try again shortly.") from None
@@ -457,6 +457,12 @@ def _require_session() -> None:
 def _session() -> Session | None:
     session: Session | None = router.context.get("console_session")
     return session
+
+
+def _after_sign_in(raw: str | None) -> str:
+    """Where the callback sends the browser: a page of ours, never the sign-in's own pages (a loop)."""
+    after = console.safe_next(raw)
+    return "/" if urlsplit(after).path in console.OPEN_PATHS else after
 
 
 def _client(*, with_secret: bool = False) -> Client:

@@ -455,6 +455,7 @@ def _require_session() -> None:
 
 
 def _session() -> Session | None:
+    """The signed-in person (AWS), as `_require_session` found them for this request; None locally."""
     session: Session | None = router.context.get("console_session")
     return session
 
@@ -525,11 +526,16 @@ def _signed_in_as() -> str:
     return session.name if session is not None else "console"
 
 
+def _shown_as() -> str | None:
+    """Whom the page header names, with its sign-out button: the signed-in person in AWS; locally no one."""
+    session = _session()
+    return session.name if session is not None else None
+
+
 def _page(template: str, **context: Any) -> Response[Any]:
     from intake.console import pages
 
-    session = _session()
-    return _html(200, pages.render(template, signed_in=session.name if session else None, **context))
+    return _html(200, pages.render(template, signed_in=_shown_as(), **context))
 
 
 def _html(status: int, body: str) -> Response[Any]:
@@ -540,9 +546,8 @@ def _error(status: int, title: str, detail: str, *, sign_in: bool = False) -> Re
     from intake.console import pages
 
     again = console.SIGN_IN_PATH if sign_in else None
-    session = _session()
     context = {"status": status, "title": title, "detail": detail, "sign_in": again}
-    return _html(status, pages.render("error.html", signed_in=session.name if session else None, **context))
+    return _html(status, pages.render("error.html", signed_in=_shown_as(), **context))
 
 
 def _see_other(location: str) -> Response[Any]:

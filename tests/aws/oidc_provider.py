@@ -67,6 +67,7 @@ class Provider:
     token_requests: list[dict[str, Any]] = field(default_factory=list)
     claims: dict[str, Any] = field(default_factory=dict)  # the next ID tokens' claims, changed or added
     signing_key: rsa.RSAPrivateKey | None = None  # another key than the published one: a forged token
+    down: bool = False  # every request answered 503
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -130,7 +131,9 @@ class Provider:
     def answer(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(handler.path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        if handler.command == "GET" and parts.path == "/.well-known/openid-configuration":
+        if self.down:
+            status, headers, body = 503, {"Content-Type": "text/plain"}, b"unavailable"
+        elif handler.command == "GET" and parts.path == "/.well-known/openid-configuration":
             status, headers, body = _json(200, self.discovery())
         elif handler.command == "GET" and parts.path == "/jwks":
             status, headers, body = _json(200, self.jwks())

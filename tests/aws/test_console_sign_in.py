@@ -169,6 +169,19 @@ def test_the_sign_in_never_sends_a_browser_back_to_itself_or_to_another_site(pro
         assert signed_in["statusCode"] == 303 and signed_in["headers"]["Location"] == "/", given
 
 
+def test_a_provider_that_cannot_be_reached_is_a_page_saying_so(provider: Provider) -> None:
+    # Given a provider that is down
+    provider.down = True
+
+    # When a browser opens the console
+    browser = Browser(HOST)
+    answer = browser.get(browser.get("/")["headers"]["Location"])
+
+    # Then it is told, and may try again
+    assert answer["statusCode"] == 502 and "cannot be reached" in text(answer) and "Sign in again" in text(answer)
+    assert SIGN_IN_COOKIE not in browser.cookies
+
+
 def test_the_provider_saying_no_is_a_page_not_an_error(provider: Provider) -> None:
     browser = Browser(HOST)
     browser.get(f"{SIGN_IN_PATH}?next=/")

@@ -88,7 +88,8 @@ class Flow:
         if len(parts) != 4 or not all(parts[:3]):
             raise SignInRefusedError("no sign-in in progress in this browser")
         try:
-            after = base64.urlsafe_b64decode(parts[3] + "=" * (-len(parts[3]) % 4)).decode()
+            padded = parts[3] + "=" * (-len(parts[3]) % 4)
+            after = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
         except ValueError:
             raise SignInRefusedError("the sign-in cookie is damaged") from None
         return cls(parts[0], parts[1], parts[2], after)

@@ -384,7 +384,8 @@ def signed_in() -> Response[Any]:
         _cookie(console.SIGN_IN_COOKIE, "", 0),
     ]
     logger.info("console signed in", extra={"lifetime_s": lifetime})
-    return Response(303, HTML, "", headers={"Location": flow.next, **console.PAGE_HEADERS}, cookies=cookies)
+    after = _after_sign_in(flow.next)  # ours, as the sign-in set it; checked again all the same
+    return Response(303, HTML, "", headers={"Location": after, **console.PAGE_HEADERS}, cookies=cookies)
 
 
 @router.post(console.LOGOUT_PATH)

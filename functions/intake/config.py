@@ -368,7 +368,7 @@ class Notifications(Strict):
     ticket_url: str | None = Field(
         default=None,
         description="the link in every email: {base_url}, {ticket_id}; unset: the web console's ticket page where"
-        " there is a console (intake serve; AWS with api.jwt), else the JSON /tickets/{ticket_id}",
+        " there is a console (intake serve; AWS with api.jwt.console), else the JSON /tickets/{ticket_id}",
     )
 
 

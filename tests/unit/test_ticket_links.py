@@ -1,5 +1,6 @@
 """The link in every email sends a person where a person can read the ticket: the web console's page wherever there
-is a console, the JSON only where there is none (AWS without `api.jwt`), and the policy's own template if it has one."""
+is a console, the JSON only where there is none (AWS without `api.jwt.console`), and the policy's own template if it
+has one."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from intake import runtime
-from intake.config import Jwt, Policy, load_policy
+from intake.config import ConsoleSignIn, Jwt, Policy, load_policy
 from intake.notify.notifier import ticket_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,13 +41,22 @@ def test_in_aws_with_iam_only_tools_read_tickets_so_the_link_is_the_json(
 def test_in_aws_behind_the_sign_in_the_link_opens_the_console(
     policy: Policy, runtime_from_env: pytest.MonkeyPatch
 ) -> None:
-    signed_in = policy.model_copy(
-        update={"api": policy.api.model_copy(update={"jwt": Jwt(issuer="https://id.example.com", audience=["x"])})}
-    )
+    console = ConsoleSignIn(client_id="intake-console")
+    jwt = Jwt(issuer="https://id.example.com", audience=["x"], console=console)
+    signed_in = policy.model_copy(update={"api": policy.api.model_copy(update={"jwt": jwt})})
 
     assert (
         ticket_url(signed_in, "https://api.example.com", TICKET) == f"https://api.example.com/console/tickets/{TICKET}"
     )
+
+
+def test_in_aws_with_jwts_for_tools_only_there_is_no_console_so_the_link_is_the_json(
+    policy: Policy, runtime_from_env: pytest.MonkeyPatch
+) -> None:
+    jwt = Jwt(issuer="https://id.example.com", audience=["x"])
+    tools_only = policy.model_copy(update={"api": policy.api.model_copy(update={"jwt": jwt})})
+
+    assert ticket_url(tools_only, "https://api.example.com", TICKET) == f"https://api.example.com/tickets/{TICKET}"
 
 
 def test_intake_serve_always_has_its_console(

@@ -248,12 +248,14 @@ def sla_policy(detail: TicketDetail, timer: SlaTimer | None, policy: Policy) -> 
 def ticket_url(policy: Policy, base_url: str, ticket_id: str) -> str:
     """`notifications.ticket_url` with `{base_url}` and `{ticket_id}` filled in (other braces left as they are).
     Unset, a person is sent to the console's page where there is a console: `intake serve` always has one, AWS only
-    behind the OIDC sign-in of `api.jwt`; elsewhere (AWS with IAM) only tools read tickets, as JSON."""
+    with the OIDC sign-in of `api.jwt.console`; elsewhere (AWS with IAM, or JWTs for tools only) only tools read
+    tickets, as JSON."""
     template = policy.notifications.ticket_url
     if template is None:
         from intake.runtime import settings  # which runtime this is: the local one keeps a data folder
 
-        console = policy.api.jwt is not None or settings().data_dir is not None
+        signs_in = policy.api.jwt is not None and policy.api.jwt.console is not None
+        console = signs_in or settings().data_dir is not None
         template = "{base_url}/console/tickets/{ticket_id}" if console else "{base_url}/tickets/{ticket_id}"
     return template.replace("{base_url}", base_url.rstrip("/")).replace("{ticket_id}", ticket_id)
 

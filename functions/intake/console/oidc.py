@@ -1,13 +1,14 @@
 """The console's sign-in in AWS: OpenID Connect's authorization code flow with PKCE, state and nonce, as one client
 of the provider the policy file names (`api.jwt.issuer`, `api.jwt.console`).
 
-The session is the provider's ID token itself, in an HttpOnly cookie (`intake.console.oidc_session_cookie`),
+The session is the provider's ID token itself, in an HttpOnly cookie (`intake.console.OIDC_SESSION_COOKIE`),
 checked on every console request (signature against the provider's keys, issuer, audience, expiry): no key of ours
 to generate, store, rotate or leak, its lifetime the token's, and the same check the sign-in's callback runs.
 
-Imported by the console's door only on that path (PyJWT and `cryptography` cost their import there, not at every
-cold start). The provider's discovery document and keys are fetched once per container (keys again when one it
-does not know appears or after five minutes); nothing here logs a token, a code or a claim."""
+Imported by the console's door only on that path (PyJWT and `cryptography`, the `console` extra, in the api
+function's own layer, cost their import there, not at every cold start). The provider's discovery document and
+keys are fetched once per container (keys again when one it does not know appears or after five minutes); nothing
+here logs a token, a code or a claim."""
 
 from __future__ import annotations
 

@@ -105,14 +105,17 @@ def test_an_id_token_that_is_not_for_this_sign_in_is_refused(provider: Provider)
 def test_a_session_cookie_that_is_not_a_valid_id_token_is_no_session(provider: Provider) -> None:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    # Given cookies a browser could be made to hold: the provider's token for another client, one forged, junk
+    # Given cookies a browser could hold: the provider's token for another client, one that expired, one forged, junk
     provider.claims = {"aud": "another-client"}
     other_client = provider.id_token("n")
+    now = int(time.time())
+    provider.claims = {"exp": now - 120, "iat": now - 3720}
+    expired = provider.id_token("n")
     provider.claims = {}
     provider.signing_key = rsa.generate_private_key(65537, 2048)
     forged = provider.id_token("n")
 
-    for value in (other_client, forged, "not-a-jwt"):
+    for value in (other_client, expired, forged, "not-a-jwt"):
         # When it opens a page and posts a form with it
         browser = Browser(HOST, cookies={OIDC_SESSION_COOKIE: value})
         page = browser.get("/console/quarantine")

@@ -329,6 +329,117 @@ def test_was_warned_counts_only_warned_events(table: Table) -> None:
     ]
 
 
+def test_a_warning_flags_its_ticket_and_a_ticket_from_before_the_flag_is_read_from_its_history(table: Table) -> None:
+    store = table.store
+    warned, quiet, older = (open_ticket(store, n) for n in (1, 2, 3))
+    store.record_event(warned.id, EventKind.WARNED, T0 + timedelta(hours=1), {"target": "first_response"})
+    store.record_event(older.id, EventKind.WARNED, T0 + timedelta(hours=1), {"target": "first_response"})
+    # a ticket written before tickets carried the flag: its warning is only in its history
+    table.call("update_item", Key=key(f"TICKET#{older.id}", "META"), UpdateExpression="REMOVE warned")
+
+    assert (store.ticket(warned.id).warned, store.ticket(quiet.id).warned) == (True, False)
+    assert {t.id: t.warned for t in store.day_tickets("support", T0.date())} == {
+        warned.id: True,
+        quiet.id: False,
+        older.id: True,
+    }
+    assert [e.kind for e in store.ticket_detail(warned.id).events] == [EventKind.CREATED, EventKind.WARNED]
+    store.record_event(new_id(), EventKind.WARNED, T0, {})  # no such ticket: the history entry alone, as before
+
+
+# ------------------------------------------------------------------ the open queue's counters
+
+NOW = T0 + timedelta(days=2)
+
+
+def whole_queue(store: Store, now: datetime, team: str = "support") -> tuple[int, int, int, list[str]]:
+    """The backlog worked out from every ticket of the queue, as digests did before there were counters."""
+    tickets = store.open_tickets(team)
+    waiting = sorted(tickets, key=lambda t: (not t.breached, t.last_inbound_at, t.id))[:5]
+    overdue = sum(t.next_due_at is not None and t.next_due_at <= now for t in tickets)
+    return len(tickets), sum(t.breached for t in tickets), overdue, [t.id for t in waiting]
+
+
+def counted(store: Store, now: datetime, team: str = "support") -> tuple[int, int, int, list[str]]:
+    queue = store.backlog(team, now, 5)
+    assert queue.uncounted == 0
+    return queue.open, queue.breached, queue.overdue, [t.id for t in queue.longest_waiting]
+
+
+def test_the_backlog_counters_follow_every_queue_change(table: Table) -> None:
+    store = table.store
+    assert store.backlog("support", NOW, 5).open == 0  # a new table: nothing queued, the counters are complete
+    tickets = [open_ticket(store, n) for n in range(8)]
+    open_ticket(store, 9, team="billing")
+
+    assert counted(store, NOW) == whole_queue(store, NOW) == (8, 0, 0, [t.id for t in tickets[:5]])
+    # deadlines: overdue two days and two hours ago, on NOW's own date before and after it, tomorrow; none
+    for ticket, due in zip(
+        tickets, [T0, NOW - timedelta(hours=1), NOW, NOW + timedelta(minutes=1), NOW + timedelta(days=1)], strict=False
+    ):
+        store.schedule(ticket, due)
+    store.mark_breached(tickets[6].id)
+    store.mark_breached(tickets[6].id)  # once
+    store.mark_breached(tickets[0].id)
+    assert counted(store, NOW) == whole_queue(store, NOW)
+    assert counted(store, NOW)[:3] == (8, 2, 3)
+
+    # resolved: out of the queue and of its counts; reopened: back in them; a later deadline: no longer overdue
+    store.schedule(tickets[0].model_copy(update={"status": Status.RESOLVED}), None)
+    store.schedule(tickets[1], NOW + timedelta(hours=5))
+    store.mark_breached(tickets[7].id)
+    assert counted(store, NOW) == whole_queue(store, NOW)
+    assert counted(store, NOW)[:3] == (7, 2, 1)
+    store.schedule(store.ticket(tickets[0].id), T0)
+    assert counted(store, NOW) == whole_queue(store, NOW)
+    assert counted(store, NOW)[:3] == (8, 3, 2)
+    assert counted(store, NOW + timedelta(days=3)) == whole_queue(store, NOW + timedelta(days=3))
+    assert counted(store, NOW, team="billing") == whole_queue(store, NOW, team="billing")
+
+
+def test_a_queue_from_before_the_counters_is_counted_whole_until_every_ticket_in_it_is_counted(table: Table) -> None:
+    store = table.store
+    tickets = [open_ticket(store, n) for n in range(4)]
+    store.schedule(tickets[0], T0)
+    store.mark_breached(tickets[1].id)
+    # the table as a version without counters left it: no counters, no `wait_key` on the queued tickets
+    table.call("delete_item", Key=key("BACKLOG#support", "BACKLOG"))
+    for ticket in tickets:
+        table.call("update_item", Key=key(f"TICKET#{ticket.id}", "META"), UpdateExpression="REMOVE wait_key")
+
+    before = store.backlog("support", NOW, 5)
+    assert before.uncounted == 4  # read from the whole queue, its figures right all the same
+    assert (before.open, before.breached, before.overdue) == whole_queue(store, NOW)[:3] == (4, 1, 1)
+    assert [t.id for t in before.longest_waiting] == whole_queue(store, NOW)[3]
+    store.schedule(tickets[2], None)  # any change to its place in the queue counts a ticket in
+    assert store.backlog("support", NOW, 5).uncounted == 3
+
+    assert store.count_backlog("support") == 3
+    assert store.count_backlog("support") == 0
+    assert counted(store, NOW) == whole_queue(store, NOW)
+    store.schedule(tickets[1].model_copy(update={"status": Status.RESOLVED}), None)
+    assert counted(store, NOW) == whole_queue(store, NOW)
+
+
+def test_threads_moving_the_same_tickets_leave_the_counters_right(table: Table) -> None:
+    store = table.store
+    tickets = [open_ticket(store, n) for n in range(6)]
+    dues = [None, T0, NOW, NOW + timedelta(days=1)]
+
+    def move(n: int) -> None:
+        for step in range(12):
+            ticket = tickets[(n + step) % len(tickets)]
+            if step % 4 == 3:
+                store.mark_breached(ticket.id)
+            else:
+                status = Status.RESOLVED if (n + step) % 5 == 0 else Status.OPEN
+                store.schedule(ticket.model_copy(update={"status": status}), dues[(n * step) % len(dues)])
+
+    race(4, move)
+
+    assert counted(store, NOW) == whole_queue(store, NOW)
+
+
 def test_a_timer_generation_is_started_once_and_ended_once(table: Table) -> None:
     store = table.store
     ticket_id = new_id()

@@ -1070,7 +1070,7 @@ class Store:
             sets = ", ".join(f"{name} = :{name}" for name in position)
             removes = ", ".join(name for name in _QUEUE_ATTRIBUTES if name not in position)
             expression = " ".join(p for p in (sets and f"SET {sets}", removes and f"REMOVE {removes}") if p)
-            update = self._guarded_update(item, expression, position, watched=_COUNTED_ATTRIBUTES)
+            update = self._guarded_update(item, expression, position, watched=_WAIT_ATTRIBUTES)
             after = {k: v for k, v in item.items() if k not in _QUEUE_ATTRIBUTES} | position
             if self._write_counted(update, self._backlog_change(ticket.team, _counted(item), _counted(after))):
                 return
@@ -1125,7 +1125,7 @@ class Store:
             if "wait_key" in item:
                 changes["wait_key"] = _wait_key(True, item["last_inbound_at"], ticket_id)
             expression = "SET " + ", ".join(f"{name} = :{name}" for name in changes)
-            update = self._guarded_update(item, expression, changes, watched=_COUNTED_ATTRIBUTES)
+            update = self._guarded_update(item, expression, changes, watched=_WAIT_ATTRIBUTES)
             counters = self._backlog_change(str(item["team"]), _counted(item), _counted(item | changes))
             if self._write_counted(update, counters):
                 return
@@ -1834,6 +1834,7 @@ def _queue_position(ticket: Ticket, next_due_at: datetime | None) -> dict[str, s
 
 _QUEUE_ATTRIBUTES = ("next_due_at", "open_team", "due_key", "wait_key")
 _COUNTED_ATTRIBUTES = ("open_team", "wait_key", "breached", "next_due_at")  # what a ticket's counts derive from
+_WAIT_ATTRIBUTES = (*_COUNTED_ATTRIBUTES, "last_inbound_at")  # and what its `wait_key` is written from
 
 
 def _wait_key(breached: bool, last_inbound_at: str, ticket_id: str) -> str:

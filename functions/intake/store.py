@@ -1489,10 +1489,13 @@ class Store:
     # The open queue's counters: `BACKLOG#<team>`/`BACKLOG` holds, for the tickets of the team's queue that it
     # counts, `open` (how many), `breached` (how many flagged breached) and `due#<UTC date>` (how many whose next
     # deadline falls on that date: the overdue ones are those of the past dates, plus today's read from the index).
-    # They change (ADD) in the same transaction as the ticket's place in the queue: `create_ticket`, `schedule`,
-    # `mark_breached`, each conditioned on the ticket as read, so they cannot drift. A ticket is counted when it has
-    # a `wait_key` (its place in `open_by_wait`). Tickets queued before the counters existed have none: until no
-    # such ticket is left in the queue (`count_backlog` counts them in; any reschedule does too), `backlog` counts
+    # They change (ADD) in the same transaction as the ticket's place in the queue: `create_ticket`, a customer
+    # message with its clocks (`append_message`: a new deadline, a pending ticket opened, a resolved one reopened),
+    # `schedule` (the tracker's: an agent's pending, resolve, reopen, priority change...), `mark_breached`, each
+    # conditioned on what the ticket counted for as read, so they cannot drift. An agent's `change_ticket` changes no
+    # queue attribute (a resolved ticket leaves the queue in the `schedule` that follows). A ticket is counted when
+    # it has a `wait_key` (its place in `open_by_wait`). Tickets queued before the counters existed have none: until
+    # no such ticket is left in the queue (`count_backlog` counts them in; any reschedule does too), `backlog` counts
     # the whole queue, as digests did before, and marks the counters `complete` once it finds them all counted.
     # Every queue change of a team updates its one counter item: a hot key, fine at a support team's pace (DynamoDB
     # takes ~1,000 writes a second on one item; a conflict between two transactions is sent again).

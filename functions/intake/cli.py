@@ -459,6 +459,26 @@ def _failures_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _digest_backfill(args: argparse.Namespace) -> int:
+    """Count each team's queued tickets into its backlog counters (once, after upgrading from a version without
+    them): in a data folder (`--data-dir`), or in AWS with INTAKE_TABLE_NAME set (the operator's credentials)."""
+    if args.data_dir:
+        os.environ["INTAKE_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    elif not os.environ.get("INTAKE_DATA_DIR") and not os.environ.get("INTAKE_TABLE_NAME"):
+        print("intake digest backfill: give --data-dir, or INTAKE_TABLE_NAME for the AWS stack", file=sys.stderr)
+        return 2
+    os.environ["INTAKE_CONFIG"] = str(_config_path(args.config).resolve())
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")  # its report is what it prints
+    from intake import runtime
+
+    runtime.reset()
+    store = runtime.store()
+    for team in runtime.policy().teams:
+        counted = store.count_backlog(team)
+        print(f"{team}: {counted} queued tickets counted in; its digests read the counters")
+    return 0
+
+
 def _failures_reconcile(args: argparse.Namespace) -> int:
     """Queue again what was archived since then and never became a message: in a data folder (`--data-dir`), or in
     AWS with INTAKE_BUCKET_NAME, INTAKE_TABLE_NAME and INTAKE_INBOUND_QUEUE_URL set (the operator's credentials)."""
@@ -660,6 +680,14 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--out", help="the HTML file (default: in a new temporary folder)")
     preview.add_argument("--url", default=os.environ.get("INTAKE_URL", DEFAULT_URL))
     preview.set_defaults(run=_digest_preview)
+    backfill = digest.add_parser(
+        "backfill",
+        help="count the tickets queued before the backlog counters existed into them (once, after upgrading; "
+        "until then digests count the whole queue)",
+    )
+    backfill.add_argument("--data-dir", help="a local Intake's data folder (default: $INTAKE_DATA_DIR; else AWS)")
+    backfill.add_argument("--config", help="policy file (default: $INTAKE_CONFIG or intake.yaml)")
+    backfill.set_defaults(run=_digest_backfill)
 
     failures = commands.add_parser(
         "failures", help="messages that failed until their queue dead-lettered them; requests never queued"

@@ -320,6 +320,7 @@ class Ticket(Frozen):
         default=None, description="the earliest deadline of a running or breached SLA clock (breached: past)"
     )
     breached: bool = Field(default=False, description="an SLA target of this ticket was breached")
+    warned: bool = Field(default=False, description="an SLA warning was sent for this ticket (a near-breach)")
     resolved_at: UtcDatetime | None = None
     first_responded_at: UtcDatetime | None = Field(default=None, description="the team's first response")
     previous_ticket_id: TicketId | None = Field(

@@ -61,6 +61,7 @@ TABLE = TableSpec(
         Index("by_team", "team", "created_key"),
         Index("by_day", "team_day", "created_key"),
         Index("open_by_due", "open_team", "due_key"),
+        Index("open_by_wait", "open_team", "wait_key"),  # the same queue, breached first, then the longest waiting
         Index("by_contact", "contact_id", "created_key"),
     ),
 )

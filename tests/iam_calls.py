@@ -110,11 +110,27 @@ def _attributing(function: str, handler: Callable[..., Any]) -> Callable[..., An
 @contextmanager
 def running(function: str) -> Iterator[None]:
     """The calls made inside are `function`'s (a handler run inside another keeps the outer one's)."""
-    token = _running.set(_running.get() or function)
+    outer = _running.get()
+    token = _running.set(function if outer is None else outer)
     try:
         yield
     finally:
         _running.reset(token)
+
+
+@contextmanager
+def unchecked(reason: str) -> Iterator[None]:
+    """The calls made inside are no function's: for a test of a configuration the stack does not deploy (`reason`
+    says which), whose calls no synthesized role is meant to allow."""
+    assert reason
+    token = _running.set(_UNCHECKED)
+    try:
+        yield
+    finally:
+        _running.reset(token)
+
+
+_UNCHECKED = ""  # what `running` keeps: a handler run inside `unchecked` stays unchecked
 
 
 def stand_ins(resources: Resources) -> Callable[[str], str]:
@@ -150,7 +166,7 @@ def stand_ins(resources: Resources) -> Callable[[str], str]:
 
 def _before_parameter_build(params: Mapping[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
     function = _running.get()
-    if function is None or not _active:
+    if not function or not _active:  # no function's handler runs, or `unchecked`
         return
     service = model.service_model
     operation = f"{service.service_name}.{model.name}"
@@ -186,26 +202,27 @@ BUILTIN_HANDLERS.append(("before-call", _before_call))
 
 
 def _requests(prefix: str, operation: str, params: Mapping[str, Any], region: str) -> list[Request]:
-    arn = f"arn:aws:{{}}:{region}:{ACCOUNT}:{{}}".format
+    def arn(service: str, kind: str, name: str) -> str:  # a name, or already an ARN
+        return name if name.startswith("arn:") else f"arn:aws:{service}:{region}:{ACCOUNT}:{kind}{name}"
+
     if prefix == "dynamodb":
-        return _dynamodb(operation, params, lambda table: table if table.startswith("arn:") else arn(prefix, f"table/{table}"))
+        return _dynamodb(operation, params, lambda table: arn("dynamodb", "table/", table))
     if prefix == "s3":
         return _s3(operation, params)
     if prefix == "sqs":
-        queue = _queue_arn(params["QueueUrl"], region) if "QueueUrl" in params else arn("sqs", params.get("QueueName", "*"))
+        queue = _queue_arn(params["QueueUrl"], region) if "QueueUrl" in params else arn("sqs", "", params["QueueName"])
         return [Request(f"sqs:{operation.removesuffix('Batch')}", queue)]
     if prefix == "ses" and operation in ("SendRawEmail", "SendEmail"):
         return _ses(operation, params, region)
     if prefix == "events" and operation == "PutEvents":
-        buses = {e.get("EventBusName", "default") for e in params["Entries"]}
-        return [Request("events:PutEvents", b if b.startswith("arn:") else arn("events", f"event-bus/{b}")) for b in sorted(buses)]
+        buses = sorted({e.get("EventBusName", "default") for e in params["Entries"]})
+        return [Request("events:PutEvents", arn("events", "event-bus/", bus)) for bus in buses]
     if prefix == "lambda" and operation in ("Invoke", "InvokeAsync"):
-        name = params["FunctionName"]
-        return [Request("lambda:InvokeFunction", name if name.startswith("arn:") else arn("lambda", f"function:{name}"))]
+        return [Request("lambda:InvokeFunction", arn("lambda", "function:", params["FunctionName"]))]
     if prefix == "secretsmanager" and "SecretId" in params:
-        secret = params["SecretId"]
-        return [Request(f"{prefix}:{operation}", secret if secret.startswith("arn:") else arn(prefix, f"secret:{secret}"))]
-    named = [v for k, v in params.items() if k.lower().endswith("arn") and isinstance(v, str)]  # states: machine, execution
+        return [Request(f"{prefix}:{operation}", arn(prefix, "secret:", params["SecretId"]))]
+    # Step Functions and the rest: the machine or execution the call names, else the account
+    named = [v for k, v in params.items() if k.lower().endswith("arn") and isinstance(v, str)]
     return [Request(f"{prefix}:{operation}", named[0] if named else "*")]
 
 

@@ -89,11 +89,15 @@ def roles_of(template: Mapping[str, Any]) -> dict[str, Any]:
         role = properties["Role"]["Fn::GetAtt"][0]
         if resources[role]["Properties"].get("ManagedPolicyArns"):
             raise UnsupportedPolicyError(f"{role} has managed policies: their statements are not in the template")
-        documents = [s for p in resources[role]["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+        documents = [
+            s for p in resources[role]["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"]
+        ]
         for policy in resources.values():
             if policy["Type"] == "AWS::IAM::Policy" and {"Ref": role} in policy["Properties"].get("Roles", []):
                 documents += policy["Properties"]["PolicyDocument"]["Statement"]
-        functions.append({"name": _path(function).split("/")[-1], "handler": properties["Handler"], "documents": documents})
+        functions.append(
+            {"name": _path(function).split("/")[-1], "handler": properties["Handler"], "documents": documents}
+        )
     referenced = {
         logical_id: {"type": resources[logical_id]["Type"], "path": _path(resources[logical_id])}
         for logical_id in sorted({r for f in functions for r in _references(f["documents"])})
@@ -159,8 +163,8 @@ def _name(arn: str) -> str:
 
 @cache
 def synthesized_roles() -> Roles:
-    """The roles of the stack as `tests/infra` synthesizes it (its context and policy file), from the cache when what
-    synthesis reads is unchanged."""
+    """The roles of the stack as `tests/infra` synthesizes it (its context and policy file, the console routed), from
+    the cache when what synthesis reads is unchanged."""
     key = _digest(p for pattern in _INPUTS for p in sorted(ROOT.glob(pattern)))
     key = hashlib.sha256(f"{key} aws-cdk-lib {metadata.version('aws-cdk-lib')}".encode()).hexdigest()[:24]
     CACHE.mkdir(exist_ok=True)
@@ -198,17 +202,25 @@ def _synthesize() -> dict[str, Any]:
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "roles.json"
-        subprocess.run([sys.executable, "-m", "tests.iam_roles", str(out)], cwd=ROOT, env=environment, check=True)  # noqa: S603
+        subprocess.run([sys.executable, "-m", "tests.iam_roles", str(out)], cwd=ROOT, env=environment, check=True)
         found: dict[str, Any] = json.loads(out.read_text())
     return found
 
 
 def main(out: str) -> None:
+    from dataclasses import replace
+
     from infra.app import build_app
     from infra.policy_file import load_policy_file
+    from intake.config import Jwt
     from tests.infra.synthesis import cdk_context, tested_policy
 
-    policy_file = tested_policy(load_policy_file(ROOT / "intake.yaml"))
+    # the infra tests' policy file (surveys, digests, a second team), with the console routed as tests/aws serve it
+    # (api.jwt: the api function may then read customers' files)
+    tested = tested_policy(load_policy_file(ROOT / "intake.yaml"))
+    jwt = Jwt(issuer="https://auth.example.com/", audience=["intake-agents"])
+    api = tested.policy.api.model_copy(update={"jwt": jwt})
+    policy_file = replace(tested, policy=tested.policy.model_copy(update={"api": api}))
     with tempfile.TemporaryDirectory() as outdir:
         app = build_app(cdk_context(), outdir=outdir, policy_file=policy_file)
         template = app.synth().get_stack_by_name(STACK).template

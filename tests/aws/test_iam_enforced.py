@@ -164,4 +164,6 @@ def test_a_condition_operator_the_evaluator_does_not_know_is_refused_not_ignored
     )
 
     with pytest.raises(UnsupportedPolicyError, match="DateLessThan"):
-        decide([dated], Request("s3:GetObject", "arn:aws:s3:::b/k", {"aws:CurrentTime": (datetime.now(UTC).isoformat(),)}))
+        decide(
+            [dated], Request("s3:GetObject", "arn:aws:s3:::b/k", {"aws:CurrentTime": (datetime.now(UTC).isoformat(),)})
+        )

@@ -8,6 +8,9 @@ Each function reads only the secret values it uses (`intake.secrets`):
   with and the receiver checks them with.
 - `WhatsAppToken` (when the policy file has `whatsapp`): `WHATSAPP_ACCESS_TOKEN`, which only ingest uses (media
   downloads from the Graph API).
+- `ConsoleClient` (when the policy file has `api.jwt.console`): `CONSOLE_CLIENT_SECRET`, the console's OIDC client
+  secret if the provider gave one (left `{}` for a public client), which only the api function uses (the sign-in's
+  code exchange).
 
 Each is a JSON object keyed like the local `INTAKE_<NAME>` variables. Operators set the values (see the README);
 the stack only creates them, holding `{}`.
@@ -24,6 +27,7 @@ from infra.acknowledgments import acknowledge
 from infra.stage import Stage
 from intake.channels import forms, mailgun, sendgrid, twilio, whatsapp
 from intake.config import ENV_PREFIX, Policy, PublicAuth
+from intake.console import CLIENT_SECRET as CONSOLE_CLIENT_SECRET
 from intake.satisfaction import SECRET_NAME as CSAT_SECRET
 from intake.secrets import HELD_APART
 
@@ -68,6 +72,12 @@ class ProviderSecrets(Construct):
             if policy.whatsapp is not None
             else None
         )
+        signs_in = policy.api.jwt is not None and policy.api.jwt.console is not None
+        self.console_client = (
+            self._build_secret("ConsoleClient", "the console's OIDC client secret", [CONSOLE_CLIENT_SECRET])
+            if signs_in
+            else None
+        )
 
     def _build_secret(self, construct_id: str, what: str, keys: list[str]) -> secretsmanager.Secret:
         secret = secretsmanager.Secret(
@@ -96,6 +106,10 @@ class ProviderSecrets(Construct):
     def grant_whatsapp_token(self, function: lambda_.Function) -> None:
         """`WHATSAPP_ACCESS_TOKEN` alone, when the policy has WhatsApp (ingest downloads media with it)."""
         self._grant_apart(function, self.whatsapp_token, whatsapp.ACCESS_TOKEN)
+
+    def grant_console_client(self, function: lambda_.Function) -> None:
+        """`CONSOLE_CLIENT_SECRET` alone, when the policy has `api.jwt.console` (the api signs people in with it)."""
+        self._grant_apart(function, self.console_client, CONSOLE_CLIENT_SECRET)
 
     @staticmethod
     def _grant_apart(function: lambda_.Function, secret: secretsmanager.Secret | None, name: str) -> None:

@@ -134,8 +134,9 @@ _UNCHECKED = ""  # what `running` keeps: a handler run inside `unchecked` stays 
 
 
 def stand_ins(resources: Resources) -> Callable[[str], str]:
-    """The ARN of the moto resource standing for the one built at a construct path; what moto has no copy of (keys,
-    log groups, secrets, dead-letter queues of Lambda destinations) gets an ARN no request names."""
+    """The ARN of the moto resource standing for the one built at a construct path (a secret: the one a test creates
+    named `intake-<construct id in kebab case>`); what moto has no copy of (keys, log groups, dead-letter queues of
+    Lambda destinations) gets an ARN no request names."""
     from infra.naming import pascal_case
     from intake.resources import QUEUES
 
@@ -154,8 +155,12 @@ def stand_ins(resources: Resources) -> Callable[[str], str]:
     def arn_of(path: str) -> str:
         if path in arns:
             return arns[path]
+        construct_id = path.split("/")[-1]
         if path.startswith("Functions/"):  # tests name a function as the stack would: IntakeDev-Digest
-            return f"arn:aws:lambda:{region}:{ACCOUNT}:function:{STACK}-{path.split('/')[-1]}"
+            return f"arn:aws:lambda:{region}:{ACCOUNT}:function:{STACK}-{construct_id}"
+        if path.startswith("ProviderSecrets/"):  # a test's secret: intake-console-client (Secrets Manager's suffix)
+            name = re.sub(r"(?<!^)(?=[A-Z])", "-", construct_id).lower()
+            return f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:intake-{name}-??????"
         return f"arn:aws:unmapped:{region}:{ACCOUNT}:{path}"
 
     return arn_of

@@ -212,13 +212,14 @@ def main(out: str) -> None:
 
     from infra.app import build_app
     from infra.policy_file import load_policy_file
-    from intake.config import Jwt
+    from intake.config import ConsoleSignIn, Jwt
     from tests.infra.synthesis import cdk_context, tested_policy
 
-    # the infra tests' policy file (surveys, digests, a second team), with the console routed as tests/aws serve it
-    # (api.jwt: the api function may then read customers' files)
+    # the infra tests' policy file (surveys, digests, a second team), with the console served as tests/aws serve it
+    # (api.jwt.console: the api function signs people in and reads customers' files)
     tested = tested_policy(load_policy_file(ROOT / "intake.yaml"))
-    jwt = Jwt(issuer="https://auth.example.com/", audience=["intake-agents"])
+    console = ConsoleSignIn(client_id="intake-console")
+    jwt = Jwt(issuer="https://auth.example.com/", audience=["intake-agents"], console=console)
     api = tested.policy.api.model_copy(update={"jwt": jwt})
     policy_file = replace(tested, policy=tested.policy.model_copy(update={"api": api}))
     with tempfile.TemporaryDirectory() as outdir:

@@ -13,9 +13,8 @@ from tests.infra.synthesis import Synthesized
 from tests.moto_stack import Resources
 
 # What a role names that no handler calls through boto3: Lambda's own writes (logs), what AWS uses on the function's
-# behalf (keys; Lambda's on-failure destinations), what the moto tests give the functions otherwise (the secrets'
-# values: INTAKE_* variables) or leave unset (the SES configuration set).
-NOT_IN_MOTO = {"AWS::KMS::Key", "AWS::Logs::LogGroup", "AWS::SecretsManager::Secret", "AWS::SES::ConfigurationSet"}
+# behalf (keys; Lambda's on-failure destinations), what the moto tests leave unset (the SES configuration set).
+NOT_IN_MOTO = {"AWS::KMS::Key", "AWS::Logs::LogGroup", "AWS::SES::ConfigurationSet"}
 DESTINATIONS = {"Digests/DeadLetters", "MailFeedback/DeadLetters"}
 
 
@@ -61,3 +60,5 @@ def test_each_resource_a_role_names_has_a_moto_stand_in_or_is_never_called_by_a_
     assert arn_of("TicketStore/Tickets") == "arn:aws:dynamodb:us-east-1:123456789012:table/intake-test-tickets"
     assert arn_of("InboundQueues/EmailDlq") == "arn:aws:sqs:us-east-1:123456789012:intake-test-email-dlq"
     assert arn_of("Functions/Digest") == "arn:aws:lambda:us-east-1:123456789012:function:IntakeDev-Digest"
+    secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:intake-console-client-??????"
+    assert arn_of("ProviderSecrets/ConsoleClient") == secret

@@ -43,6 +43,7 @@ from intake.model import (
 from intake.notify.mailer import OutboxMailer
 from intake.store import ContactPlan, Store, iso
 from tests.aws.conftest import ROOT, Stack
+from tests.iam_calls import unchecked
 from tests.unit.builders import form_message
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -718,14 +719,16 @@ def test_a_ticket_from_the_pipeline_answered_through_the_api_is_in_todays_digest
     assert "<script" not in preview["html"] and preview["text"].startswith("Daily digest")
     assert digest_mails(stack) == []  # a preview sends nothing
 
-    # without a digest function (as `intake serve` runs it), the api publishes before it answers 202
-    status, answer = stack.post_api("/digests/support/daily", {"date": today})
-    assert status == 202
-    keys = [f"digests/support/daily/{today}.{kind}" for kind in ("html", "txt", "json")]
-    assert (answer["accepted"], answer["start"], answer["end"], answer["archive"]) == (True, today, today, keys)
-    assert set(keys) <= set(stack.objects()) and len(digest_mails(stack)) == 1
-    # today is not over: asked again, it is sent again (the scheduled digest, tomorrow, is the one sent once)
-    assert stack.post_api("/digests/support/daily", {"date": today})[0] == 202
+    # without a digest function (as `intake serve` runs it), the api publishes before it answers 202: not the
+    # stack's api (it hands digests to the digest function), so not held to its role
+    with unchecked("the api without a digest function is intake serve's, not the stack's"):
+        status, answer = stack.post_api("/digests/support/daily", {"date": today})
+        assert status == 202
+        keys = [f"digests/support/daily/{today}.{kind}" for kind in ("html", "txt", "json")]
+        assert (answer["accepted"], answer["start"], answer["end"], answer["archive"]) == (True, today, today, keys)
+        assert set(keys) <= set(stack.objects()) and len(digest_mails(stack)) == 1
+        # today is not over: asked again, it is sent again (the scheduled digest, tomorrow, is the one sent once)
+        assert stack.post_api("/digests/support/daily", {"date": today})[0] == 202
     assert len(digest_mails(stack)) == 2
 
 

@@ -58,6 +58,9 @@ class Received:
 
 @dataclass
 class FakeProviders:
+    account_sid: str = ACCOUNT_SID
+    auth_token: str = AUTH_TOKEN
+    access_token: str = ACCESS_TOKEN
     requests: list[Received] = field(default_factory=list)
     _failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
@@ -77,9 +80,9 @@ class FakeProviders:
         return {
             "INTAKE_TWILIO_API_URL": self.url,
             "INTAKE_GRAPH_API_URL": self.graph_url,
-            "INTAKE_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-            "INTAKE_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "INTAKE_WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
+            "INTAKE_TWILIO_ACCOUNT_SID": self.account_sid,
+            "INTAKE_TWILIO_AUTH_TOKEN": self.auth_token,
+            "INTAKE_WHATSAPP_ACCESS_TOKEN": self.access_token,
         }
 
     def fail(self, times: int, status: int = 500) -> None:
@@ -135,8 +138,8 @@ class FakeProviders:
     def _twilio(self, account: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any], Received]:
         form = parse_qsl(body.decode(), keep_blank_values=True)
         seen = Received("twilio", "", headers, form=form)
-        expected = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
-        if account != ACCOUNT_SID or headers.get("authorization") != expected:
+        expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        if account != self.account_sid or headers.get("authorization") != expected:
             return 401, _twilio_error(20003, "Authenticate", 401), seen
         if not headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             return 400, _twilio_error(20001, "Content-Type must be application/x-www-form-urlencoded", 400), seen
@@ -163,7 +166,7 @@ class FakeProviders:
         sid = "SM" + secrets.token_hex(16)
         answer = {
             "sid": sid,
-            "account_sid": ACCOUNT_SID,
+            "account_sid": self.account_sid,
             "to": to,
             "from": sender,
             "body": seen.value("Body") or "",
@@ -172,7 +175,7 @@ class FakeProviders:
             "direction": "outbound-api",
             "error_code": None,
             "error_message": None,
-            "uri": f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}.json",
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
         }
         return 201, answer, seen
 
@@ -180,7 +183,7 @@ class FakeProviders:
 
     def _graph(self, number: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any], Received]:
         seen = Received("whatsapp", "", headers)
-        if headers.get("authorization") != f"Bearer {ACCESS_TOKEN}":
+        if headers.get("authorization") != f"Bearer {self.access_token}":
             error = {"message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190}
             return 401, {"error": error}, seen
         try:

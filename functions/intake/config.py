@@ -84,7 +84,7 @@ class Settings(BaseModel):
     sender_dlq_url: str = ""
     twilio_api_url: str = "https://api.twilio.com"
     graph_api_url: str | None = None  # the Graph API's versioned root; unset: the policy's whatsapp.graph_api_url
-    twilio_secret_arn: str | None = None  # TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN: the receiver's and the sender's
+    twilio_sending_arn: str | None = None  # TWILIO_ACCOUNT_SID and an API key (TWILIO_API_KEY_*): the sender's
     # `intake serve`: the local adapters (SQLite store, queues and timers, files) keep everything here; unset in AWS
     data_dir: Path | None = None
     # `intake serve`: every queue's visibility timeout instead of its own (a failing message retries sooner)

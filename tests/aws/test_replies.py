@@ -20,10 +20,12 @@ from intake.local.gateway import LocalContext, api_event
 from intake.local.workers import poll_once
 from intake.queues import SqsQueue
 from tests.aws.conftest import SECRETS, Stack
+from tests.aws.test_least_privilege import Recorder, _outside, recorder
 from tests.fake_providers import FakeProviders
 
 OUR_NUMBER = "+33186950000"
 APP_SECRET = "test-whatsapp-secret"
+__all__ = ["recorder"]  # the fixture recording each function's requests (test_least_privilege)
 
 
 @pytest.fixture
@@ -149,6 +151,31 @@ def test_whatsapp_statuses_on_the_webhook_move_the_cloud_api_reply_to_read(
 
     assert sent.document["to"] == wa_id and sent.document["text"]["body"] == "Bonjour!"
     assert _message(stack, ticket_id, answer["reply_id"])["state"] == "read"
+
+
+def test_the_senders_requests_are_within_its_grants(stack: Stack, providers: FakeProviders, recorder: Recorder) -> None:
+    from infra.constructs.replies import SENDER_ITEMS
+
+    # Given two replies on an SMS ticket, the first of which Twilio refuses for good
+    _, ticket_id = _sms_ticket(stack)
+    _reply(stack, ticket_id, "First", key="lp-1")
+    _reply(stack, ticket_id, "Second", key="lp-2")
+    providers.refuse(21211, "The 'To' number is not a valid phone number.")
+
+    # When the sender sends them
+    with recorder.running("Sender"):
+        while _send(stack):
+            pass
+
+    # Then each table request is one of its grants: the reply and its ticket, its route, the response; no index
+    requests = recorder.items["Sender"]
+    assert {(r.action, r.partition_key.split("#")[0]) for r in requests} >= {
+        ("dynamodb:GetItem", "TICKET"),
+        ("dynamodb:Query", "TICKET"),
+        ("dynamodb:UpdateItem", "TICKET"),
+        ("dynamodb:PutItem", "OUT"),
+    }
+    assert _outside(requests, SENDER_ITEMS) == []
 
 
 # ------------------------------------------------------------------------------------------- helpers

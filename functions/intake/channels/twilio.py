@@ -584,6 +584,10 @@ _MESSAGE_PARAMS = {
 # ------------------------------------------------------------------------------------ replies and their statuses
 
 ACCOUNT_SID_SECRET = "TWILIO_ACCOUNT_SID"  # noqa: S105 - the secret's name: INTAKE_TWILIO_ACCOUNT_SID locally
+# An API key (its SID and secret) authenticates the sender in place of the auth token, which stays the receiver's
+# alone (it signs the webhooks); without one (locally, in tests) the account SID and auth token do.
+API_KEY_SID_SECRET = "TWILIO_API_KEY_SID"  # noqa: S105 - a secret's name
+API_KEY_SECRET = "TWILIO_API_KEY_SECRET"  # noqa: S105 - a secret's name
 API_VERSION = "2010-04-01"
 # Twilio's MessageStatus → ours; the others (queued, accepted, scheduled, sending) say nothing new
 _DELIVERY_STATES = {
@@ -598,11 +602,13 @@ _DELIVERY_STATES = {
 
 def send(reply: OutboundReply, ctx: SendContext) -> Sent:
     """An SMS/MMS, or a WhatsApp message, through the Messages API: `POST /2010-04-01/Accounts/{sid}/Messages.json`
-    with basic auth (account SID, auth token), `To` and `From` (`whatsapp:`-prefixed on WhatsApp; From = the number
-    the customer wrote to), `Body`, a `MediaUrl` per attachment, and `StatusCallback` = our messaging webhook, which
-    Twilio signs as it signs every webhook. The answer's `sid` is what the status callbacks name."""
+    with basic auth (an API key's SID and secret, else the account SID and auth token), `To` and `From`
+    (`whatsapp:`-prefixed on WhatsApp; From = the number the customer wrote to), `Body`, a `MediaUrl` per attachment,
+    and `StatusCallback` = our messaging webhook, which Twilio signs as it signs every webhook. The answer's `sid` is
+    what the status callbacks name."""
     account = required_secret(ctx, ACCOUNT_SID_SECRET)
-    token = required_secret(ctx, TOKEN_SECRET)
+    key_sid, key_secret = ctx.secret(API_KEY_SID_SECRET), ctx.secret(API_KEY_SECRET)
+    credentials = (key_sid, key_secret) if key_sid and key_secret else (account, required_secret(ctx, TOKEN_SECRET))
     prefix = "whatsapp:" if reply.channel == Channel.WHATSAPP.value else ""
     form = [("To", prefix + reply.to), ("From", prefix + reply.sender)]
     if reply.text.strip():
@@ -614,7 +620,7 @@ def send(reply: OutboundReply, ctx: SendContext) -> Sent:
         form.append(("MediaUrl", url))
     form.append(("StatusCallback", ctx.public_base_url.rstrip("/") + MESSAGING_PATH))
     url = f"{ctx.twilio_api_url.rstrip('/')}/{API_VERSION}/Accounts/{account}/Messages.json"
-    answer = post(url, form=form, basic=(account, token), timeout_s=ctx.timeout_s, describe=_twilio_error)
+    answer = post(url, form=form, basic=credentials, timeout_s=ctx.timeout_s, describe=_twilio_error)
     document = answer.body if isinstance(answer.body, dict) else {}
     sid = document.get("sid")
     if not isinstance(sid, str) or not sid:

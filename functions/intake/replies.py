@@ -25,6 +25,7 @@ import binascii
 import hashlib
 import importlib
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -228,8 +229,6 @@ def _contact_email(detail: TicketDetail) -> str | None:
 
 
 def _usable(address: str | None) -> str | None:
-    import re
-
     if not address or not address.isascii() or not re.fullmatch(EMAIL_PATTERN, address.strip()):
         return None
     return address.strip()
@@ -237,8 +236,6 @@ def _usable(address: str | None) -> str | None:
 
 def _reply_subject(subject: str, reference: str) -> str:
     """`Re: <subject> [#<ref>]`, without a second `Re:` or a second token; customers' answers thread by the token."""
-    import re
-
     if not subject:
         return f"Your request [#{reference}]"
     replied = subject if re.match(r"(?i)^\s*(re|aw|sv|antw)\s*:", subject) else f"Re: {subject}"

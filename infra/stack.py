@@ -157,8 +157,8 @@ class IntakeStack(Stack):
             jwt=policy_file.policy.api.jwt,
         )
         functions.set_public_base_url(api.url)
-        if policy_file.policy.api.jwt is not None:  # the console is routed only then (WebhookApi)
-            functions.serve_console(archive)
+        if api.serves_console:  # api.jwt.console: the console's routes, the api signing people in (WebhookApi)
+            functions.serve_console(archive, secrets)
         if policy_file.policy.email is not None:
             EmailReceiving(
                 self,
@@ -254,4 +254,18 @@ class IntakeStack(Stack):
                 value=secrets.twilio_sending.secret_arn,
                 description="Put the Twilio account and an API key replies are sent with here: "
                 '{"TWILIO_ACCOUNT_SID": "AC...", "TWILIO_API_KEY_SID": "SK...", "TWILIO_API_KEY_SECRET": "..."}',
+            )
+        if secrets.console_client is not None:
+            CfnOutput(
+                self,
+                "ConsoleSignInCallbackUrl",
+                value=api.console_callback_url,
+                description="Register this as the redirect (callback) URL of the console's OIDC client at the provider",
+            )
+            CfnOutput(
+                self,
+                "ConsoleClientSecretArn",
+                value=secrets.console_client.secret_arn,
+                description="The console's OIDC client secret, if the provider gave one: "
+                '{"CONSOLE_CLIENT_SECRET": "<secret>"} (a public client leaves it {})',
             )

@@ -193,12 +193,13 @@ def _demo_digests(url: str, policy: Policy, outbox: Path) -> bool:
 def _digest_html(outbox: Path, digest: str) -> tuple[Path, Path] | None:
     """The outbox's latest `.eml` of the digest its `X-Intake-Digest` header names (`<team>; period=<period>;
     start=<date>`) and its HTML part, written next to it as `<same name>.html`."""
-    from email import policy as email_policy
     from email.message import EmailMessage
     from email.parser import BytesParser
 
+    from intake.mail_policy import DEFAULT
+
     for eml in sorted(outbox.glob("*.eml"), reverse=True):  # named by the time they were written: newest first
-        message = BytesParser(policy=email_policy.default).parsebytes(eml.read_bytes())
+        message = BytesParser(policy=DEFAULT).parsebytes(eml.read_bytes())
         assert isinstance(message, EmailMessage)
         if str(message.get("X-Intake-Digest", "")) != digest:
             continue
@@ -600,7 +601,7 @@ def _minute(instant: str | None) -> str:
 
 
 def _table(tickets: list[dict[str, Any]]) -> str:
-    rows = [("REF", "CREATED", "CHANNEL", "TEAM", "PRIORITY", "STATUS", "DUE", "MSGS", "SUBJECT")]
+    rows = [("REF", "CREATED", "CHANNEL", "TEAM", "PRIORITY", "STATUS", "DUE", "MSGS", "FROM", "SUBJECT")]
     for t in tickets:
         due = _minute(t.get("next_due_at")) + (" breached" if t.get("breached") else "")
         rows.append(
@@ -613,7 +614,8 @@ def _table(tickets: list[dict[str, Any]]) -> str:
                 t["status"],
                 due.strip() or "-",
                 str(t["message_count"]),
-                (t.get("subject") or "")[:48],
+                (t.get("customer") or "")[:24],
+                (t.get("subject") or t.get("snippet") or "")[:48],
             )
         )
     return _columns(rows)

@@ -66,6 +66,10 @@ class Settings(BaseModel):
     secrets_arn: str | None = None  # the webhook signing secrets (the receiver's)
     survey_secret_arn: str | None = None  # CSAT_SECRET alone: the receiver checks survey links, the notifier signs them
     whatsapp_token_arn: str | None = None  # WHATSAPP_ACCESS_TOKEN alone: ingest downloads WhatsApp media with it
+    console_secret_arn: str | None = None  # CONSOLE_CLIENT_SECRET alone: the api's OIDC client secret, if any
+    # Who signs people in to the console: the server in front of the api function (`intake serve`'s gateway, its
+    # agent token), or, in AWS, the api function itself with the OIDC provider of the policy's `api.jwt.console`
+    console_sign_in: Literal["gateway", "oidc"] = "gateway"
     page_size: int = Field(default=25, gt=0, le=100)
     state_machine_arn: str = ""  # the SLA timer (Step Functions); empty: no timers are started
     notifications_queue_url: str = ""
@@ -386,8 +390,10 @@ class Notifications(Strict):
     """Emails Intake sends to the team (SLA warnings, breaches, escalations; digests)."""
 
     sender: Email = Field(default="intake@example.com", description="a verified SES identity in AWS")
-    ticket_url: str = Field(
-        default="{base_url}/tickets/{ticket_id}", description="the link in every email: {base_url}, {ticket_id}"
+    ticket_url: str | None = Field(
+        default=None,
+        description="the link in every email: {base_url}, {ticket_id}; unset: the web console's ticket page where"
+        " there is a console (intake serve; AWS with api.jwt.console), else the JSON /tickets/{ticket_id}",
     )
 
 
@@ -604,11 +610,41 @@ class PriorityRules(Strict):
     rules: list[PriorityRule] = Field(default_factory=list)
 
 
+# An OAuth scope token (RFC 6749 3.3): printable ASCII but space, `"` and `\\`
+Scope = Annotated[str, StringConstraints(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$")]
+
+
+class ConsoleSignIn(Strict):
+    """The web console's sign-in in AWS, as one OIDC client of the issuer: the api function runs the authorization
+    code flow with PKCE (`intake.console.oidc`). Register `<ApiUrl>/console/sign-in/callback` at the provider as
+    the client's redirect URI (the stack's output ConsoleSignInCallbackUrl); a client secret, if the provider gave
+    one, goes in the stack's ConsoleClient secret (`CONSOLE_CLIENT_SECRET`), never here."""
+
+    client_id: Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,256}$")] = Field(
+        description="the OIDC client's id at the provider (an app client, not the agent tools' audience)"
+    )
+    scopes: list[Scope] = Field(
+        default=["openid", "email", "profile"],
+        description="what the sign-in asks for; openid is required, email or profile name who acted",
+    )
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid_asked(cls, scopes: list[str]) -> list[str]:
+        if "openid" not in scopes:
+            raise ValueError("must include openid (the sign-in reads the provider's ID token)")
+        if repeated := _repeated(scopes):
+            raise ValueError(f"names {', '.join(repeated)} more than once")
+        return scopes
+
+
 class Jwt(Strict):
-    """Agent tools authenticate with a JWT (an OIDC provider's) instead of IAM SigV4, at the API gateway."""
+    """Agent tools authenticate with a JWT (an OIDC provider's) instead of IAM SigV4, at the API gateway; with
+    `console`, people sign in to the web console with the same provider."""
 
     issuer: Annotated[str, StringConstraints(pattern=r"^https://")]
     audience: list[str] = Field(min_length=1)
+    console: ConsoleSignIn | None = None
 
 
 class AgentApi(Strict):

@@ -345,6 +345,8 @@ class Ticket(Frozen):
     status: Status
     contact_id: ContactId
     subject: str | None = None
+    customer: str | None = Field(default=None, description="who wrote first: their name, else their address or number")
+    snippet: str | None = Field(default=None, description="the first line of the first message, for lists")
     thread_key: str
     created_at: UtcDatetime
     updated_at: UtcDatetime

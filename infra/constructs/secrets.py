@@ -11,6 +11,9 @@ Each function reads only the secret values it uses (`intake.secrets`):
 - `TwilioSending` (when the policy file has `twilio`): `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY_SID` and
   `TWILIO_API_KEY_SECRET`, which only the sender uses (replies through the Messages API); the auth token, which signs
   Twilio's webhooks, stays in `Secret`, the receiver's.
+- `ConsoleClient` (when the policy file has `api.jwt.console`): `CONSOLE_CLIENT_SECRET`, the console's OIDC client
+  secret if the provider gave one (left `{}` for a public client), which only the api function uses (the sign-in's
+  code exchange).
 
 Each is a JSON object keyed like the local `INTAKE_<NAME>` variables. Operators set the values (see the README);
 the stack only creates them, holding `{}`.
@@ -27,6 +30,7 @@ from infra.acknowledgments import acknowledge
 from infra.stage import Stage
 from intake.channels import forms, mailgun, sendgrid, twilio, whatsapp
 from intake.config import ENV_PREFIX, Policy, PublicAuth
+from intake.console import CLIENT_SECRET as CONSOLE_CLIENT_SECRET
 from intake.satisfaction import SECRET_NAME as CSAT_SECRET
 from intake.secrets import HELD_APART
 
@@ -77,6 +81,12 @@ class ProviderSecrets(Construct):
             if policy.twilio is not None
             else None
         )
+        signs_in = policy.api.jwt is not None and policy.api.jwt.console is not None
+        self.console_client = (
+            self._build_secret("ConsoleClient", "the console's OIDC client secret", [CONSOLE_CLIENT_SECRET])
+            if signs_in
+            else None
+        )
 
     def _build_secret(self, construct_id: str, what: str, keys: list[str]) -> secretsmanager.Secret:
         secret = secretsmanager.Secret(
@@ -109,6 +119,10 @@ class ProviderSecrets(Construct):
     def grant_twilio_sending(self, function: lambda_.Function) -> None:
         """The account SID and API key replies are sent with, when the policy has Twilio (the sender's alone)."""
         self._grant_apart(function, self.twilio_sending, twilio.ACCOUNT_SID_SECRET)
+
+    def grant_console_client(self, function: lambda_.Function) -> None:
+        """`CONSOLE_CLIENT_SECRET` alone, when the policy has `api.jwt.console` (the api signs people in with it)."""
+        self._grant_apart(function, self.console_client, CONSOLE_CLIENT_SECRET)
 
     @staticmethod
     def _grant_apart(function: lambda_.Function, secret: secretsmanager.Secret | None, name: str) -> None:

@@ -213,7 +213,7 @@ def compute(
 ) -> Figures:
     team = policy.teams[team_id]
     calendar = calendar_for(team)
-    link = _linker(policy.notifications.ticket_url, base_url)
+    link = _linker(policy, base_url)
     this = _window_figures(current, team_id, policy, calendar, link)
     before = _window_figures(previous, team_id, policy, calendar, link)
     return Figures(
@@ -235,11 +235,11 @@ class _Linker(Protocol):
     def __call__(self, ticket_id: str, subject: str | None = None) -> TicketLink: ...
 
 
-def _linker(template: str, base_url: str) -> _Linker:
+def _linker(policy: Policy, base_url: str) -> _Linker:
     from intake.notify.notifier import ticket_url
 
     def link(ticket_id: str, subject: str | None = None) -> TicketLink:
-        url = ticket_url(template, base_url, ticket_id)
+        url = ticket_url(policy, base_url, ticket_id)
         return TicketLink(ticket_id=ticket_id, reference=reference_for(ticket_id), url=url, subject=subject)
 
     return link

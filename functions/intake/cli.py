@@ -302,7 +302,8 @@ def _tickets_show(args: argparse.Namespace) -> int:
         print(f"  WhatsApp reply window closes {ticket['reply_window_closes_at']} (then templates only)")
     for message in ticket["messages"]:
         reaction = f"  {message['reaction']}" if message.get("reaction") else ""
-        print(f"\n  [{message['received_at']}] {message['direction']} via {message['provider']}{reaction}")
+        state = _delivery(message)
+        print(f"\n  [{message['received_at']}] {message['direction']} via {message['provider']}{reaction}{state}")
         for line in message["text"].splitlines() or [""]:
             print(f"    {line}")
         for attachment in message.get("attachments", []):
@@ -317,6 +318,17 @@ def _tickets_show(args: argparse.Namespace) -> int:
         if event["kind"] not in _QUIET_EVENTS:
             print(f"    {_minute(event['at'])}  {_event_line(event['kind'], event.get('detail') or {})}")
     return 0
+
+
+def _delivery(message: dict[str, Any]) -> str:
+    """An outbound message's state: `  → +33612345678 · delivered 2026-12-05 10:01`, and why it failed."""
+    if message.get("state") is None:
+        return ""
+    to = (message.get("metadata") or {}).get("to")
+    line = f"  → {to} · {message['state']} {_minute(message.get('state_at'))}" if to else f"  · {message['state']}"
+    by = f" (by {message['by']})" if message.get("by") else ""
+    error = f"\n    ! {message['error']}" if message.get("error") else ""
+    return line.rstrip() + by + error
 
 
 _QUIET_EVENTS = {"timer_started", "timer_paused", "timer_resumed", "timer_stopped"}  # `intake sla explain` has them
@@ -539,6 +551,41 @@ def _config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tickets_reply(args: argparse.Namespace) -> int:
+    """Answer the customer where they wrote (queued, then sent by the sender); the state shows in `tickets show`."""
+    import base64
+    import mimetypes
+    import uuid
+
+    attachments = []
+    for name in args.attach:
+        path = Path(name)
+        try:
+            content = path.read_bytes()
+        except OSError as error:
+            print(f"intake: {name}: {error.strerror}", file=sys.stderr)
+            return 1
+        media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        encoded = base64.b64encode(content).decode()
+        attachments.append({"filename": path.name, "content_type": media_type, "content_base64": encoded})
+    body: dict[str, Any] = {"text": args.text or "", "by": args.by, "attachments": attachments}
+    if args.template:
+        body["template"] = args.template
+    key = args.idempotency_key or uuid.uuid4().hex  # a retried command passes its own to send once
+    try:
+        answer = _post(args.url, f"/tickets/{args.id}/replies", body, {"idempotency-key": key})
+    except urllib.error.HTTPError as error:
+        problem = json.loads(error.read() or b"{}")
+        templates = problem.get("templates")
+        extra = f" (templates: {', '.join(templates) or 'none'})" if templates is not None else ""
+        print(f"intake: {problem.get('detail', error)}{extra}", file=sys.stderr)
+        return 1
+    message = answer["message"]
+    to = message["metadata"].get("to", "?")
+    print(f"reply {answer['reply_id']} {answer['state']}: {message['channel']} to {to} via {message['provider']}")
+    return 0
+
+
 # ------------------------------------------------------------------ plumbing
 
 
@@ -554,11 +601,11 @@ def _get(url: str, path: str) -> Any:
         return json.loads(response.read())
 
 
-def _post(url: str, path: str, payload: dict[str, Any]) -> Any:
+def _post(url: str, path: str, payload: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
     request = urllib.request.Request(  # noqa: S310 - the user's own server
         url.rstrip("/") + path,
         data=json.dumps(payload).encode(),
-        headers=_agent_headers({"content-type": "application/json"}),
+        headers=_agent_headers({"content-type": "application/json", **(headers or {})}),
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the user's own server
@@ -645,6 +692,15 @@ def _parser() -> argparse.ArgumentParser:
         acting.add_argument("--note")
         acting.add_argument("--url", default=os.environ.get("INTAKE_URL", DEFAULT_URL))
         acting.set_defaults(run=_tickets_act, action=verb)
+    replying = tickets.add_parser("reply", help="answer the customer on the channel they used (sent after)")
+    replying.add_argument("id")
+    replying.add_argument("--text", help="the reply (required unless --attach)")
+    replying.add_argument("--attach", action="append", default=[], metavar="FILE", help="a file to send (repeatable)")
+    replying.add_argument("--template", help="WhatsApp: an approved template of intake.yaml (after the 24-hour window)")
+    replying.add_argument("--by", default=os.environ.get("USER") or "agent", help="who (default: $USER)")
+    replying.add_argument("--idempotency-key", help="the same key again sends nothing twice (default: a new one)")
+    replying.add_argument("--url", default=os.environ.get("INTAKE_URL", DEFAULT_URL))
+    replying.set_defaults(run=_tickets_reply)
 
     sla = commands.add_parser("sla", help="SLA deadlines").add_subparsers(required=True, metavar="action")
     explained = sla.add_parser("explain", help="the policy, calendar and arithmetic behind a ticket's deadlines")

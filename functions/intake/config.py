@@ -83,6 +83,12 @@ class Settings(BaseModel):
     inbound_dlq_url: str = ""
     email_dlq_url: str = ""
     notifications_dlq_url: str = ""
+    # Agents' replies (intake.replies): the sender queue, and the providers' API roots (tests point them at fakes)
+    sender_queue_url: str = ""
+    sender_dlq_url: str = ""
+    twilio_api_url: str = "https://api.twilio.com"
+    graph_api_url: str | None = None  # the Graph API's versioned root; unset: the policy's whatsapp.graph_api_url
+    twilio_sending_arn: str | None = None  # TWILIO_ACCOUNT_SID and an API key (TWILIO_API_KEY_*): the sender's
     # `intake serve`: the local adapters (SQLite store, queues and timers, files) keep everything here; unset in AWS
     data_dir: Path | None = None
     # `intake serve`: every queue's visibility timeout instead of its own (a failing message retries sooner)
@@ -338,14 +344,33 @@ class WhatsAppNumber(Strict):
     display_phone_number: str | None = None
 
 
+TemplateParameter = Literal["text", "reference", "customer_name", "team_name", "agent"]
+
+
+def _text_only() -> list[TemplateParameter]:
+    return ["text"]
+
+
+class WhatsAppTemplate(Strict):
+    """A message template Meta approved, by its name: the only message WhatsApp lets us send once 24 hours have passed
+    since the customer's last message. Its body's parameters, in order, are filled from the reply: the agent's text,
+    the ticket's reference, the customer's name, the team's name, the agent."""
+
+    language: str = Field(default="en_US", pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")
+    parameters: list[TemplateParameter] = Field(default_factory=_text_only)
+
+
 class WhatsApp(Strict):
     """The WhatsApp Cloud API. Secrets: INTAKE_WHATSAPP_APP_SECRET (signatures), INTAKE_WHATSAPP_VERIFY_TOKEN
-    (the subscription handshake), INTAKE_WHATSAPP_ACCESS_TOKEN (media downloads); Secrets Manager in AWS."""
+    (the subscription handshake), INTAKE_WHATSAPP_ACCESS_TOKEN (media downloads, replies); Secrets Manager in AWS."""
 
     phone_numbers: dict[str, WhatsAppNumber] = Field(default_factory=dict)
     default_team: Name | None = None
     graph_api_url: str = "https://graph.facebook.com/v21.0"
     media_attempts: int = Field(default=4, ge=1, le=10)
+    templates: dict[Name, WhatsAppTemplate] = Field(
+        default_factory=dict, description="approved templates a reply may use, outside the 24-hour window too"
+    )
 
 
 class EmailChannel(Strict):

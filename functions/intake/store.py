@@ -22,10 +22,12 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from intake.model import (
+    DELIVERY_RANK,
     REFERENCE_LENGTH,
     CallEvent,
     Contact,
     ContactDetail,
+    DeliveryState,
     Direction,
     EventKind,
     InboundMessage,
@@ -232,6 +234,19 @@ class FailureRecord:
     attempts: int
     first_try: datetime
     last_try: datetime
+
+
+@dataclass(frozen=True)
+class OutboundRecord:
+    """A reply as recorded on its ticket: the message, its sort key, and whether it counted as the response yet."""
+
+    message: Message
+    sk: str
+    counted: bool
+
+
+_NEW = "attribute_not_exists(PK)"
+_REPLY_KEY_KEEP = timedelta(days=2)
 
 
 class Store:
@@ -1394,6 +1409,155 @@ class Store:
 
     # ---- end of satisfaction
 
+    # ---- replies
+    # An agent's reply is an outbound message on its ticket (`MSG#<at>#out#<reply id>`) with its delivery state;
+    # `REPLYKEY#<ticket>#<Idempotency-Key>`/`REPLYKEY` keeps a retried request from making a second reply (kept 2
+    # days), and `OUT#<provider>#<provider message id>`/`OUT` leads a provider's status report to the message.
+
+    def put_reply(self, message: Message, sk: str, key: str | None, fingerprint: str, at: datetime) -> bool:
+        """Record a new reply (queued) and, with it, its idempotency key; False when the key was taken already (the
+        same request again, or a race with it): nothing is written then."""
+        attributes = _outbound_attributes(message)
+        operations: list[tuple[str, dict[str, Any]]] = [
+            ("message", {"Put": self._put({"PK": f"TICKET#{message.ticket_id}", "SK": sk, **attributes}, _NEW)})
+        ]
+        if key is not None:
+            claim = {
+                "PK": f"REPLYKEY#{message.ticket_id}#{key}",
+                "SK": "REPLYKEY",
+                "message_sk": sk,
+                "fingerprint": fingerprint,
+                TABLE.ttl_attribute: _epoch(at + _REPLY_KEY_KEEP),
+            }
+            operations.append(("key", {"Put": self._put(claim, _NEW)}))
+        try:
+            self._transact(operations)
+        except WriteConflictError as conflict:
+            if "key" in conflict.failed:
+                return False
+            raise
+        return True
+
+    def reply_key(self, ticket_id: str, key: str) -> tuple[str, str] | None:
+        """The reply an idempotency key made on a ticket: (its message's sort key, its request's fingerprint)."""
+        item = self._get(f"REPLYKEY#{ticket_id}#{key}", "REPLYKEY")
+        return None if item is None else (str(item["message_sk"]), str(item["fingerprint"]))
+
+    def outbound(self, ticket_id: str, sk: str) -> OutboundRecord | None:
+        """A reply as recorded, and whether its sending was counted as the team's response yet."""
+        item = self._get(f"TICKET#{ticket_id}", sk)
+        if item is None:
+            return None
+        return OutboundRecord(_message(item), sk, bool(item.get("counted")))
+
+    def reply_sent(
+        self,
+        ticket_id: str,
+        sk: str,
+        provider: str,
+        provider_ids: Sequence[str],
+        message_ids: Sequence[str],
+        at: datetime,
+    ) -> bool:
+        """The provider took the reply: `sent` (from `queued` only), its provider ids mapped to it for their status
+        reports, and an email's Message-IDs to its ticket (the customer's answer threads there), in one write.
+        False when it had left `queued` already (sent by an earlier try)."""
+        provider_id = provider_ids[0]
+        update = {
+            "TableName": self._table,
+            "Key": _key(f"TICKET#{ticket_id}", sk),
+            "UpdateExpression": "SET #state = :sent, state_rank = :rank, state_at = :at, provider_message_id = :id"
+            " REMOVE #error",
+            "ConditionExpression": "#state = :queued",
+            "ExpressionAttributeNames": {"#state": "state", "#error": "error"},
+            "ExpressionAttributeValues": _values(
+                sent=DeliveryState.SENT.value,
+                rank=DELIVERY_RANK[DeliveryState.SENT],
+                at=iso(at),
+                id=provider_id,
+                queued=DeliveryState.QUEUED.value,
+            ),
+        }
+        routes = [
+            {"PK": f"OUT#{provider}#{i}", "SK": "OUT", "ticket_id": ticket_id, "message_sk": sk} for i in provider_ids
+        ]
+        threads = [{"PK": f"MSGID#{i}", "SK": "MSGID", "ticket_id": ticket_id} for i in message_ids]
+        try:
+            self._transact(
+                [
+                    ("message", {"Update": update}),
+                    *(("route", {"Put": self._put(route)}) for route in routes),
+                    *(("thread", {"Put": self._put(thread)}) for thread in threads),
+                ]
+            )
+        except WriteConflictError:
+            return False
+        return True
+
+    def reply_failed(self, ticket_id: str, sk: str, error: str, at: datetime) -> bool:
+        """The reply will never be sent: `failed` with the provider's error (from `queued` only)."""
+        return self._conditional(
+            self._db.update_item,
+            Key=_key(f"TICKET#{ticket_id}", sk),
+            UpdateExpression="SET #state = :failed, state_rank = :rank, state_at = :at, #error = :error",
+            ConditionExpression="#state = :queued",
+            ExpressionAttributeNames={"#state": "state", "#error": "error"},
+            ExpressionAttributeValues=_values(
+                failed=DeliveryState.FAILED.value,
+                rank=DELIVERY_RANK[DeliveryState.FAILED],
+                at=iso(at),
+                error=error[:1000],
+                queued=DeliveryState.QUEUED.value,
+            ),
+        )
+
+    def reply_retrying(self, ticket_id: str, sk: str, error: str) -> None:
+        """A try failed in a way the next may not: the error shows on the still-queued reply."""
+        self._conditional(
+            self._db.update_item,
+            Key=_key(f"TICKET#{ticket_id}", sk),
+            UpdateExpression="SET #error = :error ADD attempts :one",
+            ConditionExpression="#state = :queued",
+            ExpressionAttributeNames={"#state": "state", "#error": "error"},
+            ExpressionAttributeValues=_values(error=error[:1000], one=1, queued=DeliveryState.QUEUED.value),
+        )
+
+    def reply_counted(self, ticket_id: str, sk: str) -> None:
+        """The reply's sending was counted as the team's response (the SLA clocks): never again."""
+        self._conditional(
+            self._db.update_item,
+            Key=_key(f"TICKET#{ticket_id}", sk),
+            UpdateExpression="SET counted = :yes",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues=_values(yes=True),
+        )
+
+    def advance_delivery(
+        self, provider: str, provider_message_id: str, state: DeliveryState, at: datetime, error: str | None
+    ) -> str | None:
+        """A provider's status report on a message we sent: its state moves forward to `state` (never back: a late
+        `sent` after `delivered` changes nothing). The ticket it is on when it moved; None when it did not, or when
+        the id is none of ours (a message sent from outside Intake)."""
+        route = self._get(f"OUT#{provider}#{provider_message_id}", "OUT")
+        if route is None:
+            return None
+        sets = ["#state = :state", "state_rank = :rank", "state_at = :at"]
+        values: dict[str, Any] = {"state": state.value, "rank": DELIVERY_RANK[state], "at": iso(at)}
+        if error is not None:
+            sets.append("#error = :error")
+            values["error"] = error[:1000]
+        moved = self._conditional(
+            self._db.update_item,
+            Key=_key(f"TICKET#{route['ticket_id']}", str(route["message_sk"])),
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression="attribute_exists(PK) AND state_rank < :rank",
+            ExpressionAttributeNames={"#state": "state", **({"#error": "error"} if error is not None else {})},
+            ExpressionAttributeValues=_values(**values),
+        )
+        return str(route["ticket_id"]) if moved else None
+
+    # ---- end of replies
+
     # --------------------------------------------------------------- plumbing
 
     def _put(
@@ -1761,7 +1925,18 @@ def _mapped(error: ClientError) -> StoreError:
     return StoreError(code)
 
 
-_KEYS = ("PK", "SK", "created_key", "team_day", "open_team", "due_key", "wait_key", TABLE.ttl_attribute)
+_KEYS = (
+    "PK",
+    "SK",
+    "created_key",
+    "team_day",
+    "open_team",
+    "due_key",
+    "wait_key",
+    TABLE.ttl_attribute,
+    "state_rank",
+    "counted",
+)
 
 
 def _strip(item: dict[str, Any]) -> dict[str, Any]:
@@ -1797,6 +1972,7 @@ def _timer(item: dict[str, Any]) -> SlaTimer:
 
 def _message(item: dict[str, Any]) -> Message:
     fields = _strip(item)
+    fields.pop("attempts", None)  # a reply's failed tries: its error says the last
     fields["metadata"] = json.loads(fields.get("metadata", "{}"))
     return Message.model_validate(fields)
 
@@ -1819,6 +1995,16 @@ def _message_item(ticket_id: str, inbound: InboundMessage) -> dict[str, Any]:
     attributes["received_at"] = iso(inbound.received_at)
     attributes["metadata"] = json.dumps(inbound.metadata, sort_keys=True, default=str)
     return {"PK": f"TICKET#{ticket_id}", "SK": _message_sk(inbound), **attributes}
+
+
+def _outbound_attributes(message: Message) -> dict[str, Any]:
+    attributes = message.model_dump(mode="json", exclude_none=True)
+    attributes["received_at"] = iso(message.received_at)
+    if message.state_at is not None:
+        attributes["state_at"] = iso(message.state_at)
+    attributes["metadata"] = json.dumps(message.metadata, sort_keys=True, default=str)
+    attributes["state_rank"] = DELIVERY_RANK[message.state or DeliveryState.QUEUED]
+    return attributes
 
 
 def _message_sk(inbound: InboundMessage) -> str:

@@ -207,6 +207,8 @@ ROUTES = (
     Route(apigwv2.HttpMethod.GET, "/tickets/{ticket_id}", "api"),
     # An agent's response, pending, resolution, reopening: recorded on the ticket, SLA timers stopped/started
     Route(apigwv2.HttpMethod.POST, "/tickets/{ticket_id}/events", "api"),
+    # An agent's reply: recorded on the ticket and queued for the sender (202), sent on the customer's channel
+    Route(apigwv2.HttpMethod.POST, "/tickets/{ticket_id}/replies", "api"),
     # Why a ticket's clocks stand where they do: policy, targets, business time used and left
     Route(apigwv2.HttpMethod.GET, "/tickets/{ticket_id}/sla", "api"),
     # Email held back by its spam/virus/DMARC verdicts; releasing one makes it a ticket (and acknowledges it)

@@ -16,8 +16,9 @@ from intake.emails import ingest_email
 from intake.failures import FailureRecorder, RecordingFifoProcessor
 from intake.inbox import decode_message
 from intake.ingest import Outcome, annotate, ingest_with_media
-from intake.model import CallEvent, EmailArrived, Reaction
+from intake.model import CallEvent, DeliveryStatus, EmailArrived, Reaction
 from intake.observability import count, logger, metrics, traced
+from intake.replies import apply_status
 from intake.resources import INBOUND_QUEUE
 
 runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
@@ -48,6 +49,11 @@ def record_handler(record: SQSRecord) -> None:
             result = fold_call_event(runtime.store(), item, new_id, runtime.policy())
         elif isinstance(item, Reaction):
             result = annotate(runtime.store(), item)
+        elif isinstance(item, DeliveryStatus):
+            moved = apply_status(runtime.store(), item)
+            count("DeliveryStatusApplied" if moved else "DeliveryStatusIgnored")
+            logger.remove_keys(["receipt_id"])
+            return
         elif isinstance(item, EmailArrived):
             result = ingest_email(runtime.store(), runtime.email_stores(), item, runtime.policy(), new_id)
         else:

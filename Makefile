@@ -53,9 +53,13 @@ demo: uv
 serve: uv
 	@$(RUN_LOCAL) intake serve
 
+# Four pytest-xdist workers on two cores: much of the suite waits (moto's Step Functions Waits, `intake serve`
+# children, SLA deadlines). `make test WORKERS=0` runs it in one process; tests/conftest.py has the rules.
+WORKERS ?= 4
+
 test: setup browser
-	@echo "==> pytest (exit code 5, no tests collected, fails this target)"
-	@$(UV) run --frozen pytest
+	@echo "==> pytest on $(WORKERS) workers (exit code 5, no tests collected, fails this target)"
+	@$(UV) run --frozen pytest -n $(WORKERS) --dist loadgroup
 
 lint: setup
 	@echo "==> ruff check, ruff format --check, mypy --strict functions/"

@@ -164,3 +164,23 @@ def iam_enforced(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Enfo
     failures = enforcer.failures()
     if failures:
         pytest.fail(failures, pytrace=False)
+
+
+def ses_throttled_once(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Mail through SES (moto) rather than the outbox, the first SendRawEmail refused with `Throttling` as SES
+    answers a burst; the SES client, to count what was sent."""
+    from botocore.exceptions import ClientError
+
+    monkeypatch.delenv("INTAKE_OUTBOX")
+    runtime.reset()
+    ses = runtime.client("ses")
+    ses.verify_email_identity(EmailAddress="support@example.com")
+    throttled: list[str] = []
+
+    def throttle_once(**_: object) -> None:
+        if not throttled:
+            throttled.append("SendRawEmail")
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "SendRawEmail")
+
+    ses.meta.events.register("before-call.ses.SendRawEmail", throttle_once)
+    return ses

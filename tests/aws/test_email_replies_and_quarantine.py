@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from intake import runtime
-from tests.aws.conftest import ROOT, Stack
+from tests.aws.conftest import ROOT, Stack, ses_throttled_once
 from tests.aws.test_email_pipeline import inject, mime, tickets
 from tests.iam_calls import running
 
@@ -183,18 +183,7 @@ def test_an_acknowledgment_that_ses_throttles_is_sent_when_the_email_is_redelive
     from intake.ingest import Outcome
     from intake.model import EmailArrived
 
-    monkeypatch.delenv("INTAKE_OUTBOX")  # through SES (moto), where the fault is injected
-    runtime.reset()
-    ses = runtime.client("ses")
-    ses.verify_email_identity(EmailAddress="support@example.com")
-    throttled: list[str] = []
-
-    def throttle_once(**_: object) -> None:
-        if not throttled:
-            throttled.append("SendRawEmail")
-            raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "SendRawEmail")
-
-    ses.meta.events.register("before-call.ses.SendRawEmail", throttle_once)
+    ses = ses_throttled_once(monkeypatch)
     key = "raw/ses/throttled.eml"
     stack.s3.put_object(
         Bucket=stack.resources.bucket, Key=key, Body=mime("Refund", "Charged twice.", message_id="t@x.org")

@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from intake import runtime
-from tests.aws.conftest import Stack
+from tests.aws.conftest import Stack, ses_throttled_once
 from tests.aws.test_email_pipeline import mime
 from tests.iam_calls import Call, Enforcer, enforced
 from tests.iam_policy import Request, Statement, UnsupportedPolicyError, decide
@@ -30,18 +29,7 @@ def acknowledgment_throttled_once(stack: Stack, monkeypatch: pytest.MonkeyPatch)
     from intake.queues import SqsQueue
     from intake.resources import SES_PREFIX
 
-    monkeypatch.delenv("INTAKE_OUTBOX")  # through SES (moto), where the fault is injected
-    runtime.reset()
-    ses = runtime.client("ses")
-    ses.verify_email_identity(EmailAddress="support@example.com")
-    throttled: list[str] = []
-
-    def throttle_once(**_: object) -> None:
-        if not throttled:
-            throttled.append("SendRawEmail")
-            raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "SendRawEmail")
-
-    ses.meta.events.register("before-call.ses.SendRawEmail", throttle_once)
+    ses_throttled_once(monkeypatch)
     raw = mime("Refund", "Charged twice.", message_id="iam1@example.org")
     stack.s3.put_object(Bucket=stack.resources.bucket, Key=f"{SES_PREFIX}iam-throttled", Body=raw)
     url = stack.resources.queue_urls["email"]

@@ -26,6 +26,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from intake.errors import FailureNotFoundError
 from intake.inbox import QueuedItem, decode_message
 from intake.model import CallEvent, Channel, EmailArrived, InboundMessage, UtcDatetime
 from intake.observability import count_failed_record, logger
@@ -36,14 +37,6 @@ from intake.store import FailureRecord, Store
 MESSAGE_CHARS = 300
 _ADDRESS = re.compile(r"[^\s@<>\"'(),;:]+@[^\s@<>\"'(),;:]+")
 _NUMBER = re.compile(r"\+?\d[\d ().-]{5,}\d")
-
-
-class FailureNotFoundError(Exception):
-    """No dead letter with this id in any queue (replayed already, or never dead-lettered)."""
-
-    def __init__(self, failure_id: str) -> None:
-        self.failure_id = failure_id
-        super().__init__(f"no dead-lettered message {failure_id}; `intake failures list` shows those there are")
 
 
 def describe(error: BaseException) -> tuple[str, str]:

@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict
 
 from intake.bus import EventBus
 from intake.config import Policy, Satisfaction, Team
-from intake.errors import SurveyLinkExpiredError, SurveyLinkInvalidError
+from intake.errors import SurveyLinkExpiredError, SurveyLinkInvalidError, SurveySecretMissingError
 from intake.model import Contact, EventKind, Status, Ticket, TicketDetail, TicketId, TicketReference
 from intake.notify.mailer import RecipientSuppressedError
 from intake.observability import logger
@@ -346,13 +346,6 @@ class SurveyDelivery:
     store: SurveyStore
     secret: str | None
     events: EventBus | None
-
-
-class SurveySecretMissingError(Exception):
-    """No `CSAT_SECRET` (`INTAKE_CSAT_SECRET` locally): links cannot be signed or checked."""
-
-    def __init__(self) -> None:
-        super().__init__(f"the secret {SECRET_NAME} is not set (INTAKE_{SECRET_NAME} locally)")
 
 
 def deliver_survey(

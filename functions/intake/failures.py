@@ -102,7 +102,7 @@ class RecordingFifoProcessor(SqsFifoPartialProcessor):
 class Failure(BaseModel):
     """A dead-lettered message as operators see it: what it is about and why it failed, never its content."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: str = Field(description="the queue message's id: what `POST /failures/{id}/replay` takes")
     queue: str = Field(description="the queue it failed on, where a replay sends it: inbound, email, notifications")
@@ -119,7 +119,7 @@ class Failure(BaseModel):
 
 
 class FailureList(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     items: list[Failure]
     dead_letters: dict[str, int] = Field(description="each queue's dead letters as the queue counts them")

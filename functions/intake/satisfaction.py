@@ -287,7 +287,7 @@ def deliver_later_definition(queue_url: str) -> str:
 class SurveyNotice(BaseModel):
     """The notifications queue message that says: send this ticket's survey now."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     kind: Literal["survey"]
     ticket_id: TicketId

@@ -40,14 +40,15 @@ ONLY = {  # module -> the handlers that may import it at cold start
 REPORT = """
 import json, sys
 import intake.handlers.{name}
-from pydantic import BaseModel
-from intake import config, model
-built = sorted(
-    f"{{module.__name__}}.{{name}}"
-    for module in (config, model)
-    for name, value in vars(module).items()
-    if isinstance(value, type) and issubclass(value, BaseModel) and value.__pydantic_complete__
-)
+from pydantic import BaseModel, TypeAdapter
+built = sorted({{
+    f"{{module}}.{{getattr(value, '__qualname__', name)}}"
+    for module in [m for m in sys.modules if m.split(".")[0] == "intake"]
+    for name, value in vars(sys.modules[module]).items()
+    if (isinstance(value, type) and issubclass(value, BaseModel) and value.__pydantic_complete__)
+    and value.__module__ == module
+    or (isinstance(value, TypeAdapter) and value.pydantic_complete)
+}})
 print(json.dumps({{"modules": sorted(sys.modules), "built": built}}))
 """
 
@@ -90,7 +91,9 @@ def test_a_handler_imports_no_module_that_only_one_path_needs(
 
 
 @pytest.mark.parametrize("name", HANDLERS)
-def test_a_handler_builds_only_the_settings_model_at_import(loaded: dict[str, dict[str, list[str]]], name: str) -> None:
-    # Settings are validated at cold start (a bad INTAKE_* variable fails there, named); the policy's models and
-    # the domain's are built when a request first needs them
+def test_a_handler_builds_no_validator_but_the_settings_at_import(
+    loaded: dict[str, dict[str, list[str]]], name: str
+) -> None:
+    # Settings are validated at cold start (a bad INTAKE_* variable fails there, named); the policy's models, the
+    # domain's and the type adapters (a queue message's decoder) are built when a request first needs them
     assert loaded[name]["built"] == ["intake.config.Settings"]

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # tests.moto_stack: the stack's resources in moto
+sys.path[:0] = [str(REPO / "functions"), str(REPO)]  # this checkout's intake; tests.moto_stack (moto's resources)
 HANDLERS = tuple(
     f"intake.handlers.{name}"
     for name in ("receiver", "ingest", "api", "console", "notifier", "digest", "email", "feedback")
@@ -133,6 +133,8 @@ def _import_env(pycache: Path) -> dict[str, str]:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(pycache)
     env["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
+    # this checkout's modules, whichever `intake` the environment has installed (they run in a scratch folder)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "functions"), *filter(None, [env.get("PYTHONPATH")])])
     return env
 
 

@@ -582,18 +582,18 @@ def throughput(count: int, ingest_count: int, rounds: int, table_items: int) -> 
     print(f"   receiver per request: {per_call(receiver_calls, warm_count)}")
     print(f"   ingest per new ticket: {per_call(ingest_calls, len(warm))}")
     print(f"   the table held {grown} items before the first round and {final} after the last")
-    print(f"   {'work':<52} {'per s':>8} {'min':>8} {'max':>8}   {'ms each':>8}")
+    print(f"   {'work':<56} {'per s':>8} {'min':>8} {'max':>8}   {'ms each':>8}")
     items = len(transaction["TransactItems"])
     labels = {
         "receiver": "receiver.handler, signed JSON form post",
         "bare put+send": "baseline: s3.put_object + sqs.send_message_batch",
         "ingest": "ingest.handler, SQS batches of 10, new ticket",
         "bare calls": f"baseline: {'its read, ' if read else ''}its write ({items} items), {len(timers)} executions",
-        "bare transact": f"baseline: its transaction ({items} items) alone",
+        "bare transact": f"baseline: its write ({items} items) alone",
     }
     for name, values in rates.items():
         print(
-            f"   {labels[name]:<52} {medians[name]:>8.1f} {min(values):>8.1f} {max(values):>8.1f}   "
+            f"   {labels[name]:<56} {medians[name]:>8.1f} {min(values):>8.1f} {max(values):>8.1f}   "
             f"{1000 / medians[name]:>8.2f}"
         )
     print()

@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "functions"), str(REPO)]  # this checkout's intake; tests.moto_stack (moto's resources)
 HANDLERS = tuple(
     f"intake.handlers.{name}"
-    for name in ("receiver", "ingest", "api", "console", "notifier", "digest", "email", "feedback")
+    for name in ("receiver", "ingest", "api", "console", "notifier", "digest", "email", "feedback", "sender")
 )
 BASELINE_MODULE = "boto3"
 IMPORT_TARGET = 1.3  # handler import <= 1.3 x `import boto3`

@@ -53,6 +53,7 @@ def runtime_requirements(
     pyproject: Path,
     lock: Path,
     *,
+    extra: str | None = None,
     environment: Mapping[str, str] = lambda_platform.MARKER_ENVIRONMENT,
     provided: Iterable[str] = lambda_platform.PROVIDED_BY_RUNTIME,
 ) -> list[str]:
@@ -60,13 +61,17 @@ def runtime_requirements(
 
     The roots are `[project].dependencies`; versions and transitive dependencies come from `uv.lock`,
     so the layer holds exactly what the tests ran against. Markers are evaluated for the runtime
-    (Python 3.13 on Linux arm64), not for the machine that synthesizes.
+    (Python 3.13 on Linux arm64), not for the machine that synthesizes. With `extra`, the roots are that
+    optional dependency group's instead, less what the dependencies' layer holds already (a layer beside it).
     """
     from packaging.markers import Marker
     from packaging.requirements import Requirement
 
     env = {**environment, "extra": ""}
     skipped = {_canonical(name) for name in provided}
+    if extra is not None:
+        base = runtime_requirements(pyproject, lock, environment=environment, provided=provided)
+        skipped |= {line.partition("==")[0] for line in base}
     locked: dict[str, list[dict[str, Any]]] = {}
     for package in tomllib.loads(lock.read_text(encoding="utf-8"))["package"]:
         locked.setdefault(package["name"], []).append(package)
@@ -78,7 +83,9 @@ def runtime_requirements(
         return candidates[0]
 
     pending: list[tuple[str, str | None, Sequence[str]]] = []
-    for line in tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["dependencies"]:
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    roots = project["dependencies"] if extra is None else project["optional-dependencies"][extra]
+    for line in roots:
         requirement = Requirement(line)
         if requirement.marker is None or requirement.marker.evaluate(env):
             pending.append((_canonical(requirement.name), None, sorted(requirement.extras)))

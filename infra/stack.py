@@ -18,6 +18,7 @@ from infra.constructs.mail_feedback import MailFeedback
 from infra.constructs.notifications import Notifications
 from infra.constructs.observability import Observability
 from infra.constructs.raw_archive import RawArchive
+from infra.constructs.replies import Replies
 from infra.constructs.secrets import ProviderSecrets
 from infra.constructs.sla_timers import SlaTimers
 from infra.constructs.ticket_store import TicketStore
@@ -39,6 +40,11 @@ def public_form_origins(policy: Policy) -> list[str]:
 def acknowledgment_senders(policy: Policy) -> list[str]:
     """The addresses new email tickets are acknowledged from: each team's that has acknowledgments on."""
     return sorted({team.email for team in policy.teams.values() if team.email and team.acknowledgment.enabled})
+
+
+def reply_senders(policy: Policy) -> list[str]:
+    """The addresses agents' email replies are sent from: each team's, and the notifications sender for the others."""
+    return sorted({team.email or policy.notifications.sender for team in policy.teams.values()})
 
 
 def survey_senders(policy: Policy) -> list[str]:
@@ -106,6 +112,17 @@ class IntakeStack(Stack):
             sender=policy.notifications.sender,
             survey_senders=survey_senders(policy),
         )
+        replies = Replies(
+            self,
+            "Replies",
+            functions=functions,
+            store=store,
+            archive=archive,
+            queues=queues,
+            secrets=secrets,
+            timers=timers,
+            senders=reply_senders(policy),
+        )
         digests = Digests(
             self,
             "Digests",
@@ -120,7 +137,16 @@ class IntakeStack(Stack):
         digests.publish_on_demand(functions.api)
         feedback = MailFeedback(self, "MailFeedback", stage=stage, functions=functions, store=store, queues=queues)
         # everything that sends email: acknowledgments (ingest, email, api), notices and surveys, digests
-        feedback.send_with([functions.ingest, functions.email, functions.api, notifications.notifier, digests.function])
+        feedback.send_with(
+            [
+                functions.ingest,
+                functions.email,
+                functions.api,
+                notifications.notifier,
+                digests.function,
+                replies.sender,
+            ]
+        )
         api = WebhookApi(
             self,
             "WebhookApi",
@@ -131,8 +157,8 @@ class IntakeStack(Stack):
             jwt=policy_file.policy.api.jwt,
         )
         functions.set_public_base_url(api.url)
-        if policy_file.policy.api.jwt is not None:  # the console is routed only then (WebhookApi)
-            functions.serve_console(archive)
+        if api.serves_console:  # api.jwt.console: the console's routes, the api signing people in (WebhookApi)
+            functions.serve_console(archive, secrets)
         if policy_file.policy.email is not None:
             EmailReceiving(
                 self,
@@ -220,4 +246,26 @@ class IntakeStack(Stack):
                 "WhatsAppTokenSecretArn",
                 value=secrets.whatsapp_token.secret_arn,
                 description='Put the WhatsApp Cloud API access token here: {"WHATSAPP_ACCESS_TOKEN": "<token>"}',
+            )
+        if secrets.twilio_sending is not None:
+            CfnOutput(
+                self,
+                "TwilioSendingSecretArn",
+                value=secrets.twilio_sending.secret_arn,
+                description="Put the Twilio account and an API key replies are sent with here: "
+                '{"TWILIO_ACCOUNT_SID": "AC...", "TWILIO_API_KEY_SID": "SK...", "TWILIO_API_KEY_SECRET": "..."}',
+            )
+        if secrets.console_client is not None:
+            CfnOutput(
+                self,
+                "ConsoleSignInCallbackUrl",
+                value=api.console_callback_url,
+                description="Register this as the redirect (callback) URL of the console's OIDC client at the provider",
+            )
+            CfnOutput(
+                self,
+                "ConsoleClientSecretArn",
+                value=secrets.console_client.secret_arn,
+                description="The console's OIDC client secret, if the provider gave one: "
+                '{"CONSOLE_CLIENT_SECRET": "<secret>"} (a public client leaves it {})',
             )

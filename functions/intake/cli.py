@@ -193,12 +193,13 @@ def _demo_digests(url: str, policy: Policy, outbox: Path) -> bool:
 def _digest_html(outbox: Path, digest: str) -> tuple[Path, Path] | None:
     """The outbox's latest `.eml` of the digest its `X-Intake-Digest` header names (`<team>; period=<period>;
     start=<date>`) and its HTML part, written next to it as `<same name>.html`."""
-    from email import policy as email_policy
     from email.message import EmailMessage
     from email.parser import BytesParser
 
+    from intake.mail_policy import DEFAULT
+
     for eml in sorted(outbox.glob("*.eml"), reverse=True):  # named by the time they were written: newest first
-        message = BytesParser(policy=email_policy.default).parsebytes(eml.read_bytes())
+        message = BytesParser(policy=DEFAULT).parsebytes(eml.read_bytes())
         assert isinstance(message, EmailMessage)
         if str(message.get("X-Intake-Digest", "")) != digest:
             continue
@@ -301,7 +302,8 @@ def _tickets_show(args: argparse.Namespace) -> int:
         print(f"  WhatsApp reply window closes {ticket['reply_window_closes_at']} (then templates only)")
     for message in ticket["messages"]:
         reaction = f"  {message['reaction']}" if message.get("reaction") else ""
-        print(f"\n  [{message['received_at']}] {message['direction']} via {message['provider']}{reaction}")
+        state = _delivery(message)
+        print(f"\n  [{message['received_at']}] {message['direction']} via {message['provider']}{reaction}{state}")
         for line in message["text"].splitlines() or [""]:
             print(f"    {line}")
         for attachment in message.get("attachments", []):
@@ -316,6 +318,17 @@ def _tickets_show(args: argparse.Namespace) -> int:
         if event["kind"] not in _QUIET_EVENTS:
             print(f"    {_minute(event['at'])}  {_event_line(event['kind'], event.get('detail') or {})}")
     return 0
+
+
+def _delivery(message: dict[str, Any]) -> str:
+    """An outbound message's state: `  → +33612345678 · delivered 2026-12-05 10:01`, and why it failed."""
+    if message.get("state") is None:
+        return ""
+    to = (message.get("metadata") or {}).get("to")
+    line = f"  → {to} · {message['state']} {_minute(message.get('state_at'))}" if to else f"  · {message['state']}"
+    by = f" (by {message['by']})" if message.get("by") else ""
+    error = f"\n    ! {message['error']}" if message.get("error") else ""
+    return line.rstrip() + by + error
 
 
 _QUIET_EVENTS = {"timer_started", "timer_paused", "timer_resumed", "timer_stopped"}  # `intake sla explain` has them
@@ -458,6 +471,26 @@ def _failures_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _digest_backfill(args: argparse.Namespace) -> int:
+    """Count each team's queued tickets into its backlog counters (once, after upgrading from a version without
+    them): in a data folder (`--data-dir`), or in AWS with INTAKE_TABLE_NAME set (the operator's credentials)."""
+    if args.data_dir:
+        os.environ["INTAKE_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    elif not os.environ.get("INTAKE_DATA_DIR") and not os.environ.get("INTAKE_TABLE_NAME"):
+        print("intake digest backfill: give --data-dir, or INTAKE_TABLE_NAME for the AWS stack", file=sys.stderr)
+        return 2
+    os.environ["INTAKE_CONFIG"] = str(_config_path(args.config).resolve())
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")  # its report is what it prints
+    from intake import runtime
+
+    runtime.reset()
+    store = runtime.store()
+    for team in runtime.policy().teams:
+        counted = store.count_backlog(team)
+        print(f"{team}: {counted} queued tickets counted in; its digests read the counters")
+    return 0
+
+
 def _failures_reconcile(args: argparse.Namespace) -> int:
     """Queue again what was archived since then and never became a message: in a data folder (`--data-dir`), or in
     AWS with INTAKE_BUCKET_NAME, INTAKE_TABLE_NAME and INTAKE_INBOUND_QUEUE_URL set (the operator's credentials)."""
@@ -518,6 +551,41 @@ def _config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tickets_reply(args: argparse.Namespace) -> int:
+    """Answer the customer where they wrote (queued, then sent by the sender); the state shows in `tickets show`."""
+    import base64
+    import mimetypes
+    import uuid
+
+    attachments = []
+    for name in args.attach:
+        path = Path(name)
+        try:
+            content = path.read_bytes()
+        except OSError as error:
+            print(f"intake: {name}: {error.strerror}", file=sys.stderr)
+            return 1
+        media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        encoded = base64.b64encode(content).decode()
+        attachments.append({"filename": path.name, "content_type": media_type, "content_base64": encoded})
+    body: dict[str, Any] = {"text": args.text or "", "by": args.by, "attachments": attachments}
+    if args.template:
+        body["template"] = args.template
+    key = args.idempotency_key or uuid.uuid4().hex  # a retried command passes its own to send once
+    try:
+        answer = _post(args.url, f"/tickets/{args.id}/replies", body, {"idempotency-key": key})
+    except urllib.error.HTTPError as error:
+        problem = json.loads(error.read() or b"{}")
+        templates = problem.get("templates")
+        extra = f" (templates: {', '.join(templates) or 'none'})" if templates is not None else ""
+        print(f"intake: {problem.get('detail', error)}{extra}", file=sys.stderr)
+        return 1
+    message = answer["message"]
+    to = message["metadata"].get("to", "?")
+    print(f"reply {answer['reply_id']} {answer['state']}: {message['channel']} to {to} via {message['provider']}")
+    return 0
+
+
 # ------------------------------------------------------------------ plumbing
 
 
@@ -533,11 +601,11 @@ def _get(url: str, path: str) -> Any:
         return json.loads(response.read())
 
 
-def _post(url: str, path: str, payload: dict[str, Any]) -> Any:
+def _post(url: str, path: str, payload: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
     request = urllib.request.Request(  # noqa: S310 - the user's own server
         url.rstrip("/") + path,
         data=json.dumps(payload).encode(),
-        headers=_agent_headers({"content-type": "application/json"}),
+        headers=_agent_headers({"content-type": "application/json", **(headers or {})}),
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the user's own server
@@ -553,7 +621,7 @@ def _minute(instant: str | None) -> str:
 
 
 def _table(tickets: list[dict[str, Any]]) -> str:
-    rows = [("REF", "CREATED", "CHANNEL", "TEAM", "PRIORITY", "STATUS", "DUE", "MSGS", "SUBJECT")]
+    rows = [("REF", "CREATED", "CHANNEL", "TEAM", "PRIORITY", "STATUS", "DUE", "MSGS", "FROM", "SUBJECT")]
     for t in tickets:
         due = _minute(t.get("next_due_at")) + (" breached" if t.get("breached") else "")
         rows.append(
@@ -566,7 +634,8 @@ def _table(tickets: list[dict[str, Any]]) -> str:
                 t["status"],
                 due.strip() or "-",
                 str(t["message_count"]),
-                (t.get("subject") or "")[:48],
+                (t.get("customer") or "")[:24],
+                (t.get("subject") or t.get("snippet") or "")[:48],
             )
         )
     return _columns(rows)
@@ -623,6 +692,15 @@ def _parser() -> argparse.ArgumentParser:
         acting.add_argument("--note")
         acting.add_argument("--url", default=os.environ.get("INTAKE_URL", DEFAULT_URL))
         acting.set_defaults(run=_tickets_act, action=verb)
+    replying = tickets.add_parser("reply", help="answer the customer on the channel they used (sent after)")
+    replying.add_argument("id")
+    replying.add_argument("--text", help="the reply (required unless --attach)")
+    replying.add_argument("--attach", action="append", default=[], metavar="FILE", help="a file to send (repeatable)")
+    replying.add_argument("--template", help="WhatsApp: an approved template of intake.yaml (after the 24-hour window)")
+    replying.add_argument("--by", default=os.environ.get("USER") or "agent", help="who (default: $USER)")
+    replying.add_argument("--idempotency-key", help="the same key again sends nothing twice (default: a new one)")
+    replying.add_argument("--url", default=os.environ.get("INTAKE_URL", DEFAULT_URL))
+    replying.set_defaults(run=_tickets_reply)
 
     sla = commands.add_parser("sla", help="SLA deadlines").add_subparsers(required=True, metavar="action")
     explained = sla.add_parser("explain", help="the policy, calendar and arithmetic behind a ticket's deadlines")
@@ -658,6 +736,14 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--out", help="the HTML file (default: in a new temporary folder)")
     preview.add_argument("--url", default=os.environ.get("INTAKE_URL", DEFAULT_URL))
     preview.set_defaults(run=_digest_preview)
+    backfill = digest.add_parser(
+        "backfill",
+        help="count the tickets queued before the backlog counters existed into them (once, after upgrading; "
+        "until then digests count the whole queue)",
+    )
+    backfill.add_argument("--data-dir", help="a local Intake's data folder (default: $INTAKE_DATA_DIR; else AWS)")
+    backfill.add_argument("--config", help="policy file (default: $INTAKE_CONFIG or intake.yaml)")
+    backfill.set_defaults(run=_digest_backfill)
 
     failures = commands.add_parser(
         "failures", help="messages that failed until their queue dead-lettered them; requests never queued"

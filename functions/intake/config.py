@@ -67,6 +67,10 @@ class Settings(BaseModel):
     secrets_arn: str | None = None  # the webhook signing secrets (the receiver's)
     survey_secret_arn: str | None = None  # CSAT_SECRET alone: the receiver checks survey links, the notifier signs them
     whatsapp_token_arn: str | None = None  # WHATSAPP_ACCESS_TOKEN alone: ingest downloads WhatsApp media with it
+    console_secret_arn: str | None = None  # CONSOLE_CLIENT_SECRET alone: the api's OIDC client secret, if any
+    # Who signs people in to the console: the server in front of the api function (`intake serve`'s gateway, its
+    # agent token), or, in AWS, the api function itself with the OIDC provider of the policy's `api.jwt.console`
+    console_sign_in: Literal["gateway", "oidc"] = "gateway"
     page_size: int = Field(default=25, gt=0, le=100)
     state_machine_arn: str = ""  # the SLA timer (Step Functions); empty: no timers are started
     notifications_queue_url: str = ""
@@ -80,6 +84,12 @@ class Settings(BaseModel):
     inbound_dlq_url: str = ""
     email_dlq_url: str = ""
     notifications_dlq_url: str = ""
+    # Agents' replies (intake.replies): the sender queue, and the providers' API roots (tests point them at fakes)
+    sender_queue_url: str = ""
+    sender_dlq_url: str = ""
+    twilio_api_url: str = "https://api.twilio.com"
+    graph_api_url: str | None = None  # the Graph API's versioned root; unset: the policy's whatsapp.graph_api_url
+    twilio_sending_arn: str | None = None  # TWILIO_ACCOUNT_SID and an API key (TWILIO_API_KEY_*): the sender's
     # `intake serve`: the local adapters (SQLite store, queues and timers, files) keep everything here; unset in AWS
     data_dir: Path | None = None
     # `intake serve`: every queue's visibility timeout instead of its own (a failing message retries sooner)
@@ -346,14 +356,33 @@ class WhatsAppNumber(Strict):
     display_phone_number: str | None = None
 
 
+TemplateParameter = Literal["text", "reference", "customer_name", "team_name", "agent"]
+
+
+def _text_only() -> list[TemplateParameter]:
+    return ["text"]
+
+
+class WhatsAppTemplate(Strict):
+    """A message template Meta approved, by its name: the only message WhatsApp lets us send once 24 hours have passed
+    since the customer's last message. Its body's parameters, in order, are filled from the reply: the agent's text,
+    the ticket's reference, the customer's name, the team's name, the agent."""
+
+    language: str = Field(default="en_US", pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")
+    parameters: list[TemplateParameter] = Field(default_factory=_text_only)
+
+
 class WhatsApp(Strict):
     """The WhatsApp Cloud API. Secrets: INTAKE_WHATSAPP_APP_SECRET (signatures), INTAKE_WHATSAPP_VERIFY_TOKEN
-    (the subscription handshake), INTAKE_WHATSAPP_ACCESS_TOKEN (media downloads); Secrets Manager in AWS."""
+    (the subscription handshake), INTAKE_WHATSAPP_ACCESS_TOKEN (media downloads, replies); Secrets Manager in AWS."""
 
     phone_numbers: dict[str, WhatsAppNumber] = Field(default_factory=dict)
     default_team: Name | None = None
     graph_api_url: str = "https://graph.facebook.com/v21.0"
     media_attempts: int = Field(default=4, ge=1, le=10)
+    templates: dict[Name, WhatsAppTemplate] = Field(
+        default_factory=dict, description="approved templates a reply may use, outside the 24-hour window too"
+    )
 
 
 class EmailChannel(Strict):
@@ -373,8 +402,10 @@ class Notifications(Strict):
     """Emails Intake sends to the team (SLA warnings, breaches, escalations; digests)."""
 
     sender: Email = Field(default="intake@example.com", description="a verified SES identity in AWS")
-    ticket_url: str = Field(
-        default="{base_url}/tickets/{ticket_id}", description="the link in every email: {base_url}, {ticket_id}"
+    ticket_url: str | None = Field(
+        default=None,
+        description="the link in every email: {base_url}, {ticket_id}; unset: the web console's ticket page where"
+        " there is a console (intake serve; AWS with api.jwt.console), else the JSON /tickets/{ticket_id}",
     )
 
 
@@ -594,11 +625,41 @@ class PriorityRules(Strict):
     rules: list[PriorityRule] = Field(default_factory=list)
 
 
+# An OAuth scope token (RFC 6749 3.3): printable ASCII but space, `"` and `\\`
+Scope = Annotated[str, StringConstraints(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$")]
+
+
+class ConsoleSignIn(Strict):
+    """The web console's sign-in in AWS, as one OIDC client of the issuer: the api function runs the authorization
+    code flow with PKCE (`intake.console.oidc`). Register `<ApiUrl>/console/sign-in/callback` at the provider as
+    the client's redirect URI (the stack's output ConsoleSignInCallbackUrl); a client secret, if the provider gave
+    one, goes in the stack's ConsoleClient secret (`CONSOLE_CLIENT_SECRET`), never here."""
+
+    client_id: Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,256}$")] = Field(
+        description="the OIDC client's id at the provider (an app client, not the agent tools' audience)"
+    )
+    scopes: list[Scope] = Field(
+        default=["openid", "email", "profile"],
+        description="what the sign-in asks for; openid is required, email or profile name who acted",
+    )
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid_asked(cls, scopes: list[str]) -> list[str]:
+        if "openid" not in scopes:
+            raise ValueError("must include openid (the sign-in reads the provider's ID token)")
+        if repeated := _repeated(scopes):
+            raise ValueError(f"names {', '.join(repeated)} more than once")
+        return scopes
+
+
 class Jwt(Strict):
-    """Agent tools authenticate with a JWT (an OIDC provider's) instead of IAM SigV4, at the API gateway."""
+    """Agent tools authenticate with a JWT (an OIDC provider's) instead of IAM SigV4, at the API gateway; with
+    `console`, people sign in to the web console with the same provider."""
 
     issuer: Annotated[str, StringConstraints(pattern=r"^https://")]
     audience: list[str] = Field(min_length=1)
+    console: ConsoleSignIn | None = None
 
 
 class AgentApi(Strict):

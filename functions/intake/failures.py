@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from intake.errors import FailureNotFoundError
 from intake.inbox import QueuedItem, decode_message
-from intake.model import CallEvent, Channel, EmailArrived, InboundMessage, UtcDatetime
+from intake.model import CallEvent, Channel, DeliveryStatus, EmailArrived, InboundMessage, UtcDatetime
 from intake.observability import count_failed_record, logger
 from intake.queues import DeadLetter, DeadLetters
 from intake.resources import INBOUND_QUEUE, NOTIFICATIONS_QUEUE, QueueSpec
@@ -183,7 +183,9 @@ def _channel(item: QueuedItem) -> Channel:
         return Channel.PHONE
     if isinstance(item, EmailArrived):
         return Channel.EMAIL
-    return Channel.WHATSAPP  # reactions come from WhatsApp
+    if isinstance(item, DeliveryStatus) and item.provider == "twilio":
+        return Channel.SMS
+    return Channel.WHATSAPP  # reactions and the other delivery statuses come from WhatsApp
 
 
 def _instant(epoch_ms: int) -> datetime:

@@ -19,6 +19,7 @@ from intake.limits import fitted
 from intake.model import (
     Attachment,
     CallEvent,
+    DeliveryStatus,
     EmailArrived,
     InboundMessage,
     Queued,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from intake.archive import Archive
     from intake.queues import Queue
 
-QueuedItem = InboundMessage | CallEvent | Reaction | EmailArrived  # what adapters hand to the queue
+QueuedItem = InboundMessage | CallEvent | Reaction | EmailArrived | DeliveryStatus  # what adapters hand to the queue
 
 # Never archived: credentials a provider sends us (basic auth) would outlive their rotation.
 _UNARCHIVED_HEADERS = {"authorization", "cookie"}
@@ -115,6 +116,8 @@ def _addressing(item: QueuedItem) -> Outgoing:
         group, dedupe = item.call_sid, item.event_id
     elif isinstance(item, Reaction):
         group, dedupe = item.reacted_to, item.event_id
+    elif isinstance(item, DeliveryStatus):  # one sent message's reports in order; each state of it once
+        group, dedupe = item.provider_message_id, f"{item.provider_message_id}#{item.state.value}"
     elif isinstance(item, EmailArrived):  # one thread's mail in order; a message that fails holds up only its thread
         group, dedupe = item.conversation or item.receipt_id, item.receipt_id
     else:

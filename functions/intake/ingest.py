@@ -28,6 +28,7 @@ from intake.model import (
     reply_window_closes_at,
 )
 from intake.store import ClockPlan, ContactPlan, Store, TicketState, WriteConflictError
+from intake.text import snippet
 
 if TYPE_CHECKING:
     from intake.config import Policy
@@ -209,6 +210,8 @@ def _new_ticket(
         status=Status.OPEN,
         contact_id=contact_id,
         subject=message.subject,
+        customer=message.sender.name or message.sender.email or message.sender.phone,
+        snippet=snippet(message.text),
         thread_key=message.thread_key,
         created_at=message.received_at,
         updated_at=message.received_at,

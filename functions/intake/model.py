@@ -69,6 +69,27 @@ class Direction(StrEnum):
     OUTBOUND = "outbound"
 
 
+class DeliveryState(StrEnum):
+    """An outbound message's state, as its provider reports it; it only moves forward (`DELIVERY_RANK`)."""
+
+    QUEUED = "queued"  # recorded and queued for the sender; not yet accepted by the provider
+    SENT = "sent"  # the provider accepted it
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"  # for good: `error` says why
+
+
+# How far along each state is: a status update applies only when it moves the message forward (providers'
+# callbacks arrive out of order and more than once). A failure after delivery (an undelivered report) still shows.
+DELIVERY_RANK = {
+    DeliveryState.QUEUED: 0,
+    DeliveryState.SENT: 10,
+    DeliveryState.DELIVERED: 20,
+    DeliveryState.FAILED: 25,
+    DeliveryState.READ: 30,
+}
+
+
 class EventKind(StrEnum):
     CREATED = "created"
     CUSTOMER_REPLIED = "customer_replied"
@@ -242,8 +263,23 @@ class QuarantinedEmail(Frozen):
     ticket_id: TicketId | None = None
 
 
+class DeliveryStatus(Frozen):
+    """A provider's report on a message we sent (Twilio's status callback, a WhatsApp `statuses` entry): it moves
+    that outbound message's state forward, and opens nothing."""
+
+    type: Literal["delivery_status"] = "delivery_status"
+    provider: str = Field(pattern=r"^[a-z0-9_-]+$")
+    provider_message_id: str = Field(min_length=1, max_length=200)
+    state: DeliveryState
+    at: UtcDatetime
+    error: str | None = Field(default=None, max_length=1000, description="why it failed, as the provider says")
+    receipt_id: ReceiptId
+    received_at: UtcDatetime
+    raw_archive_key: str
+
+
 # What the inbound queue carries: one discriminated union of everything adapters produce
-Queued = Annotated[InboundMessage | CallEvent | Reaction | EmailArrived, Field(discriminator="type")]
+Queued = Annotated[InboundMessage | CallEvent | Reaction | EmailArrived | DeliveryStatus, Field(discriminator="type")]
 
 
 class Contact(Frozen):
@@ -270,6 +306,10 @@ class Message(Frozen):
     raw_archive_key: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     reaction: str | None = Field(default=None, description="the customer's reaction to this message (an emoji)")
+    state: DeliveryState | None = Field(default=None, description="outbound: queued, sent, delivered, read or failed")
+    state_at: UtcDatetime | None = Field(default=None, description="outbound: when it reached its state")
+    error: str | None = Field(default=None, description="outbound: why it failed (for good), or the last retried error")
+    by: str | None = Field(default=None, description="outbound: the agent who wrote it")
 
 
 class TicketEvent(Frozen):
@@ -305,6 +345,8 @@ class Ticket(Frozen):
     status: Status
     contact_id: ContactId
     subject: str | None = None
+    customer: str | None = Field(default=None, description="who wrote first: their name, else their address or number")
+    snippet: str | None = Field(default=None, description="the first line of the first message, for lists")
     thread_key: str
     created_at: UtcDatetime
     updated_at: UtcDatetime
@@ -318,6 +360,7 @@ class Ticket(Frozen):
         default=None, description="the earliest deadline of a running or breached SLA clock (breached: past)"
     )
     breached: bool = Field(default=False, description="an SLA target of this ticket was breached")
+    warned: bool = Field(default=False, description="an SLA warning was sent for this ticket (a near-breach)")
     resolved_at: UtcDatetime | None = None
     first_responded_at: UtcDatetime | None = Field(default=None, description="the team's first response")
     previous_ticket_id: TicketId | None = Field(

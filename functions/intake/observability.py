@@ -23,7 +23,12 @@ Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
 def count(name: str) -> None:
-    """One business event: `TicketCreated`, `DuplicateDropped`, `SignatureRejected`, ..."""
+    """One business event: `TicketCreated`, `DuplicateDropped`, `SignatureRejected`, ...
+
+    Not even collected where metrics are off (`intake serve`): Powertools still prints a set that reaches 100 values,
+    flushed or not, and a long-running process would write one every 100 forms."""
+    if is_metrics_disabled():
+        return
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 

@@ -107,7 +107,7 @@ _CALL_EVENT = {
 class TwilioAnswer:
     receipt_id: str
     twiml: str
-    queued: bool  # False: a delivery status, archived and not queued
+    queued: bool  # False: a delivery status (archived, and queued for its reply's state when it moves it)
 
 
 def receive_twilio(
@@ -133,8 +133,14 @@ def receive_twilio(
         answer = twilio.answer_call(form, policy, received_at, public_base_url, _is_open(policy, item, received_at))
     elif route == TwilioRoute.VOICE_RECORDING:
         answer = twilio.after_recording(form, policy)
-    inbox.archive_request(raw_key(twilio.PROVIDER, receipt_id, received_at), receipt_id, received_at, request)
-    if isinstance(item, twilio.MessageStatus):
+    archive_key = raw_key(twilio.PROVIDER, receipt_id, received_at)
+    inbox.archive_request(archive_key, receipt_id, received_at, request)
+    if isinstance(item, twilio.MessageStatus):  # a report on a reply we sent: its state moves in the worker
+        report = twilio.delivery_status(
+            item, receipt_id=receipt_id, received_at=received_at, raw_archive_key=archive_key
+        )
+        if report is not None:
+            inbox.enqueue(report)
         return TwilioAnswer(receipt_id, answer, queued=False)
     inbox.enqueue(item)
     return TwilioAnswer(receipt_id, answer, queued=True)
@@ -168,7 +174,7 @@ def _is_open(policy: Policy, event: CallEvent, at: datetime) -> bool:
 class WhatsAppReceipt:
     receipt_id: str
     queued: int  # messages and reactions enqueued
-    statuses: int  # delivery statuses recorded (nothing sent by Intake yet, so nothing to update)
+    statuses: int  # delivery statuses: each moves the state of the reply it reports on (queued for the worker)
 
 
 def answer_whatsapp_handshake(query: dict[str, str], *, secrets: Secrets) -> str:
@@ -196,7 +202,12 @@ def receive_whatsapp(
         request.body, policy=policy, receipt_id=receipt_id, received_at=received_at, raw_archive_key=archive_key
     )
     queued = [item for item in items if not isinstance(item, whatsapp.StatusUpdate)]
-    inbox.enqueue_many(queued)
+    reports = [
+        whatsapp.delivery_status(item, receipt_id=receipt_id, received_at=received_at, raw_archive_key=archive_key)
+        for item in items
+        if isinstance(item, whatsapp.StatusUpdate)
+    ]
+    inbox.enqueue_many([*queued, *(report for report in reports if report is not None)])
     return WhatsAppReceipt(receipt_id, queued=len(queued), statuses=len(items) - len(queued))
 
 

@@ -61,6 +61,7 @@ TABLE = TableSpec(
         Index("by_team", "team", "created_key"),
         Index("by_day", "team_day", "created_key"),
         Index("open_by_due", "open_team", "due_key"),
+        Index("open_by_wait", "open_team", "wait_key"),  # the same queue, breached first, then the longest waiting
         Index("by_contact", "contact_id", "created_key"),
     ),
 )
@@ -71,7 +72,11 @@ INBOUND_QUEUE = QueueSpec(name="inbound", fifo=True, visibility_timeout_s=180, m
 EMAIL_QUEUE = QueueSpec(name="email", fifo=False, visibility_timeout_s=180, max_receive_count=5)
 # SLA warnings, breaches and escalations, sent by the SLA timer (Step Functions) for the notifier
 NOTIFICATIONS_QUEUE = QueueSpec(name="notifications", fifo=False, visibility_timeout_s=60, max_receive_count=5)
-QUEUES = (INBOUND_QUEUE, EMAIL_QUEUE, NOTIFICATIONS_QUEUE)
+# Agents' replies, for the sender: one ticket's replies in order (FIFO, grouped by ticket), each queued once. 300 s:
+# six times the sender function's 50 s timeout (a reply's three tries wait up to 6 s each on the provider, with
+# backoff between); a reply still failing at its fifth receive is recorded as failed on its ticket
+SENDER_QUEUE = QueueSpec(name="sender", fifo=True, visibility_timeout_s=300, max_receive_count=5)
+QUEUES = (INBOUND_QUEUE, EMAIL_QUEUE, NOTIFICATIONS_QUEUE, SENDER_QUEUE)
 
 SLA_MACHINE = "sla-timer"  # one execution per ticket x target x generation
 LATER_MACHINE = "deliver-later"  # waits until a given instant, then sends a message (satisfaction surveys)

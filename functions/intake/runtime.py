@@ -15,7 +15,7 @@ import boto3
 
 from intake.config import Policy, Settings, load_policy
 from intake.inbox import Inbox
-from intake.model import InboundMessage
+from intake.model import Attachment, InboundMessage
 from intake.notify.mailer import Mailer, OutboxMailer, SesMailer, SuppressingMailer
 from intake.secrets import Secrets
 from intake.store import Store
@@ -25,11 +25,12 @@ if TYPE_CHECKING:
 
     from intake.archive import Archive
     from intake.bus import EventBus
+    from intake.channels.sending import SendContext
     from intake.digest.publish import Outlets, Published
     from intake.digest.requests import DigestRequests, Requested
     from intake.emails import EmailStores
     from intake.local.adapters import LocalAdapters
-    from intake.queues import DeadLetters
+    from intake.queues import DeadLetters, Queue
     from intake.satisfaction import SurveyDelivery, Surveys
     from intake.sla.timers import TimerControl
     from intake.sla.tracker import Tracker
@@ -186,6 +187,51 @@ def email_stores() -> EmailStores:
     return EmailStores(read=box.read, put_attachment=box.store_attachment, mailer=_sender(), clock=utc_now)
 
 
+@cache
+def sender_queue() -> Queue:
+    """Where the API queues agents' replies for the sender (`intake.replies`)."""
+    from intake.queues import SqsQueue
+    from intake.resources import SENDER_QUEUE
+
+    here = local()
+    if here is not None:
+        return here.queues[SENDER_QUEUE.name]
+    return SqsQueue(client("sqs"), settings().sender_queue_url)
+
+
+def send_context() -> SendContext:
+    """What the channels' `send` need: secrets, the providers' API roots, the mailer, the archive, media links."""
+    from intake.channels.sending import SendContext
+
+    config = policy().whatsapp
+    graph = settings().graph_api_url or (config.graph_api_url if config else "https://graph.facebook.com/v21.0")
+    return SendContext(
+        secret=secrets().get,
+        public_base_url=settings().public_base_url,
+        twilio_api_url=settings().twilio_api_url,
+        graph_api_url=graph,
+        mailer=mailer(),
+        read=archive().get,
+        media_url=_media_link,
+        clock=utc_now,
+    )
+
+
+def _media_link(attachment: Attachment) -> str | None:
+    """A link a provider can fetch a reply's file from for an hour: S3's presigned URL, or a signed local one."""
+    if attachment.s3_key is None:
+        return attachment.url
+    here = local()
+    if here is not None:
+        from intake.local.links import link
+
+        return link(settings().public_base_url, here.data_dir, attachment.s3_key)
+    url: str = client("s3").generate_presigned_url(
+        "get_object", Params={"Bucket": settings().bucket_name, "Key": attachment.s3_key}, ExpiresIn=3600
+    )
+    return url
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -266,3 +312,4 @@ def reset() -> None:
     digest_requests.cache_clear()
     timers.cache_clear()
     later.cache_clear()
+    sender_queue.cache_clear()

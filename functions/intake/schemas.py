@@ -54,6 +54,13 @@ from intake.model import (
     TicketId,
     TicketPage,
 )
+from intake.replies import (
+    IdempotencyKeyReusedError,
+    ReplyAccepted,
+    ReplyRequest,
+    ReplyUndeliverableError,
+    WindowClosedError,
+)
 from intake.satisfaction import MAX_COMMENT_CHARS
 from intake.sla.tracker import AgentAction
 from intake.store import ContactNotFoundError, CursorInvalidError, TicketNotFoundError
@@ -117,9 +124,19 @@ def openapi() -> dict[str, Any]:
     """OpenAPI 3.1 of the routes the receiver and the read API serve."""
     models: list[tuple[type[BaseModel], Any]] = [
         (m, "serialization")
-        for m in (TicketPage, TicketDetail, ContactDetail, QuarantinedEmail, SlaTimer, Figures, FailureList)
+        for m in (
+            TicketPage,
+            TicketDetail,
+            ContactDetail,
+            QuarantinedEmail,
+            SlaTimer,
+            Figures,
+            FailureList,
+            ReplyAccepted,
+        )
     ]
-    _, defs = models_json_schema([*models, (AgentAction, "validation")], ref_template=_REF + "{model}")
+    requests: list[tuple[type[BaseModel], Any]] = [(AgentAction, "validation"), (ReplyRequest, "validation")]
+    _, defs = models_json_schema([*models, *requests], ref_template=_REF + "{model}")
     components: dict[str, Any] = {**defs["$defs"], **_hand_written_schemas()}
     components["AgentAction"] = {**components["AgentAction"], "allOf": _action_needs()}
     twilio = {f"/webhooks/twilio/{route}": {"post": _twilio_webhook(route)} for route in _TWILIO_ROUTES}
@@ -173,6 +190,7 @@ def openapi() -> dict[str, Any]:
             "/tickets": {"get": _list_tickets()},
             "/tickets/{ticket_id}": {"get": _show_ticket()},
             "/tickets/{ticket_id}/events": {"post": _add_event()},
+            "/tickets/{ticket_id}/replies": {"post": _reply()},
             "/tickets/{ticket_id}/sla": {"get": _explain_sla()},
             "/contacts/{contact_id}": {"get": _show_contact()},
             "/quarantine": {"get": _list_quarantine()},
@@ -566,6 +584,57 @@ def _add_event() -> dict[str, Any]:
         "responses": {
             "200": _json_response("The ticket as it is now.", _REF + "TicketDetail"),
             **_problems(FieldInvalidError, TicketNotFoundError, TransitionInvalidError),
+            "default": _problem_response(_UNEXPECTED, []),
+        },
+    }
+
+
+def _reply() -> dict[str, Any]:
+    return {
+        "operationId": "replyToTicket",
+        "tags": ["tickets"],
+        "summary": "Answer the customer on the channel and in the conversation they used",
+        "description": (
+            "The reply goes to the conversation of the customer's latest message: their email thread (from the "
+            "team's address, In-Reply-To and References, the `[#reference]` token in the subject, the thread quoted "
+            "below), the Twilio number they texted or WhatsApped, the WhatsApp Cloud API number they wrote to; a "
+            "voicemail is answered by SMS to a mobile caller, a form by email when it gave one. It is recorded on "
+            "the ticket as an outbound message, queued, and answered 202 before it is sent; `GET /tickets/{id}` "
+            "shows its state as the provider reports it (queued, sent, delivered, read, or failed with the "
+            "provider's error). Once sent it counts as the team's response for the SLA clocks. WhatsApp allows "
+            "free text and files for 24 hours after the customer's last message; then only an approved template "
+            "(`template`, one of intake.yaml's `whatsapp.templates`), else 409 `window-closed` listing them. The "
+            "same `Idempotency-Key` again answers the same reply, sent once; with another body, 422."
+        ),
+        "security": _AGENTS,
+        "parameters": [
+            _ticket_parameter(),
+            _parameter(
+                "Idempotency-Key",
+                "header",
+                {"type": "string", "minLength": 1, "maxLength": 255},
+                "a key of the client's choosing: a retried request with it makes no second reply (kept 2 days)",
+            ),
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": _REF + "ReplyRequest"}}},
+        },
+        "responses": {
+            "202": {
+                **_json_response("Queued: the reply as recorded.", _REF + "ReplyAccepted"),
+                "headers": {
+                    "Location": {"description": "The ticket (`GET /tickets/{id}`).", "schema": {"type": "string"}}
+                },
+            },
+            **_problems(
+                FieldInvalidError,
+                TicketNotFoundError,
+                WindowClosedError,
+                ReplyUndeliverableError,
+                PayloadTooLargeError,
+                IdempotencyKeyReusedError,
+            ),
             "default": _problem_response(_UNEXPECTED, []),
         },
     }

@@ -8,21 +8,26 @@ from __future__ import annotations
 import base64
 import heapq
 import json
+import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from intake.model import (
+    DELIVERY_RANK,
     REFERENCE_LENGTH,
     CallEvent,
     Contact,
     ContactDetail,
+    DeliveryState,
     Direction,
     EventKind,
     InboundMessage,
@@ -91,6 +96,9 @@ _RETRYABLE = {
 _BATCH_GET_KEYS = 100  # BatchGetItem's limit
 _BATCH_GET_ATTEMPTS = 5
 _ACK_CLAIM_KEEP = timedelta(days=2)
+BACKLOG_ITEMS = "BACKLOG#"  # a team's backlog counters: `BACKLOG#<team>`/`BACKLOG` (see `Store.backlog`)
+_CONFLICT_RETRIES = 3  # a transaction with a team's counter item, cancelled by a concurrent one: sent again
+_BACKLOG_ATTEMPTS = 5  # a queue change whose ticket changed since it was read: read again, write again
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -226,6 +234,19 @@ class FailureRecord:
     attempts: int
     first_try: datetime
     last_try: datetime
+
+
+@dataclass(frozen=True)
+class OutboundRecord:
+    """A reply as recorded on its ticket: the message, its sort key, and whether it counted as the response yet."""
+
+    message: Message
+    sk: str
+    counted: bool
+
+
+_NEW = "attribute_not_exists(PK)"
+_REPLY_KEY_KEEP = timedelta(days=2)
 
 
 class Store:
@@ -539,6 +560,8 @@ class Store:
             "team_day": f"{ticket.team}#{(day or ticket.created_at.date()).isoformat()}",
             **_queue_position(ticket, due),
         }
+        if "open_team" in meta:
+            meta["wait_key"] = _wait_key(ticket.breached, meta["last_inbound_at"], ticket.id)
         thread_condition = "attribute_not_exists(PK)"
         thread_values: dict[str, Any] = {}
         if replaces_thread_ticket is not None:
@@ -571,8 +594,9 @@ class Store:
             *self._contact_operations(contact, inbound.received_at),
             *self._timer_operations(ticket.id, timers),
             *self._message_id_operations(ticket.id, message_ids),
+            *self._backlog_change(ticket.team, Counter(), _counted(meta)),
         ]
-        self._transact(operations)
+        self._transact(operations, retry_conflicts=True)  # the team's counter item is in every team's creation
 
     def append_message(
         self,
@@ -587,7 +611,8 @@ class Store:
         """A further customer message on an open ticket (or, `reopen`, on a resolved one it opens again), with its
         dedupe record, what it does to the ticket's SLA clocks (`clocks`: their new generations, their started
         events and the ticket's place in the queue) and its email `message_ids` recorded against the ticket (each
-        not recorded yet): all or nothing. A pending ticket (waiting on the customer) is open again."""
+        not recorded yet): all or nothing. A pending ticket (waiting on the customer) is open again. With `clocks`, its
+        place in `open_by_wait` and the team's backlog counters move in the same write (see `_append_counted`)."""
         # Messages may arrive out of order: the latest inbound time only moves forward. The update is conditioned on
         # the version read (its status, last change and last message: every agent action changes `updated_at`), the
         # one the clocks were planned on, so a concurrent write makes this one read again and retry.
@@ -619,29 +644,27 @@ class Store:
             values["open"] = Status.OPEN.value
             if ticket.status == Status.PENDING:  # the customer answered what the team waited for
                 events.append((EventKind.REOPENED, {"by": "customer"}))
+        position: dict[str, str] = {}
         if clocks is not None:
             position = _queue_position(ticket.model_copy(update={"status": Status.OPEN}), clocks.next_due_at)
             sets += [f"{name} = :{name}" for name in position]
             values |= position
+            sets.append("wait_key = :wait_key")  # its value: `_append_counted`
             if clocks.next_due_at is None:
                 removes.append("next_due_at")
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        update = {
+            "TableName": self._table,
+            "Key": _key(f"TICKET#{ticket.id}", "META"),
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": _values(**values),
+        }
         operations = [
             ("message", {"Put": self._put(_message_item(ticket.id, inbound), "attribute_not_exists(PK)")}),
             ("seen", {"Put": self._seen_put(ticket.id, inbound)}),
-            (
-                "ticket",
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": _key(f"TICKET#{ticket.id}", "META"),
-                        "UpdateExpression": expression,
-                        "ConditionExpression": condition,
-                        "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": _values(**values),
-                    }
-                },
-            ),
+            ("ticket", {"Update": update}),
             *(
                 ("event", {"Put": self._put(_event_item(ticket.id, kind, inbound.received_at, detail))})
                 for kind, detail in events
@@ -650,7 +673,44 @@ class Store:
             *self._timer_operations(ticket.id, clocks.started if clocks is not None else ()),
             *self._message_id_operations(ticket.id, message_ids),
         ]
-        self._transact(operations)
+        if clocks is None:  # its place in the queue is left as it is (the tracker's `schedule` writes it)
+            self._transact(operations)
+            return
+        self._append_counted(ticket, operations, position, values["latest"])
+
+    def _append_counted(
+        self, ticket: Ticket, operations: list[tuple[str, dict[str, Any]]], position: dict[str, str], latest: str
+    ) -> None:
+        """A customer message's write that places its ticket in the queue (`position`; its last message at `latest`),
+        with the team's backlog counters: what the ticket counted for before is taken from the ticket as read (queued
+        while open or pending, `_as_read`) and checked in the same write. When the item says otherwise (a breach
+        flagged, or a place in the queue written, since it was read; a ticket queued before the counters), it is read
+        and the write made again from it; a ticket changed otherwise since it was read loses (WriteConflictError)."""
+        update = next(op["Update"] for role, op in operations if role == "ticket")
+        before: Mapping[str, Any] = _as_read(ticket)
+        for _ in range(_BACKLOG_ATTEMPTS):
+            wait = _wait_key(before.get("breached") is True, latest, ticket.id)
+            guard, names, guarded = _unchanged(before, _COUNTED_ATTRIBUTES)
+            counted = update | {
+                "ConditionExpression": f"{update['ConditionExpression']} AND {guard}",
+                "ExpressionAttributeNames": update["ExpressionAttributeNames"] | names,
+                "ExpressionAttributeValues": update["ExpressionAttributeValues"] | _values(wait_key=wait) | guarded,
+            }
+            after = {k: v for k, v in before.items() if k not in _QUEUE_ATTRIBUTES} | position | {"wait_key": wait}
+            attempt = [(role, {"Update": counted} if role == "ticket" else op) for role, op in operations]
+            attempt += self._backlog_change(ticket.team, _counted(before), _counted(after))
+            try:
+                self._transact(attempt, retry_conflicts=True)
+                return
+            except WriteConflictError as error:
+                if error.failed != ("ticket",):
+                    raise
+                item = self._get(f"TICKET#{ticket.id}", "META")
+                read = (ticket.status.value, iso(ticket.updated_at), iso(ticket.last_inbound_at))
+                if item is None or (item.get("status"), item.get("updated_at"), item.get("last_inbound_at")) != read:
+                    raise
+                before = item  # the same ticket; its queue attributes were not what it said
+        raise StoreUnavailableError("the ticket's place in the queue kept changing while a message was written")
 
     def _timer_operations(self, ticket_id: str, timers: Sequence[SlaTimer]) -> list[tuple[str, dict[str, Any]]]:
         """Start clocks in a ticket's write: each timer item (a first generation, or the one after the generation
@@ -947,9 +1007,25 @@ class Store:
             raise _mapped(error) from None
 
     def record_event(self, ticket_id: str, kind: EventKind, at: datetime, detail: dict[str, Any]) -> None:
-        """Add an entry to a ticket's history."""
+        """Add an entry to a ticket's history. A warning also flags the ticket `warned`, in the same transaction:
+        digests read near-breaches from the tickets of their window, not from each one's history."""
+        event = _event_item(ticket_id, kind, at, detail)
+        if kind is EventKind.WARNED:
+            flag = {
+                "TableName": self._table,
+                "Key": _key(f"TICKET#{ticket_id}", "META"),
+                "UpdateExpression": "SET warned = :yes",
+                "ConditionExpression": "attribute_exists(PK)",
+                "ExpressionAttributeValues": _values(yes=True),
+            }
+            try:
+                operations = [("event", {"Put": self._put(event)}), ("ticket", {"Update": flag})]
+                self._transact(operations, retry_conflicts=True)  # the ticket may be in a queue change just then
+                return
+            except WriteConflictError:
+                pass  # no such ticket: the history entry alone, as before tickets were flagged
         try:
-            self._db.put_item(TableName=self._table, Item=_to_item(_event_item(ticket_id, kind, at, detail)))
+            self._db.put_item(TableName=self._table, Item=_to_item(event))
         except ClientError as error:
             raise _mapped(error) from None
 
@@ -997,18 +1073,23 @@ class Store:
 
     def schedule(self, ticket: Ticket, next_due_at: datetime | None) -> None:
         """Where the ticket sits in its team's queue (`open_by_due`, see `_queue_position`): every open ticket is in
-        it, by its earliest running or breached deadline; a resolved one leaves it."""
-        key = _key(f"TICKET#{ticket.id}", "META")
-        position = _queue_position(ticket, next_due_at)
-        sets = ", ".join(f"{name} = :{name}" for name in position)
-        removes = ", ".join(name for name in ("next_due_at", "open_team", "due_key") if name not in position)
-        update: dict[str, Any] = {
-            "UpdateExpression": " ".join(p for p in (sets and f"SET {sets}", removes and f"REMOVE {removes}") if p)
-        }
-        if position:
-            update["ExpressionAttributeValues"] = _values(**position)
-        # only an existing ticket: an update would otherwise create a bare META item in the queue index
-        self._conditional(self._db.update_item, Key=key, ConditionExpression="attribute_exists(PK)", **update)
+        it, by its earliest running or breached deadline; a resolved one leaves it. Its place in `open_by_wait` and
+        the team's backlog counters move with it, in the same write (see "the open queue's counters" below)."""
+        for _ in range(_BACKLOG_ATTEMPTS):
+            item = self._get(f"TICKET#{ticket.id}", "META")
+            if item is None:
+                return  # only an existing ticket: a write would otherwise create a bare META item in the queue
+            position: dict[str, Any] = _queue_position(ticket, next_due_at)
+            if position:
+                position["wait_key"] = _wait_key(bool(item.get("breached")), item["last_inbound_at"], ticket.id)
+            sets = ", ".join(f"{name} = :{name}" for name in position)
+            removes = ", ".join(name for name in _QUEUE_ATTRIBUTES if name not in position)
+            expression = " ".join(p for p in (sets and f"SET {sets}", removes and f"REMOVE {removes}") if p)
+            update = self._guarded_update(item, expression, position, watched=_WAIT_ATTRIBUTES)
+            after = {k: v for k, v in item.items() if k not in _QUEUE_ATTRIBUTES} | position
+            if self._write_counted(update, self._backlog_change(ticket.team, _counted(item), _counted(after))):
+                return
+        raise StoreUnavailableError("the ticket kept changing while its place in the queue was written")
 
     def change_ticket(
         self,
@@ -1047,17 +1128,23 @@ class Store:
         self._transact(operations)
 
     def mark_breached(self, ticket_id: str) -> None:
-        """Flag the ticket as breached (the timer item already says which target, since when)."""
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=_key(f"TICKET#{ticket_id}", "META"),
-                UpdateExpression="SET breached = :yes",
-                ConditionExpression="attribute_exists(PK)",
-                ExpressionAttributeValues=_values(yes=True),
-            )
-        except ClientError as error:
-            raise _mapped(error) from None
+        """Flag the ticket as breached (the timer item already says which target, since when); once. A queued
+        ticket moves to the front of `open_by_wait` and into the team's breached count, in the same write."""
+        for _ in range(_BACKLOG_ATTEMPTS):
+            item = self._get(f"TICKET#{ticket_id}", "META")
+            if item is None:
+                raise WriteConflictError(["item"])
+            if item.get("breached") is True:
+                return
+            changes: dict[str, Any] = {"breached": True}
+            if "wait_key" in item:
+                changes["wait_key"] = _wait_key(True, item["last_inbound_at"], ticket_id)
+            expression = "SET " + ", ".join(f"{name} = :{name}" for name in changes)
+            update = self._guarded_update(item, expression, changes, watched=_WAIT_ATTRIBUTES)
+            counters = self._backlog_change(str(item["team"]), _counted(item), _counted(item | changes))
+            if self._write_counted(update, counters):
+                return
+        raise StoreUnavailableError("the ticket kept changing while it was flagged breached")
 
     # ------------------------------------------------ quarantine, acknowledgments
 
@@ -1322,6 +1409,155 @@ class Store:
 
     # ---- end of satisfaction
 
+    # ---- replies
+    # An agent's reply is an outbound message on its ticket (`MSG#<at>#out#<reply id>`) with its delivery state;
+    # `REPLYKEY#<ticket>#<Idempotency-Key>`/`REPLYKEY` keeps a retried request from making a second reply (kept 2
+    # days), and `OUT#<provider>#<provider message id>`/`OUT` leads a provider's status report to the message.
+
+    def put_reply(self, message: Message, sk: str, key: str | None, fingerprint: str, at: datetime) -> bool:
+        """Record a new reply (queued) and, with it, its idempotency key; False when the key was taken already (the
+        same request again, or a race with it): nothing is written then."""
+        attributes = _outbound_attributes(message)
+        operations: list[tuple[str, dict[str, Any]]] = [
+            ("message", {"Put": self._put({"PK": f"TICKET#{message.ticket_id}", "SK": sk, **attributes}, _NEW)})
+        ]
+        if key is not None:
+            claim = {
+                "PK": f"REPLYKEY#{message.ticket_id}#{key}",
+                "SK": "REPLYKEY",
+                "message_sk": sk,
+                "fingerprint": fingerprint,
+                TABLE.ttl_attribute: _epoch(at + _REPLY_KEY_KEEP),
+            }
+            operations.append(("key", {"Put": self._put(claim, _NEW)}))
+        try:
+            self._transact(operations)
+        except WriteConflictError as conflict:
+            if "key" in conflict.failed:
+                return False
+            raise
+        return True
+
+    def reply_key(self, ticket_id: str, key: str) -> tuple[str, str] | None:
+        """The reply an idempotency key made on a ticket: (its message's sort key, its request's fingerprint)."""
+        item = self._get(f"REPLYKEY#{ticket_id}#{key}", "REPLYKEY")
+        return None if item is None else (str(item["message_sk"]), str(item["fingerprint"]))
+
+    def outbound(self, ticket_id: str, sk: str) -> OutboundRecord | None:
+        """A reply as recorded, and whether its sending was counted as the team's response yet."""
+        item = self._get(f"TICKET#{ticket_id}", sk)
+        if item is None:
+            return None
+        return OutboundRecord(_message(item), sk, bool(item.get("counted")))
+
+    def reply_sent(
+        self,
+        ticket_id: str,
+        sk: str,
+        provider: str,
+        provider_ids: Sequence[str],
+        message_ids: Sequence[str],
+        at: datetime,
+    ) -> bool:
+        """The provider took the reply: `sent` (from `queued` only), its provider ids mapped to it for their status
+        reports, and an email's Message-IDs to its ticket (the customer's answer threads there), in one write.
+        False when it had left `queued` already (sent by an earlier try)."""
+        provider_id = provider_ids[0]
+        update = {
+            "TableName": self._table,
+            "Key": _key(f"TICKET#{ticket_id}", sk),
+            "UpdateExpression": "SET #state = :sent, state_rank = :rank, state_at = :at, provider_message_id = :id"
+            " REMOVE #error",
+            "ConditionExpression": "#state = :queued",
+            "ExpressionAttributeNames": {"#state": "state", "#error": "error"},
+            "ExpressionAttributeValues": _values(
+                sent=DeliveryState.SENT.value,
+                rank=DELIVERY_RANK[DeliveryState.SENT],
+                at=iso(at),
+                id=provider_id,
+                queued=DeliveryState.QUEUED.value,
+            ),
+        }
+        routes = [
+            {"PK": f"OUT#{provider}#{i}", "SK": "OUT", "ticket_id": ticket_id, "message_sk": sk} for i in provider_ids
+        ]
+        threads = [{"PK": f"MSGID#{i}", "SK": "MSGID", "ticket_id": ticket_id} for i in message_ids]
+        try:
+            self._transact(
+                [
+                    ("message", {"Update": update}),
+                    *(("route", {"Put": self._put(route)}) for route in routes),
+                    *(("thread", {"Put": self._put(thread)}) for thread in threads),
+                ]
+            )
+        except WriteConflictError:
+            return False
+        return True
+
+    def reply_failed(self, ticket_id: str, sk: str, error: str, at: datetime) -> bool:
+        """The reply will never be sent: `failed` with the provider's error (from `queued` only)."""
+        return self._conditional(
+            self._db.update_item,
+            Key=_key(f"TICKET#{ticket_id}", sk),
+            UpdateExpression="SET #state = :failed, state_rank = :rank, state_at = :at, #error = :error",
+            ConditionExpression="#state = :queued",
+            ExpressionAttributeNames={"#state": "state", "#error": "error"},
+            ExpressionAttributeValues=_values(
+                failed=DeliveryState.FAILED.value,
+                rank=DELIVERY_RANK[DeliveryState.FAILED],
+                at=iso(at),
+                error=error[:1000],
+                queued=DeliveryState.QUEUED.value,
+            ),
+        )
+
+    def reply_retrying(self, ticket_id: str, sk: str, error: str) -> None:
+        """A try failed in a way the next may not: the error shows on the still-queued reply."""
+        self._conditional(
+            self._db.update_item,
+            Key=_key(f"TICKET#{ticket_id}", sk),
+            UpdateExpression="SET #error = :error ADD attempts :one",
+            ConditionExpression="#state = :queued",
+            ExpressionAttributeNames={"#state": "state", "#error": "error"},
+            ExpressionAttributeValues=_values(error=error[:1000], one=1, queued=DeliveryState.QUEUED.value),
+        )
+
+    def reply_counted(self, ticket_id: str, sk: str) -> None:
+        """The reply's sending was counted as the team's response (the SLA clocks): never again."""
+        self._conditional(
+            self._db.update_item,
+            Key=_key(f"TICKET#{ticket_id}", sk),
+            UpdateExpression="SET counted = :yes",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues=_values(yes=True),
+        )
+
+    def advance_delivery(
+        self, provider: str, provider_message_id: str, state: DeliveryState, at: datetime, error: str | None
+    ) -> str | None:
+        """A provider's status report on a message we sent: its state moves forward to `state` (never back: a late
+        `sent` after `delivered` changes nothing). The ticket it is on when it moved; None when it did not, or when
+        the id is none of ours (a message sent from outside Intake)."""
+        route = self._get(f"OUT#{provider}#{provider_message_id}", "OUT")
+        if route is None:
+            return None
+        sets = ["#state = :state", "state_rank = :rank", "state_at = :at"]
+        values: dict[str, Any] = {"state": state.value, "rank": DELIVERY_RANK[state], "at": iso(at)}
+        if error is not None:
+            sets.append("#error = :error")
+            values["error"] = error[:1000]
+        moved = self._conditional(
+            self._db.update_item,
+            Key=_key(f"TICKET#{route['ticket_id']}", str(route["message_sk"])),
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression="attribute_exists(PK) AND state_rank < :rank",
+            ExpressionAttributeNames={"#state": "state", **({"#error": "error"} if error is not None else {})},
+            ExpressionAttributeValues=_values(**values),
+        )
+        return str(route["ticket_id"]) if moved else None
+
+    # ---- end of replies
+
     # --------------------------------------------------------------- plumbing
 
     def _put(
@@ -1345,20 +1581,20 @@ class Store:
             raise _mapped(error) from None
         return True
 
-    def _transact(self, operations: list[tuple[str, dict[str, Any]]]) -> None:
-        try:
-            self._db.transact_write_items(TransactItems=[op for _, op in operations])  # type: ignore[misc]
-        except ClientError as error:
-            code = error.response["Error"]["Code"]
-            if code == "TransactionCanceledException":
-                reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]
-                if "ConditionalCheckFailed" in reasons:
-                    failed = [
-                        role for (role, _), r in zip(operations, reasons, strict=False) if r == "ConditionalCheckFailed"
-                    ]
-                    raise WriteConflictError(failed) from None
-                raise StoreUnavailableError(",".join(reasons)) from None
-            raise _mapped(error) from None
+    def _transact(self, operations: list[tuple[str, dict[str, Any]]], *, retry_conflicts: bool = False) -> None:
+        """All the operations or none. `retry_conflicts`: a transaction cancelled only because another one held one
+        of its items (`TransactionConflict`, on the team's counter item that each of its queue changes updates) is
+        sent again a few milliseconds later, a few times: it wrote nothing, and its conditions are judged again."""
+        attempts = 1 + (_CONFLICT_RETRIES if retry_conflicts else 0)
+        for attempt in range(attempts):
+            try:
+                self._db.transact_write_items(TransactItems=[op for _, op in operations])  # type: ignore[misc]
+                return
+            except ClientError as error:
+                if attempt + 1 < attempts and _conflicted_only(error):
+                    time.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 - jitter, not a secret
+                    continue
+                raise _transaction_error(error, [role for role, _ in operations]) from None
 
     def _batch_get(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """The items found among `keys` (pk, sk), read consistently with as few BatchGetItem calls as DynamoDB takes
@@ -1408,10 +1644,25 @@ class Store:
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     # ---------------------------------------------------------------- digests
-    # What a team's digest reads (intake.digest): the `by_day` index one local day at a time, the team's
-    # `open_by_due` queue, each window ticket's warnings, and the satisfaction items of the survey contract
-    # (`SURVEYDAY#<team>#<local date>` per survey sent, `CSATDAY#<team>#<local date>` per score received).
-    # What is read grows with the window's tickets and the team's backlog, never with the table.
+    # What a team's digest reads (intake.digest): the `by_day` index one local day at a time (each ticket says
+    # whether it was `warned`), the team's backlog counters, the head of its `open_by_wait` queue and today's part
+    # of `open_by_due`, and the satisfaction items of the survey contract (`SURVEYDAY#<team>#<local date>` per
+    # survey sent, `CSATDAY#<team>#<local date>` per score received). A few queries per local day and three for the
+    # backlog: what is read grows with the window's tickets, not with the table nor with the open backlog.
+    #
+    # The open queue's counters: `BACKLOG#<team>`/`BACKLOG` holds, for the tickets of the team's queue that it
+    # counts, `open` (how many), `breached` (how many flagged breached) and `due#<UTC date>` (how many whose next
+    # deadline falls on that date: the overdue ones are those of the past dates, plus today's read from the index).
+    # They change (ADD) in the same transaction as the ticket's place in the queue: `create_ticket`, a customer
+    # message with its clocks (`append_message`: a new deadline, a pending ticket opened, a resolved one reopened),
+    # `schedule` (the tracker's: an agent's pending, resolve, reopen, priority change...), `mark_breached`, each
+    # conditioned on what the ticket counted for as read, so they cannot drift. An agent's `change_ticket` changes no
+    # queue attribute (a resolved ticket leaves the queue in the `schedule` that follows). A ticket is counted when
+    # it has a `wait_key` (its place in `open_by_wait`). Tickets queued before the counters existed have none: until
+    # no such ticket is left in the queue (`count_backlog` counts them in; any reschedule does too), `backlog` counts
+    # the whole queue, as digests did before, and marks the counters `complete` once it finds them all counted.
+    # Every queue change of a team updates its one counter item: a hot key, fine at a support team's pace (DynamoDB
+    # takes ~1,000 writes a second on one item; a conflict between two transactions is sent again).
 
     def day_tickets(self, team: str, day: date) -> list[Ticket]:
         """Tickets created on the team's local date `day`, oldest first (the `by_day` index)."""
@@ -1421,20 +1672,145 @@ class Store:
             KeyConditionExpression=f"{index.partition_key} = :day",
             ExpressionAttributeValues=_values(day=f"{team}#{day.isoformat()}"),
         )
-        return [_ticket(item) for item in items]
+        return [self._day_ticket(item) for item in items]
 
-    def open_tickets(self, team: str) -> list[Ticket]:
-        """The team's whole queue: every open ticket, the most urgent first (`open_by_due`)."""
+    def _day_ticket(self, item: dict[str, Any]) -> Ticket:
+        ticket = _ticket(item)
+        if "warned" not in item and not ticket.breached:
+            # written before tickets carried the flag (each one has it since): its history says
+            ticket = ticket.model_copy(update={"warned": self.was_warned(ticket.id)})
+        return ticket
+
+    def backlog(self, team: str, now: datetime, listed: int) -> OpenQueue:
+        """The team's open queue now: how many tickets, breached, overdue (next deadline at or before `now`), and the
+        first `listed` of them breached first, then by the longest wait (the oldest last customer message)."""
+        counters = self._get(f"{BACKLOG_ITEMS}{team}", "BACKLOG")
+        if counters is None or counters.get("complete") is not True:
+            return self._counted_backlog(team, now, listed)
+        today = now.astimezone(UTC).date().isoformat()
         index = _index("open_by_due")
-        items = self._query(
+        due_today = self._count(
+            IndexName=index.name,
+            KeyConditionExpression=f"{index.partition_key} = :team AND {index.sort_key} BETWEEN :midnight AND :now",
+            ExpressionAttributeValues=_values(team=team, midnight=f"{today}T00:00:00.000000Z", now=f"{iso(now)}#~"),
+        )
+        past = sum(int(n) for name, n in counters.items() if name.startswith("due#") and name[4:] < today)
+        return OpenQueue(
+            open=int(counters.get("open", 0)),
+            breached=int(counters.get("breached", 0)),
+            overdue=past + due_today,
+            longest_waiting=tuple(_ticket(item) for item in islice(self._waiting(team, listed), listed)),
+        )
+
+    def count_backlog(self, team: str) -> int:
+        """Count into the team's backlog counters the queued tickets written before there were counters (once,
+        after upgrading; harmless again); how many it counted."""
+        uncounted = [_ticket(item) for item in self._open_items(team) if "wait_key" not in item]
+        for ticket in uncounted:
+            self.schedule(ticket, ticket.next_due_at)  # the same place, now counted
+        self._complete_if_counted(team, list(self._open_items(team)))
+        return len(uncounted)
+
+    def _counted_backlog(self, team: str, now: datetime, listed: int) -> OpenQueue:
+        """The backlog from the whole queue, while the counters are not complete."""
+        items = list(self._open_items(team))
+        uncounted = self._complete_if_counted(team, items)
+        tickets = [_ticket(item) for item in items]
+        waiting = sorted(tickets, key=lambda t: _wait_key(t.breached, iso(t.last_inbound_at), t.id))
+        return OpenQueue(
+            open=len(tickets),
+            breached=sum(t.breached for t in tickets),
+            overdue=sum(t.next_due_at is not None and t.next_due_at <= now for t in tickets),
+            longest_waiting=tuple(waiting[:listed]),
+            uncounted=uncounted,
+        )
+
+    def _complete_if_counted(self, team: str, queued: Sequence[dict[str, Any]]) -> int:
+        """How many of the team's `queued` items its counters do not hold; none: the counters are marked complete
+        (for good: a ticket written before the counters cannot join the queue again without being counted)."""
+        uncounted = sum("wait_key" not in item for item in queued)
+        if not uncounted:
+            self._conditional(
+                self._db.update_item,
+                Key=_key(f"{BACKLOG_ITEMS}{team}", "BACKLOG"),
+                UpdateExpression="SET complete = :yes",
+                ExpressionAttributeValues=_values(yes=True),
+            )
+        return uncounted
+
+    def _open_items(self, team: str) -> Iterator[dict[str, Any]]:
+        index = _index("open_by_due")
+        return self._query(
             IndexName=index.name,
             KeyConditionExpression=f"{index.partition_key} = :team",
             ExpressionAttributeValues=_values(team=team),
         )
-        return [_ticket(item) for item in items]
+
+    def _waiting(self, team: str, limit: int) -> Iterator[dict[str, Any]]:
+        index = _index("open_by_wait")
+        return self._query(
+            IndexName=index.name,
+            KeyConditionExpression=f"{index.partition_key} = :team",
+            ExpressionAttributeValues=_values(team=team),
+            Limit=max(limit, 1),
+        )
+
+    def _backlog_change(
+        self, team: str, before: Mapping[str, int], after: Mapping[str, int]
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The counter item's part of a queue change: what the ticket counted for before, taken off, what it counts
+        for now, added; nothing when that is the same."""
+        change = Counter(after)
+        change.subtract(before)
+        deltas = {name: n for name, n in change.items() if n}
+        if not deltas:
+            return []
+        names = {f"#c{n}": name for n, name in enumerate(deltas)}
+        update = {
+            "TableName": self._table,
+            "Key": _key(f"{BACKLOG_ITEMS}{team}", "BACKLOG"),
+            "UpdateExpression": "ADD " + ", ".join(f"#c{n} :c{n}" for n in range(len(deltas))),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": _values(**{f"c{n}": delta for n, delta in enumerate(deltas.values())}),
+        }
+        return [("backlog", {"Update": update})]
+
+    def _guarded_update(
+        self, item: dict[str, Any], expression: str, values: dict[str, Any], *, watched: Sequence[str]
+    ) -> dict[str, Any]:
+        """An update of the ticket `item` was read from, made only if its `watched` attributes are still as read."""
+        condition, names, guard = _unchanged(item, watched)
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _key(str(item["PK"]), str(item["SK"])),
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+        }
+        if values or guard:
+            update["ExpressionAttributeValues"] = _values(**values) | guard
+        return update
+
+    def _write_counted(self, update: dict[str, Any], counters: list[tuple[str, dict[str, Any]]]) -> bool:
+        """The ticket's update and its counters' (if they change), all or nothing; False when the ticket changed
+        since it was read."""
+        if not counters:
+            return self._conditional(self._db.update_item, **{k: v for k, v in update.items() if k != "TableName"})
+        try:
+            self._transact([("ticket", {"Update": update}), *counters], retry_conflicts=True)
+        except WriteConflictError as error:
+            if "ticket" in error.failed:
+                return False
+            raise
+        return True
+
+    def open_tickets(self, team: str) -> list[Ticket]:
+        """The team's whole queue: every open ticket, the most urgent first (`open_by_due`)."""
+        return [_ticket(item) for item in self._open_items(team)]
 
     def was_warned(self, ticket_id: str) -> bool:
-        """Whether an SLA warning was sent for the ticket (a `warned` event in its history)."""
+        """Whether an SLA warning was sent for the ticket (a `warned` event in its history; the ticket's `warned`
+        flag says the same, for tickets written since it exists)."""
         return (
             self._count(
                 KeyConditionExpression="PK = :pk AND begins_with(SK, :evt)",
@@ -1479,6 +1855,17 @@ class Store:
 
 
 @dataclass(frozen=True)
+class OpenQueue:
+    """A team's open queue as a digest shows it."""
+
+    open: int
+    breached: int
+    overdue: int  # next SLA deadline at or before the digest's `now`
+    longest_waiting: tuple[Ticket, ...]  # breached first, then by the oldest last customer message
+    uncounted: int = 0  # queued tickets its counters do not hold yet: the whole queue was read
+
+
+@dataclass(frozen=True)
 class ScoreReceived:
     """A customer's answer to a satisfaction survey, as a digest reads it."""
 
@@ -1509,6 +1896,26 @@ def _decode_cursor(cursor: str) -> str:
     return decoded
 
 
+def _transaction_error(error: ClientError, roles: Sequence[str]) -> StoreError:
+    """A failed TransactWriteItems as our error: the roles whose condition failed, or unavailable."""
+    if error.response["Error"]["Code"] != "TransactionCanceledException":
+        return _mapped(error)
+    reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]
+    if "ConditionalCheckFailed" in reasons:
+        return WriteConflictError(
+            [role for role, r in zip(roles, reasons, strict=False) if r == "ConditionalCheckFailed"]
+        )
+    return StoreUnavailableError(",".join(reasons))
+
+
+def _conflicted_only(error: ClientError) -> bool:
+    """Cancelled because another transaction held one of its items, and for no other reason."""
+    if error.response["Error"]["Code"] != "TransactionCanceledException":
+        return False
+    reasons = {r.get("Code", "None") for r in error.response.get("CancellationReasons", [])}
+    return "TransactionConflict" in reasons and reasons <= {"TransactionConflict", "None"}
+
+
 def _mapped(error: ClientError) -> StoreError:
     code = error.response["Error"]["Code"]
     if code in _RETRYABLE:
@@ -1518,7 +1925,18 @@ def _mapped(error: ClientError) -> StoreError:
     return StoreError(code)
 
 
-_KEYS = ("PK", "SK", "created_key", "team_day", "open_team", "due_key", TABLE.ttl_attribute)
+_KEYS = (
+    "PK",
+    "SK",
+    "created_key",
+    "team_day",
+    "open_team",
+    "due_key",
+    "wait_key",
+    TABLE.ttl_attribute,
+    "state_rank",
+    "counted",
+)
 
 
 def _strip(item: dict[str, Any]) -> dict[str, Any]:
@@ -1554,6 +1972,7 @@ def _timer(item: dict[str, Any]) -> SlaTimer:
 
 def _message(item: dict[str, Any]) -> Message:
     fields = _strip(item)
+    fields.pop("attempts", None)  # a reply's failed tries: its error says the last
     fields["metadata"] = json.loads(fields.get("metadata", "{}"))
     return Message.model_validate(fields)
 
@@ -1578,6 +1997,16 @@ def _message_item(ticket_id: str, inbound: InboundMessage) -> dict[str, Any]:
     return {"PK": f"TICKET#{ticket_id}", "SK": _message_sk(inbound), **attributes}
 
 
+def _outbound_attributes(message: Message) -> dict[str, Any]:
+    attributes = message.model_dump(mode="json", exclude_none=True)
+    attributes["received_at"] = iso(message.received_at)
+    if message.state_at is not None:
+        attributes["state_at"] = iso(message.state_at)
+    attributes["metadata"] = json.dumps(message.metadata, sort_keys=True, default=str)
+    attributes["state_rank"] = DELIVERY_RANK[message.state or DeliveryState.QUEUED]
+    return attributes
+
+
 def _message_sk(inbound: InboundMessage) -> str:
     return f"MSG#{iso(inbound.received_at)}#{inbound.provider}#{inbound.provider_message_id}"
 
@@ -1590,6 +2019,53 @@ def _queue_position(ticket: Ticket, next_due_at: datetime | None) -> dict[str, s
     if next_due_at is None:
         return {"open_team": ticket.team, "due_key": f"~#{iso(ticket.created_at)}#{ticket.id}"}
     return {"next_due_at": iso(next_due_at), "open_team": ticket.team, "due_key": f"{iso(next_due_at)}#{ticket.id}"}
+
+
+_QUEUE_ATTRIBUTES = ("next_due_at", "open_team", "due_key", "wait_key")
+_COUNTED_ATTRIBUTES = ("open_team", "wait_key", "breached", "next_due_at")  # what a ticket's counts derive from
+_WAIT_ATTRIBUTES = (*_COUNTED_ATTRIBUTES, "last_inbound_at")  # and what its `wait_key` is written from
+
+
+def _wait_key(breached: bool, last_inbound_at: str, ticket_id: str) -> str:
+    """The `open_by_wait` index's sort key: breached first, then the longest waiting (the oldest last customer
+    message, an `iso` text); present with the queue position, on the tickets the backlog counters hold."""
+    return f"{0 if breached else 1}#{last_inbound_at}#{ticket_id}"
+
+
+def _counted(item: Mapping[str, Any]) -> Counter[str]:
+    """What a ticket item counts for in its team's backlog counters (nothing when not counted, or not queued)."""
+    if "wait_key" not in item or "open_team" not in item:
+        return Counter()
+    counts = Counter({"open": 1, "breached": 1 if item.get("breached") is True else 0})
+    if item.get("next_due_at"):
+        counts[f"due#{str(item['next_due_at'])[:10]}"] = 1
+    return counts
+
+
+def _as_read(ticket: Ticket) -> dict[str, Any]:
+    """The queue attributes a ticket read from the table has, as far as it shows them (what it counts for, see
+    `_counted`): queued and counted while open or pending, with its breach flag and its next deadline. A guess that
+    the write it is used in checks (`_unchanged`)."""
+    attributes: dict[str, Any] = {"breached": ticket.breached}
+    if ticket.next_due_at is not None:
+        attributes["next_due_at"] = iso(ticket.next_due_at)
+    if ticket.status.is_open:
+        attributes["open_team"] = ticket.team
+        attributes["wait_key"] = _wait_key(ticket.breached, iso(ticket.last_inbound_at), ticket.id)
+    return attributes
+
+
+def _unchanged(item: Mapping[str, Any], names: Sequence[str]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """A condition: the item still exists, each of `names` as read (or still absent); its names and values."""
+    terms, placeholders, values = ["attribute_exists(PK)"], {}, {}
+    for n, name in enumerate(names):
+        placeholders[f"#w{n}"] = name
+        if name in item:
+            terms.append(f"#w{n} = :w{n}")
+            values[f"w{n}"] = item[name]
+        else:
+            terms.append(f"attribute_not_exists(#w{n})")
+    return " AND ".join(terms), placeholders, _values(**values)
 
 
 def _event_item(ticket_id: str, kind: EventKind, at: datetime, detail: dict[str, Any]) -> dict[str, Any]:

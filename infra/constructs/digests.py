@@ -3,9 +3,11 @@
 EventBridge Scheduler runs one schedule per team x period the policy file enables (`teams.<id>.digests`), in the
 team's timezone (`ScheduleExpressionTimezone`), with no flexible window; it invokes the digest function with
 `{"team": <id>, "period": "daily"|"weekly"}` through a role that may invoke that one function (and reach the
-dead-letter queue). The function reads the window from the `by_day` and `open_by_due` indexes, claims the window
-once (`TOKEN#digest#...`, released when sending fails), archives the digest under `digests/`, announces it on
-Intake's bus (`DigestPublished`) and mails it with SES as the policy's `notifications.sender`. The api's
+dead-letter queue). The function reads the window from the `by_day` index and the team's backlog from its counters
+(`BACKLOG#<team>`, marked complete by the first digest that finds every queued ticket counted) and the
+`open_by_wait` and `open_by_due` indexes, claims the window once (`TOKEN#digest#...`, released when sending
+fails), archives the digest under `digests/`, announces it on Intake's bus (`DigestPublished`) and mails it with
+SES as the policy's `notifications.sender`. The api's
 `GET /digests/{team}/{period}` (an agent's preview) reads the same way and sends nothing; `POST` (publish now)
 invokes the digest function asynchronously with the window it settled and answers 202 (`publish_on_demand`): the
 publishing runs in the digest function's time, retries and dead-letter queue, not in the api's 10 seconds.
@@ -41,6 +43,7 @@ from infra.stage import Stage
 from intake.config import Policy
 from intake.digest.publish import CLAIM_SCOPE
 from intake.resources import DIGESTS_PREFIX
+from intake.store import BACKLOG_ITEMS
 
 DIGEST = FunctionSpec(
     "Digest",
@@ -48,8 +51,9 @@ DIGEST = FunctionSpec(
     "Publishes a team's daily or weekly digest (EventBridge Scheduler): S3 archive, DigestPublished, SES email",
     Duration.minutes(2),
 )
-# What the digest reads: the window's tickets by local day, the team's open queue (and items by key).
-READ_INDEXES = ("by_day", "open_by_due")
+# What the digest reads: the window's tickets by local day, the head of the team's queue and today's deadlines in it
+# (and items by key: the backlog counters).
+READ_INDEXES = ("by_day", "open_by_due", "open_by_wait")
 # Lambda's own retries of a failed invocation (the window is claimed once: a retry never sends twice), and how
 # late a digest may still go out; Scheduler's retries of an invocation it could not deliver.
 ASYNC_RETRIES = 2
@@ -144,6 +148,8 @@ class Digests(Construct):
         store = self._store
         # the window's claim (a conditional put) and its release when sending failed: those items only
         store.grant_items(function, ["dynamodb:PutItem", "dynamodb:DeleteItem"], [f"TOKEN#{CLAIM_SCOPE}#*"])
+        # the backlog counters' `complete` mark, set once it finds every queued ticket counted: those items only
+        store.grant_items(function, ["dynamodb:UpdateItem"], [f"{BACKLOG_ITEMS}*"])
         store.grant_key_for_writes(function)
         self._archive.grant_archive(function, (DIGESTS_PREFIX,))
         self._events.grant_put(function)

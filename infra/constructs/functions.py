@@ -2,7 +2,8 @@
 
 Every function runs `functions/` (the `intake` package and the policy file beside it) on the runtime
 and architecture of `infra.lambda_platform`, with the dependencies in one layer built by pip on
-this machine. Each role can do what its handler does and nothing more; the grants below say what.
+this machine (and the api function, when it signs people in to the console, the `console` extra's in a
+second one). Each role can do what its handler does and nothing more; the grants below say what.
 """
 
 from __future__ import annotations
@@ -91,10 +92,13 @@ API = FunctionSpec(
 
 
 def dependencies_layer(
-    scope: Construct, construct_id: str, *, project_root: Path, stage: Stage
+    scope: Construct, construct_id: str, *, project_root: Path, stage: Stage, extra: str | None = None
 ) -> lambda_.LayerVersion:
-    """The one layer: pyproject's runtime dependencies pinned by uv.lock, built by pip for the platform."""
-    requirements = bundling.runtime_requirements(project_root / "pyproject.toml", project_root / "uv.lock")
+    """The one layer: pyproject's runtime dependencies pinned by uv.lock, built by pip for the platform. With
+    `extra`, that optional group's packages (and theirs) that the one layer does not hold, for one function."""
+    pyproject, lock = project_root / "pyproject.toml", project_root / "uv.lock"
+    requirements = bundling.runtime_requirements(pyproject, lock, extra=extra)
+    what = "runtime packages" if extra is None else f"'{extra}' packages"
     return lambda_.LayerVersion(
         scope,
         construct_id,
@@ -105,7 +109,7 @@ def dependencies_layer(
         ),
         compatible_runtimes=[lambda_platform.RUNTIME],
         compatible_architectures=[lambda_platform.ARCHITECTURE],
-        description=f"Intake's {len(requirements)} runtime packages pinned by uv.lock (boto3 is the runtime's)",
+        description=f"Intake's {len(requirements)} {what} pinned by uv.lock (boto3 is the runtime's)",
         removal_policy=stage.removal_policy,
     )
 
@@ -143,6 +147,7 @@ class Functions(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._stage = stage
+        self._project_root = project_root
         self._added: list[lambda_.Function] = []  # built here for other capabilities (add_function)
         self.layer = dependencies_layer(self, "Dependencies", project_root=project_root, stage=stage)
         self.code = function_code(project_root / "functions", policy_file)
@@ -235,9 +240,17 @@ class Functions(Construct):
             grant_send_raw_email(self, function, senders)
             store.grant_items(function, ["dynamodb:DeleteItem"], [f"TOKEN#{ACK_CLAIM}#*"])
 
-    def serve_console(self, archive: RawArchive) -> None:
-        """The web console (routed when the policy file names a JWT issuer) is the api function's: it shows the
+    def serve_console(self, archive: RawArchive, secrets: ProviderSecrets) -> None:
+        """The web console (routed when the policy file has `api.jwt.console`) is the api function's: it signs
+        people in with the OIDC provider itself (the console's client secret, if any, is its alone), shows the
         pictures and offers the files customers sent, read from the archive (`GET /console/tickets/.../files/...`)."""
+        self.api.add_environment(setting("console_sign_in"), "oidc")
+        self.api.add_layers(  # PyJWT and cryptography: the api's alone (the one layer stays small for the others)
+            dependencies_layer(
+                self, "ConsoleDependencies", project_root=self._project_root, stage=self._stage, extra="console"
+            )
+        )
+        secrets.grant_console_client(self.api)
         archive.grant_read_attachments(self.api)
 
     def set_public_base_url(self, url: str) -> None:

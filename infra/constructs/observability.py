@@ -178,6 +178,15 @@ class Observability(Construct):
                 "/failures) shows each failed message's error; the consumer's log has its traceback.",
             )
 
+        self._alarm(
+            "RepliesFailed",
+            _business_metric("ReplyFailed"),
+            0,
+            "An agent's reply was not sent, for good: the provider refused it (a bad number, an unsubscribed "
+            "customer, a wrong credential) or kept failing for all its tries. The ticket shows the reply as failed "
+            "with the provider's error; the customer has not been answered.",
+        )
+
     def _build_function_alarms(self, functions: Sequence[lambda_.Function]) -> None:
         for function in functions:
             name = function.node.id

@@ -6,8 +6,14 @@ Each function reads only the secret values it uses (`intake.secrets`):
   receiver's alone.
 - `SurveyLinks` (when a team asks for satisfaction surveys): `CSAT_SECRET`, which the notifier signs survey links
   with and the receiver checks them with.
-- `WhatsAppToken` (when the policy file has `whatsapp`): `WHATSAPP_ACCESS_TOKEN`, which only ingest uses (media
-  downloads from the Graph API).
+- `WhatsAppToken` (when the policy file has `whatsapp`): `WHATSAPP_ACCESS_TOKEN`, which ingest downloads media with
+  and the sender sends replies with (the Graph API).
+- `TwilioSending` (when the policy file has `twilio`): `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY_SID` and
+  `TWILIO_API_KEY_SECRET`, which only the sender uses (replies through the Messages API); the auth token, which signs
+  Twilio's webhooks, stays in `Secret`, the receiver's.
+- `ConsoleClient` (when the policy file has `api.jwt.console`): `CONSOLE_CLIENT_SECRET`, the console's OIDC client
+  secret if the provider gave one (left `{}` for a public client), which only the api function uses (the sign-in's
+  code exchange).
 
 Each is a JSON object keyed like the local `INTAKE_<NAME>` variables. Operators set the values (see the README);
 the stack only creates them, holding `{}`.
@@ -24,9 +30,11 @@ from infra.acknowledgments import acknowledge
 from infra.stage import Stage
 from intake.channels import forms, mailgun, sendgrid, twilio, whatsapp
 from intake.config import ENV_PREFIX, Policy, PublicAuth
+from intake.console import CLIENT_SECRET as CONSOLE_CLIENT_SECRET
 from intake.satisfaction import SECRET_NAME as CSAT_SECRET
 from intake.secrets import HELD_APART
 
+TWILIO_SENDING = [twilio.ACCOUNT_SID_SECRET, twilio.API_KEY_SID_SECRET, twilio.API_KEY_SECRET]
 _NOT_ROTATED = (
     "The values are shared with providers (Typeform, a site's backend, Twilio, Meta) and must change there first; "
     "rotating them is an operator procedure (README), not a rotation Lambda."
@@ -68,6 +76,17 @@ class ProviderSecrets(Construct):
             if policy.whatsapp is not None
             else None
         )
+        self.twilio_sending = (
+            self._build_secret("TwilioSending", "the Twilio account and API key replies are sent with", TWILIO_SENDING)
+            if policy.twilio is not None
+            else None
+        )
+        signs_in = policy.api.jwt is not None and policy.api.jwt.console is not None
+        self.console_client = (
+            self._build_secret("ConsoleClient", "the console's OIDC client secret", [CONSOLE_CLIENT_SECRET])
+            if signs_in
+            else None
+        )
 
     def _build_secret(self, construct_id: str, what: str, keys: list[str]) -> secretsmanager.Secret:
         secret = secretsmanager.Secret(
@@ -96,6 +115,14 @@ class ProviderSecrets(Construct):
     def grant_whatsapp_token(self, function: lambda_.Function) -> None:
         """`WHATSAPP_ACCESS_TOKEN` alone, when the policy has WhatsApp (ingest downloads media with it)."""
         self._grant_apart(function, self.whatsapp_token, whatsapp.ACCESS_TOKEN)
+
+    def grant_twilio_sending(self, function: lambda_.Function) -> None:
+        """The account SID and API key replies are sent with, when the policy has Twilio (the sender's alone)."""
+        self._grant_apart(function, self.twilio_sending, twilio.ACCOUNT_SID_SECRET)
+
+    def grant_console_client(self, function: lambda_.Function) -> None:
+        """`CONSOLE_CLIENT_SECRET` alone, when the policy has `api.jwt.console` (the api signs people in with it)."""
+        self._grant_apart(function, self.console_client, CONSOLE_CLIENT_SECRET)
 
     @staticmethod
     def _grant_apart(function: lambda_.Function, secret: secretsmanager.Secret | None, name: str) -> None:

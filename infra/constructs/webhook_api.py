@@ -3,7 +3,9 @@
 Webhooks, /healthz and the satisfaction survey links (/csat/{token}) are open at the gateway (providers and
 customers cannot sign SigV4; the receiver checks each provider's own signature before it stores anything, and
 each survey token's HMAC and expiry); /tickets, /contacts, /quarantine, /digests and /failures require IAM (SigV4)
-or the JWTs of the policy file's `api.jwt`; with `api.jwt`, the web console (`GET /`, `/console/...`) too.
+or the JWTs of the policy file's `api.jwt`. With `api.jwt.console`, the web console (`GET /`, `/console/...`) is
+routed with no gateway authorizer: a browser sends cookies, not the bearer header the JWT authorizer reads, so the
+api function checks the console's OIDC session itself on every console request (`intake.handlers.console`).
 
 Each route belongs to one group, which has its own throttle (the stage's route settings) and its own server-error
 and latency metrics (metric filters on the access logs, which Observability alarms on): providers' webhooks,
@@ -31,6 +33,7 @@ from constructs import Construct
 from infra.acknowledgments import acknowledge
 from infra.stage import Stage
 from intake.config import Jwt
+from intake.console import CALLBACK_PATH
 
 # The stage's default, for what no route matches (a 404 costs a Lambda-free answer); each route has its group's.
 THROTTLE_RATE = 50
@@ -204,6 +207,8 @@ ROUTES = (
     Route(apigwv2.HttpMethod.GET, "/tickets/{ticket_id}", "api"),
     # An agent's response, pending, resolution, reopening: recorded on the ticket, SLA timers stopped/started
     Route(apigwv2.HttpMethod.POST, "/tickets/{ticket_id}/events", "api"),
+    # An agent's reply: recorded on the ticket and queued for the sender (202), sent on the customer's channel
+    Route(apigwv2.HttpMethod.POST, "/tickets/{ticket_id}/replies", "api"),
     # Why a ticket's clocks stand where they do: policy, targets, business time used and left
     Route(apigwv2.HttpMethod.GET, "/tickets/{ticket_id}/sla", "api"),
     # Email held back by its spam/virus/DMARC verdicts; releasing one makes it a ticket (and acknowledges it)
@@ -219,11 +224,17 @@ ROUTES = (
 
 
 # The web console (the api function's HTML pages, `intake.handlers.console`): routed only when the policy file's
-# `api.jwt` names an OIDC provider, behind its JWTs; IAM (SigV4) is for tools, and a browser cannot sign it.
+# `api.jwt.console` names the OIDC client people sign in with (IAM SigV4 is for tools: a browser cannot sign it).
+_CONSOLE_OPEN = (
+    "Browsers send the console's session cookie, not the Authorization header the gateway's JWT authorizer reads. "
+    "The api function checks the session on every console request (the provider's ID token: signature against its "
+    "JWKS, issuer, audience, expiry): a page without one is sent to the OIDC sign-in, a POST is refused (401); POSTs "
+    "must also come from the console's own origin."
+)
 CONSOLE_ROUTES = (
-    Route(apigwv2.HttpMethod.GET, "/", "api"),
-    Route(apigwv2.HttpMethod.GET, "/console/{proxy+}", "api"),
-    Route(apigwv2.HttpMethod.POST, "/console/{proxy+}", "api"),
+    Route(apigwv2.HttpMethod.GET, "/", "api", open_because=_CONSOLE_OPEN),
+    Route(apigwv2.HttpMethod.GET, "/console/{proxy+}", "api", open_because=_CONSOLE_OPEN),
+    Route(apigwv2.HttpMethod.POST, "/console/{proxy+}", "api", open_because=_CONSOLE_OPEN),
 )
 
 
@@ -284,7 +295,8 @@ class WebhookApi(Construct):
             cors_preflight=_cors(browser_origins),
         )
         self.stage = self._build_stage()
-        self.routes = ROUTES if jwt is None else (*ROUTES, *CONSOLE_ROUTES)
+        self.serves_console = jwt is not None and jwt.console is not None
+        self.routes = (*ROUTES, *CONSOLE_ROUTES) if self.serves_console else ROUTES
         self._build_routes(
             {
                 "receiver": integrations.HttpLambdaIntegration("Receiver", receiver),
@@ -301,6 +313,11 @@ class WebhookApi(Construct):
     def url(self) -> str:
         """`https://<id>.execute-api.<region>.amazonaws.com`, no trailing slash."""
         return self.http_api.api_endpoint
+
+    @property
+    def console_callback_url(self) -> str:
+        """Where the OIDC provider sends a browser back after signing in: the console client's redirect URI."""
+        return self.url + CALLBACK_PATH
 
     def form_webhook_url(self, form_id: str) -> str:
         return self.url + FORM_WEBHOOK_PATH.replace("{form_id}", form_id)

@@ -24,6 +24,8 @@ from intake.local.workers import poll_once
 from intake.queues import SqsQueue
 from intake.secrets import Secrets
 from intake.store import Store
+from tests.iam_calls import Enforcer, attributed, enforced
+from tests.iam_roles import synthesized_roles
 from tests.moto_stack import Resources, create_resources, emulated
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,3 +150,17 @@ def stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Stack]:
 
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
+
+
+@pytest.fixture(autouse=True)
+def iam_enforced(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Enforcer]:
+    """Every AWS call a function's handler makes here is held to that function's role as the stack synthesizes it
+    (`tests.iam_calls`): one the role does not allow is refused as AWS would, and fails the test."""
+    roles = synthesized_roles()
+    for module, name, handler in attributed(roles):
+        monkeypatch.setattr(module, name, handler)
+    with enforced(roles, stack.resources) as enforcer:
+        yield enforcer
+    failures = enforcer.failures()
+    if failures:
+        pytest.fail(failures, pytrace=False)

@@ -61,7 +61,7 @@ def test_a_dead_lettered_message_is_listed_with_its_error_and_replayed_into_one_
     assert (failure["queue"], failure["channel"], failure["receipt_id"]) == ("inbound", "form", receipt)
     assert (failure["error_type"], failure["error_message"], failure["attempts"]) == ("KeyError", "'billing'", 5)
     assert failure["first_try"] <= failure["last_try"]
-    assert listed["dead_letters"] == {"inbound": 1, "email": 0, "notifications": 0}
+    assert listed["dead_letters"] == {"inbound": 1, "email": 0, "notifications": 0, "sender": 0}
     # And listing it left it in the dead-letter queue, visible
     assert stack.get("/failures")[1]["items"] == [failure]
     # What was written before it failed, if anything, is a ticket without clocks

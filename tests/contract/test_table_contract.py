@@ -329,6 +329,247 @@ def test_was_warned_counts_only_warned_events(table: Table) -> None:
     ]
 
 
+def test_a_warning_flags_its_ticket_and_a_ticket_from_before_the_flag_is_read_from_its_history(table: Table) -> None:
+    store = table.store
+    warned, quiet, older = (open_ticket(store, n) for n in (1, 2, 3))
+    store.record_event(warned.id, EventKind.WARNED, T0 + timedelta(hours=1), {"target": "first_response"})
+    store.record_event(older.id, EventKind.WARNED, T0 + timedelta(hours=1), {"target": "first_response"})
+    # a ticket written before tickets carried the flag: its warning is only in its history
+    table.call("update_item", Key=key(f"TICKET#{older.id}", "META"), UpdateExpression="REMOVE warned")
+
+    assert (store.ticket(warned.id).warned, store.ticket(quiet.id).warned) == (True, False)
+    assert {t.id: t.warned for t in store.day_tickets("support", T0.date())} == {
+        warned.id: True,
+        quiet.id: False,
+        older.id: True,
+    }
+    assert [e.kind for e in store.ticket_detail(warned.id).events] == [EventKind.CREATED, EventKind.WARNED]
+    store.record_event(new_id(), EventKind.WARNED, T0, {})  # no such ticket: the history entry alone, as before
+
+
+# ------------------------------------------------------------------ the open queue's counters
+
+NOW = T0 + timedelta(days=2)
+
+
+def whole_queue(store: Store, now: datetime, team: str = "support") -> tuple[int, int, int, list[str]]:
+    """The backlog worked out from every ticket of the queue, as digests did before there were counters."""
+    tickets = store.open_tickets(team)
+    waiting = sorted(tickets, key=lambda t: (not t.breached, t.last_inbound_at, t.id))[:5]
+    overdue = sum(t.next_due_at is not None and t.next_due_at <= now for t in tickets)
+    return len(tickets), sum(t.breached for t in tickets), overdue, [t.id for t in waiting]
+
+
+def counted(store: Store, now: datetime, team: str = "support") -> tuple[int, int, int, list[str]]:
+    queue = store.backlog(team, now, 5)
+    assert queue.uncounted == 0
+    return queue.open, queue.breached, queue.overdue, [t.id for t in queue.longest_waiting]
+
+
+def test_the_backlog_counters_follow_every_queue_change(table: Table) -> None:
+    store = table.store
+    assert store.backlog("support", NOW, 5).open == 0  # a new table: nothing queued, the counters are complete
+    tickets = [open_ticket(store, n) for n in range(8)]
+    open_ticket(store, 9, team="billing")
+
+    assert counted(store, NOW) == whole_queue(store, NOW) == (8, 0, 0, [t.id for t in tickets[:5]])
+    # deadlines: overdue two days and two hours ago, on NOW's own date before and after it, tomorrow; none
+    for ticket, due in zip(
+        tickets, [T0, NOW - timedelta(hours=1), NOW, NOW + timedelta(minutes=1), NOW + timedelta(days=1)], strict=False
+    ):
+        store.schedule(ticket, due)
+    store.mark_breached(tickets[6].id)
+    store.mark_breached(tickets[6].id)  # once
+    store.mark_breached(tickets[0].id)
+    assert counted(store, NOW) == whole_queue(store, NOW)
+    assert counted(store, NOW)[:3] == (8, 2, 3)
+
+    # resolved: out of the queue and of its counts; reopened: back in them; a later deadline: no longer overdue
+    store.schedule(tickets[0].model_copy(update={"status": Status.RESOLVED}), None)
+    store.schedule(tickets[1], NOW + timedelta(hours=5))
+    store.mark_breached(tickets[7].id)
+    assert counted(store, NOW) == whole_queue(store, NOW)
+    assert counted(store, NOW)[:3] == (7, 2, 1)
+    store.schedule(store.ticket(tickets[0].id), T0)
+    assert counted(store, NOW) == whole_queue(store, NOW)
+    assert counted(store, NOW)[:3] == (8, 3, 2)
+    assert counted(store, NOW + timedelta(days=3)) == whole_queue(store, NOW + timedelta(days=3))
+    assert counted(store, NOW, team="billing") == whole_queue(store, NOW, team="billing")
+
+
+def test_a_queue_from_before_the_counters_is_counted_whole_until_every_ticket_in_it_is_counted(table: Table) -> None:
+    store = table.store
+    tickets = [open_ticket(store, n) for n in range(4)]
+    store.schedule(tickets[0], T0)
+    store.mark_breached(tickets[1].id)
+    # the table as a version without counters left it: no counters, no `wait_key` on the queued tickets
+    table.call("delete_item", Key=key("BACKLOG#support", "BACKLOG"))
+    for ticket in tickets:
+        table.call("update_item", Key=key(f"TICKET#{ticket.id}", "META"), UpdateExpression="REMOVE wait_key")
+
+    before = store.backlog("support", NOW, 5)
+    assert before.uncounted == 4  # read from the whole queue, its figures right all the same
+    assert (before.open, before.breached, before.overdue) == whole_queue(store, NOW)[:3] == (4, 1, 1)
+    assert [t.id for t in before.longest_waiting] == whole_queue(store, NOW)[3]
+    store.schedule(tickets[2], None)  # any change to its place in the queue counts a ticket in
+    assert store.backlog("support", NOW, 5).uncounted == 3
+
+    assert store.count_backlog("support") == 3
+    assert store.count_backlog("support") == 0
+    assert counted(store, NOW) == whole_queue(store, NOW)
+    store.schedule(tickets[1].model_copy(update={"status": Status.RESOLVED}), None)
+    assert counted(store, NOW) == whole_queue(store, NOW)
+
+
+def test_threads_moving_the_same_tickets_leave_the_counters_right(table: Table) -> None:
+    store = table.store
+    tickets = [open_ticket(store, n) for n in range(6)]
+    dues = [None, T0, NOW, NOW + timedelta(days=1)]
+
+    def move(n: int) -> None:
+        for step in range(12):
+            ticket = tickets[(n + step) % len(tickets)]
+            if step % 4 == 3:
+                store.mark_breached(ticket.id)
+            else:
+                status = Status.RESOLVED if (n + step) % 5 == 0 else Status.OPEN
+                store.schedule(ticket.model_copy(update={"status": status}), dues[(n * step) % len(dues)])
+
+    race(4, move)
+
+    assert counted(store, NOW) == whole_queue(store, NOW)
+
+
+def test_a_reply_counts_its_ticket_as_the_item_is_not_as_the_ticket_read_said(table: Table) -> None:
+    """A reply's write takes what its ticket counted for from the ticket as read; when the item says otherwise it is
+    read again: a breach flagged since, a resolved ticket the tracker had not taken out of the queue yet, a ticket
+    queued before the counters."""
+    store = table.store
+    flagged, resolved, older = (open_ticket(store, n) for n in (1, 2, 3))
+    read_before_its_breach = store.ticket(flagged.id)
+    store.mark_breached(flagged.id)
+    store.change_ticket(resolved, T0 + timedelta(hours=1), EventKind.RESOLVED, {}, sets={"status": "resolved"})
+    # one queued as a version without counters left it: no `wait_key`, not in the counters
+    table.call("update_item", Key=key(f"TICKET#{older.id}", "META"), UpdateExpression="REMOVE wait_key")
+    table.call(
+        "update_item",
+        Key=key("BACKLOG#support", "BACKLOG"),
+        UpdateExpression="ADD #open :less",
+        ExpressionAttributeNames={"#open": "open"},
+        ExpressionAttributeValues={":less": {"N": "-1"}},
+    )
+    assert counter_items(table) == {"open": 2, "breached": 1}  # the resolved one is still queued until rescheduled
+
+    def reply(ticket: Ticket, due: datetime | None, **reopen: bool) -> None:
+        message = inbound(provider_message_id=f"r-{ticket.id}", thread_key=ticket.thread_key, received_at=NOW)
+        known = ContactPlan(ticket.contact_id, is_new=False, name=None, new_identities=())
+        store.append_message(ticket, message, known, clocks=ClockPlan((), due), **reopen)
+
+    reply(read_before_its_breach, NOW + timedelta(hours=1))
+    reply(store.ticket(resolved.id), NOW + timedelta(hours=2), reopen=True)
+    reply(store.ticket(older.id), None)
+
+    assert counter_items(table) == {"open": 3, "breached": 1, f"due#{NOW.date()}": 2}  # the older one counted in
+    assert counted_whole(store) == {"open": 3, "breached": 1, f"due#{NOW.date()}": 2}
+    assert [t.id for t in store.backlog("support", NOW, 5).longest_waiting] == [flagged.id, resolved.id, older.id]
+    assert store.ticket(flagged.id).breached and store.ticket(resolved.id).status == Status.OPEN
+
+
+def counter_items(table: Table, team: str = "support") -> dict[str, int]:
+    """The team's counters as kept, without the ones back at zero."""
+    item = table.call("get_item", Key=key(f"BACKLOG#{team}", "BACKLOG"), ConsistentRead=True).get("Item", {})
+    return {name: int(value["N"]) for name, value in item.items() if "N" in value and int(value["N"])}
+
+
+def counted_whole(store: Store, team: str = "support") -> dict[str, int]:
+    """What the counters should hold, counted from every ticket of the queue."""
+    tickets = store.open_tickets(team)
+    counts = {"open": len(tickets), "breached": sum(t.breached for t in tickets)}
+    for ticket in tickets:
+        if ticket.next_due_at is not None:
+            name = f"due#{iso(ticket.next_due_at)[:10]}"
+            counts[name] = counts.get(name, 0) + 1
+    return {name: n for name, n in counts.items() if n}
+
+
+def test_threads_creating_answering_reopening_breaching_and_resolving_tickets_leave_the_counters_exact(
+    table: Table,
+) -> None:
+    """Every write that moves a ticket in its team's queue, racing on the same tickets: new tickets (with a deadline
+    or none), customer replies with their clocks (a pending ticket opened, a resolved one reopened), breaches, the
+    agent's pending and resolved with the tracker's reschedule, a new deadline. The counters are the whole count."""
+    store = table.store
+    tickets = [open_ticket(store, n, team="billing" if n == 5 else "support") for n in range(6)]
+    dues = [None, T0, NOW, NOW + timedelta(days=1), NOW - timedelta(minutes=1)]
+    created: list[str] = []
+
+    def create(n: int, step: int) -> None:
+        message = inbound(provider_message_id=f"new-{n}-{step}", thread_key=f"new-{n}-{step}", received_at=T0)
+        contact = ContactPlan(new_id(), is_new=True, name=None, new_identities=())
+        deadline = dues[(n + step) % len(dues)]
+        clock = [] if deadline is None else [timer().model_copy(update={"due_at": deadline})]
+        ticket = ticket_for(message, contact.contact_id)
+        store.create_ticket(ticket, message, contact, None, timers=clock)
+        created.append(ticket.id)
+
+    def reply(ticket_id: str, n: int, step: int) -> None:
+        for _ in range(20):  # as the ingest core does: a ticket changed meanwhile is read again
+            ticket = store.ticket(ticket_id)
+            if not ticket.status.is_open and ticket.status != Status.RESOLVED:
+                return
+            received = T0 + timedelta(hours=1 + step, minutes=n)
+            message = inbound(
+                provider_message_id=f"r-{ticket_id}-{n}-{step}", thread_key=ticket.thread_key, received_at=received
+            )
+            known = ContactPlan(ticket.contact_id, is_new=False, name=None, new_identities=())
+            clocks = ClockPlan((), dues[(n * step + 1) % len(dues)])
+            try:
+                store.append_message(ticket, message, known, reopen=ticket.status == Status.RESOLVED, clocks=clocks)
+                return
+            except WriteConflictError:
+                continue
+        raise AssertionError("a reply lost every time")
+
+    def act(ticket_id: str, status: Status, at: datetime) -> None:
+        """An agent's pending or resolved, then the tracker's reschedule (out of the queue when resolved)."""
+        ticket = store.ticket(ticket_id)
+        if not ticket.status.is_open:
+            return
+        kind = EventKind.RESOLVED if status == Status.RESOLVED else EventKind.PENDING
+        try:
+            store.change_ticket(ticket, at, kind, {}, sets={"status": status.value})
+        except WriteConflictError:
+            return  # a reply got there first
+        changed = store.ticket(ticket_id)
+        store.schedule(changed, None if status == Status.RESOLVED else changed.next_due_at)
+
+    def work(n: int) -> bool:
+        for step in range(10):
+            ticket = tickets[(n + step) % len(tickets)]
+            at = T0 + timedelta(hours=1 + step, minutes=n, seconds=30)
+            match (n + step) % 6:
+                case 0:
+                    create(n, step)
+                case 1:
+                    reply(ticket.id, n, step)
+                case 2:
+                    store.mark_breached(ticket.id)
+                case 3:
+                    act(ticket.id, Status.RESOLVED, at)
+                case 4:
+                    act(ticket.id, Status.PENDING, at)
+                case _:
+                    store.schedule(store.ticket(ticket.id), dues[(n + step) % len(dues)])
+        return True
+
+    assert race(4, work) == [True] * 4  # no thread failed
+    assert len(created) == 6
+    for team in ("support", "billing"):
+        assert counter_items(table, team) == counted_whole(store, team)
+        assert counted(store, NOW, team) == whole_queue(store, NOW, team)
+        assert counted(store, NOW + timedelta(days=2), team) == whole_queue(store, NOW + timedelta(days=2), team)
+
+
 def test_a_timer_generation_is_started_once_and_ended_once(table: Table) -> None:
     store = table.store
     ticket_id = new_id()

@@ -53,13 +53,21 @@ def _intake(*args: str, env: dict[str, str], timeout: float = 60) -> str:
 
 
 def test_tickets_list_prints_the_ticket(server: Server, ticket: dict[str, Any], env: dict[str, str]) -> None:
+    line = f"My order {uuid.uuid4().hex[:8]} never came."
+    unnamed = post_contact_with_files(server, {"email": "kim@example.com", "message": f"\n  {line}\nThanks"}, [])
+
     out = _intake("tickets", "list", "--url", server.url, env=env)
+
     header, *rows = out.splitlines()
-    assert header.split() == ["REF", "CREATED", "CHANNEL", "TEAM", "PRIORITY", "STATUS", "DUE", "MSGS", "SUBJECT"]
+    columns = ["REF", "CREATED", "CHANNEL", "TEAM", "PRIORITY", "STATUS", "DUE", "MSGS", "FROM", "SUBJECT"]
+    assert header.split() == columns
     [row] = [r for r in rows if r.startswith(ticket["reference"])]
     assert row.split()[3:7] == ["form", "support", "normal", "open"]
     assert row.split()[7:10] == [*ticket["next_due_at"][:16].split("T"), "1"]  # due: its first response's deadline
-    assert row.endswith(ticket["subject"])
+    assert re.search(rf"  Lin Chen +{ticket['subject']}$", row)
+    # a ticket without a subject shows who wrote (their address, without a name) and its first line
+    [row] = [r for r in rows if r.startswith(unnamed["reference"])]
+    assert re.search(rf"  kim@example\.com +{line} …$", row)  # more lines follow
 
 
 def test_a_list_cut_short_by_its_reader_ends_quietly(

@@ -28,7 +28,7 @@ def test_every_function_traces_actively(synthesized: Synthesized) -> None:
         if "/Functions/" in f["Metadata"]["aws:cdk:path"]
     ]
 
-    assert len(functions) == 7
+    assert len(functions) == 8
     for function in functions:
         assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}, function["Metadata"]["aws:cdk:path"]
 

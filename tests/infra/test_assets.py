@@ -1,4 +1,4 @@
-"""The one real bundling: pip builds the dependencies layer for arm64; the code asset carries the policy."""
+"""The one real bundling: pip builds the dependencies layers for arm64; the code asset carries the policy."""
 
 from __future__ import annotations
 
@@ -23,9 +23,11 @@ def test_the_layer_and_code_assets_build_without_docker(tmp_path: Path) -> None:
     app = App(outdir=str(tmp_path))  # bundling-stacks defaults to all: this bundles for real
     stack = Stack(app, "Assets")
     dependencies_layer(stack, "Dependencies", project_root=ROOT, stage=stage_named("dev"))
+    dependencies_layer(stack, "ConsoleDependencies", project_root=ROOT, stage=stage_named("dev"), extra="console")
     function_code(ROOT / "functions", ROOT / "intake.yaml").bind(stack)
     staged = list(tmp_path.glob("asset.*"))
-    (layer,) = [path for path in staged if (path / "python").is_dir()]
+    (console,) = [path for path in staged if (path / "python" / "jwt").is_dir()]
+    (layer,) = [path for path in staged if (path / "python").is_dir() and path != console]
     (code,) = [path for path in staged if (path / "intake").is_dir()]
     site = layer / "python"
 
@@ -43,6 +45,13 @@ def test_the_layer_and_code_assets_build_without_docker(tmp_path: Path) -> None:
     size = _size_mb(layer)
     print(f"\nlayer unzipped: {size:.1f} MB")
     assert size <= LAYER_LIMIT_MB
+    # the console's sign-in (api.jwt.console): PyJWT and cryptography for arm64, in the api function's layer alone
+    assert not list(site.glob("jwt")) and not list(site.glob("cryptography"))
+    signing = console / "python"
+    assert list(signing.glob("cryptography/hazmat/bindings/_rust.abi3.so"))
+    assert (signing / "jwt" / "__init__.py").exists()
+    assert not list(signing.glob("pydantic*")) and not list(signing.glob("boto*"))
+    print(f"console layer unzipped: {_size_mb(console):.1f} MB")
 
     assert (code / "intake.yaml").read_bytes() == (ROOT / "intake.yaml").read_bytes()
     assert (code / "intake" / "handlers" / "receiver.py").exists()

@@ -90,8 +90,21 @@ EXPECTED_ACKNOWLEDGMENTS = {
     # survey link secret and the WhatsApp token are secrets of their own
     *(
         ("AwsSolutions-IAM5[Resource::*]", f"Functions/{function}Role/DefaultPolicy")
-        for function in ("Receiver", "Ingest", "Email", "Api", "Notifier", "Digest", "Feedback")
+        for function in ("Receiver", "Ingest", "Email", "Api", "Notifier", "Digest", "Feedback", "Sender")
     ),
+    # replies (issue 18): the sender runs on the one runtime, writes the reply and the response (the table key's write
+    # actions), links attachments/ for the providers, stops the response clocks' executions (by pattern); its
+    # Twilio account and API key are a secret of their own
+    ("AwsSolutions-L1", "Functions/Sender"),
+    ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "Functions/SenderRole/DefaultPolicy"),
+    ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "Functions/SenderRole/DefaultPolicy"),
+    ("AwsSolutions-IAM5[Resource::<RawArchiveBucket3CBB4637.Arn>/attachments/*]", "Functions/SenderRole/DefaultPolicy"),
+    (
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+        "<SlaTimersStateMachineB0640E90.Name>:*]",
+        "Functions/SenderRole/DefaultPolicy",
+    ),
+    ("AwsSolutions-SMG4", "ProviderSecrets/TwilioSending"),
     ("AwsSolutions-L1", "Functions/Feedback"),
     ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "Functions/FeedbackRole/DefaultPolicy"),
     ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "Functions/FeedbackRole/DefaultPolicy"),

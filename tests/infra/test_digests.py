@@ -167,26 +167,28 @@ def test_the_digest_function_reads_the_window_claims_it_once_archives_announces_
     sender = synthesized.policy_file.policy.notifications.sender
 
     assert function["Properties"]["Handler"] == "intake.handlers.digest.handler"
-    # reads: items by key and queries on the table, the by_day and open_by_due indexes, no other index
+    # reads: items by key and queries on the table, the by_day, open_by_due and open_by_wait indexes, no other index
     (reads,) = _with(statements, "dynamodb:Query")
     assert set(_as_list(reads["Action"])) == {"dynamodb:GetItem", "dynamodb:Query"}
+    indexes = ("by_day", "open_by_due", "open_by_wait")
     assert json.dumps(reads["Resource"], sort_keys=True) == json.dumps(
-        [
-            _arn(table),
-            *({"Fn::Join": ["", [_arn(table), f"/index/{index}"]]} for index in ("by_day", "open_by_due")),
-        ],
+        [_arn(table), *({"Fn::Join": ["", [_arn(table), f"/index/{index}"]]} for index in indexes)],
         sort_keys=True,
     )
-    # writes: its own claim, and its release, only
+    # writes: its own claim, and its release; the backlog counters' `complete` mark; nothing else
     (claims,) = _with(statements, "dynamodb:PutItem")
     assert set(_as_list(claims["Action"])) == {"dynamodb:PutItem", "dynamodb:DeleteItem"}
     assert claims["Resource"] == _arn(table)
     assert claims["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"TOKEN#{CLAIM_SCOPE}#*"]}}
+    (counters,) = _with(statements, "dynamodb:UpdateItem")
+    assert (_as_list(counters["Action"]), counters["Resource"]) == (["dynamodb:UpdateItem"], _arn(table))
+    assert counters["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["BACKLOG#*"]}}
     assert {a for a in _actions(statements) if a.startswith("dynamodb:")} == {
         "dynamodb:GetItem",
         "dynamodb:Query",
         "dynamodb:PutItem",
         "dynamodb:DeleteItem",
+        "dynamodb:UpdateItem",
     }
     # the archive: PutObject under digests/ only
     (put,) = _with(statements, "s3:PutObject")

@@ -40,7 +40,7 @@ def _refs(value: Any) -> str:
 # ------------------------------------------------------------------ functions
 
 
-OUR_FUNCTIONS = 7  # receiver, ingest, email, api, notifier, digest, feedback
+OUR_FUNCTIONS = 8  # receiver, ingest, email, api, notifier, digest, feedback, sender
 
 
 def _ours(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
@@ -216,6 +216,7 @@ def test_each_function_reads_only_the_secrets_it_uses(synthesized: Synthesized) 
         "Secret": synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/Secret")[0],
         "SurveyLinks": synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/SurveyLinks")[0],
         "WhatsAppToken": synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/WhatsAppToken")[0],
+        "TwilioSending": synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/TwilioSending")[0],
     }
     by_id = {logical_id: name for name, logical_id in names.items()}
     readers: dict[str, set[str]] = {}
@@ -228,6 +229,7 @@ def test_each_function_reads_only_the_secrets_it_uses(synthesized: Synthesized) 
         "FunctionsReceiver": {"Secret", "SurveyLinks"},
         "FunctionsIngest": {"WhatsAppToken"},
         "FunctionsNotifier": {"SurveyLinks"},
+        "FunctionsSender": {"TwilioSending", "WhatsAppToken"},  # replies: never the webhook secrets
     }
     _, survey = synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/SurveyLinks")
     _, token = synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/WhatsAppToken")
@@ -254,7 +256,8 @@ def test_runtime_secrets_read_each_name_from_its_own_secret_only() -> None:
 
     assert (secrets.get("FORM_CONTACT_SECRET"), secrets.get("CSAT_SECRET")) == ("f", "s")
     assert secrets.get("WHATSAPP_ACCESS_TOKEN") is None  # held apart, and this function was not given it
-    assert set(HELD_APART.values()) <= {"survey_secret_arn", "whatsapp_token_arn"}
+    held = {"survey_secret_arn", "whatsapp_token_arn", "console_secret_arn", "twilio_sending_arn"}
+    assert set(HELD_APART.values()) <= held
 
 
 def test_ingest_reads_and_writes_tickets_on_the_table_and_its_named_indexes(synthesized: Synthesized) -> None:
@@ -477,6 +480,7 @@ def test_tickets_need_iam_and_webhooks_are_open_to_providers(synthesized: Synthe
         "GET /tickets/{ticket_id}": "AWS_IAM",
         "GET /contacts/{contact_id}": "AWS_IAM",
         "POST /tickets/{ticket_id}/events": "AWS_IAM",
+        "POST /tickets/{ticket_id}/replies": "AWS_IAM",
         "GET /tickets/{ticket_id}/sla": "AWS_IAM",
         "GET /quarantine": "AWS_IAM",
         "POST /quarantine/{quarantine_id}/release": "AWS_IAM",
@@ -593,7 +597,8 @@ def test_there_is_one_dashboard(synthesized: Synthesized) -> None:
 
 def test_twilio_numbers_have_their_urls_and_the_token_has_its_key(synthesized: Synthesized) -> None:
     outputs = synthesized.template["Outputs"]
-    paths = {name: outputs[name]["Value"]["Fn::Join"][1][-1] for name in outputs if name.startswith("Twilio")}
+    urls = [name for name in outputs if name.startswith("Twilio") and name.endswith("Url")]
+    paths = {name: outputs[name]["Value"]["Fn::Join"][1][-1] for name in urls}
     assert paths == {
         "TwilioVoiceUrl": "/webhooks/twilio/voice",
         "TwilioMessagingUrl": "/webhooks/twilio/messaging",

@@ -106,3 +106,14 @@ def test_the_layer_pins_pyproject_dependencies_to_the_lock_and_leaves_boto3_to_t
     for name in ("aws-lambda-powertools", "pydantic", "pydantic-core", "python-ulid", "phonenumberslite", "pyyaml"):
         assert requirements[name] == locked[name]
     assert not {"boto3", "botocore", "s3transfer", "jmespath", "urllib3"} & set(requirements)
+
+
+def test_the_consoles_sign_in_packages_are_a_layer_of_their_own_beside_the_one_layer() -> None:
+    from infra.bundling import runtime_requirements
+
+    pins = (ROOT / "pyproject.toml", ROOT / "uv.lock")
+    console = dict(line.split("==") for line in runtime_requirements(*pins, extra="console"))
+    base = dict(line.split("==") for line in runtime_requirements(*pins))
+
+    assert {"pyjwt", "cryptography", "cffi"} <= set(console)  # pyjwt[crypto]
+    assert not set(console) & set(base)

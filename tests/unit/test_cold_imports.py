@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-HANDLERS = ("receiver", "ingest", "api", "console", "notifier", "digest", "email", "feedback")
-SQS_CONSUMERS = {"ingest", "notifier", "email"}
+HANDLERS = ("receiver", "ingest", "api", "console", "notifier", "digest", "email", "feedback", "sender")
+SQS_CONSUMERS = {"ingest", "notifier", "email", "sender"}
 
 # No handler needs these to start: each is imported where its one path runs
 NEVER = (

@@ -165,3 +165,31 @@ def test_environment_error_keeps_the_reason_as_written() -> None:
     with pytest.raises(ConfigError) as raised:
         Settings.from_env({"INTAKE_MAX_BODY_BYTES": "0"})
     assert raised.value.errors == ["INTAKE_MAX_BODY_BYTES: Input should be greater than 0"]
+
+
+CONSOLE = VALID + "api:\n  jwt:\n    issuer: https://auth.example.com\n    audience: [intake-agents]\n    console: "
+
+
+def test_the_console_sign_in_takes_a_client_id_and_asks_openid_email_profile_by_default(tmp_path: Path) -> None:
+    policy = load_policy(write(tmp_path, CONSOLE + "{client_id: 3n4b5urk1ft4fl3mg5e62d9ado}\n"))
+
+    assert policy.api.jwt is not None and policy.api.jwt.console is not None
+    assert policy.api.jwt.console.client_id == "3n4b5urk1ft4fl3mg5e62d9ado"
+    assert policy.api.jwt.console.scopes == ["openid", "email", "profile"]
+
+
+@pytest.mark.parametrize(
+    ("console", "path", "reason"),
+    [
+        ("{}", "api.jwt.console.client_id", "Field required"),
+        ("{client_id: 'has space'}", "api.jwt.console.client_id", "should match pattern"),
+        ("{client_id: c, scopes: [email]}", "api.jwt.console.scopes", "must include openid"),
+        ("{client_id: c, scopes: [openid, email, email]}", "api.jwt.console.scopes", "names email more than once"),
+        ("{client_id: c, scopes: ['openid email']}", "api.jwt.console.scopes.0", "should match pattern"),
+        ("{client_id: c, client_secret: s}", "api.jwt.console.client_secret", "Extra inputs are not permitted"),
+    ],
+)
+def test_a_bad_console_sign_in_is_named_with_its_reason(tmp_path: Path, console: str, path: str, reason: str) -> None:
+    errors = errors_of(write(tmp_path, CONSOLE + console + "\n"))
+
+    assert any(e.startswith(f"{path}:") and reason in e for e in errors), errors

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jinja2 import UndefinedError
 
-from intake.notify.render import duration, excerpt, local_time, render
+from intake.notify.render import duration, local_time, render
+from intake.text import excerpt, snippet
 
 NOW = datetime(2026, 12, 1, 12, 20, tzinfo=UTC)  # Tue 1 Dec 2026, 13:20 in Paris (CET, UTC+1)
 SLA_KINDS = ("warning", "breach", "escalation")
@@ -243,3 +244,9 @@ def test_excerpt_is_always_short(text: str) -> None:
     assert len(lines) <= 4
     assert all(len(line) <= 162 and "\n" not in line for line in lines)
     assert sum(len(line) for line in lines) <= 402
+
+
+def test_a_snippet_is_the_first_line_collapsed_and_cut() -> None:
+    assert snippet("\n\n  Hello\t there  \nsecond line") == "Hello there …"
+    assert snippet("x" * 500) == "x" * 119 + "…"
+    assert snippet("  \n ") is None and snippet(None) is None

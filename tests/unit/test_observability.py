@@ -62,3 +62,18 @@ def test_importing_every_handler_outside_lambda_imports_no_xray_sdk() -> None:
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_with_metrics_off_no_number_of_business_events_prints_a_metric_set(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Powertools prints a set once it holds 100 values even when metrics are off: `intake serve` wrote one to its
+    # terminal every 100 forms
+    from intake.observability import count, metrics
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    for _ in range(250):
+        count("TicketCreated")
+
+    assert capsys.readouterr().out == ""
+    assert not metrics.metric_set

@@ -142,6 +142,7 @@ ROUTES = {
     ("/tickets", "get"): {"200", "400"},
     ("/tickets/{ticket_id}", "get"): {"200", "404"},
     ("/tickets/{ticket_id}/events", "post"): {"200", "400", "404", "409"},
+    ("/tickets/{ticket_id}/replies", "post"): {"202", "400", "404", "409", "413", "422"},
     ("/tickets/{ticket_id}/sla", "get"): {"200", "404"},
     ("/contacts/{contact_id}", "get"): {"200", "404"},
     ("/quarantine", "get"): {"200", "400"},

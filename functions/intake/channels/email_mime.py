@@ -17,7 +17,6 @@ import mimetypes
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email import policy as email_policy
 from email.feedparser import BytesFeedParser
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parsedate_to_datetime
@@ -26,6 +25,7 @@ from typing import Any, Self
 from mailparser_reply import EmailMessage as ReplyMessage  # type: ignore[import-untyped]
 
 from intake.limits import clipped
+from intake.mail_policy import DEFAULT
 
 DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_PARTS = 100  # MIME parts read, containers included, in the order they come
@@ -178,10 +178,11 @@ class _Part(EmailMessage):
     """
 
     def __init__(self, tally: list[int]) -> None:
-        super().__init__(policy=email_policy.default)
+        super().__init__(policy=DEFAULT)
         tally[0] += 1
         self.number = tally[0]
         self.depth = 0
+        self._parsed: dict[tuple[str, int], Any] = {}
 
     def attach(self, payload: Self) -> None:  # type: ignore[override]  # as MIMEPart's own
         payload.depth = self.depth + 1  # the parser attaches each part to its parent before reading its headers
@@ -197,12 +198,19 @@ class _Part(EmailMessage):
         return None
 
     def get(self, name: str, failobj: Any = None) -> Any:
-        """A header the policy parses into an object; one too long to parse in good time reads as missing."""
-        if name.lower() in _STRUCTURE and any(
-            len(value) > _MAX_STRUCTURE_CHARS for key, value in self.raw_items() if key.lower() == name.lower()
-        ):
-            return failobj
-        return super().get(name, failobj)
+        """A header the policy parses into an object; one too long to parse in good time reads as missing. Each is
+        parsed once: the parser and the walk ask for a part's Content-Type about 30 times per email."""
+        key = (name.lower(), len(self))  # the parser only appends headers: a new one is a new key
+        value = self._parsed.get(key, _UNPARSED)
+        if value is _UNPARSED:
+            if key[0] in _STRUCTURE and any(
+                len(raw) > _MAX_STRUCTURE_CHARS for found, raw in self.raw_items() if found.lower() == key[0]
+            ):
+                value = _MISSING
+            else:
+                value = super().get(name, _MISSING)
+            self._parsed[key] = value
+        return failobj if value is _MISSING else value
 
     def get_content_type(self) -> str:
         if self.beyond is not None:
@@ -217,12 +225,13 @@ class _Part(EmailMessage):
 # that grows with the square of their parameters: 400 kB of Content-Type took minutes. Real ones are short.
 _STRUCTURE = frozenset({"content-type", "content-disposition", "content-transfer-encoding", "content-id"})
 _MAX_STRUCTURE_CHARS = 8 * 1024
+_UNPARSED, _MISSING = object(), object()
 
 
 def _bounded_parse(raw: bytes) -> tuple[Message, bool]:
     """The message's MIME tree, and whether bytes were left unread because the parts ran over `MAX_PARTS`."""
     tally = [0]
-    parser = BytesFeedParser(lambda: _Part(tally), policy=email_policy.default)
+    parser = BytesFeedParser(lambda: _Part(tally), policy=DEFAULT)
     unread = False
     for start in range(0, len(raw), _FEED_BYTES):
         parser.feed(raw[start : start + _FEED_BYTES])
@@ -547,7 +556,7 @@ def _content(part: Message, facts: _Facts) -> bytes:
 
 
 def _message_bytes(message: Message) -> bytes:
-    return message.as_bytes(policy=email_policy.default.clone(linesep="\r\n"))
+    return message.as_bytes(policy=DEFAULT.clone(linesep="\r\n"))
 
 
 def _text_of(part: Message, facts: _Facts) -> str:

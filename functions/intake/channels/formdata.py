@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from email import policy as email_policy
 from email.errors import HeaderParseError
 from email.message import EmailMessage, Message
 from email.parser import Parser
 
 from intake.errors import FieldInvalidError
+from intake.mail_policy import DEFAULT
 from intake.model import WebhookRequest
 
 
@@ -86,7 +86,7 @@ def first(found: list[Part], name: str) -> Part | None:
 
 def _part(head: bytes, content: bytes) -> Part | None:
     # Part headers are ASCII by the RFC, but file names arrive as raw UTF-8 too
-    headers = Parser(policy=email_policy.default).parsestr(text(head) + "\n\n", headersonly=True)
+    headers = Parser(policy=DEFAULT).parsestr(text(head) + "\n\n", headersonly=True)
     name = headers.get_param("name", header="content-disposition")
     if not isinstance(name, str):
         return None

@@ -10,7 +10,6 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from email import policy as email_policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any
@@ -26,6 +25,7 @@ from intake.errors import (
     UnsupportedMediaTypeError,
     built_or_field_error,
 )
+from intake.mail_policy import DEFAULT
 from intake.model import EMAIL_PATTERN, Attachment, Channel, InboundMessage, Priority, Sender, WebhookRequest
 
 PROVIDER = "forms"
@@ -248,7 +248,7 @@ def _text(value: Any) -> str:
 
 def _multipart(form: Form, request: WebhookRequest) -> Submission:
     header = f"Content-Type: {request.header('content-type')}\r\nMIME-Version: 1.0\r\n\r\n".encode()
-    document = BytesParser(policy=email_policy.default).parsebytes(header + request.body)
+    document = BytesParser(policy=DEFAULT).parsebytes(header + request.body)
     if not document.is_multipart():
         raise FieldInvalidError("(body)", "is not a multipart/form-data body with a boundary")
     pairs: list[tuple[str, str]] = []

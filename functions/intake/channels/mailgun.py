@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from email import policy as email_policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from typing import Any
@@ -27,6 +26,7 @@ from urllib.parse import unquote_to_bytes
 
 from intake.channels import formdata, jsonbody, signatures
 from intake.errors import PermanentlyUnacceptableError, SignatureInvalidError, UnsupportedMediaTypeError
+from intake.mail_policy import DEFAULT
 from intake.model import WebhookRequest
 
 PROVIDER = "mailgun"
@@ -70,7 +70,7 @@ def raw_mime(request: WebhookRequest) -> bytes:
     parts = _parts(request)
     body_mime = formdata.first(parts, "body-mime")
     if body_mime is not None and body_mime.content.strip():
-        headers = BytesParser(policy=email_policy.default).parsebytes(body_mime.content, headersonly=True)
+        headers = BytesParser(policy=DEFAULT).parsebytes(body_mime.content, headersonly=True)
         if not _has_sender(headers, parts):
             raise PermanentlyUnacceptableError("the message has no sender: no From header, no sender field")
         return body_mime.content
@@ -85,7 +85,7 @@ def _rebuilt(parts: list[formdata.Part]) -> bytes:
         part = formdata.first(parts, name)
         return None if part is None else formdata.text(part.content, part.charset)
 
-    message = EmailMessage(policy=email_policy.default)
+    message = EmailMessage(policy=DEFAULT)
     for name, value in _message_headers(text("message-headers")):
         if name.lower() not in _STRUCTURAL:
             formdata.set_header(message, name, _FOLD.sub("", value))

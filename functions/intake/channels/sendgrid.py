@@ -18,13 +18,13 @@ rather than losing the mail.
 from __future__ import annotations
 
 import re
-from email import policy as email_policy
 from email.message import EmailMessage
 from email.parser import Parser
 from typing import Any
 
 from intake.channels import formdata, jsonbody, signatures
 from intake.errors import FieldInvalidError, SignatureInvalidError, UnsupportedMediaTypeError
+from intake.mail_policy import DEFAULT
 from intake.model import WebhookRequest
 
 PROVIDER = "sendgrid"
@@ -81,8 +81,8 @@ def _rebuilt(parts: list[formdata.Part], headers: formdata.Part) -> bytes:
         part = formdata.first(parts, name)
         return None if part is None else formdata.text(part.content, charsets.get(name), part.charset)
 
-    message = EmailMessage(policy=email_policy.default)
-    original = Parser(policy=email_policy.default).parsestr(
+    message = EmailMessage(policy=DEFAULT)
+    original = Parser(policy=DEFAULT).parsestr(
         formdata.text(headers.content, charsets.get("headers"), headers.charset).strip() + "\n\n", headersonly=True
     )
     for name, value in original.items():

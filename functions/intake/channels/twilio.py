@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, parse_qsl
 from xml.etree import ElementTree as ET
 
 from intake.channels import jsonbody, signatures
+from intake.channels.sending import OutboundReply, SendContext, SendFailedError, Sent, post, required_secret
 from intake.config import Greeting, Policy, Twilio
 from intake.errors import FieldInvalidError, SignatureInvalidError, UnsupportedMediaTypeError, built_or_field_error
 from intake.model import (
@@ -26,6 +27,8 @@ from intake.model import (
     CallEvent,
     CallEventKind,
     Channel,
+    DeliveryState,
+    DeliveryStatus,
     InboundMessage,
     Recording,
     Sender,
@@ -576,3 +579,83 @@ _MESSAGE_PARAMS = {
     "text": "Body",
     "thread_key": "From",
 }
+
+
+# ------------------------------------------------------------------------------------ replies and their statuses
+
+ACCOUNT_SID_SECRET = "TWILIO_ACCOUNT_SID"  # noqa: S105 - the secret's name: INTAKE_TWILIO_ACCOUNT_SID locally
+# An API key (its SID and secret) authenticates the sender in place of the auth token, which stays the receiver's
+# alone (it signs the webhooks); without one (locally, in tests) the account SID and auth token do.
+API_KEY_SID_SECRET = "TWILIO_API_KEY_SID"  # noqa: S105 - a secret's name
+API_KEY_SECRET = "TWILIO_API_KEY_SECRET"  # noqa: S105 - a secret's name
+API_VERSION = "2010-04-01"
+# Twilio's MessageStatus → ours; the others (queued, accepted, scheduled, sending) say nothing new
+_DELIVERY_STATES = {
+    "sent": DeliveryState.SENT,
+    "delivered": DeliveryState.DELIVERED,
+    "read": DeliveryState.READ,
+    "failed": DeliveryState.FAILED,
+    "undelivered": DeliveryState.FAILED,
+    "canceled": DeliveryState.FAILED,
+}
+
+
+def send(reply: OutboundReply, ctx: SendContext) -> Sent:
+    """An SMS/MMS, or a WhatsApp message, through the Messages API: `POST /2010-04-01/Accounts/{sid}/Messages.json`
+    with basic auth (an API key's SID and secret, else the account SID and auth token), `To` and `From`
+    (`whatsapp:`-prefixed on WhatsApp; From = the number the customer wrote to), `Body`, a `MediaUrl` per attachment,
+    and `StatusCallback` = our messaging webhook, which Twilio signs as it signs every webhook. The answer's `sid` is
+    what the status callbacks name."""
+    account = required_secret(ctx, ACCOUNT_SID_SECRET)
+    key_sid, key_secret = ctx.secret(API_KEY_SID_SECRET), ctx.secret(API_KEY_SECRET)
+    credentials = (key_sid, key_secret) if key_sid and key_secret else (account, required_secret(ctx, TOKEN_SECRET))
+    prefix = "whatsapp:" if reply.channel == Channel.WHATSAPP.value else ""
+    form = [("To", prefix + reply.to), ("From", prefix + reply.sender)]
+    if reply.text.strip():
+        form.append(("Body", reply.text))
+    for attachment in reply.attachments:
+        url = ctx.media_url(attachment) if ctx.media_url is not None else None
+        if url is None:
+            raise SendFailedError(f"no link Twilio could fetch {attachment.filename} from", retryable=False)
+        form.append(("MediaUrl", url))
+    form.append(("StatusCallback", ctx.public_base_url.rstrip("/") + MESSAGING_PATH))
+    url = f"{ctx.twilio_api_url.rstrip('/')}/{API_VERSION}/Accounts/{account}/Messages.json"
+    answer = post(url, form=form, basic=credentials, timeout_s=ctx.timeout_s, describe=_twilio_error)
+    document = answer.body if isinstance(answer.body, dict) else {}
+    sid = document.get("sid")
+    if not isinstance(sid, str) or not sid:
+        raise SendFailedError(f"Twilio answered HTTP {answer.status} without a message sid", retryable=True)
+    if document.get("status") in ("failed", "undelivered"):
+        raise SendFailedError(_twilio_error(answer.status, document), retryable=False)
+    return Sent(PROVIDER, sid, detail={"status": document.get("status")})
+
+
+def _twilio_error(status: int, body: Any) -> str:
+    """Twilio's error document (`code`, `message`, `more_info`) as one line."""
+    if isinstance(body, dict) and (body.get("code") or body.get("error_code")):
+        code = body.get("code") or body.get("error_code")
+        text = body.get("message") or body.get("error_message") or ""
+        return f"Twilio error {code}: {text} (HTTP {status})".replace(" : ", " ").strip()
+    return f"Twilio answered HTTP {status}"
+
+
+def delivery_status(
+    status: MessageStatus, *, receipt_id: str, received_at: datetime, raw_archive_key: str
+) -> DeliveryStatus | None:
+    """A status callback as the report that moves our reply forward; None for the states that say nothing new."""
+    state = _DELIVERY_STATES.get(status.status)
+    if state is None:
+        return None
+    error = None
+    if state is DeliveryState.FAILED:
+        error = f"Twilio {status.status}" + (f": error {status.error_code}" if status.error_code else "")
+    return DeliveryStatus(
+        provider=PROVIDER,
+        provider_message_id=status.message_sid,
+        state=state,
+        at=received_at,
+        error=error,
+        receipt_id=receipt_id,
+        received_at=received_at,
+        raw_archive_key=raw_archive_key,
+    )

@@ -26,16 +26,26 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from intake.channels import jsonbody, signatures
+from intake.channels.sending import OutboundReply, SendContext, SendFailedError, Sent, post, required_secret
 from intake.config import Policy
 from intake.errors import FieldInvalidError, SignatureInvalidError, WebhookSignatureInvalidError, built_or_field_error
-from intake.model import Attachment, Channel, InboundMessage, Reaction, Sender, WebhookRequest
+from intake.model import (
+    Attachment,
+    Channel,
+    DeliveryState,
+    DeliveryStatus,
+    InboundMessage,
+    Reaction,
+    Sender,
+    WebhookRequest,
+)
 
 PROVIDER = "whatsapp"
 PATH = "/webhooks/whatsapp"
 # The secrets' names: INTAKE_<name> locally, keys of the secrets JSON in AWS
 APP_SECRET = "WHATSAPP_APP_SECRET"  # noqa: S105 - signs every POST
 VERIFY_TOKEN = "WHATSAPP_VERIFY_TOKEN"  # noqa: S105 - the subscription handshake
-ACCESS_TOKEN = "WHATSAPP_ACCESS_TOKEN"  # noqa: S105 - media downloads (the worker)
+ACCESS_TOKEN = "WHATSAPP_ACCESS_TOKEN"  # noqa: S105 - media downloads (the worker) and replies (the sender)
 SIGNATURE_HEADER = "x-hub-signature-256"
 OBJECT = "whatsapp_business_account"
 FIELD = "messages"
@@ -622,3 +632,107 @@ def _e164(raw: Any) -> str | None:
         return None
     formatted = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return formatted if re.fullmatch(r"\+[1-9][0-9]{6,14}", formatted) else None
+
+
+# ------------------------------------------------------------------------------------ replies and their statuses
+
+_DELIVERY_STATES = {
+    "sent": DeliveryState.SENT,
+    "delivered": DeliveryState.DELIVERED,
+    "read": DeliveryState.READ,
+    "failed": DeliveryState.FAILED,
+}
+# A file's media type → the Cloud API's message type (anything else goes as a document)
+_SENT_MEDIA = {"image/jpeg": "image", "image/png": "image", "audio/": "audio", "video/": "video"}
+
+
+def send(reply: OutboundReply, ctx: SendContext) -> Sent:
+    """`POST {graph}/{phone_number_id}/messages` with the access token as bearer: the text (or, outside the 24-hour
+    window, the approved template with its body parameters), then each attachment as a media message by link. The
+    first message's `wamid` is the reply's; the others' are kept too, so that their statuses find it. An attachment
+    that fails after the text went out is reported in the detail, not retried (the text would be sent twice)."""
+    token = required_secret(ctx, ACCESS_TOKEN)
+    url = f"{ctx.graph_api_url.rstrip('/')}/{reply.sender}/messages"
+    bodies: list[dict[str, Any]] = []
+    if reply.template is not None:
+        parameters = [{"type": "text", "text": value or "-"} for value in reply.template.parameters]
+        template: dict[str, Any] = {"name": reply.template.name, "language": {"code": reply.template.language}}
+        if parameters:
+            template["components"] = [{"type": "body", "parameters": parameters}]
+        bodies.append({"type": "template", "template": template})
+    elif reply.text.strip():
+        bodies.append({"type": "text", "text": {"preview_url": False, "body": reply.text}})
+    for attachment in () if reply.template is not None else reply.attachments:
+        link = ctx.media_url(attachment) if ctx.media_url is not None else None
+        if link is None:
+            raise SendFailedError(f"no link WhatsApp could fetch {attachment.filename} from", retryable=False)
+        kind = _media_kind(attachment.content_type)
+        media: dict[str, Any] = {"link": link}
+        if kind == "document":
+            media["filename"] = attachment.filename
+        bodies.append({"type": kind, kind: media})
+    ids: list[str] = []
+    unsent: list[str] = []
+    for body in bodies:
+        document = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": reply.to, **body}
+        try:
+            answer = post(url, document=document, bearer=token, timeout_s=ctx.timeout_s, describe=_graph_error)
+        except SendFailedError as error:
+            if not ids:
+                raise
+            unsent.append(error.reason)
+            continue
+        sent = answer.body.get("messages") if isinstance(answer.body, dict) else None
+        wamid = sent[0].get("id") if isinstance(sent, list) and sent and isinstance(sent[0], dict) else None
+        if not isinstance(wamid, str) or not wamid:
+            if not ids:
+                reason = f"the Graph API answered HTTP {answer.status} without a message id"
+                raise SendFailedError(reason, retryable=True)
+            unsent.append("no message id")
+            continue
+        ids.append(wamid)
+    return Sent(PROVIDER, ids[0], tuple(ids[1:]), detail={"unsent": unsent} if unsent else {})
+
+
+def _media_kind(content_type: str) -> str:
+    bare = content_type.split(";", 1)[0].strip().lower()
+    for prefix, kind in _SENT_MEDIA.items():
+        if bare == prefix or (prefix.endswith("/") and bare.startswith(prefix)):
+            return kind
+    return "document"
+
+
+def _graph_error(status: int, body: Any) -> str:
+    """The Graph API's `error` object (`message`, `code`, `error_subcode`, `error_data.details`) as one line."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return f"the Graph API answered HTTP {status}"
+    details = _text(_object(error, "error_data").get("details"))
+    words = "; ".join(part for part in (_text(error.get("message")), details) if part)
+    return f"WhatsApp error {error.get('code', '?')}: {words} (HTTP {status})"
+
+
+def delivery_status(
+    update: StatusUpdate, *, receipt_id: str, received_at: datetime, raw_archive_key: str
+) -> DeliveryStatus | None:
+    """A `statuses` entry as the report that moves our reply forward; None for the ones that say nothing of its
+    delivery (deleted, warning)."""
+    state = _DELIVERY_STATES.get(update.status)
+    if state is None:
+        return None
+    error = None
+    if state is DeliveryState.FAILED:
+        first = update.errors[0] if update.errors else {}
+        details = _text(_object(first, "error_data").get("details"))
+        words = "; ".join(part for part in (_text(first.get("title")), details) if part)
+        error = f"WhatsApp error {first.get('code', '?')}: {words}" if first else "WhatsApp failed"
+    return DeliveryStatus(
+        provider=PROVIDER,
+        provider_message_id=update.wamid,
+        state=state,
+        at=update.at,
+        error=error,
+        receipt_id=receipt_id,
+        received_at=received_at,
+        raw_archive_key=raw_archive_key,
+    )

@@ -18,6 +18,16 @@ LOGOUT_PATH = "/console/logout"
 STATIC_PREFIX = "/console/static/"
 SESSION_COOKIE = "intake_session"
 SESSION_MAX_AGE_S = 12 * 3600
+# In AWS (`Settings.console_sign_in == "oidc"`): the OIDC sign-in (`intake.console.oidc`) and its cookies, both
+# `__Host-` (Secure, Path=/, this host only: no other execute-api host or subdomain can set or shadow them)
+SIGN_IN_PATH = "/console/sign-in"
+CALLBACK_PATH = "/console/sign-in/callback"
+OIDC_SESSION_COOKIE = "__Host-intake_session"  # the provider's ID token, until it expires
+SIGN_IN_COOKIE = "__Host-intake_sign_in"  # a sign-in in progress: state, nonce, PKCE verifier, where to go after
+SIGN_IN_MAX_AGE_S = 600
+CLIENT_SECRET = "CONSOLE_CLIENT_SECRET"  # noqa: S105 - the secret's name (the stack's ConsoleClient; INTAKE_... locally)
+# What a browser needs before it has signed in (or after): the sign-in and sign-out pages and our CSS and JS
+OPEN_PATHS = frozenset({LOGIN_PATH, LOGOUT_PATH, SIGN_IN_PATH, CALLBACK_PATH})
 
 # Every console page: only our own files, no inline script or style, never framed, never cached
 PAGE_HEADERS = {
@@ -76,3 +86,8 @@ def safe_next(raw: str | None) -> str:
     if not raw or not raw.startswith("/") or raw.startswith("//") or "\\" in raw:
         return "/"
     return raw
+
+
+def is_open(path: str) -> bool:
+    """A console path served without a session: the sign-in and sign-out pages, our CSS and JS."""
+    return path in OPEN_PATHS or path.startswith(STATIC_PREFIX)

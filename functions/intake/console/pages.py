@@ -27,7 +27,8 @@ from intake.model import (
     TicketEvent,
     TimerState,
 )
-from intake.notify.render import duration, excerpt, target_name, templates
+from intake.notify.render import duration, target_name, templates
+from intake.text import excerpt
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -128,8 +129,8 @@ def queue_rows(
         text, state = countdown(ticket.next_due_at, now)
         if ticket.breached and ticket.status.is_open:
             state = "overdue"
-        who = contact_label(contacts.get(ticket.contact_id))
-        snippet = ticket.subject or first_lines.get(ticket.id, "")
+        who = ticket.customer or contact_label(contacts.get(ticket.contact_id))
+        snippet = ticket.subject or ticket.snippet or first_lines.get(ticket.id, "")
         soon_at = ticket.next_due_at - SOON if ticket.next_due_at else None
         rows.append(QueueRow(ticket, who, snippet, text, state, soon_at))
     return rows

@@ -1,18 +1,19 @@
 """A digest's figures: what came in, what is waiting, what breached, how fast, how customers felt.
 
-`read` gathers a window's data from the store (the `by_day` index one local day at a time, the team's
-`open_by_due` queue, one warning count per window ticket, the satisfaction items per local day);
-`compute` is pure and turns it into `Figures`.
+`read` gathers a window's data from the store (the `by_day` index one local day at a time, the satisfaction
+items per local day, and the team's backlog: its counters and the head of its queue, `Store.backlog`); `compute`
+is pure and turns it into `Figures`.
 
 Definitions (the window's tickets are those *created* on its local days):
-- breaches: window tickets flagged breached (any SLA target); near-breaches: window tickets an SLA warning
-  was sent for, not breached.
+- breaches: window tickets flagged breached (any SLA target); near-breaches: window tickets flagged warned (an SLA
+  warning was sent for them), not breached.
 - first response: created_at → first_responded_at; resolution: created_at → resolved_at; only window tickets
   that have one (the others are counted as still `open`). Median (the mean of the two middle values for an
   even count) and p90 (nearest rank), in elapsed time; `within_target` counts the tickets that met their
   SLA policy's target, measured as the policy measures it (business hours or around the clock).
-- backlog: the team's open tickets with a running SLA clock now (`open_by_due`); tickets pending on the
-  customer are not in that index and are not counted. It has no previous value, so no change.
+- backlog: the team's queue now (`open_by_due`: its open and pending tickets); overdue: those whose next SLA
+  deadline has passed; the oldest: breached first, then the longest waiting since the customer's last message.
+  It has no previous value, so no change.
 - satisfaction: scores answered on the window's days; response rate = answers / surveys sent on those days.
 """
 
@@ -32,7 +33,7 @@ from intake.config import Policy, SlaTargetName
 from intake.digest.window import Period, Window
 from intake.model import Channel, Priority, Ticket, reference_for
 from intake.sla.calendar import BusinessCalendar, calendar_for
-from intake.store import ScoreReceived
+from intake.store import OpenQueue, ScoreReceived
 
 OLDEST_SHOWN = 5
 LISTED = 10  # breached, near-breached tickets and low scores listed by reference (all are counted)
@@ -45,9 +46,7 @@ class DigestStore(Protocol):
 
     def day_tickets(self, team: str, day: date) -> list[Ticket]: ...
 
-    def open_tickets(self, team: str) -> list[Ticket]: ...
-
-    def was_warned(self, ticket_id: str) -> bool: ...
+    def backlog(self, team: str, now: datetime, listed: int) -> OpenQueue: ...
 
     def surveys_sent(self, team: str, day: date) -> int: ...
 
@@ -185,16 +184,16 @@ class WindowData:
     scores: tuple[ScoreReceived, ...]
 
 
-def read(store: DigestStore, team: str, window: Window) -> tuple[WindowData, WindowData, list[Ticket]]:
-    """The window's data, the previous window's, and the team's open queue."""
+def read(store: DigestStore, team: str, window: Window, now: datetime) -> tuple[WindowData, WindowData, OpenQueue]:
+    """The window's data, the previous window's, and the team's open queue at `now`."""
     current = _read_days(store, team, window.start, window.days)
     previous = _read_days(store, team, window.previous_start, window.previous_days)
-    return current, previous, store.open_tickets(team)
+    return current, previous, store.backlog(team, now, OLDEST_SHOWN)
 
 
 def _read_days(store: DigestStore, team: str, start: date, days: Sequence[date]) -> WindowData:
     tickets = tuple(ticket for day in days for ticket in store.day_tickets(team, day))
-    warned = frozenset(t.id for t in tickets if not t.breached and store.was_warned(t.id))
+    warned = frozenset(t.id for t in tickets if t.warned and not t.breached)
     sent = sum(store.surveys_sent(team, day) for day in days)
     scores = tuple(score for day in days for score in store.scores_received(team, day))
     return WindowData(start, days[-1], tickets, warned, sent, scores)
@@ -205,7 +204,7 @@ def compute(
     window: Window,
     current: WindowData,
     previous: WindowData,
-    backlog: Sequence[Ticket],
+    backlog: OpenQueue,
     *,
     policy: Policy,
     base_url: str,
@@ -213,7 +212,7 @@ def compute(
 ) -> Figures:
     team = policy.teams[team_id]
     calendar = calendar_for(team)
-    link = _linker(policy.notifications.ticket_url, base_url)
+    link = _linker(policy, base_url)
     this = _window_figures(current, team_id, policy, calendar, link)
     before = _window_figures(previous, team_id, policy, calendar, link)
     return Figures(
@@ -235,11 +234,11 @@ class _Linker(Protocol):
     def __call__(self, ticket_id: str, subject: str | None = None) -> TicketLink: ...
 
 
-def _linker(template: str, base_url: str) -> _Linker:
+def _linker(policy: Policy, base_url: str) -> _Linker:
     from intake.notify.notifier import ticket_url
 
     def link(ticket_id: str, subject: str | None = None) -> TicketLink:
-        url = ticket_url(template, base_url, ticket_id)
+        url = ticket_url(policy, base_url, ticket_id)
         return TicketLink(ticket_id=ticket_id, reference=reference_for(ticket_id), url=url, subject=subject)
 
     return link
@@ -322,12 +321,11 @@ def _satisfaction(data: WindowData, link: _Linker) -> Satisfaction:
     )
 
 
-def _backlog(tickets: Sequence[Ticket], link: _Linker, now: datetime) -> Backlog:
-    oldest = sorted(tickets, key=lambda t: (not t.breached, t.last_inbound_at, t.id))[:OLDEST_SHOWN]  # breached first
+def _backlog(queue: OpenQueue, link: _Linker, now: datetime) -> Backlog:
     return Backlog(
-        open=len(tickets),
-        breached=sum(t.breached for t in tickets),
-        overdue=sum(t.next_due_at is not None and t.next_due_at <= now for t in tickets),
+        open=queue.open,
+        breached=queue.breached,
+        overdue=queue.overdue,
         oldest=[
             Waiting(
                 ticket=link(t.id, t.subject),
@@ -338,7 +336,7 @@ def _backlog(tickets: Sequence[Ticket], link: _Linker, now: datetime) -> Backlog
                 next_due_at=t.next_due_at,
                 breached=t.breached,
             )
-            for t in oldest
+            for t in queue.longest_waiting[:OLDEST_SHOWN]
         ],
     )
 

@@ -108,7 +108,12 @@ def prepare(
     complete one before `now`), without sending anything."""
     team = team_of(policy, team_id)
     span = window(team, period, at, now)
-    current, previous, backlog = read(store, team_id, span)
+    current, previous, backlog = read(store, team_id, span, now)
+    if backlog.uncounted:
+        logger.info(
+            "backlog read from the whole queue: counters incomplete",
+            extra={"team": team_id, "uncounted": backlog.uncounted},
+        )
     figures = compute(team_id, span, current, previous, backlog, policy=policy, base_url=base_url, now=now)
     subject, text, html = render_digest(figures, span)
     return Digest(span, figures, subject, text, html)

@@ -12,7 +12,8 @@ from typing import Any
 
 from intake.digest.figures import Figures, LowScore, TicketLink, Times, Waiting, WindowFigures
 from intake.digest.window import Window
-from intake.notify.render import channel_name, duration, excerpt, local_time, render
+from intake.notify.render import channel_name, duration, local_time, render
+from intake.text import excerpt
 
 BAR_BLOCKS = 20  # the longest bar of the text part, in characters
 _PRIORITY_NAMES = {"urgent": "Urgent", "high": "High", "normal": "Normal", "low": "Low"}

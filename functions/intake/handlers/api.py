@@ -10,13 +10,13 @@ from typing import Any, TypeVar
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from intake import runtime
 from intake.errors import FieldInvalidError
 from intake.handlers import console, problems
 from intake.model import Channel, QuarantineStatus, Status
-from intake.observability import logger, metrics, traced
+from intake.observability import count, logger, metrics, traced
 from intake.sla.tracker import AgentAction
 
 app = APIGatewayHttpResolver()
@@ -77,17 +77,53 @@ def list_tickets() -> Response[str]:
 def add_event(ticket_id: str) -> Response[str]:
     """An agent's action (responded, pending, resolved, reopened, assigned, priority_changed): it changes the
     ticket and its SLA clocks and is recorded in its history. Answers with the ticket as it is now."""
-    try:
-        action = AgentAction.model_validate(_json_body())
-    except ValidationError as error:
-        first = error.errors()[0]
-        if first["loc"]:
-            raise FieldInvalidError(str(first["loc"][0]), first["msg"]) from None
-        field, _, why = str(first.get("ctx", {}).get("error", first["msg"])).partition(": ")
-        raise FieldInvalidError(field if why else "(body)", why or field) from None
+    action = _validated(AgentAction, _json_body())
     detail = runtime.tracker().act(_ticket_id(ticket_id), action, runtime.utc_now())
     logger.info("agent action", extra={"ticket_id": detail.id, "action": action.type})
     return _json(detail.model_dump(mode="json"))
+
+
+@app.post("/tickets/<ticket_id>/replies")
+def reply(ticket_id: str) -> Response[str]:
+    """An agent's reply, sent on the channel and in the conversation the customer used, after this answer (202):
+    recorded on the ticket as an outbound message (queued, then sent, delivered, read or failed). The same
+    `Idempotency-Key` again answers the same reply, sent once."""
+    from intake.ids import new_id
+    from intake.replies import ReplyRequest, accept
+
+    key = (app.current_event.headers or {}).get("idempotency-key")
+    if key is not None and not (0 < len(key) <= 255 and key.isascii() and key.isprintable()):
+        raise FieldInvalidError("Idempotency-Key", "must be 1 to 255 printable ASCII characters")
+    request = _validated(ReplyRequest, _json_body())
+    accepted = accept(
+        runtime.store(),
+        runtime.sender_queue(),
+        runtime.inbox().store_attachment,
+        runtime.policy(),
+        _ticket_id(ticket_id),
+        request,
+        key,
+        new_id=new_id,
+        now=runtime.utc_now(),
+    )
+    count("ReplyQueued" if accepted.created else "DuplicateDropped")
+    location = {"Location": f"/tickets/{accepted.message.ticket_id}"}
+    return Response(202, "application/json", json.dumps(accepted.answer()), headers=location)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _validated(model: type[M], body: Any) -> M:
+    """The body as `model`; the first error a FieldInvalidError naming its field (a nested one by its path)."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        first = error.errors()[0]
+        if first["loc"]:
+            raise FieldInvalidError(".".join(str(part) for part in first["loc"]), first["msg"]) from None
+        field, _, why = str(first.get("ctx", {}).get("error", first["msg"])).partition(": ")
+        raise FieldInvalidError(field if why else "(body)", why or field) from None
 
 
 @app.get("/tickets/<ticket_id>/sla")

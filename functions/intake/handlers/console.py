@@ -1,33 +1,42 @@
 """The web console's routes (`GET /`, `/console/...`): HTML pages over the same domain calls as the JSON API.
 
 Included in the api function's resolver (`api.app.include_router(router)`), so it runs wherever that runs: behind
-`intake serve`'s agent token (`intake.local.gateway`: bearer or the console's session cookie), and in AWS behind
-the JWT authorizer when the policy file sets `api.jwt`. Every POST must come from a console page (`Origin`, with
-the SameSite=Strict session cookie: the CSRF defence) and answers with a redirect (POST, redirect, GET). Errors are
-pages here, not problem+json: each route catches what it can raise and answers with the status `problems` maps."""
+`intake serve`'s agent token (`intake.local.gateway`: bearer or the console's session cookie), and in AWS, when the
+policy file sets `api.jwt.console`, with no gateway authorizer (a browser sends no bearer header): every page but
+the sign-in's checks the OIDC session here (`_require_session`, `intake.console.oidc`). Every POST must come from a
+console page (`Origin`, with the SameSite session cookie: the CSRF defence) and answers with a redirect (POST,
+redirect, GET). Errors are pages here, not problem+json: each route catches what it can raise and answers with the
+status `problems` maps; a POST without a session is the one 401 problem+json (nothing to show a script)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, ParamSpec
-from urllib.parse import parse_qs, quote
+from typing import TYPE_CHECKING, Any, ParamSpec
+from urllib.parse import parse_qs, quote, urlsplit
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.shared.cookies import Cookie, SameSite
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from pydantic import ValidationError
 
 from intake import console, runtime
 from intake.archive import ArchiveKeyError
+from intake.config import ConfigError
 from intake.errors import FieldInvalidError
-from intake.handlers.problems import PROBLEMS
+from intake.handlers.problems import PROBLEMS, problem
 from intake.model import Channel, Contact, Priority, QuarantineStatus, Status, Ticket
 from intake.observability import logger
 from intake.sla.tracker import AgentAction
 from intake.store import ContactNotFoundError
 
+if TYPE_CHECKING:
+    from intake.console.oidc import Client, Session
+
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
 HTML = "text/html; charset=utf-8"
+MAX_COOKIE_CHARS = 3900  # browsers keep 4096 bytes of a cookie, its name and attributes included
 QUEUE_ROWS = 50  # the most urgent, as a lead reads them; the JSON API pages through the rest
 POLL_S = 5
 P = ParamSpec("P")
@@ -41,13 +50,30 @@ class OriginForbiddenError(Exception):
     """A POST that did not come from a console page (another site's form, or a client that says no origin)."""
 
 
+class SignInRequiredError(Exception):
+    """A console request without a valid session (in AWS: none, or an ID token that expired or is not valid)."""
+
+
+class SignInFailedError(Exception):
+    """A sign-in that did not complete: the provider refused, was unreachable, or the browser's flow was not ours."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
 def _as_pages(route: Callable[P, Response[Any]]) -> Callable[P, Response[Any]]:
     """Our errors as pages, with the status `problems.PROBLEMS` gives each type (no problem+json for browsers)."""
 
     @wraps(route)
     def answer(*args: P.args, **kwargs: P.kwargs) -> Response[Any]:
         try:
+            _require_session()
             return route(*args, **kwargs)
+        except SignInRequiredError:
+            return _to_sign_in()
+        except SignInFailedError as error:
+            return _error(error.status, "Not signed in", error.detail, sign_in=True)
         except OriginForbiddenError:
             logger.info("console request refused", extra={"reason": "origin"})
             return _error(403, "Refused", "This form must be sent from the console's own pages.")
@@ -114,11 +140,14 @@ def _queue(filters: dict[str, str]) -> dict[str, Any]:
             if cursor is None or len(tickets) >= QUEUE_ROWS:
                 break
         tickets = tickets[:QUEUE_ROWS]
+    # A ticket carries who wrote and its first line; tickets opened before it did are read as they were
     contacts: dict[str, Contact | None] = {}
     for ticket in tickets:
-        if ticket.contact_id not in contacts:
+        if ticket.customer is None and ticket.contact_id not in contacts:
             contacts[ticket.contact_id] = store.contact(ticket.contact_id)
-    first_lines = {t.id: pages.first_line(store.ticket_detail(t.id).messages) for t in tickets if not t.subject}
+    first_lines = {
+        t.id: pages.first_line(store.ticket_detail(t.id).messages) for t in tickets if not (t.subject or t.snippet)
+    }
     now = runtime.utc_now()
     return {
         "rows": pages.queue_rows(tickets, contacts, first_lines, now),
@@ -298,9 +327,83 @@ def digest_frame(team: str, period: str) -> Response[Any]:
 @_as_pages
 def login_page() -> Response[Any]:
     """The form `intake serve --agent-token` asks a browser for once (the local gateway checks it and sets the
-    session cookie); in AWS the JWT authorizer stands in front instead."""
+    session cookie); in AWS, a link to the OIDC provider's sign-in (and where its sign-out comes back to)."""
     query = _query()
-    return _page("login.html", next=console.safe_next(query.get("next")), failed=bool(query.get("failed")))
+    oidc = runtime.settings().console_sign_in == "oidc"
+    after = console.safe_next(query.get("next"))
+    return _page(
+        "login.html",
+        next=after,
+        failed=bool(query.get("failed")),
+        oidc=oidc,
+        sign_in=f"{console.SIGN_IN_PATH}?next={quote(after, safe='')}",
+    )
+
+
+@router.get(console.SIGN_IN_PATH)
+@_as_pages
+def sign_in() -> Response[Any]:
+    """In AWS: off to the provider's authorization endpoint (code flow, PKCE), the flow remembered in a cookie."""
+    from intake.console import oidc
+
+    try:
+        location, flow = oidc.start(_client(), _after_sign_in(_query().get("next")))
+    except oidc.ProviderUnavailableError as error:
+        logger.warning("console sign-in unavailable", extra={"reason": str(error)})
+        raise SignInFailedError(502, "The sign-in provider cannot be reached. Try again shortly.") from None
+    flow_cookie = _cookie(console.SIGN_IN_COOKIE, flow.cookie_value(), console.SIGN_IN_MAX_AGE_S)
+    return Response(303, HTML, "", headers={"Location": location, **console.PAGE_HEADERS}, cookies=[flow_cookie])
+
+
+@router.get(console.CALLBACK_PATH)
+@_as_pages
+def signed_in() -> Response[Any]:
+    """Back from the provider: the code exchanged (with the PKCE verifier), the ID token checked (signature,
+    issuer, audience, expiry, this flow's nonce) and kept as the session cookie until it expires; then the page
+    first asked for. SameSite=Lax: sent when a person follows a link to the console (a digest's, an email's)."""
+    from intake.console import oidc
+
+    client = _client(with_secret=True)
+    try:
+        flow = oidc.Flow.from_cookie(_cookie_value(console.SIGN_IN_COOKIE))
+        session = oidc.finish(client, flow, _query())
+    except oidc.SignInRefusedError as error:
+        logger.info("console sign-in refused", extra={"reason": str(error)})
+        raise SignInFailedError(401, "The sign-in did not complete. Sign in again.") from None
+    except oidc.ProviderUnavailableError as error:
+        logger.warning("console sign-in unavailable", extra={"reason": str(error)})
+        raise SignInFailedError(502, "The sign-in provider cannot be reached. Try again shortly.") from None
+    if len(session.token) > MAX_COOKIE_CHARS:
+        logger.warning("console sign-in refused", extra={"reason": "ID token too large", "chars": len(session.token)})
+        raise SignInFailedError(
+            500, "The provider's ID token is too large for a cookie: ask it for fewer claims (api.jwt.console.scopes)."
+        )
+    lifetime = session.expires_at - int(runtime.utc_now().timestamp())
+    cookies = [
+        _cookie(console.OIDC_SESSION_COOKIE, session.token, lifetime),
+        _cookie(console.SIGN_IN_COOKIE, "", 0),
+    ]
+    logger.info("console signed in", extra={"lifetime_s": lifetime})
+    after = _after_sign_in(flow.next)  # ours, as the sign-in set it; checked again all the same
+    return Response(303, HTML, "", headers={"Location": after, **console.PAGE_HEADERS}, cookies=cookies)
+
+
+@router.post(console.LOGOUT_PATH)
+@_as_pages
+def sign_out() -> Response[Any]:
+    """In AWS: the session cookie forgotten, then the provider's own sign-out when it has one (back to the sign-in
+    page), else that page. (`intake serve`'s gateway answers this path itself.)"""
+    from intake.console import oidc
+
+    _require_same_origin()
+    client = _client()
+    back = runtime.settings().public_base_url.rstrip("/") + console.LOGIN_PATH
+    try:
+        location = oidc.sign_out_url(client, back) or f"{console.LOGIN_PATH}?signed_out=1"
+    except oidc.ProviderUnavailableError:
+        location = f"{console.LOGIN_PATH}?signed_out=1"
+    cookies = [_cookie(console.OIDC_SESSION_COOKIE, "", 0)]
+    return Response(303, HTML, "", headers={"Location": location, **console.PAGE_HEADERS}, cookies=cookies)
 
 
 @router.get("/console/static/<name>")
@@ -330,6 +433,88 @@ def _form() -> dict[str, str]:
     return {name: values[0] for name, values in parse_qs(raw, keep_blank_values=True).items()}
 
 
+def _require_session() -> None:
+    """In AWS every console page but the sign-in's needs the provider's ID token in the session cookie, checked
+    here: the gateway's JWT authorizer reads a bearer header, which a browser does not send. Locally the gateway
+    in front has checked the agent token already."""
+    if runtime.settings().console_sign_in != "oidc" or console.is_open(router.current_event.path):
+        return
+    from intake.console import oidc
+
+    token = _cookie_value(console.OIDC_SESSION_COOKIE)
+    if not token:
+        raise SignInRequiredError
+    try:
+        session = oidc.verify(_client(), token)
+    except oidc.SignInRefusedError as error:
+        logger.info("console session refused", extra={"reason": str(error)})
+        raise SignInRequiredError from None
+    except oidc.ProviderUnavailableError as error:
+        logger.warning("console sign-in unavailable", extra={"reason": str(error)})
+        raise SignInFailedError(502, "The sign-in provider cannot be reached. Try again shortly.") from None
+    router.context["console_session"] = session  # Powertools clears it after each request
+
+
+def _session() -> Session | None:
+    """The signed-in person (AWS), as `_require_session` found them for this request; None locally."""
+    session: Session | None = router.context.get("console_session")
+    return session
+
+
+def _after_sign_in(raw: str | None) -> str:
+    """Where the callback sends the browser: a page of ours, never the sign-in's own pages (a loop)."""
+    after = console.safe_next(raw)
+    return "/" if urlsplit(after).path in console.OPEN_PATHS else after
+
+
+def _client(*, with_secret: bool = False) -> Client:
+    """This deployment as the policy file's OIDC client; its secret (if any) read only to exchange a code."""
+    from intake.console import oidc
+
+    if runtime.settings().console_sign_in != "oidc":
+        raise PageNotFoundError("sign-in")  # `intake serve`: its gateway signs people in
+    jwt = runtime.policy().api.jwt
+    if jwt is None or jwt.console is None:
+        raise ConfigError("policy", ["api.jwt.console: required where INTAKE_CONSOLE_SIGN_IN is oidc"])
+    redirect_uri = runtime.settings().public_base_url.rstrip("/") + console.CALLBACK_PATH
+    secret = runtime.secrets().get(console.CLIENT_SECRET) if with_secret else None
+    return oidc.Client(jwt.issuer, jwt.console, redirect_uri, secret)
+
+
+def _to_sign_in() -> Response[Any]:
+    """No session: a page goes to the sign-in (htmx, which polls, with `HX-Redirect` to it, back to its page after);
+    a form's POST is refused (401 problem+json), its content would be lost in the round trip anyway."""
+    event = router.current_event
+    assert isinstance(event, APIGatewayProxyEventV2)
+    headers = {k.lower(): v for k, v in (event.headers or {}).items()}
+    if event.http_method not in ("GET", "HEAD"):
+        logger.info("console request refused", extra={"reason": "signed out"})
+        instance = str(logger.get_correlation_id() or event.request_context.request_id)
+        detail = f"sign in at {console.SIGN_IN_PATH} first"
+        return problem(401, "sign-in-required", "Sign in to the console first", detail, instance)
+    if headers.get("hx-request") == "true":
+        page = urlsplit(headers.get("hx-current-url", "/"))
+        back = console.safe_next(page.path + (f"?{page.query}" if page.query else ""))
+        login = f"{console.SIGN_IN_PATH}?next={quote(back, safe='')}"
+        return Response(401, HTML, "", headers={"HX-Redirect": login, **console.PAGE_HEADERS})
+    query = event.raw_query_string
+    back = console.safe_next(event.path + (f"?{query}" if query else ""))
+    location = f"{console.SIGN_IN_PATH}?next={quote(back, safe='')}"
+    return Response(303, HTML, "", headers={"Location": location, **console.PAGE_HEADERS})
+
+
+def _cookie_value(name: str) -> str | None:
+    """A cookie the browser sent (API Gateway's HTTP API passes them as `cookies`, not as a header)."""
+    event = router.current_event
+    sent = "; ".join([*(event.raw_event.get("cookies") or []), (event.headers or {}).get("cookie", "")])
+    return console.cookie({"cookie": sent}, name)
+
+
+def _cookie(name: str, value: str, max_age: int) -> Cookie:
+    """An AWS console cookie: `__Host-` (Secure, Path=/), HttpOnly, SameSite=Lax; max_age 0 forgets it."""
+    return Cookie(name, value, path="/", secure=True, http_only=True, max_age=max_age, same_site=SameSite.LAX_MODE)
+
+
 def _require_same_origin() -> None:
     headers = {k.lower(): v for k, v in (router.current_event.headers or {}).items()}
     if not console.same_origin(headers):
@@ -337,29 +522,33 @@ def _require_same_origin() -> None:
 
 
 def _signed_in_as() -> str:
-    """Who acts, when the form does not say: the JWT's subject in AWS (email first), else `console`."""
-    context = router.current_event.raw_event.get("requestContext", {})
-    claims = context.get("authorizer", {}).get("jwt", {}).get("claims", {})
-    for name in ("email", "preferred_username", "sub"):
-        if isinstance(claims.get(name), str) and claims[name]:
-            return str(claims[name])[:200]
-    return "console"
+    """Who acts, when the form does not say: in AWS the signed-in person (their email first), else `console`."""
+    session = _session()
+    return session.name if session is not None else "console"
+
+
+def _shown_as() -> str | None:
+    """Whom the page header names, with its sign-out button: the signed-in person in AWS; locally no one."""
+    session = _session()
+    return session.name if session is not None else None
 
 
 def _page(template: str, **context: Any) -> Response[Any]:
     from intake.console import pages
 
-    return _html(200, pages.render(template, **context))
+    return _html(200, pages.render(template, signed_in=_shown_as(), **context))
 
 
 def _html(status: int, body: str) -> Response[Any]:
     return Response(status, HTML, body, headers=console.PAGE_HEADERS)
 
 
-def _error(status: int, title: str, detail: str) -> Response[Any]:
+def _error(status: int, title: str, detail: str, *, sign_in: bool = False) -> Response[Any]:
     from intake.console import pages
 
-    return _html(status, pages.render("error.html", status=status, title=title, detail=detail))
+    again = console.SIGN_IN_PATH if sign_in else None
+    context = {"status": status, "title": title, "detail": detail, "sign_in": again}
+    return _html(status, pages.render("error.html", signed_in=_shown_as(), **context))
 
 
 def _see_other(location: str) -> Response[Any]:

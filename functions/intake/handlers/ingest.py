@@ -15,8 +15,9 @@ from intake.failures import FailureRecorder, RecordingFifoProcessor
 from intake.ids import new_id
 from intake.inbox import decode_message
 from intake.ingest import Outcome, annotate, ingest_with_media
-from intake.model import CallEvent, EmailArrived, Reaction
+from intake.model import CallEvent, DeliveryStatus, EmailArrived, Reaction
 from intake.observability import count, logger, metrics, traced
+from intake.replies import apply_status
 from intake.resources import INBOUND_QUEUE
 
 runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
@@ -43,6 +44,11 @@ def record_handler(record: SQSRecord) -> None:
             result = fold_call_event(runtime.store(), item, new_id, runtime.policy())
         elif isinstance(item, Reaction):
             result = annotate(runtime.store(), item)
+        elif isinstance(item, DeliveryStatus):
+            moved = apply_status(runtime.store(), item)
+            count("DeliveryStatusApplied" if moved else "DeliveryStatusIgnored")
+            logger.remove_keys(["receipt_id"])
+            return
         elif isinstance(item, EmailArrived):
             from intake.emails import ingest_email  # the email path's MIME parsing: SendGrid and Mailgun mail only
 

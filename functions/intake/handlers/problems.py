@@ -31,6 +31,7 @@ from intake.errors import (
 )
 from intake.model import WebhookRequest
 from intake.observability import count, logger
+from intake.replies import IdempotencyKeyReusedError, ReplyUndeliverableError, WindowClosedError
 from intake.store import ContactNotFoundError, CursorInvalidError, StoreUnavailableError, TicketNotFoundError
 
 TYPE_BASE = "urn:intake:problem:"
@@ -51,6 +52,9 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     QuarantineReleasedError: (409, "quarantine-released", "This email was released already"),
     EmailUnroutableError: (409, "team-required", "No team takes mail for its recipients: name one (team)"),
     TransitionInvalidError: (409, "transition-invalid", "The ticket's status does not allow this"),
+    WindowClosedError: (409, "window-closed", "WhatsApp's 24-hour window has closed: only a template can be sent"),
+    ReplyUndeliverableError: (409, "reply-undeliverable", "This conversation cannot be answered where it came from"),
+    IdempotencyKeyReusedError: (422, "idempotency-key-reused", "This Idempotency-Key was used for another reply"),
     PermanentlyUnacceptableError: (406, "message-unacceptable", "This message will never be accepted"),
     SurveyLinkInvalidError: (403, "survey-link-invalid", "This survey link is not valid"),
     SurveyLinkExpiredError: (410, "survey-link-expired", "This survey link has expired"),
@@ -81,7 +85,7 @@ def register(app: APIGatewayHttpResolver) -> None:
 
     def known(error: Exception) -> Response[str]:
         status, kind, title = next(v for t, v in PROBLEMS.items() if isinstance(error, t))
-        extra = {"field": error.field} if isinstance(error, FieldInvalidError) else {}
+        extra = {"field": error.field} if isinstance(error, FieldInvalidError) else getattr(error, "problem_extra", {})
         forged = isinstance(error, SignatureInvalidError | WebhookSignatureInvalidError)
         count("SignatureRejected" if forged else "RequestRejected")
         logger.info("request rejected", extra={"problem": kind, "status": status})

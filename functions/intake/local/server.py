@@ -2,7 +2,7 @@
 
 Several processes, as Lambda runs its functions in environments of their own: this one and `HTTP_PROCESSES - 1`
 others (`http_main`) serve HTTP on the same port (SO_REUSEPORT; the receiver, the API, SES receiving; waitress),
-this one SMTP too; a worker process (`workers_main`) runs the queue consumers (ingest, notifier), the timer
+this one SMTP too; a worker process (`workers_main`) runs the queue consumers (ingest, notifier, sender), the timer
 scheduler and the teams' digest schedules. They share nothing but the data folder (`intake.local.adapters`),
 whose SQLite files and fsynced archive are safe for all. What was answered 2xx is already there, so a `kill -9`
 of any of them at any moment loses nothing: a restart picks up the queues (messages in flight come back after
@@ -31,6 +31,7 @@ from intake.config import load_policy
 from intake.console import CONSOLE_PREFIX
 from intake.local.gateway import CONSOLE, Handler, listening_socket, make_server
 from intake.observability import logger
+from intake.resources import SENDER_QUEUE
 
 READY_WITHIN_S = 60
 HTTP_PROCESSES = 2  # HTTP environments (each resolves one request at a time): I/O waits overlap across them
@@ -43,6 +44,10 @@ class HostUnprotectedError(Exception):
 
 
 def _route(path: str) -> tuple[str, Handler]:
+    if path.startswith("/_local/media"):
+        from intake.local import links
+
+        return "media-links", links.handler  # a provider fetching a reply's attachment: the signed link is its key
     if path.startswith("/_local/"):
         from intake.local import ses
 
@@ -227,14 +232,14 @@ def _child_signals() -> threading.Event:
 
 
 def workers_main(ready: Connection, parent: int) -> None:
-    """The worker process: the ingest and notifier consumers, the timer scheduler and the digest schedule, until
+    """The worker process: the ingest, notifier and sender consumers, the timer scheduler and the digest schedule, until
     SIGTERM or the parent is gone."""
     stop = _child_signals()
     # At the HTTP processes' priority: a lower one (nice 10, SCHED_IDLE) answered a burst up to 15 % faster, but
     # any other busy process on the machine then starved the worker (form-to-ticket p50 13 s and 20 s at 50 forms/s
     # beside two test runs, against 136 ms), and SLA notices with it.
     from intake import runtime
-    from intake.handlers import digest, ingest, notifier
+    from intake.handlers import digest, ingest, notifier, sender
     from intake.local.digests import DigestClock
     from intake.local.workers import Consumer
 
@@ -245,6 +250,7 @@ def workers_main(ready: Connection, parent: int) -> None:
     consumers = [
         Consumer("ingest", local.inbound, ingest.handler, local.stop),
         Consumer("notifier", local.notifications, notifier.handler, local.stop),
+        Consumer("sender", local.queues[SENDER_QUEUE.name], sender.handler, local.stop),
     ]
     for consumer in consumers:
         consumer.start()

@@ -12,6 +12,8 @@ from email.utils import format_datetime, formataddr, getaddresses, make_msgid
 from pathlib import Path
 from typing import Any, Protocol
 
+from intake.mail_policy import DEFAULT
+
 
 class MailRejectedError(Exception):
     """The mail service refused the message for good (an unverified sender, a suppressed address)."""
@@ -41,7 +43,7 @@ def compose(
     headers: Mapping[str, str] | None = None,
 ) -> EmailMessage:
     """A UTF-8 message with a text part (and an HTML alternative), its own Message-ID and Date."""
-    message = EmailMessage()
+    message = EmailMessage(policy=DEFAULT)
     message["From"] = sender
     message["To"] = ", ".join(to)
     message["Subject"] = subject

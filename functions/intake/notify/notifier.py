@@ -245,8 +245,18 @@ def sla_policy(detail: TicketDetail, timer: SlaTimer | None, policy: Policy) -> 
     return policy_for(policy.sla, detail.team, detail.channel, detail.priority)
 
 
-def ticket_url(template: str, base_url: str, ticket_id: str) -> str:
-    """`notifications.ticket_url` with `{base_url}` and `{ticket_id}` filled in (other braces left as they are)."""
+def ticket_url(policy: Policy, base_url: str, ticket_id: str) -> str:
+    """`notifications.ticket_url` with `{base_url}` and `{ticket_id}` filled in (other braces left as they are).
+    Unset, a person is sent to the console's page where there is a console: `intake serve` always has one, AWS only
+    with the OIDC sign-in of `api.jwt.console`; elsewhere (AWS with IAM, or JWTs for tools only) only tools read
+    tickets, as JSON."""
+    template = policy.notifications.ticket_url
+    if template is None:
+        from intake.runtime import settings  # which runtime this is: the local one keeps a data folder
+
+        signs_in = policy.api.jwt is not None and policy.api.jwt.console is not None
+        console = signs_in or settings().data_dir is not None
+        template = "{base_url}/console/tickets/{ticket_id}" if console else "{base_url}/tickets/{ticket_id}"
     return template.replace("{base_url}", base_url.rstrip("/")).replace("{ticket_id}", ticket_id)
 
 
@@ -280,7 +290,7 @@ def _render(
         "team_name": team.name if team else detail.team,
         "timezone": team.timezone if team else "UTC",
         "reference": detail.reference,
-        "ticket_url": ticket_url(policy.notifications.ticket_url, base_url, detail.id),
+        "ticket_url": ticket_url(policy, base_url, detail.id),
         "subject": detail.subject,
         "customer_name": detail.contact.name if detail.contact else None,
         "channel": detail.channel.value,

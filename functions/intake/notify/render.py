@@ -57,6 +57,8 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from intake.text import excerpt
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 KINDS = ("warning", "breach", "escalation", "acknowledgment", "digest", "survey")
 
@@ -69,10 +71,6 @@ _WAITING_FOR = {
     "resolution": "a resolution",
 }
 _CHANNELS = {"form": "web form", "email": "email", "phone": "phone", "sms": "SMS", "whatsapp": "WhatsApp"}
-
-EXCERPT_LINES = 4
-EXCERPT_LINE_CHARS = 160
-EXCERPT_CHARS = 400
 
 
 class UnknownTemplateError(ValueError):
@@ -136,33 +134,6 @@ def local_time(moment: datetime, timezone: str) -> str:
         zone = f"UTC{zone}"
     weekday, month = _WEEKDAYS[local.weekday()], _MONTHS[local.month - 1]
     return f"{weekday} {local.day} {month} {local.year}, {local:%H:%M} {zone}".rstrip()
-
-
-def excerpt(
-    text: str | None, lines: int = EXCERPT_LINES, line_chars: int = EXCERPT_LINE_CHARS, chars: int = EXCERPT_CHARS
-) -> list[str]:
-    """The first few lines of a message (blank runs collapsed, long lines cut); `…` ends a cut excerpt."""
-    kept: list[str] = []
-    total, cut = 0, False
-    for raw in (text or "").strip().splitlines():
-        line = " ".join(raw.split())  # tabs, control spacing and runs of blanks → one space
-        if not line and (not kept or not kept[-1]):
-            continue
-        if len(kept) == lines or total >= chars:
-            cut = True
-            break
-        room = min(line_chars, chars - total)
-        if len(line) > room:
-            line, cut = line[: max(room - 1, 0)].rstrip() + "…", True
-        kept.append(line)
-        total += len(line)
-        if cut:
-            break
-    while kept and not kept[-1]:
-        kept.pop()
-    if cut and kept and not kept[-1].endswith("…"):
-        kept[-1] += " …"
-    return kept
 
 
 def target_name(target: str) -> str:

@@ -1,0 +1,170 @@
+"""What every channel's `send` shares: the reply it is handed, what it needs to send it, what it answers, how it
+fails, and one HTTP call to a provider's API (the standard library's client: nothing heavy to import).
+
+A channel's `send(reply, ctx) -> Sent` takes an `OutboundReply` (who, from which of our addresses, what, in which
+conversation) and a `SendContext` (secrets, API base URLs, the mailer, the archive), and either answers `Sent` with
+the provider's id for the message, or raises `SendFailedError`: `retryable` when another try may succeed (a
+timeout, a 5xx, a 429), not when it cannot (a refused number, a bad token). The provider's own words are kept in
+the error's text, never a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from intake.model import Attachment
+
+if TYPE_CHECKING:
+    from intake.notify.mailer import Mailer
+
+USER_AGENT = "intake-sender/1"
+TIMEOUT_S = 6.0  # Twilio and Meta answer a send in well under a second; a delivery's three tries fit in 21.5 s
+# Statuses another try may get past: a timeout at the provider, too many requests, its own failures
+RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+class SendFailedError(Exception):
+    """The provider did not take the message. `retryable`: another try may succeed."""
+
+    def __init__(self, reason: str, *, retryable: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class QuotedMessage:
+    """A message of the thread, as an email reply quotes it below the answer."""
+
+    at: datetime
+    author: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Template:
+    """A WhatsApp message template approved by Meta, with its body parameters filled in."""
+
+    name: str
+    language: str
+    parameters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OutboundReply:
+    """One reply as a channel sends it: everything about the conversation already resolved by `intake.replies`."""
+
+    reply_id: str
+    ticket_id: str
+    reference: str
+    channel: str  # email, sms, whatsapp
+    to: str  # an email address, an E.164 number, a WhatsApp id
+    sender: str  # our address: the team's email, the Twilio number written to, the WhatsApp phone_number_id
+    text: str
+    sender_name: str | None = None
+    subject: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    in_reply_to: str | None = None  # email: the Message-ID answered
+    references: tuple[str, ...] = ()  # email: the thread's Message-IDs, oldest first
+    quoted: tuple[QuotedMessage, ...] = ()  # email: the thread below the answer, newest first
+    template: Template | None = None  # WhatsApp outside its 24-hour window
+
+
+@dataclass(frozen=True)
+class SendContext:
+    """What sending needs from the process: secrets by name, each provider's API root, the mailer, the archive, and
+    where providers report back (`public_base_url`)."""
+
+    secret: Callable[[str], str | None]
+    public_base_url: str
+    twilio_api_url: str = "https://api.twilio.com"
+    graph_api_url: str = "https://graph.facebook.com/v21.0"
+    mailer: Mailer | None = None
+    read: Callable[[str], bytes] | None = None  # an attachment's bytes, by its archive key
+    media_url: Callable[[Attachment], str | None] | None = None  # a link the provider may fetch an attachment from
+    timeout_s: float = TIMEOUT_S
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the provider answered: its id for the message (status reports name it), the other ids it goes by (more
+    WhatsApp messages for the attachments; an email's Message-IDs), and its first state."""
+
+    provider: str
+    provider_message_id: str
+    other_ids: tuple[str, ...] = ()
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any  # the JSON document, or None
+
+
+def post(
+    url: str,
+    *,
+    form: Sequence[tuple[str, str]] | None = None,
+    document: Mapping[str, Any] | None = None,
+    basic: tuple[str, str] | None = None,
+    bearer: str | None = None,
+    timeout_s: float = TIMEOUT_S,
+    describe: Callable[[int, Any], str] = lambda status, body: f"HTTP {status}",
+) -> Answer:
+    """POST a form (repeated names kept) or a JSON document to a provider's API, with basic or bearer auth; its JSON
+    answer when 2xx, else `SendFailedError` (`describe` words the provider's error body)."""
+    import urllib.error
+    import urllib.request
+    from http.client import HTTPException
+
+    if not url.startswith(("https://", "http://")):
+        raise SendFailedError(f"the API URL {url!r} is not http(s)", retryable=False)
+    if form is not None:
+        body, media_type = urlencode(list(form)).encode(), "application/x-www-form-urlencoded"
+    else:
+        body, media_type = json.dumps(document or {}).encode(), "application/json"
+    request = urllib.request.Request(  # noqa: S310 - http(s) only, checked above
+        url, data=body, method="POST", headers={"Content-Type": media_type, "Accept": "application/json"}
+    )
+    request.add_header("User-Agent", USER_AGENT)
+    if basic is not None:
+        pair = base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
+        request.add_unredirected_header("Authorization", f"Basic {pair}")
+    if bearer is not None:
+        request.add_unredirected_header("Authorization", f"Bearer {bearer}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
+            return Answer(response.status, _json(response.read()))
+    except urllib.error.HTTPError as error:
+        status, answer = error.code, _json(error.read())
+        error.close()
+        raise SendFailedError(describe(status, answer), retryable=status in RETRYABLE_STATUSES) from None
+    except TimeoutError:
+        raise SendFailedError(f"no answer within {timeout_s} s", retryable=True) from None
+    except urllib.error.URLError as error:
+        reason = "timed out" if isinstance(error.reason, TimeoutError) else type(error.reason).__name__
+        raise SendFailedError(f"unreachable: {reason}", retryable=True) from None
+    except (OSError, HTTPException) as error:
+        raise SendFailedError(f"connection failed: {type(error).__name__}", retryable=True) from None
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def required_secret(ctx: SendContext, name: str) -> str:
+    value = ctx.secret(name)
+    if not value:
+        raise SendFailedError(f"no {name} is configured", retryable=False)
+    return value

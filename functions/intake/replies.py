@@ -1,0 +1,528 @@
+"""Agents' replies: answered where the customer wrote, sent after the answer, tracked until read.
+
+accept → queue → deliver → status reports:
+- `accept` (`POST /tickets/{id}/replies`): the reply is routed to the conversation of the customer's latest message
+  (their email thread, the Twilio number or WhatsApp number they wrote to; a voicemail by SMS to the caller; a form
+  by email), checked (WhatsApp's 24-hour window, an address to answer at), recorded on the ticket as an outbound
+  message in state `queued`, with its `Idempotency-Key` in the same write, and queued for the sender. Nothing is
+  sent yet: the answer is 202. The same key again answers the same reply, and queues it again while it is still
+  queued (its first queueing may have been lost between the write and the queue).
+- `deliver` (the sender function): the channel's `send` (`intake.channels.<channel>.send`) calls the provider;
+  transient failures are tried again here with backoff, then by the queue (its redelivery, up to its receive
+  limit); a permanent one, or the last try's, is recorded on the message as `failed`, with the provider's words.
+  A reply the provider took is `sent`, and counts as the team's response for the SLA clocks (the `responded`
+  action), once. A reply that failed counts as nothing.
+- `apply_status` (the ingest worker): the provider's reports (`DeliveryStatus`) move the message forward, never
+  back: queued → sent → delivered → read, or failed with the reason.
+
+Channels that exist only once #17 adds them (Messenger, Instagram) are refused with a clear problem.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import importlib
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import formataddr, parseaddr
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from intake.channels.sending import OutboundReply, QuotedMessage, SendContext, SendFailedError, Sent, Template
+from intake.config import Policy
+from intake.errors import FieldInvalidError, PayloadTooLargeError
+from intake.inbox import attachment_of
+from intake.model import (
+    EMAIL_PATTERN,
+    WHATSAPP_REPLY_WINDOW,
+    Attachment,
+    Channel,
+    DeliveryState,
+    DeliveryStatus,
+    Direction,
+    Frozen,
+    Message,
+    TicketDetail,
+)
+from intake.observability import logger
+from intake.queues import Outgoing, Queue
+from intake.store import Store, iso
+
+MAX_ATTACHMENT_BYTES = 3 * 1024 * 1024  # all of a reply's files together, decoded (the API takes 4 MiB of JSON)
+MAX_REFERENCES = 20  # Message-IDs an email reply carries in References: the thread's latest
+MAX_QUOTED = 5  # messages quoted below an email reply, the latest first
+SEND_ATTEMPTS = 3  # tries in one delivery, `BACKOFF_S * 2**n` apart; then the queue's redelivery
+BACKOFF_S = 0.5
+# Which channel module sends a reply the ticket's latest message came by (its provider)
+SENDERS = {"email": "intake.channels.email", "twilio": "intake.channels.twilio", "whatsapp": "intake.channels.whatsapp"}
+_MOBILE_TYPES = ("MOBILE", "FIXED_LINE_OR_MOBILE")
+
+
+# ------------------------------------------------------------------------------------------ the request
+
+
+class ReplyAttachment(Frozen):
+    filename: str = Field(min_length=1, max_length=255)
+    content_type: str = Field(pattern=r"^[a-z]+/[A-Za-z0-9.+_-]+$", max_length=127)
+    content_base64: str = Field(description="the file's bytes, base64")
+
+
+class ReplyRequest(Frozen):
+    """An agent's reply (`POST /tickets/{id}/replies`): text, files, or an approved WhatsApp template."""
+
+    text: str = Field(default="", max_length=10_000)
+    by: str = Field(min_length=1, max_length=200, description="who wrote it (an agent's id or email)")
+    attachments: list[ReplyAttachment] = Field(default_factory=list, max_length=5)
+    template: str | None = Field(
+        default=None,
+        max_length=63,
+        description="WhatsApp: the approved template (intake.yaml `whatsapp.templates`) to send the text with; "
+        "the only way to answer once 24 hours have passed since the customer's last message",
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> ReplyRequest:
+        if not self.text.strip() and not self.attachments:
+            raise ValueError("text: a reply needs a text or an attachment")
+        return self
+
+
+class WindowClosedError(Exception):
+    """WhatsApp: 24 hours have passed since the customer's last message, and the reply is no approved template."""
+
+    def __init__(self, closed_at: datetime, templates: list[str], why: str = "") -> None:
+        self.closed_at, self.templates = closed_at, templates
+        self.problem_extra = {"window_closed_at": closed_at.isoformat(), "templates": templates}
+        known = ", ".join(templates) if templates else "none (intake.yaml whatsapp.templates)"
+        super().__init__(
+            f"WhatsApp's 24-hour window closed at {closed_at.isoformat()}: only an approved template can be sent "
+            f"({why or 'name one in `template`'}); templates: {known}"
+        )
+
+
+class ReplyUndeliverableError(Exception):
+    """The ticket's conversation cannot be answered where it came from (no address, a channel without sending)."""
+
+
+class IdempotencyKeyReusedError(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Idempotency-Key {key!r} was used for another reply on this ticket")
+
+
+class ReplyRetryError(Exception):
+    """A try failed in a way another may not: the queue delivers the reply again later."""
+
+
+# ------------------------------------------------------------------------------------------- routing
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a reply goes: which channel module sends it, on which channel, to whom, from which of our addresses."""
+
+    provider: str
+    channel: Channel
+    to: str
+    sender: str
+    sender_name: str | None = None
+    subject: str | None = None
+    thread: dict[str, Any] = field(default_factory=dict)  # email: in_reply_to, references
+
+
+def route(detail: TicketDetail, policy: Policy) -> Route:
+    """The conversation of the customer's latest message on the ticket, as a reply reaches it."""
+    inbound = [m for m in detail.messages if m.direction == Direction.INBOUND]
+    if not inbound:
+        raise ReplyUndeliverableError("the ticket has no message from the customer to answer")
+    latest = inbound[-1]
+    if latest.channel == Channel.EMAIL:
+        return _email_route(detail, policy, latest, _email_of(latest) or _contact_email(detail))
+    if latest.channel == Channel.FORM:
+        address = _contact_email(detail)
+        if address is None:
+            raise ReplyUndeliverableError("the form gave no email address to answer at, and the customer has none")
+        return _email_route(detail, policy, latest, address)
+    if latest.provider == "twilio":
+        return _twilio_route(detail, latest)
+    if latest.provider == "whatsapp":
+        to = latest.metadata.get("wa_id")
+        number_id = latest.metadata.get("phone_number_id")
+        if not to or not number_id:
+            raise ReplyUndeliverableError("the WhatsApp message names no wa_id or phone_number_id to answer with")
+        return Route("whatsapp", Channel.WHATSAPP, str(to), str(number_id))
+    raise ReplyUndeliverableError(f"replies on {latest.provider} {latest.channel.value} are not supported yet")
+
+
+def _email_route(detail: TicketDetail, policy: Policy, latest: Message, to: str | None) -> Route:
+    if to is None:
+        raise ReplyUndeliverableError("the customer's email gave no usable address to answer at")
+    team = policy.teams[detail.team]
+    sender = team.email or policy.notifications.sender
+    subject = _reply_subject(detail.subject or latest.subject or "", detail.reference)
+    thread: dict[str, Any] = {}
+    message_id = latest.metadata.get("message_id")
+    if message_id:
+        references = [str(r) for r in latest.metadata.get("references") or []]
+        ours = [m.provider_message_id for m in detail.messages if _sent_email(m)]
+        chain = list(dict.fromkeys([*references, *ours, str(message_id)]))
+        thread = {"in_reply_to": str(message_id), "references": chain[-MAX_REFERENCES:]}
+    return Route("email", Channel.EMAIL, to, sender, team.name, subject, thread)
+
+
+def _sent_email(message: Message) -> bool:
+    taken = (DeliveryState.SENT, DeliveryState.DELIVERED, DeliveryState.READ)
+    return message.direction == Direction.OUTBOUND and message.channel == Channel.EMAIL and message.state in taken
+
+
+def _twilio_route(detail: TicketDetail, latest: Message) -> Route:
+    kind, _, address = detail.thread_key.partition("#")
+    if latest.channel == Channel.PHONE:
+        called = (latest.metadata.get("voice") or {}).get("called")
+        if not address.startswith("+") or not called:
+            raise ReplyUndeliverableError("the caller withheld their number: a voicemail can only be called back")
+        if not _can_text(address):
+            raise ReplyUndeliverableError(
+                "the caller's number cannot receive text messages (not a mobile number): call them back"
+            )
+        return Route("twilio", Channel.SMS, address, _bare(str(called)))
+    if kind not in ("sms", "whatsapp") or not address.startswith("+"):
+        raise ReplyUndeliverableError("the message names no number to answer")
+    ours = latest.metadata.get("To")
+    if not ours:
+        raise ReplyUndeliverableError("the message does not say which of our numbers it was sent to")
+    channel = Channel.WHATSAPP if kind == "whatsapp" else Channel.SMS
+    return Route("twilio", channel, address, _bare(str(ours)))
+
+
+def _can_text(phone: str) -> bool:
+    """A number that can receive an SMS: a valid mobile number (or one its plan cannot tell from a landline)."""
+    import phonenumbers  # only here: the API's import path stays light
+
+    try:
+        number = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        return False
+    kind = phonenumbers.number_type(number)
+    mobile = {getattr(phonenumbers.PhoneNumberType, name) for name in _MOBILE_TYPES}
+    return phonenumbers.is_valid_number(number) and kind in mobile
+
+
+def _bare(address: str) -> str:
+    return address.split(":", 1)[1] if address.startswith(("whatsapp:", "sms:")) else address
+
+
+def _email_of(message: Message) -> str | None:
+    _, address = parseaddr(str(message.metadata.get("from") or ""))
+    return _usable(address)
+
+
+def _contact_email(detail: TicketDetail) -> str | None:
+    emails = detail.contact.emails if detail.contact is not None else ()
+    return next((e for e in emails if _usable(e)), None)
+
+
+def _usable(address: str | None) -> str | None:
+    if not address or not address.isascii() or not re.fullmatch(EMAIL_PATTERN, address.strip()):
+        return None
+    return address.strip()
+
+
+def _reply_subject(subject: str, reference: str) -> str:
+    """`Re: <subject> [#<ref>]`, without a second `Re:` or a second token; customers' answers thread by the token."""
+    if not subject:
+        return f"Your request [#{reference}]"
+    replied = subject if re.match(r"(?i)^\s*(re|aw|sv|antw)\s*:", subject) else f"Re: {subject}"
+    return replied if f"[#{reference}]" in replied else f"{replied} [#{reference}]"
+
+
+# --------------------------------------------------------------------------------------------- accept
+
+
+@dataclass(frozen=True)
+class Accepted:
+    message: Message
+    sk: str
+    created: bool  # False: the Idempotency-Key's earlier reply, answered again
+
+    def answer(self) -> dict[str, Any]:
+        state = self.message.state or DeliveryState.QUEUED
+        found = ReplyAccepted(
+            ticket_id=self.message.ticket_id, reply_id=self.message.receipt_id, state=state, message=self.message
+        )
+        return found.model_dump(mode="json")
+
+
+class ReplyAccepted(Frozen):
+    """The answer to `POST /tickets/{id}/replies` (202): the reply as recorded; `GET /tickets/{id}` shows its state
+    as it moves (queued, sent, delivered, read, or failed with the provider's error)."""
+
+    ticket_id: str
+    reply_id: str
+    state: DeliveryState
+    message: Message
+
+
+class ReplyJob(Frozen):
+    """What the sender queue carries: which reply to send."""
+
+    ticket_id: str
+    message_sk: str
+    reply_id: str
+
+
+def accept(
+    store: Store,
+    queue: Queue,
+    put_file: Callable[[Attachment, bytes], None],
+    policy: Policy,
+    ticket_id: str,
+    request: ReplyRequest,
+    key: str | None,
+    *,
+    new_id: Callable[[], str],
+    now: datetime,
+) -> Accepted:
+    """Record the reply on its ticket (queued) and queue it for the sender; see the module's docstring."""
+    fingerprint = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+    if key is not None and (known := _known(store, queue, ticket_id, key, fingerprint)) is not None:
+        return known
+    detail = store.ticket_detail(ticket_id)
+    way = route(detail, policy)
+    template = _template(detail, way, request, policy, now)
+    files = _decoded(request)
+    reply_id = new_id()
+    attachments = tuple(
+        attachment_of(reply_id, now, n, upload.filename, upload.content_type, content)
+        for n, (upload, content) in enumerate(files, start=1)
+    )
+    for attachment, (_, content) in zip(attachments, files, strict=True):
+        put_file(attachment, content)
+    metadata: dict[str, Any] = {"to": way.to, "from": way.sender, **way.thread}
+    if way.sender_name:
+        metadata["from_name"] = way.sender_name
+    if template is not None:
+        metadata["template"] = {"name": template.name, "language": template.language, "parameters": template.parameters}
+    message = Message(
+        ticket_id=detail.id,
+        provider=way.provider,
+        provider_message_id=reply_id,
+        receipt_id=reply_id,
+        direction=Direction.OUTBOUND,
+        received_at=now,
+        channel=way.channel,
+        subject=way.subject,
+        text=request.text,
+        attachments=attachments,
+        metadata=metadata,
+        state=DeliveryState.QUEUED,
+        state_at=now,
+        by=request.by,
+    )
+    sk = f"MSG#{iso(now)}#out#{reply_id}"
+    if not store.put_reply(message, sk, key, fingerprint, now):
+        assert key is not None  # only a key can be taken already
+        raced = _known(store, queue, detail.id, key, fingerprint)
+        if raced is not None:
+            return raced
+    _enqueue(queue, detail.id, sk, reply_id)
+    logger.info("reply queued", extra={"ticket_id": detail.id, "reply_id": reply_id, "provider": way.provider})
+    return Accepted(message, sk, created=True)
+
+
+def _known(store: Store, queue: Queue, ticket_id: str, key: str, fingerprint: str) -> Accepted | None:
+    found = store.reply_key(ticket_id, key)
+    if found is None:
+        return None
+    sk, earlier = found
+    if earlier != fingerprint:
+        raise IdempotencyKeyReusedError(key)
+    record = store.outbound(ticket_id, sk)
+    if record is None:
+        return None
+    if record.message.state == DeliveryState.QUEUED:  # its queueing may have been lost: the sender sends it once
+        _enqueue(queue, ticket_id, sk, record.message.receipt_id)
+    return Accepted(record.message, sk, created=False)
+
+
+def _enqueue(queue: Queue, ticket_id: str, sk: str, reply_id: str) -> None:
+    job = ReplyJob(ticket_id=ticket_id, message_sk=sk, reply_id=reply_id)
+    queue.send([Outgoing(body=job.model_dump_json(), group=ticket_id, dedupe=reply_id)])
+
+
+def _template(
+    detail: TicketDetail, way: Route, request: ReplyRequest, policy: Policy, now: datetime
+) -> Template | None:
+    """WhatsApp's rule: free text and media for 24 hours after the customer's last message, then only an approved
+    template (the policy's, with its parameters filled in)."""
+    if way.channel != Channel.WHATSAPP:
+        if request.template is not None:
+            raise FieldInvalidError("template", "only WhatsApp replies are sent as templates")
+        return None
+    templates = policy.whatsapp.templates if way.provider == "whatsapp" and policy.whatsapp is not None else {}
+    closes = detail.last_inbound_at + WHATSAPP_REPLY_WINDOW
+    if request.template is None:
+        if now < closes:
+            return None
+        raise WindowClosedError(closes, sorted(templates))
+    chosen = templates.get(request.template)
+    if chosen is None:
+        known = ", ".join(sorted(templates)) or "none"
+        raise FieldInvalidError("template", f"not one of intake.yaml's whatsapp.templates (known: {known})")
+    if request.attachments and now >= closes:
+        raise WindowClosedError(closes, sorted(templates), "a template carries no attachments")
+    values = {
+        "text": request.text,
+        "reference": detail.reference,
+        "customer_name": (detail.contact.name if detail.contact else None) or "",
+        "team_name": policy.teams[detail.team].name,
+        "agent": request.by,
+    }
+    return Template(request.template, chosen.language, tuple(values[p] for p in chosen.parameters))
+
+
+def _decoded(request: ReplyRequest) -> list[tuple[ReplyAttachment, bytes]]:
+    files, total = [], 0
+    for n, upload in enumerate(request.attachments):
+        try:
+            content = base64.b64decode(upload.content_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise FieldInvalidError(f"attachments.{n}.content_base64", "is not base64") from None
+        total += len(content)
+        files.append((upload, content))
+    if total > MAX_ATTACHMENT_BYTES:
+        raise PayloadTooLargeError("the reply's attachments", total, MAX_ATTACHMENT_BYTES)
+    return files
+
+
+# -------------------------------------------------------------------------------------------- deliver
+
+Outcome = Literal["sent", "failed", "done", "missing"]
+
+
+def deliver(
+    store: Store,
+    job: ReplyJob,
+    ctx: SendContext,
+    respond: Callable[[Message, datetime], None],
+    *,
+    clock: Callable[[], datetime],
+    last_try: bool,
+    sleep: Callable[[float], None] = time.sleep,
+    attempts: int = SEND_ATTEMPTS,
+) -> Outcome:
+    """Send one queued reply through its channel, record what became of it, count it as the team's response once.
+    Safe to run again for the same job: a reply leaves `queued` once, and is counted once."""
+    record = store.outbound(job.ticket_id, job.message_sk)
+    if record is None:
+        logger.warning("reply to send not found", extra={"ticket_id": job.ticket_id, "reply_id": job.reply_id})
+        return "missing"
+    outcome: Outcome = "done"
+    if record.message.state == DeliveryState.QUEUED:
+        detail = store.ticket_detail(job.ticket_id)
+        reply = outbound_reply(record.message, detail)
+        send = importlib.import_module(SENDERS[record.message.provider]).send
+        try:
+            sent: Sent = _tried(lambda: send(reply, ctx), attempts, sleep)
+        except SendFailedError as error:
+            if error.retryable and not last_try:
+                store.reply_retrying(job.ticket_id, job.message_sk, error.reason)
+                raise ReplyRetryError(error.reason) from None
+            store.reply_failed(job.ticket_id, job.message_sk, error.reason, clock())
+            logger.warning("reply failed", extra={"ticket_id": job.ticket_id, "reply_id": job.reply_id})
+            return "failed"
+        ids = (sent.provider_message_id, *sent.other_ids)
+        message_ids = ids if sent.provider == "email" else ()
+        store.reply_sent(job.ticket_id, job.message_sk, sent.provider, ids, message_ids, clock())
+        outcome = "sent"
+        record = store.outbound(job.ticket_id, job.message_sk) or record
+    state = record.message.state
+    if state in (DeliveryState.SENT, DeliveryState.DELIVERED, DeliveryState.READ) and not record.counted:
+        respond(record.message, record.message.state_at or clock())
+        store.reply_counted(job.ticket_id, job.message_sk)
+    return outcome
+
+
+def _tried(send: Callable[[], Sent], attempts: int, sleep: Callable[[float], None]) -> Sent:
+    for attempt in range(attempts):
+        try:
+            return send()
+        except SendFailedError as error:
+            if not error.retryable or attempt == attempts - 1:
+                raise
+            sleep(BACKOFF_S * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def outbound_reply(message: Message, detail: TicketDetail) -> OutboundReply:
+    """The recorded reply as its channel sends it (an email quotes the thread before it)."""
+    meta = message.metadata
+    raw_template = meta.get("template")
+    template = None
+    if isinstance(raw_template, dict):
+        template = Template(raw_template["name"], raw_template["language"], tuple(raw_template.get("parameters", ())))
+    quoted: tuple[QuotedMessage, ...] = ()
+    if message.channel == Channel.EMAIL:
+        earlier = [
+            m
+            for m in detail.messages
+            if m.received_at <= message.received_at
+            and m.receipt_id != message.receipt_id
+            and m.state not in (DeliveryState.QUEUED, DeliveryState.FAILED)
+        ]
+        quoted = tuple(QuotedMessage(m.received_at, _author(m, detail), m.text) for m in reversed(earlier))[:MAX_QUOTED]
+    return OutboundReply(
+        reply_id=message.receipt_id,
+        ticket_id=message.ticket_id,
+        reference=detail.reference,
+        channel=message.channel.value,
+        to=str(meta["to"]),
+        sender=str(meta["from"]),
+        text=message.text,
+        sender_name=meta.get("from_name"),
+        subject=message.subject,
+        attachments=message.attachments,
+        in_reply_to=meta.get("in_reply_to"),
+        references=tuple(meta.get("references") or ()),
+        quoted=quoted,
+        template=template,
+    )
+
+
+def _author(message: Message, detail: TicketDetail) -> str:
+    if message.direction == Direction.OUTBOUND:
+        name = message.metadata.get("from_name")
+        return formataddr((str(name), str(message.metadata.get("from")))) if name else str(message.metadata["from"])
+    name = detail.contact.name if detail.contact else None
+    return name or "you"
+
+
+def count_as_response(tracker: Any, message: Message, at: datetime) -> None:
+    """A sent reply is the team's response: the first- and next-response clocks stop as `responded` stops them. A
+    ticket resolved meanwhile owes no response: nothing changes then."""
+    from intake.errors import TransitionInvalidError
+    from intake.sla.tracker import AgentAction
+
+    action = AgentAction(type="responded", by=message.by or "intake", note=f"reply {message.receipt_id} sent")
+    try:
+        tracker.act(message.ticket_id, action, at)
+    except TransitionInvalidError:
+        logger.info("reply sent on a ticket that owes no response", extra={"ticket_id": message.ticket_id})
+
+
+# ------------------------------------------------------------------------------------ status reports
+
+
+def apply_status(store: Store, status: DeliveryStatus) -> str | None:
+    """A provider's report on a message we sent: the ticket whose reply it moved forward, else None."""
+    return store.advance_delivery(status.provider, status.provider_message_id, status.state, status.at, status.error)
+
+
+def job_of(body: str) -> ReplyJob:
+    return ReplyJob.model_validate(json.loads(body))

@@ -1,0 +1,156 @@
+"""Replies' pure rules: where a reply goes, WhatsApp's 24-hour window, the quoted email, the status reports."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from intake.channels import email, twilio, whatsapp
+from intake.channels.sending import OutboundReply, QuotedMessage
+from intake.config import load_policy
+from intake.errors import FieldInvalidError
+from intake.model import (
+    DELIVERY_RANK,
+    Channel,
+    Contact,
+    DeliveryState,
+    Direction,
+    Message,
+    Priority,
+    Status,
+    TicketDetail,
+)
+from intake.replies import ReplyRequest, ReplyUndeliverableError, WindowClosedError, _template, route
+
+POLICY = load_policy(Path(__file__).resolve().parents[2] / "intake.yaml")
+NOW = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
+TICKET = "01JDQ8Z1W3C9G7T2M4K6P8R0SX"
+CONTACT = "01JDQ8Z1W3C9G7T2M4K6P8R0SY"
+
+
+def _ticket(thread_key: str, channel: Channel, *messages: Message, last_inbound: datetime = NOW) -> TicketDetail:
+    contact = Contact(id=CONTACT, name="Erin", emails=("erin@example.com",), created_at=NOW)
+    return TicketDetail(
+        id=TICKET,
+        reference=TICKET[-8:],
+        channel=channel,
+        team="support",
+        priority=Priority.NORMAL,
+        status=Status.OPEN,
+        contact_id=CONTACT,
+        subject="Broken",
+        thread_key=thread_key,
+        created_at=NOW,
+        updated_at=NOW,
+        last_inbound_at=last_inbound,
+        message_count=1,
+        contact=contact,
+        messages=list(messages),
+        events=[],
+    )
+
+
+def _inbound(provider: str, channel: Channel, **metadata: Any) -> Message:
+    return Message(
+        ticket_id=TICKET,
+        provider=provider,
+        provider_message_id="m1",
+        receipt_id=TICKET,
+        direction=Direction.INBOUND,
+        received_at=NOW,
+        channel=channel,
+        text="Help",
+        metadata=metadata,
+    )
+
+
+def test_an_sms_is_answered_from_the_number_it_was_sent_to() -> None:
+    ticket = _ticket("sms#+33612345678", Channel.SMS, _inbound("twilio", Channel.SMS, To="+33186950000"))
+
+    way = route(ticket, POLICY)
+
+    assert (way.provider, way.channel, way.to, way.sender) == ("twilio", Channel.SMS, "+33612345678", "+33186950000")
+
+
+def test_a_voicemail_from_a_landline_cannot_be_texted() -> None:
+    voice = {"called": "+33186950000"}
+    mobile = _ticket("phone#+33612345678", Channel.PHONE, _inbound("twilio", Channel.PHONE, voice=voice))
+    landline = _ticket("phone#+33145678901", Channel.PHONE, _inbound("twilio", Channel.PHONE, voice=voice))
+
+    assert route(mobile, POLICY).to == "+33612345678"
+    with pytest.raises(ReplyUndeliverableError, match="call them back"):
+        route(landline, POLICY)
+
+
+def test_an_email_answers_the_latest_message_id_from_the_teams_address() -> None:
+    mail = _inbound("email", Channel.EMAIL, message_id="b@x", references=["a@x"], **{"from": "Erin <erin@x.example>"})
+
+    way = route(_ticket("email#a@x", Channel.EMAIL, mail), POLICY)
+
+    assert (way.to, way.sender, way.sender_name) == ("erin@x.example", "support@example.com", "Customer Support")
+    assert way.thread == {"in_reply_to": "b@x", "references": ["a@x", "b@x"]}
+    assert way.subject == f"Re: Broken [#{TICKET[-8:]}]"
+
+
+def test_whatsapp_is_free_text_for_24_hours_then_a_template_or_409() -> None:
+    message = _inbound("whatsapp", Channel.WHATSAPP, wa_id="33612345678", phone_number_id="106540352242922")
+    inside = _ticket("whatsapp#+33612345678", Channel.WHATSAPP, message, last_inbound=NOW - timedelta(hours=23))
+    outside = _ticket("whatsapp#+33612345678", Channel.WHATSAPP, message, last_inbound=NOW - timedelta(hours=24))
+    text = ReplyRequest(text="Hello", by="ana")
+    templated = ReplyRequest(text="Hello", by="ana", template="support_followup")
+
+    assert _template(inside, route(inside, POLICY), text, POLICY, NOW) is None
+    with pytest.raises(WindowClosedError) as closed:
+        _template(outside, route(outside, POLICY), text, POLICY, NOW)
+    assert closed.value.templates == ["support_followup"]
+    template = _template(outside, route(outside, POLICY), templated, POLICY, NOW)
+    assert template is not None and template.parameters == ("Erin", TICKET[-8:], "Hello")
+    with pytest.raises(FieldInvalidError):
+        _template(outside, route(outside, POLICY), ReplyRequest(text="x", by="a", template="nope"), POLICY, NOW)
+
+
+def test_the_email_body_quotes_the_thread_below_the_answer() -> None:
+    reply = OutboundReply(
+        reply_id="r",
+        ticket_id=TICKET,
+        reference="R",
+        channel="email",
+        to="erin@example.com",
+        sender="support@example.com",
+        text="Fixed.",
+        quoted=(QuotedMessage(NOW, "Erin", "It broke\nagain"),),
+    )
+
+    assert email.body(reply) == "Fixed.\n\nOn Sat, 05 Dec 2026 10:00:00 +0000, Erin wrote:\n> It broke\n> again\n"
+
+
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [("sent", DeliveryState.SENT), ("delivered", DeliveryState.DELIVERED), ("undelivered", DeliveryState.FAILED)],
+)
+def test_twilio_statuses_map_to_delivery_states(status: str, state: DeliveryState) -> None:
+    report = twilio.delivery_status(
+        twilio.MessageStatus("SM1", status, "30005" if state is DeliveryState.FAILED else None),
+        receipt_id=TICKET,
+        received_at=NOW,
+        raw_archive_key="raw/k",
+    )
+
+    assert report is not None and report.state is state
+    assert (report.error is not None) is (state is DeliveryState.FAILED)
+
+
+def test_statuses_that_say_nothing_new_are_dropped_and_states_only_move_forward() -> None:
+    queued = twilio.MessageStatus("SM1", "queued", None)
+    deleted = whatsapp.StatusUpdate("wamid.1", "deleted", None, NOW, [])
+    failed = whatsapp.StatusUpdate("wamid.1", "failed", None, NOW, [{"code": 131047, "title": "Re-engagement"}])
+
+    assert twilio.delivery_status(queued, receipt_id=TICKET, received_at=NOW, raw_archive_key="k") is None
+    assert whatsapp.delivery_status(deleted, receipt_id=TICKET, received_at=NOW, raw_archive_key="k") is None
+    report = whatsapp.delivery_status(failed, receipt_id=TICKET, received_at=NOW, raw_archive_key="k")
+    assert report is not None and report.error == "WhatsApp error 131047: Re-engagement"
+    ranks = [DELIVERY_RANK[s] for s in (DeliveryState.QUEUED, DeliveryState.SENT, DeliveryState.DELIVERED)]
+    assert ranks == sorted(ranks) and DELIVERY_RANK[DeliveryState.READ] > DELIVERY_RANK[DeliveryState.DELIVERED]

@@ -1,0 +1,83 @@
+"""The link in every email sends a person where a person can read the ticket: the web console's page wherever there
+is a console, the JSON only where there is none (AWS without `api.jwt.console`), and the policy's own template if it
+has one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from intake import runtime
+from intake.config import ConsoleSignIn, Jwt, Policy, load_policy
+from intake.notify.notifier import ticket_url
+
+ROOT = Path(__file__).resolve().parents[2]
+TICKET = "01JDQ8Z1W3C9G7T2M47Q2M4K9D"
+
+
+@pytest.fixture
+def policy() -> Policy:
+    return load_policy(ROOT / "intake.yaml")
+
+
+@pytest.fixture
+def runtime_from_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    monkeypatch.delenv("INTAKE_DATA_DIR", raising=False)
+    runtime.settings.cache_clear()
+    yield monkeypatch
+    runtime.settings.cache_clear()
+
+
+def test_in_aws_with_iam_only_tools_read_tickets_so_the_link_is_the_json(
+    policy: Policy, runtime_from_env: pytest.MonkeyPatch
+) -> None:
+    assert policy.api.jwt is None
+
+    assert ticket_url(policy, "https://api.example.com/", TICKET) == f"https://api.example.com/tickets/{TICKET}"
+
+
+def test_in_aws_behind_the_sign_in_the_link_opens_the_console(
+    policy: Policy, runtime_from_env: pytest.MonkeyPatch
+) -> None:
+    console = ConsoleSignIn(client_id="intake-console")
+    jwt = Jwt(issuer="https://id.example.com", audience=["x"], console=console)
+    signed_in = policy.model_copy(update={"api": policy.api.model_copy(update={"jwt": jwt})})
+
+    assert (
+        ticket_url(signed_in, "https://api.example.com", TICKET) == f"https://api.example.com/console/tickets/{TICKET}"
+    )
+
+
+def test_in_aws_with_jwts_for_tools_only_there_is_no_console_so_the_link_is_the_json(
+    policy: Policy, runtime_from_env: pytest.MonkeyPatch
+) -> None:
+    jwt = Jwt(issuer="https://id.example.com", audience=["x"])
+    tools_only = policy.model_copy(update={"api": policy.api.model_copy(update={"jwt": jwt})})
+
+    assert ticket_url(tools_only, "https://api.example.com", TICKET) == f"https://api.example.com/tickets/{TICKET}"
+
+
+def test_intake_serve_always_has_its_console(
+    policy: Policy, runtime_from_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    runtime_from_env.setenv("INTAKE_DATA_DIR", str(tmp_path))
+
+    assert ticket_url(policy, "http://127.0.0.1:8080", TICKET) == f"http://127.0.0.1:8080/console/tickets/{TICKET}"
+
+
+def test_the_policys_own_template_wins(policy: Policy, runtime_from_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    runtime_from_env.setenv("INTAKE_DATA_DIR", str(tmp_path))
+    own = policy.model_copy(
+        update={
+            "notifications": policy.notifications.model_copy(
+                update={"ticket_url": "https://helpdesk.example.com/t/{ticket_id}?from={base_url}&x={other}"}
+            )
+        }
+    )
+
+    assert (
+        ticket_url(own, "http://127.0.0.1:8080/", TICKET)
+        == f"https://helpdesk.example.com/t/{TICKET}?from=http://127.0.0.1:8080&x={{other}}"
+    )

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from intake.emails import EmailStores
     from intake.local.adapters import LocalAdapters
     from intake.queues import DeadLetters, Queue
+    from intake.replies import Accepted, ReplyRequest
     from intake.satisfaction import SurveyDelivery, Surveys
     from intake.sla.timers import TimerControl
     from intake.sla.tracker import Tracker
@@ -197,6 +198,17 @@ def sender_queue() -> Queue:
     if here is not None:
         return here.queues[SENDER_QUEUE.name]
     return SqsQueue(client("sqs"), settings().sender_queue_url)
+
+
+def accept_reply(ticket_id: str, request: ReplyRequest, key: str | None) -> Accepted:
+    """An agent's reply (the API's or the console's) recorded on its ticket and queued for the sender."""
+    from intake.ids import new_id
+    from intake.replies import accept
+
+    box = inbox()
+    return accept(
+        store(), sender_queue(), box.store_attachment, policy(), ticket_id, request, key, new_id=new_id, now=utc_now()
+    )
 
 
 def send_context() -> SendContext:

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from intake import runtime
 from intake.local.gateway import LocalContext, api_event
 from intake.local.workers import poll_once
 from intake.queues import SqsQueue
@@ -34,6 +35,7 @@ def providers(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProviders]:
     for name, value in fake.environment().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("INTAKE_WHATSAPP_APP_SECRET", APP_SECRET)
+    runtime.reset()  # the stack's functions read their settings already (a handler's import reads them)
     yield fake
     fake.stop()
 

@@ -4,6 +4,7 @@ The browser itself (htmx refresh, countdowns, the agent's forms clicked) is `tes
 
 from __future__ import annotations
 
+import re
 import urllib.error
 import urllib.request
 import uuid
@@ -197,6 +198,25 @@ def test_the_agents_forms_act_as_the_json_api_does_and_redirect_back(server: Ser
     assert detail["assignee"] == "bo" and detail["first_responded_at"] is not None
     page = _html(_get(server, f"/console/tickets/{ticket['id']}?done=responded"))
     assert "Done: responded" in page and "called &lt;script&gt;" in page
+
+
+def test_the_reply_form_sent_twice_is_one_reply_and_an_empty_one_names_its_field(server: Server) -> None:
+    ticket = _post_form(server, f"reply {uuid.uuid4().hex[:8]}")
+    page = _html(_get(server, f"/console/tickets/{ticket['id']}"))
+    [key] = re.findall(r'name="key" value="([0-9a-f]{32})"', page)  # one per page shown
+    form = {"text": "We are on it.", "by": "ana", "key": key}
+    path = f"/console/tickets/{ticket['reference']}/reply"
+
+    first = _post(server, path, urlencode(form).encode(), _same_origin(server))
+    again = _post(server, path, urlencode(form).encode(), _same_origin(server))  # a double click, a reload
+    empty = _post(server, path, urlencode({**form, "text": " ", "key": "other"}).encode(), _same_origin(server))
+
+    assert first.status == again.status == 303
+    assert first.headers["location"] == f"/console/tickets/{ticket['id']}?done=reply_queued"
+    assert empty.status == 400 and "text" in _html(empty)
+    replies = [m for m in server.detail(ticket["id"])["messages"] if m["direction"] == "outbound"]
+    assert [(m["text"], m["by"]) for m in replies] == [("We are on it.", "ana")]
+    assert key not in _html(_get(server, f"/console/tickets/{ticket['id']}"))  # the next page, the next key
 
 
 def test_quarantine_failures_and_digests_pages_show(server: Server) -> None:

@@ -1,9 +1,10 @@
 """The web console in a real browser: Debian's Chromium driven by Playwright, against a real `intake serve`.
 
-A support lead opens the queue, a form posted meanwhile appears in it without a reload (htmx), they open it,
-respond with a note, resolve it, and it leaves the queue. A screenshot of each page is kept under pytest's base
-temporary folder (`<basetemp>/console-screenshots0/`, printed at the end). `make test` installs Chromium
-(`make browser`); without it and without root to install it, the test is skipped, except in CI where it fails."""
+A support lead opens the queue, a form posted meanwhile appears in it without a reload (htmx), they open it, reply
+to the customer (the email reaches the outbox), resolve it, and it leaves the queue. A screenshot of each page is
+kept under pytest's base temporary folder (`<basetemp>/console-screenshots0/`, printed at the end). `make test`
+installs Chromium (`make browser`); without it and without root to install it, the test is skipped, except in CI
+where it fails."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from email import message_from_bytes
+from email import policy as email_policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -106,15 +110,24 @@ def test_a_lead_sees_a_new_ticket_arrive_answers_it_resolves_it_and_it_leaves_th
     expect(page.get_by_role("heading", name="SLA clocks")).to_be_visible()
     shots(page, "3-ticket")
 
-    # And responds with a note, then resolves it
+    # And replies to her (by email: the form gave her address), then resolves it
     page.get_by_label("Acting as").fill("Bea Lead")
-    page.get_by_label("Note (what you answered, and where)").fill("Called her: refund on its way.")
-    page.get_by_role("button", name="Mark responded").click()
-    expect(page.get_by_role("status")).to_contain_text("responded")
-    responded = page.locator(".timeline li.kind-responded")
-    expect(responded).to_contain_text("by Bea Lead")
-    expect(responded).to_contain_text("Called her: refund on its way.")
-    shots(page, "4-ticket-responded")
+    page.get_by_label("Reply to the customer").fill("Dear Ana, your refund is on its way.")
+    page.get_by_role("button", name="Send reply").click()
+    expect(page.get_by_role("status")).to_contain_text("reply queued")
+    reply = page.locator(".timeline li.message.outbound")
+    expect(reply).to_contain_text("Dear Ana, your refund is on its way.")
+    expect(reply).to_contain_text("by Bea Lead")
+    for _ in range(40):  # the sender worker sends it; the page shows its state as it stands
+        if reply.locator(".state").inner_text() == "sent":
+            break
+        page.wait_for_timeout(250)
+        page.reload()
+    expect(reply.locator(".state")).to_have_text("sent")
+    expect(page.locator(".timeline li.kind-responded")).to_contain_text("by Bea Lead")  # the first response, met
+    shots(page, "4-ticket-replied")
+    [mail] = [m for m in _outbox(server) if "Dear Ana" in m.get_body(("plain",)).get_content()]  # type: ignore[union-attr]
+    assert mail["To"] == "ana@example.com" and f"[#{ticket_reference(page)}]" in str(mail["Subject"])
     page.get_by_label("Resolution note").fill("Refunded.")
     page.get_by_role("button", name="Resolve").click()
     expect(page.get_by_role("status")).to_contain_text("resolved")
@@ -138,3 +151,15 @@ def _countdown() -> Any:
     import re
 
     return re.compile(r"^(in \d|overdue \d|in under a minute)")
+
+
+def _outbox(server: Server) -> list[EmailMessage]:
+    folder = server.data_dir / "outbox"
+    found = [message_from_bytes(p.read_bytes(), policy=email_policy.default) for p in sorted(folder.glob("*.eml"))]
+    return [m for m in found if isinstance(m, EmailMessage)]
+
+
+def ticket_reference(page: Any) -> str:
+    """The ticket page's reference, as its heading shows it (`#ABCD1234 ...`)."""
+    heading = page.get_by_role("heading", level=1).inner_text()
+    return str(heading.split()[0].lstrip("#"))

@@ -88,24 +88,13 @@ def reply(ticket_id: str) -> Response[str]:
     """An agent's reply, sent on the channel and in the conversation the customer used, after this answer (202):
     recorded on the ticket as an outbound message (queued, then sent, delivered, read or failed). The same
     `Idempotency-Key` again answers the same reply, sent once."""
-    from intake.ids import new_id
-    from intake.replies import ReplyRequest, accept
+    from intake.replies import ReplyRequest
 
     key = (app.current_event.headers or {}).get("idempotency-key")
     if key is not None and not (0 < len(key) <= 255 and key.isascii() and key.isprintable()):
         raise FieldInvalidError("Idempotency-Key", "must be 1 to 255 printable ASCII characters")
     request = _validated(ReplyRequest, _json_body())
-    accepted = accept(
-        runtime.store(),
-        runtime.sender_queue(),
-        runtime.inbox().store_attachment,
-        runtime.policy(),
-        _ticket_id(ticket_id),
-        request,
-        key,
-        new_id=new_id,
-        now=runtime.utc_now(),
-    )
+    accepted = runtime.accept_reply(_ticket_id(ticket_id), request, key)
     count("ReplyQueued" if accepted.created else "DuplicateDropped")
     location = {"Location": f"/tickets/{accepted.message.ticket_id}"}
     return Response(202, "application/json", json.dumps(accepted.answer()), headers=location)

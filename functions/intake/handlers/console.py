@@ -10,6 +10,7 @@ status `problems` maps; a POST without a session is the one 401 problem+json (no
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import TYPE_CHECKING, Any, ParamSpec
@@ -26,7 +27,7 @@ from intake.archive import ArchiveKeyError
 from intake.config import ConfigError
 from intake.errors import FieldInvalidError
 from intake.handlers.problems import PROBLEMS, problem
-from intake.model import Channel, Contact, Priority, QuarantineStatus, Status, Ticket
+from intake.model import Channel, Contact, Priority, QuarantineStatus, Status, Ticket, TicketDetail
 from intake.observability import logger
 from intake.sla.tracker import AgentAction
 from intake.store import ContactNotFoundError
@@ -191,9 +192,40 @@ def ticket_page(ticket_id: str) -> Response[Any]:
         explanation=tracker.explain(detail.id),
         due=pages.countdown(detail.next_due_at, now),
         priorities=[p.value for p in Priority],
+        reply_key=uuid.uuid4().hex,  # the reply form's Idempotency-Key: sent twice, it is one reply
+        reply_templates=_reply_templates(detail),
         done=query.get("done", ""),
         now=now,
     )
+
+
+def _reply_templates(detail: TicketDetail) -> list[str]:
+    """WhatsApp Cloud API conversations: the approved templates, the only replies once its 24-hour window closed."""
+    whatsapp = runtime.policy().whatsapp
+    if whatsapp is None or not any(m.provider == "whatsapp" for m in detail.messages):  # Twilio's: no templates
+        return []
+    return sorted(whatsapp.templates)
+
+
+@router.post("/console/tickets/<ticket_id>/reply")
+@_as_pages
+def reply(ticket_id: str) -> Response[Any]:
+    """The reply form: the same `accept` as `POST /tickets/{id}/replies`, keyed by the form's one-time key (a form
+    sent twice, by a double click or a reload, is one reply), then back to the ticket."""
+    from intake.replies import ReplyRequest
+
+    _require_same_origin()
+    form = _form()
+    fields = {"text": form.get("text", ""), "by": form.get("by", "").strip() or _signed_in_as()}
+    if template := form.get("template", "").strip():
+        fields["template"] = template
+    try:
+        request = ReplyRequest.model_validate(fields)
+    except ValidationError as error:
+        raise _field_error(error) from None
+    accepted = runtime.accept_reply(_ticket_id(ticket_id), request, form.get("key", "").strip()[:255] or None)
+    logger.info("reply queued", extra={"ticket_id": accepted.message.ticket_id, "via": "console"})
+    return _see_other(f"/console/tickets/{accepted.message.ticket_id}?done=reply_queued")
 
 
 @router.post("/console/tickets/<ticket_id>/actions")
@@ -207,11 +239,7 @@ def act(ticket_id: str) -> Response[Any]:
     try:
         action = AgentAction.model_validate({**fields, "by": by})
     except ValidationError as error:
-        first = error.errors()[0]
-        if first["loc"]:
-            raise FieldInvalidError(str(first["loc"][0]), first["msg"]) from None
-        field, _, why = str(first.get("ctx", {}).get("error", first["msg"])).partition(": ")
-        raise FieldInvalidError(field if why else "(form)", why or field) from None
+        raise _field_error(error) from None
     detail = runtime.tracker().act(_ticket_id(ticket_id), action, runtime.utc_now())
     logger.info("agent action", extra={"ticket_id": detail.id, "action": action.type, "via": "console"})
     return _see_other(f"/console/tickets/{detail.id}?done={action.type}")
@@ -421,6 +449,15 @@ def static(name: str) -> Response[Any]:
 
 
 # ------------------------------------------------------------------------------------------------- answers
+
+
+def _field_error(error: ValidationError) -> FieldInvalidError:
+    """A form's first invalid field, named (a model-wide rule says which field in its message: `text: ...`)."""
+    first = error.errors()[0]
+    if first["loc"]:
+        return FieldInvalidError(str(first["loc"][0]), first["msg"])
+    field, _, why = str(first.get("ctx", {}).get("error", first["msg"])).partition(": ")
+    return FieldInvalidError(field if why else "(form)", why or field)
 
 
 def _query() -> dict[str, str]:

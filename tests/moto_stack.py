@@ -55,9 +55,33 @@ def emulated(execute_state_machines: bool = True) -> Iterator[None]:
     from moto import mock_aws
 
     fake_credentials()
+    share_botocore_loader()
     _serialize_moto_dynamodb()
+    _remember_valid_definitions()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": execute_state_machines}}):
         yield
+
+
+def share_botocore_loader() -> None:
+    """Every botocore session made in this process reads the service models through one loader.
+
+    A session reads and decodes its JSON (endpoints, partitions, each service's model and rules) the first time it
+    needs them, and the tests make several sessions per test: `create_resources`, the `stack` fixture, and
+    `intake.runtime` after each `runtime.reset()`. That decoding was a third of the moto tests' CPU time. The files
+    never change while the tests run, and one session's clients already share what its loader read: sharing the
+    loader across sessions changes nothing else."""
+    import botocore.loaders
+    import botocore.session
+
+    if getattr(botocore.session.Session._register_data_loader, "_shared", False):
+        return
+    loader = botocore.loaders.create_loader()
+
+    def register_shared(session: botocore.session.Session) -> None:
+        session._components.lazy_register_component("data_loader", lambda: loader)
+
+    register_shared._shared = True  # type: ignore[attr-defined]
+    botocore.session.Session._register_data_loader = register_shared  # type: ignore[method-assign]
 
 
 _MOTO_TABLES = threading.RLock()
@@ -81,6 +105,26 @@ def _serialize_moto_dynamodb() -> None:
 
         locked._serialized = True  # type: ignore[attr-defined]
         setattr(DynamoDBBackend, name, locked)
+
+
+def _remember_valid_definitions() -> None:
+    """moto validates a state machine's ASL by parsing it (ANTLR, in pure Python) when it is created: over half of
+    `create_resources`, which every moto test calls with the same few definitions. A definition that parsed once
+    parses again, so it is validated once per process (each execution still parses its definition, as before)."""
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    validate = StepFunctionsParserBackend.__dict__["_validate_definition"].__func__
+    if getattr(validate, "_remembering", False):
+        return
+    valid: set[str] = set()
+
+    def remembering(definition: str) -> None:
+        if definition not in valid:
+            validate(definition=definition)
+            valid.add(definition)
+
+    remembering._remembering = True  # type: ignore[attr-defined]
+    StepFunctionsParserBackend._validate_definition = staticmethod(remembering)  # type: ignore[method-assign]
 
 
 @dataclass(frozen=True)

@@ -438,13 +438,14 @@ def test_starting_the_same_execution_twice_runs_it_once(backend: Backend) -> Non
 
 def test_stopped_execution_sends_nothing_more(backend: Backend) -> None:
     clock = Clock()
-    timer = planned(clock, warnings=(("50%", 0),), due=2)
+    # the deadline 4 s after the warning (3 s on moto): time enough to stop it in between on a busy machine
+    timer = planned(clock, warnings=(("50%", 0),), due=4)
     name = start(backend, timer)
     assert bodies(backend.wait_for(1)) == [notice(timer, "warning", label="50%")]
 
     backend.sla.stop(name, "resolved")
     backend.sla.start(name, timer.execution)  # a late retry: the stopped execution stands
-    sent = backend.quiet_until(clock.epoch(2) + 1)  # past the deadline it would have breached at
+    sent = backend.quiet_until(clock.epoch(4) + 1)  # past the deadline it would have breached at
 
     assert bodies(sent) == [notice(timer, "warning", label="50%")]
     assert backend.ended(SLA, name)

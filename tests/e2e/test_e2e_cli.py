@@ -214,7 +214,9 @@ def test_a_digest_preview_is_written_outside_the_working_tree(
     done = run([sys.executable, "-m", "intake.cli", "digest", "preview", "--team", "support", "--url", server.url], env)
     assert done.returncode == 0, done.stderr
     written = Path(done.stderr.strip().rsplit("HTML written to ", 1)[1])
-    assert written.is_file() and REPO not in written.parents and set(REPO.iterdir()) == before
+    # nothing new in the working tree but what tests running beside this one (pytest-xdist) may make there
+    made = {path.name for path in set(REPO.iterdir()) - before} - {".hypothesis", ".pytest_cache"}
+    assert written.is_file() and REPO not in written.parents and not made, made
     assert done.stdout.startswith("Customer Support · daily digest")
 
 

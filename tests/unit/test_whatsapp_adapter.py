@@ -913,7 +913,8 @@ def check_parse_only_refuses_with_field_invalid(body: bytes, policy: Policy) -> 
             assert item.at.tzinfo is not None
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+# no per-example deadline: what is asserted is the outcome; a busy machine (parallel workers) made 200 ms flaky
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(document=webhooks())
 def test_parse_of_any_meta_shaped_body_maps_or_raises_field_invalid_only(
     document: dict[str, Any], policy: Policy

@@ -1,0 +1,47 @@
+"""What every test shares: how the suite runs in parallel.
+
+`make test` runs pytest-xdist (`-n 4 --dist loadgroup`, pyproject's addopts): four worker processes on two cores,
+since much of the suite waits (moto's Step Functions Waits, `intake serve` children, SLA deadlines) rather than
+computes. `-n 0` or `-p no:xdist` runs everything in one process, for debugging. So a test must not depend on
+which other tests run beside it:
+
+- ports: bind port 0 (`intake serve --port 0`, a socket bound to ("127.0.0.1", 0)) and read back the one given;
+  never a fixed port;
+- files: `tmp_path` / `tmp_path_factory` (unique per worker and test); never write into the repository or a fixed
+  path under /tmp;
+- moto: inside `tests.moto_stack.emulated()`, per test or per module; it is in-process, so workers never share
+  it;
+- session- and module-scoped fixtures run once per worker that needs them. An expensive one that should run once
+  per session belongs to an xdist group, so that one worker runs all its tests: `pytest_collection_modifyitems`
+  below puts tests/infra (one CDK synthesis) in one group and each tests/e2e module with a module-scoped fixture
+  (its own `intake serve`, posts made once) in a group of its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+
+
+def _group(item: pytest.Item) -> str | None:
+    """The xdist group of a test: None for most, which any worker may take."""
+    parts = Path(str(item.path)).resolve().relative_to(TESTS).parts
+    if parts[0] == "infra":
+        return "infra"  # the session's CDK synthesis (import aws_cdk, jsii, synth) once, on one worker
+    if parts[0] == "e2e":
+        info = getattr(item, "_fixtureinfo", None)
+        definitions = info.name2fixturedefs.values() if info is not None else []
+        if any(d and d[-1].scope == "module" for d in definitions):
+            return f"e2e/{item.path.name}"  # its module's server and requests, made once
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks (--dist loadgroup)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        group = _group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))

@@ -125,6 +125,7 @@ class Serve:
         self.data_dir = data_dir
         env = {k: v for k, v in os.environ.items() if not k.startswith(("INTAKE_", "AWS_"))}
         env.update(TZ="UTC", INTAKE_FORM_CONTACT_SECRET=SECRET, POWERTOOLS_LOG_LEVEL="WARNING")
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO / "functions"), *filter(None, [env.get("PYTHONPATH")])])
         command = [sys.executable, "-m", "intake.cli", "serve", "--port", "0", "--data-dir", str(data_dir)]
         self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None

@@ -50,15 +50,15 @@ def fake_credentials() -> None:
 
 
 @contextmanager
-def emulated() -> Iterator[None]:
-    """moto for every boto3 client made inside, Step Functions executing its ASL."""
+def emulated(execute_state_machines: bool = True) -> Iterator[None]:
+    """moto for every boto3 client made inside, Step Functions executing its ASL (or, if not, recording starts)."""
     from moto import mock_aws
 
     fake_credentials()
     share_botocore_loader()
     _serialize_moto_dynamodb()
     _remember_valid_definitions()
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": execute_state_machines}}):
         yield
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -115,6 +116,17 @@ class Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
+def _default(make: Callable[[], Strict]) -> Any:
+    """A field whose default is `make()`, made when a policy first needs it: a model instance as a class attribute
+    would build that model's validator while the module is imported, in every process that imports it. The JSON
+    Schema still shows the default."""
+
+    def shown(schema: dict[str, Any]) -> None:
+        schema["default"] = make().model_dump(mode="json")
+
+    return Field(default_factory=make, json_schema_extra=shown)
+
+
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
@@ -220,14 +232,14 @@ class Team(Strict):
     email: Email | None = Field(default=None, description="the team's address: acknowledgments are sent from it")
     default_region: str = Field(default="US", pattern=r"^[A-Z]{2}$", description="for phones given without +")
     calendar: Calendar | None = None
-    acknowledgment: Acknowledgment = Acknowledgment()
+    acknowledgment: Acknowledgment = _default(Acknowledgment)
     reopen_within: Duration = Field(
         default=timedelta(days=7),
         description="a customer message this soon after resolution reopens the ticket; later, a new linked ticket",
     )
     notify: list[Email] = Field(default_factory=list, description="who gets SLA warnings and breaches (default: email)")
-    digests: Digests = Digests()
-    satisfaction: Satisfaction = Satisfaction()
+    digests: Digests = _default(Digests)
+    satisfaction: Satisfaction = _default(Satisfaction)
 
     @field_validator("timezone")
     @classmethod
@@ -296,9 +308,9 @@ class AttachmentLimits(Strict):
 class Form(Strict):
     team: Name
     auth: FormAuth
-    fields: FieldMap = FieldMap()
+    fields: FieldMap = _default(FieldMap)
     max_bytes: int = Field(default=1024 * 1024, gt=0)
-    attachments: AttachmentLimits = AttachmentLimits()
+    attachments: AttachmentLimits = _default(AttachmentLimits)
     default_priority: Priority = Priority.NORMAL
     dedupe_window_s: int = Field(default=600, gt=0, description="identical submissions within it make one ticket")
 
@@ -326,7 +338,7 @@ class Twilio(Strict):
         default_factory=dict
     )
     default_team: Name | None = Field(default=None, description="for numbers not listed")
-    greeting: Greeting = Greeting()
+    greeting: Greeting = _default(Greeting)
     max_recording_s: int = Field(default=120, ge=5, le=3600)
     transcribe: bool = True
 
@@ -547,18 +559,21 @@ class Sla(Strict):
         return value
 
 
-DEFAULT_SLA = Sla.model_validate(
-    {
-        "policies": [
-            {
-                "name": "default",
-                "first_response": {"within": "8h"},
-                "resolution": {"within": "5d", "time": "calendar"},
-                "warnings": ["80%"],
-            }
-        ]
-    }
-)
+@cache
+def default_sla() -> Sla:
+    """The SLA of a policy file that sets none."""
+    return Sla.model_validate(
+        {
+            "policies": [
+                {
+                    "name": "default",
+                    "first_response": {"within": "8h"},
+                    "resolution": {"within": "5d", "time": "calendar"},
+                    "warnings": ["80%"],
+                }
+            ]
+        }
+    )
 
 
 class PriorityRule(Strict):
@@ -660,11 +675,11 @@ class Policy(Strict):
     twilio: Twilio | None = None
     whatsapp: WhatsApp | None = None
     email: EmailChannel | None = None
-    alerts: Alerts = Alerts()
-    notifications: Notifications = Notifications()
-    api: AgentApi = AgentApi()
-    sla: Sla = DEFAULT_SLA
-    priority: PriorityRules = PriorityRules()
+    alerts: Alerts = _default(Alerts)
+    notifications: Notifications = _default(Notifications)
+    api: AgentApi = _default(AgentApi)
+    sla: Sla = _default(default_sla)
+    priority: PriorityRules = _default(PriorityRules)
 
     @model_validator(mode="after")
     def _teams_exist(self) -> Policy:

@@ -66,6 +66,25 @@ class SurveyLinkExpiredError(RequestRejectedError):
         super().__init__(f"this survey link expired at {expired_at.isoformat()}")
 
 
+class PermanentlyUnacceptableError(Exception):
+    """A message Intake will never accept, however often Mailgun retries it (answered 406)."""
+
+
+class SurveySecretMissingError(Exception):
+    """No `CSAT_SECRET` (`INTAKE_CSAT_SECRET` locally): links cannot be signed or checked."""
+
+    def __init__(self) -> None:
+        super().__init__("the secret CSAT_SECRET is not set (INTAKE_CSAT_SECRET locally)")
+
+
+class FailureNotFoundError(Exception):
+    """No dead letter with this id in any queue (replayed already, or never dead-lettered)."""
+
+    def __init__(self, failure_id: str) -> None:
+        self.failure_id = failure_id
+        super().__init__(f"no dead-lettered message {failure_id}; `intake failures list` shows those there are")
+
+
 Built = TypeVar("Built")
 
 

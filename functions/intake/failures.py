@@ -26,6 +26,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from intake.errors import FailureNotFoundError
 from intake.inbox import QueuedItem, decode_message
 from intake.model import CallEvent, Channel, DeliveryStatus, EmailArrived, InboundMessage, UtcDatetime
 from intake.observability import count_failed_record, logger
@@ -36,14 +37,6 @@ from intake.store import FailureRecord, Store
 MESSAGE_CHARS = 300
 _ADDRESS = re.compile(r"[^\s@<>\"'(),;:]+@[^\s@<>\"'(),;:]+")
 _NUMBER = re.compile(r"\+?\d[\d ().-]{5,}\d")
-
-
-class FailureNotFoundError(Exception):
-    """No dead letter with this id in any queue (replayed already, or never dead-lettered)."""
-
-    def __init__(self, failure_id: str) -> None:
-        self.failure_id = failure_id
-        super().__init__(f"no dead-lettered message {failure_id}; `intake failures list` shows those there are")
 
 
 def describe(error: BaseException) -> tuple[str, str]:
@@ -109,7 +102,7 @@ class RecordingFifoProcessor(SqsFifoPartialProcessor):
 class Failure(BaseModel):
     """A dead-lettered message as operators see it: what it is about and why it failed, never its content."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: str = Field(description="the queue message's id: what `POST /failures/{id}/replay` takes")
     queue: str = Field(description="the queue it failed on, where a replay sends it: inbound, email, notifications")
@@ -126,7 +119,7 @@ class Failure(BaseModel):
 
 
 class FailureList(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     items: list[Failure]
     dead_letters: dict[str, int] = Field(description="each queue's dead letters as the queue counts them")

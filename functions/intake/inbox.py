@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from pydantic import TypeAdapter
+from pydantic import ConfigDict, TypeAdapter
 
 from intake.limits import fitted
 from intake.model import (
@@ -146,7 +146,8 @@ def _group(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-_QUEUED: TypeAdapter[QueuedItem] = TypeAdapter(Queued)
+# built on the first decode (the queue consumers'), not in every process that imports the inbox
+_QUEUED: TypeAdapter[QueuedItem] = TypeAdapter(Queued, config=ConfigDict(defer_build=True))
 
 
 def decode_message(body: str) -> QueuedItem:

@@ -202,12 +202,10 @@ def sender_queue() -> Queue:
 
 def accept_reply(ticket_id: str, request: ReplyRequest, key: str | None) -> Accepted:
     """An agent's reply (the API's or the console's) recorded on its ticket and queued for the sender."""
-    from ulid import ULID
-
+    from intake.ids import new_id
     from intake.replies import accept
 
     box = inbox()
-    new_id = lambda: str(ULID())  # noqa: E731
     return accept(
         store(), sender_queue(), box.store_attachment, policy(), ticket_id, request, key, new_id=new_id, now=utc_now()
     )

@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict
 
 from intake.bus import EventBus
 from intake.config import Policy, Satisfaction, Team
-from intake.errors import SurveyLinkExpiredError, SurveyLinkInvalidError
+from intake.errors import SurveyLinkExpiredError, SurveyLinkInvalidError, SurveySecretMissingError
 from intake.model import Contact, EventKind, Status, Ticket, TicketDetail, TicketId, TicketReference
 from intake.notify.mailer import RecipientSuppressedError
 from intake.observability import logger
@@ -287,7 +287,7 @@ def deliver_later_definition(queue_url: str) -> str:
 class SurveyNotice(BaseModel):
     """The notifications queue message that says: send this ticket's survey now."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     kind: Literal["survey"]
     ticket_id: TicketId
@@ -346,13 +346,6 @@ class SurveyDelivery:
     store: SurveyStore
     secret: str | None
     events: EventBus | None
-
-
-class SurveySecretMissingError(Exception):
-    """No `CSAT_SECRET` (`INTAKE_CSAT_SECRET` locally): links cannot be signed or checked."""
-
-    def __init__(self) -> None:
-        super().__init__(f"the secret {SECRET_NAME} is not set (INTAKE_{SECRET_NAME} locally)")
 
 
 def deliver_survey(

@@ -16,16 +16,17 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
-from intake.channels.mailgun import PermanentlyUnacceptableError
 from intake.config import Name, Policy, Settings
 from intake.digest.figures import Figures
 from intake.digest.window import PERIODS
 from intake.errors import (
     EmailUnroutableError,
+    FailureNotFoundError,
     FieldInvalidError,
     FormNotFoundError,
     OriginForbiddenError,
     PayloadTooLargeError,
+    PermanentlyUnacceptableError,
     QuarantineNotFoundError,
     QuarantineReleasedError,
     SignatureInvalidError,
@@ -35,7 +36,7 @@ from intake.errors import (
     UnsupportedMediaTypeError,
     WebhookSignatureInvalidError,
 )
-from intake.failures import FailureList, FailureNotFoundError
+from intake.failures import FailureList
 from intake.handlers.problems import CONTENT_TYPE, PROBLEMS, TYPE_BASE
 from intake.model import (
     Contact,

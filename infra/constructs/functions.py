@@ -292,6 +292,8 @@ class Functions(Construct):
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": self._stage.log_level,
+                # pydantic looks for plugins in every installed package's metadata at its first model: there are none
+                "PYDANTIC_DISABLE_PLUGINS": "__all__",
                 setting("config"): f"{lambda_platform.TASK_ROOT}/{bundling.POLICY_IN_ASSET}",
                 **environment,
             },

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from intake.config import (
-    DEFAULT_SLA,
     Policy,
     PriorityRules,
     Sla,
@@ -22,6 +21,7 @@ from intake.config import (
     SlaTarget,
     SlaTargetName,
     Team,
+    default_sla,
     describe,
 )
 from intake.model import Channel, Priority
@@ -92,7 +92,7 @@ def test_first_matching_policy_wins_and_each_list_left_out_means_any() -> None:
 def test_policy_without_sla_section_gets_the_documented_default() -> None:
     # Given a policy file with no `sla` section, Then one default policy: 8h business, 5d calendar, warn at 80%
     policy = Policy.model_validate({"teams": TEAM})
-    assert policy.sla == DEFAULT_SLA
+    assert policy.sla == default_sla()
     (default,) = policy.sla.policies
     assert default.match is None
     assert default.first_response is not None and default.first_response.within == timedelta(hours=8)
@@ -475,7 +475,7 @@ def test_explain_shows_the_policy_calendar_and_arithmetic_in_the_teams_zone(
 
 
 def test_explain_names_the_default_and_a_resumed_timer(support: Team, office: BusinessCalendar) -> None:
-    default = DEFAULT_SLA.policies[-1]
+    default = default_sla().policies[-1]
     resumed = plan_timer(default, "first_response", office, paris("2026-07-01 10:00"), 2, remaining=timedelta(hours=1))
     assert resumed is not None
     text = explain(default, [resumed], office, support, channel=Channel.EMAIL)
@@ -488,7 +488,9 @@ def test_explain_shows_a_deadline_with_a_fraction_of_a_second_as_one_instant(
     support: Team, office: BusinessCalendar
 ) -> None:
     # Given a clock started at 10:00:00.400 on a wall-clock policy: its deadline has a fraction of a second
-    default = DEFAULT_SLA.policies[-1].model_copy(update={"first_response": SlaTarget.model_validate({"within": "1h"})})
+    default = (
+        default_sla().policies[-1].model_copy(update={"first_response": SlaTarget.model_validate({"within": "1h"})})
+    )
     started = paris("2026-07-01 10:00") + timedelta(milliseconds=400)
     plan = plan_timer(default, "first_response", office, started, 1)
     assert plan is not None and plan.due_at.microsecond

@@ -15,8 +15,6 @@ from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qsl
 
-import phonenumbers
-
 from intake.channels import jsonbody, signatures
 from intake.config import Form, FormAuthKind, PublicAuth, SignedAuth
 from intake.errors import (
@@ -200,6 +198,8 @@ def _email(name: str | None, raw: str | None) -> str | None:
 def _phone(name: str | None, raw: str | None, region: str) -> str | None:
     if raw is None:
         return None
+    import phonenumbers  # its metadata loads in tens of ms: only for a form that has a phone number
+
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:

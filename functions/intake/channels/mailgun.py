@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from intake.channels import formdata, jsonbody, signatures
-from intake.errors import SignatureInvalidError, UnsupportedMediaTypeError
+from intake.errors import PermanentlyUnacceptableError, SignatureInvalidError, UnsupportedMediaTypeError
 from intake.mail_policy import DEFAULT
 from intake.model import WebhookRequest
 
@@ -44,10 +44,6 @@ _ATTACHMENT_FIELD = re.compile(r"attachment-(\d+)")
 # Attachments noted missing at most: more than a message Mailgun takes (25 MB) holds; a larger count is no count
 _MAX_ATTACHMENTS = 1000
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
-
-
-class PermanentlyUnacceptableError(Exception):
-    """A message Intake will never accept, however often Mailgun retries it (answered 406)."""
 
 
 def verify(fields: Mapping[str, str], key: str | None, now: float) -> str:

@@ -18,8 +18,6 @@ from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 from xml.etree import ElementTree as ET
 
-import phonenumbers
-
 from intake.channels import jsonbody, signatures
 from intake.channels.sending import OutboundReply, SendContext, SendFailedError, Sent, post, required_secret
 from intake.config import Greeting, Policy, Twilio
@@ -542,6 +540,8 @@ def _e164(raw: str) -> str | None:
     """A number Twilio gives in E.164, normalized; lenient on ranges newer than our metadata."""
     if not raw.startswith("+"):
         return None
+    import phonenumbers  # its metadata loads in tens of ms: not on the receiver's other channels' requests
+
     try:
         number = phonenumbers.parse(raw, None)
     except phonenumbers.NumberParseException:

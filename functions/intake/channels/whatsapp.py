@@ -25,8 +25,6 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import phonenumbers
-
 from intake.channels import jsonbody, signatures
 from intake.channels.sending import OutboundReply, SendContext, SendFailedError, Sent, post, required_secret
 from intake.config import Policy
@@ -624,6 +622,8 @@ def _e164(raw: Any) -> str | None:
     found = _WA_ID.fullmatch(text) if text is not None else None
     if found is None:
         return None
+    import phonenumbers  # its metadata loads in tens of ms: not on the receiver's other channels' requests
+
     try:
         number = phonenumbers.parse("+" + found.group(1), None)
     except phonenumbers.NumberParseException:

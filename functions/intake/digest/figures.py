@@ -54,7 +54,7 @@ class DigestStore(Protocol):
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class TicketLink(Frozen):

@@ -155,7 +155,7 @@ def release_quarantined(quarantine_id: str) -> Response[str]:
     """Let a quarantined email through: it becomes a ticket (or joins its thread). `{"team": "..."}` names the
     team that takes it when no team takes mail for its recipients."""
     from intake.emails import release
-    from intake.handlers.ingest import new_id
+    from intake.ids import new_id
 
     now = runtime.utc_now()
     body = _json_body()

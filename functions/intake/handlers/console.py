@@ -286,7 +286,7 @@ def quarantine_page() -> Response[Any]:
 def release(quarantine_id: str) -> Response[Any]:
     """The same release as `POST /quarantine/{id}/release`: the email becomes a ticket (or joins its thread)."""
     from intake.emails import release as release_email
-    from intake.handlers.ingest import new_id
+    from intake.ids import new_id
 
     _require_same_origin()
     now = runtime.utc_now()

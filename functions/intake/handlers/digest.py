@@ -19,7 +19,7 @@ runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
 class DigestRequest(BaseModel):
     """What each schedule sends; unknown fields (Scheduler's own, if any) are ignored."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     team: str
     period: Literal["daily", "weekly"]

@@ -8,21 +8,17 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from ulid import ULID
 
 from intake import runtime
 from intake.emails import arrivals, ingest_email
 from intake.failures import FailureRecorder, RecordingProcessor
+from intake.ids import new_id
 from intake.observability import count, logger, metrics, traced
 from intake.resources import EMAIL_QUEUE
 
 runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
 
 processor = RecordingProcessor(FailureRecorder(EMAIL_QUEUE, runtime.store, runtime.utc_now))
-
-
-def new_id() -> str:
-    return str(ULID())
 
 
 def record_handler(record: SQSRecord) -> None:

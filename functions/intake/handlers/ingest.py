@@ -8,12 +8,11 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from ulid import ULID
 
 from intake import runtime
 from intake.calls import fold_call_event
-from intake.emails import ingest_email
 from intake.failures import FailureRecorder, RecordingFifoProcessor
+from intake.ids import new_id
 from intake.inbox import decode_message
 from intake.ingest import Outcome, annotate, ingest_with_media
 from intake.model import CallEvent, DeliveryStatus, EmailArrived, Reaction
@@ -37,10 +36,6 @@ _METRIC = {
 }
 
 
-def new_id() -> str:
-    return str(ULID())
-
-
 def record_handler(record: SQSRecord) -> None:
     try:
         item = decode_message(record.body)
@@ -55,6 +50,8 @@ def record_handler(record: SQSRecord) -> None:
             logger.remove_keys(["receipt_id"])
             return
         elif isinstance(item, EmailArrived):
+            from intake.emails import ingest_email  # the email path's MIME parsing: SendGrid and Mailgun mail only
+
             result = ingest_email(runtime.store(), runtime.email_stores(), item, runtime.policy(), new_id)
         else:
             result = ingest_with_media(runtime.store(), item, new_id, runtime.media_step(), runtime.policy())

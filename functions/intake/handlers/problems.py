@@ -10,28 +10,28 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from intake.channels.mailgun import PermanentlyUnacceptableError
 from intake.config import ConfigError
 from intake.errors import (
     EmailUnroutableError,
+    FailureNotFoundError,
     FieldInvalidError,
     FormNotFoundError,
     OriginForbiddenError,
     PayloadTooLargeError,
+    PermanentlyUnacceptableError,
     QuarantineNotFoundError,
     QuarantineReleasedError,
     SignatureInvalidError,
     SurveyLinkExpiredError,
     SurveyLinkInvalidError,
+    SurveySecretMissingError,
     TransitionInvalidError,
     UnsupportedMediaTypeError,
     WebhookSignatureInvalidError,
 )
-from intake.failures import FailureNotFoundError
 from intake.model import WebhookRequest
 from intake.observability import count, logger
 from intake.replies import IdempotencyKeyReusedError, ReplyUndeliverableError, WindowClosedError
-from intake.satisfaction import SurveySecretMissingError
 from intake.store import ContactNotFoundError, CursorInvalidError, StoreUnavailableError, TicketNotFoundError
 
 TYPE_BASE = "urn:intake:problem:"

@@ -10,10 +10,10 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from ulid import ULID
 
-from intake import runtime, satisfaction
+from intake import runtime
 from intake.handlers import problems
+from intake.ids import new_id
 from intake.observability import count, logger, metrics, traced
 from intake.reception import (
     TwilioRoute,
@@ -32,7 +32,7 @@ runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
 
 def _receipt(**keys: str) -> str:
     """A new receipt id: the request's correlation id, in every log line from here on."""
-    receipt_id = str(ULID())
+    receipt_id = new_id()
     logger.set_correlation_id(receipt_id)
     logger.append_keys(receipt_id=receipt_id, **keys)
     return receipt_id
@@ -165,6 +165,8 @@ def mailgun_inbound() -> Response[str]:
 @app.get("/csat/<token>")
 def csat_question(token: str) -> Response[str]:
     """The link in the survey email: the question with its score chosen; nothing is recorded (scanners follow it)."""
+    from intake import satisfaction  # the survey pages' path only
+
     asked = satisfaction.ask(
         token, store=runtime.store(), policy=runtime.policy(), secret=runtime.csat_secret(), now=datetime.now(UTC)
     )
@@ -175,6 +177,8 @@ def csat_question(token: str) -> Response[str]:
 @app.post("/csat/<token>")
 def csat_answer(token: str) -> Response[str]:
     """The question page's form: the score is recorded (the first stands), and the comment if there is one."""
+    from intake import satisfaction  # the survey pages' path only
+
     event = app.current_event
     comment = satisfaction.comment_form(problems.webhook_request(event).body, (event.headers or {}).get("content-type"))
     answered = satisfaction.add_comment(

@@ -43,7 +43,7 @@ class Notification(BaseModel):
     """What the SLA state machine puts on the notifications queue (the SLA contract: `intake.sla`'s docstring).
     Unknown fields are ignored: the machine may add some."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     kind: Literal["warning", "breach", "escalation"]
     ticket_id: TicketId

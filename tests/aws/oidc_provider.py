@@ -304,3 +304,15 @@ def set_cookie(result: dict[str, Any], name: str) -> list[str]:
     found = [line.split("; ") for line in result.get("cookies") or [] if line.startswith(f"{name}=")]
     assert len(found) == 1, result.get("cookies")
     return found[0]
+
+
+HOST = "abc123.execute-api.eu-west-3.amazonaws.com"  # the API's domain, as API Gateway names one
+
+
+@pytest.fixture
+def provider(stack: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Provider]:
+    """The moto stack's api function signing people in with a fake provider (the shipped policy plus the console)."""
+    from tests.aws.conftest import ROOT
+
+    with console_in_aws(monkeypatch, tmp_path, HOST, ROOT / "intake.yaml") as fake:
+        yield fake

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
+from tests.aws.conftest import Stack
+from tests.aws.oidc_provider import EMAIL, HOST, Browser, Provider, provider, sign_in, text
 
-from tests.aws.conftest import ROOT, Stack
-from tests.aws.oidc_provider import EMAIL, Browser, Provider, console_in_aws, sign_in, text
-
-HOST = "abc123.execute-api.eu-west-3.amazonaws.com"
-
-
-@pytest.fixture
-def provider(stack: Stack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Provider]:
-    with console_in_aws(monkeypatch, tmp_path, HOST, ROOT / "intake.yaml") as fake:
-        yield fake
+__all__ = ["provider"]  # the fixture (tests.aws.oidc_provider)
 
 
 def test_the_console_reads_dynamodb_and_s3_and_acts_as_the_signed_in_agent(stack: Stack, provider: Provider) -> None:

@@ -6,33 +6,24 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
-import pytest
-
 from intake.console import CALLBACK_PATH, OIDC_SESSION_COOKIE, SIGN_IN_COOKIE, SIGN_IN_PATH
-from tests.aws.conftest import ROOT, Stack
+from tests.aws.conftest import Stack
 from tests.aws.oidc_provider import (
     CLIENT_ID,
     EMAIL,
+    HOST,
     LIFETIME_S,
     Browser,
     Provider,
-    console_in_aws,
+    provider,
     set_cookie,
     sign_in,
     text,
 )
 
-HOST = "abc123.execute-api.eu-west-3.amazonaws.com"
-
-
-@pytest.fixture
-def provider(stack: Stack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Provider]:
-    with console_in_aws(monkeypatch, tmp_path, HOST, ROOT / "intake.yaml") as fake:
-        yield fake
+__all__ = ["provider"]  # the fixture (tests.aws.oidc_provider)
 
 
 def test_a_lead_signs_in_with_the_provider_and_lands_on_the_page_asked_for(stack: Stack, provider: Provider) -> None:

@@ -170,7 +170,12 @@ def test_a_response_before_the_warning_sends_nothing_and_meets_the_target(stack:
     assert stack.get(f"/tickets/{ticket['id']}")[1]["breached"] is False
 
 
-def test_pending_pauses_the_clock_and_the_customers_reply_resumes_it_with_the_time_left(stack: Stack) -> None:
+def test_pending_pauses_the_clock_and_the_customers_reply_resumes_it_with_the_time_left(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A 20 s target: its warning (at 50 %) is 10 s away, so that neither generation's warning is due during the test
+    # however slowly the machine opens and pauses the ticket (with 4 s, a busy one warned before the pause)
+    change_policy(tmp_path, monkeypatch, "slower.yaml", "first_response: {within: 4s", "first_response: {within: 20s")
     ticket = open_ticket(stack)
     original = timer(stack, ticket["id"], "first_response")
 

@@ -128,7 +128,7 @@ class Route:
     """Where a reply goes: which channel module sends it, on which channel, to whom, from which of our addresses."""
 
     provider: str
-    channel: Channel
+    channel: str
     to: str
     sender: str
     sender_name: str | None = None
@@ -157,7 +157,7 @@ def route(detail: TicketDetail, policy: Policy) -> Route:
         if not to or not number_id:
             raise ReplyUndeliverableError("the WhatsApp message names no wa_id or phone_number_id to answer with")
         return Route("whatsapp", Channel.WHATSAPP, str(to), str(number_id))
-    raise ReplyUndeliverableError(f"replies on {latest.provider} {latest.channel.value} are not supported yet")
+    raise ReplyUndeliverableError(f"replies on {latest.provider} {latest.channel} are not supported yet")
 
 
 def _email_route(detail: TicketDetail, policy: Policy, latest: Message, to: str | None) -> Route:
@@ -365,7 +365,8 @@ def _template(
         if request.template is not None:
             raise FieldInvalidError("template", "only WhatsApp replies are sent as templates")
         return None
-    templates = policy.whatsapp.templates if way.provider == "whatsapp" and policy.whatsapp is not None else {}
+    whatsapp = policy.section("whatsapp") if way.provider == "whatsapp" else None
+    templates = whatsapp.templates if whatsapp is not None else {}
     closes = detail.last_inbound_at + WHATSAPP_REPLY_WINDOW
     if request.template is None:
         if now < closes:
@@ -481,7 +482,7 @@ def outbound_reply(message: Message, detail: TicketDetail) -> OutboundReply:
         reply_id=message.receipt_id,
         ticket_id=message.ticket_id,
         reference=detail.reference,
-        channel=message.channel.value,
+        channel=message.channel,
         to=str(meta["to"]),
         sender=str(meta["from"]),
         text=message.text,

@@ -66,8 +66,8 @@ def prepare(
     if found is None or not signed:
         return Prepared(path, headers, body)
     context = SignContext(policy, secrets, time.time() if now is None else now, public_base_url)
-    sample = found[0].sign(Sample(path, headers, body), context)
-    return Prepared(sample.path, sample.headers, sample.body)
+    made = found[0].sign(Sample(path, headers, body), context)
+    return Prepared(made.path, made.headers, made.body)
 
 
 def multipart(spec: dict[str, Any]) -> tuple[bytes, str]:

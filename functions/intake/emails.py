@@ -20,7 +20,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email import policy as email_policy
 from email.parser import BytesHeaderParser
@@ -96,20 +96,16 @@ def ingest_email(
     raw = stores.read(arrived.raw_archive_key)
     parsed = email_mime.parse(raw, max_attachment_bytes=limit)
     verdicts = {name: value[:64] for name, value in {**ses_verdicts(raw), **arrived.verdicts}.items()}
-    reasons = quarantine_reasons(verdicts)
-    if reasons and not release:
-        _quarantine(store, arrived, parsed, reasons)
+    verdict = sort_email(Sorting(parsed, arrived, verdicts, release=release, team=team), store, policy)
+    if isinstance(verdict, Quarantined):
+        _quarantine(store, arrived, parsed, verdict.reasons)
         return None
-    auto = parsed.auto or ("own" if (parsed.from_address or "").lower() in our_addresses(policy) else None)
-    existing = thread_of(store, parsed)
-    if auto is not None and (existing is None or not existing.ticket.status.is_open):
+    if isinstance(verdict, Dropped):
+        logger.info("email dropped", extra={"receipt_id": arrived.receipt_id, "reason": verdict.reason})
         return None
-    team = existing.ticket.team if existing else team_for(policy, parsed, arrived) or team
-    if team is None:
-        if release:
-            raise EmailUnroutableError(arrived.receipt_id)
-        _quarantine(store, arrived, parsed, ("unroutable",))
-        return None
+    auto, existing, team = verdict.auto, verdict.thread, verdict.team
+    if team is None:  # being released, and no team takes it: the agent names one
+        raise EmailUnroutableError(arrived.receipt_id)
     message_id = parsed.message_id or "sha256-" + hashlib.sha256(arrived.raw_archive_key.encode()).hexdigest()
     total = settings.max_message_bytes if settings else 25 * 1024 * 1024
     kept, over = _within(parsed.attachments, total)
@@ -153,6 +149,96 @@ def ingest_email(
         if opened is not None:
             acknowledge(store, stores.mailer, policy, opened, parsed, stores.clock())
     return result
+
+
+# ------------------------------------------------------------------------------------------ filters
+# What an inbound email is, decided by a list of small filters run in order (as Zammad's postmaster filters):
+# each takes the email with what the filters before it found, and either passes it on (marked, perhaps) or
+# stops it with a verdict. Only `follow_up` reads the store: one read, whatever the list holds.
+
+
+@dataclass(frozen=True)
+class Sorting:
+    """An email on its way through the filters, with what they found so far."""
+
+    parsed: email_mime.ParsedEmail
+    arrived: EmailArrived
+    verdicts: dict[str, str]  # SES's and the transport's: spam, virus, spf, dkim, dmarc, dmarc_policy
+    release: bool = False  # an agent lets it out of quarantine
+    auto: str | None = None  # automatic mail, and which kind (an auto-reply, a bounce, list mail, our own)
+    thread: TicketState | None = None  # the ticket it follows up
+    team: str | None = None  # the team that takes it (given: the agent's choice when no team takes its recipients)
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """Held back, archived and listed, a ticket only once an agent releases it."""
+
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """Archived, nothing else."""
+
+    reason: str
+
+
+EmailFilter = Callable[[Sorting, Store, Policy], Sorting | Quarantined | Dropped]
+
+
+def held_by_verdicts(mail: Sorting, store: Store, policy: Policy) -> Sorting | Quarantined | Dropped:
+    """Spam, a virus or a DMARC `reject` failure (`quarantine_reasons`) is quarantined, unless being released."""
+    reasons = quarantine_reasons(mail.verdicts)
+    return Quarantined(reasons) if reasons and not mail.release else mail
+
+
+def automatic(mail: Sorting, store: Store, policy: Policy) -> Sorting | Quarantined | Dropped:
+    """An auto-reply, a bounce or list mail, as its headers say (`email_mime`), is marked as such."""
+    return replace(mail, auto=mail.parsed.auto) if mail.parsed.auto else mail
+
+
+def our_own(mail: Sorting, store: Store, policy: Policy) -> Sorting | Quarantined | Dropped:
+    """Mail from one of our own addresses is our own mail echoing back: marked automatic, so it starts no loop."""
+    if mail.auto is None and (mail.parsed.from_address or "").lower() in our_addresses(policy):
+        return replace(mail, auto="own")
+    return mail
+
+
+def follow_up(mail: Sorting, store: Store, policy: Policy) -> Sorting | Quarantined | Dropped:
+    """The ticket it continues (`thread_of`), if any."""
+    return replace(mail, thread=thread_of(store, mail.parsed))
+
+
+def automatic_outside_thread(mail: Sorting, store: Store, policy: Policy) -> Sorting | Quarantined | Dropped:
+    """Automatic mail joins an open thread it belongs to, and never opens a ticket (nor reopens one)."""
+    if mail.auto is not None and (mail.thread is None or not mail.thread.ticket.status.is_open):
+        return Dropped(f"{mail.auto} mail outside an open thread")
+    return mail
+
+
+def routed(mail: Sorting, store: Store, policy: Policy) -> Sorting | Quarantined | Dropped:
+    """The team that takes it: its thread's, else its recipients' (`team_for`), else the one given. Mail no team
+    takes is quarantined as `unroutable`; being released, it is left without a team, for the agent to name one."""
+    team = mail.thread.ticket.team if mail.thread else team_for(policy, mail.parsed, mail.arrived) or mail.team
+    if team is None and not mail.release:
+        return Quarantined(("unroutable",))
+    return replace(mail, team=team)
+
+
+FILTERS: tuple[EmailFilter, ...] = (held_by_verdicts, automatic, our_own, follow_up, automatic_outside_thread, routed)
+
+
+def sort_email(
+    mail: Sorting, store: Store, policy: Policy, filters: tuple[EmailFilter, ...] = FILTERS
+) -> Sorting | Quarantined | Dropped:
+    """The filters' verdict on an email: the first that stops it decides, else it passes with their marks."""
+    for email_filter in filters:
+        found = email_filter(mail, store, policy)
+        if not isinstance(found, Sorting):
+            return found
+        mail = found
+    return mail
 
 
 def _opened_by(store: Store, result: IngestResult, message: InboundMessage) -> Ticket | None:

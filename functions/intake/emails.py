@@ -8,7 +8,8 @@ quarantined: archived and listed, a ticket only once released. A new ticket gets
 
 Whatever the mail service accepted becomes a ticket, a message on one, a recorded auto-reply or a quarantined
 email; nothing in a message fails the worker. The sender is kept as written (`metadata["from"]`) and makes a
-contact identity only when it is usable (`usable_email`). Mail no team takes is quarantined as `unroutable`.
+contact identity only when it names one mailbox in the world (`identity.email`). Mail no team takes is
+quarantined as `unroutable`.
 Every field has a bound, so that no item outgrows DynamoDB's 400 KB: the message's text keeps its first
 `TEXT_BYTES` on the item, the whole readable text goes to the archive (`metadata["full_text_key"]`), and the
 lists (recipients, references, dropped parts) keep what fits their share.
@@ -28,6 +29,7 @@ from email.utils import formataddr
 from typing import Any
 from urllib.parse import unquote_plus
 
+from intake import identity
 from intake.channels import email_mime
 from intake.config import Policy
 from intake.errors import EmailUnroutableError, FieldInvalidError, QuarantineNotFoundError, QuarantineReleasedError
@@ -35,7 +37,6 @@ from intake.inbox import attachment_of
 from intake.ingest import IdFactory, IngestResult, Outcome, ingest
 from intake.limits import TEXT_BYTES, clipped, stored_size
 from intake.model import (
-    EMAIL_PATTERN,
     Attachment,
     Channel,
     EmailArrived,
@@ -65,8 +66,6 @@ _MAX_NAME = 200
 _MAX_ID_BYTES = 500  # a Message-ID as a key (MSGID#, THREAD#email#); longer ones are keyed by their hash
 _MAX_LOOKUPS = 50  # Message-IDs and reference tokens looked up to find a thread
 _MAX_ADDRESS_BYTES = 254  # RFC 5321's limit for a path
-# Domains that name a machine or a site, never one mailbox in the world (RFC 6761, 6762, 8375; ICANN 2024)
-_LOCAL_DOMAINS = ("localhost", "local", "localdomain", "internal", "home.arpa")
 
 
 @dataclass(frozen=True)
@@ -121,7 +120,7 @@ def ingest_email(
         receipt_id=arrived.receipt_id,
         received_at=arrived.received_at,
         team=team,
-        sender=Sender(name=_name(parsed.from_name), email=usable_email(parsed.from_address)),
+        sender=Sender(name=_name(parsed.from_name), email=identity.email(parsed.from_address, worldwide=True)),
         subject=parsed.subject[:_MAX_SUBJECT] or None,
         text=text,
         attachments=attachments,
@@ -315,7 +314,7 @@ def acknowledge(
     from intake.sla.calendar import calendar_for
 
     team = policy.teams[ticket.team]
-    sender = usable_email(parsed.from_address)
+    sender = identity.email(parsed.from_address, worldwide=True)
     if sender is not None and not sender.isascii():
         sender = None  # SES sends to no internationalized address (SMTPUTF8)
     if (
@@ -407,30 +406,6 @@ def team_for(policy: Policy, parsed: email_mime.ParsedEmail, arrived: EmailArriv
         if team is not None:
             return team
     return settings.default_team if settings is not None else None
-
-
-def usable_email(address: str | None) -> str | None:
-    """The sender's address as a contact identity (lower-cased, as written), when it names one mailbox in the
-    world: `local@domain.tld`, international names and quoted local parts included, within RFC 5321's 254
-    bytes. Not an identity, although the message is a ticket all the same and keeps the address as written:
-    what the model's Email refuses (`jane@exa`, a quoted local part with a space), and an address on a name
-    without a dot, an IP literal or a local name (`guest@localhost`, `jane@corp`, `user@[192.0.2.1]`,
-    `root@localhost.localdomain`). Those name a mailbox on one machine or one network: every machine has its
-    `guest@localhost`, and taking it for an identity would make two customers one contact, each seeing the
-    other's tickets. A missed link costs an agent a merge; a wrong one discloses a customer's mail."""
-    if address is None:
-        return None
-    candidate = address.strip().lower().rstrip(".")  # a fully qualified `example.com.` is `example.com`
-    domain = candidate.rpartition("@")[2]
-    if (
-        not re.fullmatch(EMAIL_PATTERN, candidate)
-        or not candidate.isprintable()
-        or len(candidate.encode("utf-8", "surrogatepass")) > _MAX_ADDRESS_BYTES
-        or domain.startswith("[")
-        or any(domain == local or domain.endswith("." + local) for local in _LOCAL_DOMAINS)
-    ):
-        return None
-    return candidate
 
 
 def message_key(message_id: str) -> str:

@@ -237,14 +237,7 @@ def _joined(pairs: list[tuple[str, str]]) -> dict[str, str]:
 
 
 def _json_fields(body: bytes) -> dict[str, str]:
-    try:
-        data = jsonbody.loads(body)
-    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, too long an int
-        raise FieldInvalidError("(body)", f"is not valid JSON: {error}") from None
-    except RecursionError:
-        raise FieldInvalidError("(body)", "is nested too deeply") from None
-    if not isinstance(data, dict):
-        raise FieldInvalidError("(body)", "must be a JSON object of fields")
+    data = jsonbody.document(body, "a JSON object of fields")
     return {str(k): _text(v) for k, v in data.items() if v is not None}
 
 

@@ -176,13 +176,7 @@ def parse(
 
 
 def _document(body: bytes) -> dict[str, Any]:
-    try:
-        data = jsonbody.loads(body)
-    except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError, too long an int…
-        reason = "is nested too deeply" if isinstance(error, RecursionError) else f"is not valid JSON: {error}"
-        raise FieldInvalidError("(body)", reason) from None
-    if not isinstance(data, dict):
-        raise FieldInvalidError("(body)", "must be a JSON object")
+    data = jsonbody.document(body)
     if data.get("object") != OBJECT:
         raise FieldInvalidError("(body)", f"is not a WhatsApp webhook (object must be {OBJECT!r})")
     return data

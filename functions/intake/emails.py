@@ -199,7 +199,7 @@ def automatic(mail: Sorting, store: Store, policy: Policy) -> Sorting | Quaranti
 
 def our_own(mail: Sorting, store: Store, policy: Policy) -> Sorting | Quarantined | Dropped:
     """Mail from one of our own addresses is our own mail echoing back: marked automatic, so it starts no loop."""
-    if mail.auto is None and (mail.parsed.from_address or "").lower() in our_addresses(policy):
+    if mail.auto is None and identity.email(mail.parsed.from_address) in our_addresses(policy):
         return replace(mail, auto="own")
     return mail
 
@@ -317,14 +317,9 @@ def acknowledge(
     sender = identity.email(parsed.from_address, worldwide=True)
     if sender is not None and not sender.isascii():
         sender = None  # SES sends to no internationalized address (SMTPUTF8)
-    if (
-        not team.acknowledgment.enabled
-        or team.email is None
-        or sender is None
-        or sender.lower() in our_addresses(policy)
-    ):
+    if not team.acknowledgment.enabled or team.email is None or sender is None or sender in our_addresses(policy):
         return False
-    if not store.claim_acknowledgment(ticket.id, sender.lower(), at, team.acknowledgment.max_per_sender_per_hour):
+    if not store.claim_acknowledgment(ticket.id, sender, at, team.acknowledgment.max_per_sender_per_hour):
         return False  # a redelivered email (acknowledged already), or a sender over the hour's acknowledgments
     calendar = calendar_for(team)
     _, text, html = render(

@@ -83,7 +83,7 @@ def priority_for(
     sender = {found[1] for found in (identity.contact(value, kind) for kind, value in identities) if found}
     for rule in rules.rules:
         if rule.form_field:
-            if channel is Channel.FORM and given is not Priority.NORMAL:
+            if channel == Channel.FORM and given is not Priority.NORMAL:
                 return given
         elif rule.priority is None:  # pragma: no cover - validated: only form_field rules have none
             continue

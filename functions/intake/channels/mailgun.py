@@ -17,7 +17,6 @@ raises `PermanentlyUnacceptableError`, which the receiver answers with 406 so th
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Mapping
@@ -151,8 +150,7 @@ def _urlencoded(body: bytes) -> list[formdata.Part]:
 
 def receive(route: Route, request: WebhookRequest, ctx: ReceiveContext) -> Answer:
     """HMAC over timestamp + token, within 15 minutes, each token accepted once; then archived and queued."""
-    from intake.inbox import raw_key
-    from intake.reception import receive_email
+    from intake.reception import posted_email
 
     contract.within(request, ctx.max_body_bytes)
     posted = fields(request)
@@ -165,12 +163,7 @@ def receive(route: Route, request: WebhookRequest, ctx: ReceiveContext) -> Answe
     contract.provider_signed(verified)
     if not ctx.claim_token(PROVIDER, token):
         raise WebhookSignatureInvalidError("this Mailgun token was already used: a replayed request")
-    raw = raw_mime(request)
-    ctx.inbox.archive_request(
-        raw_key(PROVIDER, ctx.receipt_id, ctx.received_at), ctx.receipt_id, ctx.received_at, request
-    )
-    receive_email(PROVIDER, raw, inbox=ctx.inbox, received_at=ctx.received_at, receipt_id=ctx.receipt_id)
-    return Answer(200, "application/json", json.dumps({"receipt": ctx.receipt_id}), {"EmailReceived": 1})
+    return posted_email(PROVIDER, request, raw_mime(request), ctx)
 
 
 def replay(request: WebhookRequest, ctx: ReplayContext) -> Made:

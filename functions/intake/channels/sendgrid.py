@@ -17,7 +17,6 @@ rather than losing the mail.
 
 from __future__ import annotations
 
-import json
 from email.parser import Parser
 from typing import Any
 
@@ -95,19 +94,12 @@ def _rebuilt(parts: list[formdata.Part], headers: formdata.Part) -> bytes:
 
 
 def receive(route: Route, request: WebhookRequest, ctx: ReceiveContext) -> Answer:
-    """Basic auth first; the request is archived as posted (parsed mode's spam score, SPF and DKIM fields are not
-    all in the rebuilt MIME), then the MIME beside it, then queued."""
-    from intake.inbox import raw_key
-    from intake.reception import receive_email
+    """Basic auth first; then archived (the request and its MIME) and queued."""
+    from intake.reception import posted_email
 
     contract.within(request, ctx.max_body_bytes)
     contract.provider_signed(lambda: verify(request, ctx.secrets.get(USER), ctx.secrets.get(PASSWORD)))
-    raw = raw_mime(request)
-    ctx.inbox.archive_request(
-        raw_key(PROVIDER, ctx.receipt_id, ctx.received_at), ctx.receipt_id, ctx.received_at, request
-    )
-    receive_email(PROVIDER, raw, inbox=ctx.inbox, received_at=ctx.received_at, receipt_id=ctx.receipt_id)
-    return Answer(200, "application/json", json.dumps({"receipt": ctx.receipt_id}), {"EmailReceived": 1})
+    return posted_email(PROVIDER, request, raw_mime(request), ctx)
 
 
 def replay(request: WebhookRequest, ctx: ReplayContext) -> Made:

@@ -25,7 +25,7 @@ from infra.ses_sending import grant_send_raw_email
 from intake.notify.notifier import CLAIM_SCOPE
 from intake.resources import NOTIFICATIONS_QUEUE
 from intake.satisfaction import CLAIM_SCOPE as SURVEY_CLAIM_SCOPE
-from intake.store import BACKLOG_ITEMS
+from intake.store import keys
 
 # SQS wants the queue's visibility timeout to be at least six times the consumer's timeout.
 NOTIFIER = FunctionSpec(
@@ -51,7 +51,7 @@ NOTIFIER_ITEMS = (
     ItemGrant(("dynamodb:PutItem", "dynamodb:DeleteItem"), _CLAIMS),
     ItemGrant(("dynamodb:PutItem",), ("MSGID#*", "SURVEYDAY#*")),
     ItemGrant(("dynamodb:PutItem", "dynamodb:UpdateItem"), ("TICKET#*",)),
-    ItemGrant(("dynamodb:UpdateItem",), (f"{BACKLOG_ITEMS}*",)),
+    ItemGrant(("dynamodb:UpdateItem",), (f"{keys.BACKLOG}*",)),
     ItemGrant(("dynamodb:UpdateItem",), (f"FAIL#{NOTIFICATIONS_QUEUE.name}",)),
 )
 

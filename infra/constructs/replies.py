@@ -24,7 +24,7 @@ from infra.constructs.sla_timers import SlaTimers
 from infra.constructs.ticket_store import ItemGrant, TicketStore
 from infra.ses_sending import grant_send_raw_email
 from intake.resources import SENDER_QUEUE
-from intake.store import BACKLOG_ITEMS
+from intake.store import keys
 
 # SQS wants the queue's visibility timeout to be at least six times the consumer's timeout.
 SENDER = FunctionSpec(
@@ -42,7 +42,7 @@ SENDER_ITEMS = (
     # the reply's state; the ticket's response, events and clocks (the `responded` action)
     ItemGrant(("dynamodb:PutItem", "dynamodb:UpdateItem"), ("TICKET#*",)),
     # the team's backlog counters, moved with the ticket's place in the queue when a reply meets a clock
-    ItemGrant(("dynamodb:UpdateItem",), (f"{BACKLOG_ITEMS}*",)),
+    ItemGrant(("dynamodb:UpdateItem",), (f"{keys.BACKLOG}*",)),
     # where its provider's status reports find it, and (email) its Message-IDs, so the customer's answer threads
     ItemGrant(("dynamodb:PutItem",), ("OUT#*", "MSGID#*")),
     # its own failed messages (`intake failures`)

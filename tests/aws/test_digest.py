@@ -41,7 +41,9 @@ from intake.model import (
     reference_for,
 )
 from intake.notify.mailer import OutboxMailer
-from intake.store import ContactPlan, Store, iso
+from intake.records import ContactPlan
+from intake.store import Store
+from intake.store.keys import iso
 from tests.aws.conftest import ROOT, Stack
 from tests.iam_calls import unchecked
 from tests.unit.builders import form_message

@@ -35,6 +35,7 @@ from intake.config import (
 )
 from intake.model import EMAIL_PATTERN, Channel, Priority, SlaTarget, SlaTimer, Status, Ticket, TimerState
 from intake.sla.calendar import BusinessCalendar, calendar_for
+from intake.store import keys
 
 _ZERO = timedelta(0)
 _SECOND = timedelta(seconds=1)
@@ -181,8 +182,8 @@ class TimerPlan:
             "target": self.target,
             "generation": self.generation,
             "generation_text": str(self.generation),
-            "pk": f"TICKET#{ticket_id}",
-            "sk": f"SLA#{self.target}",
+            "pk": keys.ticket_pk(ticket_id),
+            "sk": keys.timer_sk(self.target),
             "due_at": stamp(self.due_at),
             "warnings": [{"at": stamp(at), "label": label} for label, at in warnings],
             "escalations": [{"level": level, "at": stamp(at)} for level, at, _ in self.escalations],

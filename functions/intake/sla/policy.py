@@ -30,9 +30,9 @@ from intake.config import (
     SlaWarning,
     Team,
     TimeKind,
-    Weekday,
     format_duration,
 )
+from intake.hours import WEEKDAYS
 from intake.model import EMAIL_PATTERN, Channel, Priority, SlaTarget, SlaTimer, Status, Ticket, TimerState
 from intake.sla.calendar import BusinessCalendar, calendar_for
 from intake.store import keys
@@ -41,7 +41,6 @@ _ZERO = timedelta(0)
 _SECOND = timedelta(seconds=1)
 _STAMP = "%Y-%m-%dT%H:%M:%SZ"
 _EMAIL = re.compile(EMAIL_PATTERN)
-_WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SHOWN_INTERVALS = 6
 
 
@@ -393,7 +392,7 @@ def _calendar_lines(team: Team, zone: ZoneInfo) -> list[str]:
 def _weekly(calendar: Calendar) -> str:
     """`mon-thu 09:00-12:30, 13:30-18:00; fri 09:00-12:30, 13:30-17:00; sat-sun closed`."""
     groups: list[tuple[list[str], str]] = []
-    for day in _WEEKDAYS:
+    for day in WEEKDAYS:
         hours = ", ".join(calendar.hours.get(day, [])) or "closed"
         if groups and groups[-1][1] == hours:
             groups[-1][0].append(day)

@@ -32,7 +32,6 @@ BACKLOG_ATTEMPTS = 5  # a queue change whose ticket changed since it was read: r
 
 
 class BacklogStore(Table):
-    # ---------------------------------------------------------------- digests
     # The open queue's counters: `BACKLOG#<team>`/`BACKLOG` holds, for the tickets of the team's queue that it
     # counts, `open` (how many), `breached` (how many flagged breached) and `due#<UTC date>` (how many whose next
     # deadline falls on that date: the overdue ones are those of the past dates, plus today's read from the index).

@@ -31,8 +31,6 @@ _CALL_TTL_S = 30 * 86400
 
 
 class CallsStore(Table):
-    # ------------------------------------------------------------------ calls
-
     def merge_call(self, event: CallEvent) -> CallState:
         """Fold one callback into the call's state; every field is set idempotently, in any order."""
         sets = ["started_at = if_not_exists(started_at, :at)", f"{TABLE.ttl_attribute} = :expires"]

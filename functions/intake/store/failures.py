@@ -24,8 +24,6 @@ from intake.store.table import Table
 
 
 class FailuresStore(Table):
-    # ------------------------------------------------------------ failures
-
     def record_failure(
         self, queue: str, message_id: str, error_type: str, error_message: str, at: datetime, keep: timedelta
     ) -> None:

@@ -86,8 +86,6 @@ class InboundStore(TicketsStore, ThreadsStore, ClaimsStore, ContactsStore, Timer
             },
         )
 
-    # ----------------------------------------------------------------- writes
-
     def create_ticket(
         self,
         ticket: Ticket,

@@ -35,7 +35,6 @@ _REPLY_KEY_KEEP = timedelta(days=2)
 
 
 class OutboundStore(Table):
-    # ---- replies
     # An agent's reply is an outbound message on its ticket (`MSG#<at>#out#<reply id>`) with its delivery state;
     # `REPLYKEY#<ticket>#<Idempotency-Key>`/`REPLYKEY` keeps a retried request from making a second reply (kept 2
     # days), and `OUT#<provider>#<provider message id>`/`OUT` leads a provider's status report to the message.

@@ -20,8 +20,6 @@ from intake.store.table import Table
 
 
 class QuarantineStore(Table):
-    # ------------------------------------------------ quarantine, acknowledgments
-
     def quarantine(self, held: QuarantinedEmail) -> None:
         """Hold an email back (again, harmlessly, on a redelivery: the first record stays)."""
         item = {"PK": keys.QUARANTINE, "SK": held.id, "document": held.model_dump_json()}

@@ -21,7 +21,6 @@ from intake.store.table import Table
 
 
 class SuppressedStore(Table):
-    # ---- suppressed addresses
     # `SUPPRESSED#<address>`/`SUPPRESSED` (intake.suppression): SES reported a hard bounce or a complaint for it; the
     # mailer sends nothing more to it. Kept until removed by hand (an operator who knows the address works again).
 

@@ -31,7 +31,6 @@ from intake.store.table import Table
 
 
 class SurveysStore(Table):
-    # ---- satisfaction
     # Surveys after resolution (intake.satisfaction): `SURVEY#<contact_id>`/`SURVEY` asks a contact at most once
     # per period (expires_at = the period's end); `CSAT#<ticket id>`/`CSAT` is the ticket's answer (first score wins,
     # latest comment); `SURVEYDAY#<team>#<local date>` and `CSATDAY#<team>#<local date>` (SK `<iso>#<ticket id>`)

@@ -38,8 +38,6 @@ class Table:
         self._db = client
         self._table = table_name
 
-    # --------------------------------------------------------------- plumbing
-
     def _put(
         self, attributes: dict[str, Any], condition: str | None = None, values: dict[str, Any] | None = None
     ) -> dict[str, Any]:

@@ -28,8 +28,6 @@ from intake.store.table import Table
 
 
 class TimersStore(Table):
-    # ------------------------------------------------------------- SLA timers
-
     def timers(self, ticket_id: str) -> list[SlaTimer]:
         items = self._query(
             KeyConditionExpression="PK = :pk AND begins_with(SK, :sla)",

@@ -147,7 +147,7 @@ class Digests(Construct):
         """What publishing a digest writes, beyond reading the window (`READ_INDEXES`, items by key)."""
         store = self._store
         # the window's claim (a conditional put) and its release when sending failed: those items only
-        store.grant_items(function, ["dynamodb:PutItem", "dynamodb:DeleteItem"], [f"TOKEN#{CLAIM_SCOPE}#*"])
+        store.grant_items(function, ["dynamodb:PutItem", "dynamodb:DeleteItem"], [keys.token_pk(CLAIM_SCOPE, "*")])
         # the backlog counters' `complete` mark, set once it finds every queued ticket counted: those items only
         store.grant_items(function, ["dynamodb:UpdateItem"], [f"{keys.BACKLOG}*"])
         store.grant_key_for_writes(function)

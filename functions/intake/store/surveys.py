@@ -169,7 +169,7 @@ class SurveysStore(Table):
             ScoreReceived(
                 ticket_id=str(item["ticket_id"]),
                 score=int(item["score"]),
-                answered_at=datetime.fromisoformat(str(item["SK"]).partition("#")[0]),
+                answered_at=keys.day_sk_instant(str(item["SK"])),
                 comment=item.get("comment") or None,
             )
             for item in items

@@ -8,23 +8,11 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
-from intake.model import (
-    Ticket,
-)
-from intake.records import (
-    OpenQueue,
-)
+from intake.model import Ticket
+from intake.records import OpenQueue
 from intake.store import keys
-from intake.store.errors import (
-    StoreUnavailableError,
-    WriteConflictError,
-)
-from intake.store.items import (
-    expression_values,
-    index_named,
-    item_key,
-    ticket_of,
-)
+from intake.store.errors import StoreUnavailableError, WriteConflictError
+from intake.store.items import expression_values, index_named, item_key, ticket_of
 from intake.store.keys import iso
 from intake.store.table import Table
 

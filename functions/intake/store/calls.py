@@ -7,23 +7,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from intake.model import (
-    CallEvent,
-)
-from intake.records import (
-    CallState,
-)
+from intake.model import CallEvent
+from intake.records import CallState
 from intake.resources import TABLE
 from intake.store import keys
-from intake.store.errors import (
-    mapped,
-)
-from intake.store.items import (
-    epoch,
-    expression_values,
-    from_item,
-    item_key,
-)
+from intake.store.errors import mapped
+from intake.store.items import epoch, expression_values, from_item, item_key
 from intake.store.keys import iso
 from intake.store.table import Table
 

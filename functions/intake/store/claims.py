@@ -8,26 +8,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from intake.model import (
-    InboundMessage,
-)
-from intake.records import (
-    Seen,
-)
+from intake.model import InboundMessage
+from intake.records import Seen
 from intake.resources import TABLE
 from intake.store import keys
-from intake.store.errors import (
-    WriteConflictError,
-    mapped,
-)
-from intake.store.items import (
-    epoch,
-    expression_values,
-    inbound_sk,
-    item_key,
-    seen_of,
-    to_item,
-)
+from intake.store.errors import WriteConflictError, mapped
+from intake.store.items import epoch, expression_values, inbound_sk, item_key, seen_of, to_item
 from intake.store.keys import iso
 from intake.store.table import Table
 

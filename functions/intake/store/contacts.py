@@ -7,25 +7,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from intake.model import (
-    Contact,
-    ContactDetail,
-)
-from intake.records import (
-    ContactPlan,
-)
+from intake.model import Contact, ContactDetail
+from intake.records import ContactPlan
 from intake.store import keys
-from intake.store.errors import (
-    ContactNotFoundError,
-    mapped,
-)
-from intake.store.items import (
-    expression_values,
-    index_named,
-    item_key,
-    strip_keys,
-    ticket_of,
-)
+from intake.store.errors import ContactNotFoundError, mapped
+from intake.store.items import expression_values, index_named, item_key, strip_keys, ticket_of
 from intake.store.keys import iso
 from intake.store.table import Table
 

@@ -12,16 +12,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from intake.model import (
-    EventKind,
-    Ticket,
-)
+from intake.model import EventKind, Ticket
 from intake.store import keys
-from intake.store.items import (
-    expression_values,
-    index_named,
-    ticket_of,
-)
+from intake.store.items import expression_values, index_named, ticket_of
 from intake.store.table import Table
 
 

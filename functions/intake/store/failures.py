@@ -6,19 +6,11 @@ from datetime import datetime, timedelta
 
 from botocore.exceptions import ClientError
 
-from intake.records import (
-    FailureRecord,
-)
+from intake.records import FailureRecord
 from intake.resources import TABLE
 from intake.store import keys
-from intake.store.errors import (
-    mapped,
-)
-from intake.store.items import (
-    epoch,
-    expression_values,
-    item_key,
-)
+from intake.store.errors import mapped
+from intake.store.items import epoch, expression_values, item_key
 from intake.store.keys import iso
 from intake.store.table import Table
 

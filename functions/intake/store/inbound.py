@@ -8,20 +8,8 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from intake.model import (
-    EventKind,
-    InboundMessage,
-    SlaTimer,
-    Status,
-    Ticket,
-    reply_window_closes_at,
-)
-from intake.records import (
-    ClockPlan,
-    ContactPlan,
-    Lookup,
-    TicketState,
-)
+from intake.model import EventKind, InboundMessage, SlaTimer, Status, Ticket, reply_window_closes_at
+from intake.records import ClockPlan, ContactPlan, Lookup, TicketState
 from intake.store import keys
 from intake.store.backlog import (
     BACKLOG_ATTEMPTS,
@@ -35,18 +23,8 @@ from intake.store.backlog import (
 )
 from intake.store.claims import ClaimsStore
 from intake.store.contacts import ContactsStore
-from intake.store.errors import (
-    StoreUnavailableError,
-    WriteConflictError,
-)
-from intake.store.items import (
-    event_item,
-    expression_values,
-    iso_or_none,
-    item_key,
-    message_item,
-    seen_of,
-)
+from intake.store.errors import StoreUnavailableError, WriteConflictError
+from intake.store.items import event_item, expression_values, iso_or_none, item_key, message_item, seen_of
 from intake.store.keys import iso
 from intake.store.threads import ThreadsStore
 from intake.store.tickets import TicketsStore

@@ -9,19 +9,8 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from intake.model import (
-    DELIVERY_RANK,
-    DeliveryState,
-    Direction,
-    EventKind,
-    InboundMessage,
-    Message,
-    SlaTimer,
-    Ticket,
-)
-from intake.records import (
-    Seen,
-)
+from intake.model import DELIVERY_RANK, DeliveryState, Direction, EventKind, InboundMessage, Message, SlaTimer, Ticket
+from intake.records import Seen
 from intake.resources import TABLE, Index
 from intake.store import keys
 from intake.store.keys import iso

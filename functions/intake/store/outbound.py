@@ -7,26 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from intake.model import (
-    DELIVERY_RANK,
-    DeliveryState,
-    Message,
-)
-from intake.records import (
-    OutboundRecord,
-)
+from intake.model import DELIVERY_RANK, DeliveryState, Message
+from intake.records import OutboundRecord
 from intake.resources import TABLE
 from intake.store import keys
-from intake.store.errors import (
-    WriteConflictError,
-)
-from intake.store.items import (
-    epoch,
-    expression_values,
-    item_key,
-    message_of,
-    outbound_attributes,
-)
+from intake.store.errors import WriteConflictError
+from intake.store.items import epoch, expression_values, item_key, message_of, outbound_attributes
 from intake.store.keys import iso
 from intake.store.table import Table
 

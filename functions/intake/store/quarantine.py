@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from intake.model import (
-    QuarantinedEmail,
-    QuarantineStatus,
-)
+from intake.model import QuarantinedEmail, QuarantineStatus
 from intake.store import keys
-from intake.store.errors import (
-    mapped,
-)
-from intake.store.items import (
-    expression_values,
-    to_item,
-)
+from intake.store.errors import mapped
+from intake.store.items import expression_values, to_item
 from intake.store.table import Table
 
 

@@ -6,16 +6,10 @@ from datetime import datetime
 
 from botocore.exceptions import ClientError
 
-from intake.records import (
-    SuppressionReason,
-)
+from intake.records import SuppressionReason
 from intake.store import keys
-from intake.store.errors import (
-    mapped,
-)
-from intake.store.items import (
-    to_item,
-)
+from intake.store.errors import mapped
+from intake.store.items import to_item
 from intake.store.keys import iso
 from intake.store.table import Table
 

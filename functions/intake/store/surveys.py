@@ -5,27 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from intake.model import (
-    EventKind,
-    Ticket,
-    TicketReference,
-)
-from intake.records import (
-    CsatAnswer,
-    ScoreReceived,
-)
+from intake.model import EventKind, Ticket, TicketReference
+from intake.records import CsatAnswer, ScoreReceived
 from intake.resources import TABLE
 from intake.store import keys
-from intake.store.errors import (
-    WriteConflictError,
-)
-from intake.store.items import (
-    epoch,
-    event_item,
-    expression_values,
-    item_key,
-    to_item,
-)
+from intake.store.errors import WriteConflictError
+from intake.store.items import epoch, event_item, expression_values, item_key, to_item
 from intake.store.keys import iso
 from intake.store.table import Table
 

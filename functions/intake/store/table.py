@@ -11,17 +11,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from intake.resources import TABLE
-from intake.store.errors import (
-    StoreUnavailableError,
-    conflicted_only,
-    mapped,
-    transaction_error,
-)
-from intake.store.items import (
-    from_item,
-    item_key,
-    to_item,
-)
+from intake.store.errors import StoreUnavailableError, conflicted_only, mapped, transaction_error
+from intake.store.items import from_item, item_key, to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -6,17 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from intake.model import (
-    EventKind,
-)
-from intake.records import (
-    ThreadLinks,
-)
+from intake.model import EventKind
+from intake.records import ThreadLinks
 from intake.store import keys
-from intake.store.items import (
-    event_item,
-    to_item,
-)
+from intake.store.items import event_item, to_item
 from intake.store.table import Table
 
 

@@ -22,17 +22,10 @@ from intake.model import (
     TicketPage,
     TicketReference,
 )
-from intake.records import (
-    TicketState,
-)
+from intake.records import TicketState
 from intake.store import keys
 from intake.store.contacts import ContactsStore
-from intake.store.errors import (
-    CursorInvalidError,
-    TicketNotFoundError,
-    WriteConflictError,
-    mapped,
-)
+from intake.store.errors import CursorInvalidError, TicketNotFoundError, WriteConflictError, mapped
 from intake.store.items import (
     event_item,
     expression_values,

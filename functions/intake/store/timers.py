@@ -8,21 +8,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from intake.model import (
-    EventKind,
-    SlaTimer,
-)
+from intake.model import EventKind, SlaTimer
 from intake.store import keys
-from intake.store.errors import (
-    mapped,
-)
-from intake.store.items import (
-    event_item,
-    expression_values,
-    item_key,
-    timer_attributes,
-    timer_of,
-)
+from intake.store.errors import mapped
+from intake.store.items import event_item, expression_values, item_key, timer_attributes, timer_of
 from intake.store.keys import iso
 from intake.store.table import Table
 

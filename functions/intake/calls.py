@@ -13,7 +13,8 @@ from intake.config import Policy
 from intake.ingest import IdFactory, IngestResult, Outcome, ingest
 from intake.limits import fitted
 from intake.model import Attachment, CallEvent, Channel, InboundMessage, Sender
-from intake.store import CallState, Store
+from intake.records import CallState
+from intake.store import Store
 
 # A call that ended in one of these without a recording is a missed call, to be called back
 ENDED = frozenset({"completed", "no-answer", "busy", "failed", "canceled"})

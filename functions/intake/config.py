@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from intake import identity
+from intake.hours import CalendarInvalidError, OpenHours, Weekday, open_hours
 from intake.model import EMAIL_PATTERN, ChannelName, Priority
 
 ENV_PREFIX = "INTAKE_"
@@ -172,7 +173,6 @@ Duration = Annotated[
 ]
 Email = Annotated[str, StringConstraints(pattern=EMAIL_PATTERN, to_lower=True)]
 
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Interval = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]$")]
 
 
@@ -193,6 +193,18 @@ class Calendar(Strict):
     closed_dates: list[date] = Field(default_factory=list)
     open_dates: list[date] = Field(default_factory=list)
     open_dates_hours: list[Interval] = Field(default_factory=lambda: ["09:00-17:00"])
+
+    def open_hours(self) -> OpenHours:
+        """Its parts, checked (CalendarInvalidError: what only the calendar itself can tell, such as holiday regions
+        and intervals that end before they start)."""
+        holidays = None if self.holidays is None else (self.holidays.country, self.holidays.subdivision)
+        return open_hours(
+            self.hours,
+            open_dates_hours=self.open_dates_hours,
+            open_dates=self.open_dates,
+            closed_dates=self.closed_dates,
+            holidays=holidays,
+        )
 
 
 class Acknowledgment(Strict):
@@ -263,10 +275,10 @@ class Team(Strict):
     @model_validator(mode="after")
     def _calendar_usable(self) -> Team:
         """What only the calendar itself can tell (holiday regions, intervals that end before they start)."""
-        from intake.sla.calendar import CalendarInvalidError, calendar_for
-
+        if self.calendar is None:
+            return self
         try:
-            calendar_for(self)
+            self.calendar.open_hours()
         except CalendarInvalidError as error:
             raise ValueError(f"calendar: {error}") from None
         return self

@@ -49,7 +49,8 @@ from intake.model import (
 )
 from intake.notify.mailer import Mailer, MailRejectedError, compose
 from intake.observability import logger
-from intake.store import Store, TicketState, WriteConflictError
+from intake.records import TicketState
+from intake.store import Store, WriteConflictError
 
 REFERENCE_TOKEN = re.compile(r"\[#([0-9A-HJKMNP-TV-Z]{8})\]", re.IGNORECASE)
 

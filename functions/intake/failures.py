@@ -31,8 +31,9 @@ from intake.inbox import QueuedItem, decode_message
 from intake.model import CallEvent, Channel, ChannelName, DeliveryStatus, EmailArrived, InboundMessage, UtcDatetime
 from intake.observability import count_failed_record, logger
 from intake.queues import DeadLetter, DeadLetters
+from intake.records import FailureRecord
 from intake.resources import INBOUND_QUEUE, NOTIFICATIONS_QUEUE, QueueSpec
-from intake.store import FailureRecord, Store
+from intake.store import Store
 
 MESSAGE_CHARS = 300
 _ADDRESS = re.compile(r"[^\s@<>\"'(),;:]+@[^\s@<>\"'(),;:]+")

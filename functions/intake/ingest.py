@@ -27,7 +27,8 @@ from intake.model import (
     reference_for,
     reply_window_closes_at,
 )
-from intake.store import ClockPlan, ContactPlan, Store, TicketState, WriteConflictError
+from intake.records import ClockPlan, ContactPlan, TicketState
+from intake.store import Store, WriteConflictError
 from intake.text import snippet
 
 if TYPE_CHECKING:

@@ -54,7 +54,7 @@ from intake.model import (
 )
 from intake.observability import logger
 from intake.queues import Outgoing, Queue
-from intake.store import Store, iso
+from intake.store import Store, keys
 
 MAX_ATTACHMENT_BYTES = 3 * 1024 * 1024  # all of a reply's files together, decoded (the API takes 4 MiB of JSON)
 MAX_REFERENCES = 20  # Message-IDs an email reply carries in References: the thread's latest
@@ -312,7 +312,7 @@ def accept(
         state_at=now,
         by=request.by,
     )
-    sk = f"MSG#{iso(now)}#out#{reply_id}"
+    sk = keys.reply_sk(now, reply_id)
     if not store.put_reply(message, sk, key, fingerprint, now):
         assert key is not None  # only a key can be taken already
         raced = _known(store, queue, detail.id, key, fingerprint)

@@ -46,6 +46,7 @@ from intake.errors import SurveyLinkExpiredError, SurveyLinkInvalidError, Survey
 from intake.model import Contact, EventKind, Status, Ticket, TicketDetail, TicketId, TicketReference
 from intake.notify.mailer import RecipientSuppressedError
 from intake.observability import logger
+from intake.records import CsatAnswer
 
 if TYPE_CHECKING:
     from intake.notify.mailer import Mailer
@@ -462,17 +463,6 @@ def _requested(detail: TicketDetail, links: list[tuple[int, str]], expires_at: d
 
 
 # ---------------------------------------------------------------- answers
-
-
-@dataclass(frozen=True)
-class CsatAnswer:
-    """A ticket's recorded answer: the first score given, and the latest comment."""
-
-    ticket_id: str
-    team: str
-    score: int
-    answered_at: datetime
-    comment: str | None = None
 
 
 @dataclass(frozen=True)

@@ -18,18 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
-from enum import StrEnum
 from typing import Any, Protocol
 
 from intake.observability import logger
+from intake.records import SuppressionReason
 
 # The longest address kept (RFC 5321's path): a longer one cannot have been one SES delivered to.
 _MAX_ADDRESS_CHARS = 254
-
-
-class SuppressionReason(StrEnum):
-    BOUNCE = "bounce"  # SES: bounceType Permanent
-    COMPLAINT = "complaint"
 
 
 @dataclass(frozen=True)

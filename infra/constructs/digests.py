@@ -43,7 +43,7 @@ from infra.stage import Stage
 from intake.config import Policy
 from intake.digest.publish import CLAIM_SCOPE
 from intake.resources import DIGESTS_PREFIX
-from intake.store import BACKLOG_ITEMS
+from intake.store import keys
 
 DIGEST = FunctionSpec(
     "Digest",
@@ -147,9 +147,9 @@ class Digests(Construct):
         """What publishing a digest writes, beyond reading the window (`READ_INDEXES`, items by key)."""
         store = self._store
         # the window's claim (a conditional put) and its release when sending failed: those items only
-        store.grant_items(function, ["dynamodb:PutItem", "dynamodb:DeleteItem"], [f"TOKEN#{CLAIM_SCOPE}#*"])
+        store.grant_items(function, ["dynamodb:PutItem", "dynamodb:DeleteItem"], [keys.token_pk(CLAIM_SCOPE, "*")])
         # the backlog counters' `complete` mark, set once it finds every queued ticket counted: those items only
-        store.grant_items(function, ["dynamodb:UpdateItem"], [f"{BACKLOG_ITEMS}*"])
+        store.grant_items(function, ["dynamodb:UpdateItem"], [f"{keys.BACKLOG}*"])
         store.grant_key_for_writes(function)
         self._archive.grant_archive(function, (DIGESTS_PREFIX,))
         self._events.grant_put(function)

@@ -31,6 +31,7 @@ from infra.stage import Stage
 from intake.channels import mailgun, registry
 from intake.config import ENV_PREFIX, Settings
 from intake.resources import ARCHIVE, EMAIL_QUEUE, INBOUND_QUEUE, QUEUES
+from intake.store import keys
 
 # What the receiver archives raw requests of (`intake.inbox.raw_key`: raw/<yyyy/mm/dd>/<provider>/<receipt id>).
 WEBHOOK_PROVIDERS = tuple(channel.name for channel in registry.channels() if channel.routes)
@@ -44,10 +45,10 @@ ACK_CLAIM = "ack"
 # stay unreadable), record the first score and the comment (`CSAT#<ticket id>`, apart from the ticket's own items)
 # and the team's day of scores (`CSATDAY#...`, what digests read). Mailgun: claim each webhook token once.
 RECEIVER_ITEMS = (
-    ItemGrant(("dynamodb:GetItem",), ("TICKET#*",), attributes=("team", "reference")),
-    ItemGrant(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"), ("CSAT#*",)),
-    ItemGrant(("dynamodb:PutItem", "dynamodb:UpdateItem"), ("CSATDAY#*",)),
-    ItemGrant(("dynamodb:PutItem",), (f"TOKEN#{mailgun.PROVIDER}#*",)),
+    ItemGrant(("dynamodb:GetItem",), (f"{keys.TICKET}*",), attributes=("team", "reference")),
+    ItemGrant(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"), (f"{keys.CSAT}*",)),
+    ItemGrant(("dynamodb:PutItem", "dynamodb:UpdateItem"), (f"{keys.CSAT_DAY}*",)),
+    ItemGrant(("dynamodb:PutItem",), (keys.token_pk(mailgun.PROVIDER, "*"),)),
 )
 
 # What intake.observability names its logger and metrics; set again here for any other Powertools use.
@@ -238,7 +239,7 @@ class Functions(Construct):
         senders = list(senders)
         for function in (self.ingest, self.email, self.api):
             grant_send_raw_email(self, function, senders)
-            store.grant_items(function, ["dynamodb:DeleteItem"], [f"TOKEN#{ACK_CLAIM}#*"])
+            store.grant_items(function, ["dynamodb:DeleteItem"], [keys.token_pk(ACK_CLAIM, "*")])
 
     def serve_console(self, archive: RawArchive, secrets: ProviderSecrets) -> None:
         """The web console (routed when the policy file has `api.jwt.console`) is the api function's: it signs

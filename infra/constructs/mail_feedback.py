@@ -32,6 +32,7 @@ from infra.constructs.inbound_queues import InboundQueues
 from infra.constructs.ticket_store import ItemGrant, TicketStore
 from infra.destinations import QueueOnFailure, dead_letter_queue
 from infra.stage import Stage
+from intake.store import keys
 
 FEEDBACK = FunctionSpec(
     "Feedback",
@@ -40,7 +41,7 @@ FEEDBACK = FunctionSpec(
     Duration.seconds(30),
 )
 # The feedback function's one write: a suppressed address. It reads nothing.
-FEEDBACK_ITEMS = (ItemGrant(("dynamodb:PutItem",), ("SUPPRESSED#*",)),)
+FEEDBACK_ITEMS = (ItemGrant(("dynamodb:PutItem",), (f"{keys.SUPPRESSED}*",)),)
 # What the rule passes on (SES's EventBridge detail types), and SES's own review thresholds for the account.
 DETAIL_TYPES = ("Email Bounced", "Email Complaint Received")
 BOUNCE_RATE_LIMIT = 0.05

@@ -25,7 +25,7 @@ from infra.ses_sending import grant_send_raw_email
 from intake.notify.notifier import CLAIM_SCOPE
 from intake.resources import NOTIFICATIONS_QUEUE
 from intake.satisfaction import CLAIM_SCOPE as SURVEY_CLAIM_SCOPE
-from intake.store import BACKLOG_ITEMS
+from intake.store import keys
 
 # SQS wants the queue's visibility timeout to be at least six times the consumer's timeout.
 NOTIFIER = FunctionSpec(
@@ -36,23 +36,23 @@ NOTIFIER = FunctionSpec(
 )
 # The notifier's one-send claims (`TOKEN#<scope>#<id>`): SLA notices, and each ticket's survey.
 CLAIM_SCOPES = (CLAIM_SCOPE, SURVEY_CLAIM_SCOPE)
-_CLAIMS = tuple(f"TOKEN#{scope}#*" for scope in CLAIM_SCOPES)
+_CLAIMS = tuple(keys.token_pk(scope, "*") for scope in CLAIM_SCOPES)
 # What the notifier reads and writes in the table, and nothing else (no index, no other item):
 NOTIFIER_ITEMS = (
     # what it sends with: the ticket's items (its messages: the last is quoted; its clocks and history; the ticket
     # itself again where it flags a breach), its contact (the survey's address), the survey answer shown in its
     # history, and whether an address is suppressed
-    ItemGrant(("dynamodb:Query",), ("TICKET#*",)),
-    ItemGrant(("dynamodb:GetItem",), ("TICKET#*", "CONTACT#*", "CSAT#*", "SUPPRESSED#*")),
+    ItemGrant(("dynamodb:Query",), (f"{keys.TICKET}*",)),
+    ItemGrant(("dynamodb:GetItem",), (f"{keys.TICKET}*", f"{keys.CONTACT}*", f"{keys.CSAT}*", f"{keys.SUPPRESSED}*")),
     # what it records: each notice and survey claimed once (and given back when sending failed), the ticket's events
     # and its warned and breach flags, the team's breached count with the latter (`BACKLOG#<team>`), the survey's
     # Message-IDs (a reply threads to the ticket), the team's day of surveys sent, and its own failed messages
     # (`intake failures`)
     ItemGrant(("dynamodb:PutItem", "dynamodb:DeleteItem"), _CLAIMS),
-    ItemGrant(("dynamodb:PutItem",), ("MSGID#*", "SURVEYDAY#*")),
-    ItemGrant(("dynamodb:PutItem", "dynamodb:UpdateItem"), ("TICKET#*",)),
-    ItemGrant(("dynamodb:UpdateItem",), (f"{BACKLOG_ITEMS}*",)),
-    ItemGrant(("dynamodb:UpdateItem",), (f"FAIL#{NOTIFICATIONS_QUEUE.name}",)),
+    ItemGrant(("dynamodb:PutItem",), (f"{keys.MESSAGE_ID}*", f"{keys.SURVEY_DAY}*")),
+    ItemGrant(("dynamodb:PutItem", "dynamodb:UpdateItem"), (f"{keys.TICKET}*",)),
+    ItemGrant(("dynamodb:UpdateItem",), (f"{keys.BACKLOG}*",)),
+    ItemGrant(("dynamodb:UpdateItem",), (keys.failure_pk(NOTIFICATIONS_QUEUE.name),)),
 )
 
 

@@ -24,7 +24,7 @@ from infra.constructs.sla_timers import SlaTimers
 from infra.constructs.ticket_store import ItemGrant, TicketStore
 from infra.ses_sending import grant_send_raw_email
 from intake.resources import SENDER_QUEUE
-from intake.store import BACKLOG_ITEMS
+from intake.store import keys
 
 # SQS wants the queue's visibility timeout to be at least six times the consumer's timeout.
 SENDER = FunctionSpec(
@@ -37,16 +37,16 @@ SENDER = FunctionSpec(
 SENDER_ITEMS = (
     # the reply and its ticket (the thread it quotes, the clocks `responded` stops), the contact's name, the survey
     # answer shown in the history, and whether an address is suppressed
-    ItemGrant(("dynamodb:Query",), ("TICKET#*",)),
-    ItemGrant(("dynamodb:GetItem",), ("TICKET#*", "CONTACT#*", "CSAT#*", "SUPPRESSED#*")),
+    ItemGrant(("dynamodb:Query",), (f"{keys.TICKET}*",)),
+    ItemGrant(("dynamodb:GetItem",), (f"{keys.TICKET}*", f"{keys.CONTACT}*", f"{keys.CSAT}*", f"{keys.SUPPRESSED}*")),
     # the reply's state; the ticket's response, events and clocks (the `responded` action)
-    ItemGrant(("dynamodb:PutItem", "dynamodb:UpdateItem"), ("TICKET#*",)),
+    ItemGrant(("dynamodb:PutItem", "dynamodb:UpdateItem"), (f"{keys.TICKET}*",)),
     # the team's backlog counters, moved with the ticket's place in the queue when a reply meets a clock
-    ItemGrant(("dynamodb:UpdateItem",), (f"{BACKLOG_ITEMS}*",)),
+    ItemGrant(("dynamodb:UpdateItem",), (f"{keys.BACKLOG}*",)),
     # where its provider's status reports find it, and (email) its Message-IDs, so the customer's answer threads
-    ItemGrant(("dynamodb:PutItem",), ("OUT#*", "MSGID#*")),
+    ItemGrant(("dynamodb:PutItem",), (f"{keys.ROUTE}*", f"{keys.MESSAGE_ID}*")),
     # its own failed messages (`intake failures`)
-    ItemGrant(("dynamodb:UpdateItem",), (f"FAIL#{SENDER_QUEUE.name}",)),
+    ItemGrant(("dynamodb:UpdateItem",), (keys.failure_pk(SENDER_QUEUE.name),)),
 )
 
 

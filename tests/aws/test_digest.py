@@ -42,7 +42,9 @@ from intake.model import (
 )
 from intake.notify.mailer import OutboxMailer
 from intake.policy import load_policy
-from intake.store import ContactPlan, Store, iso
+from intake.records import ContactPlan
+from intake.store import Store
+from intake.store.keys import iso
 from tests.aws.conftest import ROOT, Stack
 from tests.iam_calls import unchecked
 from tests.unit.builders import form_message

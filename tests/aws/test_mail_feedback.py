@@ -172,6 +172,6 @@ def test_the_runtime_mailer_checks_suppressions_in_the_table(stack: Stack) -> No
 
 
 def _complaint() -> Any:
-    from intake.suppression import SuppressionReason
+    from intake.records import SuppressionReason
 
     return SuppressionReason.COMPLAINT

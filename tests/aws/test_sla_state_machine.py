@@ -67,7 +67,7 @@ class Clock:
 
 
 def seed(stack: Stack, due_at: str, *, generation: int = 1, state: str = "running", target: str = TARGET) -> None:
-    """The timer item as `store.py` writes it (the contract's attributes)."""
+    """The timer item as `intake.store` writes it (the contract's attributes)."""
     stack.dynamodb.put_item(
         TableName=stack.resources.table,
         Item={

@@ -45,7 +45,9 @@ from intake.model import (
     TimerState,
     reference_for,
 )
-from intake.store import ClockPlan, ContactPlan, Store, ThreadLinks, TicketNotFoundError, WriteConflictError, iso
+from intake.records import ClockPlan, ContactPlan, ThreadLinks
+from intake.store import Store, TicketNotFoundError, WriteConflictError
+from intake.store.keys import iso
 from tests.moto_stack import create_resources, emulated
 from tests.unit.builders import form_message
 
@@ -640,7 +642,7 @@ def test_a_ticket_is_acknowledged_once_and_a_sender_at_most_n_times_an_hour(tabl
 
 
 def test_a_suppressed_sender_is_never_acknowledged_and_uses_none_of_the_hours_count(table: Table) -> None:
-    from intake.suppression import SuppressionReason
+    from intake.records import SuppressionReason
 
     store = table.store
     store.suppress("cy@example.com", SuppressionReason.BOUNCE, T0, "feedback-1")

@@ -32,8 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from intake.config import Policy, SlaTargetName
 from intake.digest.window import Period, Window
 from intake.model import Channel, Priority, Ticket, reference_for
+from intake.records import OpenQueue, ScoreReceived
 from intake.sla.calendar import BusinessCalendar, calendar_for
-from intake.store import OpenQueue, ScoreReceived
 
 OLDEST_SHOWN = 5
 LISTED = 10  # breached, near-breached tickets and low scores listed by reference (all are counted)

@@ -10,7 +10,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from intake import runtime
 from intake.observability import count, logger, metrics, traced
-from intake.suppression import SuppressionReason, parse_feedback, record_feedback
+from intake.records import SuppressionReason
+from intake.suppression import parse_feedback, record_feedback
 
 runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
 

@@ -18,6 +18,6 @@ The SLA contract, shared by the Python code, the state machine, the notifier and
   `label` (warnings), `level` (escalations); sent once per `<ticket>#<target>#<generation>#<kind>#<label|level>`.
 """
 
-from intake.sla.calendar import BusinessCalendar, CalendarInvalidError, CalendarNeverOpensError, calendar_for
+from intake.sla.calendar import BusinessCalendar, CalendarNeverOpensError, calendar_for
 
-__all__ = ["BusinessCalendar", "CalendarInvalidError", "CalendarNeverOpensError", "calendar_for"]
+__all__ = ["BusinessCalendar", "CalendarNeverOpensError", "calendar_for"]

@@ -37,27 +37,17 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from intake import config
+from intake.hours import CalendarInvalidError, Hours
 
 HORIZON_DAYS = 400
 """A calendar with no open time in this many consecutive days is taken to never open."""
 
 Span = tuple[datetime, datetime]
-Hours = tuple[tuple[int, int], ...]  # (start, end) in minutes after local midnight, end <= 1440
 
 _DAY = timedelta(days=1)
 _SECOND = timedelta(seconds=1)
 _ZERO = timedelta(0)
-_WEEKDAYS: tuple[config.Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CACHED_DAYS = 4096
-
-
-class CalendarInvalidError(ValueError):
-    """The calendar cannot be used: unknown zone or holiday region, an interval that ends before it
-    starts, a date both open and closed. `where` names the offending part."""
-
-    def __init__(self, where: str, reason: str) -> None:
-        self.where, self.reason = where, reason
-        super().__init__(f"{where}: {reason}")
 
 
 class CalendarNeverOpensError(Exception):
@@ -101,22 +91,14 @@ class BusinessCalendar:
         """The calendar of a policy file's team; `calendar=None` is always open (24/7)."""
         if calendar is None:
             return cls(timezone, None)
-        weekly = tuple(_hours(calendar.hours.get(day, []), f"hours.{day}") for day in _WEEKDAYS)
-        both = sorted(set(calendar.open_dates) & set(calendar.closed_dates))
-        if both:
-            listed = ", ".join(day.isoformat() for day in both)
-            raise CalendarInvalidError("open_dates", f"{listed} also in closed_dates; keep each date in one list")
-        region = None
-        if calendar.holidays is not None:
-            region = (calendar.holidays.country, calendar.holidays.subdivision)
-            _check_region(*region)
+        parts = calendar.open_hours()
         return cls(
             timezone,
-            weekly,
-            open_hours=_hours(calendar.open_dates_hours, "open_dates_hours"),
-            open_dates=frozenset(calendar.open_dates),
-            closed_dates=frozenset(calendar.closed_dates),
-            holidays=region,
+            parts.weekly,
+            open_hours=parts.open_hours,
+            open_dates=parts.open_dates,
+            closed_dates=parts.closed_dates,
+            holidays=parts.holidays,
         )
 
     @property
@@ -283,35 +265,6 @@ def _zone(timezone: str) -> ZoneInfo:
         return ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise CalendarInvalidError("timezone", f"unknown IANA time zone {timezone!r}") from None
-
-
-def _hours(intervals: list[str], where: str) -> Hours:
-    """Intervals such as "09:00-12:30" as sorted (start, end) minutes; "24:00" is the end of the day."""
-    parsed = []
-    for text in intervals:
-        first, _, last = text.partition("-")
-        begin, end = _minutes(first), _minutes(last)
-        if not 0 <= begin < end <= 24 * 60:
-            raise CalendarInvalidError(where, f"{text!r} must start before it ends, within 00:00-24:00")
-        parsed.append((begin, end))
-    return tuple(sorted(parsed))
-
-
-def _minutes(hhmm: str) -> int:
-    hours, _, minutes = hhmm.partition(":")
-    return int(hours) * 60 + int(minutes)
-
-
-@lru_cache(maxsize=64)
-def _check_region(country: str, subdivision: str | None) -> None:
-    """Raise CalendarInvalidError for a country or subdivision `holidays` does not know (checked once each: building
-    the table costs milliseconds, and every new ticket's clocks ask)."""
-    import holidays  # only where a calendar names public holidays
-
-    try:
-        holidays.country_holidays(country, subdiv=subdivision)
-    except NotImplementedError as error:
-        raise CalendarInvalidError("holidays", str(error)) from None
 
 
 @lru_cache(maxsize=256)

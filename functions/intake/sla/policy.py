@@ -31,16 +31,16 @@ from intake.config import (
     SlaWarning,
     Team,
     TimeKind,
-    Weekday,
     format_duration,
 )
+from intake.hours import WEEKDAYS
 from intake.model import Channel, Priority, SlaTarget, SlaTimer, Status, Ticket, TimerState
 from intake.sla.calendar import BusinessCalendar, calendar_for
+from intake.store import keys
 
 _ZERO = timedelta(0)
 _SECOND = timedelta(seconds=1)
 _STAMP = "%Y-%m-%dT%H:%M:%SZ"
-_WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SHOWN_INTERVALS = 6
 
 
@@ -158,8 +158,8 @@ class TimerPlan:
             "target": self.target,
             "generation": self.generation,
             "generation_text": str(self.generation),
-            "pk": f"TICKET#{ticket_id}",
-            "sk": f"SLA#{self.target}",
+            "pk": keys.ticket_pk(ticket_id),
+            "sk": keys.timer_sk(self.target),
             "due_at": stamp(self.due_at),
             "warnings": [{"at": stamp(at), "label": label} for label, at in warnings],
             "escalations": [{"level": level, "at": stamp(at)} for level, at, _ in self.escalations],
@@ -369,7 +369,7 @@ def _calendar_lines(team: Team, zone: ZoneInfo) -> list[str]:
 def _weekly(calendar: Calendar) -> str:
     """`mon-thu 09:00-12:30, 13:30-18:00; fri 09:00-12:30, 13:30-17:00; sat-sun closed`."""
     groups: list[tuple[list[str], str]] = []
-    for day in _WEEKDAYS:
+    for day in WEEKDAYS:
         hours = ", ".join(calendar.hours.get(day, [])) or "closed"
         if groups and groups[-1][1] == hours:
             groups[-1][0].append(day)

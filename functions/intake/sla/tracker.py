@@ -39,7 +39,8 @@ from intake.satisfaction import Surveys
 from intake.sla.calendar import BusinessCalendar, calendar_for
 from intake.sla.policy import execution_name, next_deadline, plan_timer, policy_for, remaining_at
 from intake.sla.timers import TimerControl, TimersUnavailableError
-from intake.store import Store, WriteConflictError, iso
+from intake.store import Store, WriteConflictError
+from intake.store.keys import iso
 
 ActionType = Literal["responded", "pending", "resolved", "reopened", "assigned", "priority_changed"]
 _LIVE = (TimerState.RUNNING, TimerState.PAUSED)

@@ -44,6 +44,8 @@ class Channel(StrEnum):
     PHONE = "phone"
     SMS = "sms"
     WHATSAPP = "whatsapp"
+    MESSENGER = "messenger"
+    INSTAGRAM = "instagram"
 
 
 class Priority(StrEnum):

@@ -1,0 +1,114 @@
+"""Instagram Direct: customers writing to one of our Instagram professional accounts, and our replies.
+
+A plug-in over Meta's Messenger Platform (`intake.channels.meta_messaging`), like Messenger: `handshake`,
+`verify` (`intake.channels.meta`), `parse` for the `object: "instagram"` webhook (with story replies, story
+mentions, deleted and unsupported messages), `reply_route`, `send`, `named`. Media stay at Meta: Meta's terms forbid
+storing what Instagram users send, so a message keeps the media's CDN link, which stops working once the customer
+deletes it or it expires.
+
+Secrets: `INSTAGRAM_APP_SECRET` (signatures), `INSTAGRAM_VERIFY_TOKEN` (the handshake), `INSTAGRAM_ACCESS_TOKEN`
+(replies and names; `INSTAGRAM_ACCESS_TOKEN_<account id>` for one account when there are several). Replies go to
+`POST {graph}/{account id}/messages`: with the Instagram API with Instagram Login (an Instagram user token) the Graph
+root is `https://graph.instagram.com/<version>`, the section's default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from intake.channels import meta, meta_messaging
+from intake.channels.meta_messaging import Parsed, Platform
+from intake.channels.sending import OutboundReply, SendContext, Sent
+from intake.config import Name, Strict
+from intake.model import Channel, InboundMessage, Message, WebhookRequest
+from intake.secrets import Secrets
+
+NAME = PROVIDER = "instagram"
+PATH = "/webhooks/instagram"
+APP_SECRET = "INSTAGRAM_APP_SECRET"  # noqa: S105 - a secret's name: signs every POST
+VERIFY_TOKEN = "INSTAGRAM_VERIFY_TOKEN"  # noqa: S105 - a secret's name: the subscription handshake
+ACCESS_TOKEN = "INSTAGRAM_ACCESS_TOKEN"  # noqa: S105 - a secret's name: replies and names (_<account id>: one's)
+SECRETS = (APP_SECRET, VERIFY_TOKEN, ACCESS_TOKEN)
+PLATFORM = Platform(
+    provider=PROVIDER,
+    channel=Channel.INSTAGRAM,
+    label="Instagram",
+    object="instagram",
+    user_kind="igsid",
+    accounts="instagram.accounts",
+    max_text_bytes=1000,  # Instagram's limit: 1,000 bytes of UTF-8
+)
+
+
+class InstagramAccount(Strict):
+    """One of our Instagram professional accounts, by its id (the IG id webhooks name), and its team."""
+
+    team: Name
+    name: str | None = Field(default=None, max_length=200, description="how agents know the account (@handle)")
+
+
+class Instagram(Strict):
+    """The `instagram:` section of intake.yaml: which account goes to which team, and how replies may go out."""
+
+    accounts: dict[str, InstagramAccount] = Field(default_factory=dict, description="our accounts by their IG id")
+    default_team: Name | None = Field(default=None, description="for accounts not listed")
+    fetch_names: bool = Field(default=False, description="ask the Graph API for a new customer's name")
+    human_agent_tag: bool = Field(
+        default=False,
+        description="allow replies between 24 hours and 7 days after the customer's last message, with Meta's "
+        "HUMAN_AGENT tag (the app needs Meta's Human Agent permission)",
+    )
+    graph_api_url: str = "https://graph.instagram.com/v21.0"
+
+    def team_of(self, account_id: str) -> str | None:
+        account = self.accounts.get(account_id)
+        return account.team if account is not None else self.default_team
+
+
+SECTION = Instagram
+
+
+def handshake(query: Mapping[str, str], secrets: Secrets) -> str:
+    """The `hub.challenge` for Meta's subscription request carrying our verify token."""
+    return meta.handshake(query, secrets.get(VERIFY_TOKEN), "Instagram")
+
+
+def verify(request: WebhookRequest, secrets: Secrets) -> None:
+    """Raise `SignatureInvalidError` unless `X-Hub-Signature-256` signs the body with our app secret."""
+    meta.verify(request, secrets.get(APP_SECRET), "Instagram")
+
+
+def parse(
+    body: bytes, *, policy: Instagram, receipt_id: str, received_at: datetime, raw_archive_key: str
+) -> list[Parsed]:
+    """The webhook's events as messages, reactions, delivery statuses and skipped events (`meta_messaging.parse`)."""
+    return meta_messaging.parse(
+        PLATFORM, body, policy=policy, receipt_id=receipt_id, received_at=received_at, raw_archive_key=raw_archive_key
+    )
+
+
+def reply_route(latest: Message) -> tuple[str, str] | None:
+    """Who a reply goes to and from, as the customer's latest message names them: (their IGSID, our IG id)."""
+    return meta_messaging.reply_route(latest)
+
+
+def send(reply: OutboundReply, ctx: SendContext) -> Sent:
+    """The Send API, with the account's access token (`meta_messaging.send`)."""
+    return meta_messaging.send(PLATFORM, reply, ctx, ACCESS_TOKEN)
+
+
+def named(message: InboundMessage, fetch: Callable[[str], Mapping[str, Any]]) -> InboundMessage:
+    """The message with its sender's name (`GET /{igsid}?fields=name,username`: their name, else @username), when
+    it has none; as it was when Meta gives none or the call fails."""
+
+    def name(profile: Mapping[str, Any]) -> str | None:
+        full, handle = profile.get("name"), profile.get("username")
+        if isinstance(full, str) and full.strip():
+            return full.strip()
+        return f"@{handle.strip()}" if isinstance(handle, str) and handle.strip() else None
+
+    return meta_messaging.named(message, fetch, "name,username", name)

@@ -1,0 +1,111 @@
+"""Facebook Messenger: customers writing to one of our Facebook Pages, and our replies.
+
+A plug-in over Meta's Messenger Platform (`intake.channels.meta_messaging`): `handshake` answers Meta's subscription
+`GET`, `verify` checks each `POST`'s `X-Hub-Signature-256` (`intake.channels.meta`, shared with WhatsApp), `parse`
+maps the `object: "page"` webhook, `reply_route` and `send` answer on the conversation, `named` fills in a
+customer's name from the Graph API (in the worker, when the policy allows it).
+
+Secrets (`INTAKE_<name>` locally, keys of the webhook secrets in AWS): `MESSENGER_APP_SECRET` (signatures),
+`MESSENGER_VERIFY_TOKEN` (the handshake), `MESSENGER_PAGE_TOKEN` (replies and names). A Page access token speaks
+for one Page: with several Pages, `MESSENGER_PAGE_TOKEN_<page id>` is that Page's, and `MESSENGER_PAGE_TOKEN` is
+used for the Pages that have none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from intake.channels import meta, meta_messaging
+from intake.channels.meta_messaging import Parsed, Platform
+from intake.channels.sending import OutboundReply, SendContext, Sent
+from intake.config import Name, Strict
+from intake.model import Channel, InboundMessage, Message, WebhookRequest
+from intake.secrets import Secrets
+
+NAME = PROVIDER = "messenger"
+PATH = "/webhooks/messenger"
+APP_SECRET = "MESSENGER_APP_SECRET"  # noqa: S105 - a secret's name: signs every POST
+VERIFY_TOKEN = "MESSENGER_VERIFY_TOKEN"  # noqa: S105 - a secret's name: the subscription handshake
+PAGE_TOKEN = "MESSENGER_PAGE_TOKEN"  # noqa: S105 - a secret's name: replies and names (suffix _<page id>: one Page's)
+SECRETS = (APP_SECRET, VERIFY_TOKEN, PAGE_TOKEN)
+PLATFORM = Platform(
+    provider=PROVIDER,
+    channel=Channel.MESSENGER,
+    label="Messenger",
+    object="page",
+    user_kind="psid",
+    accounts="messenger.pages",
+    max_text_bytes=2000,  # the Send API takes 2,000 characters: as bytes, never too many
+)
+
+
+class MessengerPage(Strict):
+    """One of our Facebook Pages, by its id, and the team that answers it."""
+
+    team: Name
+    name: str | None = Field(default=None, max_length=200, description="how agents know the Page")
+
+
+class Messenger(Strict):
+    """The `messenger:` section of intake.yaml: which Page goes to which team, and how replies may go out."""
+
+    pages: dict[str, MessengerPage] = Field(default_factory=dict, description="our Pages by their id")
+    default_team: Name | None = Field(default=None, description="for Pages not listed")
+    fetch_names: bool = Field(default=False, description="ask the Graph API for a new customer's name")
+    human_agent_tag: bool = Field(
+        default=False,
+        description="allow replies between 24 hours and 7 days after the customer's last message, with Meta's "
+        "HUMAN_AGENT tag (the app needs Meta's Human Agent permission)",
+    )
+    graph_api_url: str = "https://graph.facebook.com/v21.0"
+
+    def team_of(self, account_id: str) -> str | None:
+        page = self.pages.get(account_id)
+        return page.team if page is not None else self.default_team
+
+
+SECTION = Messenger
+
+
+def handshake(query: Mapping[str, str], secrets: Secrets) -> str:
+    """The `hub.challenge` for Meta's subscription request carrying our verify token."""
+    return meta.handshake(query, secrets.get(VERIFY_TOKEN), "Messenger")
+
+
+def verify(request: WebhookRequest, secrets: Secrets) -> None:
+    """Raise `SignatureInvalidError` unless `X-Hub-Signature-256` signs the body with our app secret."""
+    meta.verify(request, secrets.get(APP_SECRET), "Messenger")
+
+
+def parse(
+    body: bytes, *, policy: Messenger, receipt_id: str, received_at: datetime, raw_archive_key: str
+) -> list[Parsed]:
+    """The webhook's events as messages, reactions, delivery statuses and skipped events (`meta_messaging.parse`)."""
+    return meta_messaging.parse(
+        PLATFORM, body, policy=policy, receipt_id=receipt_id, received_at=received_at, raw_archive_key=raw_archive_key
+    )
+
+
+def reply_route(latest: Message) -> tuple[str, str] | None:
+    """Who a reply goes to and from, as the customer's latest message names them: (their PSID, our Page id)."""
+    return meta_messaging.reply_route(latest)
+
+
+def send(reply: OutboundReply, ctx: SendContext) -> Sent:
+    """The Send API, with the Page's access token (`meta_messaging.send`)."""
+    return meta_messaging.send(PLATFORM, reply, ctx, PAGE_TOKEN)
+
+
+def named(message: InboundMessage, fetch: Callable[[str], Mapping[str, Any]]) -> InboundMessage:
+    """The message with its sender's name from the User Profile API (`GET /{psid}?fields=first_name,last_name`),
+    when it has none; as it was when Meta gives none or the call fails (a name never holds a message back)."""
+
+    def name(profile: Mapping[str, Any]) -> str | None:
+        parts = [profile.get("first_name"), profile.get("last_name")]
+        return " ".join(part.strip() for part in parts if isinstance(part, str) and part.strip()) or None
+
+    return meta_messaging.named(message, fetch, "first_name,last_name", name)

@@ -396,11 +396,11 @@ def throughput(count: int, ingest_count: int, rounds: int, table_items: int) -> 
         os.environ["INTAKE_CONFIG"] = str(REPO / "intake.yaml")
 
         from intake import runtime
-        from intake.config import load_policy
         from intake.handlers import ingest, receiver
         from intake.local import samples
         from intake.local.gateway import LocalContext, api_event
         from intake.local.workers import sqs_event
+        from intake.policy import load_policy
         from intake.queues import SqsQueue
         from intake.secrets import Secrets
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from intake.config import ConfigError, Policy, load_policy
+from intake.config import ConfigError, Policy
+from intake.policy import load_policy
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,9 @@ from infra.constructs.secrets import ProviderSecrets
 from infra.constructs.sla_timers import SlaTimers
 from infra.constructs.ticket_store import TicketStore
 from infra.constructs.webhook_api import WebhookApi
-from infra.naming import pascal_case
 from infra.policy_file import PolicyFile
 from infra.stage import Stage
-from intake.channels.twilio import MESSAGING_PATH as MESSAGING
+from intake.channels import registry
 from intake.config import Policy, PublicAuth
 
 
@@ -50,12 +49,6 @@ def reply_senders(policy: Policy) -> list[str]:
 def survey_senders(policy: Policy) -> list[str]:
     """The addresses satisfaction surveys are sent from: each team's that asks for them (others: the sender's)."""
     return sorted({team.email for team in policy.teams.values() if team.email and team.satisfaction.enabled})
-
-
-_TWILIO_HOW = {
-    "TwilioVoiceUrl": "Each Twilio number's voice 'A call comes in' webhook (HTTP POST)",
-    "TwilioMessagingUrl": "Each Twilio number's (and WhatsApp sender's) 'A message comes in' webhook (HTTP POST)",
-}
 
 
 class IntakeStack(Stack):
@@ -195,37 +188,10 @@ class IntakeStack(Stack):
             value=api.url,
             description="Base URL: /tickets, /contacts, /quarantine, /digests and /failures (IAM, SigV4), and /healthz",
         )
-        for form_id, form in policy_file.policy.forms.items():
-            CfnOutput(
-                self,
-                f"FormWebhookUrl{pascal_case(form_id)}",
-                value=api.form_webhook_url(form_id),
-                description=f"Point form '{form_id}' ({form.auth.kind.value}) at this URL",
-            )
-        if policy_file.policy.email is not None:
-            for name, provider in (("SendGridInboundUrl", "sendgrid"), ("MailgunRouteUrl", "mailgun")):
-                CfnOutput(
-                    self,
-                    name,
-                    value=api.url + f"/webhooks/email/{provider}",
-                    description=f"Inbound email through {provider}, if you use it instead of SES receiving",
-                )
-        if policy_file.policy.whatsapp is not None:
-            CfnOutput(
-                self,
-                "WhatsAppWebhookUrl",
-                value=api.url + "/webhooks/whatsapp",
-                description="The Meta app's WhatsApp webhook callback URL (verify token: WHATSAPP_VERIFY_TOKEN)",
-            )
-        if policy_file.policy.twilio is not None:
-            for name, path in (("TwilioVoiceUrl", "/webhooks/twilio/voice"), ("TwilioMessagingUrl", MESSAGING)):
-                CfnOutput(self, name, value=api.url + path, description=_TWILIO_HOW[name])
-            CfnOutput(
-                self,
-                "TwilioStatusCallbackUrl",
-                value=api.url + "/webhooks/twilio/voice/status",
-                description="A number's voice 'Call status changes' URL (missed calls come from it)",
-            )
+        for channel in registry.channels():  # where each configured channel's provider is pointed
+            section = policy_file.policy.section(channel.section)
+            for name, path, how in channel.setup(section) if section is not None else []:
+                CfnOutput(self, name, value=api.url + path, description=how)
         CfnOutput(
             self,
             "ProviderSecretsArn",

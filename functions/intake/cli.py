@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote, urlencode
 
-from intake.config import ConfigError, Policy, load_policy
+from intake.config import ConfigError, Policy
+from intake.policy import load_policy
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEMO_SECRETS = {
@@ -547,7 +548,7 @@ def _schemas_export(args: argparse.Namespace) -> int:
 def _config_check(args: argparse.Namespace) -> int:
     path = _config_path(args.config)
     policy = load_policy(path)
-    print(f"{path}: valid ({_count(len(policy.teams), 'team')}, {_count(len(policy.forms), 'form')})")
+    print(f"{path}: valid ({_count(len(policy.teams), 'team')}, {_count(len(policy.section('forms') or {}), 'form')})")
     return 0
 
 

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from intake.model import EMAIL_PATTERN, Channel, Priority
+from intake.model import EMAIL_PATTERN, ChannelName, Priority
 
 ENV_PREFIX = "INTAKE_"
 
@@ -440,7 +440,7 @@ class SlaMatch(Strict):
     """Which tickets a policy applies to; each list left out (or null) means any."""
 
     teams: list[Name] | None = Field(default=None, min_length=1)
-    channels: list[Channel] | None = Field(default=None, min_length=1)
+    channels: list[ChannelName] | None = Field(default=None, min_length=1)
     priorities: list[Priority] | None = Field(default=None, min_length=1)
 
 
@@ -582,7 +582,7 @@ class PriorityRule(Strict):
 
     form_field: Literal[True] | None = Field(default=None, description="a form's own priority, when not normal")
     vip: Literal[True] | None = Field(default=None, description="the sender is one of `vip_contacts`")
-    channels: list[Channel] | None = Field(default=None, min_length=1)
+    channels: list[ChannelName] | None = Field(default=None, min_length=1)
     keywords: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]] | None = Field(
         default=None, min_length=1, description="whole words or phrases, any case, in the subject or the text"
     )
@@ -671,52 +671,33 @@ class AgentApi(Strict):
 class Policy(Strict):
     version: Literal[1] = 1
     teams: dict[Name, Team] = Field(min_length=1)
-    forms: dict[Name, Form] = Field(default_factory=dict)
-    twilio: Twilio | None = None
-    whatsapp: WhatsApp | None = None
-    email: EmailChannel | None = None
     alerts: Alerts = _default(Alerts)
     notifications: Notifications = _default(Notifications)
     api: AgentApi = _default(AgentApi)
     sla: Sla = _default(default_sla)
     priority: PriorityRules = _default(PriorityRules)
 
-    @model_validator(mode="after")
-    def _teams_exist(self) -> Policy:
-        named = [(f"forms.{form_id}.team", form.team) for form_id, form in self.forms.items()]
-        if self.twilio is not None:
-            named += [(f"twilio.numbers.{n}.team", number.team) for n, number in self.twilio.numbers.items()]
-            named += [("twilio.default_team", self.twilio.default_team)] if self.twilio.default_team else []
-        if self.email is not None:
-            named += [(f"email.addresses.{a}", team) for a, team in self.email.addresses.items()]
-            named += [("email.default_team", self.email.default_team)] if self.email.default_team else []
-        if self.whatsapp is not None:
-            numbers = self.whatsapp.phone_numbers
-            named += [(f"whatsapp.phone_numbers.{n}.team", number.team) for n, number in numbers.items()]
-            named += [("whatsapp.default_team", self.whatsapp.default_team)] if self.whatsapp.default_team else []
+    # Each channel's section (`twilio`, `whatsapp`, `forms`, ...) is a field of `intake.policy.policy_model()`, the
+    # model this one becomes with the sections of the channels in `intake.channels.registry`.
+
+    def section(self, name: str) -> Any:
+        """A channel's section as validated by its model, or None when the file does not have it."""
+        return getattr(self, name, None)
+
+    def named_teams(self) -> list[tuple[str, str]]:
+        """Where the file names a team outside `teams` (a channel's sections add theirs): (path, team)."""
+        named = []
         for index, sla_policy in enumerate(self.sla.policies):
             teams = sla_policy.match.teams if sla_policy.match is not None else None
             named += [(f"sla.policies.{index}.match.teams", team) for team in teams or []]
-        for path, team in named:
-            if team not in self.teams:
-                raise ValueError(f"{path}: unknown team {team!r}")
-        return self
+        return named
 
-
-def load_policy(path: Path) -> Policy:
-    import yaml  # only where a policy is read from disk
-
-    try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(str(path), ["file not found"]) from None
-    except UnicodeDecodeError as error:
-        raise ConfigError(str(path), [f"not UTF-8 text: {error.reason} at byte {error.start}"]) from None
-    except OSError as error:
-        raise ConfigError(str(path), [f"cannot be read: {error.strerror}"]) from None
-    except yaml.YAMLError as error:
-        raise ConfigError(str(path), [f"not valid YAML: {error}"]) from None
-    try:
-        return Policy.model_validate(data)
-    except ValidationError as error:
-        raise ConfigError(str(path), describe(error)) from None
+    def named_channels(self) -> list[tuple[str, str]]:
+        """Where the file names a kind of conversation (`sms`, `messenger`, ...): (path, kind)."""
+        named = []
+        for index, sla_policy in enumerate(self.sla.policies):
+            kinds = sla_policy.match.channels if sla_policy.match is not None else None
+            named += [(f"sla.policies.{index}.match.channels", kind) for kind in kinds or []]
+        for index, rule in enumerate(self.priority.rules):
+            named += [(f"priority.rules.{index}.channels", kind) for kind in rule.channels or []]
+        return named

@@ -91,7 +91,7 @@ def ingest_email(
 ) -> IngestResult | None:
     """None: auto mail that belongs to no thread (archived, nothing else), or a quarantined email. `team` takes a
     new ticket when no team takes mail for its recipients (an agent's choice, when releasing it)."""
-    settings = policy.email
+    settings = policy.section("email")
     limit = settings.max_attachment_bytes if settings else 10 * 1024 * 1024
     raw = stores.read(arrived.raw_archive_key)
     parsed = email_mime.parse(raw, max_attachment_bytes=limit)
@@ -215,7 +215,7 @@ def quarantine_reasons(verdicts: dict[str, str]) -> tuple[str, ...]:
 
 def our_addresses(policy: Policy) -> frozenset[str]:
     """Every address Intake receives or sends mail as: mail from one of them is our own, echoing back."""
-    routed = policy.email.addresses if policy.email else {}
+    routed = email_section.addresses if (email_section := policy.section("email")) else {}
     teams = [team.email for team in policy.teams.values() if team.email]
     return frozenset(a.lower() for a in (*routed, *teams, policy.notifications.sender))
 
@@ -313,7 +313,7 @@ def thread_of(store: Store, parsed: email_mime.ParsedEmail) -> TicketState | Non
 
 def team_for(policy: Policy, parsed: email_mime.ParsedEmail, arrived: EmailArrived) -> str | None:
     """The team of the first recipient a team takes mail for, else the policy's default team (None: neither)."""
-    settings = policy.email
+    settings = policy.section("email")
     addresses = settings.addresses if settings else {}
     by_team_address = {team.email.lower(): name for name, team in policy.teams.items() if team.email}
     for recipient in (*arrived.recipients, *parsed.to, *parsed.cc):

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from intake.errors import FailureNotFoundError
 from intake.inbox import QueuedItem, decode_message
-from intake.model import CallEvent, Channel, DeliveryStatus, EmailArrived, InboundMessage, UtcDatetime
+from intake.model import CallEvent, Channel, ChannelName, DeliveryStatus, EmailArrived, InboundMessage, UtcDatetime
 from intake.observability import count_failed_record, logger
 from intake.queues import DeadLetter, DeadLetters
 from intake.resources import INBOUND_QUEUE, NOTIFICATIONS_QUEUE, QueueSpec
@@ -106,7 +106,7 @@ class Failure(BaseModel):
 
     id: str = Field(description="the queue message's id: what `POST /failures/{id}/replay` takes")
     queue: str = Field(description="the queue it failed on, where a replay sends it: inbound, email, notifications")
-    channel: Channel | None = Field(default=None, description="inbound: the customer's channel")
+    channel: ChannelName | None = Field(default=None, description="inbound: the customer's channel")
     receipt_id: str | None = Field(default=None, description="inbound: the receipt of the request it came in")
     ticket_id: str | None = Field(default=None, description="notifications: the ticket it is about")
     error_type: str | None = Field(description="the exception's type; null: no failure was recorded (a timeout)")
@@ -176,7 +176,7 @@ def _about(queue: str, body: str) -> dict[str, Any]:
     return {"channel": _channel(item), "receipt_id": item.receipt_id}
 
 
-def _channel(item: QueuedItem) -> Channel:
+def _channel(item: QueuedItem) -> str:
     if isinstance(item, InboundMessage):
         return item.channel
     if isinstance(item, CallEvent):

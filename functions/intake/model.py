@@ -39,13 +39,18 @@ class Frozen(BaseModel):
 
 
 class Channel(StrEnum):
+    """The kinds of conversation the built-in channels make. A plug-in channel names its own kinds
+    (`intake.channels.contract.Channel.kinds`): a message's `channel` is any `ChannelName`."""
+
     FORM = "form"
     EMAIL = "email"
     PHONE = "phone"
     SMS = "sms"
     WHATSAPP = "whatsapp"
-    MESSENGER = "messenger"
-    INSTAGRAM = "instagram"
+
+
+# A kind of conversation (`Channel`'s, or a plug-in channel's own): which kinds exist is the registry's to say
+ChannelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 
 class Priority(StrEnum):
@@ -172,7 +177,7 @@ class InboundMessage(Frozen):
     """One customer message as a channel adapter hands it to the ingest core."""
 
     type: Literal["message"] = "message"
-    channel: Channel
+    channel: ChannelName
     provider: str = Field(pattern=r"^[a-z0-9_-]+$")
     provider_message_id: str = Field(min_length=1, max_length=200)
     receipt_id: ReceiptId
@@ -314,7 +319,7 @@ class Message(Frozen):
     receipt_id: ReceiptId
     direction: Direction
     received_at: UtcDatetime
-    channel: Channel
+    channel: ChannelName
     subject: str | None = None
     text: str
     attachments: tuple[Attachment, ...] = ()
@@ -354,7 +359,7 @@ class SlaTimer(Frozen):
 class Ticket(Frozen):
     id: TicketId
     reference: str
-    channel: Channel
+    channel: ChannelName
     team: str
     priority: Priority
     status: Status
@@ -401,7 +406,7 @@ class ContactDetail(Frozen):
 WHATSAPP_REPLY_WINDOW = timedelta(hours=24)
 
 
-def reply_window_closes_at(channel: Channel, last_inbound_at: datetime) -> datetime | None:
+def reply_window_closes_at(channel: str, last_inbound_at: datetime) -> datetime | None:
     """WhatsApp allows free-form replies for 24 h after the customer's last message; then only templates."""
     return last_inbound_at + WHATSAPP_REPLY_WINDOW if channel == Channel.WHATSAPP else None
 

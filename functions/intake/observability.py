@@ -22,14 +22,14 @@ RECORD_FAILED = "RecordFailed"
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
-def count(name: str) -> None:
+def count(name: str, value: int = 1) -> None:
     """One business event: `TicketCreated`, `DuplicateDropped`, `SignatureRejected`, ...
 
     Not even collected where metrics are off (`intake serve`): Powertools still prints a set that reaches 100 values,
     flushed or not, and a long-running process would write one every 100 forms."""
     if is_metrics_disabled():
         return
-    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 def count_failed_record(queue: str) -> None:

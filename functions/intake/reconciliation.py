@@ -4,7 +4,7 @@ The receiver archives a request, then queues what it makes, and answers 2xx only
 still go missing between the archive and a ticket: a crash after the archive whose provider does not retry (a site's
 backend), a queued message that expired unread, a dead letter that was never replayed in its 14 days. `reconcile`
 reads the raw archive (`raw/<date>/<provider>/<receipt>`) since a given time, makes each request again into what the
-receiver made of it (`intake.reception`, without the checks: what is archived passed them) and queues what is not
+receiver made of it (its channel's `replay`, without the checks: what is archived passed them) and queues what is not
 yet a message. "Not yet a message" is asked of the table's dedupe records (`SEEN#<provider>#<id>`), and those same
 records make a wrong answer harmless: ingest drops a re-queued message that is already on a ticket. They are kept
 8 days, so the window reaches back 7 days at most. Items are queued as the receiver queues them: within 5 minutes of
@@ -21,19 +21,18 @@ from datetime import datetime, timedelta
 
 from ulid import ULID
 
-from intake.archive import ArchiveKeyError
-from intake.channels import email_mime, forms, mailgun, sendgrid, twilio, whatsapp
+from intake.channels import email_mime, registry
+from intake.channels.contract import ReplayContext
 from intake.config import Policy
 from intake.emails import provider_id
 from intake.inbox import Inbox, QueuedItem
 from intake.model import Attachment, CallEvent, EmailArrived, InboundMessage, WebhookRequest
 from intake.observability import logger
-from intake.reception import TwilioRoute, arrived_email, form_message, twilio_item
+from intake.reception import arrived_email
 from intake.resources import ARCHIVE
 from intake.store import Store
 
 MAX_WINDOW = timedelta(days=7)  # the dedupe records (SEEN#...) live 8 days: older messages could double
-_EMAIL_REBUILT = {sendgrid.PROVIDER: sendgrid.raw_mime, mailgun.PROVIDER: mailgun.raw_mime}
 
 
 class WindowTooLongError(Exception):
@@ -116,29 +115,14 @@ def _read(inbox: Inbox, policy: Policy, key: str) -> _Archived:
         headers=envelope["headers"],
         body=base64.b64decode(envelope["body_base64"]),
     )
-    if provider == forms.PROVIDER:
-        form_id = request.path.rsplit("/", 1)[-1]
-        made = form_message(form_id, request, policy=policy, receipt_id=receipt_id, received_at=received_at)
-        return _Archived(received_at, [], []) if made is None else _Archived(received_at, [made[0]], made[1])
-    if provider == twilio.PROVIDER:
-        route = TwilioRoute(request.path.removeprefix("/webhooks/twilio/"))
-        form = dict(twilio.params(request))
-        item = twilio_item(route, form, policy=policy, receipt_id=receipt_id, received_at=received_at)
-        return _Archived(received_at, [] if isinstance(item, twilio.MessageStatus) else [item])
-    if provider == whatsapp.PROVIDER:
-        parsed = whatsapp.parse(
-            request.body, policy=policy, receipt_id=receipt_id, received_at=received_at, raw_archive_key=key
-        )
-        return _Archived(received_at, [item for item in parsed if isinstance(item, InboundMessage)])
-    if provider in _EMAIL_REBUILT:
-        try:
-            mime = inbox.read(key + ".eml")
-        except ArchiveKeyError:  # the receiver stopped between the two: the MIME again, from the request
-            mime = _EMAIL_REBUILT[provider](request)
-            inbox.archive_email(key + ".eml", mime)
-        arrived = arrived_email(provider, mime, receipt_id=receipt_id, received_at=received_at)
-        return _Archived(received_at, [arrived], mime=mime)
-    raise ValueError(f"no receiver for provider {provider!r}")
+    try:
+        channel = registry.channel(provider)
+    except LookupError:
+        raise ValueError(f"no receiver for provider {provider!r}") from None
+    context = ReplayContext(policy, inbox, receipt_id, received_at, key)
+    made = channel.replay(request, context)
+    posted = inbox.read(key + ".eml") if any(isinstance(item, EmailArrived) for item in made.items) else None
+    return _Archived(received_at, made.items, made.files, mime=posted)
 
 
 def _known(store: Store, item: QueuedItem, mime: bytes | None) -> bool:

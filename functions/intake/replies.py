@@ -71,7 +71,7 @@ SENDERS = {
     "messenger": "intake.channels.messenger",
     "instagram": "intake.channels.instagram",
 }
-_META_MESSAGING = {"messenger": Channel.MESSENGER, "instagram": Channel.INSTAGRAM}
+_META_MESSAGING = ("messenger", "instagram")  # their provider is their kind of conversation
 _MOBILE_TYPES = ("MOBILE", "FIXED_LINE_OR_MOBILE")
 
 
@@ -155,7 +155,7 @@ class Route:
     """Where a reply goes: which channel module sends it, on which channel, to whom, from which of our addresses."""
 
     provider: str
-    channel: Channel
+    channel: str
     to: str
     sender: str
     sender_name: str | None = None
@@ -188,8 +188,8 @@ def route(detail: TicketDetail, policy: Policy) -> Route:
         found = meta_messaging.reply_route(latest)
         if found is None:
             raise ReplyUndeliverableError(f"the {latest.provider} message names no user or account to answer with")
-        return Route(latest.provider, _META_MESSAGING[latest.provider], *found)
-    raise ReplyUndeliverableError(f"replies on {latest.provider} {latest.channel.value} are not supported yet")
+        return Route(latest.provider, latest.provider, *found)
+    raise ReplyUndeliverableError(f"replies on {latest.provider} {latest.channel} are not supported yet")
 
 
 def _email_route(detail: TicketDetail, policy: Policy, latest: Message, to: str | None) -> Route:
@@ -400,7 +400,8 @@ def _template(
         if request.template is not None:
             raise FieldInvalidError("template", "only WhatsApp replies are sent as templates")
         return None
-    templates = policy.whatsapp.templates if way.provider == "whatsapp" and policy.whatsapp is not None else {}
+    whatsapp = policy.section("whatsapp") if way.provider == "whatsapp" else None
+    templates = whatsapp.templates if whatsapp is not None else {}
     closes = detail.last_inbound_at + WHATSAPP_REPLY_WINDOW
     if request.template is None:
         if now < closes:
@@ -427,8 +428,8 @@ def _tag(detail: TicketDetail, way: Route, policy: Policy, now: datetime) -> str
     days when the channel's policy section allows it, else `MessagingWindowClosedError`."""
     if way.provider not in _META_MESSAGING:
         return None
-    section = getattr(policy, way.provider, None)  # the channel's section, where the policy has one
-    human_agent = bool(getattr(section, "human_agent_tag", False))
+    section = policy.section(way.provider)
+    human_agent = section is not None and bool(section.human_agent_tag)
     window = meta_messaging.reply_window(detail.last_inbound_at, now, human_agent=human_agent)
     if not window.open:
         raise MessagingWindowClosedError(way.provider, window.closes_at, human_agent)
@@ -529,7 +530,7 @@ def outbound_reply(message: Message, detail: TicketDetail) -> OutboundReply:
         reply_id=message.receipt_id,
         ticket_id=message.ticket_id,
         reference=detail.reference,
-        channel=message.channel.value,
+        channel=message.channel,
         to=str(meta["to"]),
         sender=str(meta["from"]),
         text=message.text,

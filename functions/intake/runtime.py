@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 
-from intake.config import Policy, Settings, load_policy
+from intake.config import Policy, Settings
 from intake.inbox import Inbox
 from intake.model import Attachment, InboundMessage
 from intake.notify.mailer import Mailer, OutboxMailer, SesMailer, SuppressingMailer
+from intake.policy import load_policy
 from intake.secrets import Secrets
 from intake.store import Store
 
@@ -170,7 +171,7 @@ def media_step() -> Callable[[InboundMessage], InboundMessage]:
     from intake.channels.whatsapp import ACCESS_TOKEN
     from intake.media import fetch_media, graph_fetcher
 
-    config = policy().whatsapp
+    config = policy().section("whatsapp")
     token = secrets().get(ACCESS_TOKEN)
     if config is None or token is None:
         return lambda message: message  # left pending: nothing can fetch them
@@ -215,7 +216,7 @@ def send_context() -> SendContext:
     """What the channels' `send` need: secrets, the providers' API roots, the mailer, the archive, media links."""
     from intake.channels.sending import SendContext
 
-    config = policy().whatsapp
+    config = policy().section("whatsapp")
     graph = settings().graph_api_url or (config.graph_api_url if config else "https://graph.facebook.com/v21.0")
     return SendContext(
         secret=secrets().get,

@@ -454,7 +454,7 @@ def _requested(detail: TicketDetail, links: list[tuple[int, str]], expires_at: d
         "ticket_id": detail.id,
         "reference": detail.reference,
         "contact_id": detail.contact_id,
-        "channel": detail.channel.value,
+        "channel": detail.channel,
         "team": detail.team,
         "links": {str(score): url for score, url in links},
         "expires_at": _stamp(expires_at),

@@ -13,31 +13,28 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from intake.config import Name, Policy, Settings
+from intake import openapi_parts as parts
+from intake.channels import registry
+from intake.config import Name, Settings
 from intake.digest.figures import Figures
 from intake.digest.window import PERIODS
 from intake.errors import (
     EmailUnroutableError,
     FailureNotFoundError,
     FieldInvalidError,
-    FormNotFoundError,
-    OriginForbiddenError,
     PayloadTooLargeError,
-    PermanentlyUnacceptableError,
     QuarantineNotFoundError,
     QuarantineReleasedError,
-    SignatureInvalidError,
     SurveyLinkExpiredError,
     SurveyLinkInvalidError,
     TransitionInvalidError,
     UnsupportedMediaTypeError,
-    WebhookSignatureInvalidError,
 )
 from intake.failures import FailureList
-from intake.handlers.problems import CONTENT_TYPE, PROBLEMS, TYPE_BASE
+from intake.handlers.problems import TYPE_BASE
 from intake.model import (
     Contact,
     ContactDetail,
@@ -54,6 +51,7 @@ from intake.model import (
     TicketId,
     TicketPage,
 )
+from intake.policy import policy_model
 from intake.replies import (
     IdempotencyKeyReusedError,
     ReplyAccepted,
@@ -77,7 +75,7 @@ MODELS: tuple[type[BaseModel], ...] = (
 )
 POLICY_FILE = "policy.schema.json"
 OPENAPI_FILE = "openapi.json"
-_REF = "#/components/schemas/"
+_REF = parts.REF
 # The agent routes: IAM (SigV4) at the gateway, or the JWTs of intake.yaml's `api.jwt` instead
 _AGENTS: list[dict[str, list[str]]] = [{"sigv4": []}, {"jwt": []}]
 _UNEXPECTED = "Unexpected: the store is unavailable or the service failed."
@@ -109,7 +107,8 @@ def model_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 def policy_schema() -> dict[str, Any]:
     """The schema of `intake.yaml`, for editors (`# yaml-language-server: $schema=...`)."""
-    schema = _closed_maps(Policy.model_json_schema())
+    schema = _closed_maps(policy_model().model_json_schema())
+    schema["title"] = "Policy"
     schema["description"] = (
         "Intake's policy file (intake.yaml): teams and forms. Also checked by `intake config check`, "
         "which adds what a schema cannot say (every form's team must be declared under `teams`)."
@@ -139,7 +138,9 @@ def openapi() -> dict[str, Any]:
     _, defs = models_json_schema([*models, *requests], ref_template=_REF + "{model}")
     components: dict[str, Any] = {**defs["$defs"], **_hand_written_schemas()}
     components["AgentAction"] = {**components["AgentAction"], "allOf": _action_needs()}
-    twilio = {f"/webhooks/twilio/{route}": {"post": _twilio_webhook(route)} for route in _TWILIO_ROUTES}
+    webhooks: dict[str, dict[str, Any]] = {}
+    for channel, route in registry.routes():
+        webhooks.setdefault(route.path, {})[route.method.lower()] = channel.operation(route)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -180,11 +181,7 @@ def openapi() -> dict[str, Any]:
             {"name": "operations", "description": "Health checks."},
         ],
         "paths": {
-            "/webhooks/forms/{form_id}": {"post": _form_webhook()},
-            **twilio,
-            "/webhooks/whatsapp": {"get": _whatsapp_handshake(), "post": _whatsapp_webhook()},
-            "/webhooks/email/sendgrid": {"post": _sendgrid_webhook()},
-            "/webhooks/email/mailgun": {"post": _mailgun_webhook()},
+            **webhooks,
             "/csat/{token}": {"get": _open_survey(), "post": _answer_survey()},
             "/healthz": {"get": _healthz()},
             "/tickets": {"get": _list_tickets()},
@@ -227,221 +224,13 @@ def openapi() -> dict[str, Any]:
     }
 
 
-def _form_webhook() -> dict[str, Any]:
-    return {
-        "operationId": "submitForm",
-        "tags": ["webhooks"],
-        "summary": "Submit a web form or a Typeform response",
-        "description": (
-            "The form must be declared under `forms` in intake.yaml, which also says how it is "
-            "authenticated: `signed` (X-Intake-Timestamp and X-Intake-Signature), `typeform` "
-            "(Typeform-Signature) or `public` (an allowed Origin plus a honeypot field). The raw request is "
-            "archived and queued before the answer; the ticket is created asynchronously. A filled honeypot "
-            "is answered 202 like any other submission and creates nothing."
-        ),
-        "security": [],
-        "parameters": [
-            _parameter("form_id", "path", _adapter_schema(Name), "the form's key under `forms` in intake.yaml"),
-            _parameter(
-                "X-Intake-Timestamp",
-                "header",
-                {"type": "string", "pattern": "^[0-9]+$"},
-                "signed forms: when the request was signed, in unix seconds; must be within the form's "
-                "`auth.tolerance_s` (default 300) of the receiver's clock",
-            ),
-            _parameter(
-                "X-Intake-Signature",
-                "header",
-                {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
-                'signed forms: `sha256=` + hex HMAC-SHA256(secret, "<timestamp>." + raw body)',
-            ),
-            _parameter(
-                "Typeform-Signature",
-                "header",
-                {"type": "string", "pattern": "^sha256=[A-Za-z0-9+/]{43}=$"},
-                "Typeform forms: `sha256=` + base64 HMAC-SHA256(secret, raw body)",
-            ),
-            _parameter(
-                "Origin",
-                "header",
-                {"type": "string"},
-                "public forms: must be one of the form's `auth.origins`",
-            ),
-        ],
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {"anyOf": [{"$ref": _REF + "FormFields"}, {"$ref": _REF + "TypeformWebhook"}]}
-                },
-                "application/x-www-form-urlencoded": {"schema": {"$ref": _REF + "UrlencodedFormFields"}},
-                "multipart/form-data": {"schema": {"$ref": _REF + "MultipartFormFields"}},
-            },
-        },
-        "responses": {
-            "202": _json_response("Accepted: archived and queued.", _REF + "Receipt"),
-            **_problems(
-                FieldInvalidError,
-                SignatureInvalidError,
-                OriginForbiddenError,
-                FormNotFoundError,
-                PayloadTooLargeError,
-                UnsupportedMediaTypeError,
-            ),
-            "default": _problem_response("Unexpected: the service is misconfigured or failed.", []),
-        },
-    }
-
-
 def _healthz() -> dict[str, Any]:
     return {
         "operationId": "health",
         "tags": ["operations"],
         "summary": "Readiness: 200 when the service answers",
         "security": [],
-        "responses": {"200": _json_response("Ready.", _REF + "Health")},
-    }
-
-
-_TWILIO_ROUTES = {
-    "voice": ("twilioVoice", "A call to one of the policy's numbers: answered with TwiML (greeting, voicemail)"),
-    "voice/status": ("twilioVoiceStatus", "A call's status callback (ringing, answered, completed, missed)"),
-    "voice/recording": ("twilioVoiceRecording", "A voicemail's recording is ready: answered with TwiML"),
-    "voice/transcription": ("twilioVoiceTranscription", "A voicemail's transcription is ready"),
-    "messaging": ("twilioMessaging", "An SMS (or a delivery status of one)"),
-}
-
-
-def _twilio_webhook(route: str) -> dict[str, Any]:
-    operation_id, summary = _TWILIO_ROUTES[route]
-    return {
-        "operationId": operation_id,
-        "tags": ["webhooks"],
-        "summary": summary,
-        "description": (
-            "Twilio's webhook: X-Twilio-Signature (HMAC-SHA1 with the TWILIO_AUTH_TOKEN secret over the public URL "
-            "and the parameters; for a JSON body, over the URL whose `bodySHA256` is the body's hash) is checked "
-            "first; the request is then archived and queued, and answered with TwiML without calling Twilio."
-        ),
-        "security": [],
-        "parameters": [
-            _parameter(
-                "X-Twilio-Signature",
-                "header",
-                {"type": "string"},
-                "base64 HMAC-SHA1(TWILIO_AUTH_TOKEN, URL + sorted parameters)",
-                required=True,
-            ),
-            _parameter("bodySHA256", "query", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "JSON bodies only"),
-        ],
-        "requestBody": _provider_payload(
-            "Twilio's webhook parameters (provider payload).", "application/x-www-form-urlencoded", "application/json"
-        ),
-        "responses": {
-            "200": {
-                "description": "Archived and queued (a delivery status is recorded only); TwiML for Twilio.",
-                "content": {"text/xml": {"schema": {"type": "string", "contentMediaType": "text/xml"}}},
-            },
-            **_problems(
-                FieldInvalidError, WebhookSignatureInvalidError, PayloadTooLargeError, UnsupportedMediaTypeError
-            ),
-            "default": _problem_response("Unexpected: the service is misconfigured or failed.", []),
-        },
-    }
-
-
-def _whatsapp_handshake() -> dict[str, Any]:
-    return {
-        "operationId": "verifyWhatsAppSubscription",
-        "tags": ["webhooks"],
-        "summary": "Meta's subscription handshake",
-        "description": "Answers `hub.challenge` when `hub.verify_token` matches the WHATSAPP_VERIFY_TOKEN secret.",
-        "security": [],
-        "parameters": [
-            _parameter("hub.mode", "query", {"const": "subscribe"}, "always `subscribe`", required=True),
-            _parameter("hub.verify_token", "query", {"type": "string"}, "the token set in Meta's app", required=True),
-            _parameter("hub.challenge", "query", {"type": "string"}, "echoed back", required=True),
-        ],
-        "responses": {
-            "200": {"description": "The challenge.", "content": {"text/plain": {"schema": {"type": "string"}}}},
-            **_problems(WebhookSignatureInvalidError),
-            "default": _problem_response("Unexpected: the service is misconfigured or failed.", []),
-        },
-    }
-
-
-def _whatsapp_webhook() -> dict[str, Any]:
-    return {
-        "operationId": "receiveWhatsApp",
-        "tags": ["webhooks"],
-        "summary": "WhatsApp Cloud API messages, reactions and delivery statuses",
-        "description": (
-            "X-Hub-Signature-256 (HMAC-SHA256 with the WHATSAPP_APP_SECRET secret over the raw body) is checked "
-            "first; the request is then archived as received (even when its JSON turns out malformed) and its "
-            "messages and reactions queued."
-        ),
-        "security": [],
-        "parameters": [
-            _parameter(
-                "X-Hub-Signature-256",
-                "header",
-                {"type": "string", "pattern": "^sha256=[0-9a-fA-F]{64}$"},
-                "`sha256=` + hex HMAC-SHA256(app secret, raw body)",
-                required=True,
-            )
-        ],
-        "requestBody": _provider_payload("Meta's webhook notification (provider payload).", "application/json"),
-        "responses": {
-            "200": _json_response("Archived; messages and reactions queued.", _REF + "WhatsAppReceipt"),
-            **_problems(FieldInvalidError, WebhookSignatureInvalidError, PayloadTooLargeError),
-            "default": _problem_response("Unexpected: the service is misconfigured or failed.", []),
-        },
-    }
-
-
-def _sendgrid_webhook() -> dict[str, Any]:
-    return {
-        "operationId": "receiveSendGridEmail",
-        "tags": ["webhooks"],
-        "summary": "An email from SendGrid Inbound Parse (raw or parsed mode)",
-        "description": "HTTP basic auth; the MIME (as posted, or rebuilt in parsed mode) is archived and queued.",
-        "security": [{"sendgridBasic": []}],
-        "requestBody": _provider_payload("SendGrid Inbound Parse's fields (provider payload).", "multipart/form-data"),
-        "responses": {
-            "200": _json_response("Archived and queued.", _REF + "Receipt"),
-            **_problems(
-                FieldInvalidError, WebhookSignatureInvalidError, PayloadTooLargeError, UnsupportedMediaTypeError
-            ),
-            "default": _problem_response("Unexpected: the service is misconfigured or failed.", []),
-        },
-    }
-
-
-def _mailgun_webhook() -> dict[str, Any]:
-    return {
-        "operationId": "receiveMailgunEmail",
-        "tags": ["webhooks"],
-        "summary": "An email from a Mailgun route (forward, `body-mime` or parsed fields)",
-        "description": (
-            "The body's `timestamp`, `token` and `signature` (hex HMAC-SHA256 with the MAILGUN_SIGNING_KEY secret "
-            "over timestamp + token) are checked: within 15 minutes, each token once. A message that can never "
-            "be accepted (no sender) is answered 406, which tells Mailgun not to retry."
-        ),
-        "security": [],
-        "requestBody": _provider_payload(
-            "Mailgun's route fields (provider payload).", "application/x-www-form-urlencoded", "multipart/form-data"
-        ),
-        "responses": {
-            "200": _json_response("Archived and queued.", _REF + "Receipt"),
-            **_problems(
-                FieldInvalidError,
-                WebhookSignatureInvalidError,
-                PermanentlyUnacceptableError,
-                PayloadTooLargeError,
-                UnsupportedMediaTypeError,
-            ),
-            "default": _problem_response("Unexpected: the service is misconfigured or failed.", []),
-        },
+        "responses": {"200": parts.json_response("Ready.", _REF + "Health")},
     }
 
 
@@ -459,8 +248,8 @@ def _open_survey() -> dict[str, Any]:
         "parameters": [_token_parameter()],
         "responses": {
             "200": _page_response("The question page (no scripts, not cached, not framed)."),
-            **_pages(_problems(SurveyLinkInvalidError, TicketNotFoundError, SurveyLinkExpiredError)),
-            "default": _problem_response(_UNEXPECTED, []),
+            **_pages(parts.problems(SurveyLinkInvalidError, TicketNotFoundError, SurveyLinkExpiredError)),
+            "default": parts.problem_response(_UNEXPECTED, []),
         },
     }
 
@@ -483,7 +272,7 @@ def _answer_survey() -> dict[str, Any]:
         "responses": {
             "200": _page_response("The thank-you page, with the score and the comment kept."),
             **_pages(
-                _problems(
+                parts.problems(
                     FieldInvalidError,
                     SurveyLinkInvalidError,
                     TicketNotFoundError,
@@ -491,7 +280,7 @@ def _answer_survey() -> dict[str, Any]:
                     UnsupportedMediaTypeError,
                 )
             ),
-            "default": _problem_response(_UNEXPECTED, []),
+            "default": parts.problem_response(_UNEXPECTED, []),
         },
     }
 
@@ -510,40 +299,42 @@ def _list_tickets() -> dict[str, Any]:
         ),
         "security": _AGENTS,
         "parameters": [
-            _parameter("team", "query", _adapter_schema(Name), "only this team's tickets (default: all teams)"),
-            _parameter("status", "query", {"$ref": _REF + "Status"}, "only tickets in this status"),
-            _parameter("channel", "query", {"$ref": _REF + "Channel"}, "only tickets from this channel"),
-            _parameter(
+            parts.parameter(
+                "team", "query", parts.adapter_schema(Name), "only this team's tickets (default: all teams)"
+            ),
+            parts.parameter("status", "query", {"$ref": _REF + "Status"}, "only tickets in this status"),
+            parts.parameter("channel", "query", {"$ref": _REF + "Channel"}, "only tickets from this channel"),
+            parts.parameter(
                 "breached",
                 "query",
                 {"type": "string", "enum": ["true", "false"]},
                 "only tickets that breached an SLA target (`true`) or that did not (`false`)",
             ),
-            _parameter(
+            parts.parameter(
                 "order",
                 "query",
                 {"type": "string", "enum": ["newest", "due"], "default": "newest"},
                 "`newest`: by creation, newest first; `due`: the queue, the earliest deadline first",
             ),
-            _parameter(
+            parts.parameter(
                 "due_before",
                 "query",
                 {"type": "string", "format": "date-time"},
                 "the queue, only deadlines before this ISO 8601 instant, which must carry its zone "
                 "(`2026-12-01T17:00:00Z` or `+01:00`)",
             ),
-            _parameter(
+            parts.parameter(
                 "limit",
                 "query",
                 {"type": "integer", "minimum": 1, "maximum": 100},
                 f"page size (default: INTAKE_PAGE_SIZE, {page_size})",
             ),
-            _parameter("cursor", "query", {"type": "string"}, "the previous page's `next`"),
+            parts.parameter("cursor", "query", {"type": "string"}, "the previous page's `next`"),
         ],
         "responses": {
-            "200": _json_response("One page of tickets; `next` is null on the last page.", _REF + "TicketPage"),
-            **_problems(FieldInvalidError, CursorInvalidError),
-            "default": _problem_response(_UNEXPECTED, []),
+            "200": parts.json_response("One page of tickets; `next` is null on the last page.", _REF + "TicketPage"),
+            **parts.problems(FieldInvalidError, CursorInvalidError),
+            "default": parts.problem_response(_UNEXPECTED, []),
         },
     }
 
@@ -556,9 +347,9 @@ def _show_ticket() -> dict[str, Any]:
         "security": _AGENTS,
         "parameters": [_ticket_parameter()],
         "responses": {
-            "200": _json_response("The ticket.", _REF + "TicketDetail"),
-            **_problems(TicketNotFoundError),
-            "default": _problem_response(_UNEXPECTED, []),
+            "200": parts.json_response("The ticket.", _REF + "TicketDetail"),
+            **parts.problems(TicketNotFoundError),
+            "default": parts.problem_response(_UNEXPECTED, []),
         },
     }
 
@@ -582,9 +373,9 @@ def _add_event() -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": _REF + "AgentAction"}}},
         },
         "responses": {
-            "200": _json_response("The ticket as it is now.", _REF + "TicketDetail"),
-            **_problems(FieldInvalidError, TicketNotFoundError, TransitionInvalidError),
-            "default": _problem_response(_UNEXPECTED, []),
+            "200": parts.json_response("The ticket as it is now.", _REF + "TicketDetail"),
+            **parts.problems(FieldInvalidError, TicketNotFoundError, TransitionInvalidError),
+            "default": parts.problem_response(_UNEXPECTED, []),
         },
     }
 
@@ -609,7 +400,7 @@ def _reply() -> dict[str, Any]:
         "security": _AGENTS,
         "parameters": [
             _ticket_parameter(),
-            _parameter(
+            parts.parameter(
                 "Idempotency-Key",
                 "header",
                 {"type": "string", "minLength": 1, "maxLength": 255},
@@ -622,12 +413,12 @@ def _reply() -> dict[str, Any]:
         },
         "responses": {
             "202": {
-                **_json_response("Queued: the reply as recorded.", _REF + "ReplyAccepted"),
+                **parts.json_response("Queued: the reply as recorded.", _REF + "ReplyAccepted"),
                 "headers": {
                     "Location": {"description": "The ticket (`GET /tickets/{id}`).", "schema": {"type": "string"}}
                 },
             },
-            **_problems(
+            **parts.problems(
                 FieldInvalidError,
                 TicketNotFoundError,
                 WindowClosedError,
@@ -635,7 +426,7 @@ def _reply() -> dict[str, Any]:
                 PayloadTooLargeError,
                 IdempotencyKeyReusedError,
             ),
-            "default": _problem_response(_UNEXPECTED, []),
+            "default": parts.problem_response(_UNEXPECTED, []),
         },
     }
 
@@ -648,9 +439,9 @@ def _explain_sla() -> dict[str, Any]:
         "security": _AGENTS,
         "parameters": [_ticket_parameter()],
         "responses": {
-            "200": _json_response("Each clock, and the explanation as text.", _REF + "SlaExplanation"),
-            **_problems(TicketNotFoundError),
-            "default": _problem_response(_UNEXPECTED, []),
+            "200": parts.json_response("Each clock, and the explanation as text.", _REF + "SlaExplanation"),
+            **parts.problems(TicketNotFoundError),
+            "default": parts.problem_response(_UNEXPECTED, []),
         },
     }
 
@@ -662,11 +453,11 @@ def _show_contact() -> dict[str, Any]:
         "summary": "A customer across channels, with every ticket of theirs, newest first",
         "description": "A contact that was merged into another answers as the one it became.",
         "security": _AGENTS,
-        "parameters": [_parameter("contact_id", "path", _adapter_schema(ContactId), "the contact's ULID")],
+        "parameters": [parts.parameter("contact_id", "path", parts.adapter_schema(ContactId), "the contact's ULID")],
         "responses": {
-            "200": _json_response("The contact and their tickets.", _REF + "ContactDetail"),
-            **_problems(ContactNotFoundError),
-            "default": _problem_response(_UNEXPECTED, []),
+            "200": parts.json_response("The contact and their tickets.", _REF + "ContactDetail"),
+            **parts.problems(ContactNotFoundError),
+            "default": parts.problem_response(_UNEXPECTED, []),
         },
     }
 
@@ -678,7 +469,7 @@ def _list_quarantine() -> dict[str, Any]:
         "summary": "Emails held back by their verdicts, newest first",
         "security": _AGENTS,
         "parameters": [
-            _parameter(
+            parts.parameter(
                 "status",
                 "query",
                 {"$ref": _REF + "QuarantineStatus", "default": QuarantineStatus.HELD.value},
@@ -686,9 +477,9 @@ def _list_quarantine() -> dict[str, Any]:
             )
         ],
         "responses": {
-            "200": _json_response("The emails.", _REF + "QuarantineList"),
-            **_problems(FieldInvalidError),
-            "default": _problem_response(_UNEXPECTED, []),
+            "200": parts.json_response("The emails.", _REF + "QuarantineList"),
+            **parts.problems(FieldInvalidError),
+            "default": parts.problem_response(_UNEXPECTED, []),
         },
     }
 
@@ -700,7 +491,9 @@ def _release_quarantined() -> dict[str, Any]:
         "summary": "Let a quarantined email through: it becomes a ticket (or joins its thread)",
         "security": _AGENTS,
         "parameters": [
-            _parameter("quarantine_id", "path", _adapter_schema(ReceiptId), "the quarantined email's id (a ULID)")
+            parts.parameter(
+                "quarantine_id", "path", parts.adapter_schema(ReceiptId), "the quarantined email's id (a ULID)"
+            )
         ],
         "requestBody": {
             "required": False,
@@ -719,9 +512,9 @@ def _release_quarantined() -> dict[str, Any]:
             },
         },
         "responses": {
-            "200": _json_response("The email as released, with its `ticket_id`.", _REF + "QuarantinedEmail"),
-            **_problems(QuarantineNotFoundError, QuarantineReleasedError, EmailUnroutableError, FieldInvalidError),
-            "default": _problem_response(_UNEXPECTED, []),
+            "200": parts.json_response("The email as released, with its `ticket_id`.", _REF + "QuarantinedEmail"),
+            **parts.problems(QuarantineNotFoundError, QuarantineReleasedError, EmailUnroutableError, FieldInvalidError),
+            "default": parts.problem_response(_UNEXPECTED, []),
         },
     }
 
@@ -737,8 +530,8 @@ def _list_failures() -> dict[str, Any]:
         "all.",
         "security": _AGENTS,
         "responses": {
-            "200": _json_response("The dead-lettered messages.", _REF + "FailureList"),
-            "default": _problem_response(_UNEXPECTED, []),
+            "200": parts.json_response("The dead-lettered messages.", _REF + "FailureList"),
+            "default": parts.problem_response(_UNEXPECTED, []),
         },
     }
 
@@ -751,11 +544,13 @@ def _replay_failure() -> dict[str, Any]:
         "description": "Safe to repeat: what already became a message (the table's dedupe records) or was already "
         "sent (the notifier's claims) is not done twice.",
         "security": _AGENTS,
-        "parameters": [_parameter("failure_id", "path", {"type": "string"}, "the dead letter's id (`id` in the list)")],
+        "parameters": [
+            parts.parameter("failure_id", "path", {"type": "string"}, "the dead letter's id (`id` in the list)")
+        ],
         "responses": {
-            "200": _json_response("The message is back on its queue.", _REF + "FailureReplayed"),
-            **_problems(FailureNotFoundError),
-            "default": _problem_response(_UNEXPECTED, []),
+            "200": parts.json_response("The message is back on its queue.", _REF + "FailureReplayed"),
+            **parts.problems(FailureNotFoundError),
+            "default": parts.problem_response(_UNEXPECTED, []),
         },
     }
 
@@ -768,7 +563,7 @@ def _preview_digest() -> dict[str, Any]:
         "security": _AGENTS,
         "parameters": [
             *_digest_parameters(),
-            _parameter(
+            parts.parameter(
                 "date",
                 "query",
                 {"type": "string", "format": "date"},
@@ -776,9 +571,9 @@ def _preview_digest() -> dict[str, Any]:
             ),
         ],
         "responses": {
-            "200": _json_response("The figures, and the mail as it would be sent.", _REF + "DigestPreview"),
-            **_problems(FieldInvalidError),
-            "default": _problem_response(_UNEXPECTED, []),
+            "200": parts.json_response("The figures, and the mail as it would be sent.", _REF + "DigestPreview"),
+            **parts.problems(FieldInvalidError),
+            "default": parts.problem_response(_UNEXPECTED, []),
         },
     }
 
@@ -801,7 +596,7 @@ def _publish_digest() -> dict[str, Any]:
         },
         "responses": {
             "202": {
-                **_json_response("Accepted: the window, and where the digest will be.", _REF + "DigestRequested"),
+                **parts.json_response("Accepted: the window, and where the digest will be.", _REF + "DigestRequested"),
                 "headers": {
                     "Location": {
                         "description": "The window's preview (`GET /digests/{team}/{period}?date=<start>`).",
@@ -809,8 +604,8 @@ def _publish_digest() -> dict[str, Any]:
                     }
                 },
             },
-            **_problems(FieldInvalidError),
-            "default": _problem_response(_UNEXPECTED, []),
+            **parts.problems(FieldInvalidError),
+            "default": parts.problem_response(_UNEXPECTED, []),
         },
     }
 
@@ -829,12 +624,12 @@ def _action_needs() -> list[dict[str, Any]]:
 
 def _ticket_parameter() -> dict[str, Any]:
     reference = {"type": "string", "pattern": "^[0-9A-Za-z]{8}$", "description": "its reference, in any case"}
-    schema = {"anyOf": [_adapter_schema(TicketId), reference]}
-    return _parameter("ticket_id", "path", schema, "the ticket's ULID, or its 8-character reference (`F770VB20`)")
+    schema = {"anyOf": [parts.adapter_schema(TicketId), reference]}
+    return parts.parameter("ticket_id", "path", schema, "the ticket's ULID, or its 8-character reference (`F770VB20`)")
 
 
 def _token_parameter() -> dict[str, Any]:
-    return _parameter(
+    return parts.parameter(
         "token",
         "path",
         {"type": "string", "pattern": "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$"},
@@ -844,14 +639,9 @@ def _token_parameter() -> dict[str, Any]:
 
 def _digest_parameters() -> list[dict[str, Any]]:
     return [
-        _parameter("team", "path", _adapter_schema(Name), "the team's key under `teams` in intake.yaml"),
-        _parameter("period", "path", {"type": "string", "enum": list(PERIODS)}, "the digest's window"),
+        parts.parameter("team", "path", parts.adapter_schema(Name), "the team's key under `teams` in intake.yaml"),
+        parts.parameter("period", "path", {"type": "string", "enum": list(PERIODS)}, "the digest's window"),
     ]
-
-
-def _provider_payload(description: str, *media_types: str) -> dict[str, Any]:
-    schema = {"type": "object", "description": description}
-    return {"required": True, "content": {media_type: {"schema": schema} for media_type in media_types}}
 
 
 def _page_response(description: str) -> dict[str, Any]:
@@ -871,42 +661,6 @@ def _pages(responses: dict[str, Any]) -> dict[str, Any]:
     return {
         status: {**response, "content": {**response["content"], _HTML: page}} for status, response in responses.items()
     }
-
-
-def _parameter(
-    name: str, where: str, schema: dict[str, Any], description: str, *, required: bool = False
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": where,
-        "required": required or where == "path",
-        "schema": schema,
-        "description": description,
-    }
-
-
-def _json_response(description: str, ref: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": ref}}}}
-
-
-def _problems(*errors: type[Exception]) -> dict[str, Any]:
-    """The problem responses of a route, by status, each with the exact `type`s it may carry."""
-    by_status: dict[int, list[tuple[str, str]]] = {}
-    for error in errors:
-        status, slug, title = PROBLEMS[error]
-        by_status.setdefault(status, []).append((slug, title))
-    return {
-        str(status): _problem_response(" ".join(f"{title}." for _, title in found), [s for s, _ in found])
-        for status, found in sorted(by_status.items())
-    }
-
-
-def _problem_response(description: str, slugs: list[str]) -> dict[str, Any]:
-    schema: dict[str, Any] = {"$ref": _REF + "ProblemDetails"}
-    if slugs:
-        only = {"properties": {"type": {"enum": [TYPE_BASE + slug for slug in slugs]}}}
-        schema = {"allOf": [schema, only]}
-    return {"description": description, "content": {CONTENT_TYPE: {"schema": schema}}}
 
 
 def _hand_written_schemas() -> dict[str, Any]:
@@ -984,7 +738,7 @@ def _hand_written_schemas() -> dict[str, Any]:
             "required": ["receipt"],
             "properties": {
                 "receipt": {
-                    **_adapter_schema(ReceiptId),
+                    **parts.adapter_schema(ReceiptId),
                     "description": "The receipt id (a ULID): quote it to find the request in the logs.",
                 }
             },
@@ -1014,7 +768,7 @@ def _hand_written_schemas() -> dict[str, Any]:
             "type": "object",
             "required": ["receipt", "queued"],
             "properties": {
-                "receipt": {**_adapter_schema(ReceiptId), "description": "The receipt id (a ULID)."},
+                "receipt": {**parts.adapter_schema(ReceiptId), "description": "The receipt id (a ULID)."},
                 "queued": {"type": "integer", "minimum": 0, "description": "Messages and reactions queued."},
             },
             "additionalProperties": False,
@@ -1127,11 +881,6 @@ def _hand_written_schemas() -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------- helpers
-
-
-def _adapter_schema(alias: Any) -> dict[str, Any]:
-    schema: dict[str, Any] = TypeAdapter(alias).json_schema()
-    return schema
 
 
 def _closed_maps(schema: Any) -> Any:

@@ -1321,7 +1321,7 @@ class Store:
             "PK": f"SURVEYDAY#{ticket.team}#{day.isoformat()}",
             "SK": f"{iso(at)}#{ticket.id}",
             "ticket_id": ticket.id,
-            "channel": ticket.channel.value,
+            "channel": ticket.channel,
             **{k: v for k, v in detail.items() if k not in ("PK", "SK", "ticket_id", "channel")},
         }
         self._transact(

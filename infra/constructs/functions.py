@@ -28,12 +28,12 @@ from infra.constructs.sla_timers import SlaTimers
 from infra.constructs.ticket_store import ItemGrant, TicketStore
 from infra.ses_sending import grant_send_raw_email
 from infra.stage import Stage
-from intake.channels import forms, mailgun, sendgrid, twilio, whatsapp
+from intake.channels import mailgun, registry
 from intake.config import ENV_PREFIX, Settings
 from intake.resources import ARCHIVE, EMAIL_QUEUE, INBOUND_QUEUE, QUEUES
 
 # What the receiver archives raw requests of (`intake.inbox.raw_key`: raw/<yyyy/mm/dd>/<provider>/<receipt id>).
-WEBHOOK_PROVIDERS = (forms.PROVIDER, twilio.PROVIDER, whatsapp.PROVIDER, sendgrid.PROVIDER, mailgun.PROVIDER)
+WEBHOOK_PROVIDERS = tuple(channel.name for channel in registry.channels() if channel.routes)
 
 # Satisfaction surveys' items (intake.store): a contact's one survey per period.
 SURVEY_CLAIM = "SURVEY"

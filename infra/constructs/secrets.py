@@ -28,8 +28,8 @@ from constructs import Construct
 
 from infra.acknowledgments import acknowledge
 from infra.stage import Stage
-from intake.channels import forms, mailgun, sendgrid, twilio, whatsapp
-from intake.config import ENV_PREFIX, Policy, PublicAuth
+from intake.channels import registry, twilio, whatsapp
+from intake.config import ENV_PREFIX, Policy
 from intake.console import CLIENT_SECRET as CONSOLE_CLIENT_SECRET
 from intake.satisfaction import SECRET_NAME as CSAT_SECRET
 from intake.secrets import HELD_APART
@@ -42,15 +42,13 @@ _NOT_ROTATED = (
 
 
 def secret_keys(policy: Policy) -> list[str]:
-    """The keys the webhook signing secret must hold for this policy file: one per form that checks a signature,
-    and each channel's own (Twilio, WhatsApp, SendGrid/Mailgun) when the file has it."""
-    keys = [
-        forms.secret_name(form_id) for form_id, form in policy.forms.items() if not isinstance(form.auth, PublicAuth)
-    ]
-    keys += [twilio.TOKEN_SECRET] if policy.twilio is not None else []
-    keys += [whatsapp.APP_SECRET, whatsapp.VERIFY_TOKEN] if policy.whatsapp is not None else []
-    # email through SendGrid or Mailgun (SES receiving needs no secret)
-    return keys + ([sendgrid.USER, sendgrid.PASSWORD, mailgun.SIGNING_KEY] if policy.email is not None else [])
+    """The keys the webhook signing secret must hold for this policy file: each channel's whose section the file has
+    (a form's per form that checks a signature; SendGrid's and Mailgun's with `email`)."""
+    keys: list[str] = []
+    for channel in registry.channels():
+        section = policy.section(channel.section)
+        keys += channel.webhook_secrets(section) if section is not None else []
+    return keys
 
 
 def asks_surveys(policy: Policy) -> bool:
@@ -73,12 +71,12 @@ class ProviderSecrets(Construct):
         )
         self.whatsapp_token = (
             self._build_secret("WhatsAppToken", "the WhatsApp Cloud API access token", [whatsapp.ACCESS_TOKEN])
-            if policy.whatsapp is not None
+            if policy.section("whatsapp") is not None
             else None
         )
         self.twilio_sending = (
             self._build_secret("TwilioSending", "the Twilio account and API key replies are sent with", TWILIO_SENDING)
-            if policy.twilio is not None
+            if policy.section("twilio") is not None
             else None
         )
         signs_in = policy.api.jwt is not None and policy.api.jwt.console is not None

@@ -32,6 +32,7 @@ from constructs import Construct
 
 from infra.acknowledgments import acknowledge
 from infra.stage import Stage
+from intake.channels import forms, registry
 from intake.config import Jwt
 from intake.console import CALLBACK_PATH
 
@@ -81,28 +82,13 @@ AGENTS = RouteGroup(
 )
 ROUTE_GROUPS = (PROVIDER_WEBHOOKS, PUBLIC, AGENTS)
 
-FORM_WEBHOOK_PATH = "/webhooks/forms/{form_id}"
 CSAT_PATH = "/csat/{token}"  # a satisfaction survey link (GET: the score; POST: the comment form)
 DIGEST_PATH = "/digests/{team}/{period}"  # period: daily or weekly
-WHATSAPP_PATH = "/webhooks/whatsapp"
-# Twilio's webhooks: what a number's voice and messaging URLs (and the callbacks in our TwiML) point at
-TWILIO_WEBHOOK_PATHS = (
-    "/webhooks/twilio/voice",
-    "/webhooks/twilio/voice/status",
-    "/webhooks/twilio/voice/recording",
-    "/webhooks/twilio/voice/transcription",
-    "/webhooks/twilio/messaging",
-)
 _CSAT_OPEN = (
     "Customers follow survey links from an email, without credentials. The token is the authorization: HMAC-SHA256 "
     "signed with CSAT_SECRET over the ticket, score and expiry, checked by the receiver (forged: 403, expired: 410); "
     "it can only record or comment that one ticket's first score."
 )
-_TWILIO_OPEN = (
-    "Twilio cannot sign SigV4. The receiver checks X-Twilio-Signature (HMAC-SHA1 with the account's auth "
-    "token over the URL and parameters) and stores nothing when it fails."
-)
-
 # HTTP API context variables only: no headers, no bodies, no query strings (they can carry PII).
 ACCESS_LOG_FORMAT = {
     "requestId": "$context.requestId",
@@ -146,51 +132,15 @@ class Route:
 
 
 ROUTES = (
-    Route(
-        apigwv2.HttpMethod.POST,
-        FORM_WEBHOOK_PATH,
-        "receiver",
-        open_because="Site backends and Typeform cannot sign SigV4. The receiver checks the form's own "
-        "signature (X-Intake-Signature, Typeform-Signature) or, for public forms, origin and honeypot, "
-        "and stores nothing when that fails.",
-        # browsers post public forms here, anonymously: the public group's limit (signed forms share the route)
-        group=PUBLIC,
-    ),
-    *(
-        Route(apigwv2.HttpMethod.POST, path, "receiver", open_because=_TWILIO_OPEN, group=PROVIDER_WEBHOOKS)
-        for path in TWILIO_WEBHOOK_PATHS
-    ),
-    Route(
-        apigwv2.HttpMethod.POST,
-        "/webhooks/email/sendgrid",
-        "receiver",
-        open_because="SendGrid Inbound Parse cannot sign SigV4; the receiver checks HTTP basic auth against the "
-        "SENDGRID_INBOUND_USER/PASSWORD secrets and stores nothing when it fails.",
-        group=PROVIDER_WEBHOOKS,
-    ),
-    Route(
-        apigwv2.HttpMethod.POST,
-        "/webhooks/email/mailgun",
-        "receiver",
-        open_because="Mailgun cannot sign SigV4; the receiver checks its HMAC signature (timestamp within 15 "
-        "minutes, each token once) and stores nothing when it fails.",
-        group=PROVIDER_WEBHOOKS,
-    ),
-    Route(
-        apigwv2.HttpMethod.GET,
-        WHATSAPP_PATH,
-        "receiver",
-        open_because="Meta's subscription handshake cannot sign SigV4; the receiver answers the challenge only "
-        "when hub.verify_token matches the configured secret, and stores nothing.",
-        group=PROVIDER_WEBHOOKS,
-    ),
-    Route(
-        apigwv2.HttpMethod.POST,
-        WHATSAPP_PATH,
-        "receiver",
-        open_because="Meta cannot sign SigV4. The receiver checks X-Hub-Signature-256 (HMAC-SHA256 with the app "
-        "secret over the raw body) and stores nothing when it fails.",
-        group=PROVIDER_WEBHOOKS,
+    *(  # every channel's webhooks (intake.channels.registry)
+        Route(
+            apigwv2.HttpMethod(route.method),
+            route.path,
+            "receiver",
+            open_because=route.open_because,
+            group=PUBLIC if route.public else PROVIDER_WEBHOOKS,
+        )
+        for _, route in registry.routes()
     ),
     Route(apigwv2.HttpMethod.GET, CSAT_PATH, "receiver", open_because=_CSAT_OPEN, group=PUBLIC),
     Route(apigwv2.HttpMethod.POST, CSAT_PATH, "receiver", open_because=_CSAT_OPEN, group=PUBLIC),
@@ -320,7 +270,7 @@ class WebhookApi(Construct):
         return self.url + CALLBACK_PATH
 
     def form_webhook_url(self, form_id: str) -> str:
-        return self.url + FORM_WEBHOOK_PATH.replace("{form_id}", form_id)
+        return self.url + forms.PATH.replace("{form_id}", form_id)
 
     def _build_stage(self) -> apigwv2.HttpStage:
         return apigwv2.HttpStage(

@@ -17,10 +17,10 @@ import boto3
 import pytest
 
 from intake import runtime
-from intake.config import load_policy
 from intake.local import samples
 from intake.local.gateway import LocalContext, api_event
 from intake.local.workers import poll_once
+from intake.policy import load_policy
 from intake.queues import SqsQueue
 from intake.secrets import Secrets
 from intake.store import Store

@@ -22,7 +22,7 @@ from ulid import ULID
 from intake import runtime
 from intake.archive import S3Archive
 from intake.bus import EventBridgeBus
-from intake.config import Policy, load_policy
+from intake.config import Policy
 from intake.digest.figures import OLDEST_SHOWN, Figures
 from intake.digest.publish import Outlets, prepare, publish
 from intake.digest.view import context
@@ -41,6 +41,7 @@ from intake.model import (
     reference_for,
 )
 from intake.notify.mailer import OutboxMailer
+from intake.policy import load_policy
 from intake.store import ContactPlan, Store, iso
 from tests.aws.conftest import ROOT, Stack
 from tests.iam_calls import unchecked

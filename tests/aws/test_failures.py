@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from intake import runtime
-from intake.config import load_policy
+from intake.policy import load_policy
 from intake.resources import INBOUND_QUEUE
 from tests.aws.conftest import ROOT, Stack
 

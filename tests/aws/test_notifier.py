@@ -15,11 +15,12 @@ import pytest
 import yaml
 
 from intake import runtime
-from intake.config import Policy, load_policy
+from intake.config import Policy
 from intake.local.workers import poll_once
 from intake.model import SlaTarget, SlaTimer, TimerState
 from intake.notify.mailer import OutboxMailer, SesMailer
 from intake.notify.notifier import Notification, Outcome, notification_body, notify
+from intake.policy import load_policy, parse_policy
 from intake.queues import SqsQueue
 from tests.aws.conftest import ROOT, Stack
 
@@ -82,7 +83,7 @@ def policy_with_chain(**team_changes: Any) -> Policy:
             }
         ]
     }
-    return Policy.model_validate(data)
+    return parse_policy(data)
 
 
 def outbox(folder: Path) -> list[EmailMessage]:

@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from intake.config import load_policy
 from intake.local import samples
+from intake.policy import load_policy
 from intake.secrets import Secrets
 
 from .client import CONFIG, REPO, SECRETS, Server, contact_body, form_headers, http, wait_until

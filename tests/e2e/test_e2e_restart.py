@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from intake.config import load_policy
 from intake.local import samples
+from intake.policy import load_policy
 from intake.secrets import Secrets
 
 from .client import CONFIG, SAMPLES, SECRETS, Server, contact_body, form_headers

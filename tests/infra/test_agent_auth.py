@@ -37,7 +37,8 @@ def _build(stack: Any, jwt: Jwt | None) -> Any:
     from infra.constructs.secrets import ProviderSecrets
     from infra.constructs.webhook_api import WebhookApi
     from infra.stage import stage_named
-    from intake.config import AgentApi, load_policy
+    from intake.config import AgentApi
+    from intake.policy import load_policy
     from tests.infra.synthesis import ROOT
 
     code = lambda_.Code.from_inline("def handler(event, context):\n    return {}\n")

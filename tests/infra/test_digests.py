@@ -79,7 +79,8 @@ def test_each_enabled_team_and_period_has_a_schedule_at_its_local_time(synthesiz
 
 def test_the_schedules_follow_the_policy_file() -> None:
     from infra.constructs.digests import digest_schedules
-    from intake.config import Digests, DigestSchedule, Policy, Team, WeeklyDigestSchedule
+    from intake.config import Digests, DigestSchedule, Team, WeeklyDigestSchedule
+    from intake.policy import parse_policy
 
     teams = {
         "quiet": Team(name="Quiet"),  # no digest asked: no schedule
@@ -89,7 +90,7 @@ def test_the_schedules_follow_the_policy_file() -> None:
             digests=Digests(daily=DigestSchedule(at="23:05"), weekly=WeeklyDigestSchedule(at="07:00", day="sun")),
         ),
     }
-    policy = Policy.model_validate({"version": 1, "teams": {k: v.model_dump() for k, v in teams.items()}})
+    policy = parse_policy({"version": 1, "teams": {k: v.model_dump() for k, v in teams.items()}})
 
     found = [(s.team, s.period, s.expression, s.timezone, s.input) for s in digest_schedules(policy)]
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from intake.config import ConfigError, FormAuthKind, Policy, Settings, load_policy
+from intake.config import ConfigError, FormAuthKind, Policy, Settings
+from intake.policy import load_policy
 
 VALID = """\
 version: 1

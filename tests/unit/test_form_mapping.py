@@ -36,7 +36,7 @@ def test_signed_form_maps_to_an_inbound_form_message(policy: Policy) -> None:
     # When they are mapped
     message = map_fields(policy, "contact", CONTACT)
     # Then the sender is normalized, the mapped fields land on the message, and the rest is metadata
-    assert message.channel is Channel.FORM
+    assert message.channel == Channel.FORM
     assert message.provider == forms.PROVIDER
     assert message.team == "support"
     assert message.sender.name == "Camille Durand"

@@ -17,7 +17,7 @@ from intake.channels.meta_messaging import HUMAN_AGENT, Skipped
 from intake.channels.sending import OutboundReply, SendContext, SendFailedError
 from intake.errors import FieldInvalidError, SignatureInvalidError, WebhookSignatureInvalidError
 from intake.local import samples
-from intake.model import Channel, DeliveryState, DeliveryStatus, InboundMessage, Reaction, ScopedUser, WebhookRequest
+from intake.model import DeliveryState, DeliveryStatus, InboundMessage, Reaction, ScopedUser, WebhookRequest
 from intake.secrets import Secrets
 from tests.fake_providers import FakeProviders
 
@@ -120,7 +120,7 @@ def test_every_sample_maps_to_what_its_readme_says() -> None:
 def test_a_direct_message_is_a_message_of_its_conversation_with_the_account() -> None:
     message = only(parse(sample("01-text")))
 
-    assert (message.channel, message.provider, message.team) == (Channel.INSTAGRAM, "instagram", "support")
+    assert (message.channel, message.provider, message.team) == ("instagram", "instagram", "support")
     assert message.thread_key == f"instagram#{ACCOUNT}:{IGSID}"
     assert message.sender.user == ScopedUser(kind="igsid", account=ACCOUNT, id=IGSID)
     assert message.provider_message_id.startswith("aWdf")

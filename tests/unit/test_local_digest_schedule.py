@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from intake.config import load_policy
 from intake.local.digests import DigestClock, Schedule, schedules
+from intake.policy import load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 PARIS = "Europe/Paris"

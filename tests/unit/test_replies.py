@@ -10,7 +10,6 @@ import pytest
 
 from intake.channels import email, twilio, whatsapp
 from intake.channels.sending import OutboundReply, QuotedMessage
-from intake.config import load_policy
 from intake.errors import FieldInvalidError
 from intake.model import (
     DELIVERY_RANK,
@@ -23,6 +22,7 @@ from intake.model import (
     Status,
     TicketDetail,
 )
+from intake.policy import load_policy
 from intake.replies import ReplyRequest, ReplyUndeliverableError, WindowClosedError, _template, route
 
 POLICY = load_policy(Path(__file__).resolve().parents[2] / "intake.yaml")

@@ -25,6 +25,7 @@ from intake.config import (
     describe,
 )
 from intake.model import Channel, Priority
+from intake.policy import parse_policy
 from intake.sla import BusinessCalendar, calendar_for
 from intake.sla.policy import TimerPlan, explain, plan_timer, policy_for, priority_for, remaining_at, stamp
 from tests.unit.test_business_time import MICROSECOND, NEW_YORK, PARIS, Scenario, at, business, scenarios
@@ -38,7 +39,7 @@ def sla_policy(**fields: Any) -> SlaPolicy:
 
 def errors_of(**sections: Any) -> list[str]:
     with pytest.raises(ValidationError) as raised:
-        Policy.model_validate({"teams": TEAM, **sections})
+        parse_policy({"teams": TEAM, **sections})
     return describe(raised.value)
 
 
@@ -91,7 +92,7 @@ def test_first_matching_policy_wins_and_each_list_left_out_means_any() -> None:
 
 def test_policy_without_sla_section_gets_the_documented_default() -> None:
     # Given a policy file with no `sla` section, Then one default policy: 8h business, 5d calendar, warn at 80%
-    policy = Policy.model_validate({"teams": TEAM})
+    policy = parse_policy({"teams": TEAM})
     assert policy.sla == default_sla()
     (default,) = policy.sla.policies
     assert default.match is None

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from intake import runtime
-from intake.config import ConsoleSignIn, Jwt, Policy, load_policy
+from intake.config import ConsoleSignIn, Jwt, Policy
 from intake.notify.notifier import ticket_url
+from intake.policy import load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 TICKET = "01JDQ8Z1W3C9G7T2M47Q2M4K9D"

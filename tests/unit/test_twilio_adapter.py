@@ -15,6 +15,7 @@ from intake.config import Policy
 from intake.errors import FieldInvalidError, UnsupportedMediaTypeError
 from intake.local import samples
 from intake.model import CallEvent, CallEventKind, Channel, InboundMessage, WebhookRequest
+from intake.policy import parse_policy
 
 from .builders import RECEIPT_ID, RECEIVED_AT
 
@@ -35,7 +36,7 @@ SAMPLES = sorted((Path(__file__).resolve().parents[2] / "events" / "twilio").glo
 @pytest.fixture(scope="module")
 def sales_policy(policy: Policy) -> Policy:
     """Two teams, two numbers (one without a greeting), no default team, no transcription."""
-    return Policy.model_validate(
+    return parse_policy(
         {
             "teams": {"support": {"name": "Support"}, "sales": {"name": "Sales"}},
             "twilio": {

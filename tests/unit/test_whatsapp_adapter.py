@@ -18,6 +18,7 @@ from intake.config import Policy
 from intake.errors import FieldInvalidError, WebhookSignatureInvalidError
 from intake.local import samples
 from intake.model import Channel, InboundMessage, Reaction
+from intake.policy import parse_policy
 
 from .builders import RECEIPT_ID, RECEIVED_AT
 
@@ -94,7 +95,7 @@ def sample_items(path: Path, policy: Policy) -> list[whatsapp.Parsed]:
 @pytest.fixture(scope="module")
 def sales_policy() -> Policy:
     """Two teams: our number serves support, another serves sales; no default team."""
-    return Policy.model_validate(
+    return parse_policy(
         {
             "teams": {"support": {"name": "Support"}, "sales": {"name": "Sales"}},
             "whatsapp": {
@@ -188,7 +189,7 @@ def test_every_sample_parses_to_its_kinds(path: Path, policy: Policy) -> None:
             assert item.sender.phone is not None and item.sender.phone.startswith("+33")
             assert item.receipt_id == RECEIPT_ID and item.raw_archive_key == ARCHIVE_KEY
         if isinstance(item, InboundMessage):
-            assert item.channel is Channel.WHATSAPP and item.provider == "whatsapp"
+            assert item.channel == Channel.WHATSAPP and item.provider == "whatsapp"
             assert item.team == "support" and item.thread_key == f"whatsapp#{item.sender.phone}"
             assert item.dedupe_window_s == 8 * 86400 and item.text
             assert item.metadata["phone_number_id"] == OUR_NUMBER_ID
@@ -696,7 +697,7 @@ def test_message_to_an_unlisted_number_goes_to_the_default_team(policy: Policy) 
 
 
 def test_message_to_an_unlisted_number_without_a_default_team_is_refused(sales_policy: Policy) -> None:
-    without_section = Policy.model_validate({"teams": {"support": {"name": "Support"}}})
+    without_section = parse_policy({"teams": {"support": {"name": "Support"}}})
     for policy in (sales_policy, without_section):
         with pytest.raises(FieldInvalidError) as raised:
             parse(webhook(value([message("text", {"body": "x"})], number_id="999")), policy)

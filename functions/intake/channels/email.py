@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from email.utils import format_datetime, formataddr
 
+from intake.channels import contract
 from intake.channels.sending import OutboundReply, SendContext, SendFailedError, Sent
+from intake.config import EmailChannel
 
 PROVIDER = "email"
 _QUOTE_CHARS = 20_000  # of the quoted thread, at most
@@ -65,3 +67,26 @@ def body(reply: OutboundReply) -> str:
             break
         parts.append(block)
     return "\n\n".join(parts) + "\n"
+
+
+def _teams(email: EmailChannel) -> list[tuple[str, str]]:
+    named = [(f"addresses.{address}", team) for address, team in email.addresses.items()]
+    return named + ([("default_team", email.default_team)] if email.default_team else [])
+
+
+# SES receiving (a receipt rule writes the MIME to S3, which tells the email queue) and `intake serve`'s SMTP take
+# no webhook: the routes of email are SendGrid's and Mailgun's (`intake.channels.sendgrid`, `.mailgun`).
+CHANNEL = contract.Channel(
+    name=PROVIDER,
+    title="Email (SES receiving, SMTP locally)",
+    section="email",
+    section_type=EmailChannel,
+    kinds=("email",),
+    routes=(),
+    receive=contract.no_webhook,
+    operation=contract.no_webhook,
+    sign=contract.no_webhook,
+    replay=contract.no_webhook,
+    webhook_secrets=lambda email: [],
+    teams=_teams,
+)

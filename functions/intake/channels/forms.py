@@ -15,10 +15,22 @@ from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qsl
 
-from intake.channels import jsonbody, signatures
-from intake.config import Form, FormAuthKind, PublicAuth, SignedAuth
+from intake.channels import contract, jsonbody, signatures
+from intake.channels.contract import (
+    Answer,
+    Made,
+    ReceiveContext,
+    ReplayContext,
+    Route,
+    Sample,
+    SignContext,
+    needs_secret,
+    within,
+)
+from intake.config import Form, FormAuthKind, Name, Policy, PublicAuth, SignedAuth, TypeformAuth
 from intake.errors import (
     FieldInvalidError,
+    FormNotFoundError,
     OriginForbiddenError,
     PayloadTooLargeError,
     SignatureInvalidError,
@@ -29,6 +41,7 @@ from intake.mail_policy import DEFAULT
 from intake.model import EMAIL_PATTERN, Attachment, Channel, InboundMessage, Priority, Sender, WebhookRequest
 
 PROVIDER = "forms"
+PATH = "/webhooks/forms/{form_id}"
 MEDIA_TYPES = ["application/json", "application/x-www-form-urlencoded", "multipart/form-data"]
 
 
@@ -313,3 +326,183 @@ def _typeform_value(answer: dict[str, Any]) -> str:
         chosen = [str(label) for label in labels] if isinstance(labels, list) else []
         return ", ".join([*chosen, *([str(value["other"])] if value.get("other") else [])])
     return "" if value is None else _text(value)
+
+
+# ------------------------------------------------------------------------------------------- the channel
+
+
+def section(policy: Policy) -> dict[str, Form]:
+    forms: dict[str, Form] | None = policy.section("forms")
+    return forms or {}
+
+
+def receive(route: Route, request: WebhookRequest, ctx: ReceiveContext) -> Answer:
+    """Verify and validate first, so a rejected request stores nothing; then archive, then enqueue."""
+    form_id = ctx.params["form_id"]
+    form = section(ctx.policy).get(form_id)
+    if form is None:
+        raise FormNotFoundError(form_id)
+    within(request, min(form.max_bytes, ctx.max_body_bytes))
+    secret = None if isinstance(form.auth, PublicAuth) else ctx.secrets.get(secret_name(form_id))
+    verify(form, request, secret, now=ctx.received_at.timestamp())
+    made = form_message(form_id, request, policy=ctx.policy, receipt_id=ctx.receipt_id, received_at=ctx.received_at)
+    body = json.dumps({"receipt": ctx.receipt_id})
+    if made is None:
+        return Answer(202, "application/json", body, {"SpamDropped": 1}, {"form_id": form_id, "queued": False})
+    message, files = made
+    ctx.inbox.archive_request(message.raw_archive_key, ctx.receipt_id, ctx.received_at, request)
+    for attachment, content in files:
+        ctx.inbox.store_attachment(attachment, content)
+    ctx.inbox.enqueue(message)
+    return Answer(202, "application/json", body, {"FormReceived": 1}, {"form_id": form_id, "queued": True})
+
+
+def form_message(
+    form_id: str, request: WebhookRequest, *, policy: Policy, receipt_id: str, received_at: datetime
+) -> tuple[InboundMessage, list[tuple[Attachment, bytes]]] | None:
+    """A verified form post as the message it makes, with its files; None for spam (a filled honeypot)."""
+    from intake.inbox import attachment_of, raw_key
+
+    form = section(policy).get(form_id)
+    if form is None:
+        raise FormNotFoundError(form_id)
+    submission = parse(form, request)
+    if is_spam(form, submission):
+        return None
+    attachments = tuple(
+        attachment_of(receipt_id, received_at, n, upload.filename, upload.content_type, upload.content)
+        for n, upload in enumerate(submission.files, start=1)
+    )
+    message = to_inbound(
+        form_id,
+        form,
+        submission,
+        default_region=policy.teams[form.team].default_region,
+        receipt_id=receipt_id,
+        received_at=received_at,
+        raw_archive_key=raw_key(PROVIDER, receipt_id, received_at),
+        attachments=attachments,
+    )
+    return message, [(a, upload.content) for a, upload in zip(attachments, submission.files, strict=True)]
+
+
+def replay(request: WebhookRequest, ctx: ReplayContext) -> Made:
+    form_id = request.path.rsplit("/", 1)[-1]
+    made = form_message(form_id, request, policy=ctx.policy, receipt_id=ctx.receipt_id, received_at=ctx.received_at)
+    return Made() if made is None else Made([made[0]], made[1])
+
+
+def sign(sample: Sample, ctx: SignContext) -> Sample:
+    """A signed form's `X-Intake-Signature`, a Typeform form's `Typeform-Signature`; a public form as it is."""
+    form_id = sample.path.rsplit("/", 1)[-1]
+    form = section(ctx.policy).get(form_id)
+    if form is None or isinstance(form.auth, PublicAuth):
+        return sample
+    secret = needs_secret(ctx.secrets, secret_name(form_id), f"form {form_id!r}")
+    headers = dict(sample.headers)
+    if isinstance(form.auth, SignedAuth):
+        stamp = str(int(ctx.now))
+        headers["x-intake-timestamp"] = stamp
+        headers["x-intake-signature"] = signatures.form_signature(secret, stamp, sample.body)
+    elif isinstance(form.auth, TypeformAuth):
+        headers["typeform-signature"] = signatures.typeform_signature(secret, sample.body)
+    return Sample(sample.path, headers, sample.body)
+
+
+def operation(route: Route) -> dict[str, Any]:
+    from intake import openapi_parts as api
+
+    return api.webhook(
+        route.operation,
+        "Submit a web form or a Typeform response",
+        "The form must be declared under `forms` in intake.yaml, which also says how it is authenticated: `signed` "
+        "(X-Intake-Timestamp and X-Intake-Signature), `typeform` (Typeform-Signature) or `public` (an allowed Origin "
+        "plus a honeypot field). The raw request is archived and queued before the answer; the ticket is created "
+        "asynchronously. A filled honeypot is answered 202 like any other submission and creates nothing.",
+        {
+            "202": api.json_response("Accepted: archived and queued.", api.REF + "Receipt"),
+            **api.problems(
+                FieldInvalidError,
+                SignatureInvalidError,
+                OriginForbiddenError,
+                FormNotFoundError,
+                PayloadTooLargeError,
+                UnsupportedMediaTypeError,
+            ),
+        },
+        parameters=[
+            api.parameter("form_id", "path", api.adapter_schema(Name), "the form's key under `forms` in intake.yaml"),
+            api.parameter(
+                "X-Intake-Timestamp",
+                "header",
+                {"type": "string", "pattern": "^[0-9]+$"},
+                "signed forms: when the request was signed, in unix seconds; must be within the form's "
+                "`auth.tolerance_s` (default 300) of the receiver's clock",
+            ),
+            api.parameter(
+                "X-Intake-Signature",
+                "header",
+                {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
+                'signed forms: `sha256=` + hex HMAC-SHA256(secret, "<timestamp>." + raw body)',
+            ),
+            api.parameter(
+                "Typeform-Signature",
+                "header",
+                {"type": "string", "pattern": "^sha256=[A-Za-z0-9+/]{43}=$"},
+                "Typeform forms: `sha256=` + base64 HMAC-SHA256(secret, raw body)",
+            ),
+            api.parameter(
+                "Origin", "header", {"type": "string"}, "public forms: must be one of the form's `auth.origins`"
+            ),
+        ],
+        requestBody={
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"anyOf": [{"$ref": api.REF + "FormFields"}, {"$ref": api.REF + "TypeformWebhook"}]}
+                },
+                "application/x-www-form-urlencoded": {"schema": {"$ref": api.REF + "UrlencodedFormFields"}},
+                "multipart/form-data": {"schema": {"$ref": api.REF + "MultipartFormFields"}},
+            },
+        },
+    )
+
+
+def _secrets(forms: dict[str, Form]) -> list[str]:
+    """One per form that checks a signature (a public form has none)."""
+    return [secret_name(form_id) for form_id, form in forms.items() if not isinstance(form.auth, PublicAuth)]
+
+
+CHANNEL = contract.Channel(
+    name=PROVIDER,
+    title="Web forms and Typeform",
+    section="forms",
+    section_type=dict[Name, Form],
+    kinds=("form",),
+    routes=(
+        Route(
+            "POST",
+            PATH,
+            "submitForm",
+            open_because="Site backends and Typeform cannot sign SigV4. The receiver checks the form's own "
+            "signature (X-Intake-Signature, Typeform-Signature) or, for public forms, origin and honeypot, "
+            "and stores nothing when that fails.",
+            public=True,  # browsers post public forms here, anonymously (signed forms share the route)
+        ),
+    ),
+    receive=receive,
+    operation=operation,
+    sign=sign,
+    replay=replay,
+    webhook_secrets=_secrets,
+    teams=lambda forms: [(f"{form_id}.team", form.team) for form_id, form in forms.items()],
+    setup=lambda forms: [
+        (
+            "FormWebhookUrl" + "".join(part.capitalize() for part in re.split(r"[-_]+", form_id)),
+            PATH.replace("{form_id}", form_id),
+            f"Point form '{form_id}' ({form.auth.kind.value}) at this URL",
+        )
+        for form_id, form in forms.items()
+    ],
+    samples="forms",
+)

@@ -24,7 +24,7 @@ from intake.channels import meta, meta_messaging
 from intake.channels.meta_messaging import Parsed, Platform
 from intake.channels.sending import OutboundReply, SendContext, Sent
 from intake.config import Name, Strict
-from intake.model import Channel, InboundMessage, Message, WebhookRequest
+from intake.model import InboundMessage, Message, WebhookRequest
 from intake.secrets import Secrets
 
 NAME = PROVIDER = "instagram"
@@ -35,7 +35,6 @@ ACCESS_TOKEN = "INSTAGRAM_ACCESS_TOKEN"  # noqa: S105 - a secret's name: replies
 SECRETS = (APP_SECRET, VERIFY_TOKEN, ACCESS_TOKEN)
 PLATFORM = Platform(
     provider=PROVIDER,
-    channel=Channel.INSTAGRAM,
     label="Instagram",
     object="instagram",
     user_kind="igsid",

@@ -17,15 +17,25 @@ raises `PermanentlyUnacceptableError`, which the receiver answers with 406 so th
 
 from __future__ import annotations
 
+import json
 import re
+import uuid
 from collections.abc import Mapping
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote_to_bytes, urlencode
 
-from intake.channels import formdata, jsonbody, signatures
-from intake.errors import PermanentlyUnacceptableError, SignatureInvalidError, UnsupportedMediaTypeError
+from intake.channels import contract, formdata, jsonbody, signatures
+from intake.channels.contract import Answer, Made, ReceiveContext, ReplayContext, Route, Sample, SignContext
+from intake.errors import (
+    FieldInvalidError,
+    PayloadTooLargeError,
+    PermanentlyUnacceptableError,
+    SignatureInvalidError,
+    UnsupportedMediaTypeError,
+    WebhookSignatureInvalidError,
+)
 from intake.mail_policy import DEFAULT
 from intake.model import WebhookRequest
 
@@ -189,3 +199,105 @@ def _urlencoded(body: bytes) -> list[formdata.Part]:
         decoded = unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8", errors="replace")
         parts.append(formdata.Part(decoded, None, "text/plain", None, unquote_to_bytes(value.replace(b"+", b" "))))
     return parts
+
+
+# ------------------------------------------------------------------------------------------- the channel
+
+
+def receive(route: Route, request: WebhookRequest, ctx: ReceiveContext) -> Answer:
+    """HMAC over timestamp + token, within 15 minutes, each token accepted once; then archived and queued."""
+    from intake.inbox import raw_key
+    from intake.reception import receive_email
+
+    contract.within(request, ctx.max_body_bytes)
+    posted = fields(request)
+    token = ""
+
+    def verified() -> None:
+        nonlocal token
+        token = verify(posted, ctx.secrets.get(SIGNING_KEY), ctx.received_at.timestamp())
+
+    contract.provider_signed(verified)
+    if not ctx.claim_token(PROVIDER, token):
+        raise WebhookSignatureInvalidError("this Mailgun token was already used: a replayed request")
+    raw = raw_mime(request)
+    ctx.inbox.archive_request(
+        raw_key(PROVIDER, ctx.receipt_id, ctx.received_at), ctx.receipt_id, ctx.received_at, request
+    )
+    receive_email(PROVIDER, raw, inbox=ctx.inbox, received_at=ctx.received_at, receipt_id=ctx.receipt_id)
+    return Answer(200, "application/json", json.dumps({"receipt": ctx.receipt_id}), {"EmailReceived": 1})
+
+
+def replay(request: WebhookRequest, ctx: ReplayContext) -> Made:
+    from intake.reception import replayed_email
+
+    return replayed_email(PROVIDER, request, raw_mime, ctx)
+
+
+def sign(sample: Sample, ctx: SignContext) -> Sample:
+    """The `timestamp`, `token` and `signature` fields Mailgun adds to what it posts (urlencoded or multipart)."""
+    key = contract.needs_secret(ctx.secrets, SIGNING_KEY, "Mailgun")
+    timestamp, token = str(int(ctx.now)), uuid.uuid4().hex
+    signed = {"timestamp": timestamp, "token": token, "signature": signatures.mailgun_signature(key, timestamp, token)}
+    content_type = sample.headers.get("content-type", "")
+    if content_type.startswith(FORM_DATA):
+        boundary = content_type.split("boundary=", 1)[1].strip('"').encode()
+        added = b"".join(
+            b"--" + boundary + f'\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+            for name, value in signed.items()
+        )
+        return Sample(sample.path, sample.headers, added + sample.body)
+    separator = b"&" if sample.body else b""
+    return Sample(sample.path, sample.headers, sample.body + separator + urlencode(signed).encode())
+
+
+def operation(route: Route) -> dict[str, Any]:
+    from intake import openapi_parts as api
+
+    return api.webhook(
+        route.operation,
+        "An email from a Mailgun route (forward, `body-mime` or parsed fields)",
+        "The body's `timestamp`, `token` and `signature` (hex HMAC-SHA256 with the MAILGUN_SIGNING_KEY secret over "
+        "timestamp + token) are checked: within 15 minutes, each token once. A message that can never be accepted "
+        "(no sender) is answered 406, which tells Mailgun not to retry.",
+        {
+            "200": api.json_response("Archived and queued.", api.REF + "Receipt"),
+            **api.problems(
+                FieldInvalidError,
+                WebhookSignatureInvalidError,
+                PermanentlyUnacceptableError,
+                PayloadTooLargeError,
+                UnsupportedMediaTypeError,
+            ),
+        },
+        requestBody=api.provider_payload(
+            "Mailgun's route fields (provider payload).", "application/x-www-form-urlencoded", "multipart/form-data"
+        ),
+    )
+
+
+CHANNEL = contract.Channel(
+    name=PROVIDER,
+    title="Mailgun routes",
+    section="email",
+    section_type=None,  # the email channel's (intake.channels.email)
+    kinds=("email",),
+    routes=(
+        Route(
+            "POST",
+            PATH,
+            "receiveMailgunEmail",
+            "Mailgun cannot sign SigV4; the receiver checks its HMAC signature (timestamp within 15 minutes, each "
+            "token once) and stores nothing when it fails.",
+        ),
+    ),
+    receive=receive,
+    operation=operation,
+    sign=sign,
+    replay=replay,
+    webhook_secrets=lambda email: [SIGNING_KEY],
+    setup=lambda email: [
+        ("MailgunRouteUrl", PATH, "Inbound email through mailgun, if you use it instead of SES receiving")
+    ],
+    samples="email",
+)

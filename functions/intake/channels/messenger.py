@@ -23,7 +23,7 @@ from intake.channels import meta, meta_messaging
 from intake.channels.meta_messaging import Parsed, Platform
 from intake.channels.sending import OutboundReply, SendContext, Sent
 from intake.config import Name, Strict
-from intake.model import Channel, InboundMessage, Message, WebhookRequest
+from intake.model import InboundMessage, Message, WebhookRequest
 from intake.secrets import Secrets
 
 NAME = PROVIDER = "messenger"
@@ -34,7 +34,6 @@ PAGE_TOKEN = "MESSENGER_PAGE_TOKEN"  # noqa: S105 - a secret's name: replies and
 SECRETS = (APP_SECRET, VERIFY_TOKEN, PAGE_TOKEN)
 PLATFORM = Platform(
     provider=PROVIDER,
-    channel=Channel.MESSENGER,
     label="Messenger",
     object="page",
     user_kind="psid",

@@ -38,7 +38,6 @@ from intake.channels.sending import OutboundReply, SendContext, SendFailedError,
 from intake.errors import FieldInvalidError
 from intake.model import (
     Attachment,
-    Channel,
     DeliveryState,
     DeliveryStatus,
     InboundMessage,
@@ -85,8 +84,7 @@ class Routing(Protocol):
 class Platform:
     """One channel on the Messenger Platform: its names, and how its ids read."""
 
-    provider: str  # messenger | instagram: the queue's, the store's and the replies' provider
-    channel: Channel
+    provider: str  # messenger | instagram: the provider, and the kind of conversation (a message's `channel`)
     label: str  # Messenger | Instagram: words errors and texts
     object: str  # the webhook's `object`: page | instagram
     user_kind: str  # psid | igsid: the sender's identity kind
@@ -256,7 +254,7 @@ class _Context:
             raise _SkipError("unrouted", reason + "and no default_team is set")
         metadata |= {"account_id": user.account, "user_id": user.id}
         return InboundMessage(
-            channel=self.platform.channel,
+            channel=self.platform.provider,
             provider=self.platform.provider,
             provider_message_id=mid,
             receipt_id=self.receipt_id,

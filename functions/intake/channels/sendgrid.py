@@ -17,13 +17,21 @@ rather than losing the mail.
 
 from __future__ import annotations
 
+import json
 import re
 from email.message import EmailMessage
 from email.parser import Parser
 from typing import Any
 
-from intake.channels import formdata, jsonbody, signatures
-from intake.errors import FieldInvalidError, SignatureInvalidError, UnsupportedMediaTypeError
+from intake.channels import contract, formdata, jsonbody, signatures
+from intake.channels.contract import Answer, Made, ReceiveContext, ReplayContext, Route, Sample, SignContext
+from intake.errors import (
+    FieldInvalidError,
+    PayloadTooLargeError,
+    SignatureInvalidError,
+    UnsupportedMediaTypeError,
+    WebhookSignatureInvalidError,
+)
 from intake.mail_policy import DEFAULT
 from intake.model import WebhookRequest
 
@@ -152,3 +160,80 @@ def _json_object(parts: list[formdata.Part], name: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- multipart/form-data
+
+
+# ------------------------------------------------------------------------------------------- the channel
+
+
+def receive(route: Route, request: WebhookRequest, ctx: ReceiveContext) -> Answer:
+    """Basic auth first; the request is archived as posted (parsed mode's spam score, SPF and DKIM fields are not
+    all in the rebuilt MIME), then the MIME beside it, then queued."""
+    from intake.inbox import raw_key
+    from intake.reception import receive_email
+
+    contract.within(request, ctx.max_body_bytes)
+    contract.provider_signed(lambda: verify(request, ctx.secrets.get(USER), ctx.secrets.get(PASSWORD)))
+    raw = raw_mime(request)
+    ctx.inbox.archive_request(
+        raw_key(PROVIDER, ctx.receipt_id, ctx.received_at), ctx.receipt_id, ctx.received_at, request
+    )
+    receive_email(PROVIDER, raw, inbox=ctx.inbox, received_at=ctx.received_at, receipt_id=ctx.receipt_id)
+    return Answer(200, "application/json", json.dumps({"receipt": ctx.receipt_id}), {"EmailReceived": 1})
+
+
+def replay(request: WebhookRequest, ctx: ReplayContext) -> Made:
+    from intake.reception import replayed_email
+
+    return replayed_email(PROVIDER, request, raw_mime, ctx)
+
+
+def sign(sample: Sample, ctx: SignContext) -> Sample:
+    """The basic auth SendGrid sends when its Parse URL carries `user:password@`."""
+    user = contract.needs_secret(ctx.secrets, USER, "SendGrid")
+    password = contract.needs_secret(ctx.secrets, PASSWORD, "SendGrid")
+    return Sample(sample.path, {**sample.headers, "authorization": signatures.basic_auth(user, password)}, sample.body)
+
+
+def operation(route: Route) -> dict[str, Any]:
+    from intake import openapi_parts as api
+
+    return api.webhook(
+        route.operation,
+        "An email from SendGrid Inbound Parse (raw or parsed mode)",
+        "HTTP basic auth; the MIME (as posted, or rebuilt in parsed mode) is archived and queued.",
+        {
+            "200": api.json_response("Archived and queued.", api.REF + "Receipt"),
+            **api.problems(
+                FieldInvalidError, WebhookSignatureInvalidError, PayloadTooLargeError, UnsupportedMediaTypeError
+            ),
+        },
+        security=[{"sendgridBasic": []}],
+        requestBody=api.provider_payload("SendGrid Inbound Parse's fields (provider payload).", "multipart/form-data"),
+    )
+
+
+CHANNEL = contract.Channel(
+    name=PROVIDER,
+    title="SendGrid Inbound Parse",
+    section="email",
+    section_type=None,  # the email channel's (intake.channels.email)
+    kinds=("email",),
+    routes=(
+        Route(
+            "POST",
+            PATH,
+            "receiveSendGridEmail",
+            "SendGrid Inbound Parse cannot sign SigV4; the receiver checks HTTP basic auth against the "
+            "SENDGRID_INBOUND_USER/PASSWORD secrets and stores nothing when it fails.",
+        ),
+    ),
+    receive=receive,
+    operation=operation,
+    sign=sign,
+    replay=replay,
+    webhook_secrets=lambda email: [USER, PASSWORD],
+    setup=lambda email: [
+        ("SendGridInboundUrl", PATH, "Inbound email through sendgrid, if you use it instead of SES receiving")
+    ],
+    samples="email",
+)

@@ -18,10 +18,18 @@ from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 from xml.etree import ElementTree as ET
 
-from intake.channels import jsonbody, signatures
+from intake.channels import contract, jsonbody, signatures
+from intake.channels.contract import Answer, Made, ReceiveContext, ReplayContext, Route, Sample, SignContext
 from intake.channels.sending import OutboundReply, SendContext, SendFailedError, Sent, post, required_secret
 from intake.config import Greeting, Policy, Twilio
-from intake.errors import FieldInvalidError, SignatureInvalidError, UnsupportedMediaTypeError, built_or_field_error
+from intake.errors import (
+    FieldInvalidError,
+    PayloadTooLargeError,
+    SignatureInvalidError,
+    UnsupportedMediaTypeError,
+    WebhookSignatureInvalidError,
+    built_or_field_error,
+)
 from intake.model import (
     Attachment,
     CallEvent,
@@ -193,7 +201,7 @@ def _in_language(texts: dict[str, str], language: str) -> str:
 
 def greeting_for(form: Mapping[str, str], policy: Policy) -> Greeting:
     """The called number's greeting, else the policy's Twilio greeting."""
-    twilio = policy.twilio or Twilio()
+    twilio = section(policy) or Twilio()
     number = twilio.numbers.get(_bare(form.get("To", "")))
     return number.greeting if number is not None and number.greeting is not None else twilio.greeting
 
@@ -205,7 +213,7 @@ def answer_call(form: Mapping[str, str], policy: Policy, now: datetime, public_b
     goes on with the verbs after `<Record>` instead, so those say goodbye and hang up. The caller
     decides `is_open` from the team's calendar; `now` is there for greetings that come to depend on it.
     """
-    twilio = policy.twilio or Twilio()
+    twilio = section(policy) or Twilio()
     greeting = greeting_for(form, policy)
     base = public_base_url.rstrip("/")
     record = {
@@ -341,7 +349,7 @@ def _recording(form: Mapping[str, str], *, required: bool) -> Recording | None:
 def _call_team(policy: Policy, called: str | None) -> str | None:
     if called is None:
         return None  # the recording status callback does not say which number was called
-    twilio = policy.twilio or Twilio()
+    twilio = section(policy) or Twilio()
     number = twilio.numbers.get(_bare(called))
     return number.team if number is not None else twilio.default_team
 
@@ -450,7 +458,7 @@ def _message_sid(form: Mapping[str, str]) -> str:
 
 
 def _message_team(policy: Policy, to: str) -> str:
-    twilio = policy.twilio or Twilio()
+    twilio = section(policy) or Twilio()
     number = twilio.numbers.get(_bare(to))
     if number is not None:
         return number.team
@@ -659,3 +667,176 @@ def delivery_status(
         received_at=received_at,
         raw_archive_key=raw_archive_key,
     )
+
+
+# ------------------------------------------------------------------------------------------- the channel
+
+
+def section(policy: Policy) -> Twilio | None:
+    twilio: Twilio | None = policy.section("twilio")
+    return twilio
+
+
+_CALL_EVENT = {
+    VOICE_PATH: CallEventKind.STARTED,
+    STATUS_PATH: CallEventKind.STATUS,
+    RECORDING_PATH: CallEventKind.RECORDING,
+    TRANSCRIPTION_PATH: CallEventKind.TRANSCRIPTION,
+}
+
+
+def receive(route: Route, request: WebhookRequest, ctx: ReceiveContext) -> Answer:
+    """Twilio's voice and messaging webhooks: verify, map, archive, enqueue, answer TwiML. No call to Twilio:
+    it gives up after 15 s, so everything that needs its API happens in the worker."""
+    from intake.inbox import raw_key
+
+    contract.within(request, ctx.max_body_bytes)
+    contract.provider_signed(lambda: verify(request, ctx.secrets.get(TOKEN_SECRET), ctx.public_base_url))
+    form = dict(params(request))
+    item = twilio_item(route.path, form, policy=ctx.policy, receipt_id=ctx.receipt_id, received_at=ctx.received_at)
+    answer = EMPTY_TWIML
+    if route.path == VOICE_PATH and isinstance(item, CallEvent):
+        answer = answer_call(form, ctx.policy, ctx.received_at, ctx.public_base_url, _is_open(ctx, item))
+    elif route.path == RECORDING_PATH:
+        answer = after_recording(form, ctx.policy)
+    archive_key = raw_key(PROVIDER, ctx.receipt_id, ctx.received_at)
+    ctx.inbox.archive_request(archive_key, ctx.receipt_id, ctx.received_at, request)
+    log = {"twilio_route": route.path.removeprefix("/webhooks/twilio/")}
+    if isinstance(item, MessageStatus):  # a report on a reply we sent: its state moves in the worker
+        report = delivery_status(
+            item, receipt_id=ctx.receipt_id, received_at=ctx.received_at, raw_archive_key=archive_key
+        )
+        if report is not None:
+            ctx.inbox.enqueue(report)
+        return Answer(200, "text/xml", answer, {"DeliveryStatusRecorded": 1}, {**log, "queued": False})
+    ctx.inbox.enqueue(item)
+    return Answer(200, "text/xml", answer, {"TwilioReceived": 1}, {**log, "queued": True})
+
+
+def twilio_item(
+    path: str, form: dict[str, str], *, policy: Policy, receipt_id: str, received_at: datetime
+) -> InboundMessage | CallEvent | MessageStatus:
+    """A verified Twilio callback's parameters as what it makes: a message, a call event, or a delivery status."""
+    from intake.inbox import raw_key
+
+    archive_key = raw_key(PROVIDER, receipt_id, received_at)
+    if path == MESSAGING_PATH:
+        return message(form, policy=policy, receipt_id=receipt_id, received_at=received_at, raw_archive_key=archive_key)
+    return call_event(
+        _CALL_EVENT[path],
+        form,
+        policy=policy,
+        receipt_id=receipt_id,
+        received_at=received_at,
+        raw_archive_key=archive_key,
+    )
+
+
+def _is_open(ctx: ReceiveContext, event: CallEvent) -> bool:
+    from intake.sla.calendar import calendar_for
+
+    team = ctx.policy.teams.get(event.team or "")
+    return team is None or calendar_for(team).is_open(ctx.received_at)
+
+
+def replay(request: WebhookRequest, ctx: ReplayContext) -> Made:
+    item = twilio_item(
+        request.path, dict(params(request)), policy=ctx.policy, receipt_id=ctx.receipt_id, received_at=ctx.received_at
+    )
+    return Made([] if isinstance(item, MessageStatus) else [item])
+
+
+def sign(sample: Sample, ctx: SignContext) -> Sample:
+    """As Twilio signs: the URL + form parameters, or (a JSON body) the URL with `bodySHA256` alone."""
+    token = contract.needs_secret(ctx.secrets, TOKEN_SECRET, "Twilio")
+    path, headers = sample.path, dict(sample.headers)
+    if headers.get("content-type", "").startswith(JSON):
+        path += ("&" if "?" in path else "?") + "bodySHA256=" + signatures.twilio_body_hash(sample.body)
+        pairs: list[tuple[str, str]] = []
+    else:
+        pairs = parse_qsl(sample.body.decode(), keep_blank_values=True)
+    headers[SIGNATURE_HEADER] = signatures.twilio_signature(token, ctx.public_base_url.rstrip("/") + path, pairs)
+    return Sample(path, headers, sample.body)
+
+
+_ROUTES = {
+    VOICE_PATH: ("twilioVoice", "A call to one of the policy's numbers: answered with TwiML (greeting, voicemail)"),
+    STATUS_PATH: ("twilioVoiceStatus", "A call's status callback (ringing, answered, completed, missed)"),
+    RECORDING_PATH: ("twilioVoiceRecording", "A voicemail's recording is ready: answered with TwiML"),
+    TRANSCRIPTION_PATH: ("twilioVoiceTranscription", "A voicemail's transcription is ready"),
+    MESSAGING_PATH: ("twilioMessaging", "An SMS (or a delivery status of one)"),
+}
+
+
+def operation(route: Route) -> dict[str, Any]:
+    from intake import openapi_parts as api
+
+    return api.webhook(
+        route.operation,
+        _ROUTES[route.path][1],
+        "Twilio's webhook: X-Twilio-Signature (HMAC-SHA1 with the TWILIO_AUTH_TOKEN secret over the public URL and "
+        "the parameters; for a JSON body, over the URL whose `bodySHA256` is the body's hash) is checked first; the "
+        "request is then archived and queued, and answered with TwiML without calling Twilio.",
+        {
+            "200": {
+                "description": "Archived and queued (a delivery status is recorded only); TwiML for Twilio.",
+                "content": {"text/xml": {"schema": {"type": "string", "contentMediaType": "text/xml"}}},
+            },
+            **api.problems(
+                FieldInvalidError, WebhookSignatureInvalidError, PayloadTooLargeError, UnsupportedMediaTypeError
+            ),
+        },
+        parameters=[
+            api.parameter(
+                "X-Twilio-Signature",
+                "header",
+                {"type": "string"},
+                "base64 HMAC-SHA1(TWILIO_AUTH_TOKEN, URL + sorted parameters)",
+                required=True,
+            ),
+            api.parameter("bodySHA256", "query", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "JSON bodies only"),
+        ],
+        requestBody=api.provider_payload(
+            "Twilio's webhook parameters (provider payload).", "application/x-www-form-urlencoded", "application/json"
+        ),
+    )
+
+
+def _teams(twilio: Twilio) -> list[tuple[str, str]]:
+    named = [(f"numbers.{n}.team", number.team) for n, number in twilio.numbers.items()]
+    return named + ([("default_team", twilio.default_team)] if twilio.default_team else [])
+
+
+_OPEN = (
+    "Twilio cannot sign SigV4. The receiver checks X-Twilio-Signature (HMAC-SHA1 with the account's auth "
+    "token over the URL and parameters) and stores nothing when it fails."
+)
+
+CHANNEL = contract.Channel(
+    name=PROVIDER,
+    title="Twilio (calls, voicemail, SMS/MMS, WhatsApp)",
+    section="twilio",
+    section_type=Twilio,
+    kinds=(Channel.PHONE, Channel.SMS, Channel.WHATSAPP),
+    routes=tuple(Route("POST", path, operation_id, _OPEN) for path, (operation_id, _) in _ROUTES.items()),
+    receive=receive,
+    operation=operation,
+    sign=sign,
+    replay=replay,
+    webhook_secrets=lambda twilio: [TOKEN_SECRET],
+    teams=_teams,
+    setup=lambda twilio: [
+        ("TwilioVoiceUrl", VOICE_PATH, "Each Twilio number's voice 'A call comes in' webhook (HTTP POST)"),
+        (
+            "TwilioMessagingUrl",
+            MESSAGING_PATH,
+            "Each Twilio number's (and WhatsApp sender's) 'A message comes in' webhook (HTTP POST)",
+        ),
+        (
+            "TwilioStatusCallbackUrl",
+            STATUS_PATH,
+            "A number's voice 'Call status changes' URL (missed calls come from it)",
+        ),
+    ],
+    samples="twilio",
+)

@@ -24,10 +24,11 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from intake.channels import jsonbody, meta
+from intake.channels import contract, jsonbody, meta, signatures
+from intake.channels.contract import Answer, Made, ReceiveContext, ReplayContext, Route, Sample, SignContext
 from intake.channels.sending import OutboundReply, SendContext, SendFailedError, Sent, post, required_secret
-from intake.config import Policy
-from intake.errors import FieldInvalidError, built_or_field_error
+from intake.config import Policy, WhatsApp
+from intake.errors import FieldInvalidError, PayloadTooLargeError, WebhookSignatureInvalidError, built_or_field_error
 from intake.model import (
     Attachment,
     Channel,
@@ -271,7 +272,7 @@ class _Change:
 
     def _team(self) -> str:
         """The team of the business number the message was sent to, else the default WhatsApp team."""
-        whatsapp = self.policy.whatsapp
+        whatsapp = section(self.policy)
         number_id = self.metadata.get("phone_number_id")
         if whatsapp is not None:
             number = whatsapp.phone_numbers.get(number_id) if isinstance(number_id, str) else None
@@ -719,3 +720,150 @@ def delivery_status(
         received_at=received_at,
         raw_archive_key=raw_archive_key,
     )
+
+
+# ------------------------------------------------------------------------------------------- the channel
+
+
+def section(policy: Policy) -> WhatsApp | None:
+    whatsapp: WhatsApp | None = policy.section("whatsapp")
+    return whatsapp
+
+
+def receive(route: Route, request: WebhookRequest, ctx: ReceiveContext) -> Answer:
+    """The GET handshake; or Meta's batched webhook: signature over the raw bytes first, then the request is
+    archived as received, even when its JSON turns out malformed (a 400 for Meta, and the bytes kept)."""
+    from urllib.parse import parse_qsl
+
+    from intake.inbox import raw_key
+
+    if route.method == "GET":
+        query = dict(parse_qsl(request.query, keep_blank_values=True))
+        return Answer(200, "text/plain", handshake(query, ctx.secrets.get(VERIFY_TOKEN)), log={"handshake": True})
+    contract.within(request, ctx.max_body_bytes)
+    contract.provider_signed(lambda: verify(request, ctx.secrets.get(APP_SECRET)))
+    archive_key = raw_key(PROVIDER, ctx.receipt_id, ctx.received_at)
+    ctx.inbox.archive_request(archive_key, ctx.receipt_id, ctx.received_at, request)
+    items = parse(
+        request.body,
+        policy=ctx.policy,
+        receipt_id=ctx.receipt_id,
+        received_at=ctx.received_at,
+        raw_archive_key=archive_key,
+    )
+    queued = [item for item in items if not isinstance(item, StatusUpdate)]
+    reports = [
+        delivery_status(item, receipt_id=ctx.receipt_id, received_at=ctx.received_at, raw_archive_key=archive_key)
+        for item in items
+        if isinstance(item, StatusUpdate)
+    ]
+    ctx.inbox.enqueue_many([*queued, *(report for report in reports if report is not None)])
+    counts = {"WhatsAppQueued": len(queued), "DeliveryStatusRecorded": len(items) - len(queued)}
+    body = json.dumps({"receipt": ctx.receipt_id, "queued": len(queued)})
+    return Answer(200, "application/json", body, counts, {"queued": len(queued), "statuses": len(reports)})
+
+
+def replay(request: WebhookRequest, ctx: ReplayContext) -> Made:
+    parsed = parse(
+        request.body,
+        policy=ctx.policy,
+        receipt_id=ctx.receipt_id,
+        received_at=ctx.received_at,
+        raw_archive_key=ctx.archive_key,
+    )
+    return Made([item for item in parsed if isinstance(item, InboundMessage)])
+
+
+def sign(sample: Sample, ctx: SignContext) -> Sample:
+    """`X-Hub-Signature-256` as Meta makes it: over the exact bytes sent, with the app secret."""
+    secret = contract.needs_secret(ctx.secrets, APP_SECRET, "WhatsApp")
+    return Sample(
+        sample.path, {**sample.headers, SIGNATURE_HEADER: signatures.meta_signature(secret, sample.body)}, sample.body
+    )
+
+
+def operation(route: Route) -> dict[str, Any]:
+    from intake import openapi_parts as api
+
+    if route.method == "GET":
+        return api.webhook(
+            route.operation,
+            "Meta's subscription handshake",
+            "Answers `hub.challenge` when `hub.verify_token` matches the WHATSAPP_VERIFY_TOKEN secret.",
+            {
+                "200": {"description": "The challenge.", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                **api.problems(WebhookSignatureInvalidError),
+            },
+            parameters=[
+                api.parameter("hub.mode", "query", {"const": "subscribe"}, "always `subscribe`", required=True),
+                api.parameter(
+                    "hub.verify_token", "query", {"type": "string"}, "the token set in Meta's app", required=True
+                ),
+                api.parameter("hub.challenge", "query", {"type": "string"}, "echoed back", required=True),
+            ],
+        )
+    return api.webhook(
+        route.operation,
+        "WhatsApp Cloud API messages, reactions and delivery statuses",
+        "X-Hub-Signature-256 (HMAC-SHA256 with the WHATSAPP_APP_SECRET secret over the raw body) is checked first; "
+        "the request is then archived as received (even when its JSON turns out malformed) and its messages and "
+        "reactions queued.",
+        {
+            "200": api.json_response("Archived; messages and reactions queued.", api.REF + "WhatsAppReceipt"),
+            **api.problems(FieldInvalidError, WebhookSignatureInvalidError, PayloadTooLargeError),
+        },
+        parameters=[
+            api.parameter(
+                "X-Hub-Signature-256",
+                "header",
+                {"type": "string", "pattern": "^sha256=[0-9a-fA-F]{64}$"},
+                "`sha256=` + hex HMAC-SHA256(app secret, raw body)",
+                required=True,
+            )
+        ],
+        requestBody=api.provider_payload("Meta's webhook notification (provider payload).", "application/json"),
+    )
+
+
+def _teams(whatsapp: WhatsApp) -> list[tuple[str, str]]:
+    named = [(f"phone_numbers.{n}.team", number.team) for n, number in whatsapp.phone_numbers.items()]
+    return named + ([("default_team", whatsapp.default_team)] if whatsapp.default_team else [])
+
+
+CHANNEL = contract.Channel(
+    name=PROVIDER,
+    title="WhatsApp Cloud API",
+    section="whatsapp",
+    section_type=WhatsApp,
+    kinds=(Channel.WHATSAPP,),
+    routes=(
+        Route(
+            "GET",
+            PATH,
+            "verifyWhatsAppSubscription",
+            "Meta's subscription handshake cannot sign SigV4; the receiver answers the challenge only when "
+            "hub.verify_token matches the configured secret, and stores nothing.",
+        ),
+        Route(
+            "POST",
+            PATH,
+            "receiveWhatsApp",
+            "Meta cannot sign SigV4. The receiver checks X-Hub-Signature-256 (HMAC-SHA256 with the app secret over "
+            "the raw body) and stores nothing when it fails.",
+        ),
+    ),
+    receive=receive,
+    operation=operation,
+    sign=sign,
+    replay=replay,
+    webhook_secrets=lambda whatsapp: [APP_SECRET, VERIFY_TOKEN],
+    teams=_teams,
+    setup=lambda whatsapp: [
+        (
+            "WhatsAppWebhookUrl",
+            PATH,
+            "The Meta app's WhatsApp webhook callback URL (verify token: WHATSAPP_VERIFY_TOKEN)",
+        )
+    ],
+    samples="whatsapp",
+)

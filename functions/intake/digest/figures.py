@@ -248,7 +248,7 @@ def _window_figures(
     data: WindowData, team_id: str, policy: Policy, calendar: BusinessCalendar, link: _Linker
 ) -> WindowFigures:
     tickets = sorted(data.tickets, key=lambda t: (t.created_at, t.id))
-    channels = Counter(t.channel.value for t in tickets)
+    channels = Counter(t.channel for t in tickets)
     priorities = Counter(t.priority.value for t in tickets)
     breached = [t for t in tickets if t.breached]
     near = [t for t in tickets if t.id in data.warned and not t.breached]
@@ -329,7 +329,7 @@ def _backlog(queue: OpenQueue, link: _Linker, now: datetime) -> Backlog:
         oldest=[
             Waiting(
                 ticket=link(t.id, t.subject),
-                channel=t.channel.value,
+                channel=t.channel,
                 priority=t.priority.value,
                 last_inbound_at=t.last_inbound_at,
                 waiting_s=max(int((now - t.last_inbound_at).total_seconds()), 0),

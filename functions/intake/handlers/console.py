@@ -159,7 +159,7 @@ def _queue(filters: dict[str, str]) -> dict[str, Any]:
 
 def _wanted(ticket: Ticket, filters: dict[str, str]) -> bool:
     channel, status = filters["channel"], filters["status"]
-    return (not channel or ticket.channel.value == channel) and (not status or ticket.status.value == status)
+    return (not channel or ticket.channel == channel) and (not status or ticket.status.value == status)
 
 
 # ------------------------------------------------------------------------------------------------- a ticket
@@ -201,7 +201,7 @@ def ticket_page(ticket_id: str) -> Response[Any]:
 
 def _reply_templates(detail: TicketDetail) -> list[str]:
     """WhatsApp Cloud API conversations: the approved templates, the only replies once its 24-hour window closed."""
-    whatsapp = runtime.policy().whatsapp
+    whatsapp = runtime.policy().section("whatsapp")
     if whatsapp is None or not any(m.provider == "whatsapp" for m in detail.messages):  # Twilio's: no templates
         return []
     return sorted(whatsapp.templates)

@@ -1,14 +1,11 @@
-"""Sample provider requests (`events/`): each file says what to post; signatures are made at send time.
+"""Sample provider requests (`events/<channel>/`): each file says what to post; signatures are made at send time.
 
 A sample is JSON: `{"description", "path", "headers", and one of "json" | "form" | "multipart" | "text"}`.
-Signed forms are signed with the form's secret from `INTAKE_FORM_<ID>_SECRET`, Typeform ones likewise.
-Twilio samples (`/webhooks/twilio/...`) get `X-Twilio-Signature` made with `INTAKE_TWILIO_AUTH_TOKEN` over
-the URL the server will rebuild (its public base URL + path), as Twilio signs them. WhatsApp samples
-(`/webhooks/whatsapp`) get `X-Hub-Signature-256` made with `INTAKE_WHATSAPP_APP_SECRET` over the body's bytes;
-`"json_ascii": true` serializes the JSON with `\\uXXXX` escapes for non-ASCII, as Meta sends it.
-SendGrid samples (`/webhooks/email/sendgrid`) get `Authorization: Basic …` with `INTAKE_SENDGRID_INBOUND_USER`
-and `INTAKE_SENDGRID_INBOUND_PASSWORD`; Mailgun samples (`/webhooks/email/mailgun`) get the `timestamp` (now),
-`token` (random) and `signature` fields Mailgun adds, signed with `INTAKE_MAILGUN_SIGNING_KEY`.
+`"json_ascii": true` serializes the JSON with `\\uXXXX` escapes for non-ASCII, as Meta sends it. The channel whose
+route the path is signs the encoded request as its provider would (`intake.channels.contract.Channel.sign`), with
+the secrets of `INTAKE_<NAME>` variables: a form's `FORM_<ID>_SECRET`, `TWILIO_AUTH_TOKEN` over the URL the server
+will rebuild (its public base URL + path), Meta's app secrets over the body's bytes, SendGrid's basic auth, the
+`timestamp`, `token` and `signature` fields Mailgun adds.
 """
 
 from __future__ import annotations
@@ -22,10 +19,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
-from intake.channels import forms, mailgun, sendgrid, signatures, twilio, whatsapp
-from intake.config import Policy, PublicAuth, SignedAuth, TypeformAuth
+from intake.channels import registry
+from intake.channels.contract import Sample, SignContext
+from intake.config import Policy
 from intake.secrets import Secrets
 
 
@@ -50,9 +48,8 @@ def prepare(
     *,
     public_base_url: str = "http://127.0.0.1:8080",
 ) -> Prepared:
+    """The sample's body encoded, then signed as its channel's provider signs it (`Channel.sign`)."""
     path = sample["path"]
-    if path.startswith(mailgun.PATH):
-        sample = _sign_mailgun(sample, secrets, time.time() if now is None else now)
     headers = {k.lower(): v for k, v in sample.get("headers", {}).items()}
     if "json" in sample:
         body = json.dumps(sample["json"], ensure_ascii=bool(sample.get("json_ascii", False))).encode()
@@ -64,71 +61,12 @@ def prepare(
         body, headers["content-type"] = multipart(sample["multipart"])
     else:
         body = sample.get("text", "").encode()
-    form_id = path.rsplit("/", 1)[-1] if path.startswith("/webhooks/forms/") else None
-    form = policy.forms.get(form_id) if form_id else None
-    if form is not None and form_id is not None and not isinstance(form.auth, PublicAuth):
-        secret = secrets.get(forms.secret_name(form_id))
-        if secret is None:
-            raise LookupError(f"set INTAKE_{forms.secret_name(form_id)} to sign samples for form {form_id!r}")
-        if isinstance(form.auth, SignedAuth):
-            stamp = str(int(time.time() if now is None else now))
-            headers["x-intake-timestamp"] = stamp
-            headers["x-intake-signature"] = signatures.form_signature(secret, stamp, body)
-        elif isinstance(form.auth, TypeformAuth):
-            headers["typeform-signature"] = signatures.typeform_signature(secret, body)
-    if path.startswith("/webhooks/twilio/"):
-        path = _sign_twilio(path, headers, body, secrets, public_base_url)
-    if path.startswith(whatsapp.PATH):
-        headers[whatsapp.SIGNATURE_HEADER] = _sign_whatsapp(body, secrets)
-    if path.startswith(sendgrid.PATH):
-        headers["authorization"] = _sendgrid_auth(secrets)
-    return Prepared(path, headers, body)
-
-
-def _sign_twilio(path: str, headers: dict[str, str], body: bytes, secrets: Secrets, public_base_url: str) -> str:
-    """Sign as Twilio does: URL + form params, or (a JSON body) URL with `bodySHA256` alone. Returns the path."""
-    token = secrets.get(twilio.TOKEN_SECRET)
-    if token is None:
-        raise LookupError(f"set INTAKE_{twilio.TOKEN_SECRET} to sign Twilio samples")
-    if headers.get("content-type", "").startswith(twilio.JSON):
-        path += ("&" if "?" in path else "?") + "bodySHA256=" + signatures.twilio_body_hash(body)
-        pairs: list[tuple[str, str]] = []
-    else:
-        pairs = parse_qsl(body.decode(), keep_blank_values=True)
-    headers["x-twilio-signature"] = signatures.twilio_signature(token, public_base_url.rstrip("/") + path, pairs)
-    return path
-
-
-def _sign_whatsapp(body: bytes, secrets: Secrets) -> str:
-    """`X-Hub-Signature-256` as Meta makes it: over the exact bytes sent, with the app secret."""
-    secret = secrets.get(whatsapp.APP_SECRET)
-    if secret is None:
-        raise LookupError(f"set INTAKE_{whatsapp.APP_SECRET} to sign WhatsApp samples")
-    return signatures.meta_signature(secret, body)
-
-
-def _sendgrid_auth(secrets: Secrets) -> str:
-    """The basic auth SendGrid sends when its Parse URL carries `user:password@`."""
-    user, password = secrets.get(sendgrid.USER), secrets.get(sendgrid.PASSWORD)
-    if user is None or password is None:
-        missing = " and ".join(
-            f"INTAKE_{name}" for name, value in ((sendgrid.USER, user), (sendgrid.PASSWORD, password)) if value is None
-        )
-        raise LookupError(f"set {missing} to send SendGrid samples")
-    return signatures.basic_auth(user, password)
-
-
-def _sign_mailgun(sample: dict[str, Any], secrets: Secrets, now: float) -> dict[str, Any]:
-    """A copy of the sample with the `timestamp`, `token` and `signature` fields Mailgun posts."""
-    key = secrets.get(mailgun.SIGNING_KEY)
-    if key is None:
-        raise LookupError(f"set INTAKE_{mailgun.SIGNING_KEY} to sign Mailgun samples")
-    timestamp, token = str(int(now)), uuid.uuid4().hex
-    signed = {"timestamp": timestamp, "token": token, "signature": signatures.mailgun_signature(key, timestamp, token)}
-    if "multipart" in sample:
-        spec = sample["multipart"]
-        return {**sample, "multipart": {**spec, "fields": {**spec.get("fields", {}), **signed}}}
-    return {**sample, "form": {**sample.get("form", {}), **signed}}
+    found = registry.route_for("POST", path.split("?", 1)[0])
+    if found is None:
+        return Prepared(path, headers, body)
+    context = SignContext(policy, secrets, time.time() if now is None else now, public_base_url)
+    signed = found[0].sign(Sample(path, headers, body), context)
+    return Prepared(signed.path, signed.headers, signed.body)
 
 
 def multipart(spec: dict[str, Any]) -> tuple[bytes, str]:

@@ -27,10 +27,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from intake.config import load_policy
 from intake.console import CONSOLE_PREFIX
 from intake.local.gateway import CONSOLE, Handler, listening_socket, make_server
 from intake.observability import logger
+from intake.policy import load_policy
 from intake.resources import SENDER_QUEUE
 
 READY_WITHIN_S = 60

@@ -293,7 +293,7 @@ def _render(
         "ticket_url": ticket_url(policy, base_url, detail.id),
         "subject": detail.subject,
         "customer_name": detail.contact.name if detail.contact else None,
-        "channel": detail.channel.value,
+        "channel": detail.channel,
         "priority": detail.priority.value,
         "target": note.target.value,
         "due_at": note.due_at,

@@ -47,7 +47,7 @@ _SHOWN_INTERVALS = 6
 # ---------------------------------------------------------------------------------- matching
 
 
-def policy_for(sla: Sla, team: str, channel: Channel, priority: Priority) -> SlaPolicy:
+def policy_for(sla: Sla, team: str, channel: str, priority: Priority) -> SlaPolicy:
     """The first policy whose `match` fits the ticket; the last one (no `match`) when none does."""
     for policy in sla.policies:
         if matches(policy.match, team, channel, priority):
@@ -55,7 +55,7 @@ def policy_for(sla: Sla, team: str, channel: Channel, priority: Priority) -> Sla
     return sla.policies[-1]  # validated to have no match, so never reached
 
 
-def matches(match: SlaMatch | None, team: str, channel: Channel, priority: Priority) -> bool:
+def matches(match: SlaMatch | None, team: str, channel: str, priority: Priority) -> bool:
     """Whether a ticket of this team, channel and priority fits `match` (None, or a list left out: any)."""
     if match is None:
         return True
@@ -91,7 +91,7 @@ def normalize_contact(value: str, kind: str | None = None) -> tuple[str, str] | 
 
 def priority_for(
     rules: PriorityRules,
-    channel: Channel,
+    channel: str,
     subject: str | None,
     text: str,
     identities: Iterable[tuple[str, str]],
@@ -337,7 +337,7 @@ def explain(
     team: Team,
     *,
     team_id: str | None = None,
-    channel: Channel | None = None,
+    channel: str | None = None,
     priority: Priority | None = None,
 ) -> str:
     """Why a ticket has its deadlines, for people: the policy and why it matched, the team's calendar,
@@ -352,7 +352,7 @@ def explain(
     return "\n".join(lines) + "\n"
 
 
-def _why(policy: SlaPolicy, team_id: str | None, channel: Channel | None, priority: Priority | None) -> str:
+def _why(policy: SlaPolicy, team_id: str | None, channel: str | None, priority: Priority | None) -> str:
     facts = [f"{name} {value}" for name, value in (("team", team_id), ("channel", channel), ("priority", priority))]
     ticket = ", ".join(fact for fact in facts if not fact.endswith(" None"))
     about = f" for {ticket}" if ticket else ""

@@ -197,7 +197,7 @@ class Tracker:
             if plan is not None:
                 plans.append(plan)
         header = [
-            f"#{ticket.reference} · {ticket.status.value} · {ticket.priority.value} · {ticket.channel.value}",
+            f"#{ticket.reference} · {ticket.status.value} · {ticket.priority.value} · {ticket.channel}",
             *(f"  {t.target.value}: {t.state.value}, generation {t.generation}" for t in timers),
             "",
         ]

@@ -588,7 +588,7 @@ def test_no_page_token_configured_fails_for_good_without_calling_meta(fake: Fake
 # ------------------------------------------------------------------------------------------------ replies
 
 
-def test_a_reply_to_a_messenger_ticket_is_routed_to_the_page_and_refused_409_once_the_window_closed(
+def test_a_messenger_reply_goes_to_the_page_tagged_after_24_hours_and_is_refused_409_past_its_window(
     policy: Policy,
 ) -> None:
     latest = Message(
@@ -621,10 +621,16 @@ def test_a_reply_to_a_messenger_ticket_is_routed_to_the_page_and_refused_409_onc
     )
 
     way = replies.route(detail, policy)
+    section = policy.section("messenger")
+    strict = policy.model_copy(update={"messenger": section.model_copy(update={"human_agent_tag": False})})
 
     assert (way.provider, way.channel, way.to, way.sender) == ("messenger", "messenger", PSID, PAGE)
     assert replies._tag(detail, way, policy, LAST + timedelta(hours=23)) is None
+    assert replies._tag(detail, way, policy, LAST + timedelta(hours=25)) == HUMAN_AGENT  # intake.yaml allows it
     with pytest.raises(replies.WindowClosedError) as closed:  # answered 409 window-closed
-        replies._tag(detail, way, policy, LAST + timedelta(hours=25))
+        replies._tag(detail, way, strict, LAST + timedelta(hours=25))
     assert "human_agent_tag" in str(closed.value)
     assert closed.value.closed_at == LAST + timedelta(hours=24)
+    with pytest.raises(replies.WindowClosedError) as too_late:
+        replies._tag(detail, way, policy, LAST + timedelta(days=7))
+    assert too_late.value.closed_at == LAST + timedelta(days=7)

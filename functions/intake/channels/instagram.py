@@ -16,31 +16,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from pydantic import Field
 
-from intake.channels import meta, meta_messaging
+from intake.channels import contract, meta, meta_messaging
 from intake.channels.meta_messaging import Parsed, Platform
 from intake.channels.sending import OutboundReply, SendContext, Sent
 from intake.config import Name, Strict
 from intake.model import InboundMessage, Message, WebhookRequest
 from intake.secrets import Secrets
 
-NAME = PROVIDER = "instagram"
+PROVIDER = "instagram"
 PATH = "/webhooks/instagram"
 APP_SECRET = "INSTAGRAM_APP_SECRET"  # noqa: S105 - a secret's name: signs every POST
 VERIFY_TOKEN = "INSTAGRAM_VERIFY_TOKEN"  # noqa: S105 - a secret's name: the subscription handshake
 ACCESS_TOKEN = "INSTAGRAM_ACCESS_TOKEN"  # noqa: S105 - a secret's name: replies and names (_<account id>: one's)
-SECRETS = (APP_SECRET, VERIFY_TOKEN, ACCESS_TOKEN)
-PLATFORM = Platform(
-    provider=PROVIDER,
-    label="Instagram",
-    object="instagram",
-    user_kind="igsid",
-    accounts="instagram.accounts",
-    max_text_bytes=1000,  # Instagram's limit: 1,000 bytes of UTF-8
-)
 
 
 class InstagramAccount(Strict):
@@ -68,17 +60,27 @@ class Instagram(Strict):
         return account.team if account is not None else self.default_team
 
 
-SECTION = Instagram
+PLATFORM = Platform(
+    provider=PROVIDER,
+    label="Instagram",
+    object="instagram",
+    user_kind="igsid",
+    accounts="instagram.accounts",
+    max_text_bytes=1000,  # Instagram's limit: 1,000 bytes of UTF-8
+    app_secret=APP_SECRET,
+    verify_token=VERIFY_TOKEN,
+    section_type=Instagram,
+)
 
 
 def handshake(query: Mapping[str, str], secrets: Secrets) -> str:
     """The `hub.challenge` for Meta's subscription request carrying our verify token."""
-    return meta.handshake(query, secrets.get(VERIFY_TOKEN), "Instagram")
+    return meta.handshake(query, secrets.get(VERIFY_TOKEN), PLATFORM.label)
 
 
 def verify(request: WebhookRequest, secrets: Secrets) -> None:
     """Raise `SignatureInvalidError` unless `X-Hub-Signature-256` signs the body with our app secret."""
-    meta.verify(request, secrets.get(APP_SECRET), "Instagram")
+    meta.verify(request, secrets.get(APP_SECRET), PLATFORM.label)
 
 
 def parse(
@@ -111,3 +113,35 @@ def named(message: InboundMessage, fetch: Callable[[str], Mapping[str, Any]]) ->
         return f"@{handle.strip()}" if isinstance(handle, str) and handle.strip() else None
 
     return meta_messaging.named(message, fetch, "name,username", name)
+
+
+# ------------------------------------------------------------------------------------------- the channel
+
+
+def _teams(instagram: Instagram) -> list[tuple[str, str]]:
+    named = [(f"accounts.{n}.team", account.team) for n, account in instagram.accounts.items()]
+    return named + ([("default_team", instagram.default_team)] if instagram.default_team else [])
+
+
+CHANNEL = contract.Channel(
+    name=PROVIDER,
+    title="Instagram Direct",
+    section="instagram",
+    section_type=Instagram,
+    kinds=(PROVIDER,),
+    routes=meta_messaging.routes(PLATFORM, PATH),
+    receive=partial(meta_messaging.receive, PLATFORM),
+    operation=partial(meta_messaging.operation, PLATFORM),
+    sign=partial(meta_messaging.sign, PLATFORM),
+    replay=partial(meta_messaging.replay, PLATFORM),
+    webhook_secrets=lambda instagram: [APP_SECRET, VERIFY_TOKEN],
+    teams=_teams,
+    setup=lambda instagram: [
+        (
+            "InstagramWebhookUrl",
+            PATH,
+            "The Meta app's Instagram webhook callback URL (verify token: INSTAGRAM_VERIFY_TOKEN)",
+        )
+    ],
+    samples="instagram",
+)

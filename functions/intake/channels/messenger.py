@@ -15,31 +15,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from pydantic import Field
 
-from intake.channels import meta, meta_messaging
+from intake.channels import contract, meta, meta_messaging
 from intake.channels.meta_messaging import Parsed, Platform
 from intake.channels.sending import OutboundReply, SendContext, Sent
 from intake.config import Name, Strict
 from intake.model import InboundMessage, Message, WebhookRequest
 from intake.secrets import Secrets
 
-NAME = PROVIDER = "messenger"
+PROVIDER = "messenger"
 PATH = "/webhooks/messenger"
 APP_SECRET = "MESSENGER_APP_SECRET"  # noqa: S105 - a secret's name: signs every POST
 VERIFY_TOKEN = "MESSENGER_VERIFY_TOKEN"  # noqa: S105 - a secret's name: the subscription handshake
 PAGE_TOKEN = "MESSENGER_PAGE_TOKEN"  # noqa: S105 - a secret's name: replies and names (suffix _<page id>: one Page's)
-SECRETS = (APP_SECRET, VERIFY_TOKEN, PAGE_TOKEN)
-PLATFORM = Platform(
-    provider=PROVIDER,
-    label="Messenger",
-    object="page",
-    user_kind="psid",
-    accounts="messenger.pages",
-    max_text_bytes=2000,  # the Send API takes 2,000 characters: as bytes, never too many
-)
 
 
 class MessengerPage(Strict):
@@ -67,17 +59,27 @@ class Messenger(Strict):
         return page.team if page is not None else self.default_team
 
 
-SECTION = Messenger
+PLATFORM = Platform(
+    provider=PROVIDER,
+    label="Messenger",
+    object="page",
+    user_kind="psid",
+    accounts="messenger.pages",
+    max_text_bytes=2000,  # the Send API takes 2,000 characters: as bytes, never too many
+    app_secret=APP_SECRET,
+    verify_token=VERIFY_TOKEN,
+    section_type=Messenger,
+)
 
 
 def handshake(query: Mapping[str, str], secrets: Secrets) -> str:
     """The `hub.challenge` for Meta's subscription request carrying our verify token."""
-    return meta.handshake(query, secrets.get(VERIFY_TOKEN), "Messenger")
+    return meta.handshake(query, secrets.get(VERIFY_TOKEN), PLATFORM.label)
 
 
 def verify(request: WebhookRequest, secrets: Secrets) -> None:
     """Raise `SignatureInvalidError` unless `X-Hub-Signature-256` signs the body with our app secret."""
-    meta.verify(request, secrets.get(APP_SECRET), "Messenger")
+    meta.verify(request, secrets.get(APP_SECRET), PLATFORM.label)
 
 
 def parse(
@@ -108,3 +110,35 @@ def named(message: InboundMessage, fetch: Callable[[str], Mapping[str, Any]]) ->
         return " ".join(part.strip() for part in parts if isinstance(part, str) and part.strip()) or None
 
     return meta_messaging.named(message, fetch, "first_name,last_name", name)
+
+
+# ------------------------------------------------------------------------------------------- the channel
+
+
+def _teams(messenger: Messenger) -> list[tuple[str, str]]:
+    named = [(f"pages.{n}.team", page.team) for n, page in messenger.pages.items()]
+    return named + ([("default_team", messenger.default_team)] if messenger.default_team else [])
+
+
+CHANNEL = contract.Channel(
+    name=PROVIDER,
+    title="Facebook Messenger",
+    section="messenger",
+    section_type=Messenger,
+    kinds=(PROVIDER,),
+    routes=meta_messaging.routes(PLATFORM, PATH),
+    receive=partial(meta_messaging.receive, PLATFORM),
+    operation=partial(meta_messaging.operation, PLATFORM),
+    sign=partial(meta_messaging.sign, PLATFORM),
+    replay=partial(meta_messaging.replay, PLATFORM),
+    webhook_secrets=lambda messenger: [APP_SECRET, VERIFY_TOKEN],
+    teams=_teams,
+    setup=lambda messenger: [
+        (
+            "MessengerWebhookUrl",
+            PATH,
+            "The Meta app's Messenger webhook callback URL (verify token: MESSENGER_VERIFY_TOKEN)",
+        )
+    ],
+    samples="messenger",
+)

@@ -23,19 +23,22 @@ text part and per attachment (by a link Meta fetches).
 from __future__ import annotations
 
 import hashlib
+import json
 import mimetypes
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from pydantic import ValidationError
 
-from intake.channels import jsonbody
+from intake.channels import contract, jsonbody, meta, signatures
+from intake.channels.contract import Answer, Made, ReceiveContext, ReplayContext, Route, Sample, SignContext
 from intake.channels.sending import OutboundReply, SendContext, SendFailedError, Sent, post, required_secret
-from intake.errors import FieldInvalidError
+from intake.errors import FieldInvalidError, PayloadTooLargeError, WebhookSignatureInvalidError
+from intake.inbox import raw_key
 from intake.model import (
     Attachment,
     DeliveryState,
@@ -45,6 +48,7 @@ from intake.model import (
     Reaction,
     ScopedUser,
     Sender,
+    WebhookRequest,
     safe_filename,
 )
 from intake.observability import logger
@@ -90,6 +94,9 @@ class Platform:
     user_kind: str  # psid | igsid: the sender's identity kind
     accounts: str  # the policy's map of our pages or accounts, to name it in reasons (messenger.pages)
     max_text_bytes: int  # the Send API's limit on one message's text (UTF-8)
+    app_secret: str  # the secrets' names: each channel has its own (one Meta app may serve one, or both)
+    verify_token: str
+    section_type: type[Any]  # its intake.yaml section's model (messenger.Messenger, instagram.Instagram)
 
 
 @dataclass(frozen=True)
@@ -353,6 +360,137 @@ def _filename(link: str, kind: str, n: int, content_type: str) -> str:
         return safe_filename(last)
     extension = mimetypes.guess_extension(content_type) if content_type != GENERIC_TYPE else None
     return f"{kind}-{n}{extension or ''}"
+
+
+# ------------------------------------------------------------------------------------ the channel contract
+
+
+def receive(platform: Platform, route: Route, request: WebhookRequest, ctx: ReceiveContext) -> Answer:
+    """The `GET` handshake; or a webhook: size and signature first (nothing is stored when they fail), then the
+    request is archived as received (even when it turns out malformed: a 400, and the bytes kept), then what it
+    makes is queued. Skipped events are counted and logged by kind and reason (ids only). Without its intake.yaml
+    section, a channel routes no page or account: each message is skipped as unrouted, its request archived."""
+    if route.method == "GET":
+        query = dict(parse_qsl(request.query, keep_blank_values=True))
+        challenge = meta.handshake(query, ctx.secrets.get(platform.verify_token), platform.label)
+        return Answer(200, "text/plain", challenge, log={"handshake": True})
+    contract.within(request, ctx.max_body_bytes)
+    contract.provider_signed(lambda: meta.verify(request, ctx.secrets.get(platform.app_secret), platform.label))
+    archive_key = raw_key(platform.provider, ctx.receipt_id, ctx.received_at)
+    ctx.inbox.archive_request(archive_key, ctx.receipt_id, ctx.received_at, request)
+    section = ctx.policy.section(platform.provider) or platform.section_type()
+    items = parse(
+        platform,
+        request.body,
+        policy=section,
+        receipt_id=ctx.receipt_id,
+        received_at=ctx.received_at,
+        raw_archive_key=archive_key,
+    )
+    queued = [item for item in items if not isinstance(item, Skipped)]
+    ctx.inbox.enqueue_many(queued)
+    messages = sum(isinstance(item, InboundMessage | Reaction) for item in queued)
+    skipped = [item for item in items if isinstance(item, Skipped)]
+    counts = {
+        f"{platform.label}Queued": messages,
+        "DeliveryStatusRecorded": len(queued) - messages,
+        f"{platform.label}Skipped": len(skipped),
+    }
+    log: dict[str, Any] = {"queued": messages, "statuses": len(queued) - messages}
+    if skipped:
+        log["skipped"] = [f"{item.kind}: {item.reason}" for item in skipped[:20]]
+    body = json.dumps({"receipt": ctx.receipt_id, "queued": messages})
+    return Answer(200, "application/json", body, counts, log)
+
+
+def replay(platform: Platform, request: WebhookRequest, ctx: ReplayContext) -> Made:
+    """An archived request's messages, made again (`intake.reconciliation`)."""
+    section = ctx.policy.section(platform.provider) or platform.section_type()
+    items = parse(
+        platform,
+        request.body,
+        policy=section,
+        receipt_id=ctx.receipt_id,
+        received_at=ctx.received_at,
+        raw_archive_key=ctx.archive_key,
+    )
+    return Made([item for item in items if isinstance(item, InboundMessage)])
+
+
+def sign(platform: Platform, sample: Sample, ctx: SignContext) -> Sample:
+    """`X-Hub-Signature-256` as Meta makes it: over the exact bytes sent, with the channel's app secret."""
+    secret = contract.needs_secret(ctx.secrets, platform.app_secret, platform.label)
+    signature = signatures.meta_signature(secret, sample.body)
+    return Sample(sample.path, {**sample.headers, meta.SIGNATURE_HEADER: signature}, sample.body)
+
+
+def operation(platform: Platform, route: Route) -> dict[str, Any]:
+    from intake import openapi_parts as api
+
+    if route.method == "GET":
+        return api.webhook(
+            route.operation,
+            "Meta's subscription handshake",
+            f"Answers `hub.challenge` when `hub.verify_token` matches the {platform.verify_token} secret.",
+            {
+                "200": {"description": "The challenge.", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                **api.problems(WebhookSignatureInvalidError),
+            },
+            parameters=[
+                api.parameter("hub.mode", "query", {"const": "subscribe"}, "always `subscribe`", required=True),
+                api.parameter("hub.verify_token", "query", {"type": "string"}, "set in Meta's app", required=True),
+                api.parameter("hub.challenge", "query", {"type": "string"}, "echoed back", required=True),
+            ],
+        )
+    receipt = {
+        "type": "object",
+        "required": ["receipt", "queued"],
+        "properties": {"receipt": {"type": "string"}, "queued": {"type": "integer", "minimum": 0}},
+    }
+    return api.webhook(
+        route.operation,
+        f"{platform.label} messages, postbacks, reactions and receipts",
+        f"X-Hub-Signature-256 (HMAC-SHA256 with the {platform.app_secret} secret over the raw body) is checked "
+        "first; the request is then archived as received and its messages, reactions and delivery statuses queued; "
+        "echoes of our own messages, receipts naming no message and events of unknown pages are skipped.",
+        {
+            "200": {
+                "description": "Archived; messages and reactions queued.",
+                "content": {"application/json": {"schema": receipt}},
+            },
+            **api.problems(FieldInvalidError, WebhookSignatureInvalidError, PayloadTooLargeError),
+        },
+        parameters=[
+            api.parameter(
+                "X-Hub-Signature-256",
+                "header",
+                {"type": "string", "pattern": "^sha256=[0-9a-fA-F]{64}$"},
+                "`sha256=` + hex HMAC-SHA256(app secret, raw body)",
+                required=True,
+            )
+        ],
+        requestBody=api.provider_payload("Meta's webhook notification (provider payload).", "application/json"),
+    )
+
+
+def routes(platform: Platform, path: str) -> tuple[Route, Route]:
+    name = platform.label
+    return (
+        Route(
+            "GET",
+            path,
+            f"verify{name}Subscription",
+            "Meta's subscription handshake cannot sign SigV4; the receiver answers the challenge only when "
+            "hub.verify_token matches the configured secret, and stores nothing.",
+        ),
+        Route(
+            "POST",
+            path,
+            f"receive{name}",
+            "Meta cannot sign SigV4. The receiver checks X-Hub-Signature-256 (HMAC-SHA256 with the app secret over "
+            "the raw body) and stores nothing when it fails.",
+        ),
+    )
 
 
 # ------------------------------------------------------------------------------------------ reply route

@@ -492,6 +492,10 @@ def test_tickets_need_iam_and_webhooks_are_open_to_providers(synthesized: Synthe
         "POST /webhooks/email/sendgrid": "NONE",
         "POST /webhooks/email/mailgun": "NONE",
         "POST /webhooks/whatsapp": "NONE",
+        "GET /webhooks/messenger": "NONE",
+        "POST /webhooks/messenger": "NONE",
+        "GET /webhooks/instagram": "NONE",
+        "POST /webhooks/instagram": "NONE",
         "GET /csat/{token}": "NONE",
         "POST /csat/{token}": "NONE",
     }

@@ -11,7 +11,7 @@ What it checks is what the providers document:
   (`text.body`; `template.name` and `template.language.code`; a media `link`, fetched). Answers 200 with
   `{"messaging_product", "contacts": [{"input", "wa_id"}], "messages": [{"id": "wamid..."}]}`, or 400 with a Graph
   `error` object.
-- Messenger Platform Send API (Messenger and Instagram), `POST /{version}/{page or IG account id}/messages`:
+- Messenger Platform Send API (Messenger and Instagram), `POST /{version}/{page id, or me}/messages`:
   `Authorization: Bearer <the Page's or the Instagram account's token>` (else 401, Graph error 190; the token says
   which channel it is), a JSON body with `recipient.id`, a `messaging_type` (required on Messenger: `RESPONSE`,
   `UPDATE` or `MESSAGE_TAG` with a known `tag`; Instagram takes only the `HUMAN_AGENT` tag), and a `message` with a
@@ -53,7 +53,7 @@ _ATTACHMENT_TYPES = ("image", "video", "audio", "file")
 GRAPH_VERSION = "v21.0"
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _TWILIO_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC[0-9a-f]{32})/Messages\.json$")
-_GRAPH_PATH = re.compile(rf"^/{GRAPH_VERSION}/(?P<number>[0-9]+)/messages$")
+_GRAPH_PATH = re.compile(rf"^/{GRAPH_VERSION}/(?P<number>[0-9]+|me)/messages$")  # me: the Page a token speaks for
 
 
 @dataclass

@@ -127,7 +127,7 @@ def test_an_instagram_message_is_answered_from_the_account_and_its_read_receipt_
     answer = _reply(intake, ticket["id"], "Oui !")
 
     sent = _one_sent(providers, "instagram", lambda r: r.document["recipient"]["id"] == igsid)
-    assert sent.path == f"/v21.0/{IG_ACCOUNT}/messages"
+    assert sent.path == "/v21.0/me/messages"
     assert sent.headers["authorization"] == f"Bearer {providers.instagram_token}"
     _state(intake, ticket["id"], answer.json()["reply_id"], "sent")
     _post(intake, "instagram", {"read": {"mid": sent.answer["message_id"]}}, igsid)

@@ -238,11 +238,11 @@ def reply(text: str = "Oui, nous livrons en Belgique.", **more: Any) -> Outbound
     return OutboundReply(**(fields | more))
 
 
-def test_a_reply_goes_from_the_account_to_the_igsid_with_the_instagram_token(fake: FakeProviders) -> None:
+def test_a_reply_goes_to_the_igsid_from_the_page_of_the_instagram_token(fake: FakeProviders) -> None:
     sent = instagram.send(reply(), context(fake))
 
     request = only(fake.received("instagram"))
-    assert request.path == f"/v21.0/{ACCOUNT}/messages"
+    assert request.path == "/v21.0/me/messages"  # the Page linked to the account
     assert request.headers["authorization"] == f"Bearer {fake.instagram_token}"
     assert request.document == {
         "recipient": {"id": IGSID},

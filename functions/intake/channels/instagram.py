@@ -7,9 +7,10 @@ storing what Instagram users send, so a message keeps the media's CDN link, whic
 deletes it or it expires.
 
 Secrets: `INSTAGRAM_APP_SECRET` (signatures), `INSTAGRAM_VERIFY_TOKEN` (the handshake), `INSTAGRAM_ACCESS_TOKEN`
-(replies and names; `INSTAGRAM_ACCESS_TOKEN_<account id>` for one account when there are several). Replies go to
-`POST {graph}/{account id}/messages`: with the Instagram API with Instagram Login (an Instagram user token) the Graph
-root is `https://graph.instagram.com/<version>`, the section's default.
+(replies and names: the access token of the Facebook Page linked to the account; `INSTAGRAM_ACCESS_TOKEN_<IG id>`
+for one account when there are several). Replies go to `POST {graph}/me/messages` on the Graph API root every
+sender shares (graph.facebook.com): with a Page token, `me` is the Page linked to the account, as Meta's
+Instagram Messaging guide sends them; webhooks name the account, never that Page.
 """
 
 from __future__ import annotations
@@ -53,7 +54,6 @@ class Instagram(Strict):
         description="allow replies between 24 hours and 7 days after the customer's last message, with Meta's "
         "HUMAN_AGENT tag (the app needs Meta's Human Agent permission)",
     )
-    graph_api_url: str = "https://graph.instagram.com/v21.0"
 
     def team_of(self, account_id: str) -> str | None:
         account = self.accounts.get(account_id)
@@ -67,6 +67,7 @@ PLATFORM = Platform(
     user_kind="igsid",
     accounts="instagram.accounts",
     max_text_bytes=1000,  # Instagram's limit: 1,000 bytes of UTF-8
+    sends_from="me",  # the Page the token speaks for
     app_secret=APP_SECRET,
     verify_token=VERIFY_TOKEN,
     section_type=Instagram,

@@ -52,7 +52,6 @@ class Messenger(Strict):
         description="allow replies between 24 hours and 7 days after the customer's last message, with Meta's "
         "HUMAN_AGENT tag (the app needs Meta's Human Agent permission)",
     )
-    graph_api_url: str = "https://graph.facebook.com/v21.0"
 
     def team_of(self, account_id: str) -> str | None:
         page = self.pages.get(account_id)
@@ -66,6 +65,7 @@ PLATFORM = Platform(
     user_kind="psid",
     accounts="messenger.pages",
     max_text_bytes=2000,  # the Send API takes 2,000 characters: as bytes, never too many
+    sends_from="{account}",  # the Page written to
     app_secret=APP_SECRET,
     verify_token=VERIFY_TOKEN,
     section_type=Messenger,

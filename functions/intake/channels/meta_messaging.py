@@ -94,6 +94,7 @@ class Platform:
     user_kind: str  # psid | igsid: the sender's identity kind
     accounts: str  # the policy's map of our pages or accounts, to name it in reasons (messenger.pages)
     max_text_bytes: int  # the Send API's limit on one message's text (UTF-8)
+    sends_from: str  # the Send API's path before /messages: `{account}` (the page or account id), or `me`
     app_secret: str  # the secrets' names: each channel has its own (one Meta app may serve one, or both)
     verify_token: str
     section_type: type[Any]  # its intake.yaml section's model (messenger.Messenger, instagram.Instagram)
@@ -572,7 +573,7 @@ _SENT_KINDS = (("image/", "image"), ("video/", "video"), ("audio/", "audio"))
 
 
 def send(platform: Platform, reply: OutboundReply, ctx: SendContext, token_name: str) -> Sent:
-    """The Send API: `POST {graph}/{reply.sender}/messages`, bearer the token of that page or account
+    """The Send API: `POST {graph}/{platform.sends_from}/messages`, bearer the token of the page or account
     (`<token_name>_<id>`, else `token_name`), to `recipient.id` = `reply.to`. Inside the 24-hour window
     (`reply.tag` None) as a `RESPONSE`; after it, as a `MESSAGE_TAG` with the tag `intake.replies` chose
     (`HUMAN_AGENT`, up to 7 days). The text goes in as many messages as Meta's length
@@ -581,7 +582,8 @@ def send(platform: Platform, reply: OutboundReply, ctx: SendContext, token_name:
     not retried (the first would be sent twice)."""
     own = f"{token_name}_{reply.sender}"
     token = required_secret(ctx, own if ctx.secret(own) else token_name)
-    url = f"{ctx.graph_api_url.rstrip('/')}/{quote(reply.sender, safe='')}/messages"
+    sender = platform.sends_from.format(account=quote(reply.sender, safe=""))
+    url = f"{ctx.graph_api_url.rstrip('/')}/{sender}/messages"
     kind: dict[str, Any] = {"messaging_type": "RESPONSE"}
     if reply.tag is not None:
         kind = {"messaging_type": "MESSAGE_TAG", "tag": reply.tag}

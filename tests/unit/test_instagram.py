@@ -15,6 +15,7 @@ import pytest
 from intake.channels import instagram, messenger, signatures
 from intake.channels.meta_messaging import HUMAN_AGENT, Skipped
 from intake.channels.sending import OutboundReply, SendContext, SendFailedError
+from intake.config import Policy
 from intake.errors import FieldInvalidError, SignatureInvalidError, WebhookSignatureInvalidError
 from intake.local import samples
 from intake.model import DeliveryState, DeliveryStatus, InboundMessage, Reaction, ScopedUser, WebhookRequest
@@ -74,13 +75,13 @@ def test_the_handshake_answers_only_with_instagrams_own_verify_token() -> None:
         )
 
 
-def test_every_sample_verifies_with_our_app_secret_and_not_with_another() -> None:
+def test_every_sample_is_signed_with_our_app_secret_and_does_not_verify_with_another(policy: Policy) -> None:
     ours = Secrets(environ={"INTAKE_INSTAGRAM_APP_SECRET": APP_SECRET})
     for path in sorted(SAMPLES.glob("*.json")):
-        body = sample(path.stem)
-        instagram.verify(signed(body), ours)
+        prepared = samples.prepare(samples.load(path), policy, ours)
+        instagram.verify(WebhookRequest("POST", prepared.path, "", prepared.headers, prepared.body), ours)
         with pytest.raises(SignatureInvalidError):
-            instagram.verify(signed(body, "messenger's secret"), ours)
+            instagram.verify(signed(prepared.body, "messenger's secret"), ours)
     with pytest.raises(SignatureInvalidError):
         instagram.verify(WebhookRequest("POST", instagram.PATH, "", {}, sample("01-text")), ours)
 

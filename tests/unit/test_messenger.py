@@ -126,11 +126,12 @@ def test_a_post_signed_with_our_app_secret_verifies_and_a_forged_or_unsigned_one
         messenger.verify(signed(body), Secrets(environ={}))  # no secret configured: nothing verifies
 
 
-def test_every_sample_is_signed_over_the_bytes_it_sends() -> None:
+def test_every_sample_is_signed_by_the_registry_over_the_bytes_it_sends(policy: Policy) -> None:
     secrets = Secrets(environ={"INTAKE_MESSENGER_APP_SECRET": APP_SECRET})
     for path in sorted(SAMPLES.glob("*.json")):
-        body = sample(path.stem)
-        messenger.verify(signed(body), secrets)
+        prepared = samples.prepare(samples.load(path), policy, secrets)
+        assert prepared.body == sample(path.stem)
+        messenger.verify(WebhookRequest("POST", prepared.path, "", prepared.headers, prepared.body), secrets)
 
 
 # ------------------------------------------------------------------------------------------------ samples

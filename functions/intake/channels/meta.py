@@ -11,7 +11,8 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 
-from intake.channels import signatures
+from intake.channels import contract, signatures
+from intake.channels.contract import Sample, SignContext
 from intake.errors import SignatureInvalidError, WebhookSignatureInvalidError
 from intake.model import WebhookRequest
 
@@ -42,3 +43,11 @@ def verify(request: WebhookRequest, app_secret: str | None, channel: str) -> Non
     if not app_secret:
         raise SignatureInvalidError(f"no {channel} app secret is configured")
     signatures.verify_meta(app_secret, request.header(SIGNATURE_HEADER), request.body)
+
+
+def sign(sample: Sample, ctx: SignContext, app_secret: str, channel: str) -> Sample:
+    """A sample request with `X-Hub-Signature-256` as Meta makes it: over the exact bytes sent, with the app secret
+    named `app_secret`."""
+    secret = contract.needs_secret(ctx.secrets, app_secret, channel)
+    signature = signatures.meta_signature(secret, sample.body)
+    return Sample(sample.path, {**sample.headers, SIGNATURE_HEADER: signature}, sample.body)

@@ -34,7 +34,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 from pydantic import ValidationError
 
-from intake.channels import contract, jsonbody, meta, signatures
+from intake.channels import contract, jsonbody, meta
 from intake.channels.contract import Answer, Made, ReceiveContext, ReplayContext, Route, Sample, SignContext
 from intake.channels.sending import OutboundReply, SendContext, SendFailedError, Sent, post, required_secret
 from intake.errors import FieldInvalidError, PayloadTooLargeError, WebhookSignatureInvalidError
@@ -420,9 +420,7 @@ def replay(platform: Platform, request: WebhookRequest, ctx: ReplayContext) -> M
 
 def sign(platform: Platform, sample: Sample, ctx: SignContext) -> Sample:
     """`X-Hub-Signature-256` as Meta makes it: over the exact bytes sent, with the channel's app secret."""
-    secret = contract.needs_secret(ctx.secrets, platform.app_secret, platform.label)
-    signature = signatures.meta_signature(secret, sample.body)
-    return Sample(sample.path, {**sample.headers, meta.SIGNATURE_HEADER: signature}, sample.body)
+    return meta.sign(sample, ctx, platform.app_secret, platform.label)
 
 
 def operation(platform: Platform, route: Route) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from intake.channels import contract, jsonbody, meta, signatures
+from intake.channels import contract, jsonbody, meta
 from intake.channels.contract import Answer, Made, ReceiveContext, ReplayContext, Route, Sample, SignContext
 from intake.channels.sending import OutboundReply, SendContext, SendFailedError, Sent, post, required_secret
 from intake.config import Policy, WhatsApp
@@ -46,7 +46,6 @@ PATH = "/webhooks/whatsapp"
 APP_SECRET = "WHATSAPP_APP_SECRET"  # noqa: S105 - signs every POST
 VERIFY_TOKEN = "WHATSAPP_VERIFY_TOKEN"  # noqa: S105 - the subscription handshake
 ACCESS_TOKEN = "WHATSAPP_ACCESS_TOKEN"  # noqa: S105 - media downloads (the worker) and replies (the sender)
-SIGNATURE_HEADER = meta.SIGNATURE_HEADER  # what intake.local.samples signs
 OBJECT = "whatsapp_business_account"
 FIELD = "messages"
 DEDUPE_WINDOW_S = 8 * 86400  # Meta retries for up to 7 days
@@ -776,10 +775,7 @@ def replay(request: WebhookRequest, ctx: ReplayContext) -> Made:
 
 def sign(sample: Sample, ctx: SignContext) -> Sample:
     """`X-Hub-Signature-256` as Meta makes it: over the exact bytes sent, with the app secret."""
-    secret = contract.needs_secret(ctx.secrets, APP_SECRET, "WhatsApp")
-    return Sample(
-        sample.path, {**sample.headers, SIGNATURE_HEADER: signatures.meta_signature(secret, sample.body)}, sample.body
-    )
+    return meta.sign(sample, ctx, APP_SECRET, "WhatsApp")
 
 
 def operation(route: Route) -> dict[str, Any]:

@@ -273,6 +273,12 @@ def test_a_page_not_listed_goes_to_the_default_team_or_is_skipped_with_its_reaso
 # --------------------------------------------------------------------------------------- odd but legal
 
 
+def test_a_message_sent_while_another_app_controls_the_conversation_is_read_from_standby() -> None:
+    body = {"object": "page", "entry": [{"id": PAGE, "standby": [text(mid="m_standby")]}]}
+
+    assert only(parse(body)).provider_message_id == "m_standby"
+
+
 def test_an_attachment_without_text_and_an_unknown_attachment_type_still_make_a_message() -> None:
     message = only(
         parse(

@@ -4,7 +4,8 @@
 "instagram"`, Instagram-scoped ids) differ in names, ids and a few events (story replies and mentions, deleted
 messages); each hands a `Platform` to the functions here.
 
-parse: every event of `entry[].messaging[]` becomes one item, in order:
+parse: every event of `entry[].messaging[]` (and of `entry[].standby[]`, what Meta sends an app that does not
+control the conversation at the time: the customer wrote all the same) becomes one item, in order:
 - a customer's message or postback → `InboundMessage` (id: its `mid`, so a redelivery makes no second message;
   thread: one per person and page or account),
 - a reaction → `Reaction` (annotates the message reacted to, never a ticket),
@@ -16,7 +17,7 @@ parse: every event of `entry[].messaging[]` becomes one item, in order:
 Attachments stay at Meta: their CDN `url` is recorded on the message, not downloaded (Meta's terms forbid storing
 Instagram's media; Messenger's links expire after a while). The URL is never logged.
 
-send: the Send API, `POST {graph}/{page or account id}/messages` with the access token as bearer, one message per
+send: the Send API, `POST {graph}/{page id, or me}/messages` with the page's token as bearer, one message per
 text part and per attachment (by a link Meta fetches).
 """
 
@@ -131,7 +132,7 @@ def parse(
     found: list[Parsed] = []
     for entry in _objects(document, "entry"):
         entry_time = _time(entry.get("time"), received_at)
-        for event in _objects(entry, "messaging"):
+        for event in [*_objects(entry, "messaging"), *_objects(entry, "standby")]:
             try:
                 found.extend(context.event(event, entry_time))
             except _SkipError as skip:

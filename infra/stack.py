@@ -206,21 +206,16 @@ class IntakeStack(Stack):
                 value=secrets.survey_links.secret_arn,
                 description='Put the survey link secret here: {"CSAT_SECRET": "<a long random string>"}',
             )
-        if secrets.whatsapp_token is not None:
-            CfnOutput(
-                self,
-                "WhatsAppTokenSecretArn",
-                value=secrets.whatsapp_token.secret_arn,
-                description='Put the WhatsApp Cloud API access token here: {"WHATSAPP_ACCESS_TOKEN": "<token>"}',
-            )
-        if secrets.twilio_sending is not None:
-            CfnOutput(
-                self,
-                "TwilioSendingSecretArn",
-                value=secrets.twilio_sending.secret_arn,
-                description="Put the Twilio account and an API key replies are sent with here: "
-                '{"TWILIO_ACCOUNT_SID": "AC...", "TWILIO_API_KEY_SID": "SK...", "TWILIO_API_KEY_SECRET": "..."}',
-            )
+        for channel in registry.channels():
+            secret = secrets.channel_apis.get(channel.name)
+            if secret is not None:
+                keys = ", ".join(f'"{key}": "..."' for key in channel.api_secrets)
+                CfnOutput(
+                    self,
+                    f"{secret.node.id}SecretArn",
+                    value=secret.secret_arn,
+                    description=f"Put the {channel.title} API credentials here: {{{keys}}}",
+                )
         if secrets.console_client is not None:
             CfnOutput(
                 self,

@@ -52,6 +52,13 @@ def describe(error: ValidationError) -> list[str]:
     return lines
 
 
+def _json_object(value: object) -> object:
+    """A setting holding a JSON object (`INTAKE_CHANNEL_SECRETS`) as the environment gives it: a string."""
+    import json
+
+    return json.loads(value) if isinstance(value, str) else value
+
+
 class Settings(BaseModel):
     """One per process, read from `INTAKE_*` variables at cold start."""
 
@@ -66,7 +73,8 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     secrets_arn: str | None = None  # the webhook signing secrets (the receiver's)
     survey_secret_arn: str | None = None  # CSAT_SECRET alone: the receiver checks survey links, the notifier signs them
-    whatsapp_token_arn: str | None = None  # WHATSAPP_ACCESS_TOKEN alone: ingest downloads WhatsApp media with it
+    # Each channel API credential this function reads (`Channel.api_secrets`), by name: the ARN of the secret holding it
+    channel_secrets: Annotated[dict[str, str], BeforeValidator(_json_object)] = Field(default_factory=dict)
     console_secret_arn: str | None = None  # CONSOLE_CLIENT_SECRET alone: the api's OIDC client secret, if any
     # Who signs people in to the console: the server in front of the api function (`intake serve`'s gateway, its
     # agent token), or, in AWS, the api function itself with the OIDC provider of the policy's `api.jwt.console`
@@ -89,7 +97,6 @@ class Settings(BaseModel):
     sender_dlq_url: str = ""
     twilio_api_url: str = "https://api.twilio.com"
     graph_api_url: str | None = None  # the Graph API's versioned root; unset: the policy's whatsapp.graph_api_url
-    twilio_sending_arn: str | None = None  # TWILIO_ACCOUNT_SID and an API key (TWILIO_API_KEY_*): the sender's
     # `intake serve`: the local adapters (SQLite store, queues and timers, files) keep everything here; unset in AWS
     data_dir: Path | None = None
     # `intake serve`: every queue's visibility timeout instead of its own (a failing message retries sooner)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 
-from pydantic import ValidationError, create_model, model_validator
+from pydantic import Field, ValidationError, create_model, model_validator
 
 from intake.channels import registry
 from intake.config import ConfigError, Policy, describe
@@ -19,7 +19,10 @@ from intake.config import ConfigError, Policy, describe
 
 @cache
 def policy_model() -> type[Policy]:
-    fields: dict[str, Any] = {name: (kind | None, None) for name, kind in registry.sections().items()}
+    fields: dict[str, Any] = {  # a section of entries (`forms`) is empty when left out; any other, None
+        name: (kind, Field(default_factory=dict)) if get_origin(kind) is dict else (kind | None, None)
+        for name, kind in registry.sections().items()
+    }
 
     def _names_exist(policy: Policy) -> Policy:
         named = policy.named_teams()

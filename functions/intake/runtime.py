@@ -162,7 +162,8 @@ def secrets() -> Secrets:
     from intake.secrets import HELD_APART
 
     given = settings().model_dump()
-    return Secrets(secrets_arn=settings().secrets_arn, apart={name: given[field] for name, field in HELD_APART.items()})
+    apart = {name: given[field] for name, field in HELD_APART.items()} | settings().channel_secrets
+    return Secrets(secrets_arn=settings().secrets_arn, apart=apart)
 
 
 @cache

@@ -303,7 +303,12 @@ def _list_tickets() -> dict[str, Any]:
                 "team", "query", parts.adapter_schema(Name), "only this team's tickets (default: all teams)"
             ),
             parts.parameter("status", "query", {"$ref": _REF + "Status"}, "only tickets in this status"),
-            parts.parameter("channel", "query", {"$ref": _REF + "Channel"}, "only tickets from this channel"),
+            parts.parameter(
+                "channel",
+                "query",
+                {"type": "string", "enum": sorted({kind for c in registry.channels() for kind in c.kinds})},
+                "only tickets from this kind of conversation",
+            ),
             parts.parameter(
                 "breached",
                 "query",

@@ -3,10 +3,11 @@
 A function reads only the secret values it uses. The receiver's webhook signing secrets (forms, Twilio, WhatsApp's
 app secret and verify token, SendGrid, Mailgun) are one secret (`secrets_arn`); the values another function uses
 are secrets of their own (`HELD_APART`): the survey link secret, which the notifier signs links with and the
-receiver checks them with; the WhatsApp access token, which ingest downloads media with and the sender sends
-replies with; the sender's Twilio account SID and API key (never the auth token, the receiver's alone); and the
-console's OIDC client secret, which only the api function exchanges sign-in codes with. A name is looked up in its
-own secret only: the same name left in another document is never read.
+receiver checks them with; the console's OIDC client secret, which only the api function exchanges sign-in codes
+with; and each channel's API credentials (`Channel.api_secrets`: the WhatsApp access token, the sender's Twilio
+account SID and API key, never the auth token, the receiver's alone), given by name (`channel_secrets`) to the
+functions that call that API. A name is looked up in its own secret only: the same name left in another document is
+never read.
 """
 
 from __future__ import annotations
@@ -20,12 +21,7 @@ from typing import Any
 # Names kept in a secret of their own, and the setting (`intake.config.Settings`) holding that secret's ARN.
 HELD_APART = {
     "CSAT_SECRET": "survey_secret_arn",  # intake.satisfaction.SECRET_NAME
-    "WHATSAPP_ACCESS_TOKEN": "whatsapp_token_arn",  # intake.channels.whatsapp.ACCESS_TOKEN
     "CONSOLE_CLIENT_SECRET": "console_secret_arn",  # intake.console.CLIENT_SECRET
-    # the sender's Twilio credentials (intake.channels.twilio): the account, and an API key to send with
-    "TWILIO_ACCOUNT_SID": "twilio_sending_arn",
-    "TWILIO_API_KEY_SID": "twilio_sending_arn",
-    "TWILIO_API_KEY_SECRET": "twilio_sending_arn",
 }
 
 
@@ -49,7 +45,7 @@ class Secrets:
         local = self._env.get(f"INTAKE_{name}")
         if local:
             return local
-        arn = self._apart.get(name) if name in HELD_APART else self._arn
+        arn = self._apart.get(name) if name in HELD_APART or name in self._apart else self._arn
         if not arn:
             return None
         value = _parsed(self._fetch, arn).get(name)

@@ -175,7 +175,7 @@ class Functions(Construct):
         queues.consume(INBOUND_QUEUE, self.ingest)
         # WhatsApp media: downloaded with the Graph API token (its own secret), stored under attachments/
         archive.grant_archive(self.ingest, (ARCHIVE.attachments_prefix,))
-        secrets.grant_whatsapp_token(self.ingest)
+        secrets.grant_channel_apis(self.ingest, "ingest")
         # Email through SendGrid or Mailgun (EmailArrived): the MIME the receiver stored, parsed as SES's is
         archive.grant_read_received_mail(self.ingest, (PROVIDER_MAIL,))
 

@@ -2,10 +2,10 @@
 
 The api function records each reply on its ticket and queues it on the "sender" FIFO queue (grouped by ticket,
 partial batch failures, then its DLQ; alarms as every queue's); the sender consumes it and calls the provider:
-SES `SendRawEmail` as the teams' addresses (and the notifications sender, a team without one), Twilio's Messages API
-with the account SID and an API key (`TwilioSending`, never the webhook auth token), the WhatsApp Cloud API with
-its access token (`WhatsAppToken`). It links a reply's files for Twilio and Meta to fetch (S3 presigned GETs on
-attachments/), stops the first- and next-response clocks once a reply is sent (the SLA timer's executions), and
+SES `SendRawEmail` as the teams' addresses (and the notifications sender, a team without one), each channel's API
+with that channel's credentials (`Channel.api_secrets`: Twilio's account SID and an API key, never the webhook auth
+token; the WhatsApp Cloud API's access token). It links a reply's files for Twilio and Meta to fetch (S3 presigned
+GETs on attachments/), stops the first- and next-response clocks once a reply is sent (the SLA timer's executions), and
 its table access is `SENDER_ITEMS`, item by item.
 """
 
@@ -73,8 +73,7 @@ class Replies(Construct):
         queues.consume(SENDER_QUEUE, self.sender)
         queues.grant_send(functions.api, SENDER_QUEUE)  # the api queues each reply (its URL it has: /failures)
         grant_send_raw_email(self, self.sender, senders)
-        secrets.grant_twilio_sending(self.sender)
-        secrets.grant_whatsapp_token(self.sender)
+        secrets.grant_channel_apis(self.sender, "sender")
         archive.grant_read_attachments(self.sender)  # presigned links are signed with the sender's own rights
         timers.grant_control(self.sender)  # a sent reply is the response: its clocks' executions stop
         self.sender.add_environment(setting("state_machine_arn"), timers.state_machine.state_machine_arn)

@@ -6,11 +6,10 @@ Each function reads only the secret values it uses (`intake.secrets`):
   receiver's alone.
 - `SurveyLinks` (when a team asks for satisfaction surveys): `CSAT_SECRET`, which the notifier signs survey links
   with and the receiver checks them with.
-- `WhatsAppToken` (when the policy file has `whatsapp`): `WHATSAPP_ACCESS_TOKEN`, which ingest downloads media with
-  and the sender sends replies with (the Graph API).
-- `TwilioSending` (when the policy file has `twilio`): `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY_SID` and
-  `TWILIO_API_KEY_SECRET`, which only the sender uses (replies through the Messages API); the auth token, which signs
-  Twilio's webhooks, stays in `Secret`, the receiver's.
+- one per configured channel that calls its provider's API (`Channel.api_secrets`, `api_readers`): `WhatsAppToken`
+  (`WHATSAPP_ACCESS_TOKEN`: ingest downloads media with it, the sender sends replies), `TwilioSending`
+  (`TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY_SID`, `TWILIO_API_KEY_SECRET`: the sender's alone; the auth token, which
+  signs Twilio's webhooks, stays in `Secret`, the receiver's), and so on for each channel.
 - `ConsoleClient` (when the policy file has `api.jwt.console`): `CONSOLE_CLIENT_SECRET`, the console's OIDC client
   secret if the provider gave one (left `{}` for a public client), which only the api function uses (the sign-in's
   code exchange).
@@ -21,20 +20,20 @@ the stack only creates them, holding `{}`.
 
 from __future__ import annotations
 
-from aws_cdk import SecretValue
+from aws_cdk import SecretValue, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.acknowledgments import acknowledge
+from infra.naming import pascal_case
 from infra.stage import Stage
-from intake.channels import registry, twilio, whatsapp
+from intake.channels import registry
 from intake.config import ENV_PREFIX, Policy
 from intake.console import CLIENT_SECRET as CONSOLE_CLIENT_SECRET
 from intake.satisfaction import SECRET_NAME as CSAT_SECRET
 from intake.secrets import HELD_APART
 
-TWILIO_SENDING = [twilio.ACCOUNT_SID_SECRET, twilio.API_KEY_SID_SECRET, twilio.API_KEY_SECRET]
 _NOT_ROTATED = (
     "The values are shared with providers (Typeform, a site's backend, Twilio, Meta) and must change there first; "
     "rotating them is an operator procedure (README), not a rotation Lambda."
@@ -69,16 +68,16 @@ class ProviderSecrets(Construct):
         self.survey_links = (
             self._build_secret("SurveyLinks", "the survey link secret", [CSAT_SECRET]) if asks_surveys(policy) else None
         )
-        self.whatsapp_token = (
-            self._build_secret("WhatsAppToken", "the WhatsApp Cloud API access token", [whatsapp.ACCESS_TOKEN])
-            if policy.section("whatsapp") is not None
-            else None
-        )
-        self.twilio_sending = (
-            self._build_secret("TwilioSending", "the Twilio account and API key replies are sent with", TWILIO_SENDING)
-            if policy.section("twilio") is not None
-            else None
-        )
+        # each configured channel's API credentials, in a secret of the channel's own (`Channel.api_secrets`)
+        self.channel_apis = {
+            channel.name: self._build_secret(
+                channel.api_secret_id or f"{pascal_case(channel.name)}Api",
+                f"the {channel.title} API credentials",
+                list(channel.api_secrets),
+            )
+            for channel in registry.channels()
+            if channel.api_secrets and policy.section(channel.section) is not None
+        }
         signs_in = policy.api.jwt is not None and policy.api.jwt.console is not None
         self.console_client = (
             self._build_secret("ConsoleClient", "the console's OIDC client secret", [CONSOLE_CLIENT_SECRET])
@@ -110,13 +109,17 @@ class ProviderSecrets(Construct):
         """`CSAT_SECRET` alone, when a team asks for surveys (the notifier signs links; the receiver checks them)."""
         self._grant_apart(function, self.survey_links, CSAT_SECRET)
 
-    def grant_whatsapp_token(self, function: lambda_.Function) -> None:
-        """`WHATSAPP_ACCESS_TOKEN` alone, when the policy has WhatsApp (ingest downloads media with it)."""
-        self._grant_apart(function, self.whatsapp_token, whatsapp.ACCESS_TOKEN)
-
-    def grant_twilio_sending(self, function: lambda_.Function) -> None:
-        """The account SID and API key replies are sent with, when the policy has Twilio (the sender's alone)."""
-        self._grant_apart(function, self.twilio_sending, twilio.ACCOUNT_SID_SECRET)
+    def grant_channel_apis(self, function: lambda_.Function, reader: str) -> None:
+        """Each configured channel's API credentials to the function `reader` names when the channel lists it
+        (`Channel.api_readers`): read access to that secret alone, and its keys' ARN in `INTAKE_CHANNEL_SECRETS`."""
+        given: dict[str, str] = {}
+        for channel in registry.channels():
+            secret = self.channel_apis.get(channel.name)
+            if secret is not None and reader in channel.api_readers:
+                secret.grant_read(function)
+                given |= {key: secret.secret_arn for key in channel.api_secrets}
+        if given:
+            function.add_environment(_setting("channel_secrets"), Stack.of(function).to_json_string(given))
 
     def grant_console_client(self, function: lambda_.Function) -> None:
         """`CONSOLE_CLIENT_SECRET` alone, when the policy has `api.jwt.console` (the api signs people in with it)."""

@@ -37,6 +37,8 @@ SECRETS = {
     "INTAKE_SENDGRID_INBOUND_PASSWORD": "test-sendgrid-password",
     "INTAKE_MAILGUN_SIGNING_KEY": "test-mailgun-key",
     "INTAKE_CSAT_SECRET": "test-csat-secret",
+    "INTAKE_WHATSAPP_APP_SECRET": "test-whatsapp-app-secret",
+    "INTAKE_WHATSAPP_VERIFY_TOKEN": "test-whatsapp-verify-token",
 }
 
 

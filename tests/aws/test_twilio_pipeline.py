@@ -152,16 +152,15 @@ def test_missing_required_parameters_are_a_400_naming_them(stack: Stack) -> None
 )
 def test_the_team_calendar_decides_which_greeting_a_caller_hears(stack: Stack, moment: str, greeting: str) -> None:
     from intake import runtime
+    from intake.channels import twilio
+    from intake.channels.contract import ReceiveContext
     from intake.model import WebhookRequest
-    from intake.reception import TwilioRoute, receive_twilio
     from tests.aws.conftest import at
 
     prepared = stack.prepare(VOICEMAIL[0])
     request = WebhookRequest("POST", prepared.path, "", prepared.headers, prepared.body)
     policy = runtime.policy()
-    answer = receive_twilio(
-        TwilioRoute.VOICE,
-        request,
+    context = ReceiveContext(
         policy=policy,
         secrets=runtime.secrets(),
         inbox=runtime.inbox(),
@@ -169,9 +168,13 @@ def test_the_team_calendar_decides_which_greeting_a_caller_hears(stack: Stack, m
         receipt_id="01KAAAAAAAAAAAAAAAAAAAAAAA",
         public_base_url="http://127.0.0.1:8080",
         max_body_bytes=1_000_000,
+        params={},
+        claim_token=lambda provider, token: True,
     )
+    voice = next(route for route in twilio.CHANNEL.routes if route.path == twilio.VOICE_PATH)
+    answer = twilio.receive(voice, request, context)
 
-    say = ET.fromstring(answer.twiml).find("Say")
+    say = ET.fromstring(answer.body).find("Say")
     assert policy.twilio is not None
     expected = policy.twilio.numbers["+33186950000"].greeting
     assert say is not None and expected is not None and say.text == getattr(expected, greeting)

@@ -94,8 +94,8 @@ def test_each_function_is_given_only_the_settings_it_reads(synthesized: Synthesi
     expected = {
         # the table: survey answers (/csat/{token}), Mailgun's tokens; the webhook secrets and the survey link secret
         "Receiver": common | {"BUCKET_NAME", "INBOUND_QUEUE_URL", "SECRETS_ARN", "SURVEY_SECRET_ARN", "TABLE_NAME"},
-        # the SLA timers they start; ingest: the WhatsApp token, its only secret
-        "Ingest": common | mail | {"TABLE_NAME", "BUCKET_NAME", "WHATSAPP_TOKEN_ARN", "STATE_MACHINE_ARN"},
+        # the SLA timers they start; ingest: the WhatsApp token (a channel API credential), its only secret
+        "Ingest": common | mail | {"TABLE_NAME", "BUCKET_NAME", "CHANNEL_SECRETS", "STATE_MACHINE_ARN"},
         "Email": common | mail | {"TABLE_NAME", "BUCKET_NAME", "STATE_MACHINE_ARN"},
         # the SLA timers; the deliver-later machine (a resolution's survey); the digest function (a digest published
         # on demand); and /failures: each queue and its dead-letter queue
@@ -255,9 +255,20 @@ def test_runtime_secrets_read_each_name_from_its_own_secret_only() -> None:
     )
 
     assert (secrets.get("FORM_CONTACT_SECRET"), secrets.get("CSAT_SECRET")) == ("f", "s")
-    assert secrets.get("WHATSAPP_ACCESS_TOKEN") is None  # held apart, and this function was not given it
-    held = {"survey_secret_arn", "whatsapp_token_arn", "console_secret_arn", "twilio_sending_arn"}
-    assert set(HELD_APART.values()) <= held
+    assert secrets.get("WHATSAPP_ACCESS_TOKEN") is None  # a channel's API credential this function was not given
+    assert set(HELD_APART.values()) <= {"survey_secret_arn", "console_secret_arn"}
+    # a channel API credential given to the function is read from its channel's secret, not from another document
+    channel_documents = {
+        "arn:webhooks-2": '{"WHATSAPP_ACCESS_TOKEN": "left over"}',
+        "arn:whatsapp": '{"WHATSAPP_ACCESS_TOKEN": "t"}',
+    }
+    given = Secrets(
+        environ={},
+        secrets_arn="arn:webhooks-2",
+        fetch=channel_documents.__getitem__,
+        apart={"WHATSAPP_ACCESS_TOKEN": "arn:whatsapp"},
+    )
+    assert given.get("WHATSAPP_ACCESS_TOKEN") == "t"
 
 
 def test_ingest_reads_and_writes_tickets_on_the_table_and_its_named_indexes(synthesized: Synthesized) -> None:

@@ -131,6 +131,11 @@ class Channel:
     # its section -> where an operator points the provider: (the stack output's name, the path, what to do with it)
     setup: Callable[[Any], list[tuple[str, str, str]]] = lambda section: []
     samples: str = ""  # its folder under `events/` (empty: none of its own)
+    # What its provider's API is called with (replies, media downloads, profile names): in AWS a secret of the
+    # channel's own (`api_secret_id`), read only by the functions named in `api_readers` ("sender", "ingest")
+    api_secrets: tuple[str, ...] = ()
+    api_readers: tuple[str, ...] = ("sender",)
+    api_secret_id: str = ""
 
 
 def within(request: WebhookRequest, limit: int) -> None:

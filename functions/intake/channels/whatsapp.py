@@ -862,4 +862,7 @@ CHANNEL = contract.Channel(
         )
     ],
     samples="whatsapp",
+    api_secrets=(ACCESS_TOKEN,),
+    api_readers=("sender", "ingest"),  # replies; media downloads
+    api_secret_id="WhatsAppToken",  # noqa: S106 - the secret's construct id
 )

@@ -47,8 +47,9 @@ def prepare(
     now: float | None = None,
     *,
     public_base_url: str = "http://127.0.0.1:8080",
+    signed: bool = True,
 ) -> Prepared:
-    """The sample's body encoded, then signed as its channel's provider signs it (`Channel.sign`)."""
+    """The sample's body encoded, then (`signed`) signed as its channel's provider signs it (`Channel.sign`)."""
     path = sample["path"]
     headers = {k.lower(): v for k, v in sample.get("headers", {}).items()}
     if "json" in sample:
@@ -62,11 +63,11 @@ def prepare(
     else:
         body = sample.get("text", "").encode()
     found = registry.route_for("POST", path.split("?", 1)[0])
-    if found is None:
+    if found is None or not signed:
         return Prepared(path, headers, body)
     context = SignContext(policy, secrets, time.time() if now is None else now, public_base_url)
-    signed = found[0].sign(Sample(path, headers, body), context)
-    return Prepared(signed.path, signed.headers, signed.body)
+    made = found[0].sign(Sample(path, headers, body), context)
+    return Prepared(made.path, made.headers, made.body)
 
 
 def multipart(spec: dict[str, Any]) -> tuple[bytes, str]:

@@ -530,14 +530,13 @@ def test_a_reply_after_24_hours_carries_the_human_agent_tag(fake: FakeProviders)
     assert (document["messaging_type"], document["tag"]) == ("MESSAGE_TAG", "HUMAN_AGENT")
 
 
-def test_a_pages_own_token_is_used_when_it_has_one(fake: FakeProviders) -> None:
-    own = {f"INTAKE_MESSENGER_PAGE_TOKEN_{PAGE}": "not-the-fakes-token"}
-
+def test_a_token_meta_does_not_take_fails_for_good_with_metas_words(fake: FakeProviders) -> None:
     with pytest.raises(SendFailedError) as refused:
-        messenger.send(reply(), context(fake, **own))
+        messenger.send(reply(), context(fake, INTAKE_MESSENGER_PAGE_TOKEN="expired-token"))
 
-    assert not refused.value.retryable and "190" in refused.value.reason
-    assert only(fake.received("messenger")).headers["authorization"] == "Bearer not-the-fakes-token"
+    assert not refused.value.retryable
+    assert refused.value.reason == "Messenger error 190: Invalid OAuth access token. (HTTP 401)"
+    assert only(fake.received("messenger")).headers["authorization"] == "Bearer expired-token"
 
 
 def test_a_long_text_and_attachments_go_as_several_messages_and_the_first_id_is_the_replys(

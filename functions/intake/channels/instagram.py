@@ -7,10 +7,10 @@ storing what Instagram users send, so a message keeps the media's CDN link, whic
 deletes it or it expires.
 
 Secrets: `INSTAGRAM_APP_SECRET` (signatures), `INSTAGRAM_VERIFY_TOKEN` (the handshake), `INSTAGRAM_ACCESS_TOKEN`
-(replies and names: the access token of the Facebook Page linked to the account; `INSTAGRAM_ACCESS_TOKEN_<IG id>`
-for one account when there are several). Replies go to `POST {graph}/me/messages` on the Graph API root every
-sender shares (graph.facebook.com): with a Page token, `me` is the Page linked to the account, as Meta's
-Instagram Messaging guide sends them; webhooks name the account, never that Page.
+(replies: the access token of the Facebook Page linked to the account, in the channel's own secret in AWS, read by
+the sender alone; one token, so one account answers through Intake). Replies go to `POST {graph}/me/messages` on
+the Graph API root every sender shares (graph.facebook.com): with a Page token, `me` is the Page linked to the
+account, as Meta's Instagram Messaging guide sends them; webhooks name the account, never that Page.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ PROVIDER = "instagram"
 PATH = "/webhooks/instagram"
 APP_SECRET = "INSTAGRAM_APP_SECRET"  # noqa: S105 - a secret's name: signs every POST
 VERIFY_TOKEN = "INSTAGRAM_VERIFY_TOKEN"  # noqa: S105 - a secret's name: the subscription handshake
-ACCESS_TOKEN = "INSTAGRAM_ACCESS_TOKEN"  # noqa: S105 - a secret's name: replies and names (_<account id>: one's)
+ACCESS_TOKEN = "INSTAGRAM_ACCESS_TOKEN"  # noqa: S105 - a secret's name: replies (and names)
 
 
 class InstagramAccount(Strict):
@@ -145,4 +145,6 @@ CHANNEL = contract.Channel(
         )
     ],
     samples="instagram",
+    api_secrets=(ACCESS_TOKEN,),
+    api_secret_id="InstagramToken",  # noqa: S106 - the secret's construct id
 )

@@ -5,10 +5,10 @@ A plug-in over Meta's Messenger Platform (`intake.channels.meta_messaging`): `ha
 maps the `object: "page"` webhook, `reply_route` and `send` answer on the conversation, `named` fills in a
 customer's name from the Graph API (in the worker, when the policy allows it).
 
-Secrets (`INTAKE_<name>` locally, keys of the webhook secrets in AWS): `MESSENGER_APP_SECRET` (signatures),
-`MESSENGER_VERIFY_TOKEN` (the handshake), `MESSENGER_PAGE_TOKEN` (replies and names). A Page access token speaks
-for one Page: with several Pages, `MESSENGER_PAGE_TOKEN_<page id>` is that Page's, and `MESSENGER_PAGE_TOKEN` is
-used for the Pages that have none.
+Secrets (`INTAKE_<name>` locally): `MESSENGER_APP_SECRET` (signatures) and `MESSENGER_VERIFY_TOKEN` (the
+handshake), in the receiver's webhook secret in AWS; `MESSENGER_PAGE_TOKEN` (replies), the Page access token, in the
+channel's own secret (`Channel.api_secrets`), read by the sender alone. One token: one Page answers through Intake
+(several Pages would need a token per Page, which the contract's static `api_secrets` cannot name yet).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ PROVIDER = "messenger"
 PATH = "/webhooks/messenger"
 APP_SECRET = "MESSENGER_APP_SECRET"  # noqa: S105 - a secret's name: signs every POST
 VERIFY_TOKEN = "MESSENGER_VERIFY_TOKEN"  # noqa: S105 - a secret's name: the subscription handshake
-PAGE_TOKEN = "MESSENGER_PAGE_TOKEN"  # noqa: S105 - a secret's name: replies and names (suffix _<page id>: one Page's)
+PAGE_TOKEN = "MESSENGER_PAGE_TOKEN"  # noqa: S105 - a secret's name: replies (and names)
 
 
 class MessengerPage(Strict):
@@ -141,4 +141,6 @@ CHANNEL = contract.Channel(
         )
     ],
     samples="messenger",
+    api_secrets=(PAGE_TOKEN,),
+    api_secret_id="MessengerToken",  # noqa: S106 - the secret's construct id
 )

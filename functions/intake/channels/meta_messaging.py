@@ -572,15 +572,14 @@ _SENT_KINDS = (("image/", "image"), ("video/", "video"), ("audio/", "audio"))
 
 
 def send(platform: Platform, reply: OutboundReply, ctx: SendContext, token_name: str) -> Sent:
-    """The Send API: `POST {graph}/{platform.sends_from}/messages`, bearer the token of the page or account
-    (`<token_name>_<id>`, else `token_name`), to `recipient.id` = `reply.to`. Inside the 24-hour window
+    """The Send API: `POST {graph}/{platform.sends_from}/messages`, bearer `token_name`'s value, to `recipient.id`
+    = `reply.to`. Inside the 24-hour window
     (`reply.tag` None) as a `RESPONSE`; after it, as a `MESSAGE_TAG` with the tag `intake.replies` chose
     (`HUMAN_AGENT`, up to 7 days). The text goes in as many messages as Meta's length
     limit needs, then each attachment by a link Meta fetches. The first message's id is the reply's; the others'
     are kept so that their receipts find it. A part that fails after the first went out is reported in the detail,
     not retried (the first would be sent twice)."""
-    own = f"{token_name}_{reply.sender}"
-    token = required_secret(ctx, own if ctx.secret(own) else token_name)
+    token = required_secret(ctx, token_name)
     sender = platform.sends_from.format(account=quote(reply.sender, safe=""))
     url = f"{ctx.graph_api_url.rstrip('/')}/{sender}/messages"
     kind: dict[str, Any] = {"messaging_type": "RESPONSE"}

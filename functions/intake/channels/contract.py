@@ -120,7 +120,7 @@ class Channel:
     title: str  # how people name it: "Facebook Messenger"
     section: str  # the `intake.yaml` key that configures it (several channels may share one: email)
     section_type: Any  # that section's type, or None when another channel of the same section declares it
-    kinds: tuple[str, ...]  # the kinds of conversation it makes (`InboundMessage.channel`): `sms`, `messenger`, ...
+    kinds: Mapping[str, str]  # the kinds of conversation it makes (`InboundMessage.channel`), and how people name them
     routes: tuple[Route, ...]
     receive: Callable[[Route, WebhookRequest, ReceiveContext], Answer]
     operation: Callable[[Route], dict[str, Any]]  # the route's OpenAPI operation object

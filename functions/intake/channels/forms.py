@@ -478,7 +478,7 @@ CHANNEL = contract.Channel(
     title="Web forms and Typeform",
     section="forms",
     section_type=dict[Name, Form],
-    kinds=("form",),
+    kinds={"form": "web form"},
     routes=(
         Route(
             "POST",

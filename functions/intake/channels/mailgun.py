@@ -281,7 +281,7 @@ CHANNEL = contract.Channel(
     title="Mailgun routes",
     section="email",
     section_type=None,  # the email channel's (intake.channels.email)
-    kinds=("email",),
+    kinds={"email": "email"},
     routes=(
         Route(
             "POST",

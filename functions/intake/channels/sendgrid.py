@@ -217,7 +217,7 @@ CHANNEL = contract.Channel(
     title="SendGrid Inbound Parse",
     section="email",
     section_type=None,  # the email channel's (intake.channels.email)
-    kinds=("email",),
+    kinds={"email": "email"},
     routes=(
         Route(
             "POST",

@@ -831,7 +831,7 @@ CHANNEL = contract.Channel(
     title="WhatsApp Cloud API",
     section="whatsapp",
     section_type=WhatsApp,
-    kinds=(Channel.WHATSAPP,),
+    kinds={Channel.WHATSAPP: "WhatsApp"},
     routes=(
         Route(
             "GET",

@@ -70,7 +70,6 @@ _WAITING_FOR = {
     "next_response": "a reply to their latest message",
     "resolution": "a resolution",
 }
-_CHANNELS = {"form": "web form", "email": "email", "phone": "phone", "sms": "SMS", "whatsapp": "WhatsApp"}
 
 
 class UnknownTemplateError(ValueError):
@@ -146,7 +145,10 @@ def target_phrase(target: str) -> str:
 
 
 def channel_name(channel: str) -> str:
-    return _CHANNELS.get(channel, channel)
+    """How people name a kind of conversation (`SMS`, `web form`), as its channel says (`Channel.kinds`)."""
+    from intake.channels import registry
+
+    return next((c.kinds[channel] for c in registry.channels() if channel in c.kinds), channel)
 
 
 def render_page(name: str, context: Mapping[str, Any]) -> str:

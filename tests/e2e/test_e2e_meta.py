@@ -134,6 +134,27 @@ def test_an_instagram_message_is_answered_from_the_account_and_its_read_receipt_
     _state(intake, ticket["id"], answer.json()["reply_id"], "read")
 
 
+def test_after_24_hours_a_messenger_reply_goes_tagged_human_agent_and_after_7_days_it_is_refused_409(
+    intake: Server, providers: FakeProviders
+) -> None:
+    psid, late = _user_id(), _user_id()
+    two_days = {"timestamp": _now_ms() - 2 * 86_400_000, "message": {"mid": "m_" + uuid.uuid4().hex, "text": "?"}}
+    eight_days = {"timestamp": _now_ms() - 8 * 86_400_000, "message": {"mid": "m_" + uuid.uuid4().hex, "text": "?"}}
+    _post(intake, "messenger", two_days, psid)
+    _post(intake, "messenger", eight_days, late)
+    tagged = _ticket_of(intake, two_days["message"]["mid"])
+    closed = _ticket_of(intake, eight_days["message"]["mid"])
+
+    accepted = _reply(intake, tagged["id"], "Désolés pour l'attente.")
+    refused = _reply(intake, closed["id"], "Trop tard ?")
+
+    assert accepted.status == 202, accepted.body
+    sent = _one_sent(providers, "messenger", lambda r: r.document["recipient"]["id"] == psid)
+    assert (sent.document["messaging_type"], sent.document["tag"]) == ("MESSAGE_TAG", "HUMAN_AGENT")
+    assert refused.status == 409 and refused.json()["type"] == "urn:intake:problem:window-closed", refused.body
+    assert not [r for r in providers.received("messenger") if r.document["recipient"]["id"] == late]
+
+
 # ---------------------------------------------------------------------------------------------- helpers
 
 

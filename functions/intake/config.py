@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from intake import identity
 from intake.model import EMAIL_PATTERN, ChannelName, Priority
 
 ENV_PREFIX = "INTAKE_"
@@ -612,9 +613,7 @@ def _vip_contact(value: object) -> object:
     """A VIP contact as it is compared: a phone in E.164, an email address in lower case."""
     if not isinstance(value, str):
         return value
-    from intake.sla.policy import normalize_contact
-
-    found = normalize_contact(value)
+    found = identity.contact(value)
     if found is None:
         raise ValueError(f"{value!r} is neither an email address nor a phone number in international form (+...)")
     return found[1]

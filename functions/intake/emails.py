@@ -8,7 +8,8 @@ quarantined: archived and listed, a ticket only once released. A new ticket gets
 
 Whatever the mail service accepted becomes a ticket, a message on one, a recorded auto-reply or a quarantined
 email; nothing in a message fails the worker. The sender is kept as written (`metadata["from"]`) and makes a
-contact identity only when it is usable (`usable_email`). Mail no team takes is quarantined as `unroutable`.
+contact identity only when it names one mailbox in the world (`identity.email`). Mail no team takes is
+quarantined as `unroutable`.
 Every field has a bound, so that no item outgrows DynamoDB's 400 KB: the message's text keeps its first
 `TEXT_BYTES` on the item, the whole readable text goes to the archive (`metadata["full_text_key"]`), and the
 lists (recipients, references, dropped parts) keep what fits their share.
@@ -20,7 +21,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email import policy as email_policy
 from email.parser import BytesHeaderParser
@@ -28,6 +29,7 @@ from email.utils import formataddr
 from typing import Any
 from urllib.parse import unquote_plus
 
+from intake import identity
 from intake.channels import email_mime
 from intake.config import Policy
 from intake.errors import EmailUnroutableError, FieldInvalidError, QuarantineNotFoundError, QuarantineReleasedError
@@ -35,7 +37,6 @@ from intake.inbox import attachment_of
 from intake.ingest import IdFactory, IngestResult, Outcome, ingest
 from intake.limits import TEXT_BYTES, clipped, stored_size
 from intake.model import (
-    EMAIL_PATTERN,
     Attachment,
     Channel,
     EmailArrived,
@@ -65,8 +66,6 @@ _MAX_NAME = 200
 _MAX_ID_BYTES = 500  # a Message-ID as a key (MSGID#, THREAD#email#); longer ones are keyed by their hash
 _MAX_LOOKUPS = 50  # Message-IDs and reference tokens looked up to find a thread
 _MAX_ADDRESS_BYTES = 254  # RFC 5321's limit for a path
-# Domains that name a machine or a site, never one mailbox in the world (RFC 6761, 6762, 8375; ICANN 2024)
-_LOCAL_DOMAINS = ("localhost", "local", "localdomain", "internal", "home.arpa")
 
 
 @dataclass(frozen=True)
@@ -96,20 +95,16 @@ def ingest_email(
     raw = stores.read(arrived.raw_archive_key)
     parsed = email_mime.parse(raw, max_attachment_bytes=limit)
     verdicts = {name: value[:64] for name, value in {**ses_verdicts(raw), **arrived.verdicts}.items()}
-    reasons = quarantine_reasons(verdicts)
-    if reasons and not release:
-        _quarantine(store, arrived, parsed, reasons)
+    verdict = sort_email(Sorting(parsed, arrived, verdicts, release=release, team=team), store, policy)
+    if isinstance(verdict, Quarantined):
+        _quarantine(store, arrived, parsed, verdict.reasons)
         return None
-    auto = parsed.auto or ("own" if (parsed.from_address or "").lower() in our_addresses(policy) else None)
-    existing = thread_of(store, parsed)
-    if auto is not None and (existing is None or not existing.ticket.status.is_open):
+    if isinstance(verdict, Dropped):
+        logger.info("email dropped", extra={"receipt_id": arrived.receipt_id, "reason": verdict.reason})
         return None
-    team = existing.ticket.team if existing else team_for(policy, parsed, arrived) or team
-    if team is None:
-        if release:
-            raise EmailUnroutableError(arrived.receipt_id)
-        _quarantine(store, arrived, parsed, ("unroutable",))
-        return None
+    auto, existing, team = verdict.auto, verdict.thread, verdict.team
+    if team is None:  # being released, and no team takes it: the agent names one
+        raise EmailUnroutableError(arrived.receipt_id)
     message_id = parsed.message_id or "sha256-" + hashlib.sha256(arrived.raw_archive_key.encode()).hexdigest()
     total = settings.max_message_bytes if settings else 25 * 1024 * 1024
     kept, over = _within(parsed.attachments, total)
@@ -125,7 +120,7 @@ def ingest_email(
         receipt_id=arrived.receipt_id,
         received_at=arrived.received_at,
         team=team,
-        sender=Sender(name=_name(parsed.from_name), email=usable_email(parsed.from_address)),
+        sender=Sender(name=_name(parsed.from_name), email=identity.email(parsed.from_address, worldwide=True)),
         subject=parsed.subject[:_MAX_SUBJECT] or None,
         text=text,
         attachments=attachments,
@@ -153,6 +148,96 @@ def ingest_email(
         if opened is not None:
             acknowledge(store, stores.mailer, policy, opened, parsed, stores.clock())
     return result
+
+
+# ------------------------------------------------------------------------------------------ filters
+# What an inbound email is, decided by a list of small filters run in order (as Zammad's postmaster filters):
+# each takes the email with what the filters before it found, and either passes it on (marked, perhaps) or
+# stops it with a verdict. Only `follow_up` reads the store: one read, whatever the list holds.
+
+
+@dataclass(frozen=True)
+class Sorting:
+    """An email on its way through the filters, with what they found so far."""
+
+    parsed: email_mime.ParsedEmail
+    arrived: EmailArrived
+    verdicts: dict[str, str]  # SES's and the transport's: spam, virus, spf, dkim, dmarc, dmarc_policy
+    release: bool = False  # an agent lets it out of quarantine
+    auto: str | None = None  # automatic mail, and which kind (an auto-reply, a bounce, list mail, our own)
+    thread: TicketState | None = None  # the ticket it follows up
+    team: str | None = None  # the team that takes it (given: the agent's choice when no team takes its recipients)
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """Held back, archived and listed, a ticket only once an agent releases it."""
+
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """Archived, nothing else."""
+
+    reason: str
+
+
+EmailFilter = Callable[[Sorting, Store, Policy], Sorting | Quarantined | Dropped]
+
+
+def held_by_verdicts(mail: Sorting, store: Store, policy: Policy) -> Sorting | Quarantined | Dropped:
+    """Spam, a virus or a DMARC `reject` failure (`quarantine_reasons`) is quarantined, unless being released."""
+    reasons = quarantine_reasons(mail.verdicts)
+    return Quarantined(reasons) if reasons and not mail.release else mail
+
+
+def automatic(mail: Sorting, store: Store, policy: Policy) -> Sorting | Quarantined | Dropped:
+    """An auto-reply, a bounce or list mail, as its headers say (`email_mime`), is marked as such."""
+    return replace(mail, auto=mail.parsed.auto) if mail.parsed.auto else mail
+
+
+def our_own(mail: Sorting, store: Store, policy: Policy) -> Sorting | Quarantined | Dropped:
+    """Mail from one of our own addresses is our own mail echoing back: marked automatic, so it starts no loop."""
+    if mail.auto is None and identity.email(mail.parsed.from_address) in our_addresses(policy):
+        return replace(mail, auto="own")
+    return mail
+
+
+def follow_up(mail: Sorting, store: Store, policy: Policy) -> Sorting | Quarantined | Dropped:
+    """The ticket it continues (`thread_of`), if any."""
+    return replace(mail, thread=thread_of(store, mail.parsed))
+
+
+def automatic_outside_thread(mail: Sorting, store: Store, policy: Policy) -> Sorting | Quarantined | Dropped:
+    """Automatic mail joins an open thread it belongs to, and never opens a ticket (nor reopens one)."""
+    if mail.auto is not None and (mail.thread is None or not mail.thread.ticket.status.is_open):
+        return Dropped(f"{mail.auto} mail outside an open thread")
+    return mail
+
+
+def routed(mail: Sorting, store: Store, policy: Policy) -> Sorting | Quarantined | Dropped:
+    """The team that takes it: its thread's, else its recipients' (`team_for`), else the one given. Mail no team
+    takes is quarantined as `unroutable`; being released, it is left without a team, for the agent to name one."""
+    team = mail.thread.ticket.team if mail.thread else team_for(policy, mail.parsed, mail.arrived) or mail.team
+    if team is None and not mail.release:
+        return Quarantined(("unroutable",))
+    return replace(mail, team=team)
+
+
+FILTERS: tuple[EmailFilter, ...] = (held_by_verdicts, automatic, our_own, follow_up, automatic_outside_thread, routed)
+
+
+def sort_email(
+    mail: Sorting, store: Store, policy: Policy, filters: tuple[EmailFilter, ...] = FILTERS
+) -> Sorting | Quarantined | Dropped:
+    """The filters' verdict on an email: the first that stops it decides, else it passes with their marks."""
+    for email_filter in filters:
+        found = email_filter(mail, store, policy)
+        if not isinstance(found, Sorting):
+            return found
+        mail = found
+    return mail
 
 
 def _opened_by(store: Store, result: IngestResult, message: InboundMessage) -> Ticket | None:
@@ -229,17 +314,12 @@ def acknowledge(
     from intake.sla.calendar import calendar_for
 
     team = policy.teams[ticket.team]
-    sender = usable_email(parsed.from_address)
+    sender = identity.email(parsed.from_address, worldwide=True)
     if sender is not None and not sender.isascii():
         sender = None  # SES sends to no internationalized address (SMTPUTF8)
-    if (
-        not team.acknowledgment.enabled
-        or team.email is None
-        or sender is None
-        or sender.lower() in our_addresses(policy)
-    ):
+    if not team.acknowledgment.enabled or team.email is None or sender is None or sender in our_addresses(policy):
         return False
-    if not store.claim_acknowledgment(ticket.id, sender.lower(), at, team.acknowledgment.max_per_sender_per_hour):
+    if not store.claim_acknowledgment(ticket.id, sender, at, team.acknowledgment.max_per_sender_per_hour):
         return False  # a redelivered email (acknowledged already), or a sender over the hour's acknowledgments
     calendar = calendar_for(team)
     _, text, html = render(
@@ -321,30 +401,6 @@ def team_for(policy: Policy, parsed: email_mime.ParsedEmail, arrived: EmailArriv
         if team is not None:
             return team
     return settings.default_team if settings is not None else None
-
-
-def usable_email(address: str | None) -> str | None:
-    """The sender's address as a contact identity (lower-cased, as written), when it names one mailbox in the
-    world: `local@domain.tld`, international names and quoted local parts included, within RFC 5321's 254
-    bytes. Not an identity, although the message is a ticket all the same and keeps the address as written:
-    what the model's Email refuses (`jane@exa`, a quoted local part with a space), and an address on a name
-    without a dot, an IP literal or a local name (`guest@localhost`, `jane@corp`, `user@[192.0.2.1]`,
-    `root@localhost.localdomain`). Those name a mailbox on one machine or one network: every machine has its
-    `guest@localhost`, and taking it for an identity would make two customers one contact, each seeing the
-    other's tickets. A missed link costs an agent a merge; a wrong one discloses a customer's mail."""
-    if address is None:
-        return None
-    candidate = address.strip().lower().rstrip(".")  # a fully qualified `example.com.` is `example.com`
-    domain = candidate.rpartition("@")[2]
-    if (
-        not re.fullmatch(EMAIL_PATTERN, candidate)
-        or not candidate.isprintable()
-        or len(candidate.encode("utf-8", "surrogatepass")) > _MAX_ADDRESS_BYTES
-        or domain.startswith("[")
-        or any(domain == local or domain.endswith("." + local) for local in _LOCAL_DOMAINS)
-    ):
-        return None
-    return candidate
 
 
 def message_key(message_id: str) -> str:

@@ -6,6 +6,7 @@ again from the archive. Each webhook channel's own reception is its module's `re
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -13,7 +14,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 from intake.archive import ArchiveKeyError
-from intake.channels.contract import Made, ReplayContext
+from intake.channels.contract import Answer, Made, ReceiveContext, ReplayContext
 from intake.inbox import Inbox, raw_key
 from intake.model import EmailArrived, WebhookRequest
 
@@ -71,6 +72,16 @@ def arrived_email(
         verdicts=verdicts or {},
         conversation=conversation(raw),
     )
+
+
+def posted_email(provider: str, request: WebhookRequest, raw: bytes, ctx: ReceiveContext) -> Answer:
+    """An email a provider posted (SendGrid, Mailgun), once verified: the request archived as posted (parsed mode's
+    spam score, SPF and DKIM fields are not all in the rebuilt MIME), then the MIME beside it, then queued."""
+    ctx.inbox.archive_request(
+        raw_key(provider, ctx.receipt_id, ctx.received_at), ctx.receipt_id, ctx.received_at, request
+    )
+    receive_email(provider, raw, inbox=ctx.inbox, received_at=ctx.received_at, receipt_id=ctx.receipt_id)
+    return Answer(200, "application/json", json.dumps({"receipt": ctx.receipt_id}), {"EmailReceived": 1})
 
 
 def replayed_email(

@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from intake import identity
 from intake.channels import meta_messaging
 from intake.channels.sending import OutboundReply, QuotedMessage, SendContext, SendFailedError, Sent, Template
 from intake.config import Policy
@@ -72,7 +73,6 @@ SENDERS = {
     "instagram": "intake.channels.instagram",
 }
 _META_MESSAGING = ("messenger", "instagram")  # their provider is their kind of conversation
-_MOBILE_TYPES = ("MOBILE", "FIXED_LINE_OR_MOBILE")
 
 
 # ------------------------------------------------------------------------------------------ the request
@@ -219,7 +219,7 @@ def _twilio_route(detail: TicketDetail, latest: Message) -> Route:
         called = (latest.metadata.get("voice") or {}).get("called")
         if not address.startswith("+") or not called:
             raise ReplyUndeliverableError("the caller withheld their number: a voicemail can only be called back")
-        if not _can_text(address):
+        if not identity.is_mobile(address):
             raise ReplyUndeliverableError(
                 "the caller's number cannot receive text messages (not a mobile number): call them back"
             )
@@ -231,19 +231,6 @@ def _twilio_route(detail: TicketDetail, latest: Message) -> Route:
         raise ReplyUndeliverableError("the message does not say which of our numbers it was sent to")
     channel = Channel.WHATSAPP if kind == "whatsapp" else Channel.SMS
     return Route("twilio", channel, address, _bare(str(ours)))
-
-
-def _can_text(phone: str) -> bool:
-    """A number that can receive an SMS: a valid mobile number (or one its plan cannot tell from a landline)."""
-    import phonenumbers  # only here: the API's import path stays light
-
-    try:
-        number = phonenumbers.parse(phone, None)
-    except phonenumbers.NumberParseException:
-        return False
-    kind = phonenumbers.number_type(number)
-    mobile = {getattr(phonenumbers.PhoneNumberType, name) for name in _MOBILE_TYPES}
-    return phonenumbers.is_valid_number(number) and kind in mobile
 
 
 def _bare(address: str) -> str:

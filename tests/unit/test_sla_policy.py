@@ -248,6 +248,8 @@ def test_form_field_keeps_a_form_submitters_choice_only_when_not_normal() -> Non
     form_first = rules({"form_field": True}, {"channels": ["form"], "priority": "low"})
     assert priority_for(form_first, Channel.FORM, None, "x", [], Priority.URGENT) is Priority.URGENT
     assert priority_for(form_first, Channel.FORM, None, "x", [], Priority.NORMAL) is Priority.LOW
+    # a message names its channel as a string (any channel in the registry): "form" is the form channel
+    assert priority_for(form_first, "form", None, "x", [], Priority.URGENT) is Priority.URGENT
     # another channel's own priority is not "a form field"
     assert priority_for(rules({"form_field": True}), Channel.EMAIL, None, "x", [], Priority.HIGH) is Priority.HIGH
 

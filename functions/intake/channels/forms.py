@@ -15,6 +15,7 @@ from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qsl
 
+from intake import identity
 from intake.channels import contract, jsonbody, signatures
 from intake.channels.contract import (
     Answer,
@@ -38,7 +39,7 @@ from intake.errors import (
     built_or_field_error,
 )
 from intake.mail_policy import DEFAULT
-from intake.model import EMAIL_PATTERN, Attachment, Channel, InboundMessage, Priority, Sender, WebhookRequest
+from intake.model import Attachment, Channel, InboundMessage, Priority, Sender, WebhookRequest
 
 PROVIDER = "forms"
 PATH = "/webhooks/forms/{form_id}"
@@ -202,24 +203,20 @@ def _is_honeypot(form: Form, name: str) -> bool:
 def _email(name: str | None, raw: str | None) -> str | None:
     if raw is None:
         return None
-    candidate = raw.strip().lower()
-    if not re.fullmatch(EMAIL_PATTERN, candidate):
+    address = identity.email(raw)
+    if address is None:
         raise FieldInvalidError(name or "email", "is not an email address")
-    return candidate
+    return address
 
 
 def _phone(name: str | None, raw: str | None, region: str) -> str | None:
+    """A number the customer typed, read in the form's region: it must be valid, while they can still correct it."""
     if raw is None:
         return None
-    import phonenumbers  # its metadata loads in tens of ms: only for a form that has a phone number
-
-    try:
-        number = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
+    number = identity.phone(raw, region=region, valid=True)
+    if number is None:
         raise FieldInvalidError(name or "phone", "is not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return number
 
 
 def _priority(name: str | None, raw: str | None, default: Priority) -> Priority:
@@ -240,14 +237,7 @@ def _joined(pairs: list[tuple[str, str]]) -> dict[str, str]:
 
 
 def _json_fields(body: bytes) -> dict[str, str]:
-    try:
-        data = jsonbody.loads(body)
-    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, too long an int
-        raise FieldInvalidError("(body)", f"is not valid JSON: {error}") from None
-    except RecursionError:
-        raise FieldInvalidError("(body)", "is nested too deeply") from None
-    if not isinstance(data, dict):
-        raise FieldInvalidError("(body)", "must be a JSON object of fields")
+    data = jsonbody.document(body, "a JSON object of fields")
     return {str(k): _text(v) for k, v in data.items() if v is not None}
 
 

@@ -6,6 +6,8 @@ import json
 import re
 from typing import Any
 
+from intake.errors import FieldInvalidError
+
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -19,6 +21,20 @@ def loads(data: bytes | str) -> Any:
     else:
         unpaired = _ESCAPED_SURROGATE.search(data)
     return _repaired(document) if unpaired else document
+
+
+def document(body: bytes, shape: str = "a JSON object") -> dict[str, Any]:
+    """A request body that must be a JSON object, read as `loads` reads it; `FieldInvalidError` on `(body)` saying
+    what is wrong with it, for the receiver to answer 400."""
+    try:
+        data = loads(body)
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, too long an int
+        raise FieldInvalidError("(body)", f"is not valid JSON: {error}") from None
+    except RecursionError:
+        raise FieldInvalidError("(body)", "is nested too deeply") from None
+    if not isinstance(data, dict):
+        raise FieldInvalidError("(body)", f"must be {shape}")
+    return data
 
 
 def _repaired(document: Any) -> Any:

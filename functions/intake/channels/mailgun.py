@@ -17,16 +17,15 @@ raises `PermanentlyUnacceptableError`, which the receiver answers with 406 so th
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Mapping
-from email.message import EmailMessage, Message
+from email.message import Message
 from email.parser import BytesParser
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlencode
 
-from intake.channels import contract, formdata, jsonbody, signatures
+from intake.channels import contract, formdata, jsonbody, posted_mime, signatures
 from intake.channels.contract import Answer, Made, ReceiveContext, ReplayContext, Route, Sample, SignContext
 from intake.errors import (
     FieldInvalidError,
@@ -47,12 +46,15 @@ FORM = "application/x-www-form-urlencoded"
 FORM_DATA = "multipart/form-data"
 MEDIA_TYPES = [FORM, FORM_DATA]
 
-_STRUCTURAL = frozenset(
-    {"content-type", "content-transfer-encoding", "content-disposition", "content-id", "content-length", "mime-version"}
+_LAYOUT = posted_mime.Layout(
+    # `recipient` (the envelope's) is the To of last resort: a message sent to us Bcc names none
+    fallback_headers=(("From", "from"), ("To", "To"), ("Subject", "subject"), ("To", "recipient")),
+    text="body-plain",
+    html="body-html",
+    attachment_prefix="attachment-",
+    attachment_count="attachment-count",
+    content_ids="content-id-map",
 )
-_ATTACHMENT_FIELD = re.compile(r"attachment-(\d+)")
-# Attachments noted missing at most: more than a message Mailgun takes (25 MB) holds; a larger count is no count
-_MAX_ATTACHMENTS = 1000
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 
 
@@ -91,45 +93,11 @@ def raw_mime(request: WebhookRequest) -> bytes:
 
 
 def _rebuilt(parts: list[formdata.Part]) -> bytes:
-    def text(name: str) -> str | None:
-        part = formdata.first(parts, name)
-        return None if part is None else formdata.text(part.content, part.charset)
-
-    message = EmailMessage(policy=DEFAULT)
-    for name, value in _message_headers(text("message-headers")):
-        if name.lower() not in _STRUCTURAL:
-            formdata.set_header(message, name, _FOLD.sub("", value))
-    for header, field in (("From", "from"), ("To", "To"), ("Subject", "subject")):
-        posted = text(field)
-        if header not in message and posted and posted.strip():
-            formdata.set_header(message, header, posted.strip())
+    posted = formdata.first(parts, "message-headers")
+    headers = _message_headers(formdata.text(posted.content, posted.charset) if posted is not None else None)
+    message = posted_mime.rebuilt(parts, _LAYOUT, ((name, _FOLD.sub("", value)) for name, value in headers))
     if not _has_sender(message, parts):
         raise PermanentlyUnacceptableError("the message has no sender: no From header, no from or sender field")
-    if "To" not in message and (recipient := text("recipient")):
-        formdata.set_header(message, "To", recipient.strip())
-
-    body, html = text("body-plain"), text("body-html")
-    if body is not None or html is None:
-        message.set_content(body or "", charset="utf-8")
-        if html is not None:
-            message.add_alternative(html, subtype="html", charset="utf-8")
-    else:
-        message.set_content(html, subtype="html", charset="utf-8")
-
-    content_ids = {str(field): str(cid) for cid, field in _json_object(text("content-id-map")).items()}
-    files = sorted((p for p in parts if p.filename is not None), key=_attachment_order)
-    for part in files:
-        maintype, subtype = formdata.media_type(part.content_type)
-        cid = content_ids.get(part.name)
-        message.add_attachment(
-            part.content,
-            maintype=maintype,
-            subtype=subtype,
-            filename=part.filename or part.name,
-            disposition="inline" if cid else "attachment",
-            cid=f"<{cid.strip('<>')}>" if cid else None,
-        )
-    _note_missing(message, text("attachment-count"), {p.name for p in files})
     return message.as_bytes()
 
 
@@ -152,30 +120,6 @@ def _has_sender(headers: Message, parts: list[formdata.Part]) -> bool:
     if str(headers.get("From") or "").strip():
         return True
     return any(part.content.strip() for part in parts if part.name in ("from", "sender") and part.filename is None)
-
-
-def _note_missing(message: EmailMessage, count: str | None, posted: set[str]) -> None:
-    """A declared attachment that did not arrive is named in `X-Intake-Missing-Attachment`, never silently lost."""
-    try:
-        declared = int(count.strip()) if count else 0
-    except ValueError:
-        declared = 0
-    for n in range(1, min(declared, _MAX_ATTACHMENTS) + 1):
-        if f"attachment-{n}" not in posted:
-            formdata.set_header(message, "X-Intake-Missing-Attachment", f"attachment-{n}")
-
-
-def _attachment_order(part: formdata.Part) -> tuple[int, str]:
-    numbered = _ATTACHMENT_FIELD.fullmatch(part.name)
-    return (int(numbered.group(1)) if numbered else 1 << 30, part.name)
-
-
-def _json_object(raw: str | None) -> dict[str, Any]:
-    try:
-        value = jsonbody.loads(raw) if raw else {}
-    except (ValueError, RecursionError):  # JSONDecodeError, too long an int
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 # ----------------------------------------------------------------- urlencoded and multipart bodies
@@ -206,8 +150,7 @@ def _urlencoded(body: bytes) -> list[formdata.Part]:
 
 def receive(route: Route, request: WebhookRequest, ctx: ReceiveContext) -> Answer:
     """HMAC over timestamp + token, within 15 minutes, each token accepted once; then archived and queued."""
-    from intake.inbox import raw_key
-    from intake.reception import receive_email
+    from intake.reception import posted_email
 
     contract.within(request, ctx.max_body_bytes)
     posted = fields(request)
@@ -220,12 +163,7 @@ def receive(route: Route, request: WebhookRequest, ctx: ReceiveContext) -> Answe
     contract.provider_signed(verified)
     if not ctx.claim_token(PROVIDER, token):
         raise WebhookSignatureInvalidError("this Mailgun token was already used: a replayed request")
-    raw = raw_mime(request)
-    ctx.inbox.archive_request(
-        raw_key(PROVIDER, ctx.receipt_id, ctx.received_at), ctx.receipt_id, ctx.received_at, request
-    )
-    receive_email(PROVIDER, raw, inbox=ctx.inbox, received_at=ctx.received_at, receipt_id=ctx.receipt_id)
-    return Answer(200, "application/json", json.dumps({"receipt": ctx.receipt_id}), {"EmailReceived": 1})
+    return posted_email(PROVIDER, request, raw_mime(request), ctx)
 
 
 def replay(request: WebhookRequest, ctx: ReplayContext) -> Made:

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 from xml.etree import ElementTree as ET
 
+from intake import identity
 from intake.channels import contract, jsonbody, signatures
 from intake.channels.contract import Answer, Made, ReceiveContext, ReplayContext, Route, Sample, SignContext
 from intake.channels.sending import OutboundReply, SendContext, SendFailedError, Sent, post, required_secret
@@ -141,14 +142,7 @@ def params(request: WebhookRequest) -> list[tuple[str, str]]:
         except UnicodeDecodeError:
             raise FieldInvalidError("(body)", "is not UTF-8") from None
     if media_type == JSON:
-        try:
-            data = jsonbody.loads(request.body)
-        except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, too long an int
-            raise FieldInvalidError("(body)", f"is not valid JSON: {error}") from None
-        except RecursionError:
-            raise FieldInvalidError("(body)", "is nested too deeply") from None
-        if not isinstance(data, dict):
-            raise FieldInvalidError("(body)", "must be a JSON object")
+        data = jsonbody.document(request.body)
         return [(str(k), _json_text(v)) for k, v in data.items() if v is not None]
     raise UnsupportedMediaTypeError("content type", media_type, MEDIA_TYPES)
 
@@ -358,7 +352,7 @@ def _caller(raw: str) -> str | None:
     """A caller's number in E.164, or None when withheld or not a phone number (SIP, client)."""
     if raw.lower() in WITHHELD_CALLER_IDS:
         return None
-    return _e164(_bare(raw))
+    return identity.phone(_bare(raw))  # E.164 as Twilio gives it: possible, not checked against ranges
 
 
 # --------------------------------------------------------------------------------------- messages
@@ -421,7 +415,7 @@ def message(
     prefixed = _CHANNEL_PREFIX.match(raw_from)
     prefix = prefixed.group(1) if prefixed else None
     channel = Channel.WHATSAPP if prefix == "whatsapp" else Channel.SMS
-    phone = _e164(_bare(raw_from))
+    phone = identity.phone(_bare(raw_from))
     if phone is None:
         raise FieldInvalidError("From", "is not a phone number")
     metadata = _picked(form, _MESSAGE_METADATA)
@@ -542,22 +536,6 @@ def _bare(address: str) -> str:
     """`whatsapp:+33…` → `+33…`: the address without its channel prefix."""
     found = _CHANNEL_PREFIX.match(address.strip())
     return found.group(2).strip() if found else address.strip()
-
-
-def _e164(raw: str) -> str | None:
-    """A number Twilio gives in E.164, normalized; lenient on ranges newer than our metadata."""
-    if not raw.startswith("+"):
-        return None
-    import phonenumbers  # its metadata loads in tens of ms: not on the receiver's other channels' requests
-
-    try:
-        number = phonenumbers.parse(raw, None)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    formatted = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return formatted if re.fullmatch(r"\+[1-9][0-9]{6,14}", formatted) else None
 
 
 def _clipped(value: str | None, limit: int) -> str | None:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from intake import identity
 from intake.channels import contract, jsonbody, meta
 from intake.channels.contract import Answer, Made, ReceiveContext, ReplayContext, Route, Sample, SignContext
 from intake.channels.sending import OutboundReply, SendContext, SendFailedError, Sent, post, required_secret
@@ -83,7 +84,6 @@ _PLACEHOLDERS = {
     "sticker": "[sticker]",
 }
 
-_WA_ID = re.compile(r"\+?([0-9]{6,15})")
 _UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 _HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _MAX_NAME = 200
@@ -152,13 +152,7 @@ def parse(
 
 
 def _document(body: bytes) -> dict[str, Any]:
-    try:
-        data = jsonbody.loads(body)
-    except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError, too long an int…
-        reason = "is nested too deeply" if isinstance(error, RecursionError) else f"is not valid JSON: {error}"
-        raise FieldInvalidError("(body)", reason) from None
-    if not isinstance(data, dict):
-        raise FieldInvalidError("(body)", "must be a JSON object")
+    data = jsonbody.document(body)
     if data.get("object") != OBJECT:
         raise FieldInvalidError("(body)", f"is not a WhatsApp webhook (object must be {OBJECT!r})")
     return data
@@ -241,7 +235,7 @@ class _Change:
         Meta adds `from_user_id` to every message and may leave out `from` for a user who chose a username.
         """
         raw = message.get("from")
-        phone = _e164(raw)
+        phone = identity.phone(_text(raw), bare_digits=True)  # a wa_id: digits, country code first
         user_id = _text(message.get("from_user_id"))
         if phone is None and user_id is None:
             reason = "is required" if raw is None else "is not a phone number, and from_user_id is not given"
@@ -597,24 +591,6 @@ def _timestamp(raw: Any, fallback: datetime) -> datetime:
         return datetime.fromtimestamp(int(text), tz=UTC)
     except (OverflowError, OSError, ValueError):
         return fallback
-
-
-def _e164(raw: Any) -> str | None:
-    """A wa_id (the number's digits, country code first) in E.164; lenient on ranges newer than our metadata."""
-    text = _text(raw)
-    found = _WA_ID.fullmatch(text) if text is not None else None
-    if found is None:
-        return None
-    import phonenumbers  # its metadata loads in tens of ms: not on the receiver's other channels' requests
-
-    try:
-        number = phonenumbers.parse("+" + found.group(1), None)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    formatted = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return formatted if re.fullmatch(r"\+[1-9][0-9]{6,14}", formatted) else None
 
 
 # ------------------------------------------------------------------------------------ replies and their statuses

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from intake import identity
 from intake.config import (
     Calendar,
     Policy,
@@ -33,13 +34,12 @@ from intake.config import (
     Weekday,
     format_duration,
 )
-from intake.model import EMAIL_PATTERN, Channel, Priority, SlaTarget, SlaTimer, Status, Ticket, TimerState
+from intake.model import Channel, Priority, SlaTarget, SlaTimer, Status, Ticket, TimerState
 from intake.sla.calendar import BusinessCalendar, calendar_for
 
 _ZERO = timedelta(0)
 _SECOND = timedelta(seconds=1)
 _STAMP = "%Y-%m-%dT%H:%M:%SZ"
-_EMAIL = re.compile(EMAIL_PATTERN)
 _WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SHOWN_INTERVALS = 6
 
@@ -66,29 +66,6 @@ def matches(match: SlaMatch | None, team: str, channel: str, priority: Priority)
     )
 
 
-def normalize_contact(value: str, kind: str | None = None) -> tuple[str, str] | None:
-    """`("email", lower-cased address)` or `("phone", E.164)`, None when `value` is neither.
-
-    Phones must be in international form; a WhatsApp id (`kind` "wa_id" or "whatsapp", digits without
-    the plus) is read as one. Email plus-tags are kept: `a+b@x.org` is not `a@x.org`."""
-    import phonenumbers  # only where phones are compared
-
-    text = value.strip()
-    if kind == "email" or "@" in text:
-        return ("email", text.lower()) if _EMAIL.match(text) else None
-    if kind in {"wa_id", "whatsapp"} and not text.startswith("+"):
-        text = "+" + text
-    if not text.startswith("+"):
-        return None
-    try:
-        number = phonenumbers.parse(text, None)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return "phone", phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
 def priority_for(
     rules: PriorityRules,
     channel: str,
@@ -102,11 +79,11 @@ def priority_for(
     `form_field` fits a form message whose own priority is not `normal`, and keeps it; `vip` fits when one
     of the sender's (kind, value) identities is a VIP contact; `channels` when the message came on one of
     them; `keywords` when one of them appears as whole words, in any case, in the subject or the text."""
-    vips = {found[1] for found in map(normalize_contact, rules.vip_contacts) if found is not None}
-    sender = {found[1] for found in (normalize_contact(value, kind) for kind, value in identities) if found}
+    vips = {found[1] for found in map(identity.contact, rules.vip_contacts) if found is not None}
+    sender = {found[1] for found in (identity.contact(value, kind) for kind, value in identities) if found}
     for rule in rules.rules:
         if rule.form_field:
-            if channel is Channel.FORM and given is not Priority.NORMAL:
+            if channel == Channel.FORM and given is not Priority.NORMAL:
                 return given
         elif rule.priority is None:  # pragma: no cover - validated: only form_field rules have none
             continue

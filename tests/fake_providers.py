@@ -11,6 +11,13 @@ What it checks is what the providers document:
   (`text.body`; `template.name` and `template.language.code`; a media `link`, fetched). Answers 200 with
   `{"messaging_product", "contacts": [{"input", "wa_id"}], "messages": [{"id": "wamid..."}]}`, or 400 with a Graph
   `error` object.
+- Messenger Platform Send API (Messenger and Instagram), `POST /{version}/{page id, or me}/messages`:
+  `Authorization: Bearer <the Page's or the Instagram account's token>` (else 401, Graph error 190; the token says
+  which channel it is), a JSON body with `recipient.id`, a `messaging_type` (required on Messenger: `RESPONSE`,
+  `UPDATE` or `MESSAGE_TAG` with a known `tag`; Instagram takes only the `HUMAN_AGENT` tag), and a `message` with a
+  `text` (at most 2,000 characters on Messenger, 1,000 bytes on Instagram) or an `attachment` (`image`, `video`,
+  `audio`, `file`) whose `payload.url` is fetched. Answers 200 with `{"recipient_id", "message_id"}`, or a Graph
+  `error` object (code 100 for a bad parameter).
 
 Every request is recorded (`requests`), as received and with what it fetched; `fail(n, status)` makes the next `n`
 sends answer `status` (a provider outage), `refuse(code)` the next one a permanent error.
@@ -32,15 +39,26 @@ from urllib.parse import parse_qsl
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
 AUTH_TOKEN = "fake-twilio-auth-token"
 ACCESS_TOKEN = "fake-graph-access-token"
+PAGE_TOKEN = "fake-messenger-page-token"
+INSTAGRAM_TOKEN = "fake-instagram-access-token"
+_MESSAGING_TYPES = ("RESPONSE", "UPDATE", "MESSAGE_TAG")
+_MESSENGER_TAGS = (
+    "HUMAN_AGENT",
+    "ACCOUNT_UPDATE",
+    "CONFIRMED_EVENT_UPDATE",
+    "POST_PURCHASE_UPDATE",
+    "CUSTOMER_FEEDBACK",
+)
+_ATTACHMENT_TYPES = ("image", "video", "audio", "file")
 GRAPH_VERSION = "v21.0"
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _TWILIO_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC[0-9a-f]{32})/Messages\.json$")
-_GRAPH_PATH = re.compile(rf"^/{GRAPH_VERSION}/(?P<number>[0-9]+)/messages$")
+_GRAPH_PATH = re.compile(rf"^/{GRAPH_VERSION}/(?P<number>[0-9]+|me)/messages$")  # me: the Page a token speaks for
 
 
 @dataclass
 class Received:
-    provider: str  # twilio | whatsapp
+    provider: str  # twilio | whatsapp | messenger | instagram
     path: str
     headers: dict[str, str]
     form: list[tuple[str, str]] = field(default_factory=list)
@@ -61,6 +79,8 @@ class FakeProviders:
     account_sid: str = ACCOUNT_SID
     auth_token: str = AUTH_TOKEN
     access_token: str = ACCESS_TOKEN
+    page_token: str = PAGE_TOKEN
+    instagram_token: str = INSTAGRAM_TOKEN
     requests: list[Received] = field(default_factory=list)
     _failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
@@ -83,6 +103,8 @@ class FakeProviders:
             "INTAKE_TWILIO_ACCOUNT_SID": self.account_sid,
             "INTAKE_TWILIO_AUTH_TOKEN": self.auth_token,
             "INTAKE_WHATSAPP_ACCESS_TOKEN": self.access_token,
+            "INTAKE_MESSENGER_PAGE_TOKEN": self.page_token,
+            "INTAKE_INSTAGRAM_ACCESS_TOKEN": self.instagram_token,
         }
 
     def fail(self, times: int, status: int = 500) -> None:
@@ -110,7 +132,9 @@ class FakeProviders:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 if (match := _TWILIO_PATH.match(self.path)) is not None:
                     status, answer, seen = fake._twilio(match["account"], headers, body)
-                elif (match := _GRAPH_PATH.match(self.path)) is not None:
+                elif (match := _GRAPH_PATH.match(self.path)) is not None and _send_api(body):
+                    status, answer, seen = fake._send_api(match["number"], headers, body)
+                elif match is not None:
                     status, answer, seen = fake._graph(match["number"], headers, body)
                 else:
                     status, answer, seen = 404, {"message": "not found"}, Received("unknown", self.path, headers)
@@ -220,9 +244,64 @@ class FakeProviders:
         }
         return 200, answer, seen
 
+    # ------------------------------------------------------------------------- Messenger Platform Send API
+
+    def _send_api(self, account: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any], Received]:
+        channels = {f"Bearer {self.page_token}": "messenger", f"Bearer {self.instagram_token}": "instagram"}
+        provider = channels.get(headers.get("authorization", ""))
+        seen = Received(provider or "messenger", "", headers, document=json.loads(body))
+        if provider is None:
+            error = {"message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190}
+            return 401, {"error": error}, seen
+        doc = seen.document
+        recipient = doc.get("recipient")
+        if not isinstance(recipient, dict) or not isinstance(recipient.get("id"), str) or not recipient["id"]:
+            return 400, _graph_error(100, "(#100) The parameter recipient is required"), seen
+        kind, tag = doc.get("messaging_type"), doc.get("tag")
+        if provider == "messenger" and kind not in _MESSAGING_TYPES:
+            return 400, _graph_error(100, "(#100) The parameter messaging_type is required"), seen
+        tags = _MESSENGER_TAGS if provider == "messenger" else ("HUMAN_AGENT",)
+        if (kind == "MESSAGE_TAG") != (tag is not None) or (tag is not None and tag not in tags):
+            return 400, _graph_error(100, "(#100) Param tag must be one of " + ", ".join(tags)), seen
+        message = doc.get("message")
+        if not isinstance(message, dict) or ("text" in message) == ("attachment" in message):
+            return 400, _graph_error(100, "(#100) Must send either message[text] or message[attachment]"), seen
+        if "text" in message:
+            text = message["text"]
+            too_long = len(text) > 2000 if provider == "messenger" else len(str(text).encode()) > 1000
+            if not isinstance(text, str) or not text or too_long:
+                return 400, _graph_error(100, "(#100) Length of param message[text] is out of range"), seen
+        else:
+            attachment = message["attachment"]
+            payload = attachment.get("payload") if isinstance(attachment, dict) else None
+            if attachment.get("type") not in _ATTACHMENT_TYPES or not isinstance(payload, dict):
+                return 400, _graph_error(100, "(#100) Invalid attachment type or payload"), seen
+            if not payload.get("url"):
+                return (
+                    400,
+                    _graph_error(100, "(#100) The parameter payload[url] is required"),
+                    seen,
+                )
+            seen.fetched.append(_fetch(payload["url"]))
+        if (failure := self._next_failure()) is not None:
+            status, twilio_style = failure
+            code = 2 if status >= 500 else int(twilio_style.get("code") or 100)
+            return status, _graph_error(code, str(twilio_style.get("message"))), seen
+        mid = "m_" + secrets.token_urlsafe(48) if provider == "messenger" else "aWdf" + secrets.token_urlsafe(96)
+        return 200, {"recipient_id": recipient["id"], "message_id": mid}, seen
+
     def _next_failure(self) -> tuple[int, dict[str, Any]] | None:
         with self._lock:
             return self._failures.pop(0) if self._failures else None
+
+
+def _send_api(body: bytes) -> bool:
+    """A Graph `.../messages` call that is the Messenger Platform's Send API (a `recipient`), not WhatsApp's."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(document, dict) and "recipient" in document and "messaging_product" not in document
 
 
 def _twilio_error(code: int, message: str, status: int) -> dict[str, Any]:

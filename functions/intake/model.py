@@ -132,16 +132,29 @@ class TimerState(StrEnum):
     STOPPED = "stopped"  # no longer owed (the ticket was resolved before a response was due)
 
 
+class ScopedUser(Frozen):
+    """A person as one of our accounts on a platform knows them, when it gives no phone or email: Messenger's
+    page-scoped id (`psid`), Instagram's (`igsid`). The same person has another id on each of our pages or accounts,
+    so the account is part of the identity."""
+
+    kind: str = Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")
+    account: str = Field(min_length=1, max_length=64, description="our page or account the id is scoped to")
+    id: str = Field(min_length=1, max_length=128)
+
+
 class Sender(Frozen):
     """Who wrote, as the provider told us; normalized before it reaches the ingest core."""
 
     name: str | None = Field(default=None, max_length=200)
     email: Email | None = None
     phone: E164Phone | None = None
+    user: ScopedUser | None = None
 
     def identities(self) -> list[tuple[str, str]]:
         """(kind, value) pairs that identify this sender, most specific first."""
         found = [("phone", self.phone), ("email", self.email)]
+        if self.user is not None:
+            found.append((self.user.kind, f"{self.user.account}:{self.user.id}"))
         return [(kind, value) for kind, value in found if value]
 
 

@@ -15,7 +15,9 @@ accept → queue → deliver → status reports:
 - `apply_status` (the ingest worker): the provider's reports (`DeliveryStatus`) move the message forward, never
   back: queued → sent → delivered → read, or failed with the reason.
 
-Channels that exist only once #17 adds them (Messenger, Instagram) are refused with a clear problem.
+Messenger and Instagram answer the customer's page-scoped id from the page or account they wrote to: free for 24
+hours after their last message, then up to 7 days with Meta's `HUMAN_AGENT` tag where the channel's policy allows it
+(`human_agent_tag`), else 409 like WhatsApp's closed window.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from intake import identity
+from intake.channels import meta_messaging
 from intake.channels.sending import OutboundReply, QuotedMessage, SendContext, SendFailedError, Sent, Template
 from intake.config import Policy
 from intake.errors import FieldInvalidError, PayloadTooLargeError
@@ -62,7 +65,14 @@ MAX_QUOTED = 5  # messages quoted below an email reply, the latest first
 SEND_ATTEMPTS = 3  # tries in one delivery, `BACKOFF_S * 2**n` apart; then the queue's redelivery
 BACKOFF_S = 0.5
 # Which channel module sends a reply the ticket's latest message came by (its provider)
-SENDERS = {"email": "intake.channels.email", "twilio": "intake.channels.twilio", "whatsapp": "intake.channels.whatsapp"}
+SENDERS = {
+    "email": "intake.channels.email",
+    "twilio": "intake.channels.twilio",
+    "whatsapp": "intake.channels.whatsapp",
+    "messenger": "intake.channels.messenger",
+    "instagram": "intake.channels.instagram",
+}
+_META_MESSAGING = ("messenger", "instagram")  # their provider is their kind of conversation
 
 
 # ------------------------------------------------------------------------------------------ the request
@@ -104,6 +114,23 @@ class WindowClosedError(Exception):
         super().__init__(
             f"WhatsApp's 24-hour window closed at {closed_at.isoformat()}: only an approved template can be sent "
             f"({why or 'name one in `template`'}); templates: {known}"
+        )
+
+
+class MessagingWindowClosedError(WindowClosedError):
+    """Messenger, Instagram: 24 hours have passed since the customer's last message (7 days with `HUMAN_AGENT`)."""
+
+    def __init__(self, channel: str, closed_at: datetime, human_agent: bool) -> None:
+        self.closed_at, self.templates = closed_at, []
+        self.problem_extra = {"window_closed_at": closed_at.isoformat(), "templates": []}
+        rule = (
+            "7 days with the HUMAN_AGENT tag have passed"
+            if human_agent
+            else f"24 hours have passed (intake.yaml `{channel}.human_agent_tag: true` allows 7 days to a person)"
+        )
+        Exception.__init__(
+            self,
+            f"{channel}'s reply window closed at {closed_at.isoformat()}: {rule} since the customer's last message",
         )
 
 
@@ -157,6 +184,11 @@ def route(detail: TicketDetail, policy: Policy) -> Route:
         if not to or not number_id:
             raise ReplyUndeliverableError("the WhatsApp message names no wa_id or phone_number_id to answer with")
         return Route("whatsapp", Channel.WHATSAPP, str(to), str(number_id))
+    if latest.provider in _META_MESSAGING:
+        found = meta_messaging.reply_route(latest)
+        if found is None:
+            raise ReplyUndeliverableError(f"the {latest.provider} message names no user or account to answer with")
+        return Route(latest.provider, latest.provider, *found)
     raise ReplyUndeliverableError(f"replies on {latest.provider} {latest.channel} are not supported yet")
 
 
@@ -283,6 +315,7 @@ def accept(
     detail = store.ticket_detail(ticket_id)
     way = route(detail, policy)
     template = _template(detail, way, request, policy, now)
+    tag = _tag(detail, way, policy, now)
     files = _decoded(request)
     reply_id = new_id()
     attachments = tuple(
@@ -296,6 +329,8 @@ def accept(
         metadata["from_name"] = way.sender_name
     if template is not None:
         metadata["template"] = {"name": template.name, "language": template.language, "parameters": template.parameters}
+    if tag is not None:
+        metadata["tag"] = tag
     message = Message(
         ticket_id=detail.id,
         provider=way.provider,
@@ -373,6 +408,19 @@ def _template(
         "agent": request.by,
     }
     return Template(request.template, chosen.language, tuple(values[p] for p in chosen.parameters))
+
+
+def _tag(detail: TicketDetail, way: Route, policy: Policy, now: datetime) -> str | None:
+    """Messenger's and Instagram's rule (`meta_messaging.reply_window`): None inside 24 hours, `HUMAN_AGENT` up to 7
+    days when the channel's policy section allows it, else `MessagingWindowClosedError`."""
+    if way.provider not in _META_MESSAGING:
+        return None
+    section = policy.section(way.provider)
+    human_agent = section is not None and bool(section.human_agent_tag)
+    window = meta_messaging.reply_window(detail.last_inbound_at, now, human_agent=human_agent)
+    if not window.open:
+        raise MessagingWindowClosedError(way.provider, window.closes_at, human_agent)
+    return window.tag
 
 
 def _decoded(request: ReplyRequest) -> list[tuple[ReplyAttachment, bytes]]:
@@ -480,6 +528,7 @@ def outbound_reply(message: Message, detail: TicketDetail) -> OutboundReply:
         references=tuple(meta.get("references") or ()),
         quoted=quoted,
         template=template,
+        tag=meta.get("tag"),
     )
 
 

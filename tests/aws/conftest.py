@@ -39,6 +39,8 @@ SECRETS = {
     "INTAKE_CSAT_SECRET": "test-csat-secret",
     "INTAKE_WHATSAPP_APP_SECRET": "test-whatsapp-app-secret",
     "INTAKE_WHATSAPP_VERIFY_TOKEN": "test-whatsapp-verify-token",
+    "INTAKE_MESSENGER_APP_SECRET": "test-messenger-app-secret",
+    "INTAKE_INSTAGRAM_APP_SECRET": "test-instagram-app-secret",
 }
 
 

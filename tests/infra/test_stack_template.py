@@ -217,6 +217,8 @@ def test_each_function_reads_only_the_secrets_it_uses(synthesized: Synthesized) 
         "SurveyLinks": synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/SurveyLinks")[0],
         "WhatsAppToken": synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/WhatsAppToken")[0],
         "TwilioSending": synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/TwilioSending")[0],
+        "MessengerToken": synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/MessengerToken")[0],
+        "InstagramToken": synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/InstagramToken")[0],
     }
     by_id = {logical_id: name for name, logical_id in names.items()}
     readers: dict[str, set[str]] = {}
@@ -229,7 +231,8 @@ def test_each_function_reads_only_the_secrets_it_uses(synthesized: Synthesized) 
         "FunctionsReceiver": {"Secret", "SurveyLinks"},
         "FunctionsIngest": {"WhatsAppToken"},
         "FunctionsNotifier": {"SurveyLinks"},
-        "FunctionsSender": {"TwilioSending", "WhatsAppToken"},  # replies: never the webhook secrets
+        # replies: never the webhook secrets
+        "FunctionsSender": {"TwilioSending", "WhatsAppToken", "MessengerToken", "InstagramToken"},
     }
     _, survey = synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/SurveyLinks")
     _, token = synthesized.one("AWS::SecretsManager::Secret", "ProviderSecrets/WhatsAppToken")
@@ -503,6 +506,10 @@ def test_tickets_need_iam_and_webhooks_are_open_to_providers(synthesized: Synthe
         "POST /webhooks/email/sendgrid": "NONE",
         "POST /webhooks/email/mailgun": "NONE",
         "POST /webhooks/whatsapp": "NONE",
+        "GET /webhooks/messenger": "NONE",
+        "POST /webhooks/messenger": "NONE",
+        "GET /webhooks/instagram": "NONE",
+        "POST /webhooks/instagram": "NONE",
         "GET /csat/{token}": "NONE",
         "POST /csat/{token}": "NONE",
     }

@@ -134,6 +134,8 @@ ROUTES = {
     },
     ("/webhooks/whatsapp", "get"): {"200", "403"},
     ("/webhooks/whatsapp", "post"): {"200", "400", "403", "413"},
+    **{(f"/webhooks/{meta}", "get"): {"200", "403"} for meta in ("messenger", "instagram")},
+    **{(f"/webhooks/{meta}", "post"): {"200", "400", "403", "413"} for meta in ("messenger", "instagram")},
     ("/webhooks/email/sendgrid", "post"): {"200", "400", "403", "413", "415"},
     ("/webhooks/email/mailgun", "post"): {"200", "400", "403", "406", "413", "415"},
     ("/csat/{token}", "get"): {"200", "403", "410"},
@@ -356,6 +358,8 @@ def test_provider_webhooks_say_how_they_are_authenticated(openapi: dict[str, Any
         "/webhooks/twilio/voice": "X-Twilio-Signature",
         "/webhooks/twilio/messaging": "X-Twilio-Signature",
         "/webhooks/whatsapp": "X-Hub-Signature-256",
+        "/webhooks/messenger": "X-Hub-Signature-256",
+        "/webhooks/instagram": "X-Hub-Signature-256",
     }
     for path, header in headers.items():
         parameters = {(p["in"], p["name"]): p for p in paths[path]["post"]["parameters"]}

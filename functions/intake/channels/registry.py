@@ -18,6 +18,8 @@ MODULES = (
     "intake.channels.email",
     "intake.channels.sendgrid",
     "intake.channels.mailgun",
+    "intake.channels.messenger",
+    "intake.channels.instagram",
 )
 
 

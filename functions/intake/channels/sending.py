@@ -63,9 +63,9 @@ class OutboundReply:
     reply_id: str
     ticket_id: str
     reference: str
-    channel: str  # email, sms, whatsapp
-    to: str  # an email address, an E.164 number, a WhatsApp id
-    sender: str  # our address: the team's email, the Twilio number written to, the WhatsApp phone_number_id
+    channel: str  # email, sms, whatsapp, messenger, instagram
+    to: str  # an email address, an E.164 number, a WhatsApp id, a PSID or IGSID
+    sender: str  # ours: the team's email, the Twilio number or WhatsApp phone_number_id written to, a page or IG id
     text: str
     sender_name: str | None = None
     subject: str | None = None
@@ -74,6 +74,7 @@ class OutboundReply:
     references: tuple[str, ...] = ()  # email: the thread's Message-IDs, oldest first
     quoted: tuple[QuotedMessage, ...] = ()  # email: the thread below the answer, newest first
     template: Template | None = None  # WhatsApp outside its 24-hour window
+    tag: str | None = None  # Messenger, Instagram: the message tag outside their 24-hour window (HUMAN_AGENT)
 
 
 @dataclass(frozen=True)

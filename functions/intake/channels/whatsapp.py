@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import json
 import math
 import mimetypes
@@ -26,17 +25,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from intake import identity
-from intake.channels import contract, jsonbody, signatures
+from intake.channels import contract, jsonbody, meta
 from intake.channels.contract import Answer, Made, ReceiveContext, ReplayContext, Route, Sample, SignContext
 from intake.channels.sending import OutboundReply, SendContext, SendFailedError, Sent, post, required_secret
 from intake.config import Policy, WhatsApp
-from intake.errors import (
-    FieldInvalidError,
-    PayloadTooLargeError,
-    SignatureInvalidError,
-    WebhookSignatureInvalidError,
-    built_or_field_error,
-)
+from intake.errors import FieldInvalidError, PayloadTooLargeError, WebhookSignatureInvalidError, built_or_field_error
 from intake.model import (
     Attachment,
     Channel,
@@ -54,7 +47,6 @@ PATH = "/webhooks/whatsapp"
 APP_SECRET = "WHATSAPP_APP_SECRET"  # noqa: S105 - signs every POST
 VERIFY_TOKEN = "WHATSAPP_VERIFY_TOKEN"  # noqa: S105 - the subscription handshake
 ACCESS_TOKEN = "WHATSAPP_ACCESS_TOKEN"  # noqa: S105 - media downloads (the worker) and replies (the sender)
-SIGNATURE_HEADER = "x-hub-signature-256"
 OBJECT = "whatsapp_business_account"
 FIELD = "messages"
 DEDUPE_WINDOW_S = 8 * 86400  # Meta retries for up to 7 days
@@ -104,29 +96,13 @@ _MAX_TEXT = 100_000
 
 
 def handshake(query: Mapping[str, str], verify_token: str | None) -> str:
-    """The `hub.challenge` to answer Meta's subscription request, when it carries our verify token.
-
-    Anything else (another mode, a wrong or missing token, no token configured, no challenge) raises
-    `WebhookSignatureInvalidError`, which the receiver answers with 403.
-    """
-    if not verify_token:
-        raise WebhookSignatureInvalidError("no WhatsApp verify token is configured")
-    if query.get("hub.mode") != "subscribe":
-        raise WebhookSignatureInvalidError("hub.mode must be subscribe")
-    sent = query.get("hub.verify_token") or ""
-    if not hmac.compare_digest(sent.encode(), verify_token.encode()):
-        raise WebhookSignatureInvalidError("hub.verify_token does not match")
-    challenge = query.get("hub.challenge")
-    if not challenge:
-        raise WebhookSignatureInvalidError("hub.challenge is required")
-    return challenge
+    """The `hub.challenge` for Meta's subscription request carrying our verify token (`intake.channels.meta`)."""
+    return meta.handshake(query, verify_token, "WhatsApp")
 
 
 def verify(request: WebhookRequest, app_secret: str | None) -> None:
-    """Raise `SignatureInvalidError` unless `X-Hub-Signature-256` signs `request.body`, byte for byte."""
-    if not app_secret:
-        raise SignatureInvalidError("no WhatsApp app secret is configured")
-    signatures.verify_meta(app_secret, request.header(SIGNATURE_HEADER), request.body)
+    """Raise `SignatureInvalidError` unless `X-Hub-Signature-256` signs `request.body` (`intake.channels.meta`)."""
+    meta.verify(request, app_secret, "WhatsApp")
 
 
 # ------------------------------------------------------------------------------------------------ parse
@@ -775,10 +751,7 @@ def replay(request: WebhookRequest, ctx: ReplayContext) -> Made:
 
 def sign(sample: Sample, ctx: SignContext) -> Sample:
     """`X-Hub-Signature-256` as Meta makes it: over the exact bytes sent, with the app secret."""
-    secret = contract.needs_secret(ctx.secrets, APP_SECRET, "WhatsApp")
-    return Sample(
-        sample.path, {**sample.headers, SIGNATURE_HEADER: signatures.meta_signature(secret, sample.body)}, sample.body
-    )
+    return meta.sign(sample, ctx, APP_SECRET, "WhatsApp")
 
 
 def operation(route: Route) -> dict[str, Any]:

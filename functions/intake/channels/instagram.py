@@ -1,0 +1,150 @@
+"""Instagram Direct: customers writing to one of our Instagram professional accounts, and our replies.
+
+A plug-in over Meta's Messenger Platform (`intake.channels.meta_messaging`), like Messenger: `handshake`,
+`verify` (`intake.channels.meta`), `parse` for the `object: "instagram"` webhook (with story replies, story
+mentions, deleted and unsupported messages), `reply_route`, `send`, `named`. Media stay at Meta: Meta's terms forbid
+storing what Instagram users send, so a message keeps the media's CDN link, which stops working once the customer
+deletes it or it expires.
+
+Secrets: `INSTAGRAM_APP_SECRET` (signatures), `INSTAGRAM_VERIFY_TOKEN` (the handshake), `INSTAGRAM_ACCESS_TOKEN`
+(replies: the access token of the Facebook Page linked to the account, in the channel's own secret in AWS, read by
+the sender alone; one token, so one account answers through Intake). Replies go to `POST {graph}/me/messages` on
+the Graph API root every sender shares (graph.facebook.com): with a Page token, `me` is the Page linked to the
+account, as Meta's Instagram Messaging guide sends them; webhooks name the account, never that Page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from pydantic import Field
+
+from intake.channels import contract, meta, meta_messaging
+from intake.channels.meta_messaging import Parsed, Platform
+from intake.channels.sending import OutboundReply, SendContext, Sent
+from intake.config import Name, Strict
+from intake.model import InboundMessage, Message, WebhookRequest
+from intake.secrets import Secrets
+
+PROVIDER = "instagram"
+PATH = "/webhooks/instagram"
+APP_SECRET = "INSTAGRAM_APP_SECRET"  # noqa: S105 - a secret's name: signs every POST
+VERIFY_TOKEN = "INSTAGRAM_VERIFY_TOKEN"  # noqa: S105 - a secret's name: the subscription handshake
+ACCESS_TOKEN = "INSTAGRAM_ACCESS_TOKEN"  # noqa: S105 - a secret's name: replies (and names)
+
+
+class InstagramAccount(Strict):
+    """One of our Instagram professional accounts, by its id (the IG id webhooks name), and its team."""
+
+    team: Name
+    name: str | None = Field(default=None, max_length=200, description="how agents know the account (@handle)")
+
+
+class Instagram(Strict):
+    """The `instagram:` section of intake.yaml: which account goes to which team, and how replies may go out."""
+
+    accounts: dict[str, InstagramAccount] = Field(default_factory=dict, description="our accounts by their IG id")
+    default_team: Name | None = Field(default=None, description="for accounts not listed")
+    fetch_names: bool = Field(default=False, description="ask the Graph API for a new customer's name")
+    human_agent_tag: bool = Field(
+        default=False,
+        description="allow replies between 24 hours and 7 days after the customer's last message, with Meta's "
+        "HUMAN_AGENT tag (the app needs Meta's Human Agent permission)",
+    )
+
+    def team_of(self, account_id: str) -> str | None:
+        account = self.accounts.get(account_id)
+        return account.team if account is not None else self.default_team
+
+
+PLATFORM = Platform(
+    provider=PROVIDER,
+    label="Instagram",
+    object="instagram",
+    user_kind="igsid",
+    accounts="instagram.accounts",
+    max_text_bytes=1000,  # Instagram's limit: 1,000 bytes of UTF-8
+    sends_from="me",  # the Page the token speaks for
+    app_secret=APP_SECRET,
+    verify_token=VERIFY_TOKEN,
+    section_type=Instagram,
+)
+
+
+def handshake(query: Mapping[str, str], secrets: Secrets) -> str:
+    """The `hub.challenge` for Meta's subscription request carrying our verify token."""
+    return meta.handshake(query, secrets.get(VERIFY_TOKEN), PLATFORM.label)
+
+
+def verify(request: WebhookRequest, secrets: Secrets) -> None:
+    """Raise `SignatureInvalidError` unless `X-Hub-Signature-256` signs the body with our app secret."""
+    meta.verify(request, secrets.get(APP_SECRET), PLATFORM.label)
+
+
+def parse(
+    body: bytes, *, policy: Instagram, receipt_id: str, received_at: datetime, raw_archive_key: str
+) -> list[Parsed]:
+    """The webhook's events as messages, reactions, delivery statuses and skipped events (`meta_messaging.parse`)."""
+    return meta_messaging.parse(
+        PLATFORM, body, policy=policy, receipt_id=receipt_id, received_at=received_at, raw_archive_key=raw_archive_key
+    )
+
+
+def reply_route(latest: Message) -> tuple[str, str] | None:
+    """Who a reply goes to and from, as the customer's latest message names them: (their IGSID, our IG id)."""
+    return meta_messaging.reply_route(latest)
+
+
+def send(reply: OutboundReply, ctx: SendContext) -> Sent:
+    """The Send API, with the account's access token (`meta_messaging.send`)."""
+    return meta_messaging.send(PLATFORM, reply, ctx, ACCESS_TOKEN)
+
+
+def named(message: InboundMessage, fetch: Callable[[str], Mapping[str, Any]]) -> InboundMessage:
+    """The message with its sender's name (`GET /{igsid}?fields=name,username`: their name, else @username), when
+    it has none; as it was when Meta gives none or the call fails."""
+
+    def name(profile: Mapping[str, Any]) -> str | None:
+        full, handle = profile.get("name"), profile.get("username")
+        if isinstance(full, str) and full.strip():
+            return full.strip()
+        return f"@{handle.strip()}" if isinstance(handle, str) and handle.strip() else None
+
+    return meta_messaging.named(message, fetch, "name,username", name)
+
+
+# ------------------------------------------------------------------------------------------- the channel
+
+
+def _teams(instagram: Instagram) -> list[tuple[str, str]]:
+    named = [(f"accounts.{n}.team", account.team) for n, account in instagram.accounts.items()]
+    return named + ([("default_team", instagram.default_team)] if instagram.default_team else [])
+
+
+CHANNEL = contract.Channel(
+    name=PROVIDER,
+    title="Instagram Direct",
+    section="instagram",
+    section_type=Instagram,
+    kinds={PROVIDER: PLATFORM.label},
+    routes=meta_messaging.routes(PLATFORM, PATH),
+    receive=partial(meta_messaging.receive, PLATFORM),
+    operation=partial(meta_messaging.operation, PLATFORM),
+    sign=partial(meta_messaging.sign, PLATFORM),
+    replay=partial(meta_messaging.replay, PLATFORM),
+    webhook_secrets=lambda instagram: [APP_SECRET, VERIFY_TOKEN],
+    teams=_teams,
+    setup=lambda instagram: [
+        (
+            "InstagramWebhookUrl",
+            PATH,
+            "The Meta app's Instagram webhook callback URL (verify token: INSTAGRAM_VERIFY_TOKEN)",
+        )
+    ],
+    samples="instagram",
+    api_secrets=(ACCESS_TOKEN,),
+    api_secret_id="InstagramToken",  # noqa: S106 - the secret's construct id
+)

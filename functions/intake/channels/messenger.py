@@ -1,0 +1,146 @@
+"""Facebook Messenger: customers writing to one of our Facebook Pages, and our replies.
+
+A plug-in over Meta's Messenger Platform (`intake.channels.meta_messaging`): `handshake` answers Meta's subscription
+`GET`, `verify` checks each `POST`'s `X-Hub-Signature-256` (`intake.channels.meta`, shared with WhatsApp), `parse`
+maps the `object: "page"` webhook, `reply_route` and `send` answer on the conversation, `named` fills in a
+customer's name from the Graph API (in the worker, when the policy allows it).
+
+Secrets (`INTAKE_<name>` locally): `MESSENGER_APP_SECRET` (signatures) and `MESSENGER_VERIFY_TOKEN` (the
+handshake), in the receiver's webhook secret in AWS; `MESSENGER_PAGE_TOKEN` (replies), the Page access token, in the
+channel's own secret (`Channel.api_secrets`), read by the sender alone. One token: one Page answers through Intake
+(several Pages would need a token per Page, which the contract's static `api_secrets` cannot name yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from pydantic import Field
+
+from intake.channels import contract, meta, meta_messaging
+from intake.channels.meta_messaging import Parsed, Platform
+from intake.channels.sending import OutboundReply, SendContext, Sent
+from intake.config import Name, Strict
+from intake.model import InboundMessage, Message, WebhookRequest
+from intake.secrets import Secrets
+
+PROVIDER = "messenger"
+PATH = "/webhooks/messenger"
+APP_SECRET = "MESSENGER_APP_SECRET"  # noqa: S105 - a secret's name: signs every POST
+VERIFY_TOKEN = "MESSENGER_VERIFY_TOKEN"  # noqa: S105 - a secret's name: the subscription handshake
+PAGE_TOKEN = "MESSENGER_PAGE_TOKEN"  # noqa: S105 - a secret's name: replies (and names)
+
+
+class MessengerPage(Strict):
+    """One of our Facebook Pages, by its id, and the team that answers it."""
+
+    team: Name
+    name: str | None = Field(default=None, max_length=200, description="how agents know the Page")
+
+
+class Messenger(Strict):
+    """The `messenger:` section of intake.yaml: which Page goes to which team, and how replies may go out."""
+
+    pages: dict[str, MessengerPage] = Field(default_factory=dict, description="our Pages by their id")
+    default_team: Name | None = Field(default=None, description="for Pages not listed")
+    fetch_names: bool = Field(default=False, description="ask the Graph API for a new customer's name")
+    human_agent_tag: bool = Field(
+        default=False,
+        description="allow replies between 24 hours and 7 days after the customer's last message, with Meta's "
+        "HUMAN_AGENT tag (the app needs Meta's Human Agent permission)",
+    )
+
+    def team_of(self, account_id: str) -> str | None:
+        page = self.pages.get(account_id)
+        return page.team if page is not None else self.default_team
+
+
+PLATFORM = Platform(
+    provider=PROVIDER,
+    label="Messenger",
+    object="page",
+    user_kind="psid",
+    accounts="messenger.pages",
+    max_text_bytes=2000,  # the Send API takes 2,000 characters: as bytes, never too many
+    sends_from="{account}",  # the Page written to
+    app_secret=APP_SECRET,
+    verify_token=VERIFY_TOKEN,
+    section_type=Messenger,
+)
+
+
+def handshake(query: Mapping[str, str], secrets: Secrets) -> str:
+    """The `hub.challenge` for Meta's subscription request carrying our verify token."""
+    return meta.handshake(query, secrets.get(VERIFY_TOKEN), PLATFORM.label)
+
+
+def verify(request: WebhookRequest, secrets: Secrets) -> None:
+    """Raise `SignatureInvalidError` unless `X-Hub-Signature-256` signs the body with our app secret."""
+    meta.verify(request, secrets.get(APP_SECRET), PLATFORM.label)
+
+
+def parse(
+    body: bytes, *, policy: Messenger, receipt_id: str, received_at: datetime, raw_archive_key: str
+) -> list[Parsed]:
+    """The webhook's events as messages, reactions, delivery statuses and skipped events (`meta_messaging.parse`)."""
+    return meta_messaging.parse(
+        PLATFORM, body, policy=policy, receipt_id=receipt_id, received_at=received_at, raw_archive_key=raw_archive_key
+    )
+
+
+def reply_route(latest: Message) -> tuple[str, str] | None:
+    """Who a reply goes to and from, as the customer's latest message names them: (their PSID, our Page id)."""
+    return meta_messaging.reply_route(latest)
+
+
+def send(reply: OutboundReply, ctx: SendContext) -> Sent:
+    """The Send API, with the Page's access token (`meta_messaging.send`)."""
+    return meta_messaging.send(PLATFORM, reply, ctx, PAGE_TOKEN)
+
+
+def named(message: InboundMessage, fetch: Callable[[str], Mapping[str, Any]]) -> InboundMessage:
+    """The message with its sender's name from the User Profile API (`GET /{psid}?fields=first_name,last_name`),
+    when it has none; as it was when Meta gives none or the call fails (a name never holds a message back)."""
+
+    def name(profile: Mapping[str, Any]) -> str | None:
+        parts = [profile.get("first_name"), profile.get("last_name")]
+        return " ".join(part.strip() for part in parts if isinstance(part, str) and part.strip()) or None
+
+    return meta_messaging.named(message, fetch, "first_name,last_name", name)
+
+
+# ------------------------------------------------------------------------------------------- the channel
+
+
+def _teams(messenger: Messenger) -> list[tuple[str, str]]:
+    named = [(f"pages.{n}.team", page.team) for n, page in messenger.pages.items()]
+    return named + ([("default_team", messenger.default_team)] if messenger.default_team else [])
+
+
+CHANNEL = contract.Channel(
+    name=PROVIDER,
+    title="Facebook Messenger",
+    section="messenger",
+    section_type=Messenger,
+    kinds={PROVIDER: PLATFORM.label},
+    routes=meta_messaging.routes(PLATFORM, PATH),
+    receive=partial(meta_messaging.receive, PLATFORM),
+    operation=partial(meta_messaging.operation, PLATFORM),
+    sign=partial(meta_messaging.sign, PLATFORM),
+    replay=partial(meta_messaging.replay, PLATFORM),
+    webhook_secrets=lambda messenger: [APP_SECRET, VERIFY_TOKEN],
+    teams=_teams,
+    setup=lambda messenger: [
+        (
+            "MessengerWebhookUrl",
+            PATH,
+            "The Meta app's Messenger webhook callback URL (verify token: MESSENGER_VERIFY_TOKEN)",
+        )
+    ],
+    samples="messenger",
+    api_secrets=(PAGE_TOKEN,),
+    api_secret_id="MessengerToken",  # noqa: S106 - the secret's construct id
+)

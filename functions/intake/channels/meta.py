@@ -1,0 +1,53 @@
+"""What every Meta webhook shares (WhatsApp, Messenger, Instagram): the subscription handshake and the signature.
+
+Meta subscribes a webhook with a `GET` carrying `hub.mode=subscribe`, our verify token and a challenge to echo, and
+signs every `POST` with `X-Hub-Signature-256`, an HMAC-SHA256 of the raw body under the app's secret
+(`intake.channels.signatures.verify_meta` does the constant-time comparison). Each channel keeps its own secrets
+(one app may serve several channels, or not): the channel's name only words the errors.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+
+from intake.channels import contract, signatures
+from intake.channels.contract import Sample, SignContext
+from intake.errors import SignatureInvalidError, WebhookSignatureInvalidError
+from intake.model import WebhookRequest
+
+SIGNATURE_HEADER = "x-hub-signature-256"
+
+
+def handshake(query: Mapping[str, str], verify_token: str | None, channel: str) -> str:
+    """The `hub.challenge` to answer Meta's subscription request, when it carries our verify token.
+
+    Anything else (another mode, a wrong or missing token, no token configured, no challenge) raises
+    `WebhookSignatureInvalidError`, which the receiver answers with 403.
+    """
+    if not verify_token:
+        raise WebhookSignatureInvalidError(f"no {channel} verify token is configured")
+    if query.get("hub.mode") != "subscribe":
+        raise WebhookSignatureInvalidError("hub.mode must be subscribe")
+    sent = query.get("hub.verify_token") or ""
+    if not hmac.compare_digest(sent.encode(), verify_token.encode()):
+        raise WebhookSignatureInvalidError("hub.verify_token does not match")
+    challenge = query.get("hub.challenge")
+    if not challenge:
+        raise WebhookSignatureInvalidError("hub.challenge is required")
+    return challenge
+
+
+def verify(request: WebhookRequest, app_secret: str | None, channel: str) -> None:
+    """Raise `SignatureInvalidError` unless `X-Hub-Signature-256` signs `request.body`, byte for byte."""
+    if not app_secret:
+        raise SignatureInvalidError(f"no {channel} app secret is configured")
+    signatures.verify_meta(app_secret, request.header(SIGNATURE_HEADER), request.body)
+
+
+def sign(sample: Sample, ctx: SignContext, app_secret: str, channel: str) -> Sample:
+    """A sample request with `X-Hub-Signature-256` as Meta makes it: over the exact bytes sent, with the app secret
+    named `app_secret`."""
+    secret = contract.needs_secret(ctx.secrets, app_secret, channel)
+    signature = signatures.meta_signature(secret, sample.body)
+    return Sample(sample.path, {**sample.headers, SIGNATURE_HEADER: signature}, sample.body)

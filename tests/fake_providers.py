@@ -53,6 +53,7 @@ _ATTACHMENT_TYPES = ("image", "video", "audio", "file")
 GRAPH_VERSION = "v21.0"
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _TWILIO_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC[0-9a-f]{32})/Messages\.json$")
+_PROFILE_PATH = re.compile(rf"^/{GRAPH_VERSION}/(?P<user>[0-9]+)\?fields=(?P<fields>[a-z_,]+)$")
 _GRAPH_PATH = re.compile(rf"^/{GRAPH_VERSION}/(?P<number>[0-9]+|me)/messages$")  # me: the Page a token speaks for
 
 
@@ -82,6 +83,7 @@ class FakeProviders:
     page_token: str = PAGE_TOKEN
     instagram_token: str = INSTAGRAM_TOKEN
     requests: list[Received] = field(default_factory=list)
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # user id -> what the User Profile API answers
     _failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -141,6 +143,27 @@ class FakeProviders:
                 seen.path, seen.status, seen.answer = self.path, status, answer
                 with fake._lock:
                     fake.requests.append(seen)
+                payload = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_GET(self) -> None:
+                """The User Profile API: `GET /{version}/{user id}?fields=...` with a Page (or Instagram) token."""
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                match = _PROFILE_PATH.match(self.path)
+                tokens = {f"Bearer {fake.page_token}", f"Bearer {fake.instagram_token}"}
+                if match is None or match["user"] not in fake.profiles:
+                    status, answer = 404, _graph_error(100, "Unsupported get request")
+                elif headers.get("authorization") not in tokens:
+                    status, answer = 401, _graph_error(190, "Invalid OAuth access token")
+                else:
+                    fields = match["fields"].split(",")
+                    status, answer = 200, {k: v for k, v in fake.profiles[match["user"]].items() if k in fields}
+                with fake._lock:
+                    fake.requests.append(Received("profile", self.path, headers, status=status, answer=answer))
                 payload = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -155,16 +155,16 @@ def _priority(message: InboundMessage, policy: Policy | None) -> Priority:
     return priority_for(policy.priority, message.channel, message.subject, message.text, identities, message.priority)
 
 
-MediaStep = Callable[[InboundMessage], InboundMessage]
+PrepareStep = Callable[[InboundMessage, Callable[[], bool]], InboundMessage]  # (message, is it new?) -> message
 
 
-def ingest_with_media(
-    store: Store, message: InboundMessage, new_id: IdFactory, fetch_media: MediaStep, policy: Policy | None = None
+def ingest_prepared(
+    store: Store, message: InboundMessage, new_id: IdFactory, prepare: PrepareStep, policy: Policy | None = None
 ) -> IngestResult:
-    """Download what the provider only referenced (WhatsApp media) before the ticket is written, so the
-    message is complete when agents see it; a message already ingested is not downloaded again."""
-    if any(a.media_status == "pending" for a in message.attachments) and _duplicate_of(store, message) is None:
-        message = fetch_media(message)
+    """The channel's worker step first (media the provider only referenced, the sender's name: `Channel.prepare`),
+    so the message is complete when agents see it; it asks whether the message is new before any call, so a message
+    already ingested is not prepared again."""
+    message = prepare(message, lambda: _duplicate_of(store, message) is None)
     return ingest(store, message, new_id, policy)
 
 

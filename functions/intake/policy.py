@@ -32,7 +32,7 @@ def policy_model() -> type[Policy]:
         for path, team in named:
             if team not in policy.teams:
                 raise ValueError(f"{path}: unknown team {team!r}")
-        kinds = {kind for channel in registry.channels() for kind in channel.kinds}
+        kinds = registry.kinds()
         for path, kind in policy.named_channels():
             if kind not in kinds:
                 raise ValueError(f"{path}: unknown channel {kind!r} (known: {', '.join(sorted(kinds))})")

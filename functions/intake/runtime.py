@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import cache, partial
+from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
@@ -166,18 +166,15 @@ def secrets() -> Secrets:
     return Secrets(secrets_arn=settings().secrets_arn, apart=apart)
 
 
-@cache
-def media_step() -> Callable[[InboundMessage], InboundMessage]:
-    """Pending WhatsApp media → the archive, with the Graph API token; a policy without WhatsApp has none."""
-    from intake.channels.whatsapp import ACCESS_TOKEN
-    from intake.media import fetch_media, graph_fetcher
+def prepare(message: InboundMessage, is_new: Callable[[], bool]) -> InboundMessage:
+    """The worker step of the message's channel (`Channel.prepare`: WhatsApp's media, Messenger's names), if any."""
+    from intake.channels import registry
+    from intake.channels.contract import WorkerContext
 
-    config = policy().section("whatsapp")
-    token = secrets().get(ACCESS_TOKEN)
-    if config is None or token is None:
-        return lambda message: message  # left pending: nothing can fetch them
-    fetch = graph_fetcher(config.graph_api_url, token, timeout_s=2.5)  # worst case fits the 30 s function
-    return partial(fetch_media, fetch=fetch, put=inbox().store_attachment, attempts=config.media_attempts)
+    step = registry.channel(message.provider).prepare
+    if step is None:
+        return message
+    return step(message, WorkerContext(policy(), send_context(), inbox().store_attachment, is_new))
 
 
 def email_stores() -> EmailStores:
@@ -319,7 +316,7 @@ def csat_secret() -> str | None:
 
 def reset() -> None:
     """Forget everything built, so the next call reads the environment again (a new process, in effect)."""
-    for built in (settings, policy, _session, _clients, local, store, archive, inbox, bus, secrets, media_step, mailer):
+    for built in (settings, policy, _session, _clients, local, store, archive, inbox, bus, secrets, mailer):
         built.cache_clear()
     _sender.cache_clear()
     dead_letter_queues.cache_clear()

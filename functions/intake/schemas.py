@@ -306,7 +306,7 @@ def _list_tickets() -> dict[str, Any]:
             parts.parameter(
                 "channel",
                 "query",
-                {"type": "string", "enum": sorted({kind for c in registry.channels() for kind in c.kinds})},
+                {"type": "string", "enum": list(registry.kinds())},
                 "only tickets from this kind of conversation",
             ),
             parts.parameter(

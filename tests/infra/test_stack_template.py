@@ -94,7 +94,7 @@ def test_each_function_is_given_only_the_settings_it_reads(synthesized: Synthesi
     expected = {
         # the table: survey answers (/csat/{token}), Mailgun's tokens; the webhook secrets and the survey link secret
         "Receiver": common | {"BUCKET_NAME", "INBOUND_QUEUE_URL", "SECRETS_ARN", "SURVEY_SECRET_ARN", "TABLE_NAME"},
-        # the SLA timers they start; ingest: the WhatsApp token (a channel API credential), its only secret
+        # the SLA timers they start; ingest: the channel API credentials its worker steps read
         "Ingest": common | mail | {"TABLE_NAME", "BUCKET_NAME", "CHANNEL_SECRETS", "STATE_MACHINE_ARN"},
         "Email": common | mail | {"TABLE_NAME", "BUCKET_NAME", "STATE_MACHINE_ARN"},
         # the SLA timers; the deliver-later machine (a resolution's survey); the digest function (a digest published
@@ -229,7 +229,8 @@ def test_each_function_reads_only_the_secrets_it_uses(synthesized: Synthesized) 
                 readers.setdefault(name[: name.index("Role")], set()).update(secrets)
     assert readers == {
         "FunctionsReceiver": {"Secret", "SurveyLinks"},
-        "FunctionsIngest": {"WhatsAppToken"},
+        # media downloads (WhatsApp) and customers' names (Messenger, Instagram, when `fetch_names` asks)
+        "FunctionsIngest": {"WhatsAppToken", "MessengerToken", "InstagramToken"},
         "FunctionsNotifier": {"SurveyLinks"},
         # replies: never the webhook secrets
         "FunctionsSender": {"TwilioSending", "WhatsAppToken", "MessengerToken", "InstagramToken"},

@@ -21,9 +21,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from intake.errors import PayloadTooLargeError, SignatureInvalidError, WebhookSignatureInvalidError
-from intake.model import Attachment, WebhookRequest
+from intake.model import Attachment, InboundMessage, WebhookRequest
 
 if TYPE_CHECKING:
+    from intake.channels.sending import SendContext
     from intake.config import Policy
     from intake.inbox import Inbox, QueuedItem
     from intake.secrets import Secrets
@@ -115,6 +116,18 @@ class Made:
 
 
 @dataclass(frozen=True)
+class WorkerContext:
+    """What the ingest worker hands a channel's `prepare`: the policy, the providers' API roots and secrets (this
+    function's: `Channel.api_readers`), where an attachment's bytes go, and whether the message is new (a read:
+    ask it only when there is work to do, so a redelivered message costs nothing)."""
+
+    policy: Policy
+    api: SendContext
+    put: Callable[[Attachment, bytes], None]
+    is_new: Callable[[], bool]
+
+
+@dataclass(frozen=True)
 class Channel:
     name: str  # the provider's name: the archive's folder (`raw/<date>/<name>/`) and the registry's key
     title: str  # how people name it: "Facebook Messenger"
@@ -136,6 +149,9 @@ class Channel:
     api_secrets: tuple[str, ...] = ()
     api_readers: tuple[str, ...] = ("sender",)
     api_secret_id: str = ""
+    # What the worker does to one of its messages before it becomes a ticket (download the media the provider only
+    # referenced, fetch the sender's name): never in the receiver, which answers at once. None: nothing.
+    prepare: Callable[[InboundMessage, WorkerContext], InboundMessage] | None = None
 
 
 def within(request: WebhookRequest, limit: int) -> None:

@@ -146,5 +146,7 @@ CHANNEL = contract.Channel(
     ],
     samples="instagram",
     api_secrets=(ACCESS_TOKEN,),
+    api_readers=("sender", "ingest"),  # replies; names (`fetch_names`)
+    prepare=partial(meta_messaging.prepared, "instagram", ACCESS_TOKEN, named),
     api_secret_id="InstagramToken",  # noqa: S106 - the secret's construct id
 )

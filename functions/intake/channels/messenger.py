@@ -142,5 +142,7 @@ CHANNEL = contract.Channel(
     ],
     samples="messenger",
     api_secrets=(PAGE_TOKEN,),
+    api_readers=("sender", "ingest"),  # replies; names (`fetch_names`)
+    prepare=partial(meta_messaging.prepared, "messenger", PAGE_TOKEN, named),
     api_secret_id="MessengerToken",  # noqa: S106 - the secret's construct id
 )

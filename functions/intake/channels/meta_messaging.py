@@ -27,16 +27,28 @@ import hashlib
 import json
 import mimetypes
 import re
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from pydantic import ValidationError
 
 from intake.channels import contract, jsonbody, meta
-from intake.channels.contract import Answer, Made, ReceiveContext, ReplayContext, Route, Sample, SignContext
+from intake.channels.contract import (
+    Answer,
+    Made,
+    ReceiveContext,
+    ReplayContext,
+    Route,
+    Sample,
+    SignContext,
+    WorkerContext,
+)
 from intake.channels.sending import OutboundReply, SendContext, SendFailedError, Sent, post, required_secret
 from intake.errors import FieldInvalidError, PayloadTooLargeError, WebhookSignatureInvalidError
 from intake.inbox import raw_key
@@ -701,3 +713,38 @@ def _derived_id(kind: str, *parts: Any) -> str:
     same one, so it is recorded once."""
     digest = hashlib.sha256("\x1f".join(str(part) for part in parts).encode()).hexdigest()[:40]
     return f"{kind}:{digest}"
+
+
+def prepared(
+    section: str,
+    token_name: str,
+    named_by: Callable[[InboundMessage, Callable[[str], Mapping[str, Any]]], InboundMessage],
+    message: InboundMessage,
+    ctx: WorkerContext,
+) -> InboundMessage:
+    """The worker step of Messenger and Instagram (`Channel.prepare`): a new customer's name from the Graph API, when
+    the channel's section asks for names (`fetch_names`) and the token is given; else the message as it is."""
+    settings = ctx.policy.section(section)
+    if settings is None or not settings.fetch_names or message.sender.name is not None or message.sender.user is None:
+        return message
+    token = ctx.api.secret(token_name)
+    if token is None or not ctx.is_new():
+        return message
+    return named_by(message, partial(_profile, ctx.api.graph_api_url, token, ctx.api.timeout_s))
+
+
+def _profile(graph_api_url: str, token: str, timeout_s: float, path: str) -> Mapping[str, Any]:
+    """`GET {graph}/{path}` with the token: the JSON object, or `NameUnavailableError` with the reason (no data)."""
+    request = urllib.request.Request(  # noqa: S310 - the configured Graph API root (https)
+        f"{graph_api_url.rstrip('/')}/{path}", headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 - as above
+            profile = json.loads(response.read(64 * 1024))
+    except urllib.error.HTTPError as error:
+        raise NameUnavailableError(f"the Graph API answered HTTP {error.code}") from None
+    except (OSError, ValueError) as error:
+        raise NameUnavailableError(type(error).__name__) from None
+    if not isinstance(profile, dict):
+        raise NameUnavailableError("the Graph API answered no object")
+    return profile

@@ -54,6 +54,12 @@ def _matches(pattern: str, part: str) -> bool:
     return pattern == part or (pattern.startswith("{") and pattern.endswith("}"))
 
 
+def kinds() -> dict[str, str]:
+    """Every kind of conversation the channels make (`sms`, `messenger`, ...), in the registry's order, and how
+    people name it."""
+    return {kind: name for c in channels() for kind, name in c.kinds.items()}
+
+
 def sections() -> dict[str, Any]:
     """Each channel section of `intake.yaml` and its type."""
     return {c.section: c.section_type for c in channels() if c.section_type is not None}

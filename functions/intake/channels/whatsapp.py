@@ -26,7 +26,16 @@ from typing import Any
 
 from intake import identity
 from intake.channels import contract, jsonbody, meta
-from intake.channels.contract import Answer, Made, ReceiveContext, ReplayContext, Route, Sample, SignContext
+from intake.channels.contract import (
+    Answer,
+    Made,
+    ReceiveContext,
+    ReplayContext,
+    Route,
+    Sample,
+    SignContext,
+    WorkerContext,
+)
 from intake.channels.sending import OutboundReply, SendContext, SendFailedError, Sent, post, required_secret
 from intake.config import Policy, WhatsApp
 from intake.errors import FieldInvalidError, PayloadTooLargeError, WebhookSignatureInvalidError, built_or_field_error
@@ -797,6 +806,19 @@ def operation(route: Route) -> dict[str, Any]:
     )
 
 
+def prepare(message: InboundMessage, ctx: WorkerContext) -> InboundMessage:
+    """The media a customer sent, which Meta only references: downloaded into the archive with the access token
+    (`intake.media`); left pending without the token or the section, or when the message is not new."""
+    from intake.media import fetch_media, graph_fetcher
+
+    whatsapp, token = section(ctx.policy), ctx.api.secret(ACCESS_TOKEN)
+    pending = any(a.media_status == "pending" for a in message.attachments)
+    if whatsapp is None or token is None or not pending or not ctx.is_new():
+        return message
+    fetch = graph_fetcher(whatsapp.graph_api_url, token, timeout_s=2.5)  # the worst case fits the 30 s function
+    return fetch_media(message, fetch=fetch, put=ctx.put, attempts=whatsapp.media_attempts)
+
+
 def _teams(whatsapp: WhatsApp) -> list[tuple[str, str]]:
     named = [(f"phone_numbers.{n}.team", number.team) for n, number in whatsapp.phone_numbers.items()]
     return named + ([("default_team", whatsapp.default_team)] if whatsapp.default_team else [])
@@ -840,5 +862,6 @@ CHANNEL = contract.Channel(
     samples="whatsapp",
     api_secrets=(ACCESS_TOKEN,),
     api_readers=("sender", "ingest"),  # replies; media downloads
+    prepare=prepare,
     api_secret_id="WhatsAppToken",  # noqa: S106 - the secret's construct id
 )

@@ -29,9 +29,10 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from intake.channels import registry
 from intake.config import Policy, SlaTargetName
 from intake.digest.window import Period, Window
-from intake.model import Channel, Priority, Ticket, reference_for
+from intake.model import Priority, Ticket, reference_for
 from intake.records import OpenQueue, ScoreReceived
 from intake.sla.calendar import BusinessCalendar, calendar_for
 
@@ -256,7 +257,7 @@ def _window_figures(
         start=data.start,
         end=data.end,
         new_tickets=len(tickets),
-        by_channel={c.value: channels[c.value] for c in Channel if channels[c.value]},
+        by_channel={kind: channels[kind] for kind in registry.kinds() if channels[kind]},
         by_priority={p.value: priorities[p.value] for p in PRIORITIES if priorities[p.value]},
         breaches=len(breached),
         near_breaches=len(near),

@@ -24,10 +24,11 @@ from pydantic import ValidationError
 
 from intake import console, runtime
 from intake.archive import ArchiveKeyError
+from intake.channels import registry
 from intake.config import ConfigError
 from intake.errors import FieldInvalidError
 from intake.handlers.problems import PROBLEMS, problem
-from intake.model import Channel, Contact, Priority, QuarantineStatus, Status, Ticket, TicketDetail
+from intake.model import Contact, Priority, QuarantineStatus, Status, Ticket, TicketDetail
 from intake.observability import logger
 from intake.sla.tracker import AgentAction
 from intake.store import ContactNotFoundError
@@ -95,7 +96,9 @@ def _as_pages(route: Callable[P, Response[Any]]) -> Callable[P, Response[Any]]:
 @_as_pages
 def queue_page() -> Response[Any]:
     filters = _filters()
-    return _page("queue.html", **filters, **_queue(filters), teams=list(runtime.policy().teams))
+    return _page(
+        "queue.html", **filters, **_queue(filters), teams=list(runtime.policy().teams), channels=list(registry.kinds())
+    )
 
 
 @router.get("/console/queue")
@@ -115,8 +118,8 @@ def _filters() -> dict[str, str]:
     team, channel, status = query.get("team", ""), query.get("channel", ""), query.get("status", "")
     if team and team not in runtime.policy().teams:
         raise FieldInvalidError("team", f"unknown team; known: {', '.join(runtime.policy().teams)}")
-    if channel and channel not in {c.value for c in Channel}:
-        raise FieldInvalidError("channel", f"must be one of {', '.join(c.value for c in Channel)}")
+    if channel and channel not in registry.kinds():
+        raise FieldInvalidError("channel", f"must be one of {', '.join(registry.kinds())}")
     if status not in pages.STATUS_CHOICES:
         raise FieldInvalidError("status", f"must be one of {', '.join(s for s in pages.STATUS_CHOICES if s)}")
     return {"team": team, "channel": channel, "status": status}

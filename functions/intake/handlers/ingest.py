@@ -14,7 +14,7 @@ from intake.calls import fold_call_event
 from intake.failures import FailureRecorder, RecordingFifoProcessor
 from intake.ids import new_id
 from intake.inbox import decode_message
-from intake.ingest import Outcome, annotate, ingest_with_media
+from intake.ingest import Outcome, annotate, ingest_prepared
 from intake.model import CallEvent, DeliveryStatus, EmailArrived, Reaction
 from intake.observability import count, logger, metrics, traced
 from intake.replies import apply_status
@@ -54,7 +54,7 @@ def record_handler(record: SQSRecord) -> None:
 
             result = ingest_email(runtime.store(), runtime.email_stores(), item, runtime.policy(), new_id)
         else:
-            result = ingest_with_media(runtime.store(), item, new_id, runtime.media_step(), runtime.policy())
+            result = ingest_prepared(runtime.store(), item, new_id, runtime.prepare, runtime.policy())
         if result is not None:
             runtime.tracker().after_ingest(result, runtime.utc_now())
     except Exception:

@@ -52,7 +52,11 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     QuarantineReleasedError: (409, "quarantine-released", "This email was released already"),
     EmailUnroutableError: (409, "team-required", "No team takes mail for its recipients: name one (team)"),
     TransitionInvalidError: (409, "transition-invalid", "The ticket's status does not allow this"),
-    WindowClosedError: (409, "window-closed", "WhatsApp's 24-hour window has closed: only a template can be sent"),
+    WindowClosedError: (
+        409,
+        "window-closed",
+        "The channel's reply window has closed: only a template (WhatsApp) or a tagged message can be sent",
+    ),
     ReplyUndeliverableError: (409, "reply-undeliverable", "This conversation cannot be answered where it came from"),
     IdempotencyKeyReusedError: (422, "idempotency-key-reused", "This Idempotency-Key was used for another reply"),
     PermanentlyUnacceptableError: (406, "message-unacceptable", "This message will never be accepted"),

@@ -148,7 +148,7 @@ def channel_name(channel: str) -> str:
     """How people name a kind of conversation (`SMS`, `web form`), as its channel says (`Channel.kinds`)."""
     from intake.channels import registry
 
-    return next((c.kinds[channel] for c in registry.channels() if channel in c.kinds), channel)
+    return registry.kinds().get(channel, channel)
 
 
 def render_page(name: str, context: Mapping[str, Any]) -> str:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import importlib
 import json
 import re
 import time
@@ -38,7 +37,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from intake import identity
-from intake.channels import meta_messaging
+from intake.channels import meta_messaging, registry
 from intake.channels.sending import OutboundReply, QuotedMessage, SendContext, SendFailedError, Sent, Template
 from intake.config import Policy
 from intake.errors import FieldInvalidError, PayloadTooLargeError
@@ -64,14 +63,6 @@ MAX_REFERENCES = 20  # Message-IDs an email reply carries in References: the thr
 MAX_QUOTED = 5  # messages quoted below an email reply, the latest first
 SEND_ATTEMPTS = 3  # tries in one delivery, `BACKOFF_S * 2**n` apart; then the queue's redelivery
 BACKOFF_S = 0.5
-# Which channel module sends a reply the ticket's latest message came by (its provider)
-SENDERS = {
-    "email": "intake.channels.email",
-    "twilio": "intake.channels.twilio",
-    "whatsapp": "intake.channels.whatsapp",
-    "messenger": "intake.channels.messenger",
-    "instagram": "intake.channels.instagram",
-}
 _META_MESSAGING = ("messenger", "instagram")  # their provider is their kind of conversation
 
 
@@ -463,7 +454,10 @@ def deliver(
     if record.message.state == DeliveryState.QUEUED:
         detail = store.ticket_detail(job.ticket_id)
         reply = outbound_reply(record.message, detail)
-        send = importlib.import_module(SENDERS[record.message.provider]).send
+        send = registry.channel(record.message.provider).send
+        if send is None:  # `route` answers only on channels that send: a reply queued before a channel lost it
+            store.reply_failed(job.ticket_id, job.message_sk, f"{record.message.provider} sends no replies", clock())
+            return "failed"
         try:
             sent: Sent = _tried(lambda: send(reply, ctx), attempts, sleep)
         except SendFailedError as error:

@@ -24,7 +24,7 @@ from intake.errors import PayloadTooLargeError, SignatureInvalidError, WebhookSi
 from intake.model import Attachment, InboundMessage, WebhookRequest
 
 if TYPE_CHECKING:
-    from intake.channels.sending import SendContext
+    from intake.channels.sending import OutboundReply, SendContext, Sent
     from intake.config import Policy
     from intake.inbox import Inbox, QueuedItem
     from intake.secrets import Secrets
@@ -152,6 +152,8 @@ class Channel:
     # What the worker does to one of its messages before it becomes a ticket (download the media the provider only
     # referenced, fetch the sender's name): never in the receiver, which answers at once. None: nothing.
     prepare: Callable[[InboundMessage, WorkerContext], InboundMessage] | None = None
+    # How an agent's reply goes out on it (`intake.replies`: the sender worker); None: it takes no replies
+    send: Callable[[OutboundReply, SendContext], Sent] | None = None
 
 
 def within(request: WebhookRequest, limit: int) -> None:

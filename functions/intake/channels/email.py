@@ -89,4 +89,5 @@ CHANNEL = contract.Channel(
     replay=contract.no_webhook,
     webhook_secrets=lambda email: [],
     teams=_teams,
+    send=send,
 )

@@ -149,4 +149,5 @@ CHANNEL = contract.Channel(
     api_readers=("sender", "ingest"),  # replies; names (`fetch_names`)
     prepare=partial(meta_messaging.prepared, "instagram", ACCESS_TOKEN, named),
     api_secret_id="InstagramToken",  # noqa: S106 - the secret's construct id
+    send=send,
 )

@@ -819,4 +819,5 @@ CHANNEL = contract.Channel(
     samples="twilio",
     api_secrets=(ACCOUNT_SID_SECRET, API_KEY_SID_SECRET, API_KEY_SECRET),  # never the auth token: the receiver's
     api_secret_id="TwilioSending",  # noqa: S106 - the secret's construct id
+    send=send,
 )

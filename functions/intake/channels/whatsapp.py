@@ -864,4 +864,5 @@ CHANNEL = contract.Channel(
     api_readers=("sender", "ingest"),  # replies; media downloads
     prepare=prepare,
     api_secret_id="WhatsAppToken",  # noqa: S106 - the secret's construct id
+    send=send,
 )

@@ -22,20 +22,29 @@ from intake.config import ConfigError, Policy
 from intake.policy import load_policy
 
 DEFAULT_URL = "http://127.0.0.1:8080"
-DEMO_SECRETS = {
-    "INTAKE_FORM_CONTACT_SECRET": "demo-contact-secret",
-    "INTAKE_FORM_FEEDBACK_SECRET": "demo-typeform-secret",
-    "INTAKE_TWILIO_AUTH_TOKEN": "demo-twilio-auth-token",
-    "INTAKE_WHATSAPP_APP_SECRET": "demo-whatsapp-app-secret",
-    "INTAKE_WHATSAPP_VERIFY_TOKEN": "demo-whatsapp-verify-token",
-    # no INTAKE_WHATSAPP_ACCESS_TOKEN: offline, the demo leaves WhatsApp media pending instead of calling Meta
-    "INTAKE_SENDGRID_INBOUND_USER": "demo",
-    "INTAKE_SENDGRID_INBOUND_PASSWORD": "demo-sendgrid-password",
-    "INTAKE_MAILGUN_SIGNING_KEY": "demo-mailgun-signing-key",
-    "INTAKE_CSAT_SECRET": "demo-csat-secret",
-}
 DEMO_NEWEST_AGO_S = 5 * 60
-DEMO_SAMPLES = ("forms/*.json", "twilio/*.json", "whatsapp/*.json", "email/*.json")
+
+
+def _demo_secrets(policy: Policy) -> dict[str, str]:
+    """A made-up value for each secret the policy's channels check requests with, which the demo signs its samples
+    with, and the survey links'. No channel API credential: offline, the demo calls no provider (WhatsApp media stay
+    pending, Messenger names unasked)."""
+    from intake.channels import registry
+
+    keys = [
+        key
+        for channel in registry.channels()
+        if (section := policy.section(channel.section)) is not None
+        for key in channel.webhook_secrets(section)
+    ]
+    return {f"INTAKE_{key}": "demo-" + key.lower().replace("_", "-") for key in [*keys, "CSAT_SECRET"]}
+
+
+def _demo_samples() -> list[str]:
+    """Every channel's samples folder, in the registry's order (SendGrid and Mailgun share `email/`)."""
+    from intake.channels import registry
+
+    return list(dict.fromkeys(f"{c.samples}/*.json" for c in registry.channels() if c.samples))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,11 +99,11 @@ def _demo(args: argparse.Namespace) -> int:
 
     config = _config_path(args.config)
     policy = load_policy(config)
-    env = {**DEMO_SECRETS, **os.environ}
+    env = {**_demo_secrets(policy), **os.environ}
     env.pop("INTAKE_PUBLIC_BASE_URL", None)  # the demo server's own URL is what the samples are signed for
-    files = [path for pattern in DEMO_SAMPLES for path in sorted(Path(args.events).glob(pattern))]
+    files = [path for pattern in _demo_samples() for path in sorted(Path(args.events).glob(pattern))]
     if not files:
-        print(f"intake demo: no samples under {args.events}/ ({', '.join(DEMO_SAMPLES)})", file=sys.stderr)
+        print(f"intake demo: no samples under {args.events}/ ({', '.join(_demo_samples())})", file=sys.stderr)
         return 1
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="intake-demo-"))
     env["INTAKE_OUTBOX"] = str((data_dir / "outbox").resolve())  # where the demo's digest is looked for

@@ -98,10 +98,18 @@ def send(base_url: str, prepared: Prepared, timeout: float = 10.0) -> Sent:
         return Sent(error.code, _json(error.read()))
 
 
+_MILLISECONDS = 10**11  # a `timestamp` above it is in milliseconds (Messenger's), else in seconds (WhatsApp's)
+
+
 def provider_times(sample: Any) -> list[int]:
-    """The unix-second `timestamp`s in a sample (WhatsApp dates each message and status by its own)."""
+    """The `timestamp`s in a sample, in unix seconds: WhatsApp dates each message and status by its own (a string
+    of seconds), Messenger and Instagram each event (a number of milliseconds)."""
     if isinstance(sample, dict):
-        found = [int(v) for k, v in sample.items() if k == "timestamp" and isinstance(v, str) and v.isdigit()]
+        found = [
+            int(v) // 1000 if int(v) > _MILLISECONDS else int(v)
+            for k, v in sample.items()
+            if k == "timestamp" and (isinstance(v, int) or (isinstance(v, str) and v.isdigit()))
+        ]
         return found + [t for v in sample.values() for t in provider_times(v)]
     if isinstance(sample, list):
         return [t for v in sample for t in provider_times(v)]
@@ -111,13 +119,18 @@ def provider_times(sample: Any) -> list[int]:
 def moved(sample: Any, seconds: int) -> Any:
     """The sample with its provider timestamps `seconds` later: the demo dates its samples relative to now."""
     if isinstance(sample, dict):
-        return {
-            k: str(int(v) + seconds) if k == "timestamp" and isinstance(v, str) and v.isdigit() else moved(v, seconds)
-            for k, v in sample.items()
-        }
+        return {k: _later(v, seconds) if k == "timestamp" else moved(v, seconds) for k, v in sample.items()}
     if isinstance(sample, list):
         return [moved(v, seconds) for v in sample]
     return sample
+
+
+def _later(stamp: Any, seconds: int) -> Any:
+    if isinstance(stamp, str) and stamp.isdigit():
+        return str(int(stamp) + seconds)
+    if isinstance(stamp, int) and not isinstance(stamp, bool):
+        return stamp + seconds * 1000 if stamp > _MILLISECONDS else stamp + seconds
+    return stamp
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -25,7 +25,6 @@ from pydantic import Field
 from intake.channels import contract, meta, meta_messaging
 from intake.channels.meta_messaging import Parsed, Platform
 from intake.channels.sending import OutboundReply, SendContext, Sent
-from intake.config import Name, Strict
 from intake.model import InboundMessage, Message, WebhookRequest
 from intake.secrets import Secrets
 
@@ -36,28 +35,13 @@ VERIFY_TOKEN = "INSTAGRAM_VERIFY_TOKEN"  # noqa: S105 - a secret's name: the sub
 ACCESS_TOKEN = "INSTAGRAM_ACCESS_TOKEN"  # noqa: S105 - a secret's name: replies (and names)
 
 
-class InstagramAccount(Strict):
-    """One of our Instagram professional accounts, by its id (the IG id webhooks name), and its team."""
-
-    team: Name
-    name: str | None = Field(default=None, max_length=200, description="how agents know the account (@handle)")
-
-
-class Instagram(Strict):
+class Instagram(meta_messaging.MessagingSection):
     """The `instagram:` section of intake.yaml: which account goes to which team, and how replies may go out."""
 
-    accounts: dict[str, InstagramAccount] = Field(default_factory=dict, description="our accounts by their IG id")
-    default_team: Name | None = Field(default=None, description="for accounts not listed")
-    fetch_names: bool = Field(default=False, description="ask the Graph API for a new customer's name")
-    human_agent_tag: bool = Field(
-        default=False,
-        description="allow replies between 24 hours and 7 days after the customer's last message, with Meta's "
-        "HUMAN_AGENT tag (the app needs Meta's Human Agent permission)",
-    )
+    accounts: dict[str, meta_messaging.Account] = Field(default_factory=dict, description="our accounts by their IG id")
 
-    def team_of(self, account_id: str) -> str | None:
-        account = self.accounts.get(account_id)
-        return account.team if account is not None else self.default_team
+    def listed(self) -> dict[str, meta_messaging.Account]:
+        return self.accounts
 
 
 PLATFORM = Platform(

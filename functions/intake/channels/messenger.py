@@ -23,7 +23,6 @@ from pydantic import Field
 from intake.channels import contract, meta, meta_messaging
 from intake.channels.meta_messaging import Parsed, Platform
 from intake.channels.sending import OutboundReply, SendContext, Sent
-from intake.config import Name, Strict
 from intake.model import InboundMessage, Message, WebhookRequest
 from intake.secrets import Secrets
 
@@ -34,28 +33,13 @@ VERIFY_TOKEN = "MESSENGER_VERIFY_TOKEN"  # noqa: S105 - a secret's name: the sub
 PAGE_TOKEN = "MESSENGER_PAGE_TOKEN"  # noqa: S105 - a secret's name: replies (and names)
 
 
-class MessengerPage(Strict):
-    """One of our Facebook Pages, by its id, and the team that answers it."""
-
-    team: Name
-    name: str | None = Field(default=None, max_length=200, description="how agents know the Page")
-
-
-class Messenger(Strict):
+class Messenger(meta_messaging.MessagingSection):
     """The `messenger:` section of intake.yaml: which Page goes to which team, and how replies may go out."""
 
-    pages: dict[str, MessengerPage] = Field(default_factory=dict, description="our Pages by their id")
-    default_team: Name | None = Field(default=None, description="for Pages not listed")
-    fetch_names: bool = Field(default=False, description="ask the Graph API for a new customer's name")
-    human_agent_tag: bool = Field(
-        default=False,
-        description="allow replies between 24 hours and 7 days after the customer's last message, with Meta's "
-        "HUMAN_AGENT tag (the app needs Meta's Human Agent permission)",
-    )
+    pages: dict[str, meta_messaging.Account] = Field(default_factory=dict, description="our Pages by their id")
 
-    def team_of(self, account_id: str) -> str | None:
-        page = self.pages.get(account_id)
-        return page.team if page is not None else self.default_team
+    def listed(self) -> dict[str, meta_messaging.Account]:
+        return self.pages
 
 
 PLATFORM = Platform(

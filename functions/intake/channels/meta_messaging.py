@@ -36,7 +36,7 @@ from functools import partial
 from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from intake.channels import contract, jsonbody, meta
 from intake.channels.contract import (
@@ -50,6 +50,7 @@ from intake.channels.contract import (
     WorkerContext,
 )
 from intake.channels.sending import OutboundReply, SendContext, SendFailedError, Sent, post, required_secret
+from intake.config import Name, Strict
 from intake.errors import FieldInvalidError, PayloadTooLargeError, WebhookSignatureInvalidError
 from intake.inbox import raw_key
 from intake.model import (
@@ -89,6 +90,33 @@ _KINDS = {
     "sticker": ("image/png", "[sticker]"),
     "animated_image": ("image/gif", "[GIF]"),
 }
+
+
+class Account(Strict):
+    """One of our Facebook Pages or Instagram professional accounts, by the id webhooks name, and its team."""
+
+    team: Name
+    name: str | None = Field(default=None, max_length=200, description="how agents know it (a Page, an @handle)")
+
+
+class MessagingSection(Strict):
+    """What the `messenger:` and `instagram:` sections share: the team for an account not listed, and how far
+    Intake may go (names from the Graph API, replies after 24 hours)."""
+
+    default_team: Name | None = Field(default=None, description="for accounts not listed")
+    fetch_names: bool = Field(default=False, description="ask the Graph API for a new customer's name")
+    human_agent_tag: bool = Field(
+        default=False,
+        description="allow replies between 24 hours and 7 days after the customer's last message, with Meta's "
+        "HUMAN_AGENT tag (the app needs Meta's Human Agent permission)",
+    )
+
+    def listed(self) -> dict[str, Account]:
+        raise NotImplementedError  # each section names its accounts its own way (`pages`, `accounts`)
+
+    def team_of(self, account_id: str) -> str | None:
+        account = self.listed().get(account_id)
+        return account.team if account is not None else self.default_team
 
 
 class Routing(Protocol):

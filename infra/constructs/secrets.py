@@ -26,7 +26,6 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.acknowledgments import acknowledge
-from infra.naming import pascal_case
 from infra.stage import Stage
 from intake.channels import registry
 from intake.config import ENV_PREFIX, Policy
@@ -71,7 +70,7 @@ class ProviderSecrets(Construct):
         # each configured channel's API credentials, in a secret of the channel's own (`Channel.api_secrets`)
         self.channel_apis = {
             channel.name: self._build_secret(
-                channel.api_secret_id or f"{pascal_case(channel.name)}Api",
+                channel.api_secret_id,
                 f"the {channel.title} API credentials",
                 list(channel.api_secrets),
             )

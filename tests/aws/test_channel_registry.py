@@ -66,3 +66,8 @@ def test_the_channel_has_its_section_in_the_policy_schema_and_its_keys_in_the_si
     assert section is not None, f"intake.yaml has no {channel.section} section"
     assert set(channel.webhook_secrets(section)) <= set(secret_keys(policy))
     assert channel.kinds, "a channel makes at least one kind of conversation"
+
+
+@pytest.mark.parametrize("channel", [c for c in registry.channels() if c.api_secrets], ids=lambda c: c.name)
+def test_a_channel_that_calls_its_api_names_the_secret_it_keeps_its_credentials_in(channel: Channel) -> None:
+    assert channel.api_secret_id and channel.api_readers

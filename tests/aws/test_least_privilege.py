@@ -19,9 +19,11 @@ from typing import Any
 import pytest
 
 from intake import runtime
+from intake.local import samples
 from intake.model import TimerState
 from intake.notify.notifier import notification_body
-from tests.aws.conftest import Stack
+from intake.secrets import Secrets
+from tests.aws.conftest import ROOT, SECRETS, Stack
 from tests.aws.test_email_pipeline import inject, mime
 from tests.aws.test_mail_feedback import report, sample
 from tests.aws.test_notifier import message, open_ticket, set_timer
@@ -144,6 +146,9 @@ def test_the_receivers_requests_are_within_its_grants(stack: Stack, recorder: Re
             assert stack.post_raw(prepared.path, prepared.body, prepared.headers)[0] == status, name
         body = payload([value("33612345678", text("33612345678", "wamid.LP1", "Bonjour"))])
         assert deliver(stack, body)[0] == 200
+        for posted in ("messenger/01-text.json", "instagram/01-text.json"):
+            signed = samples.prepare(samples.load(ROOT / "events" / posted), runtime.policy(), Secrets(environ=SECRETS))
+            assert stack.post_raw(signed.path, signed.body, signed.headers)[0] == 200, posted
         url = path_of(links(survey)[3])
         assert page(stack, "GET", url)[0] == 200
         assert page(stack, "POST", url, {"comment": "quick"})[0] == 200

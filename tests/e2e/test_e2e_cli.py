@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from intake.channels import registry
+
 from .client import REPO, Server, environment, post_contact_with_files, run
 from .expected import EXPECTED
 
@@ -192,10 +194,9 @@ def test_demo_posts_every_sample_and_prints_the_tickets(tmp_path: Path, bytecode
     rows = lines[header + 1 : lines.index("", header)]
     for subject in subjects:
         assert any(row.endswith(subject) for row in rows), f"{subject!r} not in the table:\n{out}"
-    # every sample that opens a ticket, the Twilio ones included (voicemail, missed call, texts, WhatsApp)
-    samples = [
-        path for folder in ("forms", "twilio", "whatsapp", "email") for path in REPO.glob(f"events/{folder}/*.json")
-    ]
+    # every channel's samples that open a ticket (voicemail, missed call, texts, WhatsApp, Messenger, Instagram...)
+    folders = {channel.samples for channel in registry.channels() if channel.samples}
+    samples = [path for folder in sorted(folders) for path in REPO.glob(f"events/{folder}/*.json")]
     expected = sum(1 for path in samples if json.loads(path.read_text()).get("expect_ticket", True))
     assert len(rows) == expected
     assert {row.split()[3] for row in rows} == {"form", "phone", "sms", "whatsapp", "email"}

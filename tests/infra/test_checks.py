@@ -5,21 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from intake.channels import registry
 from tests.infra.synthesis import Synthesized
 
 # Every acknowledgment, by rule, and where: a new one is a decision to review, so it changes this list.
 EXPECTED_ACKNOWLEDGMENTS = {
     ("AwsSolutions-APIG4", "WebhookApi/HttpApi/GET--healthz"),
-    ("AwsSolutions-APIG4", "WebhookApi/HttpApi/GET--webhooks--whatsapp"),
-    ("AwsSolutions-APIG4", "WebhookApi/HttpApi/POST--webhooks--email--sendgrid"),
-    ("AwsSolutions-APIG4", "WebhookApi/HttpApi/POST--webhooks--email--mailgun"),
-    ("AwsSolutions-APIG4", "WebhookApi/HttpApi/POST--webhooks--whatsapp"),
-    ("AwsSolutions-IAM5[Resource::<RawArchiveBucket3CBB4637.Arn>/attachments/*]", "Functions/IngestRole/DefaultPolicy"),
-    ("AwsSolutions-APIG4", "WebhookApi/HttpApi/POST--webhooks--forms--{form_id}"),
+    # every channel's webhook routes are open at API Gateway, each for the reason its channel gives
     *(
-        ("AwsSolutions-APIG4", f"WebhookApi/HttpApi/POST--webhooks--twilio--{route}")
-        for route in ("voice", "voice--status", "voice--recording", "voice--transcription", "messaging")
+        ("AwsSolutions-APIG4", f"WebhookApi/HttpApi/{route.method}{route.path.replace('/', '--')}")
+        for _, route in registry.routes()
     ),
+    ("AwsSolutions-IAM5[Resource::<RawArchiveBucket3CBB4637.Arn>/attachments/*]", "Functions/IngestRole/DefaultPolicy"),
     ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "Functions/IngestRole/DefaultPolicy"),
     ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "Functions/IngestRole/DefaultPolicy"),
     (
@@ -32,7 +29,7 @@ EXPECTED_ACKNOWLEDGMENTS = {
             f"AwsSolutions-IAM5[Resource::<RawArchiveBucket3CBB4637.Arn>/raw/????/??/??/{provider}/*]",
             "Functions/ReceiverRole/DefaultPolicy",
         )
-        for provider in ("forms", "twilio", "whatsapp", "sendgrid", "mailgun")
+        for provider in (channel.name for channel in registry.channels() if channel.routes)
     ),
     ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "Functions/EmailRole/DefaultPolicy"),
     ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "Functions/EmailRole/DefaultPolicy"),
@@ -104,13 +101,17 @@ EXPECTED_ACKNOWLEDGMENTS = {
         "<SlaTimersStateMachineB0640E90.Name>:*]",
         "Functions/SenderRole/DefaultPolicy",
     ),
-    ("AwsSolutions-SMG4", "ProviderSecrets/TwilioSending"),
     ("AwsSolutions-L1", "Functions/Feedback"),
     ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "Functions/FeedbackRole/DefaultPolicy"),
     ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "Functions/FeedbackRole/DefaultPolicy"),
     ("AwsSolutions-SQS3", "MailFeedback/DeadLetters"),
     ("AwsSolutions-SMG4", "ProviderSecrets/SurveyLinks"),
-    ("AwsSolutions-SMG4", "ProviderSecrets/WhatsAppToken"),
+    # each channel's API credentials (Channel.api_secrets): shared with the provider, rotated there first
+    *(
+        ("AwsSolutions-SMG4", f"ProviderSecrets/{channel.api_secret_id}")
+        for channel in registry.channels()
+        if channel.api_secrets
+    ),
 }
 
 

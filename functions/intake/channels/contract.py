@@ -145,7 +145,8 @@ class Channel:
     setup: Callable[[Any], list[tuple[str, str, str]]] = lambda section: []
     samples: str = ""  # its folder under `events/` (empty: none of its own)
     # What its provider's API is called with (replies, media downloads, profile names): in AWS a secret of the
-    # channel's own (`api_secret_id`), read only by the functions named in `api_readers` ("sender", "ingest")
+    # channel's own (`api_secret_id`, its construct id: `WhatsAppToken`), read only by the functions named in
+    # `api_readers` ("sender", "ingest")
     api_secrets: tuple[str, ...] = ()
     api_readers: tuple[str, ...] = ("sender",)
     api_secret_id: str = ""

@@ -4,13 +4,17 @@ SHELL := /bin/bash
 UV = $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export TZ := UTC
 export CDK_DISABLE_CLI_TELEMETRY := true
-export PYTHONDONTWRITEBYTECODE := 1
+# Bytecode is compiled once and kept out of the source tree (no __pycache__ in the checkout): every Python process
+# (pytest's workers, each `intake serve` and CLI the tests start) reads what the first one compiled, where each used
+# to compile boto3, moto, pydantic and Intake from source again
+export PYTHONPYCACHEPREFIX := $(CURDIR)/.venv/pycache
 
 .PHONY: help setup uv browser demo test lint bench synth serve schemas clean
 
 help:
 	@echo "make demo    run the sample web forms through a local Intake and print the tickets"
 	@echo "make test    run every test (unit, moto, CDK synthesis, end to end, the console in Chromium)"
+	@echo "             (DEPTH=deep: the slowest property, backlog and schema tests at full depth)"
 	@echo "make lint    ruff and mypy --strict"
 	@echo "make bench   import-time and throughput benchmarks, as ratios to a baseline"
 	@echo "make synth   synthesize the CDK app (offline)"
@@ -57,10 +61,14 @@ serve: uv
 # SLA tests hold deadlines seconds away, which four workers on two cores made late. `make test WORKERS=0` runs it in
 # one process, `WORKERS=4` on a bigger machine; tests/conftest.py has the rules.
 WORKERS ?= 2
+# Every test runs at either depth. `make test DEPTH=deep` (CI's nightly job, a release, a change to what they cover)
+# runs the costliest as they were before they had an everyday depth: every example of the slow property tests,
+# 10,000 old tickets in the digest's backlog test, 25 schemathesis requests per operation (tests/depth.py says which).
+DEPTH ?= everyday
 
 test: setup browser
-	@echo "==> pytest on $(WORKERS) workers (exit code 5, no tests collected, fails this target)"
-	@$(UV) run --frozen pytest -n $(WORKERS) --dist loadgroup
+	@echo "==> pytest on $(WORKERS) workers, $(DEPTH) depth (exit code 5, no tests collected, fails this target)"
+	@INTAKE_TEST_DEPTH=$(DEPTH) $(UV) run --frozen pytest -n $(WORKERS) --dist loadgroup
 
 lint: setup
 	@echo "==> ruff check, ruff format --check, mypy --strict functions/"

@@ -23,7 +23,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.depth import DEPTH
+
 TESTS = Path(__file__).resolve().parent
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"depth: {DEPTH} (INTAKE_TEST_DEPTH: everyday or deep, tests/depth.py)"
 
 
 def _group(item: pytest.Item) -> str | None:

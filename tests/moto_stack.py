@@ -155,7 +155,35 @@ class Resources:
 def create_resources(prefix: str = PREFIX, visibility_timeout_s: int | None = None) -> Resources:
     """The stack's stateful resources; `visibility_timeout_s` shortens redelivery for local use."""
     session = boto3.session.Session(region_name=REGION)
-    dynamodb, sqs, s3 = session.client("dynamodb"), session.client("sqs"), session.client("s3")
+    sqs, s3 = session.client("sqs"), session.client("s3")
+    create_table(prefix, session)
+    s3.create_bucket(Bucket=bucket_name(prefix))
+    urls = create_queues(prefix, visibility_timeout_s, session)
+    # SES receiving writes each message under SES_PREFIX; the bucket tells the email queue
+    email_arn = sqs.get_queue_attributes(QueueUrl=urls[EMAIL_QUEUE.name], AttributeNames=["QueueArn"])
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket_name(prefix),
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": email_arn["Attributes"]["QueueArn"],
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": SES_PREFIX}]}},
+                }
+            ]
+        },
+    )
+    sqs.purge_queue(QueueUrl=urls[EMAIL_QUEUE.name])  # S3's "s3:TestEvent" on configuring: nothing to keep
+    machine = _create_state_machine(session, prefix, urls[NOTIFICATIONS_QUEUE.name])
+    session.client("events").create_event_bus(Name=event_bus_name(prefix))
+    later = _create_later_machine(session, prefix, urls[NOTIFICATIONS_QUEUE.name])
+    return Resources(table_name(prefix), bucket_name(prefix), urls, machine, event_bus_name(prefix), later)
+
+
+def create_table(prefix: str = PREFIX, session: boto3.session.Session | None = None) -> str:
+    """The stack's table alone (its key schema, indexes and time to live, as `create_resources` makes it), for the
+    tests of what only the table does; its name."""
+    dynamodb = (session or boto3.session.Session(region_name=REGION)).client("dynamodb")
     attributes = {TABLE.partition_key, TABLE.sort_key}
     for index in TABLE.indexes:
         attributes |= {index.partition_key, index.sort_key}
@@ -183,7 +211,15 @@ def create_resources(prefix: str = PREFIX, visibility_timeout_s: int | None = No
         TableName=table_name(prefix),
         TimeToLiveSpecification={"Enabled": True, "AttributeName": TABLE.ttl_attribute},
     )
-    s3.create_bucket(Bucket=bucket_name(prefix))
+    return table_name(prefix)
+
+
+def create_queues(
+    prefix: str = PREFIX, visibility_timeout_s: int | None = None, session: boto3.session.Session | None = None
+) -> dict[str, str]:
+    """The stack's queues alone, each with its dead-letter queue (as `create_resources` makes them), for the tests of
+    what only the queues do; their URLs by name (`intake.resources.QUEUES`)."""
+    sqs = (session or boto3.session.Session(region_name=REGION)).client("sqs")
     urls: dict[str, str] = {}
     for spec in QUEUES:
         visibility = spec.visibility_timeout_s if visibility_timeout_s is None else visibility_timeout_s
@@ -194,25 +230,7 @@ def create_resources(prefix: str = PREFIX, visibility_timeout_s: int | None = No
             "maxReceiveCount": spec.max_receive_count,
         }
         urls[spec.name] = _create_queue(sqs, spec.physical_name(prefix), spec, visibility, redrive)
-    # SES receiving writes each message under SES_PREFIX; the bucket tells the email queue
-    email_arn = sqs.get_queue_attributes(QueueUrl=urls[EMAIL_QUEUE.name], AttributeNames=["QueueArn"])
-    s3.put_bucket_notification_configuration(
-        Bucket=bucket_name(prefix),
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {
-                    "QueueArn": email_arn["Attributes"]["QueueArn"],
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": SES_PREFIX}]}},
-                }
-            ]
-        },
-    )
-    sqs.purge_queue(QueueUrl=urls[EMAIL_QUEUE.name])  # S3's "s3:TestEvent" on configuring: nothing to keep
-    machine = _create_state_machine(session, prefix, urls[NOTIFICATIONS_QUEUE.name])
-    session.client("events").create_event_bus(Name=event_bus_name(prefix))
-    later = _create_later_machine(session, prefix, urls[NOTIFICATIONS_QUEUE.name])
-    return Resources(table_name(prefix), bucket_name(prefix), urls, machine, event_bus_name(prefix), later)
+    return urls
 
 
 def _create_later_machine(session: boto3.session.Session, prefix: str, notifications_url: str) -> str:

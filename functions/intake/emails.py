@@ -329,12 +329,13 @@ def acknowledge(
             "team_name": team.name,
             "customer_name": parsed.from_name,
             "reference": ticket.reference,
-            "subject": parsed.subject or None,
+            "subject": parsed.subject[:_MAX_SUBJECT] or None,
             "next_open": None if calendar.is_open(at) else calendar.next_open(at),
             "timezone": team.timezone,
         },
     )
-    subject = _reply_subject(parsed.subject, ticket.reference)
+    # the subject as the ticket keeps it: a header of hundreds of kilobytes takes a minute to encode and fold
+    subject = _reply_subject(parsed.subject[:_MAX_SUBJECT], ticket.reference)
     thread = [f"<{i}>" for i in (*parsed.references[-20:], *((parsed.message_id,) if parsed.message_id else ()))]
     headers = {"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"}
     if parsed.message_id:

@@ -15,7 +15,7 @@ from intake.ingest import ingest
 from intake.model import CallEvent, CallEventKind, Channel, InboundMessage, Recording, Sender, Transcript
 from intake.store import Store
 from tests.aws.conftest import Stack, at
-from tests.moto_stack import create_resources
+from tests.moto_stack import create_table
 
 T0 = at("2026-11-21T22:14:00+00:00")
 CALLER = "+33612345678"
@@ -164,8 +164,8 @@ orders = st.lists(st.sampled_from(range(len(VOICEMAIL))), min_size=len(VOICEMAIL
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(orders)
 def test_any_order_and_any_repeats_of_a_calls_callbacks_give_the_same_ticket(stack: Stack, picks: list[int]) -> None:
-    reference = create_resources(f"ref{new_id().lower()}").table
-    shuffled = create_resources(f"mix{new_id().lower()}").table
+    reference = create_table(f"ref{new_id().lower()}")
+    shuffled = create_table(f"mix{new_id().lower()}")
     for callback in VOICEMAIL:
         fold_call_event(Store(stack.dynamodb, reference), callback, new_id)
     for pick in picks:

@@ -188,3 +188,6 @@ def test_huge_headers_are_cut_to_their_share_and_the_email_is_a_ticket(stack: St
     assert len(ticket["subject"]) == 998 and len(ticket["contact"]["name"]) == 199  # 200, stripped
     assert 0 < len(message["metadata"]["cc"]) < 20_000 and message["metadata"]["cc"][0] == "person0@example.org"
     assert message["metadata"]["references"][-1] == "r19999@example.org"  # the latest are kept
+    # the acknowledgment answers under the subject as the ticket has it, not the 500 kB one
+    [acknowledgment] = stack.sent()
+    assert acknowledgment["Subject"] == f"Re: {ticket['subject']} [#{ticket['reference']}]"

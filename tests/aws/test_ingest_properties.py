@@ -14,7 +14,7 @@ from intake.model import Sender
 from intake.store import Store
 from tests.aws.conftest import Stack
 from tests.aws.test_ingest_core import T0, message
-from tests.moto_stack import create_resources
+from tests.moto_stack import create_table
 
 # (thread, times delivered) per distinct message; the delivery order is shuffled
 plans = st.lists(st.tuples(st.integers(0, 2), st.integers(1, 3)), min_size=1, max_size=8)
@@ -37,7 +37,7 @@ def test_any_redelivery_order_yields_one_ticket_per_thread_and_one_message_per_p
 ) -> None:
     plan, order = case
     run = str(ULID())
-    table = create_resources(f"p{run.lower()}").table  # every example on a table of its own
+    table = create_table(f"p{run.lower()}")  # every example on a table of its own
     store = Store(stack.dynamodb, table)
     for n, thread in order:
         ingest(

@@ -35,7 +35,7 @@ from intake.queues import (
     sqs_record,
 )
 from intake.resources import QUEUES, QueueSpec
-from tests.moto_stack import REGION, create_resources, emulated
+from tests.moto_stack import REGION, create_queues, emulated
 
 SPECS = {spec.name: spec for spec in QUEUES}
 VISIBILITY_S = 1
@@ -59,13 +59,13 @@ def open_queue(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opene
     """`open_queue("inbound")`: that queue of `intake.resources`, visibility timeout 1 s, on either backend."""
     if request.param == "moto":
         with emulated():
-            resources = create_resources("qcontract", visibility_timeout_s=VISIBILITY_S)
+            urls = create_queues("qcontract", visibility_timeout_s=VISIBILITY_S)
             sqs = boto3.session.Session(region_name=REGION).client("sqs")
 
             def on_sqs(name: str) -> Harness:
-                dead_letter_url = resources.queue_urls[SPECS[name].dead_letter]
+                dead_letter_url = urls[SPECS[name].dead_letter]
                 dead = SqsQueue(sqs, dead_letter_url)
-                queue = SqsQueue(sqs, resources.queue_urls[name], dead_letter_url)
+                queue = SqsQueue(sqs, urls[name], dead_letter_url)
                 return Harness("moto", queue, lambda: [m.message_id for m in dead.receive(10)], queue)
 
             yield on_sqs

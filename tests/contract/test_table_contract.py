@@ -45,10 +45,15 @@ from intake.model import (
     TimerState,
     reference_for,
 )
+<<<<<<< HEAD
 from intake.records import ClockPlan, ContactPlan, ThreadLinks
 from intake.store import Store, TicketNotFoundError, WriteConflictError
 from intake.store.keys import iso
 from tests.moto_stack import create_resources, emulated
+=======
+from intake.store import ClockPlan, ContactPlan, Store, ThreadLinks, TicketNotFoundError, WriteConflictError, iso
+from tests.moto_stack import create_table, emulated
+>>>>>>> h-speed2
 from tests.unit.builders import form_message
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,9 +98,9 @@ def table(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
             monkeypatch.setenv(name, os.environ.get(name, "testing"))
         monkeypatch.delenv("AWS_PROFILE", raising=False)
         with emulated():
-            resources = create_resources("contract")
+            name = create_table("contract")
             client = boto3.session.Session(region_name="us-east-1").client("dynamodb")
-            yield Table("moto", client, resources.table)
+            yield Table("moto", client, name)
     else:
         sqlite = SqliteTable(tmp_path / "t.db")
         yield Table("sqlite", sqlite, "any-table-name")

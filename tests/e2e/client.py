@@ -50,7 +50,7 @@ def environment(bytecode_cache: Path | None = None, *, secrets: bool = True) -> 
         env.update(SECRETS)
     if bytecode_cache is not None:  # children share compiled bytecode: later starts are faster
         env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = str(bytecode_cache)
+        env.setdefault("PYTHONPYCACHEPREFIX", str(bytecode_cache))  # the run's own (the Makefile's), if it has one
     return env
 
 

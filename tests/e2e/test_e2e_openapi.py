@@ -1,5 +1,6 @@
 """Schemathesis against `schemas/openapi.json` on a real `intake serve`: every route, generated valid and invalid
-requests (bounded and seeded), no 5xx, and every answer's status, content type and body as the schema says."""
+requests (bounded and seeded; fewer fuzzed ones every day than in the deep run, `tests/depth.py`), no 5xx, and every
+answer's status, content type and body as the schema says."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+
+from tests.depth import everyday_or_deep
 
 from .client import REPO, Server, contact_body, form_headers
 
@@ -35,7 +38,7 @@ def test_every_route_answers_as_the_schema_says_and_never_5xx(
         "--phases",
         "examples,coverage,fuzzing",
         "--max-examples",
-        "25",
+        str(everyday_or_deep(10, 25)),  # fuzzed requests per operation (tests/depth.py)
         "--seed",
         "20261205",
         "--workers",

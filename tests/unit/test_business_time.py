@@ -13,9 +13,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+<<<<<<< HEAD
 from intake.config import Calendar, Holidays, Policy, Team
 from intake.hours import CalendarInvalidError, Weekday
 from intake.sla import BusinessCalendar, CalendarNeverOpensError, calendar_for
+=======
+from intake.config import Calendar, Holidays, Policy, Team, Weekday
+from intake.sla import BusinessCalendar, CalendarInvalidError, CalendarNeverOpensError, calendar_for
+from tests.depth import examples
+>>>>>>> h-speed2
 
 PARIS = "Europe/Paris"
 NEW_YORK = "America/New_York"
@@ -412,7 +418,7 @@ class Reference:
         return None
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(scenarios(), st.data())
 def test_agrees_with_a_minute_by_minute_reference(scenario: Scenario, data: st.DataObject) -> None:
     reference, calendar = Reference(scenario), scenario.business
@@ -434,7 +440,7 @@ def test_agrees_with_a_minute_by_minute_reference(scenario: Scenario, data: st.D
         assert calendar.between(reference.instant(start), reference.instant(end)) == counted * MINUTE
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(scenarios(), offsets, durations, durations)
 def test_adding_in_two_steps_is_adding_the_sum(
     scenario: Scenario, offset: timedelta, a: timedelta, b: timedelta
@@ -447,7 +453,7 @@ def test_adding_in_two_steps_is_adding_the_sum(
     assert calendar.add(first, timedelta(0)) == calendar.next_open(first)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(scenarios(), offsets, durations, durations)
 def test_a_longer_duration_never_ends_earlier(
     scenario: Scenario, offset: timedelta, a: timedelta, b: timedelta
@@ -458,7 +464,7 @@ def test_a_longer_duration_never_ends_earlier(
     assert calendar.add(start, shorter) >= start
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(scenarios(), offsets, durations)
 def test_business_time_up_to_a_deadline_is_its_duration(scenario: Scenario, offset: timedelta, d: timedelta) -> None:
     calendar, start = scenario.business, scenario.start + offset
@@ -467,7 +473,7 @@ def test_business_time_up_to_a_deadline_is_its_duration(scenario: Scenario, offs
     assert sum((end - begin for begin, end in calendar.intervals(start, due)), timedelta(0)) == d
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(scenarios(), offsets, durations)
 def test_deadlines_never_fall_inside_closed_time(scenario: Scenario, offset: timedelta, d: timedelta) -> None:
     calendar, start = scenario.business, scenario.start + offset
@@ -480,7 +486,7 @@ def test_deadlines_never_fall_inside_closed_time(scenario: Scenario, offset: tim
         assert calendar.between(start, due) == timedelta(0)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(scenarios(), offsets, offsets, offsets)
 def test_business_time_adds_up_over_consecutive_ranges(
     scenario: Scenario, first: timedelta, second: timedelta, third: timedelta
@@ -491,7 +497,7 @@ def test_business_time_adds_up_over_consecutive_ranges(
     assert calendar.between(c, a) == timedelta(0)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.sampled_from(ZONES), near_changes, durations, st.booleans())
 def test_always_open_calendar_is_plain_timedelta_arithmetic(
     zone: str, instant: datetime, d: timedelta, configured: bool

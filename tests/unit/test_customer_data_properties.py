@@ -42,11 +42,12 @@ from intake.model import (
 )
 from intake.notify.mailer import OutboxMailer
 from intake.store import Store
+from tests.depth import examples
 
 T0 = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 REJECTED = (RequestRejectedError, PermanentlyUnacceptableError)  # answered 4xx before anything is stored
 PROPERTY = settings(
-    max_examples=120,
+    max_examples=examples(120),
     deadline=None,
     derandomize=True,
     database=None,
@@ -230,7 +231,7 @@ def test_any_bytes_at_all_go_through_the_email_path(world: World, raw: bytes) ->
     ingested(world, raw)
 
 
-@settings(PROPERTY, max_examples=40)
+@settings(PROPERTY, max_examples=examples(40))
 @given(name=st.text(max_size=300), local=st.text(min_size=1, max_size=80), domain=st.text(min_size=1, max_size=80))
 def test_any_sender_address_becomes_a_ticket(world: World, name: str, local: str, domain: str) -> None:
     header = f"{name} <{local}@{domain}>".replace("\r", " ").replace("\n", " ")

@@ -28,6 +28,7 @@ from intake.model import Channel, Priority
 from intake.policy import parse_policy
 from intake.sla import BusinessCalendar, calendar_for
 from intake.sla.policy import TimerPlan, explain, plan_timer, policy_for, priority_for, remaining_at, stamp
+from tests.depth import examples
 from tests.unit.test_business_time import MICROSECOND, NEW_YORK, PARIS, Scenario, at, business, scenarios
 
 TEAM = {"support": {"name": "Customer Support", "timezone": PARIS}}
@@ -531,7 +532,7 @@ def advance_of(plan: TimerPlan, calendar: BusinessCalendar) -> Advance:
     return calendar.add if plan.time == "business" else (lambda start, d: start + d)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(scenarios(), policies(), instants)
 def test_plan_never_falls_in_closed_time_and_warnings_come_before_the_deadline(
     scenario: Scenario, policy: SlaPolicy, offset: timedelta
@@ -553,7 +554,7 @@ def test_plan_never_falls_in_closed_time_and_warnings_come_before_the_deadline(
     assert [level for level, _, _ in plan.escalations] == list(range(1, len(escalations) + 1))
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(scenarios(), policies(), instants, instants, instants)
 def test_resuming_after_a_pause_at_any_instant_counts_exactly_what_was_left(
     scenario: Scenario, policy: SlaPolicy, offset: timedelta, paused_after: timedelta, pause: timedelta

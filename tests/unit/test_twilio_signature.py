@@ -18,6 +18,7 @@ from intake.errors import SignatureInvalidError
 from intake.local import samples
 from intake.model import WebhookRequest
 from intake.secrets import Secrets
+from tests.depth import examples
 
 # Twilio's documented example (also twilio-python's tests/unit/test_request_validator.py)
 TOKEN = "12345"
@@ -196,7 +197,7 @@ def urls(draw: st.DrawFn) -> str:
     return f"{scheme}://{draw(hosts)}{port}{draw(paths)}{draw(queries)}"
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(token=tokens, url=urls(), params=pairs)
 def test_signature_equals_twilio_pythons_over_repeated_and_non_ascii_params(
     token: str, url: str, params: list[tuple[str, str]]
@@ -208,7 +209,7 @@ def test_signature_equals_twilio_pythons_over_repeated_and_non_ascii_params(
     assert signatures.twilio_signature(token, url, params) == oracle
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(token=tokens, url=urls(), params=pairs, signed_with_port=st.booleans())
 def test_acceptance_agrees_with_twilio_python_for_either_port_form(
     token: str, url: str, params: list[tuple[str, str]], signed_with_port: bool
@@ -223,7 +224,7 @@ def test_acceptance_agrees_with_twilio_python_for_either_port_form(
     signatures.verify_twilio(token, variants, params, signature)
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(token=tokens, url=urls(), params=pairs, extra=st.tuples(names, values))
 def test_forged_parameter_is_rejected_by_both(
     token: str, url: str, params: list[tuple[str, str]], extra: tuple[str, str]

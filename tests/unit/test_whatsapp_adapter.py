@@ -19,6 +19,7 @@ from intake.errors import FieldInvalidError, WebhookSignatureInvalidError
 from intake.local import samples
 from intake.model import Channel, InboundMessage, Reaction
 from intake.policy import parse_policy
+from tests.depth import examples
 
 from .builders import RECEIPT_ID, RECEIVED_AT
 
@@ -915,7 +916,7 @@ def check_parse_only_refuses_with_field_invalid(body: bytes, policy: Policy) -> 
 
 
 # no per-example deadline: what is asserted is the outcome; a busy machine (parallel workers) made 200 ms flaky
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(document=webhooks())
 def test_parse_of_any_meta_shaped_body_maps_or_raises_field_invalid_only(
     document: dict[str, Any], policy: Policy

@@ -45,15 +45,10 @@ from intake.model import (
     TimerState,
     reference_for,
 )
-<<<<<<< HEAD
 from intake.records import ClockPlan, ContactPlan, ThreadLinks
 from intake.store import Store, TicketNotFoundError, WriteConflictError
 from intake.store.keys import iso
-from tests.moto_stack import create_resources, emulated
-=======
-from intake.store import ClockPlan, ContactPlan, Store, ThreadLinks, TicketNotFoundError, WriteConflictError, iso
 from tests.moto_stack import create_table, emulated
->>>>>>> h-speed2
 from tests.unit.builders import form_message
 
 ROOT = Path(__file__).resolve().parents[2]

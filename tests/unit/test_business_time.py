@@ -13,15 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-<<<<<<< HEAD
 from intake.config import Calendar, Holidays, Policy, Team
 from intake.hours import CalendarInvalidError, Weekday
 from intake.sla import BusinessCalendar, CalendarNeverOpensError, calendar_for
-=======
-from intake.config import Calendar, Holidays, Policy, Team, Weekday
-from intake.sla import BusinessCalendar, CalendarInvalidError, CalendarNeverOpensError, calendar_for
 from tests.depth import examples
->>>>>>> h-speed2
 
 PARIS = "Europe/Paris"
 NEW_YORK = "America/New_York"

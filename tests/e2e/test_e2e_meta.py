@@ -74,6 +74,8 @@ def test_a_messenger_message_makes_a_ticket_its_reply_reaches_the_send_api_and_a
     }
     reply = _state(intake, ticket["id"], answer.json()["reply_id"], "sent")
     assert reply["provider_message_id"] == sent.answer["message_id"]
+    # the sent reply is the team's first response: its clock stops
+    assert wait_until(lambda: _first_response(intake, ticket["id"]) == "met", 20, "first response met")
 
     _post(intake, "messenger", {"delivery": {"mids": [sent.answer["message_id"]], "watermark": _now_ms()}}, psid)
 
@@ -212,6 +214,10 @@ def _ticket_of(server: Server, provider_message_id: str) -> dict[str, Any]:
 def _with_messages(server: Server, ticket_id: str, count: int) -> dict[str, Any] | None:
     detail = server.detail(ticket_id)
     return detail if len(detail["messages"]) >= count else None
+
+
+def _first_response(server: Server, ticket_id: str) -> str | None:
+    return next((t["state"] for t in server.detail(ticket_id)["sla"] if t["target"] == "first_response"), None)
 
 
 def _state(server: Server, ticket_id: str, reply_id: str, state: str) -> dict[str, Any]:

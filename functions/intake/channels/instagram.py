@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -40,8 +40,7 @@ class Instagram(meta_messaging.MessagingSection):
 
     accounts: dict[str, meta_messaging.Account] = Field(default_factory=dict, description="our accounts by their IG id")
 
-    def listed(self) -> dict[str, meta_messaging.Account]:
-        return self.accounts
+    LISTED: ClassVar[str] = "accounts"
 
 
 PLATFORM = Platform(
@@ -103,11 +102,6 @@ def named(message: InboundMessage, fetch: Callable[[str], Mapping[str, Any]]) ->
 # ------------------------------------------------------------------------------------------- the channel
 
 
-def _teams(instagram: Instagram) -> list[tuple[str, str]]:
-    named = [(f"accounts.{n}.team", account.team) for n, account in instagram.accounts.items()]
-    return named + ([("default_team", instagram.default_team)] if instagram.default_team else [])
-
-
 CHANNEL = contract.Channel(
     name=PROVIDER,
     title="Instagram Direct",
@@ -120,7 +114,7 @@ CHANNEL = contract.Channel(
     sign=partial(meta_messaging.sign, PLATFORM),
     replay=partial(meta_messaging.replay, PLATFORM),
     webhook_secrets=lambda instagram: [APP_SECRET, VERIFY_TOKEN],
-    teams=_teams,
+    teams=lambda section: section.named_teams(),
     setup=lambda instagram: [
         (
             "InstagramWebhookUrl",

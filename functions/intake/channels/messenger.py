@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -38,8 +38,7 @@ class Messenger(meta_messaging.MessagingSection):
 
     pages: dict[str, meta_messaging.Account] = Field(default_factory=dict, description="our Pages by their id")
 
-    def listed(self) -> dict[str, meta_messaging.Account]:
-        return self.pages
+    LISTED: ClassVar[str] = "pages"
 
 
 PLATFORM = Platform(
@@ -99,11 +98,6 @@ def named(message: InboundMessage, fetch: Callable[[str], Mapping[str, Any]]) ->
 # ------------------------------------------------------------------------------------------- the channel
 
 
-def _teams(messenger: Messenger) -> list[tuple[str, str]]:
-    named = [(f"pages.{n}.team", page.team) for n, page in messenger.pages.items()]
-    return named + ([("default_team", messenger.default_team)] if messenger.default_team else [])
-
-
 CHANNEL = contract.Channel(
     name=PROVIDER,
     title="Facebook Messenger",
@@ -116,7 +110,7 @@ CHANNEL = contract.Channel(
     sign=partial(meta_messaging.sign, PLATFORM),
     replay=partial(meta_messaging.replay, PLATFORM),
     webhook_secrets=lambda messenger: [APP_SECRET, VERIFY_TOKEN],
-    teams=_teams,
+    teams=lambda section: section.named_teams(),
     setup=lambda messenger: [
         (
             "MessengerWebhookUrl",

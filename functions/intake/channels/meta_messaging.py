@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from pydantic import Field, ValidationError
@@ -111,12 +111,20 @@ class MessagingSection(Strict):
         "HUMAN_AGENT tag (the app needs Meta's Human Agent permission)",
     )
 
+    LISTED: ClassVar[str]  # the field that lists the accounts, as each section names them: `pages`, `accounts`
+
     def listed(self) -> dict[str, Account]:
-        raise NotImplementedError  # each section names its accounts its own way (`pages`, `accounts`)
+        accounts: dict[str, Account] = getattr(self, self.LISTED)
+        return accounts
 
     def team_of(self, account_id: str) -> str | None:
         account = self.listed().get(account_id)
         return account.team if account is not None else self.default_team
+
+    def named_teams(self) -> list[tuple[str, str]]:
+        """Where the section names a team (`Channel.teams`): each account's, and the default."""
+        named = [(f"{self.LISTED}.{n}.team", account.team) for n, account in self.listed().items()]
+        return named + ([("default_team", self.default_team)] if self.default_team else [])
 
 
 class Routing(Protocol):

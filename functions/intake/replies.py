@@ -30,7 +30,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.utils import formataddr, parseaddr
 from typing import Any, Literal
 
@@ -63,9 +63,6 @@ MAX_REFERENCES = 20  # Message-IDs an email reply carries in References: the thr
 MAX_QUOTED = 5  # messages quoted below an email reply, the latest first
 SEND_ATTEMPTS = 3  # tries in one delivery, `BACKOFF_S * 2**n` apart; then the queue's redelivery
 BACKOFF_S = 0.5
-# How long a report may wait for the send it is about: past the sender's own tries, within the inbound queue's
-# redeliveries before its dead-letter queue (5 receives, 180 s apart)
-EARLY_REPORT = timedelta(minutes=5)
 _META_MESSAGING = ("messenger", "instagram")  # their provider is their kind of conversation
 
 
@@ -553,23 +550,9 @@ def count_as_response(tracker: Any, message: Message, at: datetime) -> None:
 # ------------------------------------------------------------------------------------ status reports
 
 
-def apply_status(store: Store, status: DeliveryStatus, now: datetime) -> str | None:
-    """A provider's report on a message we sent: the ticket whose reply it moved forward, else None. A report can
-    come before the sender recorded what it sent (Twilio calls back as soon as it answers the send): one that names
-    no message of ours yet, within `EARLY_REPORT` of its time, raises `ReportAheadOfSendError` and waits on the queue
-    (its group is that message: its later reports wait behind it, in order); later, it is someone else's."""
-    moved = store.advance_delivery(status.provider, status.provider_message_id, status.state, status.at, status.error)
-    if (
-        moved is None
-        and now - status.at < EARLY_REPORT
-        and not store.sent_by_us(status.provider, status.provider_message_id)
-    ):
-        raise ReportAheadOfSendError(status.provider_message_id)
-    return moved
-
-
-class ReportAheadOfSendError(Exception):
-    """A delivery report for a message not recorded as sent yet: the queue delivers it again."""
+def apply_status(store: Store, status: DeliveryStatus) -> str | None:
+    """A provider's report on a message we sent: the ticket whose reply it moved forward, else None."""
+    return store.advance_delivery(status.provider, status.provider_message_id, status.state, status.at, status.error)
 
 
 def job_of(body: str) -> ReplyJob:

@@ -17,7 +17,7 @@ from intake.inbox import decode_message
 from intake.ingest import Outcome, annotate, ingest_prepared
 from intake.model import CallEvent, DeliveryStatus, EmailArrived, Reaction
 from intake.observability import count, logger, metrics, traced
-from intake.replies import ReportAheadOfSendError, apply_status
+from intake.replies import apply_status
 from intake.resources import INBOUND_QUEUE
 
 runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
@@ -45,7 +45,7 @@ def record_handler(record: SQSRecord) -> None:
         elif isinstance(item, Reaction):
             result = annotate(runtime.store(), item)
         elif isinstance(item, DeliveryStatus):
-            moved = apply_status(runtime.store(), item, runtime.utc_now())
+            moved = apply_status(runtime.store(), item)
             count("DeliveryStatusApplied" if moved else "DeliveryStatusIgnored")
             logger.remove_keys(["receipt_id"])
             return
@@ -57,9 +57,6 @@ def record_handler(record: SQSRecord) -> None:
             result = ingest_prepared(runtime.store(), item, new_id, runtime.prepare, runtime.policy())
         if result is not None:
             runtime.tracker().after_ingest(result, runtime.utc_now())
-    except ReportAheadOfSendError:
-        logger.info("delivery report ahead of its send; it stays on the queue", extra={"kind": item.type})
-        raise
     except Exception:
         logger.exception("message not ingested; it stays on the queue", extra={"sqs_message_id": record.message_id})
         raise

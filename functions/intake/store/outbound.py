@@ -144,10 +144,6 @@ class OutboundStore(Table):
             ExpressionAttributeValues=expression_values(yes=True),
         )
 
-    def sent_by_us(self, provider: str, provider_message_id: str) -> bool:
-        """Whether the provider's id names a message Intake recorded as sent."""
-        return self._get(keys.route_pk(provider, provider_message_id), keys.ROUTE_SK) is not None
-
     def advance_delivery(
         self, provider: str, provider_message_id: str, state: DeliveryState, at: datetime, error: str | None
     ) -> str | None:

@@ -112,12 +112,16 @@ def _demo(args: argparse.Namespace) -> int:
         secrets = Secrets(environ=env)
         expected = 0
         loaded = [samples.load(path) for path in files]
-        # Dated as if the newest had come in a few minutes ago, and the others over the hours before it (the
-        # files' own dates are fixed): some clocks are running, some near a warning, the urgent ones breached.
-        times = [t for sample in loaded for t in samples.provider_times(sample)]
-        shift = int(time.time()) - DEMO_NEWEST_AGO_S - max(times) if times else 0
+        # Dated as if each channel's newest had come in a few minutes ago, and its others over the hours before it
+        # (the files' own dates are fixed): some clocks are running, some near a warning, the urgent ones breached.
+        newest: dict[str, int] = {}
+        for path, sample in zip(files, loaded, strict=True):
+            for at in samples.provider_times(sample):
+                newest[path.parent.name] = max(at, newest.get(path.parent.name, at))
+        now = int(time.time()) - DEMO_NEWEST_AGO_S
         print(f"posting {_count(len(files), 'sample')} to {url}")
         for path, sample in zip(files, loaded, strict=True):
+            shift = now - newest[path.parent.name] if path.parent.name in newest else 0
             prepared = samples.prepare(samples.moved(sample, shift), policy, secrets, public_base_url=url)
             sent = samples.send(url, prepared)
             creates = sample.get("expect_ticket", True)

@@ -194,7 +194,8 @@ def test_sla_clocks_survive_kill_9_and_each_notice_fires_once(launch: Callable[.
 
     # Then the warning, the breach and the escalation each fire once, and the clock says breached
     expected = ["warning", "breach", "escalation"]
-    wait_until(lambda: sorted(set(_notices(data_dir))) == sorted(expected), 30, "the three notices")
+    # (60 s: the second server's timers catch up after its start, which a busy machine slows)
+    wait_until(lambda: sorted(set(_notices(data_dir))) == sorted(expected), 60, "the three notices")
     time.sleep(1)  # anything sent twice would be here by now
     assert sorted(_notices(data_dir)) == sorted(expected)
     clocks = second.get(f"/tickets/{ticket['id']}/sla").json()

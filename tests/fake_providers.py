@@ -84,6 +84,7 @@ class FakeProviders:
     instagram_token: str = INSTAGRAM_TOKEN
     requests: list[Received] = field(default_factory=list)
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # user id -> what the User Profile API answers
+    next_sids: list[str] = field(default_factory=list)  # the Message SIDs Twilio's next sends answer with, in order
     _failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -210,7 +211,7 @@ class FakeProviders:
             seen.fetched.append(_fetch(link))
         if (failure := self._next_failure()) is not None:
             return failure[0], failure[1], seen
-        sid = "SM" + secrets.token_hex(16)
+        sid = self.next_sids.pop(0) if self.next_sids else "SM" + secrets.token_hex(16)
         answer = {
             "sid": sid,
             "account_sid": self.account_sid,

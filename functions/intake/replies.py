@@ -30,7 +30,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import formataddr, parseaddr
 from typing import Any, Literal
 
@@ -63,6 +63,7 @@ MAX_REFERENCES = 20  # Message-IDs an email reply carries in References: the thr
 MAX_QUOTED = 5  # messages quoted below an email reply, the latest first
 SEND_ATTEMPTS = 3  # tries in one delivery, `BACKOFF_S * 2**n` apart; then the queue's redelivery
 BACKOFF_S = 0.5
+HELD_REPORT = timedelta(days=1)  # how long a report that came before its send is kept for it (then, not ours)
 _META_MESSAGING = ("messenger", "instagram")  # their provider is their kind of conversation
 
 
@@ -470,6 +471,9 @@ def deliver(
         ids = (sent.provider_message_id, *sent.other_ids)
         message_ids = ids if sent.provider == "email" else ()
         store.reply_sent(job.ticket_id, job.message_sk, sent.provider, ids, message_ids, clock())
+        for provider_id in ids:  # what the provider reported before the send was recorded
+            if (held := store.held_report(sent.provider, provider_id)) is not None:
+                store.advance_delivery(sent.provider, provider_id, *held)
         outcome = "sent"
         record = store.outbound(job.ticket_id, job.message_sk) or record
     state = record.message.state
@@ -551,8 +555,17 @@ def count_as_response(tracker: Any, message: Message, at: datetime) -> None:
 
 
 def apply_status(store: Store, status: DeliveryStatus) -> str | None:
-    """A provider's report on a message we sent: the ticket whose reply it moved forward, else None."""
-    return store.advance_delivery(status.provider, status.provider_message_id, status.state, status.at, status.error)
+    """A provider's report on a message we sent: the ticket whose reply it moved forward, else None. A report can
+    come before the sender recorded what it sent (Twilio calls back as soon as it answers the send): one that names
+    no message of ours yet is held (`HELD_REPORT`) for the sender to apply when it records the send."""
+    return store.advance_delivery(
+        status.provider,
+        status.provider_message_id,
+        status.state,
+        status.at,
+        status.error,
+        hold_until=status.received_at + HELD_REPORT,
+    )
 
 
 def job_of(body: str) -> ReplyJob:

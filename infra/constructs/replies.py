@@ -39,6 +39,8 @@ SENDER_ITEMS = (
     # answer shown in the history, and whether an address is suppressed
     ItemGrant(("dynamodb:Query",), (f"{keys.TICKET}*",)),
     ItemGrant(("dynamodb:GetItem",), (f"{keys.TICKET}*", f"{keys.CONTACT}*", f"{keys.CSAT}*", f"{keys.SUPPRESSED}*")),
+    # a status report the provider sent before the send was recorded (`OUT#...`/`HELD`), applied once it is
+    ItemGrant(("dynamodb:GetItem",), (f"{keys.ROUTE}*",)),
     # the reply's state; the ticket's response, events and clocks (the `responded` action)
     ItemGrant(("dynamodb:PutItem", "dynamodb:UpdateItem"), (f"{keys.TICKET}*",)),
     # the team's backlog counters, moved with the ticket's place in the queue when a reply meets a clock

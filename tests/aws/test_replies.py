@@ -103,6 +103,25 @@ def test_a_status_about_a_message_intake_did_not_send_changes_nothing(stack: Sta
     assert stack.tickets() == []
 
 
+def test_a_status_that_comes_before_the_send_is_recorded_moves_the_reply_once_it_is(
+    stack: Stack, providers: FakeProviders
+) -> None:
+    # Given a reply whose send Twilio will answer with a known SID
+    customer, ticket_id = _sms_ticket(stack)
+    _, answer = _reply(stack, ticket_id, "It ships today.", key="k-early")
+    sid = "SM" + uuid.uuid4().hex
+    providers.next_sids.append(sid)
+    # When Twilio's delivered callback for it is worked before the sender has recorded the send
+    _twilio_status(stack, sid, customer, "delivered")
+    stack.work()
+    assert _message(stack, ticket_id, answer["reply_id"])["state"] == "queued"
+    _send(stack)
+
+    # Then the held report moves the reply on as soon as the send is recorded
+    assert _message(stack, ticket_id, answer["reply_id"])["state"] == "delivered"
+    assert stack.queued() == 0
+
+
 def test_a_refused_reply_fails_with_twilios_error_and_counts_as_no_response(
     stack: Stack, providers: FakeProviders
 ) -> None:

@@ -172,6 +172,7 @@ REPLY_KEY = "REPLYKEY#"  # `REPLYKEY#<ticket>#<Idempotency-Key>`: the reply a re
 REPLY_KEY_SK = "REPLYKEY"
 ROUTE = "OUT#"  # `OUT#<provider>#<provider message id>`: the reply a provider's status report is about
 ROUTE_SK = "OUT"
+HELD_SK = "HELD"  # beside a route: a status report that came before its message was recorded as sent
 
 
 def reply_key_pk(ticket_id: str, key: str) -> str:

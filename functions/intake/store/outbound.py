@@ -12,7 +12,7 @@ from intake.records import OutboundRecord
 from intake.resources import TABLE
 from intake.store import keys
 from intake.store.errors import WriteConflictError
-from intake.store.items import epoch, expression_values, item_key, message_of, outbound_attributes
+from intake.store.items import epoch, expression_values, item_key, message_of, outbound_attributes, to_item
 from intake.store.keys import iso
 from intake.store.table import Table
 
@@ -106,6 +106,39 @@ class OutboundStore(Table):
             return False
         return True
 
+    def _hold(
+        self,
+        provider: str,
+        provider_message_id: str,
+        state: DeliveryState,
+        at: datetime,
+        error: str | None,
+        until: datetime,
+    ) -> None:
+        item = {
+            "PK": keys.route_pk(provider, provider_message_id),
+            "SK": keys.HELD_SK,
+            "state": state.value,
+            "state_rank": DELIVERY_RANK[state],
+            "state_at": iso(at),
+            "expires_at": epoch(until),
+            **({"error": error[:1000]} if error is not None else {}),
+        }
+        self._conditional(
+            self._db.put_item,
+            Item=to_item(item),
+            ConditionExpression="attribute_not_exists(PK) OR state_rank < :rank",
+            ExpressionAttributeValues=expression_values(rank=DELIVERY_RANK[state]),
+        )
+
+    def held_report(self, provider: str, provider_message_id: str) -> tuple[DeliveryState, datetime, str | None] | None:
+        """The report held for a message before it was recorded as sent (`advance_delivery`'s `hold_until`)."""
+        item = self._get(keys.route_pk(provider, provider_message_id), keys.HELD_SK)
+        if item is None:
+            return None
+        error = item.get("error")
+        return DeliveryState(item["state"]), datetime.fromisoformat(item["state_at"]), str(error) if error else None
+
     def reply_failed(self, ticket_id: str, sk: str, error: str, at: datetime) -> bool:
         """The reply will never be sent: `failed` with the provider's error (from `queued` only)."""
         return self._conditional(
@@ -145,13 +178,23 @@ class OutboundStore(Table):
         )
 
     def advance_delivery(
-        self, provider: str, provider_message_id: str, state: DeliveryState, at: datetime, error: str | None
+        self,
+        provider: str,
+        provider_message_id: str,
+        state: DeliveryState,
+        at: datetime,
+        error: str | None,
+        *,
+        hold_until: datetime | None = None,
     ) -> str | None:
         """A provider's status report on a message we sent: its state moves forward to `state` (never back: a late
         `sent` after `delivered` changes nothing). The ticket it is on when it moved; None when it did not, or when
-        the id is none of ours (a message sent from outside Intake)."""
+        the id is none of ours yet: then, with `hold_until`, the report is held (`OUT#...`/`HELD`, the furthest
+        state) until then, for the sender to apply when it records the send (`held_report`)."""
         route = self._get(keys.route_pk(provider, provider_message_id), keys.ROUTE_SK)
         if route is None:
+            if hold_until is not None:
+                self._hold(provider, provider_message_id, state, at, error, hold_until)
             return None
         sets = ["#state = :state", "state_rank = :rank", "state_at = :at"]
         values: dict[str, Any] = {"state": state.value, "rank": DELIVERY_RANK[state], "at": iso(at)}

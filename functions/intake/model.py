@@ -296,6 +296,10 @@ class DeliveryStatus(Frozen):
     receipt_id: ReceiptId
     received_at: UtcDatetime
     raw_archive_key: str
+    # A report that names no message, only "everything sent by then" (Messenger's read watermark): the conversation
+    # and the time; `provider_message_id` then names the watermark, not a message
+    thread_key: str | None = Field(default=None, max_length=512)
+    up_to: UtcDatetime | None = None
 
 
 # What the inbound queue carries: one discriminated union of everything adapters produce

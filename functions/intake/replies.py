@@ -557,7 +557,10 @@ def count_as_response(tracker: Any, message: Message, at: datetime) -> None:
 def apply_status(store: Store, status: DeliveryStatus) -> str | None:
     """A provider's report on a message we sent: the ticket whose reply it moved forward, else None. A report can
     come before the sender recorded what it sent (Twilio calls back as soon as it answers the send): one that names
-    no message of ours yet is held (`HELD_REPORT`) for the sender to apply when it records the send."""
+    no message of ours yet is held (`HELD_REPORT`) for the sender to apply when it records the send. A report on
+    "everything sent by then" (Messenger's read watermark) moves the conversation's replies."""
+    if status.thread_key is not None and status.up_to is not None:
+        return store.read_up_to(status.thread_key, status.up_to, status.at)
     return store.advance_delivery(
         status.provider,
         status.provider_message_id,

@@ -80,6 +80,9 @@ def test_a_messenger_message_makes_a_ticket_its_reply_reaches_the_send_api_and_a
     _post(intake, "messenger", {"delivery": {"mids": [sent.answer["message_id"]], "watermark": _now_ms()}}, psid)
 
     _state(intake, ticket["id"], answer.json()["reply_id"], "delivered")
+    # Messenger's read receipt names no message, only a watermark: every reply sent by then was read
+    _post(intake, "messenger", {"read": {"watermark": _now_ms()}}, psid)
+    _state(intake, ticket["id"], answer.json()["reply_id"], "read")
     again = _messenger_message(intake, psid, "Merci !")
     assert _ticket_of(intake, again)["id"] == ticket["id"]
 

@@ -142,7 +142,7 @@ KINDS = {
     "03-file": ["message"],
     "04-quick-reply": ["quick_reply"],
     "05-delivery": ["delivered"],
-    "06-read": ["skipped:receipt"],
+    "06-read": ["read"],
     "07-reaction": ["reaction"],
     "08-echo": ["skipped:echo"],
     "09-postback": ["postback"],
@@ -233,7 +233,7 @@ def test_a_reaction_annotates_the_message_and_removing_it_clears_it() -> None:
     assert reaction.event_id != removed.event_id
 
 
-def test_echoes_and_receipts_open_nothing_and_deliveries_report_on_our_messages() -> None:
+def test_echoes_and_receipts_open_nothing_and_deliveries_and_reads_report_on_our_messages() -> None:
     batch = webhook(
         event(delivery={"mids": ["m_a", "m_b"], "watermark": AT_MS}),
         event(delivery={"watermark": AT_MS}),  # older clients: no mids
@@ -253,8 +253,13 @@ def test_echoes_and_receipts_open_nothing_and_deliveries_report_on_our_messages(
     assert [(s.provider, s.provider_message_id, s.state) for s in statuses] == [
         ("messenger", "m_a", DeliveryState.DELIVERED),
         ("messenger", "m_b", DeliveryState.DELIVERED),
+        ("messenger", f"watermark:{PAGE}:{PSID}:{AT_MS}", DeliveryState.READ),
     ]
-    assert [item.kind for item in items if isinstance(item, Skipped)] == ["receipt", "receipt", "echo"]
+    # a read names no message, only "everything sent by then", in its conversation
+    read = statuses[-1]
+    assert read.thread_key == f"messenger#{PAGE}:{PSID}" and read.up_to is not None
+    assert int(read.up_to.timestamp() * 1000) == AT_MS
+    assert [item.kind for item in items if isinstance(item, Skipped)] == ["receipt", "echo"]
 
 
 # --------------------------------------------------------------------------------------------- routing

@@ -227,7 +227,8 @@ class _Context:
         if isinstance(event.get("delivery"), dict):
             return [*self._receipts(event["delivery"], DeliveryState.DELIVERED, at)]
         if isinstance(event.get("read"), dict):
-            return [*self._receipts(event["read"], DeliveryState.READ, at)]
+            read = event["read"]
+            return [*(self._watermark(read, sender, recipient, at) or self._receipts(read, DeliveryState.READ, at))]
         if sender is None or recipient is None:
             raise _SkipError("invalid", "sender.id and recipient.id are required")
         user = ScopedUser(kind=self.platform.user_kind, account=recipient, id=sender)
@@ -346,6 +347,29 @@ class _Context:
             emoji=emoji[:_MAX_EMOJI] if emoji else None,  # None: the customer removed their reaction
             sender=Sender(user=user),
         )
+
+    def _watermark(
+        self, read: dict[str, Any], sender: str | None, recipient: str | None, at: datetime
+    ) -> list[DeliveryStatus] | None:
+        """Messenger's read receipt: no message named, only `watermark` (every message sent by then was read), as a
+        report on the conversation (`DeliveryStatus.up_to`); None when the receipt names its messages."""
+        watermark = _text(read.get("watermark"))
+        if read.get("mid") or read.get("mids") or watermark is None or sender is None or recipient is None:
+            return None
+        up_to = _time(watermark, at)
+        return [
+            DeliveryStatus(
+                provider=self.platform.provider,
+                provider_message_id=f"watermark:{recipient}:{sender}:{watermark}",
+                state=DeliveryState.READ,
+                at=at,
+                receipt_id=self.receipt_id,
+                received_at=self.received_at,
+                raw_archive_key=self.raw_archive_key,
+                thread_key=f"{self.platform.provider}#{recipient}:{sender}",
+                up_to=up_to,
+            )
+        ]
 
     def _receipts(self, receipt: dict[str, Any], state: DeliveryState, at: datetime) -> list[DeliveryStatus]:
         """A `delivery` (`mids[]`) or a `read` (Instagram's `mid`): what reached the customer, by our messages' ids.

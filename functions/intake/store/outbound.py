@@ -18,6 +18,7 @@ from intake.store.table import Table
 
 _NEW = "attribute_not_exists(PK)"
 _REPLY_KEY_KEEP = timedelta(days=2)
+_READABLE = (DeliveryState.SENT.value, DeliveryState.DELIVERED.value)  # what a read receipt moves on
 
 
 class OutboundStore(Table):
@@ -105,6 +106,38 @@ class OutboundStore(Table):
         except WriteConflictError:
             return False
         return True
+
+    def read_up_to(self, thread_key: str, up_to: datetime, at: datetime) -> str | None:
+        """A read receipt that names no message, only a time (Messenger's watermark): each reply on the
+        conversation's ticket recorded by `up_to` and sent or delivered is read. Its ticket when one moved."""
+        thread = self._get(keys.thread_pk(thread_key), keys.THREAD_SK)
+        if thread is None:
+            return None
+        ticket_id = str(thread["ticket_id"])
+        replies = self._query(
+            KeyConditionExpression="PK = :pk AND SK BETWEEN :first AND :last",
+            ExpressionAttributeValues=expression_values(
+                pk=keys.ticket_pk(ticket_id), first=keys.MESSAGE, last=f"{keys.MESSAGE}{iso(up_to)}~"
+            ),
+        )
+        moved = False
+        for item in replies:
+            if f"#{keys.REPLY_PROVIDER}#" in str(item["SK"]) and item.get("state") in _READABLE:
+                moved |= self._conditional(
+                    self._db.update_item,
+                    Key=item_key(keys.ticket_pk(ticket_id), str(item["SK"])),
+                    UpdateExpression="SET #state = :read, state_rank = :rank, state_at = :at",
+                    ConditionExpression="state_rank >= :sent AND state_rank <= :delivered",
+                    ExpressionAttributeNames={"#state": "state"},
+                    ExpressionAttributeValues=expression_values(
+                        read=DeliveryState.READ.value,
+                        rank=DELIVERY_RANK[DeliveryState.READ],
+                        at=iso(at),
+                        sent=DELIVERY_RANK[DeliveryState.SENT],
+                        delivered=DELIVERY_RANK[DeliveryState.DELIVERED],
+                    ),
+                )
+        return ticket_id if moved else None
 
     def _hold(
         self,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from intake.channels import instagram, messenger, signatures
+from intake.channels import instagram, messenger, meta_messaging, signatures
 from intake.channels.meta_messaging import HUMAN_AGENT, Skipped
 from intake.channels.sending import OutboundReply, SendContext, SendFailedError
 from intake.config import Policy
@@ -34,7 +34,9 @@ SECTION = instagram.Instagram.model_validate({"accounts": {ACCOUNT: {"team": "su
 
 def parse(body: dict[str, Any] | bytes, section: instagram.Instagram = SECTION) -> list[Any]:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return instagram.parse(raw, policy=section, receipt_id=RECEIPT, received_at=RECEIVED, raw_archive_key="raw/k")
+    return meta_messaging.parse(
+        instagram.PLATFORM, raw, policy=section, receipt_id=RECEIPT, received_at=RECEIVED, raw_archive_key="raw/k"
+    )
 
 
 def webhook(*events: dict[str, Any]) -> dict[str, Any]:
@@ -66,12 +68,21 @@ def signed(body: bytes, secret: str = APP_SECRET) -> WebhookRequest:
 def test_the_handshake_answers_only_with_instagrams_own_verify_token() -> None:
     query = {"hub.mode": "subscribe", "hub.verify_token": "ig-token", "hub.challenge": "42"}
 
-    assert instagram.handshake(query, Secrets(environ={"INTAKE_INSTAGRAM_VERIFY_TOKEN": "ig-token"})) == "42"
+    assert (
+        meta_messaging.handshake(
+            instagram.PLATFORM, query, Secrets(environ={"INTAKE_INSTAGRAM_VERIFY_TOKEN": "ig-token"})
+        )
+        == "42"
+    )
     with pytest.raises(WebhookSignatureInvalidError):
-        instagram.handshake(query, Secrets(environ={"INTAKE_MESSENGER_VERIFY_TOKEN": "ig-token"}))
+        meta_messaging.handshake(
+            instagram.PLATFORM, query, Secrets(environ={"INTAKE_MESSENGER_VERIFY_TOKEN": "ig-token"})
+        )
     with pytest.raises(WebhookSignatureInvalidError):
-        instagram.handshake(
-            query | {"hub.verify_token": "guess"}, Secrets(environ={"INTAKE_INSTAGRAM_VERIFY_TOKEN": "x"})
+        meta_messaging.handshake(
+            instagram.PLATFORM,
+            query | {"hub.verify_token": "guess"},
+            Secrets(environ={"INTAKE_INSTAGRAM_VERIFY_TOKEN": "x"}),
         )
 
 
@@ -79,11 +90,15 @@ def test_every_sample_is_signed_with_our_app_secret_and_does_not_verify_with_ano
     ours = Secrets(environ={"INTAKE_INSTAGRAM_APP_SECRET": APP_SECRET})
     for path in sorted(SAMPLES.glob("*.json")):
         prepared = samples.prepare(samples.load(path), policy, ours)
-        instagram.verify(WebhookRequest("POST", prepared.path, "", prepared.headers, prepared.body), ours)
+        meta_messaging.verify(
+            instagram.PLATFORM, WebhookRequest("POST", prepared.path, "", prepared.headers, prepared.body), ours
+        )
         with pytest.raises(SignatureInvalidError):
-            instagram.verify(signed(prepared.body, "messenger's secret"), ours)
+            meta_messaging.verify(instagram.PLATFORM, signed(prepared.body, "messenger's secret"), ours)
     with pytest.raises(SignatureInvalidError):
-        instagram.verify(WebhookRequest("POST", instagram.PATH, "", {}, sample("01-text")), ours)
+        meta_messaging.verify(
+            instagram.PLATFORM, WebhookRequest("POST", instagram.PATH, "", {}, sample("01-text")), ours
+        )
 
 
 # ------------------------------------------------------------------------------------------------ samples
@@ -184,7 +199,8 @@ def test_a_messenger_webhook_is_not_an_instagram_one() -> None:
     with pytest.raises(FieldInvalidError):
         parse({"object": "page", "entry": []})
     with pytest.raises(FieldInvalidError):
-        messenger.parse(
+        meta_messaging.parse(
+            messenger.PLATFORM,
             sample("01-text"),
             policy=messenger.Messenger(),
             receipt_id=RECEIPT,

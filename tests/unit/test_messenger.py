@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from intake import replies
-from intake.channels import messenger, signatures
+from intake.channels import messenger, meta_messaging, signatures
 from intake.channels.meta_messaging import HUMAN_AGENT, Skipped, reply_window, text_parts
 from intake.channels.sending import OutboundReply, SendContext, SendFailedError
 from intake.config import Policy
@@ -54,7 +54,9 @@ SECTION = messenger.Messenger.model_validate({"pages": {PAGE: {"team": "support"
 
 def parse(body: dict[str, Any] | bytes, section: messenger.Messenger = SECTION) -> list[Any]:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return messenger.parse(raw, policy=section, receipt_id=RECEIPT, received_at=RECEIVED, raw_archive_key="raw/k")
+    return meta_messaging.parse(
+        messenger.PLATFORM, raw, policy=section, receipt_id=RECEIPT, received_at=RECEIVED, raw_archive_key="raw/k"
+    )
 
 
 def webhook(*events: dict[str, Any], page: str = PAGE) -> dict[str, Any]:
@@ -86,7 +88,7 @@ SUBSCRIBE = {"hub.mode": "subscribe", "hub.verify_token": "verify-me", "hub.chal
 
 def test_subscription_with_our_verify_token_is_answered_with_the_challenge() -> None:
     secrets = Secrets(environ={"INTAKE_MESSENGER_VERIFY_TOKEN": "verify-me"})
-    assert messenger.handshake(SUBSCRIBE, secrets) == "1158201444"
+    assert meta_messaging.handshake(messenger.PLATFORM, SUBSCRIBE, secrets) == "1158201444"
 
 
 @pytest.mark.parametrize(
@@ -102,7 +104,7 @@ def test_subscription_is_refused_unless_mode_and_our_token_match(
     query: dict[str, str], environ: dict[str, str]
 ) -> None:
     with pytest.raises(WebhookSignatureInvalidError):
-        messenger.handshake(query, Secrets(environ=environ))
+        meta_messaging.handshake(messenger.PLATFORM, query, Secrets(environ=environ))
 
 
 def signed(body: bytes, secret: str = APP_SECRET, **headers: str) -> WebhookRequest:
@@ -114,16 +116,20 @@ def test_a_post_signed_with_our_app_secret_verifies_and_a_forged_or_unsigned_one
     secrets = Secrets(environ={"INTAKE_MESSENGER_APP_SECRET": APP_SECRET})
     body = sample("01-text")
 
-    messenger.verify(signed(body), secrets)
+    meta_messaging.verify(messenger.PLATFORM, signed(body), secrets)
     with pytest.raises(SignatureInvalidError):
-        messenger.verify(signed(body, secret="another app's secret"), secrets)
+        meta_messaging.verify(messenger.PLATFORM, signed(body, secret="another app's secret"), secrets)
     with pytest.raises(SignatureInvalidError):
         tampered = signed(body)
-        messenger.verify(WebhookRequest("POST", messenger.PATH, "", tampered.headers, body + b" "), secrets)
+        meta_messaging.verify(
+            messenger.PLATFORM, WebhookRequest("POST", messenger.PATH, "", tampered.headers, body + b" "), secrets
+        )
     with pytest.raises(SignatureInvalidError):
-        messenger.verify(WebhookRequest("POST", messenger.PATH, "", {}, body), secrets)
+        meta_messaging.verify(messenger.PLATFORM, WebhookRequest("POST", messenger.PATH, "", {}, body), secrets)
     with pytest.raises(SignatureInvalidError):
-        messenger.verify(signed(body), Secrets(environ={}))  # no secret configured: nothing verifies
+        meta_messaging.verify(
+            messenger.PLATFORM, signed(body), Secrets(environ={})
+        )  # no secret configured: nothing verifies
 
 
 def test_every_sample_is_signed_by_the_registry_over_the_bytes_it_sends(policy: Policy) -> None:
@@ -131,7 +137,9 @@ def test_every_sample_is_signed_by_the_registry_over_the_bytes_it_sends(policy: 
     for path in sorted(SAMPLES.glob("*.json")):
         prepared = samples.prepare(samples.load(path), policy, secrets)
         assert prepared.body == sample(path.stem)
-        messenger.verify(WebhookRequest("POST", prepared.path, "", prepared.headers, prepared.body), secrets)
+        meta_messaging.verify(
+            messenger.PLATFORM, WebhookRequest("POST", prepared.path, "", prepared.headers, prepared.body), secrets
+        )
 
 
 # ------------------------------------------------------------------------------------------------ samples
@@ -324,7 +332,9 @@ def test_unicode_escaped_as_meta_sends_it_is_read_and_verifies() -> None:
 
     assert b"\\ud83d\\udc4d" in body
     assert only(parse(body)).text == "Ça marche 👍 — merci"
-    messenger.verify(signed(body), Secrets(environ={"INTAKE_MESSENGER_APP_SECRET": APP_SECRET}))
+    meta_messaging.verify(
+        messenger.PLATFORM, signed(body), Secrets(environ={"INTAKE_MESSENGER_APP_SECRET": APP_SECRET})
+    )
 
 
 @pytest.mark.parametrize(
@@ -444,8 +454,8 @@ def test_a_reply_goes_to_the_psid_from_the_page_written_to() -> None:
         metadata={"account_id": PAGE, "user_id": PSID},
     )
 
-    assert messenger.reply_route(latest) == (PSID, PAGE)
-    assert messenger.reply_route(latest.model_copy(update={"metadata": {}})) is None
+    assert meta_messaging.reply_route(latest) == (PSID, PAGE)
+    assert meta_messaging.reply_route(latest.model_copy(update={"metadata": {}})) is None
 
 
 def test_a_long_text_is_cut_at_a_space_within_the_byte_limit() -> None:

@@ -1,32 +1,31 @@
 """Instagram Direct: customers writing to one of our Instagram professional accounts, and our replies.
 
-A plug-in over Meta's Messenger Platform (`intake.channels.meta_messaging`), like Messenger: `handshake`,
-`verify` (`intake.channels.meta`), `parse` for the `object: "instagram"` webhook (with story replies, story
-mentions, deleted and unsupported messages), `reply_route`, `send`, `named`. Media stay at Meta: Meta's terms forbid
+A plug-in over Meta's Messenger Platform (`intake.channels.meta_messaging`, given this module's `PLATFORM`), like
+Messenger: the handshake, the signature (`intake.channels.meta`), the `object: "instagram"` webhook (with story
+replies, story mentions, deleted and unsupported messages), `send`, `named`. Media stay at Meta: Meta's terms forbid
 storing what Instagram users send, so a message keeps the media's CDN link, which stops working once the customer
 deletes it or it expires.
 
 Secrets: `INSTAGRAM_APP_SECRET` (signatures), `INSTAGRAM_VERIFY_TOKEN` (the handshake), `INSTAGRAM_ACCESS_TOKEN`
-(replies: the access token of the Facebook Page linked to the account, in the channel's own secret in AWS, read by
-the sender alone; one token, so one account answers through Intake). Replies go to `POST {graph}/me/messages` on
-the Graph API root every sender shares (graph.facebook.com): with a Page token, `me` is the Page linked to the
-account, as Meta's Instagram Messaging guide sends them; webhooks name the account, never that Page.
+(replies and names: the access token of the Facebook Page linked to the account, in the channel's own secret in AWS,
+read by the sender and ingest; one token, so one account answers through Intake). Replies go to
+`POST {graph}/me/messages` on the Graph API root every sender shares (graph.facebook.com): with a Page token, `me` is
+the Page linked to the account, as Meta's Instagram Messaging guide sends them; webhooks name the account, never
+that Page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar
 
 from pydantic import Field
 
-from intake.channels import contract, meta, meta_messaging
-from intake.channels.meta_messaging import Parsed, Platform
+from intake.channels import contract, meta_messaging
+from intake.channels.meta_messaging import Platform
 from intake.channels.sending import OutboundReply, SendContext, Sent
-from intake.model import InboundMessage, Message, WebhookRequest
-from intake.secrets import Secrets
+from intake.model import InboundMessage
 
 PROVIDER = "instagram"
 PATH = "/webhooks/instagram"
@@ -55,30 +54,6 @@ PLATFORM = Platform(
     verify_token=VERIFY_TOKEN,
     section_type=Instagram,
 )
-
-
-def handshake(query: Mapping[str, str], secrets: Secrets) -> str:
-    """The `hub.challenge` for Meta's subscription request carrying our verify token."""
-    return meta.handshake(query, secrets.get(VERIFY_TOKEN), PLATFORM.label)
-
-
-def verify(request: WebhookRequest, secrets: Secrets) -> None:
-    """Raise `SignatureInvalidError` unless `X-Hub-Signature-256` signs the body with our app secret."""
-    meta.verify(request, secrets.get(APP_SECRET), PLATFORM.label)
-
-
-def parse(
-    body: bytes, *, policy: Instagram, receipt_id: str, received_at: datetime, raw_archive_key: str
-) -> list[Parsed]:
-    """The webhook's events as messages, reactions, delivery statuses and skipped events (`meta_messaging.parse`)."""
-    return meta_messaging.parse(
-        PLATFORM, body, policy=policy, receipt_id=receipt_id, received_at=received_at, raw_archive_key=raw_archive_key
-    )
-
-
-def reply_route(latest: Message) -> tuple[str, str] | None:
-    """Who a reply goes to and from, as the customer's latest message names them: (their IGSID, our IG id)."""
-    return meta_messaging.reply_route(latest)
 
 
 def send(reply: OutboundReply, ctx: SendContext) -> Sent:

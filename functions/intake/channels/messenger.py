@@ -1,30 +1,29 @@
 """Facebook Messenger: customers writing to one of our Facebook Pages, and our replies.
 
-A plug-in over Meta's Messenger Platform (`intake.channels.meta_messaging`): `handshake` answers Meta's subscription
-`GET`, `verify` checks each `POST`'s `X-Hub-Signature-256` (`intake.channels.meta`, shared with WhatsApp), `parse`
-maps the `object: "page"` webhook, `reply_route` and `send` answer on the conversation, `named` fills in a
-customer's name from the Graph API (in the worker, when the policy allows it).
+A plug-in over Meta's Messenger Platform (`intake.channels.meta_messaging`, given this module's `PLATFORM`): it
+answers Meta's subscription `GET`, checks each `POST`'s `X-Hub-Signature-256` (`intake.channels.meta`, shared with
+WhatsApp), maps the `object: "page"` webhook and answers on the conversation (`send`); `named` fills in a customer's
+name from the Graph API (in the worker, when the policy allows it).
 
 Secrets (`INTAKE_<name>` locally): `MESSENGER_APP_SECRET` (signatures) and `MESSENGER_VERIFY_TOKEN` (the
-handshake), in the receiver's webhook secret in AWS; `MESSENGER_PAGE_TOKEN` (replies), the Page access token, in the
-channel's own secret (`Channel.api_secrets`), read by the sender alone. One token: one Page answers through Intake
-(several Pages would need a token per Page, which the contract's static `api_secrets` cannot name yet).
+handshake), in the receiver's webhook secret in AWS; `MESSENGER_PAGE_TOKEN` (replies and names), the Page access
+token, in the channel's own secret (`Channel.api_secrets`), read by the sender and ingest. One token: one Page
+answers through Intake (several Pages would need a token per Page, which the contract's static `api_secrets` cannot
+name yet).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar
 
 from pydantic import Field
 
-from intake.channels import contract, meta, meta_messaging
-from intake.channels.meta_messaging import Parsed, Platform
+from intake.channels import contract, meta_messaging
+from intake.channels.meta_messaging import Platform
 from intake.channels.sending import OutboundReply, SendContext, Sent
-from intake.model import InboundMessage, Message, WebhookRequest
-from intake.secrets import Secrets
+from intake.model import InboundMessage
 
 PROVIDER = "messenger"
 PATH = "/webhooks/messenger"
@@ -53,30 +52,6 @@ PLATFORM = Platform(
     verify_token=VERIFY_TOKEN,
     section_type=Messenger,
 )
-
-
-def handshake(query: Mapping[str, str], secrets: Secrets) -> str:
-    """The `hub.challenge` for Meta's subscription request carrying our verify token."""
-    return meta.handshake(query, secrets.get(VERIFY_TOKEN), PLATFORM.label)
-
-
-def verify(request: WebhookRequest, secrets: Secrets) -> None:
-    """Raise `SignatureInvalidError` unless `X-Hub-Signature-256` signs the body with our app secret."""
-    meta.verify(request, secrets.get(APP_SECRET), PLATFORM.label)
-
-
-def parse(
-    body: bytes, *, policy: Messenger, receipt_id: str, received_at: datetime, raw_archive_key: str
-) -> list[Parsed]:
-    """The webhook's events as messages, reactions, delivery statuses and skipped events (`meta_messaging.parse`)."""
-    return meta_messaging.parse(
-        PLATFORM, body, policy=policy, receipt_id=receipt_id, received_at=received_at, raw_archive_key=raw_archive_key
-    )
-
-
-def reply_route(latest: Message) -> tuple[str, str] | None:
-    """Who a reply goes to and from, as the customer's latest message names them: (their PSID, our Page id)."""
-    return meta_messaging.reply_route(latest)
 
 
 def send(reply: OutboundReply, ctx: SendContext) -> Sent:

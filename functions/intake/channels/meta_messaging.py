@@ -66,6 +66,7 @@ from intake.model import (
     safe_filename,
 )
 from intake.observability import logger
+from intake.secrets import Secrets
 
 DEDUPE_WINDOW_S = 8 * 86400  # Meta retries for up to 7 days
 GENERIC_TYPE = "application/octet-stream"
@@ -439,17 +440,26 @@ def _filename(link: str, kind: str, n: int, content_type: str) -> str:
 # ------------------------------------------------------------------------------------ the channel contract
 
 
+def handshake(platform: Platform, query: Mapping[str, str], secrets: Secrets) -> str:
+    """The `hub.challenge` for Meta's subscription request carrying the channel's verify token."""
+    return meta.handshake(query, secrets.get(platform.verify_token), platform.label)
+
+
+def verify(platform: Platform, request: WebhookRequest, secrets: Secrets) -> None:
+    """Raise `SignatureInvalidError` unless `X-Hub-Signature-256` signs the body with the channel's app secret."""
+    meta.verify(request, secrets.get(platform.app_secret), platform.label)
+
+
 def receive(platform: Platform, route: Route, request: WebhookRequest, ctx: ReceiveContext) -> Answer:
     """The `GET` handshake; or a webhook: size and signature first (nothing is stored when they fail), then the
     request is archived as received (even when it turns out malformed: a 400, and the bytes kept), then what it
     makes is queued. Skipped events are counted and logged by kind and reason (ids only). Without its intake.yaml
     section, a channel routes no page or account: each message is skipped as unrouted, its request archived."""
     if route.method == "GET":
-        query = dict(parse_qsl(request.query, keep_blank_values=True))
-        challenge = meta.handshake(query, ctx.secrets.get(platform.verify_token), platform.label)
+        challenge = handshake(platform, dict(parse_qsl(request.query, keep_blank_values=True)), ctx.secrets)
         return Answer(200, "text/plain", challenge, log={"handshake": True})
     contract.within(request, ctx.max_body_bytes)
-    contract.provider_signed(lambda: meta.verify(request, ctx.secrets.get(platform.app_secret), platform.label))
+    contract.provider_signed(lambda: verify(platform, request, ctx.secrets))
     archive_key = raw_key(platform.provider, ctx.receipt_id, ctx.received_at)
     ctx.inbox.archive_request(archive_key, ctx.receipt_id, ctx.received_at, request)
     section = ctx.policy.section(platform.provider) or platform.section_type()

@@ -1,12 +1,13 @@
 """Agents' replies: answered where the customer wrote, sent after the answer, tracked until read.
 
 accept → queue → deliver → status reports:
-- `accept` (`POST /tickets/{id}/replies`): the reply is routed to the conversation of the customer's latest message
-  (their email thread, the Twilio number or WhatsApp number they wrote to; a voicemail by SMS to the caller; a form
-  by email), checked (WhatsApp's 24-hour window, an address to answer at), recorded on the ticket as an outbound
-  message in state `queued`, with its `Idempotency-Key` in the same write, and queued for the sender. Nothing is
-  sent yet: the answer is 202. The same key again answers the same reply, and queues it again while it is still
-  queued (its first queueing may have been lost between the write and the queue).
+- `accept` (`POST /tickets/{id}/replies`): the reply goes to the conversation of the customer's latest message, as that
+  message's channel answers it (`Channel.address`: their email thread, the Twilio number or WhatsApp number they wrote
+  to, a voicemail by SMS to the caller, a form by email, Messenger and Instagram from the page or account written to;
+  with the provider's reply window and an address to answer at checked), recorded on the ticket as an outbound message
+  in state `queued`, with its `Idempotency-Key` in the same write, and queued for the sender. Nothing is sent yet: the
+  answer is 202. The same key again answers the same reply, and queues it again while it is still queued (its first
+  queueing may have been lost between the write and the queue).
 - `deliver` (the sender function): the channel's `send` (`intake.channels.<channel>.send`) calls the provider;
   transient failures are tried again here with backoff, then by the queue (its redelivery, up to its receive
   limit); a permanent one, or the last try's, is recorded on the message as `failed`, with the provider's words.
@@ -14,10 +15,6 @@ accept → queue → deliver → status reports:
   action), once. A reply that failed counts as nothing.
 - `apply_status` (the ingest worker): the provider's reports (`DeliveryStatus`) move the message forward, never
   back: queued → sent → delivered → read, or failed with the reason.
-
-Messenger and Instagram answer the customer's page-scoped id from the page or account they wrote to: free for 24
-hours after their last message, then up to 7 days with Meta's `HUMAN_AGENT` tag where the channel's policy allows it
-(`human_agent_tag`), else 409 like WhatsApp's closed window.
 """
 
 from __future__ import annotations
@@ -26,25 +23,31 @@ import base64
 import binascii
 import hashlib
 import json
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import formataddr, parseaddr
+from email.utils import formataddr
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from intake import identity
-from intake.channels import meta_messaging, registry
-from intake.channels.sending import OutboundReply, QuotedMessage, SendContext, SendFailedError, Sent, Template
+from intake.channels import registry
+from intake.channels.contract import ReplyContext
+from intake.channels.sending import (
+    OutboundReply,
+    QuotedMessage,
+    ReplyUndeliverableError,
+    ReplyWay,
+    SendContext,
+    SendFailedError,
+    Sent,
+    Template,
+)
 from intake.config import Policy
 from intake.errors import FieldInvalidError, PayloadTooLargeError
 from intake.inbox import attachment_of
 from intake.model import (
-    EMAIL_PATTERN,
-    WHATSAPP_REPLY_WINDOW,
     Attachment,
     Channel,
     DeliveryState,
@@ -59,12 +62,10 @@ from intake.queues import Outgoing, Queue
 from intake.store import Store, keys
 
 MAX_ATTACHMENT_BYTES = 3 * 1024 * 1024  # all of a reply's files together, decoded (the API takes 4 MiB of JSON)
-MAX_REFERENCES = 20  # Message-IDs an email reply carries in References: the thread's latest
 MAX_QUOTED = 5  # messages quoted below an email reply, the latest first
 SEND_ATTEMPTS = 3  # tries in one delivery, `BACKOFF_S * 2**n` apart; then the queue's redelivery
 BACKOFF_S = 0.5
 HELD_REPORT = timedelta(days=1)  # how long a report that came before its send is kept for it (then, not ours)
-_META_MESSAGING = ("messenger", "instagram")  # their provider is their kind of conversation
 
 
 # ------------------------------------------------------------------------------------------ the request
@@ -96,40 +97,6 @@ class ReplyRequest(Frozen):
         return self
 
 
-class WindowClosedError(Exception):
-    """WhatsApp: 24 hours have passed since the customer's last message, and the reply is no approved template."""
-
-    def __init__(self, closed_at: datetime, templates: list[str], why: str = "") -> None:
-        self.closed_at, self.templates = closed_at, templates
-        self.problem_extra = {"window_closed_at": closed_at.isoformat(), "templates": templates}
-        known = ", ".join(templates) if templates else "none (intake.yaml whatsapp.templates)"
-        super().__init__(
-            f"WhatsApp's 24-hour window closed at {closed_at.isoformat()}: only an approved template can be sent "
-            f"({why or 'name one in `template`'}); templates: {known}"
-        )
-
-
-class MessagingWindowClosedError(WindowClosedError):
-    """Messenger, Instagram: 24 hours have passed since the customer's last message (7 days with `HUMAN_AGENT`)."""
-
-    def __init__(self, channel: str, closed_at: datetime, human_agent: bool) -> None:
-        self.closed_at, self.templates = closed_at, []
-        self.problem_extra = {"window_closed_at": closed_at.isoformat(), "templates": []}
-        rule = (
-            "7 days with the HUMAN_AGENT tag have passed"
-            if human_agent
-            else f"24 hours have passed (intake.yaml `{channel}.human_agent_tag: true` allows 7 days to a person)"
-        )
-        Exception.__init__(
-            self,
-            f"{channel}'s reply window closed at {closed_at.isoformat()}: {rule} since the customer's last message",
-        )
-
-
-class ReplyUndeliverableError(Exception):
-    """The ticket's conversation cannot be answered where it came from (no address, a channel without sending)."""
-
-
 class IdempotencyKeyReusedError(Exception):
     def __init__(self, key: str) -> None:
         super().__init__(f"Idempotency-Key {key!r} was used for another reply on this ticket")
@@ -142,115 +109,30 @@ class ReplyRetryError(Exception):
 # ------------------------------------------------------------------------------------------- routing
 
 
-@dataclass(frozen=True)
-class Route:
-    """Where a reply goes: which channel module sends it, on which channel, to whom, from which of our addresses."""
-
-    provider: str
-    channel: str
-    to: str
-    sender: str
-    sender_name: str | None = None
-    subject: str | None = None
-    thread: dict[str, Any] = field(default_factory=dict)  # email: in_reply_to, references
-
-
-def route(detail: TicketDetail, policy: Policy) -> Route:
-    """The conversation of the customer's latest message on the ticket, as a reply reaches it."""
+def address(detail: TicketDetail, policy: Policy, request: ReplyRequest, now: datetime) -> ReplyWay:
+    """Where the reply goes: the conversation of the customer's latest message on the ticket, as its channel answers
+    it (`Channel.address`, which also applies the provider's reply window)."""
     inbound = [m for m in detail.messages if m.direction == Direction.INBOUND]
     if not inbound:
         raise ReplyUndeliverableError("the ticket has no message from the customer to answer")
     latest = inbound[-1]
-    if latest.channel == Channel.EMAIL:
-        return _email_route(detail, policy, latest, _email_of(latest) or _contact_email(detail))
-    if latest.channel == Channel.FORM:
-        address = _contact_email(detail)
-        if address is None:
-            raise ReplyUndeliverableError("the form gave no email address to answer at, and the customer has none")
-        return _email_route(detail, policy, latest, address)
-    if latest.provider == "twilio":
-        return _twilio_route(detail, latest)
-    if latest.provider == "whatsapp":
-        to = latest.metadata.get("wa_id")
-        number_id = latest.metadata.get("phone_number_id")
-        if not to or not number_id:
-            raise ReplyUndeliverableError("the WhatsApp message names no wa_id or phone_number_id to answer with")
-        return Route("whatsapp", Channel.WHATSAPP, str(to), str(number_id))
-    if latest.provider in _META_MESSAGING:
-        found = meta_messaging.reply_route(latest)
-        if found is None:
-            raise ReplyUndeliverableError(f"the {latest.provider} message names no user or account to answer with")
-        return Route(latest.provider, latest.provider, *found)
-    raise ReplyUndeliverableError(f"replies on {latest.provider} {latest.channel} are not supported yet")
-
-
-def _email_route(detail: TicketDetail, policy: Policy, latest: Message, to: str | None) -> Route:
-    if to is None:
-        raise ReplyUndeliverableError("the customer's email gave no usable address to answer at")
-    team = policy.teams[detail.team]
-    sender = team.email or policy.notifications.sender
-    subject = _reply_subject(detail.subject or latest.subject or "", detail.reference)
-    thread: dict[str, Any] = {}
-    message_id = latest.metadata.get("message_id")
-    if message_id:
-        references = [str(r) for r in latest.metadata.get("references") or []]
-        ours = [m.provider_message_id for m in detail.messages if _sent_email(m)]
-        chain = list(dict.fromkeys([*references, *ours, str(message_id)]))
-        thread = {"in_reply_to": str(message_id), "references": chain[-MAX_REFERENCES:]}
-    return Route("email", Channel.EMAIL, to, sender, team.name, subject, thread)
-
-
-def _sent_email(message: Message) -> bool:
-    taken = (DeliveryState.SENT, DeliveryState.DELIVERED, DeliveryState.READ)
-    return message.direction == Direction.OUTBOUND and message.channel == Channel.EMAIL and message.state in taken
-
-
-def _twilio_route(detail: TicketDetail, latest: Message) -> Route:
-    kind, _, address = detail.thread_key.partition("#")
-    if latest.channel == Channel.PHONE:
-        called = (latest.metadata.get("voice") or {}).get("called")
-        if not address.startswith("+") or not called:
-            raise ReplyUndeliverableError("the caller withheld their number: a voicemail can only be called back")
-        if not identity.is_mobile(address):
-            raise ReplyUndeliverableError(
-                "the caller's number cannot receive text messages (not a mobile number): call them back"
-            )
-        return Route("twilio", Channel.SMS, address, _bare(str(called)))
-    if kind not in ("sms", "whatsapp") or not address.startswith("+"):
-        raise ReplyUndeliverableError("the message names no number to answer")
-    ours = latest.metadata.get("To")
-    if not ours:
-        raise ReplyUndeliverableError("the message does not say which of our numbers it was sent to")
-    channel = Channel.WHATSAPP if kind == "whatsapp" else Channel.SMS
-    return Route("twilio", channel, address, _bare(str(ours)))
-
-
-def _bare(address: str) -> str:
-    return address.split(":", 1)[1] if address.startswith(("whatsapp:", "sms:")) else address
-
-
-def _email_of(message: Message) -> str | None:
-    _, address = parseaddr(str(message.metadata.get("from") or ""))
-    return _usable(address)
-
-
-def _contact_email(detail: TicketDetail) -> str | None:
-    emails = detail.contact.emails if detail.contact is not None else ()
-    return next((e for e in emails if _usable(e)), None)
-
-
-def _usable(address: str | None) -> str | None:
-    if not address or not address.isascii() or not re.fullmatch(EMAIL_PATTERN, address.strip()):
-        return None
-    return address.strip()
-
-
-def _reply_subject(subject: str, reference: str) -> str:
-    """`Re: <subject> [#<ref>]`, without a second `Re:` or a second token; customers' answers thread by the token."""
-    if not subject:
-        return f"Your request [#{reference}]"
-    replied = subject if re.match(r"(?i)^\s*(re|aw|sv|antw)\s*:", subject) else f"Re: {subject}"
-    return replied if f"[#{reference}]" in replied else f"{replied} [#{reference}]"
+    known = {c.name: c for c in registry.channels()}.get(latest.provider)
+    if known is None or known.address is None:
+        raise ReplyUndeliverableError(f"replies on {latest.provider} {latest.channel} are not supported yet")
+    ctx = ReplyContext(
+        detail=detail,
+        latest=latest,
+        policy=policy,
+        text=request.text,
+        by=request.by,
+        template=request.template,
+        attachments=bool(request.attachments),
+        now=now,
+    )
+    way = known.address(ctx)
+    if request.template is not None and way.template is None:
+        raise FieldInvalidError("template", "only WhatsApp replies are sent as templates")
+    return way
 
 
 # --------------------------------------------------------------------------------------------- accept
@@ -305,9 +187,7 @@ def accept(
     if key is not None and (known := _known(store, queue, ticket_id, key, fingerprint)) is not None:
         return known
     detail = store.ticket_detail(ticket_id)
-    way = route(detail, policy)
-    template = _template(detail, way, request, policy, now)
-    tag = _tag(detail, way, policy, now)
+    way = address(detail, policy, request, now)
     files = _decoded(request)
     reply_id = new_id()
     attachments = tuple(
@@ -319,10 +199,10 @@ def accept(
     metadata: dict[str, Any] = {"to": way.to, "from": way.sender, **way.thread}
     if way.sender_name:
         metadata["from_name"] = way.sender_name
-    if template is not None:
+    if (template := way.template) is not None:
         metadata["template"] = {"name": template.name, "language": template.language, "parameters": template.parameters}
-    if tag is not None:
-        metadata["tag"] = tag
+    if way.tag is not None:
+        metadata["tag"] = way.tag
     message = Message(
         ticket_id=detail.id,
         provider=way.provider,
@@ -368,51 +248,6 @@ def _known(store: Store, queue: Queue, ticket_id: str, key: str, fingerprint: st
 def _enqueue(queue: Queue, ticket_id: str, sk: str, reply_id: str) -> None:
     job = ReplyJob(ticket_id=ticket_id, message_sk=sk, reply_id=reply_id)
     queue.send([Outgoing(body=job.model_dump_json(), group=ticket_id, dedupe=reply_id)])
-
-
-def _template(
-    detail: TicketDetail, way: Route, request: ReplyRequest, policy: Policy, now: datetime
-) -> Template | None:
-    """WhatsApp's rule: free text and media for 24 hours after the customer's last message, then only an approved
-    template (the policy's, with its parameters filled in)."""
-    if way.channel != Channel.WHATSAPP:
-        if request.template is not None:
-            raise FieldInvalidError("template", "only WhatsApp replies are sent as templates")
-        return None
-    whatsapp = policy.section("whatsapp") if way.provider == "whatsapp" else None
-    templates = whatsapp.templates if whatsapp is not None else {}
-    closes = detail.last_inbound_at + WHATSAPP_REPLY_WINDOW
-    if request.template is None:
-        if now < closes:
-            return None
-        raise WindowClosedError(closes, sorted(templates))
-    chosen = templates.get(request.template)
-    if chosen is None:
-        known = ", ".join(sorted(templates)) or "none"
-        raise FieldInvalidError("template", f"not one of intake.yaml's whatsapp.templates (known: {known})")
-    if request.attachments and now >= closes:
-        raise WindowClosedError(closes, sorted(templates), "a template carries no attachments")
-    values = {
-        "text": request.text,
-        "reference": detail.reference,
-        "customer_name": (detail.contact.name if detail.contact else None) or "",
-        "team_name": policy.teams[detail.team].name,
-        "agent": request.by,
-    }
-    return Template(request.template, chosen.language, tuple(values[p] for p in chosen.parameters))
-
-
-def _tag(detail: TicketDetail, way: Route, policy: Policy, now: datetime) -> str | None:
-    """Messenger's and Instagram's rule (`meta_messaging.reply_window`): None inside 24 hours, `HUMAN_AGENT` up to 7
-    days when the channel's policy section allows it, else `MessagingWindowClosedError`."""
-    if way.provider not in _META_MESSAGING:
-        return None
-    section = policy.section(way.provider)
-    human_agent = section is not None and bool(section.human_agent_tag)
-    window = meta_messaging.reply_window(detail.last_inbound_at, now, human_agent=human_agent)
-    if not window.open:
-        raise MessagingWindowClosedError(way.provider, window.closes_at, human_agent)
-    return window.tag
 
 
 def _decoded(request: ReplyRequest) -> list[tuple[ReplyAttachment, bytes]]:

@@ -18,6 +18,7 @@ from pydantic.json_schema import models_json_schema
 
 from intake import openapi_parts as parts
 from intake.channels import registry
+from intake.channels.sending import ReplyUndeliverableError, WindowClosedError
 from intake.config import Name, Settings
 from intake.digest.figures import Figures
 from intake.digest.window import PERIODS
@@ -52,13 +53,7 @@ from intake.model import (
     TicketPage,
 )
 from intake.policy import policy_model
-from intake.replies import (
-    IdempotencyKeyReusedError,
-    ReplyAccepted,
-    ReplyRequest,
-    ReplyUndeliverableError,
-    WindowClosedError,
-)
+from intake.replies import IdempotencyKeyReusedError, ReplyAccepted, ReplyRequest
 from intake.satisfaction import MAX_COMMENT_CHARS
 from intake.sla.tracker import AgentAction
 from intake.store import ContactNotFoundError, CursorInvalidError, TicketNotFoundError

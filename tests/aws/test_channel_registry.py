@@ -1,6 +1,6 @@
 """Every channel of the registry is wired everywhere the registry is walked: the receiver takes its signed samples,
-the OpenAPI document has its routes, intake.yaml's schema its section, the signing secret its keys. (The stack's
-routes and outputs: tests/infra/test_channel_registry.py.)"""
+the OpenAPI document has its routes, intake.yaml's schema its section, the signing secret its keys; a channel that
+sends replies says where they go. (The stack's routes and outputs: tests/infra/test_channel_registry.py.)"""
 
 from __future__ import annotations
 
@@ -71,3 +71,8 @@ def test_the_channel_has_its_section_in_the_policy_schema_and_its_keys_in_the_si
 @pytest.mark.parametrize("channel", [c for c in registry.channels() if c.api_secrets], ids=lambda c: c.name)
 def test_a_channel_that_calls_its_api_names_the_secret_it_keeps_its_credentials_in(channel: Channel) -> None:
     assert channel.api_secret_id and channel.api_readers
+
+
+@pytest.mark.parametrize("channel", [c for c in registry.channels() if c.send is not None], ids=lambda c: c.name)
+def test_a_channel_that_sends_replies_says_where_they_go(channel: Channel) -> None:
+    assert channel.address is not None, "its conversations are answered through its `address`"

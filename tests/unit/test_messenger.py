@@ -16,7 +16,14 @@ import pytest
 from intake import replies
 from intake.channels import messenger, meta_messaging, signatures
 from intake.channels.meta_messaging import HUMAN_AGENT, Skipped, reply_window, text_parts
-from intake.channels.sending import OutboundReply, SendContext, SendFailedError
+from intake.channels.sending import (
+    OutboundReply,
+    ReplyUndeliverableError,
+    ReplyWay,
+    SendContext,
+    SendFailedError,
+    WindowClosedError,
+)
 from intake.config import Policy
 from intake.errors import FieldInvalidError, SignatureInvalidError, WebhookSignatureInvalidError
 from intake.ingest import Outcome, ingest
@@ -441,23 +448,6 @@ def test_replies_are_free_for_24_hours_then_human_agent_for_7_days_when_allowed(
     assert (window.open, window.tag) == expected
 
 
-def test_a_reply_goes_to_the_psid_from_the_page_written_to() -> None:
-    latest = Message(
-        ticket_id=RECEIPT,
-        provider="messenger",
-        provider_message_id="m_1",
-        receipt_id=RECEIPT,
-        direction=Direction.INBOUND,
-        received_at=LAST,
-        channel="messenger",
-        text="Bonjour",
-        metadata={"account_id": PAGE, "user_id": PSID},
-    )
-
-    assert meta_messaging.reply_route(latest) == (PSID, PAGE)
-    assert meta_messaging.reply_route(latest.model_copy(update={"metadata": {}})) is None
-
-
 def test_a_long_text_is_cut_at_a_space_within_the_byte_limit() -> None:
     long = "é" * 400 + " " + "word " * 300
     parts = text_parts(long, 1000)
@@ -641,17 +631,24 @@ def test_a_messenger_reply_goes_to_the_page_tagged_after_24_hours_and_is_refused
         events=[],
     )
 
-    way = replies.route(detail, policy)
     section = policy.section("messenger")
     strict = policy.model_copy(update={"messenger": section.model_copy(update={"human_agent_tag": False})})
+    text = replies.ReplyRequest(text="Bonjour", by="ana")
 
-    assert (way.provider, way.channel, way.to, way.sender) == ("messenger", "messenger", PSID, PAGE)
-    assert replies._tag(detail, way, policy, LAST + timedelta(hours=23)) is None
-    assert replies._tag(detail, way, policy, LAST + timedelta(hours=25)) == HUMAN_AGENT  # intake.yaml allows it
-    with pytest.raises(replies.WindowClosedError) as closed:  # answered 409 window-closed
-        replies._tag(detail, way, strict, LAST + timedelta(hours=25))
+    def way(after: timedelta, rules: Policy = policy) -> ReplyWay:
+        return replies.address(detail, rules, text, LAST + after)
+
+    first = way(timedelta(hours=1))
+    assert (first.provider, first.channel, first.to, first.sender) == ("messenger", "messenger", PSID, PAGE)
+    assert way(timedelta(hours=23)).tag is None
+    assert way(timedelta(hours=25)).tag == HUMAN_AGENT  # intake.yaml allows it
+    with pytest.raises(WindowClosedError) as closed:  # answered 409 window-closed
+        way(timedelta(hours=25), strict)
     assert "human_agent_tag" in str(closed.value)
     assert closed.value.closed_at == LAST + timedelta(hours=24)
-    with pytest.raises(replies.WindowClosedError) as too_late:
-        replies._tag(detail, way, policy, LAST + timedelta(days=7))
+    with pytest.raises(WindowClosedError) as too_late:
+        way(timedelta(days=7))
     assert too_late.value.closed_at == LAST + timedelta(days=7)
+    unnamed = detail.model_copy(update={"messages": [latest.model_copy(update={"metadata": {}})]})
+    with pytest.raises(ReplyUndeliverableError, match="names no user or account"):  # a message from before they were
+        replies.address(unnamed, policy, text, LAST)

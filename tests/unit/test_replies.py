@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from intake.channels import email, twilio, whatsapp
-from intake.channels.sending import OutboundReply, QuotedMessage
+from intake.channels.sending import OutboundReply, QuotedMessage, ReplyUndeliverableError, ReplyWay, WindowClosedError
+from intake.config import Policy
 from intake.errors import FieldInvalidError
 from intake.model import (
     DELIVERY_RANK,
@@ -23,7 +24,7 @@ from intake.model import (
     TicketDetail,
 )
 from intake.policy import load_policy
-from intake.replies import ReplyRequest, ReplyUndeliverableError, WindowClosedError, _template, route
+from intake.replies import ReplyRequest, address
 
 POLICY = load_policy(Path(__file__).resolve().parents[2] / "intake.yaml")
 NOW = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
@@ -51,6 +52,10 @@ def _ticket(thread_key: str, channel: Channel, *messages: Message, last_inbound:
         messages=list(messages),
         events=[],
     )
+
+
+def route(ticket: TicketDetail, policy: Policy, request: ReplyRequest | None = None) -> ReplyWay:
+    return address(ticket, policy, request or ReplyRequest(text="Hello", by="ana"), NOW)
 
 
 def _inbound(provider: str, channel: Channel, **metadata: Any) -> Message:
@@ -102,14 +107,21 @@ def test_whatsapp_is_free_text_for_24_hours_then_a_template_or_409() -> None:
     text = ReplyRequest(text="Hello", by="ana")
     templated = ReplyRequest(text="Hello", by="ana", template="support_followup")
 
-    assert _template(inside, route(inside, POLICY), text, POLICY, NOW) is None
+    assert route(inside, POLICY, text).template is None
     with pytest.raises(WindowClosedError) as closed:
-        _template(outside, route(outside, POLICY), text, POLICY, NOW)
+        route(outside, POLICY, text)
     assert closed.value.templates == ["support_followup"]
-    template = _template(outside, route(outside, POLICY), templated, POLICY, NOW)
+    template = route(outside, POLICY, templated).template
     assert template is not None and template.parameters == ("Erin", TICKET[-8:], "Hello")
     with pytest.raises(FieldInvalidError):
-        _template(outside, route(outside, POLICY), ReplyRequest(text="x", by="a", template="nope"), POLICY, NOW)
+        route(outside, POLICY, ReplyRequest(text="x", by="a", template="nope"))
+
+
+def test_a_template_is_refused_on_a_channel_that_sends_none() -> None:
+    mail = _inbound("email", Channel.EMAIL, message_id="b@x", **{"from": "erin@x.example"})
+
+    with pytest.raises(FieldInvalidError, match="only WhatsApp"):
+        route(_ticket("email#b@x", Channel.EMAIL, mail), POLICY, ReplyRequest(text="x", by="a", template="t"))
 
 
 def test_the_email_body_quotes_the_thread_below_the_answer() -> None:

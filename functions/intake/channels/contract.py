@@ -1,12 +1,13 @@
 """What a channel is: the one shape every provider's module fills in, and all the rest of Intake reads.
 
 A channel module ends with `CHANNEL = Channel(...)`: its name, the `intake.yaml` section that switches it on (and
-that section's model), the secrets the receiver checks its requests with, its webhook routes (method, path, why
-API Gateway lets them through without SigV4), `receive` (verify, archive, queue, answer), how its OpenAPI
-operations read, how a sample request is signed as the provider would sign it, what the worker does to its messages
-(`prepare`) and how a reply goes out (`send`). `intake.channels.registry` lists the channels; the receiver's routes,
-the API Gateway routes, the secrets, the policy file's schema, the OpenAPI document and the samples are all built by
-walking it, so adding a channel is its module and one registry line (README, "Adding a channel").
+that section's model), the secrets the receiver checks its requests with, its webhook routes (method, path, why API
+Gateway lets them through without SigV4), `receive` (verify, archive, queue, answer), how its OpenAPI operations
+read, how a sample request is signed as the provider would sign it, what the worker does to its messages
+(`prepare`), where an agent's reply goes (`address`) and how it goes out (`send`). `intake.channels.registry` lists
+the channels; the receiver's routes, the API Gateway routes, the secrets, the policy file's schema, the OpenAPI
+document and the samples are all built by walking it, so adding a channel is its module and one registry line
+(README, "Adding a channel").
 
 `receive` never touches the store: what it may need of it (a provider's one-time token, Mailgun's) comes as
 `ReceiveContext.claim_token`. It raises the errors of `intake.errors` (a problem+json each) and stores nothing
@@ -21,10 +22,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from intake.errors import PayloadTooLargeError, SignatureInvalidError, WebhookSignatureInvalidError
-from intake.model import Attachment, InboundMessage, WebhookRequest
+from intake.model import Attachment, InboundMessage, Message, TicketDetail, WebhookRequest
 
 if TYPE_CHECKING:
-    from intake.channels.sending import OutboundReply, SendContext, Sent
+    from intake.channels.sending import OutboundReply, ReplyWay, SendContext, Sent
     from intake.config import Policy
     from intake.inbox import Inbox, QueuedItem
     from intake.secrets import Secrets
@@ -126,6 +127,22 @@ class WorkerContext:
 
 
 @dataclass(frozen=True)
+class ReplyContext:
+    """What `intake.replies` hands the channel of the customer's latest message (`Channel.address`): the ticket, that
+    message (the conversation answered), the policy, the agent's request (its text, author, template name, whether it
+    carries files) and now, for the provider's reply window."""
+
+    detail: TicketDetail
+    latest: Message
+    policy: Policy
+    text: str
+    by: str
+    template: str | None
+    attachments: bool
+    now: datetime
+
+
+@dataclass(frozen=True)
 class Channel:
     name: str  # the provider's name: the archive's folder (`raw/<date>/<name>/`) and the registry's key
     title: str  # how people name it: "Facebook Messenger"
@@ -151,7 +168,11 @@ class Channel:
     # What the worker does to one of its messages before it becomes a ticket (download the media the provider only
     # referenced, fetch the sender's name): never in the receiver, which answers at once. None: nothing.
     prepare: Callable[[InboundMessage, WorkerContext], InboundMessage] | None = None
-    # How an agent's reply goes out on it (`intake.replies`: the sender worker); None: it takes no replies
+    # Where an agent's reply to one of its conversations goes and whether it may go now (its window, its templates
+    # or tags); raises `sending.ReplyUndeliverableError` or `WindowClosedError`. None: its conversations take no reply
+    address: Callable[[ReplyContext], ReplyWay] | None = None
+    # How a reply goes out on it (`intake.replies`: the sender worker); None: it sends none itself (a form's reply
+    # goes by email)
     send: Callable[[OutboundReply, SendContext], Sent] | None = None
 
 

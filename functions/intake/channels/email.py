@@ -5,19 +5,82 @@ The reply answers the customer's latest email (`In-Reply-To`, and `References` w
 the ticket's `[#<reference>]` token in its subject, quotes the thread below the answer and attaches the agent's
 files. Its Message-IDs (ours, and the one SES gives it) are recorded against the ticket by the caller, so that the
 customer's answer threads onto it (`intake.emails.thread_of`). Receiving email is `email_mime` and the transports'
-modules; this is the channel's `send`.
+modules; this is the channel's `address` (also a form's, when the customer gave an email) and `send`.
 """
 
 from __future__ import annotations
 
-from email.utils import format_datetime, formataddr
+import re
+from email.utils import format_datetime, formataddr, parseaddr
+from typing import Any
 
+from intake import identity
 from intake.channels import contract
-from intake.channels.sending import OutboundReply, SendContext, SendFailedError, Sent
+from intake.channels.contract import ReplyContext
+from intake.channels.sending import (
+    OutboundReply,
+    ReplyUndeliverableError,
+    ReplyWay,
+    SendContext,
+    SendFailedError,
+    Sent,
+)
 from intake.config import EmailChannel
+from intake.model import Channel, DeliveryState, Direction, Message
 
 PROVIDER = "email"
 _QUOTE_CHARS = 20_000  # of the quoted thread, at most
+MAX_REFERENCES = 20  # Message-IDs a reply carries in References: the thread's latest
+
+
+def address(ctx: ReplyContext) -> ReplyWay:
+    """The customer's latest email answered: to its sender (else the contact's address), in its thread."""
+    sender = str(ctx.latest.metadata.get("from") or "")
+    return answer_by_email(ctx, _usable(parseaddr(sender)[1]) or contact_email(ctx))
+
+
+def contact_email(ctx: ReplyContext) -> str | None:
+    """The first of the customer's known addresses a reply can be sent to."""
+    emails = ctx.detail.contact.emails if ctx.detail.contact is not None else ()
+    return next((usable for e in emails if (usable := _usable(e))), None)
+
+
+def answer_by_email(ctx: ReplyContext, to: str | None) -> ReplyWay:
+    """A reply by email to `to`, from the team's address, with the ticket's token in its subject and, when the
+    latest message was an email, `In-Reply-To` it and `References` to the thread (ours included)."""
+    if to is None:
+        raise ReplyUndeliverableError("the customer's email gave no usable address to answer at")
+    detail, latest = ctx.detail, ctx.latest
+    team = ctx.policy.teams[detail.team]
+    thread: dict[str, Any] = {}
+    message_id = latest.metadata.get("message_id")
+    if message_id:
+        references = [str(r) for r in latest.metadata.get("references") or []]
+        ours = [m.provider_message_id for m in detail.messages if _sent_email(m)]
+        chain = list(dict.fromkeys([*references, *ours, str(message_id)]))
+        thread = {"in_reply_to": str(message_id), "references": chain[-MAX_REFERENCES:]}
+    subject = reply_subject(detail.subject or latest.subject or "", detail.reference)
+    sender = team.email or ctx.policy.notifications.sender
+    return ReplyWay(PROVIDER, Channel.EMAIL, to, sender, team.name, subject, thread)
+
+
+def reply_subject(subject: str, reference: str) -> str:
+    """`Re: <subject> [#<ref>]`, without a second `Re:` or a second token; customers' answers thread by the token."""
+    if not subject:
+        return f"Your request [#{reference}]"
+    replied = subject if re.match(r"(?i)^\s*(re|aw|sv|antw)\s*:", subject) else f"Re: {subject}"
+    return replied if f"[#{reference}]" in replied else f"{replied} [#{reference}]"
+
+
+def _sent_email(message: Message) -> bool:
+    taken = (DeliveryState.SENT, DeliveryState.DELIVERED, DeliveryState.READ)
+    return message.direction == Direction.OUTBOUND and message.channel == Channel.EMAIL and message.state in taken
+
+
+def _usable(raw: str | None) -> str | None:
+    """An address a reply can be sent to: well formed, and ASCII (SES sends to no internationalized address)."""
+    found = identity.email(raw)
+    return found if found is not None and found.isascii() else None
 
 
 def send(reply: OutboundReply, ctx: SendContext) -> Sent:
@@ -89,5 +152,6 @@ CHANNEL = contract.Channel(
     replay=contract.no_webhook,
     webhook_secrets=lambda email: [],
     teams=_teams,
+    address=address,
     send=send,
 )

@@ -16,18 +16,20 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from intake import identity
-from intake.channels import contract, jsonbody, signatures
+from intake.channels import contract, email, jsonbody, signatures
 from intake.channels.contract import (
     Answer,
     Made,
     ReceiveContext,
     ReplayContext,
+    ReplyContext,
     Route,
     Sample,
     SignContext,
     needs_secret,
     within,
 )
+from intake.channels.sending import ReplyUndeliverableError, ReplyWay
 from intake.config import Form, FormAuthKind, Name, Policy, PublicAuth, SignedAuth, TypeformAuth
 from intake.errors import (
     FieldInvalidError,
@@ -458,6 +460,14 @@ def operation(route: Route) -> dict[str, Any]:
     )
 
 
+def address(ctx: ReplyContext) -> ReplyWay:
+    """A form is answered by email, at the address it gave (the contact's), or not at all."""
+    to = email.contact_email(ctx)
+    if to is None:
+        raise ReplyUndeliverableError("the form gave no email address to answer at, and the customer has none")
+    return email.answer_by_email(ctx, to)
+
+
 def _secrets(forms: dict[str, Form]) -> list[str]:
     """One per form that checks a signature (a public form has none)."""
     return [secret_name(form_id) for form_id, form in forms.items() if not isinstance(form.auth, PublicAuth)]
@@ -495,4 +505,5 @@ CHANNEL = contract.Channel(
         for form_id, form in forms.items()
     ],
     samples="forms",
+    address=address,
 )

@@ -102,5 +102,6 @@ CHANNEL = contract.Channel(
     api_readers=("sender", "ingest"),  # replies; names (`fetch_names`)
     prepare=partial(meta_messaging.prepared, "instagram", ACCESS_TOKEN, named),
     api_secret_id="InstagramToken",  # noqa: S106 - the secret's construct id
+    address=partial(meta_messaging.address, PLATFORM),
     send=send,
 )

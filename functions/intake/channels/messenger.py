@@ -98,5 +98,6 @@ CHANNEL = contract.Channel(
     api_readers=("sender", "ingest"),  # replies; names (`fetch_names`)
     prepare=partial(meta_messaging.prepared, "messenger", PAGE_TOKEN, named),
     api_secret_id="MessengerToken",  # noqa: S106 - the secret's construct id
+    address=partial(meta_messaging.address, PLATFORM),
     send=send,
 )

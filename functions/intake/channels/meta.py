@@ -1,4 +1,5 @@
-"""What every Meta webhook shares (WhatsApp, Messenger, Instagram): the subscription handshake and the signature.
+"""What every Meta webhook shares (WhatsApp, Messenger, Instagram): the subscription handshake and the signature;
+and WhatsApp's reply window, whichever provider carries the conversation (Meta's Cloud API, Twilio).
 
 Meta subscribes a webhook with a `GET` carrying `hub.mode=subscribe`, our verify token and a challenge to echo, and
 signs every `POST` with `X-Hub-Signature-256`, an HMAC-SHA256 of the raw body under the app's secret
@@ -12,9 +13,11 @@ import hmac
 from collections.abc import Mapping
 
 from intake.channels import contract, signatures
-from intake.channels.contract import Sample, SignContext
-from intake.errors import SignatureInvalidError, WebhookSignatureInvalidError
-from intake.model import WebhookRequest
+from intake.channels.contract import ReplyContext, Sample, SignContext
+from intake.channels.sending import Template, WindowClosedError
+from intake.config import WhatsAppTemplate
+from intake.errors import FieldInvalidError, SignatureInvalidError, WebhookSignatureInvalidError
+from intake.model import WHATSAPP_REPLY_WINDOW, WebhookRequest
 
 SIGNATURE_HEADER = "x-hub-signature-256"
 
@@ -51,3 +54,28 @@ def sign(sample: Sample, ctx: SignContext, app_secret: str, channel: str) -> Sam
     secret = contract.needs_secret(ctx.secrets, app_secret, channel)
     signature = signatures.meta_signature(secret, sample.body)
     return Sample(sample.path, {**sample.headers, SIGNATURE_HEADER: signature}, sample.body)
+
+
+def whatsapp_template(ctx: ReplyContext, templates: Mapping[str, WhatsAppTemplate]) -> Template | None:
+    """WhatsApp's rule: free text and media for 24 hours after the customer's last message, then only an approved
+    template (`templates`, the policy's, with its parameters filled in); else `WindowClosedError` (409)."""
+    closes = ctx.detail.last_inbound_at + WHATSAPP_REPLY_WINDOW
+    if ctx.template is None:
+        if ctx.now < closes:
+            return None
+        raise WindowClosedError(closes, sorted(templates))
+    chosen = templates.get(ctx.template)
+    if chosen is None:
+        known = ", ".join(sorted(templates)) or "none"
+        raise FieldInvalidError("template", f"not one of intake.yaml's whatsapp.templates (known: {known})")
+    if ctx.attachments and ctx.now >= closes:
+        raise WindowClosedError(closes, sorted(templates), "a template carries no attachments")
+    detail = ctx.detail
+    values = {
+        "text": ctx.text,
+        "reference": detail.reference,
+        "customer_name": (detail.contact.name if detail.contact else None) or "",
+        "team_name": ctx.policy.teams[detail.team].name,
+        "agent": ctx.by,
+    }
+    return Template(ctx.template, chosen.language, tuple(values[p] for p in chosen.parameters))

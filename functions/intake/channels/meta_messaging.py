@@ -44,12 +44,23 @@ from intake.channels.contract import (
     Made,
     ReceiveContext,
     ReplayContext,
+    ReplyContext,
     Route,
     Sample,
     SignContext,
     WorkerContext,
 )
-from intake.channels.sending import OutboundReply, SendContext, SendFailedError, Sent, post, required_secret
+from intake.channels.sending import (
+    MessagingWindowClosedError,
+    OutboundReply,
+    ReplyUndeliverableError,
+    ReplyWay,
+    SendContext,
+    SendFailedError,
+    Sent,
+    post,
+    required_secret,
+)
 from intake.config import Name, Strict
 from intake.errors import FieldInvalidError, PayloadTooLargeError, WebhookSignatureInvalidError
 from intake.inbox import raw_key
@@ -58,7 +69,6 @@ from intake.model import (
     DeliveryState,
     DeliveryStatus,
     InboundMessage,
-    Message,
     Reaction,
     ScopedUser,
     Sender,
@@ -575,16 +585,23 @@ def routes(platform: Platform, path: str) -> tuple[Route, Route]:
     )
 
 
-# ------------------------------------------------------------------------------------------ reply route
+# -------------------------------------------------------------------------------------- reply address
 
 
-def reply_route(latest: Message) -> tuple[str, str] | None:
-    """(the customer's id, our page or account id) as the customer's latest message recorded them; None when it
-    names neither (a message from before they were recorded)."""
-    user, account = latest.metadata.get("user_id"), latest.metadata.get("account_id")
+def address(platform: Platform, ctx: ReplyContext) -> ReplyWay:
+    """The customer's page-scoped id answered from the page or account they wrote to, as their latest message
+    recorded them, within Meta's window (`reply_window`: a `RESPONSE`, then `HUMAN_AGENT` where the channel's
+    section allows it); else `MessagingWindowClosedError` (409)."""
+    name = platform.provider
+    user, account = ctx.latest.metadata.get("user_id"), ctx.latest.metadata.get("account_id")
     if not isinstance(user, str) or not user or not isinstance(account, str) or not account:
-        return None
-    return user, account
+        raise ReplyUndeliverableError(f"the {name} message names no user or account to answer with")
+    section = ctx.policy.section(name)
+    human_agent = section is not None and bool(section.human_agent_tag)
+    window = reply_window(ctx.detail.last_inbound_at, ctx.now, human_agent=human_agent)
+    if not window.open:
+        raise MessagingWindowClosedError(name, window.closes_at, human_agent)
+    return ReplyWay(name, name, user, account, tag=window.tag)
 
 
 STANDARD_WINDOW = timedelta(hours=24)

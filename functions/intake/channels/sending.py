@@ -38,6 +38,40 @@ class SendFailedError(Exception):
         self.retryable = retryable
 
 
+class ReplyUndeliverableError(Exception):
+    """The ticket's conversation cannot be answered where it came from (no address, a channel without sending)."""
+
+
+class WindowClosedError(Exception):
+    """WhatsApp: 24 hours have passed since the customer's last message, and the reply is no approved template."""
+
+    def __init__(self, closed_at: datetime, templates: list[str], why: str = "") -> None:
+        self.closed_at, self.templates = closed_at, templates
+        self.problem_extra = {"window_closed_at": closed_at.isoformat(), "templates": templates}
+        known = ", ".join(templates) if templates else "none (intake.yaml whatsapp.templates)"
+        super().__init__(
+            f"WhatsApp's 24-hour window closed at {closed_at.isoformat()}: only an approved template can be sent "
+            f"({why or 'name one in `template`'}); templates: {known}"
+        )
+
+
+class MessagingWindowClosedError(WindowClosedError):
+    """Messenger, Instagram: 24 hours have passed since the customer's last message (7 days with `HUMAN_AGENT`)."""
+
+    def __init__(self, channel: str, closed_at: datetime, human_agent: bool) -> None:
+        self.closed_at, self.templates = closed_at, []
+        self.problem_extra = {"window_closed_at": closed_at.isoformat(), "templates": []}
+        rule = (
+            "7 days with the HUMAN_AGENT tag have passed"
+            if human_agent
+            else f"24 hours have passed (intake.yaml `{channel}.human_agent_tag: true` allows 7 days to a person)"
+        )
+        Exception.__init__(
+            self,
+            f"{channel}'s reply window closed at {closed_at.isoformat()}: {rule} since the customer's last message",
+        )
+
+
 @dataclass(frozen=True)
 class QuotedMessage:
     """A message of the thread, as an email reply quotes it below the answer."""
@@ -75,6 +109,23 @@ class OutboundReply:
     quoted: tuple[QuotedMessage, ...] = ()  # email: the thread below the answer, newest first
     template: Template | None = None  # WhatsApp outside its 24-hour window
     tag: str | None = None  # Messenger, Instagram: the message tag outside their 24-hour window (HUMAN_AGENT)
+
+
+@dataclass(frozen=True)
+class ReplyWay:
+    """Where a reply goes, as the channel of the customer's latest message answers it (`Channel.address`): which
+    channel module sends it (`provider`), on which kind of conversation, to whom, from which of our addresses, and
+    how the provider's rules let it go now (a WhatsApp template, a Meta message tag)."""
+
+    provider: str
+    channel: str
+    to: str
+    sender: str
+    sender_name: str | None = None
+    subject: str | None = None
+    thread: dict[str, Any] = field(default_factory=dict)  # email: in_reply_to, references
+    template: Template | None = None
+    tag: str | None = None
 
 
 @dataclass(frozen=True)

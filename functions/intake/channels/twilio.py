@@ -19,9 +19,27 @@ from urllib.parse import parse_qs, parse_qsl
 from xml.etree import ElementTree as ET
 
 from intake import identity
-from intake.channels import contract, jsonbody, signatures
-from intake.channels.contract import Answer, Made, ReceiveContext, ReplayContext, Route, Sample, SignContext
-from intake.channels.sending import OutboundReply, SendContext, SendFailedError, Sent, post, required_secret
+from intake.channels import contract, jsonbody, meta, signatures
+from intake.channels.contract import (
+    Answer,
+    Made,
+    ReceiveContext,
+    ReplayContext,
+    ReplyContext,
+    Route,
+    Sample,
+    SignContext,
+)
+from intake.channels.sending import (
+    OutboundReply,
+    ReplyUndeliverableError,
+    ReplyWay,
+    SendContext,
+    SendFailedError,
+    Sent,
+    post,
+    required_secret,
+)
 from intake.config import Greeting, Policy, Twilio
 from intake.errors import (
     FieldInvalidError,
@@ -586,6 +604,31 @@ _DELIVERY_STATES = {
 }
 
 
+def address(ctx: ReplyContext) -> ReplyWay:
+    """An SMS or WhatsApp message is answered from the number it was sent to (WhatsApp: within its 24-hour window;
+    Twilio sends no templates); a voicemail by SMS to the caller, when their number is a mobile one."""
+    latest = ctx.latest
+    kind, _, number = ctx.detail.thread_key.partition("#")
+    if latest.channel == Channel.PHONE:
+        called = (latest.metadata.get("voice") or {}).get("called")
+        if not number.startswith("+") or not called:
+            raise ReplyUndeliverableError("the caller withheld their number: a voicemail can only be called back")
+        if not identity.is_mobile(number):
+            raise ReplyUndeliverableError(
+                "the caller's number cannot receive text messages (not a mobile number): call them back"
+            )
+        return ReplyWay(PROVIDER, Channel.SMS, number, _bare(str(called)))
+    if kind not in ("sms", "whatsapp") or not number.startswith("+"):
+        raise ReplyUndeliverableError("the message names no number to answer")
+    ours = latest.metadata.get("To")
+    if not ours:
+        raise ReplyUndeliverableError("the message does not say which of our numbers it was sent to")
+    if kind == "whatsapp":
+        meta.whatsapp_template(ctx, {})
+        return ReplyWay(PROVIDER, Channel.WHATSAPP, number, _bare(str(ours)))
+    return ReplyWay(PROVIDER, Channel.SMS, number, _bare(str(ours)))
+
+
 def send(reply: OutboundReply, ctx: SendContext) -> Sent:
     """An SMS/MMS, or a WhatsApp message, through the Messages API: `POST /2010-04-01/Accounts/{sid}/Messages.json`
     with basic auth (an API key's SID and secret, else the account SID and auth token), `To` and `From`
@@ -819,5 +862,6 @@ CHANNEL = contract.Channel(
     samples="twilio",
     api_secrets=(ACCOUNT_SID_SECRET, API_KEY_SID_SECRET, API_KEY_SECRET),  # never the auth token: the receiver's
     api_secret_id="TwilioSending",  # noqa: S106 - the secret's construct id
+    address=address,
     send=send,
 )

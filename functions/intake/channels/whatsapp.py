@@ -31,12 +31,22 @@ from intake.channels.contract import (
     Made,
     ReceiveContext,
     ReplayContext,
+    ReplyContext,
     Route,
     Sample,
     SignContext,
     WorkerContext,
 )
-from intake.channels.sending import OutboundReply, SendContext, SendFailedError, Sent, post, required_secret
+from intake.channels.sending import (
+    OutboundReply,
+    ReplyUndeliverableError,
+    ReplyWay,
+    SendContext,
+    SendFailedError,
+    Sent,
+    post,
+    required_secret,
+)
 from intake.config import Policy, WhatsApp
 from intake.errors import FieldInvalidError, PayloadTooLargeError, WebhookSignatureInvalidError, built_or_field_error
 from intake.model import (
@@ -614,6 +624,17 @@ _DELIVERY_STATES = {
 _SENT_MEDIA = {"image/jpeg": "image", "image/png": "image", "audio/": "audio", "video/": "video"}
 
 
+def address(ctx: ReplyContext) -> ReplyWay:
+    """The customer's WhatsApp id answered from our number they wrote to (its `phone_number_id`): free within 24
+    hours of their last message, then only an approved template of `whatsapp.templates`."""
+    to, number_id = ctx.latest.metadata.get("wa_id"), ctx.latest.metadata.get("phone_number_id")
+    if not to or not number_id:
+        raise ReplyUndeliverableError("the WhatsApp message names no wa_id or phone_number_id to answer with")
+    section = ctx.policy.section(PROVIDER)
+    template = meta.whatsapp_template(ctx, section.templates if section is not None else {})
+    return ReplyWay(PROVIDER, Channel.WHATSAPP, str(to), str(number_id), template=template)
+
+
 def send(reply: OutboundReply, ctx: SendContext) -> Sent:
     """`POST {graph}/{phone_number_id}/messages` with the access token as bearer: the text (or, outside the 24-hour
     window, the approved template with its body parameters), then each attachment as a media message by link. The
@@ -864,5 +885,6 @@ CHANNEL = contract.Channel(
     api_readers=("sender", "ingest"),  # replies; media downloads
     prepare=prepare,
     api_secret_id="WhatsAppToken",  # noqa: S106 - the secret's construct id
+    address=address,
     send=send,
 )

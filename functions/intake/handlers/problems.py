@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
+from intake.channels.sending import ReplyUndeliverableError, WindowClosedError
 from intake.config import ConfigError
 from intake.errors import (
     EmailUnroutableError,
@@ -31,7 +32,7 @@ from intake.errors import (
 )
 from intake.model import WebhookRequest
 from intake.observability import count, logger
-from intake.replies import IdempotencyKeyReusedError, ReplyUndeliverableError, WindowClosedError
+from intake.replies import IdempotencyKeyReusedError
 from intake.store import ContactNotFoundError, CursorInvalidError, StoreUnavailableError, TicketNotFoundError
 
 TYPE_BASE = "urn:intake:problem:"

@@ -532,10 +532,10 @@ def test_a_digest_reads_its_window_not_the_table(stack: Stack, policy: Policy, p
 WEEK = tuple(date(2026, 11, 23) + timedelta(days=n) for n in range(7))  # the weekly window, Mon 23 to Sun 29 Nov
 AFTER = datetime(2026, 11, 30, 8, 30, tzinfo=PARIS).astimezone(UTC)  # both windows are over
 PER_DAY = 10  # window tickets a day
-# open tickets from long ago, added to the queue at once (written in batches, `TransactionsKept`): 2,000 every day
-# (a digest that read the whole backlog would read 2,000 items more, where OLDEST_SHOWN are allowed), 10,000 in the
+# open tickets from long ago, added to the queue at once (written in batches, `TransactionsKept`): 400 every day
+# (a digest that read the whole backlog would read 400 items more, where OLDEST_SHOWN are allowed), 10,000 in the
 # deep run (tests/depth.py), minutes longer: moto reads and sorts a whole index for each query
-OLD_OPEN = everyday_or_deep(2_000, 10_000)
+OLD_OPEN = everyday_or_deep(400, 10_000)
 
 
 def window_tickets(stack: Stack, policy: Policy) -> None:

@@ -26,7 +26,8 @@ from infra.constructs.webhook_api import WebhookApi
 from infra.policy_file import PolicyFile
 from infra.stage import Stage
 from intake.channels import registry
-from intake.config import Policy, PublicAuth
+from intake.channels.forms import PublicAuth
+from intake.config import Policy
 
 
 def public_form_origins(policy: Policy) -> list[str]:

@@ -7,7 +7,6 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
-from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -125,7 +124,7 @@ class Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
-def _default(make: Callable[[], Strict]) -> Any:
+def default_model(make: Callable[[], Strict]) -> Any:
     """A field whose default is `make()`, made when a policy first needs it: a model instance as a class attribute
     would build that model's validator while the module is imported, in every process that imports it. The JSON
     Schema still shows the default."""
@@ -252,14 +251,14 @@ class Team(Strict):
     email: Email | None = Field(default=None, description="the team's address: acknowledgments are sent from it")
     default_region: str = Field(default="US", pattern=r"^[A-Z]{2}$", description="for phones given without +")
     calendar: Calendar | None = None
-    acknowledgment: Acknowledgment = _default(Acknowledgment)
+    acknowledgment: Acknowledgment = default_model(Acknowledgment)
     reopen_within: Duration = Field(
         default=timedelta(days=7),
         description="a customer message this soon after resolution reopens the ticket; later, a new linked ticket",
     )
     notify: list[Email] = Field(default_factory=list, description="who gets SLA warnings and breaches (default: email)")
-    digests: Digests = _default(Digests)
-    satisfaction: Satisfaction = _default(Satisfaction)
+    digests: Digests = default_model(Digests)
+    satisfaction: Satisfaction = default_model(Satisfaction)
 
     @field_validator("timezone")
     @classmethod
@@ -282,140 +281,6 @@ class Team(Strict):
         except CalendarInvalidError as error:
             raise ValueError(f"calendar: {error}") from None
         return self
-
-
-class FormAuthKind(StrEnum):
-    SIGNED = "signed"
-    TYPEFORM = "typeform"
-    PUBLIC = "public"
-
-
-class SignedAuth(Strict):
-    kind: Literal[FormAuthKind.SIGNED]
-    tolerance_s: int = Field(default=300, gt=0)
-
-
-class TypeformAuth(Strict):
-    kind: Literal[FormAuthKind.TYPEFORM]
-
-
-class PublicAuth(Strict):
-    kind: Literal[FormAuthKind.PUBLIC]
-    origins: list[str] = Field(min_length=1)
-    honeypot: str = "website"
-
-
-FormAuth = Annotated[SignedAuth | TypeformAuth | PublicAuth, Field(discriminator="kind")]
-
-
-class FieldMap(Strict):
-    """Which of the form's fields (or Typeform field `ref`s) carries each of ours."""
-
-    name: str | None = "name"
-    email: str | None = "email"
-    phone: str | None = "phone"
-    subject: str | None = "subject"
-    message: str = "message"
-    priority: str | None = "priority"
-
-
-class AttachmentLimits(Strict):
-    max_files: int = Field(default=5, ge=0)
-    max_file_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
-    types: list[str] = Field(default_factory=lambda: ["image/png", "image/jpeg", "application/pdf", "text/plain"])
-
-
-class Form(Strict):
-    team: Name
-    auth: FormAuth
-    fields: FieldMap = _default(FieldMap)
-    max_bytes: int = Field(default=1024 * 1024, gt=0)
-    attachments: AttachmentLimits = _default(AttachmentLimits)
-    default_priority: Priority = Priority.NORMAL
-    dedupe_window_s: int = Field(default=600, gt=0, description="identical submissions within it make one ticket")
-
-
-class Greeting(Strict):
-    """What a caller hears before the beep, read by Twilio's <Say>."""
-
-    open: str = "Thank you for calling. Please leave a message after the tone and we will call you back."
-    closed: str = "We are closed right now. Please leave a message after the tone and we will call you back."
-    language: str = "en-US"
-    voice: str = "Polly.Joanna"
-
-
-class TwilioNumber(Strict):
-    """One of our Twilio numbers: which team its calls and messages go to, and what callers hear."""
-
-    team: Name
-    greeting: Greeting | None = None
-
-
-class Twilio(Strict):
-    """Phone calls, voicemails, SMS/MMS and WhatsApp through Twilio. Numbers in E.164."""
-
-    numbers: dict[Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")], TwilioNumber] = Field(
-        default_factory=dict
-    )
-    default_team: Name | None = Field(default=None, description="for numbers not listed")
-    greeting: Greeting = _default(Greeting)
-    max_recording_s: int = Field(default=120, ge=5, le=3600)
-    transcribe: bool = True
-
-    @model_validator(mode="after")
-    def _transcribable(self) -> Twilio:
-        if self.transcribe and self.max_recording_s > 120:
-            raise ValueError("twilio.max_recording_s: Twilio transcribes recordings of at most 120 s")
-        return self
-
-
-class WhatsAppNumber(Strict):
-    """One WhatsApp Business phone number (by its Graph API `phone_number_id`) and the team it serves."""
-
-    team: Name
-    display_phone_number: str | None = None
-
-
-TemplateParameter = Literal["text", "reference", "customer_name", "team_name", "agent"]
-
-
-def _text_only() -> list[TemplateParameter]:
-    return ["text"]
-
-
-class WhatsAppTemplate(Strict):
-    """A message template Meta approved, by its name: the only message WhatsApp lets us send once 24 hours have passed
-    since the customer's last message. Its body's parameters, in order, are filled from the reply: the agent's text,
-    the ticket's reference, the customer's name, the team's name, the agent."""
-
-    language: str = Field(default="en_US", pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")
-    parameters: list[TemplateParameter] = Field(default_factory=_text_only)
-
-
-class WhatsApp(Strict):
-    """The WhatsApp Cloud API. Secrets: INTAKE_WHATSAPP_APP_SECRET (signatures), INTAKE_WHATSAPP_VERIFY_TOKEN
-    (the subscription handshake), INTAKE_WHATSAPP_ACCESS_TOKEN (media downloads, replies); Secrets Manager in AWS."""
-
-    phone_numbers: dict[str, WhatsAppNumber] = Field(default_factory=dict)
-    default_team: Name | None = None
-    graph_api_url: str = "https://graph.facebook.com/v21.0"
-    media_attempts: int = Field(default=4, ge=1, le=10)
-    templates: dict[Name, WhatsAppTemplate] = Field(
-        default_factory=dict, description="approved templates a reply may use, outside the 24-hour window too"
-    )
-
-
-class EmailChannel(Strict):
-    """Inbound email (SES, SendGrid, Mailgun, local SMTP): which address goes to which team, and limits."""
-
-    addresses: dict[Annotated[str, StringConstraints(pattern=EMAIL_PATTERN, to_lower=True)], Name] = Field(
-        default_factory=dict
-    )
-    default_team: Name | None = None
-    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
-    max_message_bytes: int = Field(
-        default=25 * 1024 * 1024, gt=0, description="attachments beyond this total are recorded as dropped"
-    )
 
 
 class Notifications(Strict):
@@ -689,14 +554,15 @@ class AgentApi(Strict):
 class Policy(Strict):
     version: Literal[1] = 1
     teams: dict[Name, Team] = Field(min_length=1)
-    alerts: Alerts = _default(Alerts)
-    notifications: Notifications = _default(Notifications)
-    api: AgentApi = _default(AgentApi)
-    sla: Sla = _default(default_sla)
-    priority: PriorityRules = _default(PriorityRules)
+    alerts: Alerts = default_model(Alerts)
+    notifications: Notifications = default_model(Notifications)
+    api: AgentApi = default_model(AgentApi)
+    sla: Sla = default_model(default_sla)
+    priority: PriorityRules = default_model(PriorityRules)
 
     # Each channel's section (`twilio`, `whatsapp`, `forms`, ...) is a field of `intake.policy.policy_model()`, the
-    # model this one becomes with the sections of the channels in `intake.channels.registry`.
+    # model this one becomes with the sections of the channels in `intake.channels.registry`; each section's model is
+    # in its channel's module (`Channel.section_type`).
 
     def section(self, name: str) -> Any:
         """A channel's section as validated by its model, or None when the file does not have it."""

@@ -517,7 +517,7 @@ def test_tickets_need_iam_and_webhooks_are_open_to_providers(synthesized: Synthe
 
 
 def test_browsers_may_post_only_from_the_public_forms_origins(synthesized: Synthesized) -> None:
-    from intake.config import PublicAuth
+    from intake.channels.forms import PublicAuth
 
     _, api = synthesized.one("AWS::ApiGatewayV2::Api", "WebhookApi/HttpApi")
     origins = {

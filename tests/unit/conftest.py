@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from intake.config import Form, Policy
+from intake.channels.forms import Form
+from intake.config import Policy
 from intake.policy import load_policy
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from intake.config import ConfigError, FormAuthKind, Policy, Settings
+from intake.channels.forms import FormAuthKind
+from intake.config import ConfigError, Policy, Settings
 from intake.policy import load_policy
 
 VALID = """\

@@ -11,7 +11,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from intake.channels import forms
-from intake.config import Form
+from intake.channels.forms import Form
 from intake.errors import FieldInvalidError, PayloadTooLargeError, UnsupportedMediaTypeError
 
 from .builders import BOUNDARY, json_request, multipart, request

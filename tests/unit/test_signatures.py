@@ -7,7 +7,7 @@ import json
 import pytest
 
 from intake.channels import forms, signatures
-from intake.config import Form
+from intake.channels.forms import Form
 from intake.errors import OriginForbiddenError, SignatureInvalidError
 
 from .builders import request

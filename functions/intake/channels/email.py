@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 from email.utils import format_datetime, formataddr, parseaddr
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints
 
 from intake import identity
 from intake.channels import contract
@@ -25,12 +27,28 @@ from intake.channels.sending import (
     SendFailedError,
     Sent,
 )
-from intake.config import EmailChannel
-from intake.model import Channel, DeliveryState, Direction, Message
+from intake.config import Name, Strict
+from intake.model import EMAIL_PATTERN, Channel, DeliveryState, Direction, Message
 
 PROVIDER = "email"
 _QUOTE_CHARS = 20_000  # of the quoted thread, at most
 MAX_REFERENCES = 20  # Message-IDs a reply carries in References: the thread's latest
+
+
+# ------------------------------------------------------------------------- its intake.yaml section
+
+
+class EmailChannel(Strict):
+    """Inbound email (SES, SendGrid, Mailgun, local SMTP): which address goes to which team, and limits."""
+
+    addresses: dict[Annotated[str, StringConstraints(pattern=EMAIL_PATTERN, to_lower=True)], Name] = Field(
+        default_factory=dict
+    )
+    default_team: Name | None = None
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    max_message_bytes: int = Field(
+        default=25 * 1024 * 1024, gt=0, description="attachments beyond this total are recorded as dropped"
+    )
 
 
 def address(ctx: ReplyContext) -> ReplyWay:

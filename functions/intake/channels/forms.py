@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
-from typing import Any
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
+
+from pydantic import Field
 
 from intake import identity
 from intake.channels import contract, email, jsonbody, signatures
@@ -30,7 +33,7 @@ from intake.channels.contract import (
     within,
 )
 from intake.channels.sending import ReplyUndeliverableError, ReplyWay
-from intake.config import Form, FormAuthKind, Name, Policy, PublicAuth, SignedAuth, TypeformAuth
+from intake.config import Name, Policy, Strict, default_model
 from intake.errors import (
     FieldInvalidError,
     FormNotFoundError,
@@ -46,6 +49,60 @@ from intake.model import Attachment, Channel, InboundMessage, Priority, Sender, 
 PROVIDER = "forms"
 PATH = "/webhooks/forms/{form_id}"
 MEDIA_TYPES = ["application/json", "application/x-www-form-urlencoded", "multipart/form-data"]
+
+
+# ------------------------------------------------------------------------- its intake.yaml section
+
+
+class FormAuthKind(StrEnum):
+    SIGNED = "signed"
+    TYPEFORM = "typeform"
+    PUBLIC = "public"
+
+
+class SignedAuth(Strict):
+    kind: Literal[FormAuthKind.SIGNED]
+    tolerance_s: int = Field(default=300, gt=0)
+
+
+class TypeformAuth(Strict):
+    kind: Literal[FormAuthKind.TYPEFORM]
+
+
+class PublicAuth(Strict):
+    kind: Literal[FormAuthKind.PUBLIC]
+    origins: list[str] = Field(min_length=1)
+    honeypot: str = "website"
+
+
+FormAuth = Annotated[SignedAuth | TypeformAuth | PublicAuth, Field(discriminator="kind")]
+
+
+class FieldMap(Strict):
+    """Which of the form's fields (or Typeform field `ref`s) carries each of ours."""
+
+    name: str | None = "name"
+    email: str | None = "email"
+    phone: str | None = "phone"
+    subject: str | None = "subject"
+    message: str = "message"
+    priority: str | None = "priority"
+
+
+class AttachmentLimits(Strict):
+    max_files: int = Field(default=5, ge=0)
+    max_file_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
+    types: list[str] = Field(default_factory=lambda: ["image/png", "image/jpeg", "application/pdf", "text/plain"])
+
+
+class Form(Strict):
+    team: Name
+    auth: FormAuth
+    fields: FieldMap = default_model(FieldMap)
+    max_bytes: int = Field(default=1024 * 1024, gt=0)
+    attachments: AttachmentLimits = default_model(AttachmentLimits)
+    default_priority: Priority = Priority.NORMAL
+    dedupe_window_s: int = Field(default=600, gt=0, description="identical submissions within it make one ticket")
 
 
 def secret_name(form_id: str) -> str:

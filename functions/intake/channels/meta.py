@@ -11,15 +11,37 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import Field
 
 from intake.channels import contract, signatures
 from intake.channels.contract import ReplyContext, Sample, SignContext
 from intake.channels.sending import Template, WindowClosedError
-from intake.config import WhatsAppTemplate
+from intake.config import Strict
 from intake.errors import FieldInvalidError, SignatureInvalidError, WebhookSignatureInvalidError
 from intake.model import WHATSAPP_REPLY_WINDOW, WebhookRequest
 
 SIGNATURE_HEADER = "x-hub-signature-256"
+
+
+# ------------------------------------------------------- WhatsApp's templates (`whatsapp.templates` entries)
+
+
+TemplateParameter = Literal["text", "reference", "customer_name", "team_name", "agent"]
+
+
+def _text_only() -> list[TemplateParameter]:
+    return ["text"]
+
+
+class WhatsAppTemplate(Strict):
+    """A message template Meta approved, by its name: the only message WhatsApp lets us send once 24 hours have passed
+    since the customer's last message. Its body's parameters, in order, are filled from the reply: the agent's text,
+    the ticket's reference, the customer's name, the team's name, the agent."""
+
+    language: str = Field(default="en_US", pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")
+    parameters: list[TemplateParameter] = Field(default_factory=_text_only)
 
 
 def handshake(query: Mapping[str, str], verify_token: str | None, channel: str) -> str:

@@ -14,9 +14,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, parse_qsl
 from xml.etree import ElementTree as ET
+
+from pydantic import Field, StringConstraints, model_validator
 
 from intake import identity
 from intake.channels import contract, jsonbody, meta, signatures
@@ -40,7 +42,7 @@ from intake.channels.sending import (
     post,
     required_secret,
 )
-from intake.config import Greeting, Policy, Twilio
+from intake.config import Name, Policy, Strict, default_model
 from intake.errors import (
     FieldInvalidError,
     PayloadTooLargeError,
@@ -77,6 +79,44 @@ FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 MEDIA_TYPES = [FORM, JSON]
 DEDUPE_WINDOW_S = 8 * 86400
+
+
+# ------------------------------------------------------------------------- its intake.yaml section
+
+
+class Greeting(Strict):
+    """What a caller hears before the beep, read by Twilio's <Say>."""
+
+    open: str = "Thank you for calling. Please leave a message after the tone and we will call you back."
+    closed: str = "We are closed right now. Please leave a message after the tone and we will call you back."
+    language: str = "en-US"
+    voice: str = "Polly.Joanna"
+
+
+class TwilioNumber(Strict):
+    """One of our Twilio numbers: which team its calls and messages go to, and what callers hear."""
+
+    team: Name
+    greeting: Greeting | None = None
+
+
+class Twilio(Strict):
+    """Phone calls, voicemails, SMS/MMS and WhatsApp through Twilio. Numbers in E.164."""
+
+    numbers: dict[Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")], TwilioNumber] = Field(
+        default_factory=dict
+    )
+    default_team: Name | None = Field(default=None, description="for numbers not listed")
+    greeting: Greeting = default_model(Greeting)
+    max_recording_s: int = Field(default=120, ge=5, le=3600)
+    transcribe: bool = True
+
+    @model_validator(mode="after")
+    def _transcribable(self) -> Twilio:
+        if self.transcribe and self.max_recording_s > 120:
+            raise ValueError("twilio.max_recording_s: Twilio transcribes recordings of at most 120 s")
+        return self
+
 
 # Outbound message states a status callback reports; an inbound message arrives as `received`
 MESSAGE_STATUSES = frozenset(

@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from pydantic import Field
+
 from intake import identity
 from intake.channels import contract, jsonbody, meta
 from intake.channels.contract import (
@@ -37,6 +39,7 @@ from intake.channels.contract import (
     SignContext,
     WorkerContext,
 )
+from intake.channels.meta import WhatsAppTemplate
 from intake.channels.sending import (
     OutboundReply,
     ReplyUndeliverableError,
@@ -47,7 +50,7 @@ from intake.channels.sending import (
     post,
     required_secret,
 )
-from intake.config import Policy, WhatsApp
+from intake.config import Name, Policy, Strict
 from intake.errors import FieldInvalidError, PayloadTooLargeError, WebhookSignatureInvalidError, built_or_field_error
 from intake.model import (
     Attachment,
@@ -69,6 +72,30 @@ ACCESS_TOKEN = "WHATSAPP_ACCESS_TOKEN"  # noqa: S105 - media downloads (the work
 OBJECT = "whatsapp_business_account"
 FIELD = "messages"
 DEDUPE_WINDOW_S = 8 * 86400  # Meta retries for up to 7 days
+
+
+# ------------------------------------------------------------------------- its intake.yaml section
+
+
+class WhatsAppNumber(Strict):
+    """One WhatsApp Business phone number (by its Graph API `phone_number_id`) and the team it serves."""
+
+    team: Name
+    display_phone_number: str | None = None
+
+
+class WhatsApp(Strict):
+    """The WhatsApp Cloud API. Secrets: INTAKE_WHATSAPP_APP_SECRET (signatures), INTAKE_WHATSAPP_VERIFY_TOKEN
+    (the subscription handshake), INTAKE_WHATSAPP_ACCESS_TOKEN (media downloads, replies); Secrets Manager in AWS."""
+
+    phone_numbers: dict[str, WhatsAppNumber] = Field(default_factory=dict)
+    default_team: Name | None = None
+    graph_api_url: str = "https://graph.facebook.com/v21.0"
+    media_attempts: int = Field(default=4, ge=1, le=10)
+    templates: dict[Name, WhatsAppTemplate] = Field(
+        default_factory=dict, description="approved templates a reply may use, outside the 24-hour window too"
+    )
+
 
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
 GENERIC_TYPE = "application/octet-stream"

@@ -75,8 +75,9 @@ def is_mobile(number: str) -> bool:
 def email(raw: str | None, *, worldwide: bool = False) -> str | None:
     """The address as compared: trimmed, lower-cased, a fully qualified domain's last dot left out (`example.com.`
     is `example.com`); None unless it reads `local@domain.tld` in printable characters within RFC 5321's 254
-    bytes. International names and quoted local parts are kept as written (`"jane.doe"@bücher.de`); plus tags too
-    (`a+b@x.org` is not `a@x.org`).
+    bytes. International names and quoted local parts are kept as written (`"jane.doe"@bücher.de`), and a domain's
+    ASCII form read as the name it stands for (`xn--bcher-kva.de` is `bücher.de`: one customer, one contact); plus
+    tags are kept too (`a+b@x.org` is not `a@x.org`).
 
     `worldwide`: only an address that names one mailbox in the world, as a contact identity must: not one on an
     IP literal or a local name (`guest@localhost`, `jane@corp.internal`, `user@[192.0.2.1]`). Every machine
@@ -91,7 +92,9 @@ def email(raw: str | None, *, worldwide: bool = False) -> str | None:
         or len(candidate.encode("utf-8", "surrogatepass")) > _MAX_ADDRESS_BYTES
     ):
         return None
-    domain = candidate.rpartition("@")[2]
+    local, _, domain = candidate.rpartition("@")
+    domain = _unicode_domain(domain)
+    candidate = f"{local}@{domain}"
     if worldwide and (
         domain.startswith("[") or any(domain == local or domain.endswith("." + local) for local in _LOCAL_DOMAINS)
     ):
@@ -108,3 +111,26 @@ def contact(value: str, kind: str | None = None) -> tuple[str, str] | None:
         return ("email", address) if address is not None else None
     number = phone(value, bare_digits=kind in {"wa_id", "whatsapp"})
     return ("phone", number) if number is not None else None
+
+
+def _unicode_domain(domain: str) -> str:
+    """The domain with each of its IDNA `xn--` labels read back as the Unicode it encodes; a label that does not
+    decode to printable non-ASCII characters (not an IDNA label) is kept as written."""
+    labels = []
+    for label in domain.split("."):
+        if label.startswith("xn--"):
+            try:
+                decoded = label[4:].encode("ascii").decode("punycode").lower()
+            except (UnicodeError, ValueError):
+                decoded = label
+            label = decoded if decoded.isprintable() and not decoded.isascii() else label
+        labels.append(label)
+    return ".".join(labels)
+
+
+def ascii_domain(domain: str) -> str:
+    """The domain as mail servers are given it: each label with non-ASCII characters in IDNA's `xn--` form
+    (`bücher.de` -> `xn--bcher-kva.de`)."""
+    return ".".join(
+        label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii") for label in domain.split(".")
+    )

@@ -113,7 +113,11 @@ def test_only_a_mobile_number_or_one_its_plan_cannot_tell_from_a_landline_can_be
         ("a+b@x.org", "a+b@x.org"),  # a plus tag is another address
         ('"jane.doe"@example.com', '"jane.doe"@example.com'),  # a quoted local part
         ("Jane@BÜCHER.de", "jane@bücher.de"),  # an internationalized domain, as written
-        ("jane@xn--bcher-kva.de", "jane@xn--bcher-kva.de"),  # its ASCII form, as written
+        ("jane@xn--bcher-kva.de", "jane@bücher.de"),  # its ASCII form: the same domain, the same contact
+        ("jane@XN--Bcher-KVA.de", "jane@bücher.de"),
+        ("jane@xn--strae-oqa.de", "jane@straße.de"),  # IDNA 2008's ß, not 2003's "strasse"
+        ("jane@xn--abc-.com", "jane@xn--abc-.com"),  # decodes to ASCII: no IDNA label, kept as written
+        ("jane@xn--zz.com", "jane@xn--zz.com"),  # no punycode at all
         ("JOSÉ@exemple.fr", "josé@exemple.fr"),  # an internationalized local part
     ],
 )
@@ -171,3 +175,12 @@ def test_a_contact_is_an_email_address_or_an_international_number(
     value: str, kind: str | None, found: tuple[str, str] | None
 ) -> None:
     assert identity.contact(value, kind) == found
+
+
+@pytest.mark.parametrize(
+    ("domain", "ascii"),
+    [("bücher.de", "xn--bcher-kva.de"), ("straße.de", "xn--strae-oqa.de"), ("example.com", "example.com")],
+)
+def test_a_domain_goes_to_mail_servers_in_its_ascii_form_and_reads_back_the_same(domain: str, ascii: str) -> None:
+    assert identity.ascii_domain(domain) == ascii
+    assert identity.email(f"jane@{ascii}") == f"jane@{domain}"

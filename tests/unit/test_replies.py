@@ -100,6 +100,20 @@ def test_an_email_answers_the_latest_message_id_from_the_teams_address() -> None
     assert way.subject == f"Re: Broken [#{TICKET[-8:]}]"
 
 
+@pytest.mark.parametrize(
+    ("sender", "to"),
+    [
+        ("Jörg <jorg@bücher.de>", "jorg@xn--bcher-kva.de"),  # an internationalized domain, as SES takes it
+        ("jorg@xn--bcher-kva.de", "jorg@xn--bcher-kva.de"),
+        ("jörg@bücher.de", "erin@example.com"),  # an internationalized local part: SES cannot, the contact's address
+    ],
+)
+def test_an_email_reply_goes_to_an_address_mail_servers_take(sender: str, to: str) -> None:
+    mail = _inbound("email", Channel.EMAIL, message_id="b@x", **{"from": sender})
+
+    assert route(_ticket("email#b@x", Channel.EMAIL, mail), POLICY).to == to
+
+
 def test_whatsapp_is_free_text_for_24_hours_then_a_template_or_409() -> None:
     message = _inbound("whatsapp", Channel.WHATSAPP, wa_id="33612345678", phone_number_id="106540352242922")
     inside = _ticket("whatsapp#+33612345678", Channel.WHATSAPP, message, last_inbound=NOW - timedelta(hours=23))

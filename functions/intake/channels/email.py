@@ -96,9 +96,13 @@ def _sent_email(message: Message) -> bool:
 
 
 def _usable(raw: str | None) -> str | None:
-    """An address a reply can be sent to: well formed, and ASCII (SES sends to no internationalized address)."""
+    """An address a reply can be sent to: well formed, its domain in IDNA's ASCII form, its local part ASCII (SES
+    takes no internationalized local part)."""
     found = identity.email(raw)
-    return found if found is not None and found.isascii() else None
+    if found is None:
+        return None
+    local, _, domain = found.rpartition("@")
+    return f"{local}@{identity.ascii_domain(domain)}" if local.isascii() else None
 
 
 def send(reply: OutboundReply, ctx: SendContext) -> Sent:

@@ -313,7 +313,9 @@ def _tickets_show(args: argparse.Namespace) -> int:
     identities = ", ".join(contact.get("emails", []) + contact.get("phones", []))
     print(f"  from {contact.get('name') or '?'} {identities}")
     if ticket.get("reply_window_closes_at"):
-        print(f"  WhatsApp reply window closes {ticket['reply_window_closes_at']} (then templates only)")
+        print(
+            f"  Free replies until {ticket['reply_window_closes_at']} (then WhatsApp templates, Meta's HUMAN_AGENT tag)"
+        )
     for message in ticket["messages"]:
         reaction = f"  {message['reaction']}" if message.get("reaction") else ""
         state = _delivery(message)

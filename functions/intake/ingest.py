@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from intake.channels import registry
 from intake.limits import fitted
 from intake.model import (
     InboundMessage,
@@ -25,7 +26,6 @@ from intake.model import (
     Status,
     Ticket,
     reference_for,
-    reply_window_closes_at,
 )
 from intake.records import ClockPlan, ContactPlan, TicketState
 from intake.store import Store, WriteConflictError
@@ -85,12 +85,25 @@ def ingest(
             if current is not None and current.ticket.status.is_open:
                 # (the ticket as read is the version the append is conditioned on: a concurrent write retries)
                 clocks = _clocks(current, message, policy)
-                store.append_message(current.ticket, message, contact, clocks=clocks, message_ids=unrecorded)
+                store.append_message(
+                    current.ticket,
+                    message,
+                    contact,
+                    clocks=clocks,
+                    message_ids=unrecorded,
+                    reply_window=registry.reply_window(current.ticket.channel),
+                )
                 return _result(Outcome.APPENDED, current.ticket.id, clocks)
             if current is not None and _reopens(current.ticket, message, policy):
                 clocks = _clocks(current, message, policy)
                 store.append_message(
-                    current.ticket, message, contact, reopen=True, clocks=clocks, message_ids=unrecorded
+                    current.ticket,
+                    message,
+                    contact,
+                    reopen=True,
+                    clocks=clocks,
+                    message_ids=unrecorded,
+                    reply_window=registry.reply_window(current.ticket.channel),
                 )
                 return _result(Outcome.REOPENED, current.ticket.id, clocks)
             previous = None if current is None else current.ticket
@@ -199,6 +212,11 @@ def plan_contact(
     return ContactPlan(survivor, is_new=False, name=sender.name, new_identities=unknown, absorbed=absorbed)
 
 
+def _window_closes(kind: str, last_inbound_at: datetime) -> datetime | None:
+    window = registry.reply_window(kind)
+    return last_inbound_at + window if window is not None else None
+
+
 def _new_ticket(
     message: InboundMessage, contact_id: str, ticket_id: str, priority: Priority, previous: Ticket | None
 ) -> Ticket:
@@ -218,6 +236,6 @@ def _new_ticket(
         updated_at=message.received_at,
         last_inbound_at=message.received_at,
         message_count=1,
-        reply_window_closes_at=reply_window_closes_at(message.channel, message.received_at),
+        reply_window_closes_at=_window_closes(message.channel, message.received_at),
         previous_ticket_id=previous.id if previous is not None else None,
     )

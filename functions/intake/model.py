@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -377,7 +377,9 @@ class Ticket(Frozen):
     last_inbound_at: UtcDatetime
     message_count: int = Field(ge=1)
     reply_window_closes_at: UtcDatetime | None = Field(
-        default=None, description="WhatsApp: after this, only a template message may be sent (last inbound + 24 h)"
+        default=None,
+        description="WhatsApp, Messenger, Instagram: when free replies end (the customer's last message + 24 h); "
+        "then only a WhatsApp template, or Meta's HUMAN_AGENT tag where the policy allows it",
     )
     assignee: str | None = None
     next_due_at: UtcDatetime | None = Field(
@@ -405,14 +407,6 @@ class ContactDetail(Frozen):
 
     contact: Contact
     tickets: list[Ticket]
-
-
-WHATSAPP_REPLY_WINDOW = timedelta(hours=24)
-
-
-def reply_window_closes_at(channel: str, last_inbound_at: datetime) -> datetime | None:
-    """WhatsApp allows free-form replies for 24 h after the customer's last message; then only templates."""
-    return last_inbound_at + WHATSAPP_REPLY_WINDOW if channel == Channel.WHATSAPP else None
 
 
 class TicketDetail(Ticket):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from ulid import ULID
 
 from intake.ingest import ingest
-from intake.model import Channel, Sender
+from intake.model import Channel, ScopedUser, Sender
 from tests.aws.conftest import Stack
 from tests.aws.test_ingest_core import T0, message
 
@@ -93,13 +94,23 @@ def test_unknown_contact_is_a_404_problem(stack: Stack) -> None:
     assert (status, problem["type"]) == (404, "urn:intake:problem:contact-not-found")
 
 
-def test_whatsapp_ticket_shows_when_its_24_hour_reply_window_closes(stack: Stack) -> None:
+@pytest.mark.parametrize(
+    ("kind", "provider", "sender"),
+    [
+        (Channel.WHATSAPP, "whatsapp", Sender(phone=PHONE)),
+        ("messenger", "messenger", Sender(user=ScopedUser(kind="psid", account="page-1", id="psid-1"))),
+        ("instagram", "instagram", Sender(user=ScopedUser(kind="igsid", account="ig-1", id="igsid-1"))),
+    ],
+)
+def test_a_meta_conversation_shows_when_its_24_hour_reply_window_closes(
+    stack: Stack, kind: str, provider: str, sender: Sender
+) -> None:
     first = message(
-        channel=Channel.WHATSAPP,
-        provider="whatsapp",
+        channel=kind,
+        provider=provider,
         provider_message_id="wamid.1",
-        thread_key=f"whatsapp#{PHONE}",
-        sender=Sender(phone=PHONE),
+        thread_key=f"{kind}#{PHONE}",
+        sender=sender,
     )
     created = ingest(stack.store, first, new_id)
     assert stack.store.ticket(created.ticket_id).reply_window_closes_at == T0 + timedelta(hours=24)

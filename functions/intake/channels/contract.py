@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from intake.errors import PayloadTooLargeError, SignatureInvalidError, WebhookSignatureInvalidError
@@ -174,6 +174,9 @@ class Channel:
     # How a reply goes out on it (`intake.replies`: the sender worker); None: it sends none itself (a form's reply
     # goes by email)
     send: Callable[[OutboundReply, SendContext], Sent] | None = None
+    # Per kind of conversation it makes: how long after the customer's last message a reply may be written freely
+    # (Meta's 24 hours); the ticket shows when that closes (`Ticket.reply_window_closes_at`). None: no such limit
+    reply_windows: Mapping[str, timedelta] = field(default_factory=dict)
 
 
 def within(request: WebhookRequest, limit: int) -> None:

@@ -104,4 +104,5 @@ CHANNEL = contract.Channel(
     api_secret_id="InstagramToken",  # noqa: S106 - the secret's construct id
     address=partial(meta_messaging.address, PLATFORM),
     send=send,
+    reply_windows={PROVIDER: meta_messaging.STANDARD_WINDOW},
 )

@@ -100,4 +100,5 @@ CHANNEL = contract.Channel(
     api_secret_id="MessengerToken",  # noqa: S106 - the secret's construct id
     address=partial(meta_messaging.address, PLATFORM),
     send=send,
+    reply_windows={PROVIDER: meta_messaging.STANDARD_WINDOW},
 )

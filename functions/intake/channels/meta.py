@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field
@@ -20,9 +21,10 @@ from intake.channels.contract import ReplyContext, Sample, SignContext
 from intake.channels.sending import Template, WindowClosedError
 from intake.config import Strict
 from intake.errors import FieldInvalidError, SignatureInvalidError, WebhookSignatureInvalidError
-from intake.model import WHATSAPP_REPLY_WINDOW, WebhookRequest
+from intake.model import WebhookRequest
 
 SIGNATURE_HEADER = "x-hub-signature-256"
+WHATSAPP_REPLY_WINDOW = timedelta(hours=24)  # free replies after the customer's last message; then templates
 
 
 # ------------------------------------------------------- WhatsApp's templates (`whatsapp.templates` entries)

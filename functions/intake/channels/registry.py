@@ -5,6 +5,7 @@ A line names the channel's module; the module's `CHANNEL` (`intake.channels.cont
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cache
 from importlib import import_module
 from typing import Any
@@ -58,6 +59,12 @@ def kinds() -> dict[str, str]:
     """Every kind of conversation the channels make (`sms`, `messenger`, ...), in the registry's order, and how
     people name it."""
     return {kind: name for c in channels() for kind, name in c.kinds.items()}
+
+
+def reply_window(kind: str) -> timedelta | None:
+    """How long after the customer's last message a reply on this kind of conversation may be written freely; None:
+    no limit."""
+    return next((c.reply_windows[kind] for c in channels() if kind in c.reply_windows), None)
 
 
 def sections() -> dict[str, Any]:

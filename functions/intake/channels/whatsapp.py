@@ -914,4 +914,5 @@ CHANNEL = contract.Channel(
     api_secret_id="WhatsAppToken",  # noqa: S106 - the secret's construct id
     address=address,
     send=send,
+    reply_windows={Channel.WHATSAPP: meta.WHATSAPP_REPLY_WINDOW},
 )

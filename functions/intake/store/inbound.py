@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from intake.model import EventKind, InboundMessage, SlaTimer, Status, Ticket, reply_window_closes_at
+from intake.model import EventKind, InboundMessage, SlaTimer, Status, Ticket
 from intake.records import ClockPlan, ContactPlan, Lookup, TicketState
 from intake.store import keys
 from intake.store.backlog import (
@@ -139,17 +139,19 @@ class InboundStore(TicketsStore, ThreadsStore, ClaimsStore, ContactsStore, Timer
         reopen: bool = False,
         clocks: ClockPlan | None = None,
         message_ids: Sequence[str] = (),
+        reply_window: timedelta | None = None,
     ) -> None:
         """A further customer message on an open ticket (or, `reopen`, on a resolved one it opens again), with its
         dedupe record, what it does to the ticket's SLA clocks (`clocks`: their new generations, their started
         events and the ticket's place in the queue) and its email `message_ids` recorded against the ticket (each
         not recorded yet): all or nothing. A pending ticket (waiting on the customer) is open again. With `clocks`, its
-        place in `open_by_wait` and the team's backlog counters move in the same write (see `_append_counted`)."""
+        place in `open_by_wait` and the team's backlog counters move in the same write (see `_append_counted`).
+        `reply_window`: the conversation's free-reply window (`registry.reply_window`), renewed by this message."""
         # Messages may arrive out of order: the latest inbound time only moves forward. The update is conditioned on
         # the version read (its status, last change and last message: every agent action changes `updated_at`), the
         # one the clocks were planned on, so a concurrent write makes this one read again and retry.
         latest = max(ticket.last_inbound_at, inbound.received_at)
-        window = reply_window_closes_at(ticket.channel, latest)
+        window = latest + reply_window if reply_window is not None else None
         values: dict[str, Any] = {
             "one": 1,
             "at": iso(max(ticket.updated_at, inbound.received_at)),

@@ -26,6 +26,7 @@ from intake.errors import (
     EmailUnroutableError,
     FailureNotFoundError,
     FieldInvalidError,
+    IdempotencyKeyReusedError,
     PayloadTooLargeError,
     QuarantineNotFoundError,
     QuarantineReleasedError,
@@ -53,7 +54,7 @@ from intake.model import (
     TicketPage,
 )
 from intake.policy import policy_model
-from intake.replies import IdempotencyKeyReusedError, ReplyAccepted, ReplyRequest
+from intake.replies import ReplyAccepted, ReplyRequest
 from intake.satisfaction import MAX_COMMENT_CHARS
 from intake.sla.tracker import AgentAction
 from intake.store import ContactNotFoundError, CursorInvalidError, TicketNotFoundError

@@ -372,7 +372,7 @@ def count_as_response(tracker: Any, message: Message, at: datetime) -> None:
     """A sent reply is the team's response: the first- and next-response clocks stop as `responded` stops them. A
     ticket resolved meanwhile owes no response: nothing changes then."""
     from intake.errors import TransitionInvalidError
-    from intake.sla.tracker import AgentAction
+    from intake.model import AgentAction
 
     action = AgentAction(type="responded", by=message.by or "intake", note=f"reply {message.receipt_id} sent")
     try:

@@ -1,6 +1,8 @@
 """`make bench`: Intake's costs as ratios to a baseline measured in the same run, on the same machine.
 
 1. Cold import of each Lambda handler module against `import boto3` (fresh interpreters).
+1b. Cold start of the receiver and ingest (import + one first event, AWS answered from a recording) against
+   importing boto3 and making the same AWS calls (bench/cold_start.py).
 2. The receiver's requests/s against the bare `put_object` + `send_message` it cannot avoid.
 3. The ingest handler's messages/s, on a table grown to thousands of items, against the bare calls it cannot
    avoid: the transaction it wrote and the SLA `start_execution`s it made.
@@ -49,7 +51,8 @@ REFERENCES = {
     "(+ Powertools resolver)": "import boto3, pydantic.main, aws_lambda_powertools.event_handler",
     "(+ Powertools batch)": "import boto3, aws_lambda_powertools.utilities.batch, pydantic.main",
 }
-SECTIONS = ("imports", "throughput", "http", "email")
+SECTIONS = ("imports", "cold", "throughput", "http", "email")
+COLD_HANDLERS = ("intake.handlers.receiver", "intake.handlers.ingest")  # those with a first event below
 SECRETS = {"INTAKE_FORM_CONTACT_SECRET": "bench-contact-secret"}
 FORM_PATH = "/webhooks/forms/contact"
 BARE = "bare-"  # marks what the baselines write
@@ -80,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     if "imports" in sections:
         with tempfile.TemporaryDirectory(prefix="intake-bench-") as scratch:
             imports(Path(scratch), max(args.import_rounds, 7))
+    if "cold" in sections:
+        with tempfile.TemporaryDirectory(prefix="intake-bench-") as scratch:
+            cold_starts(Path(scratch), max(args.import_rounds, 7))
     if "throughput" in sections:
         throughput(args.requests, args.messages, args.rounds, args.table_items)
     if "http" in sections:
@@ -269,6 +275,167 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
 
+# ---------------------------------------------------------------- cold start
+
+
+def _bench_environment() -> None:
+    """The functions' environment, as the throughput section and the cold starts use it: no stray INTAKE_*."""
+    os.environ.update(SECRETS)
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "intake")
+    for name in [k for k in os.environ if k.startswith("INTAKE_") and k not in SECRETS]:
+        del os.environ[name]
+
+
+def _form_event(n: int) -> dict[str, Any]:
+    """The `n`th signed post of the `contact` form, as API Gateway (HTTP API, v2) hands it to the receiver."""
+    from intake.local import samples
+    from intake.local.gateway import api_event
+    from intake.policy import load_policy
+    from intake.secrets import Secrets
+
+    sample = {
+        "path": FORM_PATH,
+        "json": {
+            "name": f"Bench Customer {n}",
+            "email": f"customer{n}@example.com",
+            "subject": f"Order {n} arrived damaged",
+            "message": "The vase in my order arrived broken. Could you send a replacement?",
+            "priority": "high",
+            "order_number": str(n),
+        },
+    }
+    prepared = samples.prepare(sample, load_policy(REPO / "intake.yaml"), Secrets(environ=SECRETS))
+    return api_event("POST", prepared.path, prepared.headers, prepared.body, "198.51.100.7")
+
+
+def _record_first_events(scratch: Path) -> tuple[dict[str, Any], dict[str, Path]]:
+    """On moto, in this process: the receiver's first event (a signed form post) and ingest's (the SQS record
+    the receiver queued, a new ticket), each after `runtime.reset()` (a new process, in effect), with every AWS
+    call each made and moto's answers. Returns the functions' environment and each handler's payload file."""
+    import cold_start
+
+    _bench_environment()
+    from tests.moto_stack import create_resources, emulated
+
+    recorder = cold_start.Recorder()
+    recorder.install()
+    with emulated(execute_state_machines=False):
+        resources = create_resources(prefix="intake-cold")
+        environment = {**resources.environment(), "INTAKE_CONFIG": str(REPO / "intake.yaml"), **SECRETS}
+        os.environ.update(environment)
+
+        from intake import runtime
+        from intake.handlers import ingest, receiver
+        from intake.local.gateway import LocalContext
+        from intake.local.workers import sqs_event
+        from intake.queues import SqsQueue
+
+        payloads = {}
+        runtime.reset()
+        event = _form_event(0)
+        with _quiet_stdout():
+            recorder.on = True
+            answer = receiver.handler(event, LocalContext("receiver", "cold"))
+            recorder.on = False
+        if answer["statusCode"] != 202:
+            raise RuntimeError(f"receiver answered {answer['statusCode']}: {answer.get('body')}")
+        payloads[receiver.__name__] = recorder.payload(receiver.__name__, event)
+
+        sqs = runtime.client("sqs")
+        url = resources.queue_urls["inbound"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        messages = SqsQueue(sqs, url).receive(max_messages=10)
+        if len(messages) != 1:
+            raise RuntimeError(f"the receiver queued {len(messages)} messages, not 1")
+        runtime.reset()
+        recorder.calls, recorder.responses = [], {}
+        event = sqs_event(messages, arn)
+        with _quiet_stdout():
+            recorder.on = True
+            result = ingest.handler(event, LocalContext("ingest", "cold"))
+            recorder.on = False
+        if result.get("batchItemFailures"):
+            raise RuntimeError(f"ingest failed: {result}")
+        payloads[ingest.__name__] = recorder.payload(ingest.__name__, event)
+        runtime.reset()
+
+    environment |= {
+        name: os.environ[name]
+        for name in os.environ
+        if name.startswith(("AWS_", "POWERTOOLS_")) and name not in ("AWS_PROFILE",)
+    }
+    files = {}
+    for handler, payload in payloads.items():
+        files[handler] = scratch / f"{handler}.pickle"
+        cold_start.write_payload(files[handler], payload)
+        files[f"{BARE}{handler}"] = scratch / f"{BARE}{handler}.pickle"
+        cold_start.write_payload(files[f"{BARE}{handler}"], {**payload, "handler": None})
+    return environment, files
+
+
+def cold_starts(scratch: Path, rounds: int) -> None:
+    """Each handler's import and first event in a fresh interpreter, against boto3's import and the same calls."""
+    environment, files = _record_first_events(scratch)
+    env = _import_env(scratch / "pycache") | environment
+    script = str(REPO / "bench" / "cold_start.py")
+    result = scratch / "result.json"
+
+    def run(name: str) -> float:
+        """One cold start; its answer checked every time (a refused post would be quicker than the real work: the
+        form's signature allows 300 s, which the section must finish within)."""
+        import json
+
+        _run_python([script, str(files[name]), str(result)], env, scratch)
+        outcome: dict[str, Any] = json.loads(result.read_text())
+        answer = outcome["answer"]
+        if name == "intake.handlers.receiver" and answer["statusCode"] != 202:
+            raise RuntimeError(f"receiver answered {answer['statusCode']} in its cold start: {answer.get('body')}")
+        if name == "intake.handlers.ingest" and answer.get("batchItemFailures"):
+            raise RuntimeError(f"ingest failed in its cold start: {answer}")
+        seconds: float = outcome["seconds"]
+        return seconds
+
+    load_before = _load()
+    names = list(files)
+    for name in names:  # warm-up: bytecode compiled once, files in the page cache
+        run(name)
+        run(name)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for n in range(rounds):
+        order = names[n % len(names) :] + names[: n % len(names)]
+        for name in order if n % 2 == 0 else list(reversed(order)):
+            samples[name].append(run(name))
+
+    print(f"== cold start: a fresh interpreter imports the handler and handles one event; median of {rounds}")
+    print("   alternating runs, timed in the process from before anything of botocore is imported. AWS answers from")
+    print("   a recording of the same event on moto (botocore builds, signs and parses as in Lambda; no network).")
+    print("   Baseline: a fresh interpreter imports boto3 and makes the very calls the handler made (same clients,")
+    print(f"   operations, parameters, answers). Load average {load_before} before, {_load()} after")
+    print(f"   {'first event':<44} {'median ms':>10} {'min':>8} {'max':>8} {'baseline ms':>12} {'x baseline':>11}")
+    labels = {
+        "intake.handlers.receiver": "receiver: signed JSON form post (HTTP API v2)",
+        "intake.handlers.ingest": "ingest: that post's SQS record, a new ticket",
+    }
+    for handler in COLD_HANDLERS:
+        calls = Counter(f"{service}.{operation}" for service, operation, _ in _payload_calls(files[handler]))
+        median, floor = statistics.median(samples[handler]), statistics.median(samples[f"{BARE}{handler}"])
+        low, high = _ms(min(samples[handler])), _ms(max(samples[handler]))
+        print(
+            f"   {labels[handler]:<44} {_ms(median):>10} {low:>8} {high:>8} {_ms(floor):>12} {median / floor:>10.2f}x"
+        )
+        print(f"      its calls: {', '.join(f'{name} {n}' for name, n in sorted(calls.items()))}")
+    print()
+
+
+def _payload_calls(path: Path) -> list[tuple[str, str, dict[str, Any]]]:
+    import pickle
+
+    with path.open("rb") as file:
+        calls: list[tuple[str, str, dict[str, Any]]] = pickle.load(file)["calls"]
+    return calls
+
+
 # ---------------------------------------------------------------- throughput
 
 
@@ -381,11 +548,7 @@ def _rekeyed(item: dict[str, Any], suffix: str) -> dict[str, Any]:
 
 
 def throughput(count: int, ingest_count: int, rounds: int, table_items: int) -> None:
-    os.environ.update(SECRETS)
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
-    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "intake")
-    for name in [k for k in os.environ if k.startswith("INTAKE_") and k not in SECRETS]:
-        del os.environ[name]
+    _bench_environment()
 
     from tests.moto_stack import create_resources, emulated
 

@@ -1,8 +1,8 @@
-"""Typed errors of the request edge. None carries HTTP: `handlers/problems.py` maps them."""
+"""Typed errors: the request edge's and the store's. None carries HTTP: `handlers/problems.py` maps them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -112,6 +112,48 @@ class TransitionInvalidError(Exception):
     def __init__(self, ticket_id: str, action: str, status: str) -> None:
         self.ticket_id, self.action, self.status = ticket_id, action, status
         super().__init__(f"ticket {ticket_id} is {status}: cannot apply `{action}`")
+
+
+# The store's errors (`intake.store.errors` maps DynamoDB's to them) and a reply's reused Idempotency-Key
+# (`intake.replies`): here, so that the handlers' problem mapping names them without importing the store or the
+# replies
+
+
+class StoreError(Exception):
+    """Base of the store's errors."""
+
+
+class WriteConflictError(StoreError):
+    """A conditional write lost: `failed` names the roles of the items whose condition failed."""
+
+    def __init__(self, failed: Sequence[str]) -> None:
+        self.failed = tuple(failed)
+        super().__init__("condition failed: " + ", ".join(self.failed))
+
+
+class StoreUnavailableError(StoreError):
+    """Throttled or conflicting with another transaction: try again later."""
+
+
+class TicketNotFoundError(StoreError):
+    def __init__(self, ticket_id: str) -> None:
+        self.ticket_id = ticket_id
+        super().__init__(f"no ticket {ticket_id}")
+
+
+class ContactNotFoundError(StoreError):
+    def __init__(self, contact_id: str) -> None:
+        self.contact_id = contact_id
+        super().__init__(f"no contact {contact_id}")
+
+
+class CursorInvalidError(StoreError):
+    """A pagination cursor that we did not hand out."""
+
+
+class IdempotencyKeyReusedError(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Idempotency-Key {key!r} was used for another reply on this ticket")
 
 
 def built_or_field_error(build: Callable[[], Built], theirs: Mapping[str, str]) -> Built:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from types import ModuleType
 from typing import Literal
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -84,7 +85,19 @@ def check_region(country: str, subdivision: str | None) -> None:
     the table costs milliseconds, and every new ticket's clocks ask)."""
     import holidays  # only where a calendar names public holidays
 
+    if subdivision is None and _listed(holidays, country):
+        return
     try:
         holidays.country_holidays(country, subdiv=subdivision)
     except NotImplementedError as error:
         raise CalendarInvalidError("holidays", str(error)) from None
+
+
+def _listed(package: ModuleType, country: str) -> bool:
+    """A country `holidays` names in its registry: `country_holidays(country)` would succeed, but building it imports
+    every country's module (a tenth of a second of every function's cold start, where the policy is loaded and no
+    holiday is asked for). A subdivision is checked the long way. tests/unit/test_business_time.py holds the two
+    equal."""
+    from holidays.registry import EntityLoader
+
+    return isinstance(getattr(package, country, None), EntityLoader)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 _ULID = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"  # 128 bits: the first character is at most 7
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -456,3 +456,24 @@ class WebhookRequest:
     @property
     def media_type(self) -> str:
         return (self.header("content-type") or "").split(";", 1)[0].strip().lower()
+
+
+ActionType = Literal["responded", "pending", "resolved", "reopened", "assigned", "priority_changed"]
+
+
+class AgentAction(Frozen):
+    """What an agent did to a ticket (`POST /tickets/{id}/events`)."""
+
+    type: ActionType
+    by: str = Field(min_length=1, max_length=200, description="who did it (an agent's id or email)")
+    note: str | None = Field(default=None, max_length=10_000)
+    assignee: str | None = Field(default=None, min_length=1, max_length=200, description="for `assigned`")
+    priority: Priority | None = Field(default=None, description="for `priority_changed`")
+
+    @model_validator(mode="after")
+    def _complete(self) -> AgentAction:
+        if self.type == "assigned" and self.assignee is None:
+            raise ValueError("assignee: required for an `assigned` event")
+        if self.type == "priority_changed" and self.priority is None:
+            raise ValueError("priority: required for a `priority_changed` event")
+        return self

@@ -51,8 +51,11 @@ def parse_policy(data: Any) -> Policy:
 def load_policy(path: Path) -> Policy:
     import yaml  # only where a policy is read from disk
 
+    # libyaml's safe loader where PyYAML was built with it (its wheels are): the same documents, a tenth of the time
+    # of the pure-Python one on a cold start
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data: Any = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 (a safe loader)
     except FileNotFoundError:
         raise ConfigError(str(path), ["file not found"]) from None
     except UnicodeDecodeError as error:

@@ -45,7 +45,7 @@ from intake.channels.sending import (
     Template,
 )
 from intake.config import Policy
-from intake.errors import FieldInvalidError, PayloadTooLargeError
+from intake.errors import FieldInvalidError, IdempotencyKeyReusedError, PayloadTooLargeError
 from intake.inbox import attachment_of
 from intake.model import (
     Attachment,
@@ -95,11 +95,6 @@ class ReplyRequest(Frozen):
         if not self.text.strip() and not self.attachments:
             raise ValueError("text: a reply needs a text or an attachment")
         return self
-
-
-class IdempotencyKeyReusedError(Exception):
-    def __init__(self, key: str) -> None:
-        super().__init__(f"Idempotency-Key {key!r} was used for another reply on this ticket")
 
 
 class ReplyRetryError(Exception):
@@ -377,7 +372,7 @@ def count_as_response(tracker: Any, message: Message, at: datetime) -> None:
     """A sent reply is the team's response: the first- and next-response clocks stop as `responded` stops them. A
     ticket resolved meanwhile owes no response: nothing changes then."""
     from intake.errors import TransitionInvalidError
-    from intake.sla.tracker import AgentAction
+    from intake.model import AgentAction
 
     action = AgentAction(type="responded", by=message.by or "intake", note=f"reply {message.receipt_id} sent")
     try:

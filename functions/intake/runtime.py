@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Any, cast
 import boto3
 
 from intake.config import Policy, Settings
-from intake.inbox import Inbox
-from intake.model import Attachment, InboundMessage
-from intake.notify.mailer import Mailer, OutboxMailer, SesMailer, SuppressingMailer
 from intake.policy import load_policy
 from intake.secrets import Secrets
-from intake.store import Store
 
+# Each adapter's module is imported where the adapter is built, as `archive` and `timers` are: a function imports
+# what its own requests use (the receiver needs no mailer, and a store only for Mailgun's token claims). What every
+# function's first request uses (settings, policy, secrets) is imported here.
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
@@ -30,12 +29,16 @@ if TYPE_CHECKING:
     from intake.digest.publish import Outlets, Published
     from intake.digest.requests import DigestRequests, Requested
     from intake.emails import EmailStores
+    from intake.inbox import Inbox
     from intake.local.adapters import LocalAdapters
+    from intake.model import Attachment, InboundMessage
+    from intake.notify.mailer import Mailer
     from intake.queues import DeadLetters, Queue
     from intake.replies import Accepted, ReplyRequest
     from intake.satisfaction import SurveyDelivery, Surveys
     from intake.sla.timers import TimerControl
     from intake.sla.tracker import Tracker
+    from intake.store import Store
 
 
 @cache
@@ -75,6 +78,8 @@ def local() -> LocalAdapters | None:
 
 @cache
 def store() -> Store:
+    from intake.store import Store
+
     here = local()
     if here is None:
         return Store(client("dynamodb"), settings().table_name)
@@ -92,6 +97,7 @@ def archive() -> Archive:
 
 @cache
 def inbox() -> Inbox:
+    from intake.inbox import Inbox
     from intake.queues import SqsQueue
 
     here = local()
@@ -250,12 +256,16 @@ def utc_now() -> datetime:
 @cache
 def mailer() -> Mailer:
     """Where email goes (`_sender`), never to a suppressed address (a hard bounce or a complaint came back)."""
+    from intake.notify.mailer import SuppressingMailer
+
     return SuppressingMailer(_sender(), lambda address: store().is_suppressed(address))
 
 
 @cache
 def _sender() -> Mailer:
     """Locally (INTAKE_OUTBOX set), the outbox folder; in AWS, SES with the stack's configuration set."""
+    from intake.notify.mailer import OutboxMailer, SesMailer
+
     folder = settings().outbox
     if folder is not None:
         return OutboxMailer(folder)

@@ -26,6 +26,7 @@ from intake.errors import (
     EmailUnroutableError,
     FailureNotFoundError,
     FieldInvalidError,
+    IdempotencyKeyReusedError,
     PayloadTooLargeError,
     QuarantineNotFoundError,
     QuarantineReleasedError,
@@ -37,6 +38,7 @@ from intake.errors import (
 from intake.failures import FailureList
 from intake.handlers.problems import TYPE_BASE
 from intake.model import (
+    AgentAction,
     Contact,
     ContactDetail,
     ContactId,
@@ -53,9 +55,8 @@ from intake.model import (
     TicketPage,
 )
 from intake.policy import policy_model
-from intake.replies import IdempotencyKeyReusedError, ReplyAccepted, ReplyRequest
+from intake.replies import ReplyAccepted, ReplyRequest
 from intake.satisfaction import MAX_COMMENT_CHARS
-from intake.sla.tracker import AgentAction
 from intake.store import ContactNotFoundError, CursorInvalidError, TicketNotFoundError
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"

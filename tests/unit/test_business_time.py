@@ -270,6 +270,28 @@ def test_unusable_calendar_is_refused_with_its_path(zone: str, calendar: dict[st
     assert raised.value.where == where
 
 
+def test_a_country_is_known_without_building_its_holidays_exactly_when_holidays_builds_it() -> None:
+    # Given every two-letter code (a policy's `holidays.country`), When the policy's check asks the registry only
+    # (`hours._listed`, what a cold start does for a calendar without a subdivision), Then it accepts exactly the
+    # codes `holidays.country_holidays` builds a table for
+    from itertools import product
+    from string import ascii_uppercase
+
+    from intake import hours
+
+    codes = ["".join(pair) for pair in product(ascii_uppercase, repeat=2)]
+    built = set()
+    for code in codes:
+        try:
+            holidays.country_holidays(code)
+        except NotImplementedError:
+            continue
+        built.add(code)
+
+    assert {code for code in codes if hours._listed(holidays, code)} == built
+    assert "FR" in built
+
+
 def test_long_durations_walk_whole_intervals_not_minutes() -> None:
     # Given the Paris office (40 business hours a week), When 200 hours are added from a Monday's opening,
     # Then five whole weeks are used, and 10 000 hours (five years) take well under a second

@@ -35,6 +35,10 @@ ONLY = {  # module -> the handlers that may import it at cold start
     "intake.failures": SQS_CONSUMERS,  # dead letters' records: the queue consumers
     "aws_lambda_powertools.utilities.batch": SQS_CONSUMERS,
     "intake.satisfaction": {"api", "console", "notifier"},  # not the receiver: only its survey pages use it
+    # the receiver stores nothing (it archives and queues): only Mailgun's token claims reach the table
+    "intake.store": set(HANDLERS) - {"receiver"},
+    # agents' replies: the sender delivers them; the API and the console import them when a reply comes in
+    "intake.replies": {"sender"},
 }
 
 REPORT = """

@@ -15,9 +15,8 @@ from pydantic import BaseModel, ValidationError
 from intake import runtime
 from intake.errors import FieldInvalidError
 from intake.handlers import console, problems
-from intake.model import Channel, QuarantineStatus, Status
+from intake.model import AgentAction, Channel, QuarantineStatus, Status
 from intake.observability import count, logger, metrics, traced
-from intake.sla.tracker import AgentAction
 
 app = APIGatewayHttpResolver()
 problems.register(app)

@@ -28,9 +28,8 @@ from intake.channels import registry
 from intake.config import ConfigError
 from intake.errors import FieldInvalidError
 from intake.handlers.problems import PROBLEMS, problem
-from intake.model import Contact, Priority, QuarantineStatus, Status, Ticket, TicketDetail
+from intake.model import AgentAction, Contact, Priority, QuarantineStatus, Status, Ticket, TicketDetail
 from intake.observability import logger
-from intake.sla.tracker import AgentAction
 from intake.store import ContactNotFoundError
 
 if TYPE_CHECKING:

@@ -17,7 +17,6 @@ from intake.inbox import decode_message
 from intake.ingest import Outcome, annotate, ingest_prepared
 from intake.model import CallEvent, DeliveryStatus, EmailArrived, Reaction
 from intake.observability import count, logger, metrics, traced
-from intake.replies import apply_status
 from intake.resources import INBOUND_QUEUE
 
 runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
@@ -45,6 +44,8 @@ def record_handler(record: SQSRecord) -> None:
         elif isinstance(item, Reaction):
             result = annotate(runtime.store(), item)
         elif isinstance(item, DeliveryStatus):
+            from intake.replies import apply_status  # replies' path only: it imports the channels' sending code
+
             moved = apply_status(runtime.store(), item)
             count("DeliveryStatusApplied" if moved else "DeliveryStatusIgnored")
             logger.remove_keys(["receipt_id"])

@@ -13,27 +13,30 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from intake.channels.sending import ReplyUndeliverableError, WindowClosedError
 from intake.config import ConfigError
 from intake.errors import (
+    ContactNotFoundError,
+    CursorInvalidError,
     EmailUnroutableError,
     FailureNotFoundError,
     FieldInvalidError,
     FormNotFoundError,
+    IdempotencyKeyReusedError,
     OriginForbiddenError,
     PayloadTooLargeError,
     PermanentlyUnacceptableError,
     QuarantineNotFoundError,
     QuarantineReleasedError,
     SignatureInvalidError,
+    StoreUnavailableError,
     SurveyLinkExpiredError,
     SurveyLinkInvalidError,
     SurveySecretMissingError,
+    TicketNotFoundError,
     TransitionInvalidError,
     UnsupportedMediaTypeError,
     WebhookSignatureInvalidError,
 )
 from intake.model import WebhookRequest
 from intake.observability import count, logger
-from intake.replies import IdempotencyKeyReusedError
-from intake.store import ContactNotFoundError, CursorInvalidError, StoreUnavailableError, TicketNotFoundError
 
 TYPE_BASE = "urn:intake:problem:"
 CONTENT_TYPE = "application/problem+json"

@@ -16,17 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
-
-from pydantic import Field, model_validator
+from typing import Any
 
 from intake.config import Policy, SlaPolicy
 from intake.errors import TransitionInvalidError
 from intake.ingest import IngestResult, Outcome
 from intake.model import (
+    AgentAction,
     EventKind,
-    Frozen,
-    Priority,
     SlaTarget,
     SlaTimer,
     Status,
@@ -42,26 +39,7 @@ from intake.sla.timers import TimerControl, TimersUnavailableError
 from intake.store import Store, WriteConflictError
 from intake.store.keys import iso
 
-ActionType = Literal["responded", "pending", "resolved", "reopened", "assigned", "priority_changed"]
 _LIVE = (TimerState.RUNNING, TimerState.PAUSED)
-
-
-class AgentAction(Frozen):
-    """What an agent did to a ticket (`POST /tickets/{id}/events`)."""
-
-    type: ActionType
-    by: str = Field(min_length=1, max_length=200, description="who did it (an agent's id or email)")
-    note: str | None = Field(default=None, max_length=10_000)
-    assignee: str | None = Field(default=None, min_length=1, max_length=200, description="for `assigned`")
-    priority: Priority | None = Field(default=None, description="for `priority_changed`")
-
-    @model_validator(mode="after")
-    def _complete(self) -> AgentAction:
-        if self.type == "assigned" and self.assignee is None:
-            raise ValueError("assignee: required for an `assigned` event")
-        if self.type == "priority_changed" and self.priority is None:
-            raise ValueError("priority: required for a `priority_changed` event")
-        return self
 
 
 # which statuses each action applies to, and the status it leaves

@@ -6,38 +6,13 @@ from collections.abc import Sequence
 
 from botocore.exceptions import ClientError
 
-
-class StoreError(Exception):
-    """Base of the store's errors."""
-
-
-class WriteConflictError(StoreError):
-    """A conditional write lost: `failed` names the roles of the items whose condition failed."""
-
-    def __init__(self, failed: Sequence[str]) -> None:
-        self.failed = tuple(failed)
-        super().__init__("condition failed: " + ", ".join(self.failed))
-
-
-class StoreUnavailableError(StoreError):
-    """Throttled or conflicting with another transaction: try again later."""
-
-
-class TicketNotFoundError(StoreError):
-    def __init__(self, ticket_id: str) -> None:
-        self.ticket_id = ticket_id
-        super().__init__(f"no ticket {ticket_id}")
-
-
-class ContactNotFoundError(StoreError):
-    def __init__(self, contact_id: str) -> None:
-        self.contact_id = contact_id
-        super().__init__(f"no contact {contact_id}")
-
-
-class CursorInvalidError(StoreError):
-    """A pagination cursor that we did not hand out."""
-
+# The errors themselves live in `intake.errors`: the handlers' problem mapping names them without importing the store
+from intake.errors import ContactNotFoundError as ContactNotFoundError
+from intake.errors import CursorInvalidError as CursorInvalidError
+from intake.errors import StoreError as StoreError
+from intake.errors import StoreUnavailableError as StoreUnavailableError
+from intake.errors import TicketNotFoundError as TicketNotFoundError
+from intake.errors import WriteConflictError as WriteConflictError
 
 _RETRYABLE = {
     "ProvisionedThroughputExceededException",

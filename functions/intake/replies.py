@@ -111,8 +111,11 @@ def address(detail: TicketDetail, policy: Policy, request: ReplyRequest, now: da
     if not inbound:
         raise ReplyUndeliverableError("the ticket has no message from the customer to answer")
     latest = inbound[-1]
-    known = {c.name: c for c in registry.channels()}.get(latest.provider)
-    if known is None or known.address is None:
+    try:
+        answers = registry.channel(latest.provider).address
+    except LookupError:
+        answers = None
+    if answers is None:
         raise ReplyUndeliverableError(f"replies on {latest.provider} {latest.channel} are not supported yet")
     ctx = ReplyContext(
         detail=detail,
@@ -124,7 +127,7 @@ def address(detail: TicketDetail, policy: Policy, request: ReplyRequest, now: da
         attachments=bool(request.attachments),
         now=now,
     )
-    way = known.address(ctx)
+    way = answers(ctx)
     if request.template is not None and way.template is None:
         raise FieldInvalidError("template", "only WhatsApp replies are sent as templates")
     return way

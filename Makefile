@@ -8,6 +8,9 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 # (pytest's workers, each `intake serve` and CLI the tests start) reads what the first one compiled, where each used
 # to compile boto3, moto, pydantic and Intake from source again
 export PYTHONPYCACHEPREFIX := $(CURDIR)/.venv/pycache
+# ...and written: a PYTHONDONTWRITEBYTECODE inherited from the shell (some images set it) made every process compile
+# what it imports again, ~3 CPU-s for each pytest worker, `intake serve` process and CLI the tests start
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help setup uv browser demo test lint bench synth serve schemas clean
 
@@ -57,10 +60,11 @@ demo: uv
 serve: uv
 	@$(RUN_LOCAL) intake serve
 
-# Two pytest-xdist workers: much of the suite waits (moto's Step Functions Waits, `intake serve` children), but the
-# SLA tests hold deadlines seconds away, which four workers on two cores made late. `make test WORKERS=0` runs it in
-# one process, `WORKERS=4` on a bigger machine; tests/conftest.py has the rules.
-WORKERS ?= 2
+# Three pytest-xdist workers on two cores: much of the suite waits (moto's Step Functions Waits, `intake serve`
+# children, SLA deadlines), and a third worker computes meanwhile (two: ~8 minutes, three: under 6). The SLA tests
+# hold deadlines seconds away, which four workers made late. `make test WORKERS=0` runs it in one process;
+# tests/conftest.py has the rules.
+WORKERS ?= 3
 # Every test runs at either depth. `make test DEPTH=deep` (CI's nightly job, a release, a change to what they cover)
 # runs the costliest as they were before they had an everyday depth: every example of the slow property tests,
 # 10,000 old tickets in the digest's backlog test, 25 schemathesis requests per operation (tests/depth.py says which).

@@ -1,7 +1,7 @@
 """What every test shares: how the suite runs in parallel.
 
-`make test` runs pytest-xdist (`-n 2 --dist loadgroup`, the Makefile's WORKERS): two worker processes on two cores,
-since much of the suite waits (moto's Step Functions Waits, `intake serve` children, SLA deadlines) rather than
+`make test` runs pytest-xdist (`-n 3 --dist loadgroup`, the Makefile's WORKERS): three worker processes on two
+cores, since much of the suite waits (moto's Step Functions Waits, `intake serve` children, SLA deadlines) rather than
 computes. `-n 0` or `-p no:xdist` runs everything in one process, for debugging. So a test must not depend on
 which other tests run beside it:
 
@@ -47,7 +47,10 @@ def _group(item: pytest.Item) -> str | None:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks (--dist loadgroup)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        group = _group(item)
+    groups = {item: _group(item) for item in items}
+    for item, group in groups.items():
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
+    # The groups first: each is one long unit (the infra group ~80 s) that xdist hands out in collection order, and
+    # one started last would run alone at the end while the other workers idle
+    items.sort(key=lambda item: groups[item] is None)

@@ -23,14 +23,13 @@ from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.utils import parseaddr
 from typing import Any
-from urllib.parse import urlsplit
 
 from botocore.handlers import BUILTIN_HANDLERS
 
 from tests.iam_policy import Decision, Request, Statement, decide
 from tests.iam_roles import PSEUDO, Roles
 from tests.infra.synthesis import STACK
-from tests.moto_stack import Resources
+from tests.moto_stack import Resources, queue_arn
 
 ACCOUNT = PSEUDO["AWS::AccountId"]
 _running: ContextVar[str | None] = ContextVar("running_function", default=None)
@@ -150,7 +149,7 @@ def stand_ins(resources: Resources) -> Callable[[str], str]:
     }
     for spec in QUEUES:
         for name in (spec.name, spec.dead_letter):
-            arns[f"InboundQueues/{pascal_case(name)}"] = _queue_arn(resources.queue_urls[name], region)
+            arns[f"InboundQueues/{pascal_case(name)}"] = queue_arn(resources.queue_urls[name], region)
 
     def arn_of(path: str) -> str:
         if path in arns:
@@ -215,7 +214,7 @@ def _requests(prefix: str, operation: str, params: Mapping[str, Any], region: st
     if prefix == "s3":
         return _s3(operation, params)
     if prefix == "sqs":
-        queue = _queue_arn(params["QueueUrl"], region) if "QueueUrl" in params else arn("sqs", "", params["QueueName"])
+        queue = queue_arn(params["QueueUrl"], region) if "QueueUrl" in params else arn("sqs", "", params["QueueName"])
         return [Request(f"sqs:{operation.removesuffix('Batch')}", queue)]
     if prefix == "ses" and operation in ("SendRawEmail", "SendEmail"):
         return _ses(operation, params, region)
@@ -365,8 +364,3 @@ def _ses(operation: str, params: Mapping[str, Any], region: str) -> list[Request
         requests.append(Request(f"ses:{operation}", f"arn:aws:ses:{region}:{ACCOUNT}:configuration-set/{name}"))
     return requests
 
-
-def _queue_arn(url: str, region: str) -> str:
-    """`https://sqs.us-east-1.amazonaws.com/123456789012/intake-test-inbound` → its ARN."""
-    account, name = urlsplit(url).path.strip("/").split("/")[-2:]
-    return f"arn:aws:sqs:{region}:{account}:{name}"

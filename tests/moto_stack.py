@@ -13,7 +13,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 
@@ -32,6 +34,7 @@ from intake.resources import (
 )
 
 REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's
 PREFIX = "intake-local"
 
 
@@ -154,36 +157,46 @@ class Resources:
 
 def create_resources(prefix: str = PREFIX, visibility_timeout_s: int | None = None) -> Resources:
     """The stack's stateful resources; `visibility_timeout_s` shortens redelivery for local use."""
-    session = boto3.session.Session(region_name=REGION)
-    sqs, s3 = session.client("sqs"), session.client("s3")
-    create_table(prefix, session)
-    s3.create_bucket(Bucket=bucket_name(prefix))
-    urls = create_queues(prefix, visibility_timeout_s, session)
+    create_table(prefix)
+    _client("s3").create_bucket(Bucket=bucket_name(prefix))
+    urls = create_queues(prefix, visibility_timeout_s)
     # SES receiving writes each message under SES_PREFIX; the bucket tells the email queue
-    email_arn = sqs.get_queue_attributes(QueueUrl=urls[EMAIL_QUEUE.name], AttributeNames=["QueueArn"])
-    s3.put_bucket_notification_configuration(
+    _client("s3").put_bucket_notification_configuration(
         Bucket=bucket_name(prefix),
         NotificationConfiguration={
             "QueueConfigurations": [
                 {
-                    "QueueArn": email_arn["Attributes"]["QueueArn"],
+                    "QueueArn": queue_arn(urls[EMAIL_QUEUE.name]),
                     "Events": ["s3:ObjectCreated:*"],
                     "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": SES_PREFIX}]}},
                 }
             ]
         },
     )
-    sqs.purge_queue(QueueUrl=urls[EMAIL_QUEUE.name])  # S3's "s3:TestEvent" on configuring: nothing to keep
-    machine = _create_state_machine(session, prefix, urls[NOTIFICATIONS_QUEUE.name])
-    session.client("events").create_event_bus(Name=event_bus_name(prefix))
-    later = _create_later_machine(session, prefix, urls[NOTIFICATIONS_QUEUE.name])
+    _client("sqs").purge_queue(QueueUrl=urls[EMAIL_QUEUE.name])  # S3's "s3:TestEvent" on configuring: nothing to keep
+    machine = _create_state_machine(prefix, urls[NOTIFICATIONS_QUEUE.name])
+    _client("events").create_event_bus(Name=event_bus_name(prefix))
+    later = _create_later_machine(prefix, urls[NOTIFICATIONS_QUEUE.name])
     return Resources(table_name(prefix), bucket_name(prefix), urls, machine, event_bus_name(prefix), later)
 
 
-def create_table(prefix: str = PREFIX, session: boto3.session.Session | None = None) -> str:
+@cache
+def _client(service: str) -> Any:
+    """One client per service for making resources, in every moto context of the process (moto answers any client
+    once it is on): a boto3 session and its clients cost ~50 ms, and each moto test makes the resources anew."""
+    return boto3.session.Session(region_name=REGION).client(service)  # type: ignore[call-overload]
+
+
+def queue_arn(url: str, region: str = REGION) -> str:
+    """`https://sqs.us-east-1.amazonaws.com/123456789012/intake-test-inbound` → its ARN (no call needed)."""
+    account, name = urlsplit(url).path.strip("/").split("/")[-2:]
+    return f"arn:aws:sqs:{region}:{account}:{name}"
+
+
+def create_table(prefix: str = PREFIX) -> str:
     """The stack's table alone (its key schema, indexes and time to live, as `create_resources` makes it), for the
     tests of what only the table does; its name."""
-    dynamodb = (session or boto3.session.Session(region_name=REGION)).client("dynamodb")
+    dynamodb = _client("dynamodb")
     attributes = {TABLE.partition_key, TABLE.sort_key}
     for index in TABLE.indexes:
         attributes |= {index.partition_key, index.sort_key}
@@ -214,47 +227,43 @@ def create_table(prefix: str = PREFIX, session: boto3.session.Session | None = N
     return table_name(prefix)
 
 
-def create_queues(
-    prefix: str = PREFIX, visibility_timeout_s: int | None = None, session: boto3.session.Session | None = None
-) -> dict[str, str]:
+def create_queues(prefix: str = PREFIX, visibility_timeout_s: int | None = None) -> dict[str, str]:
     """The stack's queues alone, each with its dead-letter queue (as `create_resources` makes them), for the tests of
     what only the queues do; their URLs by name (`intake.resources.QUEUES`)."""
-    sqs = (session or boto3.session.Session(region_name=REGION)).client("sqs")
+    sqs = _client("sqs")
     urls: dict[str, str] = {}
     for spec in QUEUES:
         visibility = spec.visibility_timeout_s if visibility_timeout_s is None else visibility_timeout_s
         urls[spec.dead_letter] = _create_queue(sqs, spec.dead_letter_name(prefix), spec, visibility, None)
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=urls[spec.dead_letter], AttributeNames=["QueueArn"])
         redrive = {
-            "deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"],
+            "deadLetterTargetArn": queue_arn(urls[spec.dead_letter]),
             "maxReceiveCount": spec.max_receive_count,
         }
         urls[spec.name] = _create_queue(sqs, spec.physical_name(prefix), spec, visibility, redrive)
     return urls
 
 
-def _create_later_machine(session: boto3.session.Session, prefix: str, notifications_url: str) -> str:
+def _create_later_machine(prefix: str, notifications_url: str) -> str:
     """The deliver-later machine (wait, then one SQS message), from the ASL file the stack deploys."""
     from intake.satisfaction import deliver_later_definition
 
-    created = session.client("stepfunctions").create_state_machine(
+    created = _client("stepfunctions").create_state_machine(
         name=f"{prefix}-{LATER_MACHINE}",
         definition=deliver_later_definition(notifications_url),
-        roleArn=f"arn:aws:iam::123456789012:role/{prefix}-{LATER_MACHINE}",
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/{prefix}-{LATER_MACHINE}",
         type="STANDARD",
     )
     return str(created["stateMachineArn"])
 
 
-def _create_state_machine(session: boto3.session.Session, prefix: str, notifications_url: str) -> str:
+def _create_state_machine(prefix: str, notifications_url: str) -> str:
     """The SLA timer, from the same ASL file the stack deploys; moto executes it (no Lambda inside)."""
     from intake.sla.timers import definition
 
-    sfn = session.client("stepfunctions")
-    created = sfn.create_state_machine(
+    created = _client("stepfunctions").create_state_machine(
         name=f"{prefix}-{SLA_MACHINE}",
         definition=definition(table_name(prefix), notifications_url),
-        roleArn=f"arn:aws:iam::123456789012:role/{prefix}-sla-timer",
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/{prefix}-sla-timer",
         type="STANDARD",
     )
     return str(created["stateMachineArn"])

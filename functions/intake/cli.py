@@ -68,6 +68,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _at_least_one(value: str) -> int:
+    """An argument that counts processes: a whole number, 1 or more (argparse names the option in its error)."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of processes, 1 or more")
+    return number
+
+
 def _config_path(value: str | None) -> Path:
     return Path(value or os.environ.get("INTAKE_CONFIG") or "intake.yaml")
 
@@ -87,6 +98,7 @@ def _serve(args: argparse.Namespace) -> int:
             _config_path(args.config),
             smtp_port=args.smtp_port,
             agent_token=token,
+            **({"http_processes": args.http_processes} if args.http_processes else {}),
         )
     except HostUnprotectedError as error:
         print(f"intake serve: {error}", file=sys.stderr)
@@ -672,6 +684,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", default=".intake", help="kept across restarts (default: .intake)")
     serve.add_argument("--config", help="policy file (default: $INTAKE_CONFIG or intake.yaml)")
     serve.add_argument("--smtp-port", type=int, help="also accept email over SMTP on this port, as SES would")
+    serve.add_argument(
+        "--http-processes",
+        type=_at_least_one,
+        help="processes answering HTTP on the port (default: 2); each answers one request at a time",
+    )
     serve.add_argument(
         "--agent-token",
         help="agent routes (tickets, contacts, digests) need 'Authorization: Bearer <token>' "

@@ -148,6 +148,7 @@ class Server:
         env: dict[str, str],
         smtp_port: int | None = None,
         config: Path = CONFIG,
+        http_processes: int = 1,
     ) -> Server:
         log_dir.mkdir(parents=True, exist_ok=True)
         stderr_path = log_dir / f"serve-{time.monotonic_ns()}.stderr"
@@ -162,6 +163,8 @@ class Server:
             str(data_dir),
             "--config",
             str(config),
+            "--http-processes",
+            str(http_processes),
             *(["--smtp-port", str(smtp_port)] if smtp_port else []),
         ]
         with stderr_path.open("w") as stderr:

@@ -39,16 +39,26 @@ def env(bytecode_cache: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def launch(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Iterator[Callable[[Path], Server]]:
-    """`launch(data_dir)` starts `intake serve` on it (`settings`: more INTAKE_* variables); whatever a failed test
-    left running is killed."""
+    """`launch(data_dir)` starts `intake serve` on it (`settings`: more INTAKE_* variables), with one HTTP process
+    unless `http_processes` says more (each costs ~1 CPU-s to start: the tests of concurrency and crashes ask for the
+    default two, the others need one); whatever a failed test left running is killed."""
     started: list[Server] = []
     logs = tmp_path_factory.mktemp("serve-logs")
 
     def start(
-        data_dir: Path, smtp_port: int | None = None, config: Path | None = None, settings: dict[str, str] | None = None
+        data_dir: Path,
+        smtp_port: int | None = None,
+        config: Path | None = None,
+        settings: dict[str, str] | None = None,
+        http_processes: int = 1,
     ) -> Server:
         server = Server.start(
-            data_dir, logs, {**env, **(settings or {})}, smtp_port=smtp_port, **({"config": config} if config else {})
+            data_dir,
+            logs,
+            {**env, **(settings or {})},
+            smtp_port=smtp_port,
+            http_processes=http_processes,
+            **({"config": config} if config else {}),
         )
         started.append(server)
         return server
@@ -60,6 +70,6 @@ def launch(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Ite
 
 @pytest.fixture(scope="session")
 def server(launch: Callable[..., Server], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = launch(tmp_path_factory.mktemp("data"), smtp_port=SMTP_PORT)
+    running = launch(tmp_path_factory.mktemp("data"), smtp_port=SMTP_PORT, http_processes=2)  # concurrent clients
     yield running
     running.stop()

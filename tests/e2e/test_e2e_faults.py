@@ -94,7 +94,7 @@ def test_kill_9_during_a_burst_loses_and_doubles_nothing_that_was_answered_2xx(
 ) -> None:
     data_dir = tmp_path / "data"
     # Given a server taking a burst of forms, emails and WhatsApp messages from three clients
-    first = launch(data_dir)
+    first = launch(data_dir, http_processes=2)
     burst = Burst(first.url)
     clients = [threading.Thread(target=burst.run, args=(kind,)) for kind in ("form", "email", "whatsapp") * 2]
     for client in clients:
@@ -105,7 +105,7 @@ def test_kill_9_during_a_burst_loses_and_doubles_nothing_that_was_answered_2xx(
     burst.stop()
     for client in clients:
         client.join()
-    second = launch(data_dir)
+    second = launch(data_dir, http_processes=2)
     acknowledged = burst.acknowledged
     assert len({kind for kind, _ in acknowledged}) == 3, acknowledged
 
@@ -183,14 +183,14 @@ def test_sla_clocks_survive_kill_9_and_each_notice_fires_once(launch: Callable[.
     (tmp_path / "intake.yaml").write_text(policy)
     data_dir = tmp_path / "data"
     # Given a ticket whose first response is due in 3 s (a warning at 50 %, an escalation at the breach)
-    first = launch(data_dir, config=tmp_path / "intake.yaml")
+    first = launch(data_dir, config=tmp_path / "intake.yaml", http_processes=2)
     body = contact_body(f"crash sla {uuid.uuid4().hex[:8]}")
     receipt = first.post("/webhooks/forms/contact", body, form_headers(body)).json()["receipt"]
     ticket = first.wait_for_receipts([receipt])[receipt]
     # When the server is killed before any of them, and comes back after all their instants
     first.kill()
     time.sleep(4)
-    second = launch(data_dir, config=tmp_path / "intake.yaml")
+    second = launch(data_dir, config=tmp_path / "intake.yaml", http_processes=2)
 
     # Then the breach and the escalation each fire once, and the clock says breached; the warning fires at most once
     # (when the second server runs all three steps at once, the notifier may read the timer already breached and skip
@@ -263,6 +263,17 @@ def test_serving_beyond_loopback_without_an_agent_token_is_refused(tmp_path: Pat
     assert "--agent-token" in done.stderr and "0.0.0.0" in done.stderr
 
 
+@pytest.mark.parametrize("count", ["0", "two"])
+def test_serving_with_fewer_than_one_http_process_is_refused_naming_the_option(tmp_path: Path, count: str) -> None:
+    from .client import environment, run
+
+    command = [sys.executable, "-m", "intake.cli", "serve", "--http-processes", count, "--data-dir", str(tmp_path)]
+    done = run(command, environment(), timeout=30)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"--http-processes: '{count}' is not a whole number of processes, 1 or more" in done.stderr
+    assert not any(tmp_path.iterdir())  # nothing was started or written
+
+
 def test_with_an_agent_token_the_agent_routes_need_it_and_the_webhooks_do_not(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
@@ -303,7 +314,7 @@ def test_kill_9_of_the_worker_stops_serve_with_status_1_and_a_restart_ingests_wh
     import signal
 
     data_dir = tmp_path / "data"
-    first = launch(data_dir)
+    first = launch(data_dir, http_processes=2)
     worker = int((data_dir / "worker.pid").read_text())
     # Given posts accepted while the worker is stopped (queued, not yet tickets)
     os.kill(worker, signal.SIGSTOP)
@@ -319,6 +330,6 @@ def test_kill_9_of_the_worker_stops_serve_with_status_1_and_a_restart_ingests_wh
     assert first.process.wait(timeout=30) == 1
     assert any("intake-workers exited" in line for line in first.lines), first.lines
     # And after a restart every accepted post is a ticket
-    second = launch(data_dir)
+    second = launch(data_dir, http_processes=2)
     second.wait_for_receipts(receipts, timeout=30)
     second.stop()

@@ -363,4 +363,3 @@ def _ses(operation: str, params: Mapping[str, Any], region: str) -> list[Request
         name = params["ConfigurationSetName"]
         requests.append(Request(f"ses:{operation}", f"arn:aws:ses:{region}:{ACCOUNT}:configuration-set/{name}"))
     return requests
-

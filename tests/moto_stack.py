@@ -60,7 +60,7 @@ def emulated(execute_state_machines: bool = True) -> Iterator[None]:
     fake_credentials()
     share_botocore_loader()
     _serialize_moto_dynamodb()
-    _remember_valid_definitions()
+    _parse_each_definition_once()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": execute_state_machines}}):
         yield
 
@@ -110,24 +110,28 @@ def _serialize_moto_dynamodb() -> None:
         setattr(DynamoDBBackend, name, locked)
 
 
-def _remember_valid_definitions() -> None:
-    """moto validates a state machine's ASL by parsing it (ANTLR, in pure Python) when it is created: over half of
-    `create_resources`, which every moto test calls with the same few definitions. A definition that parsed once
-    parses again, so it is validated once per process (each execution still parses its definition, as before)."""
-    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+def _parse_each_definition_once() -> None:
+    """moto parses a state machine's ASL (ANTLR, in pure Python) to validate it when it is created and again to run
+    each execution: a tenth of the moto tests' CPU time, for the same few definitions. The parse tree of a definition
+    is kept and read again (nothing changes it); the components an execution runs are still built from it for each
+    execution (moto's Preprocessor), as before, so executions share no state."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 
-    validate = StepFunctionsParserBackend.__dict__["_validate_definition"].__func__
-    if getattr(validate, "_remembering", False):
+    parse = AmazonStateLanguageParser.__dict__["parse"].__func__
+    if getattr(parse, "_remembering", False):
         return
-    valid: set[str] = set()
+    trees: dict[str, Any] = {}
 
-    def remembering(definition: str) -> None:
-        if definition not in valid:
-            validate(definition=definition)
-            valid.add(definition)
+    def remembering(definition: str) -> tuple[Any, Any]:
+        tree = trees.get(definition)
+        if tree is None:
+            program, trees[definition] = parse(definition)  # a definition that does not parse raises, as before
+            return program, trees[definition]
+        return Preprocessor().visit(tree), tree
 
     remembering._remembering = True  # type: ignore[attr-defined]
-    StepFunctionsParserBackend._validate_definition = staticmethod(remembering)  # type: ignore[method-assign]
+    AmazonStateLanguageParser.parse = staticmethod(remembering)  # type: ignore[method-assign]
 
 
 @dataclass(frozen=True)

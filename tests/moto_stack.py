@@ -185,10 +185,16 @@ def create_resources(prefix: str = PREFIX, visibility_timeout_s: int | None = No
 
 
 @cache
+def session() -> boto3.session.Session:
+    """One boto3 session for the process's moto clients (~20 ms each; moto answers any client once it is on)."""
+    return boto3.session.Session(region_name=REGION)
+
+
+@cache
 def _client(service: str) -> Any:
-    """One client per service for making resources, in every moto context of the process (moto answers any client
-    once it is on): a boto3 session and its clients cost ~50 ms, and each moto test makes the resources anew."""
-    return boto3.session.Session(region_name=REGION).client(service)  # type: ignore[call-overload]
+    """One client per service for making resources, in every moto context of the process: each moto test makes the
+    resources anew, and a session with its clients cost ~50 ms."""
+    return session().client(service)  # type: ignore[call-overload]
 
 
 def queue_arn(url: str, region: str = REGION) -> str:

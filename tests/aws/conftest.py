@@ -10,11 +10,9 @@ from datetime import UTC, datetime
 from email import policy as email_policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from intake import runtime
@@ -27,7 +25,7 @@ from intake.secrets import Secrets
 from intake.store import Store
 from tests.iam_calls import Enforcer, attributed, enforced
 from tests.iam_roles import synthesized_roles
-from tests.moto_stack import Resources, create_resources, emulated
+from tests.moto_stack import Resources, create_resources, emulated, session
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {
@@ -134,13 +132,6 @@ class Stack:
         return [i for i in self.items() if i["PK"]["S"].startswith("TICKET#") and i["SK"]["S"] == "META"]
 
 
-@cache
-def _session() -> boto3.session.Session:
-    """The session the tests' clients come from: fresh clients each test (what a test registers on one stays in that
-    test), one session (~20 ms each) for all."""
-    return boto3.session.Session()
-
-
 @pytest.fixture(autouse=True)
 def stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Stack]:
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
@@ -153,7 +144,8 @@ def stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Stack]:
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("INTAKE_CONFIG", str(ROOT / "intake.yaml"))
         runtime.reset()
-        clients = (_session().client("s3"), _session().client("sqs"), _session().client("dynamodb"))
+        # fresh clients each test (what a test registers on one stays in that test), from the process's one session
+        clients = (session().client("s3"), session().client("sqs"), session().client("dynamodb"))
         yield Stack(resources, *clients, outbox=tmp_path / "outbox")
         runtime.reset()
     assert os.environ.get("TZ") == "UTC"

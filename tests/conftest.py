@@ -32,6 +32,11 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"depth: {DEPTH} (INTAKE_TEST_DEPTH: everyday or deep, tests/depth.py)"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # xdist registers its marker; `-p no:xdist` (one process) runs the same tests, marked the same
+    config.addinivalue_line("markers", "xdist_group(name): the tests one worker runs (pytest-xdist --dist loadgroup)")
+
+
 def _group(item: pytest.Item) -> str | None:
     """The xdist group of a test: None for most, which any worker may take."""
     parts = Path(str(item.path)).resolve().relative_to(TESTS).parts

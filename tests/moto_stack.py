@@ -59,6 +59,7 @@ def emulated(execute_state_machines: bool = True) -> Iterator[None]:
 
     fake_credentials()
     share_botocore_loader()
+    _roll_back_items_not_tables()  # before the lock: its copies and restores are inside the lock too
     _serialize_moto_dynamodb()
     _parse_each_definition_once()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": execute_state_machines}}):
@@ -110,13 +111,59 @@ def _serialize_moto_dynamodb() -> None:
         setattr(DynamoDBBackend, name, locked)
 
 
+def _roll_back_items_not_tables() -> None:
+    """moto's TransactWriteItems deep-copies the whole table before each operation of a transaction, to put it back if
+    one fails: a ticket's transaction cost grew with the table (a fifth of the digest tests' CPU time). Here the items
+    a transaction names are copied instead, and put back if it fails; what it writes, returns and raises is moto's."""
+    import copy
+
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models.table import Table
+
+    if models.copy is not copy:
+        return
+
+    class TablesNotCopied:  # moto's `copy` in that module: its other deep copies (an item's) are made as before
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    transact = models.DynamoDBBackend.transact_write_items
+
+    def restoring(backend: Any, transact_items: list[dict[str, Any]]) -> None:
+        before = []
+        for entry in transact_items:
+            for kind, op in entry.items():
+                try:
+                    table = backend.get_table(op["TableName"])
+                    names = [n for n in (table.hash_key_attr, table.range_key_attr) if n]
+                    key = {n: op["Item"][n] for n in names} if kind == "Put" else dict(op["Key"])
+                    before.append((table.name, key, copy.deepcopy(backend.get_item(table.name, key))))
+                except Exception:  # an operation moto refuses writes nothing: nothing to put back
+                    continue
+        try:
+            transact(backend, transact_items)
+        except Exception:
+            for table_name, key, item in reversed(before):  # the first copy of a key named twice is put back last
+                if item is None:
+                    backend.delete_item(table_name, key)
+                else:
+                    backend.put_item(table_name, item.to_json()["Attributes"])
+            raise
+
+    models.copy = TablesNotCopied  # type: ignore[assignment]
+    models.DynamoDBBackend.transact_write_items = restoring  # type: ignore[method-assign]
+
+
 def _parse_each_definition_once() -> None:
     """moto parses a state machine's ASL (ANTLR, in pure Python) to validate it when it is created and again to run
     each execution: a tenth of the moto tests' CPU time, for the same few definitions. The parse tree of a definition
     is kept and read again (nothing changes it); the components an execution runs are still built from it for each
-    execution (moto's Preprocessor), as before, so executions share no state."""
+    execution (moto's Preprocessor), as before, so executions share no state. A definition that parsed once is valid:
+    creating a machine from it again builds no components (another tenth: each moto test creates the machines)."""
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     parse = AmazonStateLanguageParser.__dict__["parse"].__func__
     if getattr(parse, "_remembering", False):
@@ -130,8 +177,15 @@ def _parse_each_definition_once() -> None:
             return program, trees[definition]
         return Preprocessor().visit(tree), tree
 
+    validate = StepFunctionsParserBackend.__dict__["_validate_definition"].__func__
+
+    def validating_once(definition: str) -> None:
+        if definition not in trees:
+            validate(definition)  # its parse keeps the tree; one that fails raises InvalidDefinition, as before
+
     remembering._remembering = True  # type: ignore[attr-defined]
     AmazonStateLanguageParser.parse = staticmethod(remembering)  # type: ignore[method-assign]
+    StepFunctionsParserBackend._validate_definition = staticmethod(validating_once)  # type: ignore[method-assign]
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 Every test runs at either depth and asserts the same things; a few of the costliest do less of the same work every
 day: the property tests that take seconds run a quarter of their examples (each run draws new ones; the
 derandomized ones run the first of theirs), schemathesis generates fewer requests per operation, the digest's
-backlog test adds 400 old open tickets rather than 10,000 (to 5 window tickets a day rather than 10) and its
-window test puts 400 tickets outside the window rather than 2,000. The deep run (CI's nightly job, a release, a change
+backlog test adds 100 old open tickets rather than 10,000 (to 5 window tickets a day rather than 10) and its
+window test puts 100 tickets outside the window rather than 2,000. The deep run (CI's nightly job, a release, a change
 to what those tests cover) is the suite as it was before it had an everyday depth.
 
 `INTAKE_TEST_DEPTH` picks it (`everyday`, the default, or `deep`); the Makefile's `DEPTH` sets it.

@@ -7,7 +7,6 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -495,12 +494,12 @@ def batch_put(stack: Stack, items: Iterator[dict[str, Any]]) -> None:
         stack.dynamodb.batch_write_item(RequestItems={stack.resources.table: batch})
 
 
-OUTSIDE = everyday_or_deep(400, 2_000)  # tickets outside both windows: moto reads its whole table for each query
+OUTSIDE = everyday_or_deep(100, 2_000)  # tickets outside both windows: moto reads its whole table for each query
 
 
 @pytest.mark.parametrize("period", ["daily", "weekly"])
 def test_a_digest_reads_its_window_not_the_table(stack: Stack, policy: Policy, period: str) -> None:
-    # 20 tickets in the window, then 20 and OUTSIDE (2,000 deep, 400 every day) on days outside it and outside the
+    # 20 tickets in the window, then 20 and OUTSIDE (2,000 deep, 100 every day) on days outside it and outside the
     # previous window
     window_days = [DAY] if period == "daily" else [date(2026, 11, 23) + timedelta(days=n) for n in range(7)]
     elsewhere = [date(2026, 10, 1) + timedelta(days=n) for n in range(30)] + [date(2026, 12, 10)]
@@ -536,10 +535,10 @@ def test_a_digest_reads_its_window_not_the_table(stack: Stack, policy: Policy, p
 WEEK = tuple(date(2026, 11, 23) + timedelta(days=n) for n in range(7))  # the weekly window, Mon 23 to Sun 29 Nov
 AFTER = datetime(2026, 11, 30, 8, 30, tzinfo=PARIS).astimezone(UTC)  # both windows are over
 PER_DAY = everyday_or_deep(5, 10)  # window tickets a day: each of the five kinds below, once or twice
-# open tickets from long ago, added to the queue at once (written in batches, `TransactionsKept`): 400 every day
-# (a digest that read the whole backlog would read 400 items more, where OLDEST_SHOWN are allowed), 10,000 in the
+# open tickets from long ago, added to the queue at once (written in batches, `TransactionsKept`): 100 every day
+# (a digest that read the whole backlog would read 100 items more, where OLDEST_SHOWN are allowed), 10,000 in the
 # deep run (tests/depth.py), minutes longer: moto reads and sorts a whole index for each query
-OLD_OPEN = everyday_or_deep(400, 10_000)
+OLD_OPEN = everyday_or_deep(100, 10_000)
 
 
 def window_tickets(stack: Stack, policy: Policy) -> None:
@@ -647,19 +646,6 @@ def old_open_tickets(stack: Stack, count: int) -> int:
     return breached
 
 
-@contextmanager
-def moto_transactions_without_rollback_copies(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """moto deep-copies the whole table before each TransactWriteItems, to roll back one that fails: writing
-    thousands of tickets that way takes hours. Inside, that copy is skipped (moto's, not Intake's): for writes that
-    do not fail, fresh tickets written one at a time (a failed one would leave part of its writes, and the counts
-    checked against the whole queue below would show it)."""
-    from moto.dynamodb.models.table import Table as MotoTable
-
-    with monkeypatch.context() as patched:
-        patched.setattr(MotoTable, "__deepcopy__", lambda self, memo: self, raising=False)
-        yield
-
-
 def whole_queue(store: Store, now: datetime) -> tuple[int, int, int, list[str]]:
     """The backlog worked out from every queued ticket, as digests did before they had counters."""
     tickets = store.open_tickets("support")
@@ -670,10 +656,9 @@ def whole_queue(store: Store, now: datetime) -> tuple[int, int, int, list[str]]:
 
 @pytest.mark.timeout(1800)  # 10,000 tickets on moto (the deep run): minutes
 def test_digest_queries_are_a_few_per_local_day_and_old_open_tickets_add_only_the_oldest_listed(
-    stack: Stack, policy: Policy, monkeypatch: pytest.MonkeyPatch
+    stack: Stack, policy: Policy
 ) -> None:
-    with moto_transactions_without_rollback_copies(monkeypatch):
-        window_tickets(stack, policy)
+    window_tickets(stack, policy)
     reads = ReadCounter(stack.dynamodb)
     # the first digest of a new table finds no backlog counters: it counts the queue once and marks them complete
     prepare(stack.store, policy, "support", "daily", DAY, base_url="u", now=AFTER)

@@ -13,8 +13,8 @@ which other tests run beside it:
   it;
 - session- and module-scoped fixtures run once per worker that needs them. An expensive one that should run once
   per session belongs to an xdist group, so that one worker runs all its tests: `pytest_collection_modifyitems`
-  below puts tests/infra (one CDK synthesis) in one group and each tests/e2e module with a module-scoped fixture
-  (its own `intake serve`, posts made once) in a group of its own.
+  below puts tests/infra (one CDK synthesis) in one group and each module with a module-scoped fixture of its own
+  (its own `intake serve` and posts, ten fresh interpreters) in a group of its own.
 """
 
 from __future__ import annotations
@@ -42,11 +42,11 @@ def _group(item: pytest.Item) -> str | None:
     parts = Path(str(item.path)).resolve().relative_to(TESTS).parts
     if parts[0] == "infra":
         return "infra"  # the session's CDK synthesis (import aws_cdk, jsii, synth) once, on one worker
-    if parts[0] == "e2e":
-        info = getattr(item, "_fixtureinfo", None)
-        definitions = info.name2fixturedefs.values() if info is not None else []
-        if any(d and d[-1].scope == "module" for d in definitions):
-            return f"e2e/{item.path.name}"  # its module's server and requests, made once
+    module = item.nodeid.split("::")[0]
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = info.name2fixturedefs.values() if info is not None else []
+    if any(d and d[-1].scope == "module" and d[-1].baseid == module for d in definitions):
+        return module  # its module's fixture made once
     return None
 
 

@@ -59,3 +59,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # The groups first: each is one long unit (the infra group ~80 s) that xdist hands out in collection order, and
     # one started last would run alone at the end while the other workers idle
     items.sort(key=lambda item: groups[item] is None)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A pytest-xdist worker whose groups were lost stops the run: with pytest 9.2, xdist 3.8 renamed node ids that
+    pytest no longer reads, and every worker synthesized the app and started each e2e module's server, silently."""
+    if getattr(session.config.option, "loadgroup", False):  # set in the workers of `--dist loadgroup`
+        lost = [i.nodeid for i in session.items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+        if lost:
+            raise pytest.UsageError(f"pytest-xdist did not group {len(lost)} tests (the first: {lost[0]})")

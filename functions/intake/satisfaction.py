@@ -97,11 +97,10 @@ def read_token(token: str, secret: str, now: datetime) -> SurveyToken:
     payload, dot, signature = token.partition(".")
     if not dot or len(token) > _MAX_TOKEN_CHARS or not payload or not signature:
         raise SurveyLinkInvalidError()
-    given = _unb64(signature)
-    if given is None or not hmac.compare_digest(given, _signature(payload, secret)):
+    given, decoded = _unb64(signature), _unb64(payload)  # neither base64 (a link's other text): forged, not signed
+    if given is None or decoded is None or not hmac.compare_digest(given, _signature(payload, secret)):
         raise SurveyLinkInvalidError()
-    decoded = _unb64(payload)
-    match = _PAYLOAD.match(decoded.decode("ascii", "replace") if decoded is not None else "")
+    match = _PAYLOAD.match(decoded.decode("ascii", "replace"))
     if match is None:  # signed by us, yet not a payload we write: treat as forged
         raise SurveyLinkInvalidError()
     ticket_id, score, expiry = match.group(1), int(match.group(2)), int(match.group(3))

@@ -19,6 +19,7 @@ which other tests run beside it:
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,5 +67,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     pytest no longer reads, and every worker synthesized the app and started each e2e module's server, silently."""
     if getattr(session.config.option, "loadgroup", False):  # set in the workers of `--dist loadgroup`
         lost = [i.nodeid for i in session.items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
-        if lost:
-            raise pytest.UsageError(f"pytest-xdist did not group {len(lost)} tests (the first: {lost[0]})")
+        if lost:  # said on stderr too: the controller reports a worker's collection error as its own assertion
+            message = f"pytest-xdist did not group {len(lost)} tests (the first: {lost[0]}): see tests/conftest.py"
+            print(message, file=sys.stderr)
+            raise pytest.UsageError(message)

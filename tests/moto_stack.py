@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -63,7 +65,28 @@ def emulated(execute_state_machines: bool = True) -> Iterator[None]:
     _serialize_moto_dynamodb()
     _parse_each_definition_once()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": execute_state_machines}}):
-        yield
+        try:
+            yield
+        finally:
+            _stop_running_executions()
+
+
+def _stop_running_executions() -> None:
+    """moto runs each execution in threads of its own, which outlive the moto context they started in: a Wait that
+    ended after its test wrote into the next test's queue or table of the same name (a notice the next test did not
+    send). Each execution still running is stopped, as StopExecution would, before moto forgets it."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends  # the one that executes
+
+    for machine in stepfunctions_parser_backends[ACCOUNT][REGION].state_machines:
+        for execution in machine.executions:
+            worker = execution.exec_worker
+            if worker is None or execution.status != "RUNNING":
+                continue
+            deadline = time.monotonic() + 1  # a thread that has not begun has nothing to stop yet
+            while worker.env is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if worker.env is not None:
+                execution.stop(stop_date=datetime.now(UTC), error="", cause="the test is over")
 
 
 def share_botocore_loader() -> None:

@@ -1,6 +1,6 @@
 """What every test shares: how the suite runs in parallel.
 
-`make test` runs pytest-xdist (`-n 3 --dist loadgroup`, the Makefile's WORKERS): three worker processes on two
+`make test` runs pytest-xdist (`-n 4 --dist loadgroup`, the Makefile's WORKERS): four worker processes on two
 cores, since much of the suite waits (moto's Step Functions Waits, `intake serve` children, SLA deadlines) rather than
 computes. `-n 0` or `-p no:xdist` runs everything in one process, for debugging. So a test must not depend on
 which other tests run beside it:

@@ -61,7 +61,7 @@ def emulated(execute_state_machines: bool = True) -> Iterator[None]:
 
     fake_credentials()
     share_botocore_loader()
-    _roll_back_items_not_tables()  # before the lock: its copies and restores are inside the lock too
+    _roll_back_items_not_tables()  # first, so that the lock below wraps it: its copies and restores are locked too
     _serialize_moto_dynamodb()
     _parse_each_definition_once()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": execute_state_machines}}):

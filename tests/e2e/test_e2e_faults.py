@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from email import message_from_bytes
 from email import policy as email_policy
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,7 @@ class Burst:
             path, body, headers, provider_id = make(uuid.uuid4().hex[:12])
             try:
                 answer = http("POST", self.url + path, body, headers, timeout=5)
-            except OSError:
+            except (OSError, HTTPException):  # IncompleteRead: killed between the head and the body
                 continue  # the server died under this request: not acknowledged, nothing is owed
             if 200 <= answer.status < 300:
                 self.acknowledged.append((kind, provider_id or answer.json()["receipt"]))

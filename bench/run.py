@@ -494,49 +494,6 @@ def _calls(*clients: Any) -> Iterator[Counter[str]]:
             client.meta.events.unregister("before-call", record)
 
 
-@contextlib.contextmanager
-def _moto_transactions_by_item() -> Iterator[None]:
-    """moto rolls a failed TransactWriteItems back from a deep copy of the whole table, made once per item of every
-    transaction: on moto a transaction's cost grows with the table (1 s at 5,000 items), which DynamoDB's does not.
-    Here it saves and restores only the items the transaction touches; what moto checks and writes is unchanged."""
-    from moto.dynamodb import models
-    from moto.dynamodb.models.dynamo_type import DynamoType
-    from moto.dynamodb.models.table import Table
-
-    class TablesUncopied:
-        @staticmethod
-        def deepcopy(value: Any, memo: Any = None) -> Any:
-            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
-
-    original = models.DynamoDBBackend.transact_write_items
-
-    def by_item(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        saved = []
-        for entry in transact_items:
-            operation = next(iter(entry.values()))
-            table = self.get_table(operation["TableName"])
-            key = operation.get("Item") or operation["Key"]
-            hash_key, range_key = DynamoType(key[table.hash_key_attr]), DynamoType(key[table.range_key_attr])
-            saved.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
-        try:
-            original(self, transact_items)
-        except Exception:
-            for table, hash_key, range_key, before in reversed(saved):
-                if before is None:
-                    table.items[hash_key].pop(range_key, None)
-                else:
-                    table.items[hash_key][range_key] = before
-            raise
-
-    models.copy = TablesUncopied  # moto's module-level `copy`: its per-item backup of the table
-    models.DynamoDBBackend.transact_write_items = by_item
-    try:
-        yield
-    finally:
-        models.DynamoDBBackend.transact_write_items = original
-        models.copy = copy
-
-
 def _rekeyed(item: dict[str, Any], suffix: str) -> dict[str, Any]:
     """An item as another ticket's: its key and its contact made unique; team, status and dates kept (the team's
     indexes grow as a backlog would)."""
@@ -553,7 +510,7 @@ def throughput(count: int, ingest_count: int, rounds: int, table_items: int) -> 
     from tests.moto_stack import create_resources, emulated
 
     # Step Functions executions are started, not run: moto would run each one's ASL in threads of this process
-    with emulated(execute_state_machines=False), _moto_transactions_by_item():
+    with emulated(execute_state_machines=False):  # a failed transaction rolls back its items, not the table
         resources = create_resources(prefix="intake-bench")
         os.environ.update(resources.environment())
         os.environ["INTAKE_CONFIG"] = str(REPO / "intake.yaml")

@@ -1,8 +1,10 @@
 """Emails from Jinja2 templates: `render(kind, context)` → (subject, text, html).
 
 Each kind has three templates in `templates/`: `<kind>.subject.txt`, `<kind>.txt` and `<kind>.html`
-(HTML autoescaped, inline CSS only, no scripts). Every context key below must be given, `None` where
-it says so: templates use `StrictUndefined`, so a missing key fails at render time, not in an inbox.
+(HTML autoescaped, inline CSS only, no scripts). An HTML template fills in a layout: `_team_email.html` (SLA
+notices, through `_sla.html`, and digests) or `_customer_email.html` (acknowledgment, survey), both in the
+document `_email.html`. Every context key below must be given, `None` where it says so: templates use
+`StrictUndefined`, so a missing key fails at render time, not in an inbox.
 
 SLA notices, kinds `warning`, `breach`, `escalation`:
     team_name: str                  the team's display name

@@ -139,17 +139,9 @@ class OutboundStore(Table):
                 )
         return ticket_id if moved else None
 
-    def _hold(
-        self,
-        provider: str,
-        provider_message_id: str,
-        state: DeliveryState,
-        at: datetime,
-        error: str | None,
-        until: datetime,
-    ) -> None:
+    def _hold(self, route_pk: str, state: DeliveryState, at: datetime, error: str | None, until: datetime) -> None:
         item = {
-            "PK": keys.route_pk(provider, provider_message_id),
+            "PK": route_pk,
             "SK": keys.HELD_SK,
             "state": state.value,
             "state_rank": DELIVERY_RANK[state],
@@ -224,10 +216,11 @@ class OutboundStore(Table):
         `sent` after `delivered` changes nothing). The ticket it is on when it moved; None when it did not, or when
         the id is none of ours yet: then, with `hold_until`, the report is held (`OUT#...`/`HELD`, the furthest
         state) until then, for the sender to apply when it records the send (`held_report`)."""
-        route = self._get(keys.route_pk(provider, provider_message_id), keys.ROUTE_SK)
+        route_pk = keys.route_pk(provider, provider_message_id)
+        route = self._get(route_pk, keys.ROUTE_SK)
         if route is None:
             if hold_until is not None:
-                self._hold(provider, provider_message_id, state, at, error, hold_until)
+                self._hold(route_pk, state, at, error, hold_until)
             return None
         sets = ["#state = :state", "state_rank = :rank", "state_at = :at"]
         values: dict[str, Any] = {"state": state.value, "rank": DELIVERY_RANK[state], "at": iso(at)}

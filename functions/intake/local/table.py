@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias, TypedDict, Unpack
 
 from botocore.exceptions import ClientError
 
@@ -559,6 +559,11 @@ class _Parser:
             self.at += 1
             (path,) = self.call_args("size", self.path)
             return _Size(path)
+        return self.value_or_path(function)
+
+    def value_or_path(self, function: str | None) -> _Path | _Value:
+        """A `:value` or an attribute path: what an operand is when it is none of its clause's functions (any other
+        function is refused)."""
         if function is not None:
             raise _InvalidError(f"Invalid {self.label}: Invalid function name; function: {function}")
         token = self.peek()
@@ -621,14 +626,7 @@ class _Parser:
             self.at += 1
             first, second = self.call_args(function, self.update_operand)
             return _ListAppend(first, second)
-        if function is not None:
-            raise _InvalidError(f"Invalid {self.label}: Invalid function name; function: {function}")
-        token = self.peek()
-        if token is not None and token[0] == "value":
-            self.at += 1
-            self.values.add(token[1])
-            return _Value(token[1])
-        return self.path()
+        return self.value_or_path(function)
 
 
 @lru_cache(maxsize=2048)
@@ -903,6 +901,15 @@ def _member(kind: str, element: str, members: list[str]) -> bool:
 
 
 # ------------------------------------------------------------------ requests
+
+
+class _ConditionArguments(TypedDict, total=False):
+    """What PutItem, DeleteItem and UpdateItem may carry besides their item or key: a condition and the names and
+    values its expressions use (as boto3 names them)."""
+
+    ConditionExpression: str | None
+    ExpressionAttributeNames: dict[str, str] | None
+    ExpressionAttributeValues: dict[str, Any] | None
 
 
 @dataclass
@@ -1214,52 +1221,25 @@ class SqliteTable:
         return response
 
     def put_item(
-        self,
-        *,
-        TableName: str,
-        Item: Item,
-        ConditionExpression: str | None = None,
-        ExpressionAttributeNames: dict[str, str] | None = None,
-        ExpressionAttributeValues: dict[str, Any] | None = None,
-        ReturnValues: str = "NONE",
+        self, *, TableName: str, Item: Item, ReturnValues: str = "NONE", **condition: Unpack[_ConditionArguments]
     ) -> dict[str, Any]:
-        with _errors("PutItem"):
-            if ReturnValues not in ("NONE", "ALL_OLD"):
-                raise _InvalidError("ReturnValues can only be NONE or ALL_OLD for PutItem")
-            request = _given(
-                TableName=TableName,
-                Item=Item,
-                ConditionExpression=ConditionExpression,
-                ExpressionAttributeNames=ExpressionAttributeNames,
-                ExpressionAttributeValues=ExpressionAttributeValues,
-            )
-            write = self._prepared("Put", request)
-            old, _ = self._single(write)
-        return {"Attributes": old} if ReturnValues == "ALL_OLD" and old is not None else {}
+        """The whole item written, when its condition holds on the one it replaces (if any)."""
+        return self._put_or_delete("Put", _given(TableName=TableName, Item=Item, **condition), ReturnValues)
 
     def delete_item(
-        self,
-        *,
-        TableName: str,
-        Key: Item,
-        ConditionExpression: str | None = None,
-        ExpressionAttributeNames: dict[str, str] | None = None,
-        ExpressionAttributeValues: dict[str, Any] | None = None,
-        ReturnValues: str = "NONE",
+        self, *, TableName: str, Key: Item, ReturnValues: str = "NONE", **condition: Unpack[_ConditionArguments]
     ) -> dict[str, Any]:
-        with _errors("DeleteItem"):
-            if ReturnValues not in ("NONE", "ALL_OLD"):
-                raise _InvalidError("ReturnValues can only be NONE or ALL_OLD for DeleteItem")
-            request = _given(
-                TableName=TableName,
-                Key=Key,
-                ConditionExpression=ConditionExpression,
-                ExpressionAttributeNames=ExpressionAttributeNames,
-                ExpressionAttributeValues=ExpressionAttributeValues,
-            )
-            write = self._prepared("Delete", request)
-            old, _ = self._single(write)
-        return {"Attributes": old} if ReturnValues == "ALL_OLD" and old is not None else {}
+        """The item gone, when its condition holds on it (deleting an absent item is no error)."""
+        return self._put_or_delete("Delete", _given(TableName=TableName, Key=Key, **condition), ReturnValues)
+
+    def _put_or_delete(self, kind: Literal["Put", "Delete"], request: dict[str, Any], returns: str) -> dict[str, Any]:
+        """PutItem or DeleteItem: one write; the item it replaced or removed with `ReturnValues` ALL_OLD."""
+        operation = f"{kind}Item"
+        with _errors(operation):
+            if returns not in ("NONE", "ALL_OLD"):
+                raise _InvalidError(f"ReturnValues can only be NONE or ALL_OLD for {operation}")
+            old, _ = self._single(self._prepared(kind, request))
+        return {"Attributes": old} if returns == "ALL_OLD" and old is not None else {}
 
     def update_item(
         self,
@@ -1267,22 +1247,13 @@ class SqliteTable:
         TableName: str,
         Key: Item,
         UpdateExpression: str | None = None,
-        ConditionExpression: str | None = None,
-        ExpressionAttributeNames: dict[str, str] | None = None,
-        ExpressionAttributeValues: dict[str, Any] | None = None,
         ReturnValues: str = "NONE",
+        **condition: Unpack[_ConditionArguments],
     ) -> dict[str, Any]:
         with _errors("UpdateItem"):
             if ReturnValues not in ("NONE", "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW"):
                 raise _InvalidError(f"ReturnValues {ReturnValues} is not one of NONE, ALL_OLD, ALL_NEW, UPDATED_*")
-            request = _given(
-                TableName=TableName,
-                Key=Key,
-                UpdateExpression=UpdateExpression,
-                ConditionExpression=ConditionExpression,
-                ExpressionAttributeNames=ExpressionAttributeNames,
-                ExpressionAttributeValues=ExpressionAttributeValues,
-            )
+            request = _given(TableName=TableName, Key=Key, UpdateExpression=UpdateExpression, **condition)
             write = self._prepared("Update", request)
             old, new = self._single(write)
         if ReturnValues == "NONE":

@@ -168,9 +168,7 @@ class SqsQueue:
             _log_failures("queue message not released; it comes back after its timeout", response.get("Failed", []))
 
     def depth(self) -> int:
-        names: list[Any] = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-        attributes = self._sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=names)["Attributes"]
-        return sum(int(attributes.get(name, "0")) for name in names)
+        return self._count(self.url, "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
 
     # ------------------------------------------------------------------ dead letters
 
@@ -185,8 +183,8 @@ class SqsQueue:
         """Sent to the queue, then deleted from the dead-letter queue, 10 at a time in order: a crash in between
         sends one again, which the table's dedupe records drop. Each send has a new deduplication id, so that a
         replay is never mistaken for its original's retry within SQS's 5 minutes (and dropped)."""
-        held = self._hold_dead_letters()
         wanted = None if message_ids is None else set(message_ids)
+        held = self._hold_dead_letters(wanted)
         moving = [(letter, receipt) for letter, receipt in held if wanted is None or letter.message_id in wanted]
         moved = {receipt for _, receipt in moving}
         try:
@@ -205,9 +203,12 @@ class SqsQueue:
         return len(moving)
 
     def dead_letter_count(self) -> int:
-        names: list[Any] = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-        url = self._dead_letter_url()
-        attributes = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        names = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
+        return self._count(self._dead_letter_url(), *names)
+
+    def _count(self, url: str, *names: Any) -> int:
+        """The sum of these approximate counts of the queue at `url`."""
+        attributes = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(names))["Attributes"]
         return sum(int(attributes.get(name, "0")) for name in names)
 
     def _dead_letter_url(self) -> str:
@@ -215,12 +216,16 @@ class SqsQueue:
             raise ValueError(f"no dead-letter queue given for {self.url}")
         return self.dead_letter_url
 
-    def _hold_dead_letters(self) -> list[tuple[DeadLetter, str]]:
-        """Receive every visible dead letter (up to DEAD_LETTERS_READ), each held for DEAD_LETTER_HOLD_S. Long polls
-        of 1 s: a short poll asks only some of SQS's servers and can come back empty while messages wait."""
+    def _hold_dead_letters(self, wanted: set[str] | None = None) -> list[tuple[DeadLetter, str]]:
+        """Receive every visible dead letter (up to DEAD_LETTERS_READ; or until the `wanted` ones are held), each held
+        for DEAD_LETTER_HOLD_S. Long polls of 1 s: a short poll asks only some of SQS's servers and can come back
+        empty while messages wait. The queue's count of visible messages comes first and ends the reading once that
+        many are held: a long poll that finds nothing waits out its second, and every listing of /failures would
+        wait one per queue (four) for nothing."""
         url = self._dead_letter_url()
+        visible = self._count(url, "ApproximateNumberOfMessages")
         held: dict[str, tuple[DeadLetter, str]] = {}
-        while len(held) < DEAD_LETTERS_READ:
+        while visible and len(held) < DEAD_LETTERS_READ:
             response = self._sqs.receive_message(
                 QueueUrl=url,
                 MaxNumberOfMessages=SQS_BATCH,
@@ -244,6 +249,8 @@ class SqsQueue:
                     dead_at_ms=None,
                 )
                 held[letter.message_id] = (letter, message["ReceiptHandle"])
+            if len(held) >= visible or (wanted is not None and wanted <= held.keys()):
+                break
         return list(held.values())
 
     def _release_dead_letters(self, receipts: Sequence[str]) -> None:

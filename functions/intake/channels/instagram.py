@@ -17,12 +17,11 @@ that Page.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from functools import partial
 from typing import Any, ClassVar
 
 from pydantic import Field
 
-from intake.channels import contract, meta_messaging
+from intake.channels import meta_messaging
 from intake.channels.meta_messaging import Platform
 from intake.channels.sending import OutboundReply, SendContext, Sent
 from intake.model import InboundMessage
@@ -77,32 +76,9 @@ def named(message: InboundMessage, fetch: Callable[[str], Mapping[str, Any]]) ->
 # ------------------------------------------------------------------------------------------- the channel
 
 
-CHANNEL = contract.Channel(
-    name=PROVIDER,
-    title="Instagram Direct",
-    section="instagram",
-    section_type=Instagram,
-    kinds={PROVIDER: PLATFORM.label},
-    routes=meta_messaging.routes(PLATFORM, PATH),
-    receive=partial(meta_messaging.receive, PLATFORM),
-    operation=partial(meta_messaging.operation, PLATFORM),
-    sign=partial(meta_messaging.sign, PLATFORM),
-    replay=partial(meta_messaging.replay, PLATFORM),
-    webhook_secrets=lambda instagram: [APP_SECRET, VERIFY_TOKEN],
-    teams=lambda section: section.named_teams(),
-    setup=lambda instagram: [
-        (
-            "InstagramWebhookUrl",
-            PATH,
-            "The Meta app's Instagram webhook callback URL (verify token: INSTAGRAM_VERIFY_TOKEN)",
-        )
-    ],
-    samples="instagram",
-    api_secrets=(ACCESS_TOKEN,),
-    api_readers=("sender", "ingest"),  # replies; names (`fetch_names`)
-    prepare=partial(meta_messaging.prepared, "instagram", ACCESS_TOKEN, named),
-    api_secret_id="InstagramToken",  # noqa: S106 - the secret's construct id
-    address=partial(meta_messaging.address, PLATFORM),
-    send=send,
-    reply_windows={PROVIDER: meta_messaging.STANDARD_WINDOW},
+# Declared as `meta_messaging.channel` declares a Messenger Platform channel: the handshake and the webhook at
+# PATH (the stack's `InstagramWebhookUrl` output), the `instagram:` section, the samples in events/instagram/, and
+# ACCESS_TOKEN in the channel's own secret (`InstagramToken`), read by the sender and ingest
+CHANNEL = meta_messaging.channel(
+    PLATFORM, title="Instagram Direct", path=PATH, access_token=ACCESS_TOKEN, named=named, send=send
 )

@@ -1,4 +1,5 @@
-"""JSON as providers post it, read so that what comes out can be queued and stored; shared by the adapters."""
+"""JSON as providers post it, read so that what comes out can be queued and stored, and its members read leniently
+(`text`, `member`, `members`); shared by the adapters."""
 
 from __future__ import annotations
 
@@ -35,6 +36,29 @@ def document(body: bytes, shape: str = "a JSON object") -> dict[str, Any]:
     if not isinstance(data, dict):
         raise FieldInvalidError("(body)", f"must be {shape}")
     return data
+
+
+def text(raw: Any) -> str | None:
+    """A member read as text: a string stripped (None when blank), or an integer's digits (providers post some ids
+    and times as numbers); None for anything else."""
+    if isinstance(raw, str):
+        stripped = raw.strip()
+        return stripped or None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return str(raw)
+    return None
+
+
+def member(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    """A member that should be an object: anything else is read as an empty one."""
+    found = parent.get(key)
+    return found if isinstance(found, dict) else {}
+
+
+def members(parent: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """A member that should be a list of objects: what is not an object, or not in a list, is passed over."""
+    found = parent.get(key)
+    return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
 
 
 def _repaired(document: Any) -> Any:

@@ -15,12 +15,11 @@ name yet).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from functools import partial
 from typing import Any, ClassVar
 
 from pydantic import Field
 
-from intake.channels import contract, meta_messaging
+from intake.channels import meta_messaging
 from intake.channels.meta_messaging import Platform
 from intake.channels.sending import OutboundReply, SendContext, Sent
 from intake.model import InboundMessage
@@ -73,32 +72,9 @@ def named(message: InboundMessage, fetch: Callable[[str], Mapping[str, Any]]) ->
 # ------------------------------------------------------------------------------------------- the channel
 
 
-CHANNEL = contract.Channel(
-    name=PROVIDER,
-    title="Facebook Messenger",
-    section="messenger",
-    section_type=Messenger,
-    kinds={PROVIDER: PLATFORM.label},
-    routes=meta_messaging.routes(PLATFORM, PATH),
-    receive=partial(meta_messaging.receive, PLATFORM),
-    operation=partial(meta_messaging.operation, PLATFORM),
-    sign=partial(meta_messaging.sign, PLATFORM),
-    replay=partial(meta_messaging.replay, PLATFORM),
-    webhook_secrets=lambda messenger: [APP_SECRET, VERIFY_TOKEN],
-    teams=lambda section: section.named_teams(),
-    setup=lambda messenger: [
-        (
-            "MessengerWebhookUrl",
-            PATH,
-            "The Meta app's Messenger webhook callback URL (verify token: MESSENGER_VERIFY_TOKEN)",
-        )
-    ],
-    samples="messenger",
-    api_secrets=(PAGE_TOKEN,),
-    api_readers=("sender", "ingest"),  # replies; names (`fetch_names`)
-    prepare=partial(meta_messaging.prepared, "messenger", PAGE_TOKEN, named),
-    api_secret_id="MessengerToken",  # noqa: S106 - the secret's construct id
-    address=partial(meta_messaging.address, PLATFORM),
-    send=send,
-    reply_windows={PROVIDER: meta_messaging.STANDARD_WINDOW},
+# Declared as `meta_messaging.channel` declares a Messenger Platform channel: the handshake and the webhook at
+# PATH (the stack's `MessengerWebhookUrl` output), the `messenger:` section, the samples in events/messenger/, and
+# PAGE_TOKEN in the channel's own secret (`MessengerToken`), read by the sender and ingest
+CHANNEL = meta_messaging.channel(
+    PLATFORM, title="Facebook Messenger", path=PATH, access_token=PAGE_TOKEN, named=named, send=send
 )

@@ -1,5 +1,6 @@
-"""What every Meta webhook shares (WhatsApp, Messenger, Instagram): the subscription handshake and the signature;
-and WhatsApp's reply window, whichever provider carries the conversation (Meta's Cloud API, Twilio).
+"""What every Meta webhook shares (WhatsApp, Messenger, Instagram): the subscription handshake and the signature,
+the two routes and how their OpenAPI operations read; and WhatsApp's reply window, whichever provider carries the
+conversation (Meta's Cloud API, Twilio).
 
 Meta subscribes a webhook with a `GET` carrying `hub.mode=subscribe`, our verify token and a challenge to echo, and
 signs every `POST` with `X-Hub-Signature-256`, an HMAC-SHA256 of the raw body under the app's secret
@@ -12,15 +13,15 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from intake.channels import contract, signatures
-from intake.channels.contract import ReplyContext, Sample, SignContext
+from intake.channels.contract import ReplyContext, Route, Sample, SignContext
 from intake.channels.sending import Template, WindowClosedError
 from intake.config import Strict
-from intake.errors import FieldInvalidError, SignatureInvalidError, WebhookSignatureInvalidError
+from intake.errors import FieldInvalidError, PayloadTooLargeError, SignatureInvalidError, WebhookSignatureInvalidError
 from intake.model import WebhookRequest
 
 SIGNATURE_HEADER = "x-hub-signature-256"
@@ -78,6 +79,70 @@ def sign(sample: Sample, ctx: SignContext, app_secret: str, channel: str) -> Sam
     secret = contract.needs_secret(ctx.secrets, app_secret, channel)
     signature = signatures.meta_signature(secret, sample.body)
     return Sample(sample.path, {**sample.headers, SIGNATURE_HEADER: signature}, sample.body)
+
+
+def routes(channel: str, path: str) -> tuple[Route, Route]:
+    """A Meta channel's two routes at `path`: the subscription `GET` and the signed webhook `POST`."""
+    return (
+        Route(
+            "GET",
+            path,
+            f"verify{channel}Subscription",
+            "Meta's subscription handshake cannot sign SigV4; the receiver answers the challenge only when "
+            "hub.verify_token matches the configured secret, and stores nothing.",
+        ),
+        Route(
+            "POST",
+            path,
+            f"receive{channel}",
+            "Meta cannot sign SigV4. The receiver checks X-Hub-Signature-256 (HMAC-SHA256 with the app secret over "
+            "the raw body) and stores nothing when it fails.",
+        ),
+    )
+
+
+def handshake_operation(route: Route, verify_token: str, described: str = "set in Meta's app") -> dict[str, Any]:
+    """The OpenAPI operation of the subscription `GET`: the challenge, when `hub.verify_token` matches the
+    `verify_token` secret (`described`: what the parameter's description says it is)."""
+    from intake import openapi_parts as api
+
+    return api.webhook(
+        route.operation,
+        "Meta's subscription handshake",
+        f"Answers `hub.challenge` when `hub.verify_token` matches the {verify_token} secret.",
+        {
+            "200": {"description": "The challenge.", "content": {"text/plain": {"schema": {"type": "string"}}}},
+            **api.problems(WebhookSignatureInvalidError),
+        },
+        parameters=[
+            api.parameter("hub.mode", "query", {"const": "subscribe"}, "always `subscribe`", required=True),
+            api.parameter("hub.verify_token", "query", {"type": "string"}, described, required=True),
+            api.parameter("hub.challenge", "query", {"type": "string"}, "echoed back", required=True),
+        ],
+    )
+
+
+def webhook_operation(route: Route, summary: str, description: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI operation of the signed webhook `POST`: Meta's notification under `X-Hub-Signature-256`, `answer`
+    (the 200 response) or a problem."""
+    from intake import openapi_parts as api
+
+    return api.webhook(
+        route.operation,
+        summary,
+        description,
+        {"200": answer, **api.problems(FieldInvalidError, WebhookSignatureInvalidError, PayloadTooLargeError)},
+        parameters=[
+            api.parameter(
+                "X-Hub-Signature-256",
+                "header",
+                {"type": "string", "pattern": "^sha256=[0-9a-fA-F]{64}$"},
+                "`sha256=` + hex HMAC-SHA256(app secret, raw body)",
+                required=True,
+            )
+        ],
+        requestBody=api.provider_payload("Meta's webhook notification (provider payload).", "application/json"),
+    )
 
 
 def whatsapp_template(ctx: ReplyContext, templates: Mapping[str, WhatsAppTemplate]) -> Template | None:

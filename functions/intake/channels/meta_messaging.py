@@ -2,7 +2,7 @@
 
 `intake.channels.messenger` (`object: "page"`, page-scoped ids) and `intake.channels.instagram` (`object:
 "instagram"`, Instagram-scoped ids) differ in names, ids and a few events (story replies and mentions, deleted
-messages); each hands a `Platform` to the functions here.
+messages); each hands a `Platform` to the functions here, and declares its `CHANNEL` with `channel`.
 
 parse: every event of `entry[].messaging[]` (and of `entry[].standby[]`, what Meta sends an app that does not
 control the conversation at the time: the customer wrote all the same) becomes one item, in order:
@@ -61,8 +61,8 @@ from intake.channels.sending import (
     post,
     required_secret,
 )
-from intake.config import Name, Strict
-from intake.errors import FieldInvalidError, PayloadTooLargeError, WebhookSignatureInvalidError
+from intake.config import Name, Policy, Strict
+from intake.errors import FieldInvalidError
 from intake.inbox import raw_key
 from intake.model import (
     Attachment,
@@ -189,9 +189,9 @@ def parse(
     document = _document(platform, body)
     context = _Context(platform, policy, receipt_id, received_at, raw_archive_key)
     found: list[Parsed] = []
-    for entry in _objects(document, "entry"):
+    for entry in jsonbody.members(document, "entry"):
         entry_time = _time(entry.get("time"), received_at)
-        for event in [*_objects(entry, "messaging"), *_objects(entry, "standby")]:
+        for event in [*jsonbody.members(entry, "messaging"), *jsonbody.members(entry, "standby")]:
             try:
                 found.extend(context.event(event, entry_time))
             except _SkipError as skip:
@@ -255,14 +255,14 @@ class _Context:
     # ------------------------------------------------------------------ messages
 
     def _message(self, message: dict[str, Any], user: ScopedUser, at: datetime) -> InboundMessage:
-        mid = _text(message.get("mid"))
+        mid = jsonbody.text(message.get("mid"))
         if mid is None:
             raise _SkipError("invalid", "message.mid is required")
         if message.get("is_deleted") is True:
             raise _SkipError("deleted", "the customer deleted a message (unsent)")
         metadata: dict[str, Any] = {"type": "message"}
         parts: list[str] = []
-        text = _text(message.get("text"))
+        text = jsonbody.text(message.get("text"))
         if text is not None:
             parts.append(text)
         quick = message.get("quick_reply")
@@ -273,7 +273,7 @@ class _Context:
             metadata["type"] = "unsupported"
             parts.append(f"[unsupported message: {self.platform.label} does not share its content]")
         attachments: list[Attachment] = []
-        for n, attachment in enumerate(_objects(message, "attachments"), start=1):
+        for n, attachment in enumerate(jsonbody.members(message, "attachments"), start=1):
             shown, found, kind = _attachment(attachment, n)
             metadata.setdefault("attachments", []).append(kind)
             attachments.extend(found)
@@ -281,14 +281,14 @@ class _Context:
                 parts.append(shown)
         reply_to = message.get("reply_to")
         if isinstance(reply_to, dict):
-            replied = _text(reply_to.get("mid"))
+            replied = jsonbody.text(reply_to.get("mid"))
             if replied is not None:
                 metadata["reply_to"] = replied
             story = reply_to.get("story")
             if isinstance(story, dict):
                 metadata["type"] = "story_reply"
-                metadata["story_id"] = _text(story.get("id"))
-                link = _text(story.get("url"))
+                metadata["story_id"] = jsonbody.text(story.get("id"))
+                link = jsonbody.text(story.get("url"))
                 if link is not None:
                     attachments.append(_linked("story", link, GENERIC_TYPE, "the story this message replies to"))
                 if text is None:
@@ -300,9 +300,11 @@ class _Context:
     def _postback(self, postback: dict[str, Any], user: ScopedUser, at: datetime) -> InboundMessage:
         """A button the customer tapped (a persistent menu item, a template's button, an icebreaker): its title is
         what they said; its payload is kept for automations."""
-        title = _text(postback.get("title"))
+        title = jsonbody.text(postback.get("title"))
         payload = postback.get("payload")
-        mid = _text(postback.get("mid")) or _derived_id("postback", user.account, user.id, at.isoformat(), payload)
+        mid = jsonbody.text(postback.get("mid"))
+        if mid is None:  # an old postback: no id of its own
+            mid = _derived_id("postback", user.account, user.id, at.isoformat(), payload)
         metadata: dict[str, Any] = {"type": "postback", "postback": {"title": title, "payload": payload}}
         if postback.get("referral") is not None:
             metadata["referral"] = postback["referral"]
@@ -341,13 +343,13 @@ class _Context:
     # ------------------------------------------------------------------ reactions and receipts
 
     def _reaction(self, reaction: dict[str, Any], user: ScopedUser, at: datetime) -> Reaction:
-        reacted_to = _text(reaction.get("mid"))
+        reacted_to = jsonbody.text(reaction.get("mid"))
         if reacted_to is None:
             raise _SkipError("invalid", "reaction.mid is required")
-        action = _text(reaction.get("action")) or "react"
-        emoji = _text(reaction.get("emoji")) if action == "react" else None
+        action = jsonbody.text(reaction.get("action")) or "react"
+        emoji = jsonbody.text(reaction.get("emoji")) if action == "react" else None
         if action == "react" and emoji is None:  # Instagram names some reactions only by their word ("love")
-            emoji = _text(reaction.get("reaction"))
+            emoji = jsonbody.text(reaction.get("reaction"))
         return Reaction(
             provider=self.platform.provider,
             event_id=_derived_id("reaction", user.account, user.id, at.isoformat(), reacted_to, action),
@@ -364,7 +366,7 @@ class _Context:
     ) -> list[DeliveryStatus] | None:
         """Messenger's read receipt: no message named, only `watermark` (every message sent by then was read), as a
         report on the conversation (`DeliveryStatus.up_to`); None when the receipt names its messages."""
-        watermark = _text(read.get("watermark"))
+        watermark = jsonbody.text(read.get("watermark"))
         if read.get("mid") or read.get("mids") or watermark is None or sender is None or recipient is None:
             return None
         up_to = _time(watermark, at)
@@ -387,7 +389,7 @@ class _Context:
         One that gives only a `watermark` (Messenger's reads, older clients' deliveries) names no message."""
         named = receipt.get("mids")
         mids = [m for m in named if isinstance(m, str) and m] if isinstance(named, list) else []
-        single = _text(receipt.get("mid"))
+        single = jsonbody.text(receipt.get("mid"))
         if single is not None:
             mids.append(single)
         if not mids:
@@ -408,17 +410,17 @@ class _Context:
 
 def _attachment(attachment: dict[str, Any], n: int) -> tuple[str | None, list[Attachment], str]:
     """One of `message.attachments`: the text an agent reads for it, the attachment as recorded (its link), its type."""
-    kind = _text(attachment.get("type")) or "unknown"
-    payload = _object(attachment, "payload")
-    link = _text(payload.get("url"))
+    kind = jsonbody.text(attachment.get("type")) or "unknown"
+    payload = jsonbody.member(attachment, "payload")
+    link = jsonbody.text(payload.get("url"))
     if kind == "location":
-        coordinates = _object(payload, "coordinates")
+        coordinates = jsonbody.member(payload, "coordinates")
         lat, long = coordinates.get("lat"), coordinates.get("long")
         if isinstance(lat, int | float) and isinstance(long, int | float):
             return f"Shared location: {lat}, {long}", [], kind
         return "[shared location]", [], kind
     if kind == "fallback":  # a link shared from elsewhere: its title and URL are what the customer sent
-        title = _text(attachment.get("title")) or _text(payload.get("title"))
+        title = jsonbody.text(attachment.get("title")) or jsonbody.text(payload.get("title"))
         shown = " ".join(part for part in ("Shared link:", title, link) if part)
         return shown, [], kind
     if kind == "template":
@@ -427,7 +429,7 @@ def _attachment(attachment: dict[str, Any], n: int) -> tuple[str | None, list[At
     if link is None:
         return placeholder, [], kind
     name = _filename(link, kind, n, content_type)
-    title = _text(payload.get("title"))
+    title = jsonbody.text(payload.get("title"))
     if kind == "file":
         placeholder = f"[file: {name}]"
     guessed = mimetypes.guess_type(name)[0]
@@ -472,15 +474,7 @@ def receive(platform: Platform, route: Route, request: WebhookRequest, ctx: Rece
     contract.provider_signed(lambda: verify(platform, request, ctx.secrets))
     archive_key = raw_key(platform.provider, ctx.receipt_id, ctx.received_at)
     ctx.inbox.archive_request(archive_key, ctx.receipt_id, ctx.received_at, request)
-    section = ctx.policy.section(platform.provider) or platform.section_type()
-    items = parse(
-        platform,
-        request.body,
-        policy=section,
-        receipt_id=ctx.receipt_id,
-        received_at=ctx.received_at,
-        raw_archive_key=archive_key,
-    )
+    items = _parsed(platform, ctx.policy, request.body, ctx.receipt_id, ctx.received_at, archive_key)
     queued = [item for item in items if not isinstance(item, Skipped)]
     ctx.inbox.enqueue_many(queued)
     messages = sum(isinstance(item, InboundMessage | Reaction) for item in queued)
@@ -499,16 +493,18 @@ def receive(platform: Platform, route: Route, request: WebhookRequest, ctx: Rece
 
 def replay(platform: Platform, request: WebhookRequest, ctx: ReplayContext) -> Made:
     """An archived request's messages, made again (`intake.reconciliation`)."""
-    section = ctx.policy.section(platform.provider) or platform.section_type()
-    items = parse(
-        platform,
-        request.body,
-        policy=section,
-        receipt_id=ctx.receipt_id,
-        received_at=ctx.received_at,
-        raw_archive_key=ctx.archive_key,
-    )
+    items = _parsed(platform, ctx.policy, request.body, ctx.receipt_id, ctx.received_at, ctx.archive_key)
     return Made([item for item in items if isinstance(item, InboundMessage)])
+
+
+def _parsed(
+    platform: Platform, policy: Policy, body: bytes, receipt_id: str, received_at: datetime, archive_key: str
+) -> list[Parsed]:
+    """`parse` routed by the channel's intake.yaml section; without one, by an empty section (each message unrouted)."""
+    section = policy.section(platform.provider) or platform.section_type()
+    return parse(
+        platform, body, policy=section, receipt_id=receipt_id, received_at=received_at, raw_archive_key=archive_key
+    )
 
 
 def sign(platform: Platform, sample: Sample, ctx: SignContext) -> Sample:
@@ -517,71 +513,23 @@ def sign(platform: Platform, sample: Sample, ctx: SignContext) -> Sample:
 
 
 def operation(platform: Platform, route: Route) -> dict[str, Any]:
-    from intake import openapi_parts as api
-
     if route.method == "GET":
-        return api.webhook(
-            route.operation,
-            "Meta's subscription handshake",
-            f"Answers `hub.challenge` when `hub.verify_token` matches the {platform.verify_token} secret.",
-            {
-                "200": {"description": "The challenge.", "content": {"text/plain": {"schema": {"type": "string"}}}},
-                **api.problems(WebhookSignatureInvalidError),
-            },
-            parameters=[
-                api.parameter("hub.mode", "query", {"const": "subscribe"}, "always `subscribe`", required=True),
-                api.parameter("hub.verify_token", "query", {"type": "string"}, "set in Meta's app", required=True),
-                api.parameter("hub.challenge", "query", {"type": "string"}, "echoed back", required=True),
-            ],
-        )
+        return meta.handshake_operation(route, platform.verify_token)
     receipt = {
         "type": "object",
         "required": ["receipt", "queued"],
         "properties": {"receipt": {"type": "string"}, "queued": {"type": "integer", "minimum": 0}},
     }
-    return api.webhook(
-        route.operation,
+    return meta.webhook_operation(
+        route,
         f"{platform.label} messages, postbacks, reactions and receipts",
         f"X-Hub-Signature-256 (HMAC-SHA256 with the {platform.app_secret} secret over the raw body) is checked "
         "first; the request is then archived as received and its messages, reactions and delivery statuses queued; "
         "echoes of our own messages, receipts naming no message and events of unknown pages are skipped.",
         {
-            "200": {
-                "description": "Archived; messages and reactions queued.",
-                "content": {"application/json": {"schema": receipt}},
-            },
-            **api.problems(FieldInvalidError, WebhookSignatureInvalidError, PayloadTooLargeError),
+            "description": "Archived; messages and reactions queued.",
+            "content": {"application/json": {"schema": receipt}},
         },
-        parameters=[
-            api.parameter(
-                "X-Hub-Signature-256",
-                "header",
-                {"type": "string", "pattern": "^sha256=[0-9a-fA-F]{64}$"},
-                "`sha256=` + hex HMAC-SHA256(app secret, raw body)",
-                required=True,
-            )
-        ],
-        requestBody=api.provider_payload("Meta's webhook notification (provider payload).", "application/json"),
-    )
-
-
-def routes(platform: Platform, path: str) -> tuple[Route, Route]:
-    name = platform.label
-    return (
-        Route(
-            "GET",
-            path,
-            f"verify{name}Subscription",
-            "Meta's subscription handshake cannot sign SigV4; the receiver answers the challenge only when "
-            "hub.verify_token matches the configured secret, and stores nothing.",
-        ),
-        Route(
-            "POST",
-            path,
-            f"receive{name}",
-            "Meta cannot sign SigV4. The receiver checks X-Hub-Signature-256 (HMAC-SHA256 with the app secret over "
-            "the raw body) and stores nothing when it fails.",
-        ),
     )
 
 
@@ -712,12 +660,12 @@ def _post(platform: Platform, url: str, document: dict[str, Any], token: str, ti
     codes: list[Any] = []
 
     def describe(status: int, body: Any) -> str:
-        error = _object(body, "error") if isinstance(body, dict) else {}
+        error = jsonbody.member(body, "error") if isinstance(body, dict) else {}
         codes.append(error.get("code"))
         if not error:
             return f"the Graph API answered HTTP {status}"
         subcode = f"/{error['error_subcode']}" if error.get("error_subcode") is not None else ""
-        words = _text(error.get("message")) or "no message"
+        words = jsonbody.text(error.get("message")) or "no message"
         return f"{platform.label} error {error.get('code', '?')}{subcode}: {words} (HTTP {status})"
 
     try:
@@ -726,7 +674,7 @@ def _post(platform: Platform, url: str, document: dict[str, Any], token: str, ti
         if not error.retryable and codes and codes[-1] in _TRANSIENT_CODES:
             raise SendFailedError(error.reason, retryable=True) from None
         raise
-    mid = _text(answer.body.get("message_id")) if isinstance(answer.body, dict) else None
+    mid = jsonbody.text(answer.body.get("message_id")) if isinstance(answer.body, dict) else None
     if mid is None:
         raise SendFailedError(f"the Graph API answered HTTP {answer.status} without a message id", retryable=True)
     return mid
@@ -757,35 +705,15 @@ def _sent_kind(content_type: str) -> str:
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _object(parent: dict[str, Any], key: str) -> dict[str, Any]:
-    found = parent.get(key)
-    return found if isinstance(found, dict) else {}
-
-
-def _objects(parent: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    """A member that should be a list of objects: what is not an object, or not in a list, is passed over."""
-    found = parent.get(key)
-    return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
-
-
 def _id(event: dict[str, Any], key: str) -> str | None:
     party = event.get(key)
-    return _text(party.get("id")) if isinstance(party, dict) else None
-
-
-def _text(raw: Any) -> str | None:
-    if isinstance(raw, str):
-        stripped = raw.strip()
-        return stripped or None
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        return str(raw)
-    return None
+    return jsonbody.text(party.get("id")) if isinstance(party, dict) else None
 
 
 def _time(raw: Any, fallback: datetime) -> datetime:
     """Meta's `timestamp` and `time`: unix milliseconds (seconds, when the value is too small to be milliseconds);
     the fallback when it is missing or unreadable, so a redelivery maps the same."""
-    text = _text(raw)
+    text = jsonbody.text(raw)
     if text is None or not _UNIX.fullmatch(text):
         return fallback
     value = int(text)
@@ -835,3 +763,51 @@ def _profile(graph_api_url: str, token: str, timeout_s: float, path: str) -> Map
     if not isinstance(profile, dict):
         raise NameUnavailableError("the Graph API answered no object")
     return profile
+
+
+# ------------------------------------------------------------------------------------------- the channel
+
+
+def channel(
+    platform: Platform,
+    *,
+    title: str,
+    path: str,
+    access_token: str,
+    named: Callable[[InboundMessage, Callable[[str], Mapping[str, Any]]], InboundMessage],
+    send: Callable[[OutboundReply, SendContext], Sent],
+) -> contract.Channel:
+    """A Messenger Platform channel as Messenger and Instagram both declare it: the handshake and the webhook at
+    `path`, its intake.yaml section and samples named after its provider, its app secret and verify token checked by
+    the receiver, its `access_token` in a secret of its own (`<label>Token`) read by the sender (`send`) and by ingest
+    (`named`: a new customer's name, when the section's `fetch_names` asks for it), and Meta's 24-hour reply window."""
+    provider, label = platform.provider, platform.label
+    return contract.Channel(
+        name=provider,
+        title=title,
+        section=provider,
+        section_type=platform.section_type,
+        kinds={provider: label},
+        routes=meta.routes(label, path),
+        receive=partial(receive, platform),
+        operation=partial(operation, platform),
+        sign=partial(sign, platform),
+        replay=partial(replay, platform),
+        webhook_secrets=lambda section: [platform.app_secret, platform.verify_token],
+        teams=lambda section: section.named_teams(),
+        setup=lambda section: [
+            (
+                f"{label}WebhookUrl",
+                path,
+                f"The Meta app's {label} webhook callback URL (verify token: {platform.verify_token})",
+            )
+        ],
+        samples=provider,
+        api_secrets=(access_token,),
+        api_readers=("sender", "ingest"),  # replies; names (`fetch_names`)
+        prepare=partial(prepared, provider, access_token, named),
+        api_secret_id=f"{label}Token",
+        address=partial(address, platform),
+        send=send,
+        reply_windows={provider: STANDARD_WINDOW},
+    )

@@ -51,7 +51,7 @@ from intake.channels.sending import (
     required_secret,
 )
 from intake.config import Name, Policy, Strict
-from intake.errors import FieldInvalidError, PayloadTooLargeError, WebhookSignatureInvalidError, built_or_field_error
+from intake.errors import FieldInvalidError, built_or_field_error
 from intake.model import (
     Attachment,
     Channel,
@@ -190,7 +190,7 @@ def parse(
         for change in _updates(entry, "changes"):
             if change.get("field", FIELD) != FIELD:
                 continue
-            value = _object(change, "value")
+            value = jsonbody.member(change, "value")
             mapper = _Change(value, policy, receipt_id, received_at, raw_archive_key)
             found.extend(mapper.message(message) for message in _updates(value, "messages"))
             found.extend(mapper.status(status) for status in _updates(value, "statuses"))
@@ -215,16 +215,16 @@ class _Change:
         self.receipt_id = receipt_id
         self.received_at = received_at
         self.raw_archive_key = raw_archive_key
-        self.metadata = _object(value, "metadata")
+        self.metadata = jsonbody.member(value, "metadata")
         self.names = _profile_names(value)
 
     # ------------------------------------------------------------------ messages
 
     def message(self, message: dict[str, Any]) -> InboundMessage | Reaction:
-        wamid = _text(message.get("id"))
+        wamid = jsonbody.text(message.get("id"))
         if wamid is None:
             raise FieldInvalidError("messages.id", "is required")
-        kind = _text(message.get("type")) or "unknown"
+        kind = jsonbody.text(message.get("type")) or "unknown"
         phone, user_id = self._sender_ids(message)
         sender = built_or_field_error(lambda: Sender(name=self._name(message), phone=phone), {"phone": "messages.from"})
         at = _timestamp(message.get("timestamp"), self.received_at)
@@ -256,11 +256,11 @@ class _Change:
         )
 
     def _reaction(self, message: dict[str, Any], wamid: str, sender: Sender, at: datetime) -> Reaction:
-        reaction = _object(message, "reaction")
-        reacted_to = _text(reaction.get("message_id"))
+        reaction = jsonbody.member(message, "reaction")
+        reacted_to = jsonbody.text(reaction.get("message_id"))
         if reacted_to is None:
             raise FieldInvalidError("reaction.message_id", "is required")
-        emoji = _text(reaction.get("emoji"))
+        emoji = jsonbody.text(reaction.get("emoji"))
         return built_or_field_error(
             lambda: Reaction(
                 provider=PROVIDER,
@@ -281,22 +281,22 @@ class _Change:
         Meta adds `from_user_id` to every message and may leave out `from` for a user who chose a username.
         """
         raw = message.get("from")
-        phone = identity.phone(_text(raw), bare_digits=True)  # a wa_id: digits, country code first
-        user_id = _text(message.get("from_user_id"))
+        phone = identity.phone(jsonbody.text(raw), bare_digits=True)  # a wa_id: digits, country code first
+        user_id = jsonbody.text(message.get("from_user_id"))
         if phone is None and user_id is None:
             reason = "is required" if raw is None else "is not a phone number, and from_user_id is not given"
             raise FieldInvalidError("messages.from", reason)
         return phone, user_id
 
     def _name(self, message: dict[str, Any]) -> str | None:
-        for key in (_text(message.get("from")), _text(message.get("from_user_id"))):
+        for key in (jsonbody.text(message.get("from")), jsonbody.text(message.get("from_user_id"))):
             if key is not None and key in self.names:
                 return self.names[key][:_MAX_NAME]
         return None
 
     def _metadata(self, message: dict[str, Any], kind: str, user_id: str | None) -> dict[str, Any]:
         metadata: dict[str, Any] = {"type": kind}
-        wa_id = _text(message.get("from"))
+        wa_id = jsonbody.text(message.get("from"))
         if wa_id is not None:
             metadata["wa_id"] = wa_id
         if user_id is not None:
@@ -325,17 +325,17 @@ class _Change:
     # ------------------------------------------------------------------ statuses
 
     def status(self, status: dict[str, Any]) -> StatusUpdate:
-        wamid = _text(status.get("id"))
+        wamid = jsonbody.text(status.get("id"))
         if wamid is None:
             raise FieldInvalidError("statuses.id", "is required")
-        state = _text(status.get("status"))
+        state = jsonbody.text(status.get("status"))
         if state is None:
             raise FieldInvalidError("statuses.status", "is required")
         errors = status.get("errors")
         return StatusUpdate(
             wamid=wamid,
             status=state.lower(),
-            recipient=_text(status.get("recipient_id")),
+            recipient=jsonbody.text(status.get("recipient_id")),
             at=_timestamp(status.get("timestamp"), self.received_at),
             errors=[error for error in errors if isinstance(error, dict)] if isinstance(errors, list) else [],
         )
@@ -354,12 +354,12 @@ _MESSAGE_FIELDS = {
 def _profile_names(value: dict[str, Any]) -> dict[str, str]:
     """`contacts[]` profile names by wa_id and by BSUID (`user_id`)."""
     names: dict[str, str] = {}
-    for contact in _objects(value, "contacts"):
-        name = _text(_object(contact, "profile").get("name"))
+    for contact in jsonbody.members(value, "contacts"):
+        name = jsonbody.text(jsonbody.member(contact, "profile").get("name"))
         if name is None:
             continue
         for key in ("wa_id", "user_id"):
-            found = _text(contact.get(key))
+            found = jsonbody.text(contact.get(key))
             if found is not None:
                 names.setdefault(found, name)
     return names
@@ -373,7 +373,7 @@ def _content(kind: str, message: dict[str, Any]) -> tuple[str, tuple[Attachment,
     typed = message.get(kind)
     body = typed if isinstance(typed, dict) else {}
     if kind == "text":
-        return _text(body.get("body")) or "", (), {}
+        return jsonbody.text(body.get("body")) or "", (), {}
     if kind in MEDIA_TYPES:
         return _media(kind, body)
     if kind == "location":
@@ -384,7 +384,7 @@ def _content(kind: str, message: dict[str, Any]) -> tuple[str, tuple[Attachment,
     if kind == "interactive":
         return _interactive(body)
     if kind == "button":
-        text = _text(body.get("text")) or "[button]"
+        text = jsonbody.text(body.get("text")) or "[button]"
         return text, (), {"button": {"text": body.get("text"), "payload": body.get("payload")}}
     if kind == "order":
         return _order(body), (), {"order": body}
@@ -395,19 +395,19 @@ def _content(kind: str, message: dict[str, Any]) -> tuple[str, tuple[Attachment,
 
 def _media(kind: str, media: dict[str, Any]) -> tuple[str, tuple[Attachment, ...], dict[str, Any]]:
     extra: dict[str, Any] = {}
-    caption = _text(media.get("caption"))
+    caption = jsonbody.text(media.get("caption"))
     voice = kind == "audio" and media.get("voice") is True
     placeholder = _PLACEHOLDERS["voice" if voice else kind]
     if voice:
         extra["voice"] = True
     if kind == "sticker" and isinstance(media.get("animated"), bool):
         extra["animated"] = media["animated"]
-    media_id = _text(media.get("id"))
+    media_id = jsonbody.text(media.get("id"))
     if media_id is None:  # nothing to download: the agent still sees what was sent
         extra[kind] = media
         return caption or placeholder, (), extra
-    content_type = (_text(media.get("mime_type")) or GENERIC_TYPE).lower()
-    filename = _text(media.get("filename")) if kind == "document" else None
+    content_type = (jsonbody.text(media.get("mime_type")) or GENERIC_TYPE).lower()
+    filename = jsonbody.text(media.get("filename")) if kind == "document" else None
     if kind == "document" and filename is not None:
         placeholder = f"[document: {filename}]"
     sha256 = _sha256_hex(media.get("sha256"))
@@ -451,13 +451,15 @@ def _sha256_hex(raw: Any) -> str | None:
 
 def _location(location: dict[str, Any]) -> str:
     """A shared location as text an agent can read and open: name, address, coordinates, a map link."""
-    place = ", ".join(part for part in (_text(location.get("name")), _text(location.get("address"))) if part)
+    place = ", ".join(
+        part for part in (jsonbody.text(location.get("name")), jsonbody.text(location.get("address"))) if part
+    )
     lines = [f"Shared location: {place}" if place else "Shared location"]
     latitude, longitude = _coordinate(location.get("latitude"), 90), _coordinate(location.get("longitude"), 180)
     if latitude is not None and longitude is not None:
         lines.append(f"Coordinates: {latitude}, {longitude}")
         lines.append(f"Map: https://www.google.com/maps/search/?api=1&query={latitude},{longitude}")
-    link = _text(location.get("url"))
+    link = jsonbody.text(location.get("url"))
     if link is not None:
         lines.append(f"Link: {link}")
     return "\n".join(lines)
@@ -480,23 +482,23 @@ def _contacts(shared: list[dict[str, Any]]) -> str:
     """Shared contact cards as lines: the name, then each phone and email."""
     cards = []
     for contact in shared:
-        name = _object(contact, "name")
-        full = _text(name.get("formatted_name")) or " ".join(
-            part for part in (_text(name.get("first_name")), _text(name.get("last_name"))) if part
+        name = jsonbody.member(contact, "name")
+        full = jsonbody.text(name.get("formatted_name")) or " ".join(
+            part for part in (jsonbody.text(name.get("first_name")), jsonbody.text(name.get("last_name"))) if part
         )
         lines = [f"Shared contact: {full or '(no name)'}"]
-        company = _text(_object(contact, "org").get("company"))
+        company = jsonbody.text(jsonbody.member(contact, "org").get("company"))
         if company is not None:
             lines.append(f"Company: {company}")
-        for phone in _objects(contact, "phones"):
-            number = _text(phone.get("phone")) or _text(phone.get("wa_id"))
+        for phone in jsonbody.members(contact, "phones"):
+            number = jsonbody.text(phone.get("phone")) or jsonbody.text(phone.get("wa_id"))
             if number is not None:
-                label = _text(phone.get("type"))
+                label = jsonbody.text(phone.get("type"))
                 lines.append(f"Phone: {number}" + (f" ({label})" if label else ""))
-        for email in _objects(contact, "emails"):
-            address = _text(email.get("email"))
+        for email in jsonbody.members(contact, "emails"):
+            address = jsonbody.text(email.get("email"))
             if address is not None:
-                label = _text(email.get("type"))
+                label = jsonbody.text(email.get("type"))
                 lines.append(f"Email: {address}" + (f" ({label})" if label else ""))
         cards.append("\n".join(lines))
     return "\n\n".join(cards) or "[shared contacts]"
@@ -504,30 +506,30 @@ def _contacts(shared: list[dict[str, Any]]) -> str:
 
 def _interactive(interactive: dict[str, Any]) -> tuple[str, tuple[Attachment, ...], dict[str, Any]]:
     """A reply to one of our interactive messages: the title the customer tapped; its id for automations."""
-    kind = _text(interactive.get("type")) or "unknown"
-    reply = _object(interactive, kind)
+    kind = jsonbody.text(interactive.get("type")) or "unknown"
+    reply = jsonbody.member(interactive, kind)
     if kind in ("button_reply", "list_reply"):
-        title = _text(reply.get("title"))
-        description = _text(reply.get("description"))
+        title = jsonbody.text(reply.get("title"))
+        description = jsonbody.text(reply.get("description"))
         text = "\n".join(part for part in (title, description) if part) or f"[{kind.replace('_', ' ')}]"
         picked = {"type": kind, "id": reply.get("id"), "title": reply.get("title")}
         if description is not None:
             picked["description"] = description
         return text, (), {"interactive": picked}
     if kind == "nfm_reply":  # a WhatsApp Flow the customer completed
-        return _text(reply.get("body")) or "[form reply]", (), {"interactive": interactive}
+        return jsonbody.text(reply.get("body")) or "[form reply]", (), {"interactive": interactive}
     return f"[interactive reply: {kind}]", (), {"interactive": interactive}
 
 
 def _order(order: dict[str, Any]) -> str:
     """An order from our catalog: each item, its quantity and unit price, the total, and the customer's note."""
-    catalog = _text(order.get("catalog_id"))
+    catalog = jsonbody.text(order.get("catalog_id"))
     lines = [f"Order from catalog {catalog}:" if catalog else "Order:"]
     totals: dict[str, Decimal] = {}
-    for item in _objects(order, "product_items"):
-        product = _text(item.get("product_retailer_id")) or "(unknown product)"
+    for item in jsonbody.members(order, "product_items"):
+        product = jsonbody.text(item.get("product_retailer_id")) or "(unknown product)"
         quantity, price = _number(item.get("quantity")), _number(item.get("item_price"))
-        currency = _text(item.get("currency")) or ""
+        currency = jsonbody.text(item.get("currency")) or ""
         line = f"- {product} x {_shown(item.get('quantity'))}"
         if item.get("item_price") is not None:
             line += f" @ {_shown(item.get('item_price'))} {currency}".rstrip()
@@ -536,7 +538,7 @@ def _order(order: dict[str, Any]) -> str:
             totals[currency] = totals.get(currency, Decimal(0)) + quantity * price
     if totals:
         lines.append("Total: " + ", ".join(f"{amount:f} {currency}".rstrip() for currency, amount in totals.items()))
-    note = _text(order.get("text"))
+    note = jsonbody.text(order.get("text"))
     if note is not None:
         lines.append(note)
     return "\n".join(lines)
@@ -561,12 +563,12 @@ def _shown(raw: Any) -> str:
 
 def _system(system: dict[str, Any]) -> tuple[str, tuple[Attachment, ...], dict[str, Any]]:
     """A notice from WhatsApp about the customer (a new number, a new user id): readable, and the new ids kept."""
-    kind = _text(system.get("type")) or "system"
+    kind = jsonbody.text(system.get("type")) or "system"
     extra: dict[str, Any] = {"system": system}
     new_wa_id = system.get("wa_id") or system.get("new_wa_id")  # new_wa_id: before Graph API v12
     if new_wa_id is not None:
         extra["new_wa_id"] = str(new_wa_id) if isinstance(new_wa_id, int | str) else new_wa_id
-    text = _text(system.get("body"))
+    text = jsonbody.text(system.get("body"))
     if text is None:
         text = f"[system: {kind.replace('_', ' ')}]"
         if isinstance(new_wa_id, int | str):
@@ -579,13 +581,13 @@ def _unsupported(kind: str, typed: Any, message: dict[str, Any]) -> tuple[str, t
     agent sees that something was sent and what; the whole object is kept."""
     details = []
     if kind == "unsupported":
-        inner = _text(typed.get("type")) if isinstance(typed, dict) else None
+        inner = jsonbody.text(typed.get("type")) if isinstance(typed, dict) else None
         if inner is not None:
             details.append(inner.replace("_", " "))
     else:
         details.append(kind)
-    for error in _objects(message, "errors"):
-        reason = _text(_object(error, "error_data").get("details")) or _text(error.get("title"))
+    for error in jsonbody.members(message, "errors"):
+        reason = jsonbody.text(jsonbody.member(error, "error_data").get("details")) or jsonbody.text(error.get("title"))
         if reason is not None and reason not in details:
             details.append(reason)
     text = "[unsupported message: " + " — ".join(details) + "]" if details else "[unsupported message]"
@@ -593,12 +595,6 @@ def _unsupported(kind: str, typed: Any, message: dict[str, Any]) -> tuple[str, t
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def _object(parent: dict[str, Any], key: str) -> dict[str, Any]:
-    """A member that should be an object; absent or of another type reads as empty."""
-    found = parent.get(key)
-    return found if isinstance(found, dict) else {}
 
 
 def _updates(parent: dict[str, Any], key: str) -> list[dict[str, Any]]:
@@ -612,25 +608,9 @@ def _updates(parent: dict[str, Any], key: str) -> list[dict[str, Any]]:
     return found
 
 
-def _objects(parent: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    """A member that should be a list of objects (contacts, phones, items, errors…): what is not an object,
-    or not in a list, is skipped; it only adds to what an agent reads."""
-    found = parent.get(key)
-    return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
-
-
-def _text(raw: Any) -> str | None:
-    if isinstance(raw, str):
-        stripped = raw.strip()
-        return stripped or None
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        return str(raw)
-    return None
-
-
 def _timestamp(raw: Any, fallback: datetime) -> datetime:
     """Meta's `timestamp` (unix seconds, as a string) in UTC; the fallback when it is missing or unreadable."""
-    text = _text(raw)
+    text = jsonbody.text(raw)
     if text is None or not _UNIX_SECONDS.fullmatch(text):
         return fallback
     try:
@@ -723,8 +703,8 @@ def _graph_error(status: int, body: Any) -> str:
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
         return f"the Graph API answered HTTP {status}"
-    details = _text(_object(error, "error_data").get("details"))
-    words = "; ".join(part for part in (_text(error.get("message")), details) if part)
+    details = jsonbody.text(jsonbody.member(error, "error_data").get("details"))
+    words = "; ".join(part for part in (jsonbody.text(error.get("message")), details) if part)
     return f"WhatsApp error {error.get('code', '?')}: {words} (HTTP {status})"
 
 
@@ -739,8 +719,8 @@ def delivery_status(
     error = None
     if state is DeliveryState.FAILED:
         first = update.errors[0] if update.errors else {}
-        details = _text(_object(first, "error_data").get("details"))
-        words = "; ".join(part for part in (_text(first.get("title")), details) if part)
+        details = jsonbody.text(jsonbody.member(first, "error_data").get("details"))
+        words = "; ".join(part for part in (jsonbody.text(first.get("title")), details) if part)
         error = f"WhatsApp error {first.get('code', '?')}: {words}" if first else "WhatsApp failed"
     return DeliveryStatus(
         provider=PROVIDER,
@@ -815,42 +795,14 @@ def operation(route: Route) -> dict[str, Any]:
     from intake import openapi_parts as api
 
     if route.method == "GET":
-        return api.webhook(
-            route.operation,
-            "Meta's subscription handshake",
-            "Answers `hub.challenge` when `hub.verify_token` matches the WHATSAPP_VERIFY_TOKEN secret.",
-            {
-                "200": {"description": "The challenge.", "content": {"text/plain": {"schema": {"type": "string"}}}},
-                **api.problems(WebhookSignatureInvalidError),
-            },
-            parameters=[
-                api.parameter("hub.mode", "query", {"const": "subscribe"}, "always `subscribe`", required=True),
-                api.parameter(
-                    "hub.verify_token", "query", {"type": "string"}, "the token set in Meta's app", required=True
-                ),
-                api.parameter("hub.challenge", "query", {"type": "string"}, "echoed back", required=True),
-            ],
-        )
-    return api.webhook(
-        route.operation,
+        return meta.handshake_operation(route, VERIFY_TOKEN, "the token set in Meta's app")
+    return meta.webhook_operation(
+        route,
         "WhatsApp Cloud API messages, reactions and delivery statuses",
         "X-Hub-Signature-256 (HMAC-SHA256 with the WHATSAPP_APP_SECRET secret over the raw body) is checked first; "
         "the request is then archived as received (even when its JSON turns out malformed) and its messages and "
         "reactions queued.",
-        {
-            "200": api.json_response("Archived; messages and reactions queued.", api.REF + "WhatsAppReceipt"),
-            **api.problems(FieldInvalidError, WebhookSignatureInvalidError, PayloadTooLargeError),
-        },
-        parameters=[
-            api.parameter(
-                "X-Hub-Signature-256",
-                "header",
-                {"type": "string", "pattern": "^sha256=[0-9a-fA-F]{64}$"},
-                "`sha256=` + hex HMAC-SHA256(app secret, raw body)",
-                required=True,
-            )
-        ],
-        requestBody=api.provider_payload("Meta's webhook notification (provider payload).", "application/json"),
+        api.json_response("Archived; messages and reactions queued.", api.REF + "WhatsAppReceipt"),
     )
 
 
@@ -878,22 +830,7 @@ CHANNEL = contract.Channel(
     section="whatsapp",
     section_type=WhatsApp,
     kinds={Channel.WHATSAPP: "WhatsApp"},
-    routes=(
-        Route(
-            "GET",
-            PATH,
-            "verifyWhatsAppSubscription",
-            "Meta's subscription handshake cannot sign SigV4; the receiver answers the challenge only when "
-            "hub.verify_token matches the configured secret, and stores nothing.",
-        ),
-        Route(
-            "POST",
-            PATH,
-            "receiveWhatsApp",
-            "Meta cannot sign SigV4. The receiver checks X-Hub-Signature-256 (HMAC-SHA256 with the app secret over "
-            "the raw body) and stores nothing when it fails.",
-        ),
-    ),
+    routes=meta.routes("WhatsApp", PATH),
     receive=receive,
     operation=operation,
     sign=sign,

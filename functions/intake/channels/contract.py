@@ -1,13 +1,14 @@
 """What a channel is: the one shape every provider's module fills in, and all the rest of Intake reads.
 
-A channel module ends with `CHANNEL = Channel(...)` (or with the `Channel` a shared module declares for it:
-`meta_messaging.channel`): its name, the `intake.yaml` section that switches it on (and that section's model), the
-secrets the receiver checks its requests with, its webhook routes (method, path, why API Gateway lets them through
-without SigV4), `receive` (verify, archive, queue, answer), how its OpenAPI operations read, how a sample request is
-signed as the provider would sign it, what the worker does to its messages (`prepare`), where an agent's reply goes
-(`address`) and how it goes out (`send`). `intake.channels.registry` lists the channels; the receiver's routes, the
-API Gateway routes, the secrets, the policy file's schema, the OpenAPI document and the samples are all built by
-walking it, so adding a channel is its module and one registry line (README, "Adding a channel").
+A channel module ends with `CHANNEL = Channel(...)` (or with the `Channel` a module shared by a family of channels
+declares for it: `meta_messaging.channel`, `posted_mime.channel`): its name, the `intake.yaml` section that switches
+it on (and that section's model), the secrets the receiver checks its requests with, its webhook routes (method,
+path, why API Gateway lets them through without SigV4), `receive` (verify, archive, queue, answer), how its OpenAPI
+operations read, how a sample request is signed as the provider would sign it, what the worker does to its messages
+(`prepare`), where an agent's reply goes (`address`) and how it goes out (`send`). `intake.channels.registry` lists
+the channels; the receiver's routes, the API Gateway routes, the secrets, the policy file's schema, the OpenAPI
+document and the samples are all built by walking it, so adding a channel is its module and one registry line
+(README, "Adding a channel").
 
 `receive` never touches the store: what it may need of it (a provider's one-time token, Mailgun's) comes as
 `ReceiveContext.claim_token`. It raises the errors of `intake.errors` (a problem+json each) and stores nothing

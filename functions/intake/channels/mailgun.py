@@ -214,28 +214,20 @@ def operation(route: Route) -> dict[str, Any]:
     )
 
 
-CHANNEL = contract.Channel(
-    name=PROVIDER,
+CHANNEL = posted_mime.channel(
+    PROVIDER,
     title="Mailgun routes",
-    section="email",
-    section_type=None,  # the email channel's (intake.channels.email)
-    kinds={"email": "email"},
-    routes=(
-        Route(
-            "POST",
-            PATH,
-            "receiveMailgunEmail",
-            "Mailgun cannot sign SigV4; the receiver checks its HMAC signature (timestamp within 15 minutes, each "
-            "token once) and stores nothing when it fails.",
-        ),
+    route=Route(
+        "POST",
+        PATH,
+        "receiveMailgunEmail",
+        "Mailgun cannot sign SigV4; the receiver checks its HMAC signature (timestamp within 15 minutes, each "
+        "token once) and stores nothing when it fails.",
     ),
+    secrets=[SIGNING_KEY],
+    setup_output="MailgunRouteUrl",
     receive=receive,
     operation=operation,
     sign=sign,
     replay=replay,
-    webhook_secrets=lambda email: [SIGNING_KEY],
-    setup=lambda email: [
-        ("MailgunRouteUrl", PATH, "Inbound email through mailgun, if you use it instead of SES receiving")
-    ],
-    samples="email",
 )

@@ -1,5 +1,6 @@
-"""An email that a provider posted as form fields (SendGrid's and Mailgun's parsed modes), rebuilt as one
-RFC 5322 message with the stdlib `email` package (UTF-8 throughout).
+"""An email that a provider posts to our webhook (SendGrid, Mailgun): the channel both declare (`channel`), and,
+when it comes as form fields (their parsed modes), the message rebuilt as one RFC 5322 message with the stdlib
+`email` package (UTF-8 throughout).
 
 Both providers post the same pieces under their own names: the original headers, the text and HTML
 bodies, numbered file parts, a declared attachment count and a JSON map of inline images' Content-IDs;
@@ -12,13 +13,15 @@ them over as (name, value) pairs.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
 from intake.channels import formdata, jsonbody
+from intake.channels.contract import Answer, Channel, Made, ReceiveContext, ReplayContext, Route, Sample, SignContext
 from intake.mail_policy import DEFAULT
+from intake.model import WebhookRequest
 
 # Headers that describe the original body's structure, which the rebuilt message replaces
 _STRUCTURAL = frozenset(
@@ -120,3 +123,40 @@ def _note_missing(
         described = info.get(name)
         filename = described.get("filename") if isinstance(described, dict) else None
         formdata.set_header(message, "X-Intake-Missing-Attachment", f"{name} ({filename})" if filename else name)
+
+
+# ------------------------------------------------------------------------------------------- the channel
+
+
+def channel(
+    provider: str,
+    *,
+    title: str,
+    route: Route,
+    secrets: list[str],
+    setup_output: str,
+    receive: Callable[[Route, WebhookRequest, ReceiveContext], Answer],
+    operation: Callable[[Route], dict[str, Any]],
+    sign: Callable[[Sample, SignContext], Sample],
+    replay: Callable[[WebhookRequest, ReplayContext], Made],
+) -> Channel:
+    """An email provider's webhook as a channel: its one route feeds the `email:` section (whose model
+    `intake.channels.email` declares) with conversations of the email kind, the receiver checks it with `secrets`,
+    its samples are the email ones, and an operator points the provider at it instead of SES receiving."""
+    return Channel(
+        name=provider,
+        title=title,
+        section="email",
+        section_type=None,  # the email channel's (intake.channels.email)
+        kinds={"email": "email"},
+        routes=(route,),
+        receive=receive,
+        operation=operation,
+        sign=sign,
+        replay=replay,
+        webhook_secrets=lambda email: list(secrets),
+        setup=lambda email: [
+            (setup_output, route.path, f"Inbound email through {provider}, if you use it instead of SES receiving")
+        ],
+        samples="email",
+    )

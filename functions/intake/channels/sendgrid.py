@@ -133,28 +133,20 @@ def operation(route: Route) -> dict[str, Any]:
     )
 
 
-CHANNEL = contract.Channel(
-    name=PROVIDER,
+CHANNEL = posted_mime.channel(
+    PROVIDER,
     title="SendGrid Inbound Parse",
-    section="email",
-    section_type=None,  # the email channel's (intake.channels.email)
-    kinds={"email": "email"},
-    routes=(
-        Route(
-            "POST",
-            PATH,
-            "receiveSendGridEmail",
-            "SendGrid Inbound Parse cannot sign SigV4; the receiver checks HTTP basic auth against the "
-            "SENDGRID_INBOUND_USER/PASSWORD secrets and stores nothing when it fails.",
-        ),
+    route=Route(
+        "POST",
+        PATH,
+        "receiveSendGridEmail",
+        "SendGrid Inbound Parse cannot sign SigV4; the receiver checks HTTP basic auth against the "
+        "SENDGRID_INBOUND_USER/PASSWORD secrets and stores nothing when it fails.",
     ),
+    secrets=[USER, PASSWORD],
+    setup_output="SendGridInboundUrl",
     receive=receive,
     operation=operation,
     sign=sign,
     replay=replay,
-    webhook_secrets=lambda email: [USER, PASSWORD],
-    setup=lambda email: [
-        ("SendGridInboundUrl", PATH, "Inbound email through sendgrid, if you use it instead of SES receiving")
-    ],
-    samples="email",
 )

@@ -17,7 +17,7 @@ before its request is verified.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -178,6 +178,12 @@ class Channel:
     # Per kind of conversation it makes: how long after the customer's last message a reply may be written freely
     # (Meta's 24 hours); the ticket shows when that closes (`Ticket.reply_window_closes_at`). None: no such limit
     reply_windows: Mapping[str, timedelta] = field(default_factory=dict)
+
+
+def named_teams(named: Iterable[tuple[str, str]], default_team: str | None) -> list[tuple[str, str]]:
+    """`Channel.teams` of a section that routes each of its entries to a team and the rest to its `default_team`:
+    the (path, team) of each entry, then the default's when it is set."""
+    return [*named, *([("default_team", default_team)] if default_team else [])]
 
 
 def within(request: WebhookRequest, limit: int) -> None:

@@ -155,8 +155,8 @@ def body(reply: OutboundReply) -> str:
 
 
 def _teams(email: EmailChannel) -> list[tuple[str, str]]:
-    named = [(f"addresses.{address}", team) for address, team in email.addresses.items()]
-    return named + ([("default_team", email.default_team)] if email.default_team else [])
+    addresses = ((f"addresses.{address}", team) for address, team in email.addresses.items())
+    return contract.named_teams(addresses, email.default_team)
 
 
 # SES receiving (a receipt rule writes the MIME to S3, which tells the email queue) and `intake serve`'s SMTP take

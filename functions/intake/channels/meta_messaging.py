@@ -134,8 +134,8 @@ class MessagingSection(Strict):
 
     def named_teams(self) -> list[tuple[str, str]]:
         """Where the section names a team (`Channel.teams`): each account's, and the default."""
-        named = [(f"{self.LISTED}.{n}.team", account.team) for n, account in self.listed().items()]
-        return named + ([("default_team", self.default_team)] if self.default_team else [])
+        accounts = ((f"{self.LISTED}.{n}.team", account.team) for n, account in self.listed().items())
+        return contract.named_teams(accounts, self.default_team)
 
 
 class Routing(Protocol):

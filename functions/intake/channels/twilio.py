@@ -864,8 +864,8 @@ def operation(route: Route) -> dict[str, Any]:
 
 
 def _teams(twilio: Twilio) -> list[tuple[str, str]]:
-    named = [(f"numbers.{n}.team", number.team) for n, number in twilio.numbers.items()]
-    return named + ([("default_team", twilio.default_team)] if twilio.default_team else [])
+    numbers = ((f"numbers.{n}.team", number.team) for n, number in twilio.numbers.items())
+    return contract.named_teams(numbers, twilio.default_team)
 
 
 _OPEN = (

@@ -820,8 +820,8 @@ def prepare(message: InboundMessage, ctx: WorkerContext) -> InboundMessage:
 
 
 def _teams(whatsapp: WhatsApp) -> list[tuple[str, str]]:
-    named = [(f"phone_numbers.{n}.team", number.team) for n, number in whatsapp.phone_numbers.items()]
-    return named + ([("default_team", whatsapp.default_team)] if whatsapp.default_team else [])
+    numbers = ((f"phone_numbers.{n}.team", number.team) for n, number in whatsapp.phone_numbers.items())
+    return contract.named_teams(numbers, whatsapp.default_team)
 
 
 CHANNEL = contract.Channel(

@@ -137,13 +137,7 @@ class TicketsStore(ContactsStore, SurveysStore):
         """Newest first across `teams`, from the `by_team` index; `cursor` is the last key handed out."""
         before = None if cursor is None else _decode_cursor(cursor)
         per_team = [self._team_tickets(team, status, channel, breached, limit, before) for team in teams]
-        merged = heapq.merge(*per_team, key=lambda item: item["created_key"], reverse=True)
-        page = [item for _, item in zip(range(limit + 1), merged, strict=False)]
-        more = len(page) > limit
-        page = page[:limit]
-        return TicketPage(
-            items=[ticket_of(i) for i in page], next=_encode_cursor(page[-1]["created_key"]) if more else None
-        )
+        return _merged_page(per_team, "created_key", limit, newest_first=True)
 
     def queue(
         self, teams: Sequence[str], *, due_before: datetime | None = None, limit: int = 25, cursor: str | None = None
@@ -152,13 +146,7 @@ class TicketsStore(ContactsStore, SurveysStore):
         `open_by_due` index; `due_before`: only those with a deadline before it."""
         after = None if cursor is None else _decode_cursor(cursor)
         per_team = [self._team_queue(team, due_before, limit, after) for team in teams]
-        merged = heapq.merge(*per_team, key=lambda item: item["due_key"])
-        page = [item for _, item in zip(range(limit + 1), merged, strict=False)]
-        more = len(page) > limit
-        page = page[:limit]
-        return TicketPage(
-            items=[ticket_of(i) for i in page], next=_encode_cursor(page[-1]["due_key"]) if more else None
-        )
+        return _merged_page(per_team, "due_key", limit)
 
     def _team_queue(
         self, team: str, due_before: datetime | None, limit: int, after: str | None
@@ -327,6 +315,18 @@ class TicketsStore(ContactsStore, SurveysStore):
             ("event", {"Put": self._put(event_item(ticket.id, event, at, detail))}),
         ]
         self._transact(operations)
+
+
+def _merged_page(
+    per_team: list[Iterator[dict[str, Any]]], key: str, limit: int, *, newest_first: bool = False
+) -> TicketPage:
+    """One page of tickets from each team's items, each already in `key` order (descending: `newest_first`): the
+    first `limit` of them merged, and the cursor to the next page when more follow."""
+    merged = heapq.merge(*per_team, key=lambda item: item[key], reverse=newest_first)
+    page = [item for _, item in zip(range(limit + 1), merged, strict=False)]
+    more = len(page) > limit
+    page = page[:limit]
+    return TicketPage(items=[ticket_of(i) for i in page], next=_encode_cursor(page[-1][key]) if more else None)
 
 
 def _encode_cursor(created_key: str) -> str:

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,7 +43,7 @@ ONLY = {  # module -> the handlers that may import it at cold start
 }
 
 REPORT = """
-import json, sys
+import gc, json, sys
 import intake.handlers.{name}
 from pydantic import BaseModel, TypeAdapter
 built = sorted({{
@@ -53,12 +54,12 @@ built = sorted({{
     and value.__module__ == module
     or (isinstance(value, TypeAdapter) and value.pydantic_complete)
 }})
-print(json.dumps({{"modules": sorted(sys.modules), "built": built}}))
+print(json.dumps({{"modules": sorted(sys.modules), "built": built, "collecting": gc.isenabled()}}))
 """
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, list[str]]]:
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     """Per handler, what a fresh interpreter holds after importing it (all eight at once, bytecode shared)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INTAKE_", "LAMBDA_", "PYTHONDONTWRITEBYTECODE"))}
     env["PYTHONPATH"] = f"{ROOT / 'functions'}{os.pathsep}{ROOT}"
@@ -85,9 +86,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, list
 
 
 @pytest.mark.parametrize("name", HANDLERS)
-def test_a_handler_imports_no_module_that_only_one_path_needs(
-    loaded: dict[str, dict[str, list[str]]], name: str
-) -> None:
+def test_a_handler_imports_no_module_that_only_one_path_needs(loaded: dict[str, dict[str, Any]], name: str) -> None:
     modules = set(loaded[name]["modules"])
 
     assert f"intake.handlers.{name}" in modules
@@ -96,9 +95,15 @@ def test_a_handler_imports_no_module_that_only_one_path_needs(
 
 
 @pytest.mark.parametrize("name", HANDLERS)
-def test_a_handler_builds_no_validator_but_the_settings_at_import(
-    loaded: dict[str, dict[str, list[str]]], name: str
+def test_a_handler_turns_the_garbage_collector_on_again_once_imported(
+    loaded: dict[str, dict[str, Any]], name: str
 ) -> None:
+    # intake.handlers turns it off for the import (a cold start); each handler module's last line turns it on
+    assert loaded[name]["collecting"] is True
+
+
+@pytest.mark.parametrize("name", HANDLERS)
+def test_a_handler_builds_no_validator_but_the_settings_at_import(loaded: dict[str, dict[str, Any]], name: str) -> None:
     # Settings are validated at cold start (a bad INTAKE_* variable fails there, named); the policy's models, the
     # domain's and the type adapters (a queue message's decoder) are built when a request first needs them
     assert loaded[name]["built"] == ["intake.config.Settings"]

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from intake import runtime
 from intake.errors import FieldInvalidError
-from intake.handlers import console, problems
+from intake.handlers import console, imported, problems
 from intake.model import AgentAction, Channel, QuarantineStatus, Status
 from intake.observability import count, logger, metrics, traced
 
@@ -277,3 +277,6 @@ def _limit(raw: str | None) -> int:
 @metrics.log_metrics  # rejected queries are counted (RequestRejected)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
+
+
+imported()

@@ -27,6 +27,7 @@ from intake.archive import ArchiveKeyError
 from intake.channels import registry
 from intake.config import ConfigError
 from intake.errors import FieldInvalidError
+from intake.handlers import imported
 from intake.handlers.problems import PROBLEMS, problem
 from intake.model import AgentAction, Contact, Priority, QuarantineStatus, Status, Ticket, TicketDetail
 from intake.observability import logger
@@ -592,3 +593,6 @@ def _error(status: int, title: str, detail: str, *, sign_in: bool = False) -> Re
 
 def _see_other(location: str) -> Response[Any]:
     return Response(303, HTML, "", headers={"Location": location, **console.PAGE_HEADERS})
+
+
+imported()

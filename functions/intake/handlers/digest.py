@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from intake import runtime
 from intake.digest.publish import publish
+from intake.handlers import imported
 from intake.observability import count, logger, metrics, traced
 
 runtime.settings()  # cold start: a bad INTAKE_* variable fails here, named
@@ -56,3 +57,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "digest_id": figures.digest_id,
         "archive": list(result.archive),
     }
+
+
+imported()

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from intake import runtime
 from intake.emails import arrivals, ingest_email
 from intake.failures import FailureRecorder, RecordingProcessor
+from intake.handlers import imported
 from intake.ids import new_id
 from intake.observability import count, logger, metrics, traced
 from intake.resources import EMAIL_QUEUE
@@ -37,3 +38,6 @@ def record_handler(record: SQSRecord) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+
+
+imported()

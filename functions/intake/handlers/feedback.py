@@ -9,6 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from intake import runtime
+from intake.handlers import imported
 from intake.observability import count, logger, metrics, traced
 from intake.records import SuppressionReason
 from intake.suppression import parse_feedback, record_feedback
@@ -35,3 +36,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     count(_METRIC[feedback.reason])
     metrics.add_metric(name="AddressSuppressed", unit=MetricUnit.Count, value=suppressed)
     return {"suppressed": suppressed}
+
+
+imported()

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from intake import runtime
 from intake.calls import fold_call_event
 from intake.failures import FailureRecorder, RecordingFifoProcessor
+from intake.handlers import imported
 from intake.ids import new_id
 from intake.inbox import decode_message
 from intake.ingest import Outcome, annotate, ingest_prepared
@@ -74,3 +75,6 @@ def record_handler(record: SQSRecord) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+
+
+imported()

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from intake import runtime
 from intake.failures import FailureRecorder, RecordingProcessor
+from intake.handlers import imported
 from intake.notify.notifier import Outcome, notify
 from intake.observability import count, logger, metrics, traced
 from intake.resources import NOTIFICATIONS_QUEUE
@@ -58,3 +59,6 @@ def record_handler(record: SQSRecord) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+
+
+imported()

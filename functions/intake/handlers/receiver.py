@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from intake import runtime
 from intake.channels import registry
 from intake.channels.contract import Channel, ReceiveContext, Route
-from intake.handlers import problems
+from intake.handlers import imported, problems
 from intake.ids import new_id
 from intake.observability import count, logger, metrics, traced
 
@@ -97,3 +97,6 @@ def csat_answer(token: str) -> Response[str]:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
+
+
+imported()

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from intake import runtime
 from intake.channels.sending import TIMEOUT_S
 from intake.failures import FailureRecorder, RecordingFifoProcessor
+from intake.handlers import imported
 from intake.model import Message
 from intake.observability import count, logger, metrics, traced
 from intake.replies import BACKOFF_S, SEND_ATTEMPTS, ReplyRetryError, count_as_response, deliver, job_of
@@ -65,3 +66,6 @@ def record_handler(record: SQSRecord) -> None:
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     _deadline[0] = time.monotonic() + context.get_remaining_time_in_millis() / 1000
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+
+
+imported()

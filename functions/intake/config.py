@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -292,6 +292,9 @@ class Notifications(Strict):
         description="the link in every email: {base_url}, {ticket_id}; unset: the web console's ticket page where"
         " there is a console (intake serve; AWS with api.jwt.console), else the JSON /tickets/{ticket_id}",
     )
+
+    CONSOLE_TICKET_URL: ClassVar[str] = "{base_url}/console/tickets/{ticket_id}"
+    JSON_TICKET_URL: ClassVar[str] = "{base_url}/tickets/{ticket_id}"
 
 
 class Alerts(Strict):

@@ -48,7 +48,12 @@ def settings() -> Settings:
 
 @cache
 def policy() -> Policy:
-    return load_policy(settings().config)
+    loaded = load_policy(settings().config)
+    if settings().data_dir is None or loaded.notifications.ticket_url is not None:
+        return loaded
+    # `intake serve` always has its console: an email's link opens the ticket's page there
+    links = loaded.notifications.model_copy(update={"ticket_url": loaded.notifications.CONSOLE_TICKET_URL})
+    return loaded.model_copy(update={"notifications": links})
 
 
 @cache

@@ -25,10 +25,12 @@ def policy() -> Policy:
 
 @pytest.fixture
 def runtime_from_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """`intake.runtime` reading this test's environment (and forgetting it after)."""
     monkeypatch.delenv("INTAKE_DATA_DIR", raising=False)
-    runtime.settings.cache_clear()
+    monkeypatch.setenv("INTAKE_CONFIG", str(ROOT / "intake.yaml"))
+    runtime.reset()
     yield monkeypatch
-    runtime.settings.cache_clear()
+    runtime.reset()
 
 
 def test_in_aws_with_iam_only_tools_read_tickets_so_the_link_is_the_json(
@@ -60,25 +62,31 @@ def test_in_aws_with_jwts_for_tools_only_there_is_no_console_so_the_link_is_the_
     assert ticket_url(tools_only, "https://api.example.com", TICKET) == f"https://api.example.com/tickets/{TICKET}"
 
 
-def test_intake_serve_always_has_its_console(
-    policy: Policy, runtime_from_env: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_intake_serve_always_has_its_console(runtime_from_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     runtime_from_env.setenv("INTAKE_DATA_DIR", str(tmp_path))
 
-    assert ticket_url(policy, "http://127.0.0.1:8080", TICKET) == f"http://127.0.0.1:8080/console/tickets/{TICKET}"
+    served = runtime.policy()
+
+    assert ticket_url(served, "http://127.0.0.1:8080", TICKET) == f"http://127.0.0.1:8080/console/tickets/{TICKET}"
 
 
-def test_the_policys_own_template_wins(policy: Policy, runtime_from_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    runtime_from_env.setenv("INTAKE_DATA_DIR", str(tmp_path))
-    own = policy.model_copy(
-        update={
-            "notifications": policy.notifications.model_copy(
-                update={"ticket_url": "https://helpdesk.example.com/t/{ticket_id}?from={base_url}&x={other}"}
-            )
-        }
+def test_in_aws_the_policy_is_read_as_written(runtime_from_env: pytest.MonkeyPatch, policy: Policy) -> None:
+    assert runtime.policy() == policy
+    assert (
+        ticket_url(runtime.policy(), "https://api.example.com", TICKET) == f"https://api.example.com/tickets/{TICKET}"
     )
 
+
+def test_the_policys_own_template_wins(runtime_from_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    own = "https://helpdesk.example.com/t/{ticket_id}?from={base_url}&x={other}"
+    written = tmp_path / "intake.yaml"
+    written.write_text((ROOT / "intake.yaml").read_text() + f"notifications:\n  ticket_url: '{own}'\n")
+    runtime_from_env.setenv("INTAKE_CONFIG", str(written))
+    runtime_from_env.setenv("INTAKE_DATA_DIR", str(tmp_path / "data"))
+
+    served = runtime.policy()
+
     assert (
-        ticket_url(own, "http://127.0.0.1:8080/", TICKET)
+        ticket_url(served, "http://127.0.0.1:8080/", TICKET)
         == f"https://helpdesk.example.com/t/{TICKET}?from=http://127.0.0.1:8080&x={{other}}"
     )

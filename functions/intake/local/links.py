@@ -14,11 +14,13 @@ import os
 import secrets
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from intake import runtime
 from intake.archive import ArchiveKeyError
+
+if TYPE_CHECKING:
+    from intake.local.adapters import LocalAdapters
 
 PATH = "/_local/media"
 VALID_S = 3600
@@ -54,9 +56,9 @@ def link(base_url: str, data_dir: Path, key: str, now: float | None = None) -> s
     return f"{base_url.rstrip('/')}{PATH}?{query}"
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def answer(event: dict[str, Any], local: LocalAdapters | None) -> dict[str, Any]:
+    """The answer to a request for `PATH` on `intake serve`'s adapters (`local`; None elsewhere: not found)."""
     missing = {"statusCode": 404, "headers": {"content-type": "application/json"}, "body": '{"status": 404}'}
-    local = runtime.local()
     query = event.get("queryStringParameters") or {}
     if event["requestContext"]["http"]["method"] != "GET" or event["rawPath"] != PATH or local is None:
         return missing

@@ -45,9 +45,11 @@ class HostUnprotectedError(Exception):
 
 def _route(path: str) -> tuple[str, Handler]:
     if path.startswith("/_local/media"):
+        from intake import runtime
         from intake.local import links
 
-        return "media-links", links.handler  # a provider fetching a reply's attachment: the signed link is its key
+        # a provider fetching a reply's attachment: the signed link is its key
+        return "media-links", lambda event, context: links.answer(event, runtime.local())
     if path.startswith("/_local/"):
         from intake.local import ses
 

@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from intake.config import Policy, SlaPolicy, Team
+from intake.config import Notifications, Policy, SlaPolicy, Team
 from intake.model import (
     Direction,
     EventKind,
@@ -247,16 +247,13 @@ def sla_policy(detail: TicketDetail, timer: SlaTimer | None, policy: Policy) -> 
 
 def ticket_url(policy: Policy, base_url: str, ticket_id: str) -> str:
     """`notifications.ticket_url` with `{base_url}` and `{ticket_id}` filled in (other braces left as they are).
-    Unset, a person is sent to the console's page where there is a console: `intake serve` always has one, AWS only
-    with the OIDC sign-in of `api.jwt.console`; elsewhere (AWS with IAM, or JWTs for tools only) only tools read
-    tickets, as JSON."""
+    Unset, a person is sent to the console's page where there is a console: in AWS only with the OIDC sign-in of
+    `api.jwt.console` (`intake serve` always has one: its policy comes with `Notifications.CONSOLE_TICKET_URL` set,
+    `intake.runtime.policy`); elsewhere (AWS with IAM, or JWTs for tools only) only tools read tickets, as JSON."""
     template = policy.notifications.ticket_url
     if template is None:
-        from intake.runtime import settings  # which runtime this is: the local one keeps a data folder
-
         signs_in = policy.api.jwt is not None and policy.api.jwt.console is not None
-        console = signs_in or settings().data_dir is not None
-        template = "{base_url}/console/tickets/{ticket_id}" if console else "{base_url}/tickets/{ticket_id}"
+        template = Notifications.CONSOLE_TICKET_URL if signs_in else Notifications.JSON_TICKET_URL
     return template.replace("{base_url}", base_url.rstrip("/")).replace("{ticket_id}", ticket_id)
 
 

@@ -86,8 +86,9 @@ class ReplyRequest(Frozen):
     template: str | None = Field(
         default=None,
         max_length=63,
-        description="WhatsApp: the approved template (intake.yaml `whatsapp.templates`) to send the text with; "
-        "the only way to answer once 24 hours have passed since the customer's last message",
+        description="WhatsApp (the Cloud API; not through Twilio): the approved template (intake.yaml "
+        "`whatsapp.templates`) to send the text with; the only way to answer once 24 hours have passed since the "
+        "customer's last message",
     )
 
     @model_validator(mode="after")

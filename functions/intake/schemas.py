@@ -395,7 +395,8 @@ def _reply() -> dict[str, Any]:
             "shows its state as the provider reports it (queued, sent, delivered, read, or failed with the "
             "provider's error). Once sent it counts as the team's response for the SLA clocks. WhatsApp allows "
             "free text and files for 24 hours after the customer's last message; then only an approved template "
-            "(`template`, one of intake.yaml's `whatsapp.templates`), else 409 `window-closed` listing them. The "
+            "(`template`, one of intake.yaml's `whatsapp.templates`; the Cloud API's only: through Twilio none is "
+            "sent, and a closed window is a 409), else 409 `window-closed` listing them. The "
             "same `Idempotency-Key` again answers the same reply, sent once; with another body, 422."
         ),
         "security": _AGENTS,

@@ -131,6 +131,23 @@ def test_whatsapp_is_free_text_for_24_hours_then_a_template_or_409() -> None:
         route(outside, POLICY, ReplyRequest(text="x", by="a", template="nope"))
 
 
+def test_whatsapp_through_twilio_is_free_text_for_24_hours_then_a_409_that_names_no_template() -> None:
+    message = _inbound("twilio", Channel.WHATSAPP, To="whatsapp:+33186950000")
+    inside = _ticket("whatsapp#+33612345678", Channel.WHATSAPP, message, last_inbound=NOW - timedelta(hours=23))
+    outside = _ticket("whatsapp#+33612345678", Channel.WHATSAPP, message, last_inbound=NOW - timedelta(hours=24))
+
+    way = route(inside, POLICY)
+    assert (way.provider, way.channel, way.to) == ("twilio", Channel.WHATSAPP, "+33612345678")
+    assert way.sender == "+33186950000"  # the number written to
+    with pytest.raises(WindowClosedError, match="Intake sends none through Twilio") as closed:
+        route(outside, POLICY)
+    assert closed.value.templates == [] and "whatsapp.templates" not in str(closed.value)
+    # a template of the Cloud API's is no help here: Twilio would need its own (Content API), which Intake never sends
+    for ticket in (inside, outside):
+        with pytest.raises(FieldInvalidError, match="through Twilio"):
+            route(ticket, POLICY, ReplyRequest(text="Hello", by="ana", template="support_followup"))
+
+
 def test_a_template_is_refused_on_a_channel_that_sends_none() -> None:
     mail = _inbound("email", Channel.EMAIL, message_id="b@x", **{"from": "erin@x.example"})
 

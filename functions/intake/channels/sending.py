@@ -55,6 +55,20 @@ class WindowClosedError(Exception):
         )
 
 
+class TemplatelessWindowClosedError(WindowClosedError):
+    """WhatsApp through Twilio: 24 hours have passed since the customer's last message, and Intake sends no template
+    through Twilio (its Content API): nothing can go out on WhatsApp until the customer writes again."""
+
+    def __init__(self, closed_at: datetime) -> None:
+        self.closed_at, self.templates = closed_at, []
+        self.problem_extra = {"window_closed_at": closed_at.isoformat(), "templates": []}
+        Exception.__init__(
+            self,
+            f"WhatsApp's 24-hour window closed at {closed_at.isoformat()}: only an approved template can be sent, and "
+            "Intake sends none through Twilio; answer on another channel, or once the customer writes again",
+        )
+
+
 class MessagingWindowClosedError(WindowClosedError):
     """Messenger, Instagram: 24 hours have passed since the customer's last message (7 days with `HUMAN_AGENT`)."""
 

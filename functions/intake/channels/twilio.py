@@ -39,6 +39,7 @@ from intake.channels.sending import (
     SendContext,
     SendFailedError,
     Sent,
+    TemplatelessWindowClosedError,
     post,
     required_secret,
 )
@@ -664,9 +665,20 @@ def address(ctx: ReplyContext) -> ReplyWay:
     if not ours:
         raise ReplyUndeliverableError("the message does not say which of our numbers it was sent to")
     if kind == "whatsapp":
-        meta.whatsapp_template(ctx, {})
+        _within_whatsapp_window(ctx)
         return ReplyWay(PROVIDER, Channel.WHATSAPP, number, _bare(str(ours)))
     return ReplyWay(PROVIDER, Channel.SMS, number, _bare(str(ours)))
+
+
+def _within_whatsapp_window(ctx: ReplyContext) -> None:
+    """WhatsApp's rule, through Twilio: free text and media for 24 hours after the customer's last message. Intake
+    sends no template through Twilio (only through the Cloud API, `whatsapp.templates`): a template is refused, and
+    after 24 hours nothing can go out (409)."""
+    if ctx.template is not None:
+        raise FieldInvalidError("template", "Intake sends no WhatsApp template through Twilio: leave it out")
+    closes = ctx.detail.last_inbound_at + meta.WHATSAPP_REPLY_WINDOW
+    if ctx.now >= closes:
+        raise TemplatelessWindowClosedError(closes)
 
 
 def send(reply: OutboundReply, ctx: SendContext) -> Sent:

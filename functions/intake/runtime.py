@@ -65,6 +65,11 @@ def client(service: str) -> Any:
     return _clients(service)
 
 
+def region() -> str:
+    """The AWS region this runs in (the session's: AWS_REGION in Lambda)."""
+    return str(_session().region_name)
+
+
 @cache
 def _clients(service: str) -> Any:
     return _session().client(service)  # type: ignore[call-overload]

@@ -8,6 +8,12 @@ acknowledgment's claim checks its recipient in the write it makes (`Store.claim_
 (`intake.notify.mailer.SuppressingMailer`) leaves suppressed recipients out of everything else: a satisfaction
 survey to that customer is not sent, and a notice or digest goes to the recipients that remain.
 
+SES reports on each message too: a bounce means it never arrived, a delivery that it did. When the message is an
+agent's email reply, its state on the ticket moves to `failed` (with the bounce's type and SES's words) or
+`delivered`, as a text's does from Twilio's status callbacks (`record_delivery`); the message is found by the
+Message-ID SES gave it, which the sender recorded (`Store.reply_sent`). A report on any other mail (an
+acknowledgment, a notice) finds no reply and changes nothing.
+
 Pure: the event is parsed here, the store is given. Addresses are kept lower-cased, as contact identities are;
 logs name SES's message and feedback ids, never an address.
 """
@@ -20,6 +26,7 @@ from datetime import datetime
 from email.utils import parseaddr
 from typing import Any, Protocol
 
+from intake.model import DeliveryState
 from intake.observability import logger
 from intake.records import SuppressionReason
 
@@ -29,17 +36,25 @@ _MAX_ADDRESS_CHARS = 254
 
 @dataclass(frozen=True)
 class Feedback:
-    """One SES bounce or complaint notification, as much of it as Intake keeps."""
+    """One SES bounce, complaint or delivery notification, as much of it as Intake keeps."""
 
-    reason: SuppressionReason | None  # None: a transient bounce, which suppresses nothing
+    reason: SuppressionReason | None  # None: a transient bounce or a delivery, which suppress nothing
     addresses: tuple[str, ...]  # normalized (`address_key`)
     ses_message_id: str  # the message it is about (SES's id, what `SendRawEmail` answered)
-    feedback_id: str
+    feedback_id: str  # a delivery has none: its SES message id
     at: datetime
+    delivery: DeliveryState | None = None  # what it says of the message: failed (a bounce), delivered; a complaint none
+    error: str | None = None  # a bounce's type and SES's words for it, shown on an agent's reply
 
 
 class SuppressionStore(Protocol):
     def suppress(self, address: str, reason: SuppressionReason, at: datetime, feedback_id: str) -> None: ...
+
+
+class DeliveryStore(Protocol):
+    def advance_delivery(
+        self, provider: str, provider_message_id: str, state: DeliveryState, at: datetime, error: str | None
+    ) -> str | None: ...
 
 
 def address_key(address: str) -> str | None:
@@ -57,15 +72,22 @@ def parse_feedback(detail: Mapping[str, Any]) -> Feedback | None:
     any other event type. A malformed event is a KeyError or ValueError: the invocation fails and is retried."""
     kind = detail.get("eventType") or detail.get("notificationType")
     mail = detail["mail"]
+    delivery, error = None, None
     if kind == "Bounce":
         bounce = detail["bounce"]
         permanent = bounce.get("bounceType") == "Permanent"
         reason = SuppressionReason.BOUNCE if permanent else None
         recipients, feedback_id, at = bounce["bouncedRecipients"], bounce["feedbackId"], bounce["timestamp"]
+        delivery, error = DeliveryState.FAILED, _bounce_error(bounce)
     elif kind == "Complaint":
         complaint = detail["complaint"]
         reason = SuppressionReason.COMPLAINT
         recipients, feedback_id, at = complaint["complainedRecipients"], complaint["feedbackId"], complaint["timestamp"]
+    elif kind == "Delivery":
+        reported = detail["delivery"]
+        reason, delivery = None, DeliveryState.DELIVERED
+        recipients = [{"emailAddress": address} for address in reported["recipients"]]
+        feedback_id, at = mail["messageId"], reported["timestamp"]
     else:
         return None
     addresses = (address_key(str(recipient.get("emailAddress", ""))) for recipient in recipients)
@@ -75,7 +97,17 @@ def parse_feedback(detail: Mapping[str, Any]) -> Feedback | None:
         ses_message_id=str(mail["messageId"]),
         feedback_id=str(feedback_id),
         at=datetime.fromisoformat(str(at).replace("Z", "+00:00")),
+        delivery=delivery,
+        error=error,
     )
+
+
+def _bounce_error(bounce: Mapping[str, Any]) -> str:
+    """`bounced (Permanent, General): smtp; 550 5.1.1 user unknown`: the type SES gives and the receiving server's
+    words (the first recipient's diagnostic), what an agent needs to choose another way to answer."""
+    kinds = ", ".join(str(bounce[k]) for k in ("bounceType", "bounceSubType") if bounce.get(k))
+    said = next((str(r["diagnosticCode"]) for r in bounce["bouncedRecipients"] if r.get("diagnosticCode")), None)
+    return f"bounced ({kinds or 'no type given'})" + (f": {said}" if said else "")
 
 
 def record_feedback(store: SuppressionStore, feedback: Feedback) -> int:
@@ -90,3 +122,21 @@ def record_feedback(store: SuppressionStore, feedback: Feedback) -> int:
         "addresses suppressed", extra={**ids, "reason": feedback.reason.value, "recipients": len(feedback.addresses)}
     )
     return len(feedback.addresses)
+
+
+def record_delivery(store: DeliveryStore, feedback: Feedback, message_id: str) -> str | None:
+    """What a bounce or a delivery says of an agent's email reply (`message_id`: the Message-ID SES gave it,
+    `intake.notify.mailer.ses_message_id`): its state moves to `failed` or `delivered` (never back). The ticket it is
+    on; None when the message was no reply (or its state had moved past this already)."""
+    if feedback.delivery is None:
+        return None
+    # Not held when no reply has the id yet, as a text's early status report is (`advance_delivery`'s `hold_until`):
+    # SES publishes its events seconds after it took the message, and the sender records the send the moment SES
+    # answers; every acknowledgment and notice would leave a held report behind
+    ticket_id = store.advance_delivery("email", message_id, feedback.delivery, feedback.at, feedback.error)
+    if ticket_id is not None:
+        logger.info(
+            "email reply state reported by SES",
+            extra={"ses_message_id": feedback.ses_message_id, "ticket_id": ticket_id, "state": feedback.delivery},
+        )
+    return ticket_id

@@ -2,10 +2,12 @@
 
 Every function that sends email sends it with this stack's SES configuration set (`send_with`: the setting and the
 `ses:SendRawEmail` grant on it). The configuration set publishes bounces and complaints to the account's default
-EventBridge bus (SES's EventBridge destination supports no other); a rule, matching this configuration set's events
-only (dev and prod share the bus in one account), invokes the feedback function, which records each address that
-bounced for good or complained as suppressed (`SUPPRESSED#<address>`, and nothing else in the table). The mailer
-never sends to a suppressed address again (`intake.notify.mailer.SuppressingMailer`).
+EventBridge bus (SES's EventBridge destination supports no other), and deliveries; a rule, matching this
+configuration set's events only (dev and prod share the bus in one account), invokes the feedback function, which
+records each address that bounced for good or complained as suppressed (`SUPPRESSED#<address>`), and moves an agent's
+email reply that bounced to `failed`, one that arrived to `delivered` (its message on the ticket, found through its
+`OUT#email#<Message-ID>` item). The mailer never sends to a suppressed address again
+(`intake.notify.mailer.SuppressingMailer`).
 
 Alarms: SES's own account reputation (bounce rate over 5 %, complaint rate over 0.1 %: where SES puts an account
 under review), invocations EventBridge could not deliver, and feedback the function failed on after Lambda's
@@ -37,13 +39,18 @@ from intake.store import keys
 FEEDBACK = FunctionSpec(
     "Feedback",
     "intake.handlers.feedback.handler",
-    "Records the addresses SES reported a hard bounce or a complaint for as suppressed (EventBridge)",
+    "Suppresses the addresses SES reported a hard bounce or a complaint for; an email reply's bounce or delivery",
     Duration.seconds(30),
 )
-# The feedback function's one write: a suppressed address. It reads nothing.
-FEEDBACK_ITEMS = (ItemGrant(("dynamodb:PutItem",), (f"{keys.SUPPRESSED}*",)),)
+FEEDBACK_ITEMS = (
+    # a suppressed address
+    ItemGrant(("dynamodb:PutItem",), (f"{keys.SUPPRESSED}*",)),
+    # the agent's email reply a bounce or a delivery is about (`OUT#email#<Message-ID>`), and its state on the ticket
+    ItemGrant(("dynamodb:GetItem",), (f"{keys.ROUTE}email#*",)),
+    ItemGrant(("dynamodb:UpdateItem",), (f"{keys.TICKET}*",)),
+)
 # What the rule passes on (SES's EventBridge detail types), and SES's own review thresholds for the account.
-DETAIL_TYPES = ("Email Bounced", "Email Complaint Received")
+DETAIL_TYPES = ("Email Bounced", "Email Complaint Received", "Email Delivered")
 BOUNCE_RATE_LIMIT = 0.05
 COMPLAINT_RATE_LIMIT = 0.001
 ASYNC_RETRIES = 2
@@ -67,7 +74,7 @@ class MailFeedback(Construct):
         self.configuration_set.add_event_destination(
             "ToEventBridge",
             destination=ses.EventDestination.event_bus(default_bus),
-            events=[ses.EmailSendingEvent.BOUNCE, ses.EmailSendingEvent.COMPLAINT],
+            events=[ses.EmailSendingEvent.BOUNCE, ses.EmailSendingEvent.COMPLAINT, ses.EmailSendingEvent.DELIVERY],
         )
         self.function = functions.add_function(FEEDBACK, {setting("table_name"): store.table.table_name})
         store.grant(self.function, FEEDBACK_ITEMS)
@@ -80,7 +87,8 @@ class MailFeedback(Construct):
         self.rule = events.Rule(
             self,
             "Rule",
-            description="SES bounces and complaints of this stack's configuration set, to the feedback function",
+            description="SES bounces, complaints and deliveries of this stack's configuration set, to the feedback"
+            " function",
             event_pattern=events.EventPattern(
                 source=["aws.ses"],
                 detail_type=list(DETAIL_TYPES),

@@ -215,14 +215,20 @@ def test_the_notifiers_requests_are_within_its_grants(stack: Stack, recorder: Re
 def test_the_feedback_functions_requests_are_within_its_grants(stack: Stack, recorder: Recorder) -> None:
     from infra.constructs.mail_feedback import FEEDBACK_ITEMS
 
+    names = ("bounce-permanent", "complaint", "bounce-transient", "delivery")
     with recorder.running("Feedback"):
-        for name in ("bounce-permanent", "complaint", "bounce-transient"):
+        for name in names:
             report(sample(name))
 
+    # the suppressed addresses, and the reply (none here) each bounce and delivery is about, by SES's Message-ID
     requests = recorder.items["Feedback"]
-    assert [r.partition_key for r in requests] == [
-        "SUPPRESSED#ana.silva@example.org",
-        "SUPPRESSED#hugo.bernard@example.org",
+    ses_id = {name: sample(name)["detail"]["mail"]["messageId"] for name in names}
+    assert [(r.action.removeprefix("dynamodb:"), r.partition_key) for r in requests] == [
+        ("PutItem", "SUPPRESSED#ana.silva@example.org"),
+        ("GetItem", f"OUT#email#{ses_id['bounce-permanent']}@email.amazonses.com"),
+        ("PutItem", "SUPPRESSED#hugo.bernard@example.org"),
+        ("GetItem", f"OUT#email#{ses_id['bounce-transient']}@email.amazonses.com"),
+        ("GetItem", f"OUT#email#{ses_id['delivery']}@email.amazonses.com"),
     ]
     assert _outside(requests, FEEDBACK_ITEMS) == []
 

@@ -1,6 +1,7 @@
 """Bounces and complaints on moto (issue 15): SES's feedback, as EventBridge hands it to the feedback function
 (`events/ses/`), makes an address suppressed; acknowledgments and satisfaction surveys are never sent to it again,
-and a notice goes to the recipients that remain. The logs name SES's ids, never the address."""
+and a notice goes to the recipients that remain (a bounce or a delivery of an agent's email reply:
+`tests/aws/test_replies.py`). The logs name SES's ids, never the address."""
 
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ def test_a_hard_bounce_suppresses_the_address_and_its_next_ticket_is_not_acknowl
     result = report(sample("bounce-permanent"))
 
     # Then her address is suppressed, and the log says so with SES's ids only
-    assert result == {"suppressed": 1}
+    assert result == {"suppressed": 1, "reply": None}  # an acknowledgment: no reply to move
     assert suppressed(stack) == {
         ANA: {
             "PK": f"SUPPRESSED#{ANA}",
@@ -87,8 +88,8 @@ def test_a_hard_bounce_suppresses_the_address_and_its_next_ticket_is_not_acknowl
 
 
 def test_a_complaint_suppresses_and_a_transient_bounce_does_not(stack: Stack) -> None:
-    assert report(sample("complaint")) == {"suppressed": 1}
-    assert report(sample("bounce-transient")) == {"suppressed": 0}
+    assert report(sample("complaint")) == {"suppressed": 1, "reply": None}
+    assert report(sample("bounce-transient")) == {"suppressed": 0, "reply": None}
 
     assert {address: item["reason"] for address, item in suppressed(stack).items()} == {
         "hugo.bernard@example.org": "complaint"
@@ -103,7 +104,7 @@ def test_a_feedback_report_again_changes_nothing(stack: Stack) -> None:
     report(sample("complaint"))
     first = suppressed(stack)
 
-    assert report(sample("complaint")) == {"suppressed": 1}
+    assert report(sample("complaint")) == {"suppressed": 1, "reply": None}
     assert suppressed(stack) == first
 
 

@@ -1,6 +1,7 @@
 """Agents' replies on the AWS path: the API function queues them on the sender FIFO queue (SQS), the sender function
 sends them through the provider (a fake of Twilio's and Meta's APIs over real HTTP), and the receiver and ingest
-functions move their state with the providers' status reports, all on moto's DynamoDB, S3 and SQS."""
+functions move their state with the providers' status reports (an email reply's: SES's bounces and deliveries, through
+the feedback function), all on moto's DynamoDB, S3, SQS and SES."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from intake.local.workers import poll_once
 from intake.queues import SqsQueue
 from tests.aws.conftest import SECRETS, Stack
 from tests.aws.test_least_privilege import Recorder, _outside, recorder
+from tests.aws.test_mail_feedback import logged, report, sample
+from tests.aws.test_satisfaction import email_ticket
 from tests.fake_providers import FakeProviders
 
 OUR_NUMBER = "+33186950000"
@@ -200,6 +203,58 @@ def test_the_senders_requests_are_within_its_grants(stack: Stack, providers: Fak
 
 
 # ------------------------------------------------------------------------------------------- helpers
+
+
+def test_an_email_reply_that_bounces_fails_with_the_servers_words_and_one_that_arrives_is_delivered(
+    stack: Stack, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two emailed tickets, each answered by an agent, the replies sent through SES (moto's)
+    tickets = [email_ticket(stack, subject, f"{n}@mail.example.org") for n, subject in enumerate(("Refund", "Invoice"))]
+    monkeypatch.delenv("INTAKE_OUTBOX")
+    runtime.reset()
+    runtime.client("ses").verify_email_identity(EmailAddress="support@example.com")
+    replies = {}
+    for ticket_id in tickets:
+        status, answer = _reply(stack, ticket_id, "It is on its way.", key=f"reply-{ticket_id}")
+        assert status == 202, answer
+        replies[ticket_id] = answer["reply_id"]
+    assert _send(stack) == 2
+    bounced, arrived = tickets
+    assert {_message(stack, t, replies[t])["state"] for t in tickets} == {"sent"}
+
+    # When SES reports that the first bounced (her mailbox is gone) and that the second arrived
+    bounce, delivery = sample("bounce-permanent"), sample("delivery")
+    bounce["detail"]["mail"]["messageId"] = _ses_id(stack, bounced)
+    delivery["detail"]["mail"]["messageId"] = _ses_id(stack, arrived)
+    caplog.clear()
+    assert report(bounce) == {"suppressed": 1, "reply": bounced}
+    assert report(delivery) == {"suppressed": 0, "reply": arrived}
+
+    # Then the first reply failed, saying why as SES does, and the second is delivered
+    failed = _message(stack, bounced, replies[bounced])
+    assert (failed["state"], failed["error"]) == (
+        "failed",
+        "bounced (Permanent, General): smtp; 550 5.1.1 user unknown",
+    )
+    assert _message(stack, arrived, replies[arrived])["state"] == "delivered"
+    assert "email reply state reported by SES" in logged(caplog) and "ana.silva" not in logged(caplog).lower()
+    # And a report again, or one that comes after the state moved past it, changes nothing
+    assert report(bounce)["reply"] is None and report(delivery)["reply"] is None
+    delivery["detail"]["mail"]["messageId"] = _ses_id(stack, bounced)
+    assert report(delivery)["reply"] is None
+    assert _message(stack, bounced, replies[bounced])["state"] == "failed"
+
+
+def _ses_id(stack: Stack, ticket_id: str) -> str:
+    """The id SES answered when the ticket's reply was sent (its Message-ID `<id>@email.amazonses.com`)."""
+    [route] = [
+        item["PK"]["S"]
+        for item in stack.items()
+        if item["PK"]["S"].startswith("OUT#email#")
+        and item["PK"]["S"].endswith("@email.amazonses.com")
+        and item.get("ticket_id", {}).get("S") == ticket_id
+    ]
+    return route.removeprefix("OUT#email#").removesuffix("@email.amazonses.com")
 
 
 def _sms_ticket(stack: Stack) -> tuple[str, str]:

@@ -47,7 +47,7 @@ def test_bounces_and_complaints_go_to_eventbridge_and_only_this_stacks_reach_the
     props = destination["Properties"]
     assert props["ConfigurationSetName"] == {"Ref": configuration_set}
     target = props["EventDestination"]
-    assert target["Enabled"] is True and sorted(target["MatchingEventTypes"]) == ["bounce", "complaint"]
+    assert target["Enabled"] is True and sorted(target["MatchingEventTypes"]) == ["bounce", "complaint", "delivery"]
     assert ":event-bus/default" in str(target["EventBridgeDestination"]["EventBusArn"])
     pattern = rule["Properties"]["EventPattern"]
     assert pattern["source"] == ["aws.ses"] and pattern["detail-type"] == list(DETAIL_TYPES)
@@ -56,7 +56,7 @@ def test_bounces_and_complaints_go_to_eventbridge_and_only_this_stacks_reach_the
     assert function["Properties"]["Handler"] == "intake.handlers.feedback.handler"
 
 
-def test_the_feedback_function_only_records_suppressed_addresses_and_dead_letters_what_it_failed_on(
+def test_the_feedback_function_records_suppressed_addresses_and_reply_states_and_dead_letters_what_it_failed_on(
     synthesized: Synthesized,
 ) -> None:
     from tests.infra.test_least_privilege import _table_grants
@@ -70,7 +70,11 @@ def test_the_feedback_function_only_records_suppressed_addresses_and_dead_letter
         if c["Properties"]["FunctionName"] == {"Ref": feedback}
     ]
 
-    assert _table_grants(synthesized, "Feedback") == {("dynamodb:PutItem", "SUPPRESSED#*", "null")}
+    assert _table_grants(synthesized, "Feedback") == {
+        ("dynamodb:PutItem", "SUPPRESSED#*", "null"),
+        ("dynamodb:GetItem", "OUT#email#*", "null"),  # the email reply a bounce or a delivery is about
+        ("dynamodb:UpdateItem", "TICKET#*", "null"),  # its state
+    }
     assert config["Properties"]["DestinationConfig"] == {
         "OnFailure": {"Destination": {"Fn::GetAtt": [dead_letters, "Arn"]}}
     }

@@ -89,7 +89,7 @@ class SesMailer:
 
     def __init__(self, ses: Any, region: str, configuration_set: str | None = None) -> None:
         self._ses = ses
-        self._domain = "email.amazonses.com" if region == "us-east-1" else f"{region}.amazonses.com"
+        self._region = region
         self._configuration = {"ConfigurationSetName": configuration_set} if configuration_set else {}
 
     def send(self, message: EmailMessage) -> tuple[str, ...]:
@@ -102,7 +102,14 @@ class SesMailer:
             if code in ("MessageRejected", "MailFromDomainNotVerifiedException", "AccountSendingPausedException"):
                 raise MailRejectedError(code) from None
             raise  # throttling and the like: the caller's queue retries
-        return (str(message["Message-ID"]), f"<{answer['MessageId']}@{self._domain}>")
+        return (str(message["Message-ID"]), f"<{ses_message_id(answer['MessageId'], self._region)}>")
+
+
+def ses_message_id(ses_id: str, region: str) -> str:
+    """The Message-ID SES gives a message it sends (its id at the region's SES domain), without angle brackets: what
+    a customer's answer quotes, and what SES's reports on it are matched by (`intake.handlers.feedback`)."""
+    domain = "email.amazonses.com" if region == "us-east-1" else f"{region}.amazonses.com"
+    return f"{ses_id}@{domain}"
 
 
 class OutboxMailer:

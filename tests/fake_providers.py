@@ -82,6 +82,7 @@ class FakeProviders:
     access_token: str = ACCESS_TOKEN
     page_token: str = PAGE_TOKEN
     instagram_token: str = INSTAGRAM_TOKEN
+    page_tokens: dict[str, str] = field(default_factory=dict)  # a Page id -> its own token, the only one it takes
     requests: list[Received] = field(default_factory=list)
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # user id -> what the User Profile API answers
     next_sids: list[str] = field(default_factory=list)  # the Message SIDs Twilio's next sends answer with, in order
@@ -108,6 +109,7 @@ class FakeProviders:
             "INTAKE_WHATSAPP_ACCESS_TOKEN": self.access_token,
             "INTAKE_MESSENGER_PAGE_TOKEN": self.page_token,
             "INTAKE_INSTAGRAM_ACCESS_TOKEN": self.instagram_token,
+            **{f"INTAKE_MESSENGER_PAGE_TOKEN_{page}": token for page, token in self.page_tokens.items()},
         }
 
     def fail(self, times: int, status: int = 500) -> None:
@@ -155,7 +157,7 @@ class FakeProviders:
                 """The User Profile API: `GET /{version}/{user id}?fields=...` with a Page (or Instagram) token."""
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 match = _PROFILE_PATH.match(self.path)
-                tokens = {f"Bearer {fake.page_token}", f"Bearer {fake.instagram_token}"}
+                tokens = {f"Bearer {t}" for t in (fake.page_token, fake.instagram_token, *fake.page_tokens.values())}
                 if match is None or match["user"] not in fake.profiles:
                     status, answer = 404, _graph_error(100, "Unsupported get request")
                 elif headers.get("authorization") not in tokens:
@@ -272,6 +274,8 @@ class FakeProviders:
 
     def _send_api(self, account: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any], Received]:
         channels = {f"Bearer {self.page_token}": "messenger", f"Bearer {self.instagram_token}": "instagram"}
+        if account in self.page_tokens:  # a Page with a token of its own takes no other (nor gives it to others)
+            channels = {f"Bearer {self.page_tokens[account]}": "messenger"}
         provider = channels.get(headers.get("authorization", ""))
         seen = Received(provider or "messenger", "", headers, document=json.loads(body))
         if provider is None:

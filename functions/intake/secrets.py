@@ -41,14 +41,22 @@ class Secrets:
         self._apart = dict(apart or {})
         self._fetch = fetch or _secrets_manager_value
 
-    def get(self, name: str) -> str | None:
-        local = self._env.get(f"INTAKE_{name}")
+    def get(self, name: str, account: str | None = None) -> str | None:
+        """`name`'s value; with `account`, that account's own first (`<name>_<account>`, kept beside `name`: a
+        Facebook Page's access token where each Page has its own), then `name`'s, which serves every other."""
+        if account is not None and (own := self._value(f"{name}_{account}", name)):
+            return own
+        return self._value(name, name)
+
+    def _value(self, key: str, name: str) -> str | None:
+        """`key`, from the environment or from the secret `name` is kept in."""
+        local = self._env.get(f"INTAKE_{key}")
         if local:
             return local
         arn = self._apart.get(name) if name in HELD_APART or name in self._apart else self._arn
         if not arn:
             return None
-        value = _parsed(self._fetch, arn).get(name)
+        value = _parsed(self._fetch, arn).get(key)
         return str(value) if value else None
 
 

@@ -63,6 +63,23 @@ def test_a_new_messenger_customer_is_named_from_the_graph_api(
     assert asked.status == 200 and asked.path.endswith(f"/{USER}?fields=first_name,last_name")
 
 
+def test_the_name_is_asked_with_the_token_of_the_page_written_to_where_it_has_its_own(
+    stack: Stack, graph: FakeProviders, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given the Page the sample writes to has a token of its own (MESSENGER_PAGE_TOKEN_<page id>)
+    page = samples.load(ROOT / "events" / "messenger" / "01-text.json")["json"]["entry"][0]["id"]
+    graph.page_tokens[page] = "fake-token-of-this-page"
+    monkeypatch.setenv(f"INTAKE_MESSENGER_PAGE_TOKEN_{page}", "fake-token-of-this-page")
+    _fetching_names(monkeypatch, tmp_path)
+
+    _post_text(stack)
+    stack.work()
+
+    [asked] = graph.received("profile")
+    assert asked.headers["authorization"] == "Bearer fake-token-of-this-page"
+    assert stack.tickets()[0]["customer"]["S"] == "Ana Lima"
+
+
 def test_no_name_is_asked_for_without_fetch_names(stack: Stack, graph: FakeProviders) -> None:
     _post_text(stack)
     stack.work()

@@ -235,7 +235,7 @@ def fake() -> Iterator[FakeProviders]:
 def context(fake: FakeProviders) -> SendContext:
     environ = fake.environment()
     return SendContext(
-        secret=lambda name: environ.get(f"INTAKE_{name}"),
+        secret=Secrets(environ=environ).get,
         public_base_url="http://127.0.0.1:9",
         graph_api_url=fake.graph_url,
         timeout_s=5,

@@ -492,7 +492,7 @@ def fake() -> Iterator[FakeProviders]:
 def context(fake: FakeProviders, media: str = "http://127.0.0.1:9", **secrets: str) -> SendContext:
     environ = fake.environment() | secrets
     return SendContext(
-        secret=lambda name: environ.get(f"INTAKE_{name}"),
+        secret=Secrets(environ=environ).get,
         public_base_url="http://127.0.0.1:9",
         graph_api_url=fake.graph_url,
         media_url=lambda attachment: f"{media}/{attachment.s3_key}",
@@ -526,6 +526,21 @@ def test_a_reply_inside_24_hours_is_a_response_to_the_psid_from_the_page(fake: F
     }
     assert request.status == 200 and sent.provider == "messenger"
     assert sent.provider_message_id == request.answer["message_id"]
+
+
+def test_each_page_is_answered_with_its_own_token_and_the_shared_one_serves_the_others(fake: FakeProviders) -> None:
+    # Given two Pages, one of which has a token of its own (MESSENGER_PAGE_TOKEN_<page id>); Meta takes no other
+    other = "104520935529999"
+    fake.page_tokens[other] = "fake-token-of-the-other-page"
+
+    messenger.send(reply(), context(fake))
+    messenger.send(reply(sender=other), context(fake))
+
+    first, second = fake.received("messenger")
+    assert (first.path, first.headers["authorization"]) == (f"/v21.0/{PAGE}/messages", f"Bearer {fake.page_token}")
+    assert second.path == f"/v21.0/{other}/messages"
+    assert second.headers["authorization"] == "Bearer fake-token-of-the-other-page"
+    assert first.status == second.status == 200
 
 
 def test_a_reply_after_24_hours_carries_the_human_agent_tag(fake: FakeProviders) -> None:
@@ -587,7 +602,7 @@ def test_a_rate_limit_answered_with_a_400_is_retryable(fake: FakeProviders) -> N
 
 def test_no_page_token_configured_fails_for_good_without_calling_meta(fake: FakeProviders) -> None:
     ctx = context(fake)
-    bare = SendContext(secret=lambda name: None, public_base_url="", graph_api_url=ctx.graph_api_url)
+    bare = SendContext(secret=Secrets(environ={}).get, public_base_url="", graph_api_url=ctx.graph_api_url)
 
     with pytest.raises(SendFailedError) as missing:
         messenger.send(reply(), bare)

@@ -619,14 +619,15 @@ _SENT_KINDS = (("image/", "image"), ("video/", "video"), ("audio/", "audio"))
 
 
 def send(platform: Platform, reply: OutboundReply, ctx: SendContext, token_name: str) -> Sent:
-    """The Send API: `POST {graph}/{platform.sends_from}/messages`, bearer `token_name`'s value, to `recipient.id`
-    = `reply.to`. Inside the 24-hour window
+    """The Send API: `POST {graph}/{platform.sends_from}/messages`, bearer the token of the Page or account written
+    to (`<token_name>_<its id>`, else `token_name`'s value, which serves every Page without one of its own), to
+    `recipient.id` = `reply.to`. Inside the 24-hour window
     (`reply.tag` None) as a `RESPONSE`; after it, as a `MESSAGE_TAG` with the tag `intake.replies` chose
     (`HUMAN_AGENT`, up to 7 days). The text goes in as many messages as Meta's length
     limit needs, then each attachment by a link Meta fetches. The first message's id is the reply's; the others'
     are kept so that their receipts find it. A part that fails after the first went out is reported in the detail,
     not retried (the first would be sent twice)."""
-    token = required_secret(ctx, token_name)
+    token = required_secret(ctx, token_name, account=reply.sender)  # the Page's own token, where it has one
     sender = platform.sends_from.format(account=quote(reply.sender, safe=""))
     url = f"{ctx.graph_api_url.rstrip('/')}/{sender}/messages"
     kind: dict[str, Any] = {"messaging_type": "RESPONSE"}
@@ -742,7 +743,7 @@ def prepared(
     settings = ctx.policy.section(section)
     if settings is None or not settings.fetch_names or message.sender.name is not None or message.sender.user is None:
         return message
-    token = ctx.api.secret(token_name)
+    token = ctx.api.secret(token_name, message.sender.user.account)  # the Page's own token, where it has one
     if token is None or not ctx.is_new():
         return message
     return named_by(message, partial(_profile, ctx.api.graph_api_url, token, ctx.api.timeout_s))

@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 from intake.model import Attachment
@@ -142,12 +142,18 @@ class ReplyWay:
     tag: str | None = None
 
 
+class SecretLookup(Protocol):
+    """A secret's value by name (`intake.secrets.Secrets.get`); with `account`, that account's own first."""
+
+    def __call__(self, name: str, account: str | None = None, /) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class SendContext:
     """What sending needs from the process: secrets by name, each provider's API root, the mailer, the archive, and
     where providers report back (`public_base_url`)."""
 
-    secret: Callable[[str], str | None]
+    secret: SecretLookup
     public_base_url: str
     twilio_api_url: str = "https://api.twilio.com"
     graph_api_url: str = "https://graph.facebook.com/v21.0"
@@ -229,8 +235,10 @@ def _json(raw: bytes) -> Any:
         return None
 
 
-def required_secret(ctx: SendContext, name: str) -> str:
-    value = ctx.secret(name)
+def required_secret(ctx: SendContext, name: str, account: str | None = None) -> str:
+    """`name`'s value (with `account`: that account's own, else `name`'s), or a failure for good: none is set."""
+    value = ctx.secret(name, account)
     if not value:
-        raise SendFailedError(f"no {name} is configured", retryable=False)
+        which = name if account is None else f"{name}_{account} or {name}"
+        raise SendFailedError(f"no {which} is configured", retryable=False)
     return value

@@ -2,16 +2,13 @@
 
 Importing a handler module is a Lambda cold start, on a customer's request. While it runs, the garbage collector is
 off: an import makes hundreds of thousands of objects and almost no garbage, and the collections they set off
-(every 700 allocations, the whole heap every 70,000) cost a cold start ~35 ms (10 % of the receiver's) for nothing.
-Each handler module's last line, `imported()`, turns it on again. Pydantic's plugins are not looked for: Intake uses
-none, and finding them reads every installed package's entry points when the first model is built (~5 ms).
+(every 700 allocations, the whole heap every 70,000) cost a cold start about 10 ms for nothing. Each handler
+module's last line, `imported()`, turns it on again.
 """
 
 import gc
-import os
 
 gc.disable()
-os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 
 def imported() -> None:

@@ -68,8 +68,9 @@ def address_key(address: str) -> str | None:
 
 
 def parse_feedback(detail: Mapping[str, Any]) -> Feedback | None:
-    """The `detail` of an SES event (EventBridge: `Email Bounced`, `Email Complaint Received`) as feedback; None for
-    any other event type. A malformed event is a KeyError or ValueError: the invocation fails and is retried."""
+    """The `detail` of an SES event (EventBridge: `Email Bounced`, `Email Complaint Received`, `Email Delivered`) as
+    feedback; None for any other event type. A malformed event is a KeyError or ValueError: the invocation fails and
+    is retried."""
     kind = detail.get("eventType") or detail.get("notificationType")
     mail = detail["mail"]
     delivery, error = None, None
@@ -111,8 +112,11 @@ def _bounce_error(bounce: Mapping[str, Any]) -> str:
 
 
 def record_feedback(store: SuppressionStore, feedback: Feedback) -> int:
-    """Suppress the addresses a hard bounce or a complaint names; returns how many (0 for a transient bounce)."""
+    """Suppress the addresses a hard bounce or a complaint names; returns how many (0 for a transient bounce or a
+    delivery)."""
     ids = {"ses_message_id": feedback.ses_message_id, "feedback_id": feedback.feedback_id}
+    if feedback.delivery == DeliveryState.DELIVERED:
+        return 0
     if feedback.reason is None:
         logger.info("transient bounce: nothing suppressed", extra={**ids, "recipients": len(feedback.addresses)})
         return 0

@@ -163,17 +163,30 @@ def _demo(args: argparse.Namespace) -> int:
         process.wait(timeout=30)
 
 
+DEMO_REPLY = "Hello, we are sorry the vase arrived broken: a replacement leaves today, its tracking number follows."
+
+
 def _demo_answers(url: str, tickets: list[dict[str, Any]]) -> int:
-    """An agent answers the oldest form ticket and resolves the oldest SMS one, as a team would have by now."""
+    """An agent answers the oldest form ticket (a reply, emailed to the outbox: the ticket's first response) and
+    resolves the oldest SMS one, as a team would have by now. The reply is waited for until it is sent."""
+    oldest = {
+        channel: min((t for t in tickets if t["channel"] == channel), key=lambda t: t["created_at"], default=None)
+        for channel in ("form", "sms")
+    }
     done = 0
-    for channel, kind, note in (
-        ("form", "responded", "Replacement vase sent today; tracking number by email."),
-        ("sms", "resolved", "Called back: the delivery slot is confirmed."),
-    ):
-        mine = sorted((t for t in tickets if t["channel"] == channel), key=lambda t: t["created_at"])
-        if mine:
-            _post(url, f"/tickets/{mine[0]['id']}/events", {"type": kind, "by": "demo-agent", "note": note})
-            done += 1
+    if (form := oldest["form"]) is not None:
+        reply = {"text": DEMO_REPLY, "by": "demo-agent"}
+        answer = _post(url, f"/tickets/{form['id']}/replies", reply, {"idempotency-key": f"demo-{form['id']}"})
+        deadline = time.monotonic() + 30
+        while answer["state"] == "queued" and time.monotonic() < deadline:
+            time.sleep(0.1)
+            thread = _get(url, f"/tickets/{form['id']}")["messages"]
+            answer = next(m for m in thread if m["receipt_id"] == answer["reply_id"])
+        done += 1
+    if (sms := oldest["sms"]) is not None:
+        note = "Called back: the delivery slot is confirmed."
+        _post(url, f"/tickets/{sms['id']}/events", {"type": "resolved", "by": "demo-agent", "note": note})
+        done += 1
     return done
 
 

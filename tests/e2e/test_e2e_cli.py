@@ -7,12 +7,15 @@ import re
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.policy import default
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from intake.channels import registry
+from intake.cli import DEMO_REPLY
 
 from .client import REPO, Server, environment, post_contact_with_files, run
 from .expected import EXPECTED
@@ -205,6 +208,10 @@ def test_demo_posts_every_sample_and_prints_the_tickets(tmp_path: Path, bytecode
     created = [datetime.fromisoformat(" ".join(row.split()[1:3])).replace(tzinfo=UTC) for row in rows]
     assert all(datetime.now(UTC) - timedelta(days=1) < at <= datetime.now(UTC) for at in created)
     assert [row.split()[6] for row in rows if row.split()[3] == "sms"].count("resolved") == 1
+    # the oldest form ticket is answered with a reply, sent by email (the outbox) before the table is printed
+    mailed = [message_from_bytes(p.read_bytes(), policy=default) for p in (tmp_path / "demo" / "outbox").glob("*.eml")]
+    texts = [m.get_body(preferencelist=("plain",)) for m in mailed]
+    assert [t for t in texts if t is not None and DEMO_REPLY in t.get_content()], "no reply in the outbox"
     assert out.rstrip().splitlines()[-1] == f"to look at them again: intake serve --data-dir {tmp_path / 'demo'}"
 
 

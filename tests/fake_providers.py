@@ -19,6 +19,9 @@ What it checks is what the providers document:
   `audio`, `file`) whose `payload.url` is fetched. Answers 200 with `{"recipient_id", "message_id"}`, or a Graph
   `error` object (code 100 for a bad parameter).
 
+- Twilio's recordings, `GET /2010-04-01/Accounts/{AccountSid}/Recordings/{RecordingSid}.mp3` with the same basic
+  auth: the MP3 of `recordings[sid]` (404 for another, 401 without the credentials).
+
 Every request is recorded (`requests`), as received and with what it fetched; `fail(n, status)` makes the next `n`
 sends answer `status` (a provider outage), `refuse(code)` the next one a permanent error.
 """
@@ -53,6 +56,9 @@ _ATTACHMENT_TYPES = ("image", "video", "audio", "file")
 GRAPH_VERSION = "v21.0"
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _TWILIO_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC[0-9a-f]{32})/Messages\.json$")
+_RECORDING_PATH = re.compile(
+    r"^/2010-04-01/Accounts/(?P<account>AC[0-9a-f]{32})/Recordings/(?P<sid>RE[0-9a-f]{32})\.mp3$"
+)
 _PROFILE_PATH = re.compile(rf"^/{GRAPH_VERSION}/(?P<user>[0-9]+)\?fields=(?P<fields>[a-z_,]+)$")
 _GRAPH_PATH = re.compile(rf"^/{GRAPH_VERSION}/(?P<number>[0-9]+|me)/messages$")  # me: the Page a token speaks for
 
@@ -85,6 +91,7 @@ class FakeProviders:
     page_tokens: dict[str, str] = field(default_factory=dict)  # a Page id -> its own token, the only one it takes
     requests: list[Received] = field(default_factory=list)
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # user id -> what the User Profile API answers
+    recordings: dict[str, bytes] = field(default_factory=dict)  # a Twilio recording's SID -> its MP3
     next_sids: list[str] = field(default_factory=list)  # the Message SIDs Twilio's next sends answer with, in order
     _failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
@@ -154,8 +161,19 @@ class FakeProviders:
                 self.wfile.write(payload)
 
             def do_GET(self) -> None:
-                """The User Profile API: `GET /{version}/{user id}?fields=...` with a Page (or Instagram) token."""
+                """The User Profile API: `GET /{version}/{user id}?fields=...` with a Page (or Instagram) token;
+                Twilio's recordings."""
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                if (recording := _RECORDING_PATH.match(self.path)) is not None:
+                    status, content = fake._recording(recording["account"], recording["sid"], headers)
+                    with fake._lock:
+                        fake.requests.append(Received("recording", self.path, headers, status=status))
+                    self.send_response(status)
+                    self.send_header("Content-Type", "audio/mpeg" if status == 200 else "application/json")
+                    self.send_header("Content-Length", str(len(content)))
+                    self.end_headers()
+                    self.wfile.write(content)
+                    return
                 match = _PROFILE_PATH.match(self.path)
                 tokens = {f"Bearer {t}" for t in (fake.page_token, fake.instagram_token, *fake.page_tokens.values())}
                 if match is None or match["user"] not in fake.profiles:
@@ -184,6 +202,14 @@ class FakeProviders:
             self._server.server_close()
 
     # ---------------------------------------------------------------------------------------------- Twilio
+
+    def _recording(self, account: str, sid: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        if account != self.account_sid or headers.get("authorization") != expected:
+            return 401, json.dumps(_twilio_error(20003, "Authenticate", 401)).encode()
+        if sid not in self.recordings:
+            return 404, json.dumps(_twilio_error(20404, "The requested resource was not found", 404)).encode()
+        return 200, self.recordings[sid]
 
     def _twilio(self, account: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any], Received]:
         form = parse_qsl(body.decode(), keep_blank_values=True)

@@ -39,8 +39,12 @@ def call_content(state: CallState) -> CallContent | None:
             text = f"Voicemail from {who} ({length}); the transcription failed: listen to the recording."
         else:
             text = f"Voicemail from {who} ({length}); the transcript will follow."
-        recording = Attachment(
-            filename=f"{state.recording_sid}.mp3", content_type="audio/mpeg", url=state.recording_url + ".mp3"
+        recording = Attachment(  # at Twilio, and in our archive once the worker downloaded it
+            filename=f"{state.recording_sid}.mp3",
+            content_type="audio/mpeg",
+            url=state.recording_url + ".mp3",
+            s3_key=state.recording_key,
+            size=state.recording_size,
         )
         return CallContent(f"Voicemail from {who}", text, (recording,))
     if state.statuses & ENDED:

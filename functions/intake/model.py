@@ -205,6 +205,8 @@ class Recording(Frozen):
     sid: str = Field(min_length=1, max_length=64)
     url: str
     duration_s: int | None = Field(default=None, ge=0)
+    s3_key: str | None = Field(default=None, description="our archived copy, once the worker downloaded it")
+    size: int | None = Field(default=None, ge=0)
 
 
 class Transcript(Frozen):

@@ -37,6 +37,8 @@ class CallState:
     transcript_status: str | None
     statuses: frozenset[str]
     duration_s: int | None
+    recording_key: str | None = None  # the recording's archived copy (`attachments/...`), once downloaded
+    recording_size: int | None = None
 
 
 @dataclass(frozen=True)

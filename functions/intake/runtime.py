@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from intake.emails import EmailStores
     from intake.inbox import Inbox
     from intake.local.adapters import LocalAdapters
-    from intake.model import Attachment, InboundMessage
+    from intake.model import Attachment, CallEvent, InboundMessage
     from intake.notify.mailer import Mailer
     from intake.queues import DeadLetters, Queue
     from intake.replies import Accepted, ReplyRequest
@@ -180,6 +180,21 @@ def secrets() -> Secrets:
     given = settings().model_dump()
     apart = {name: given[field] for name, field in HELD_APART.items()} | settings().channel_secrets
     return Secrets(secrets_arn=settings().secrets_arn, apart=apart)
+
+
+def prepare_call(event: CallEvent) -> CallEvent:
+    """The worker step of a phone call's callback (`Channel.prepare_call`: Twilio's recording archived), if any."""
+    from intake.channels import registry
+    from intake.channels.contract import WorkerContext
+
+    step = registry.channel(event.provider).prepare_call
+    if step is None:
+        return event
+
+    def is_new() -> bool:  # asked only when there is work to do
+        return store().seen(event.provider, event.event_id) is None
+
+    return step(event, WorkerContext(policy(), send_context(), inbox().store_attachment, is_new))
 
 
 def prepare(message: InboundMessage, is_new: Callable[[], bool]) -> InboundMessage:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.aws.conftest import Stack
+from intake import runtime
+from tests.aws.conftest import SECRETS, Stack
+from tests.fake_providers import FakeProviders
 
 VOICEMAIL = [
     "01-voice-incoming-call.json",
@@ -62,6 +65,58 @@ def test_voicemail_whose_transcript_arrives_first_makes_one_ticket_with_it(stack
     [recording] = message["attachments"]
     assert recording["url"].endswith("/Recordings/REe094802002cb944171d9202ba6c40ea5.mp3")
     assert ticket["contact"]["phones"] == ["+33645218709"]
+
+
+RECORDING_SID = "REe094802002cb944171d9202ba6c40ea5"  # the voicemail samples'
+
+
+@pytest.fixture
+def twilio(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProviders]:
+    """Twilio's API (a fake over real HTTP) with the worker's credentials: the account SID and the auth token the
+    samples are signed with (no API key: the auth token is the fallback)."""
+    fake = FakeProviders(auth_token=SECRETS["INTAKE_TWILIO_AUTH_TOKEN"]).start()
+    monkeypatch.setenv("INTAKE_TWILIO_API_URL", fake.url)
+    monkeypatch.setenv("INTAKE_TWILIO_ACCOUNT_SID", fake.account_sid)
+    runtime.reset()
+    yield fake
+    fake.stop()
+
+
+def test_a_voicemails_recording_is_archived_once_and_played_from_our_copy(
+    stack: Stack, twilio: FakeProviders, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given Twilio keeps the recording behind the account's credentials
+    twilio.recordings[RECORDING_SID] = b"ID3\x04fake-mp3-of-the-voicemail"
+
+    # When the call's callbacks come in (the recording twice: the <Record> action and its status callback)
+    assert {status for status, _ in post_all(stack, VOICEMAIL)} == {200}
+    stack.work()
+
+    # Then the message's recording is our archived copy (and still Twilio's link), downloaded with the credentials
+    [ticket] = details(stack)
+    [recording] = ticket["messages"][0]["attachments"]
+    key = f"attachments/calls/CAf94716808d2af694b50a4ba78fde0926/{RECORDING_SID}.mp3"
+    assert (recording["s3_key"], recording["size"]) == (key, 29)
+    assert recording["url"].endswith(f"/Recordings/{RECORDING_SID}.mp3")
+    stored = stack.s3.get_object(Bucket=stack.resources.bucket, Key=key)
+    assert stored["Body"].read() == twilio.recordings[RECORDING_SID] and stored["ContentType"] == "audio/mpeg"
+    fetched = twilio.received("recording")
+    assert fetched and {r.status for r in fetched} == {200} and len(fetched) <= 2  # one per recording callback
+    assert "voicemail recording archived" in caplog.text and "+336" not in caplog.text
+
+
+def test_a_recording_twilio_will_not_give_leaves_its_link_and_still_makes_the_ticket(
+    stack: Stack, twilio: FakeProviders, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given Twilio answers 404 for the recording (deleted by the account's retention, say)
+    assert {status for status, _ in post_all(stack, VOICEMAIL)} == {200}
+    stack.work()
+
+    [ticket] = details(stack)
+    [recording] = ticket["messages"][0]["attachments"]
+    assert recording["s3_key"] is None and recording["url"].endswith(f"/Recordings/{RECORDING_SID}.mp3")
+    warned = [r for r in caplog.records if r.getMessage().startswith("voicemail recording not archived")]
+    assert warned and {getattr(r, "why", None) for r in warned} == {"Twilio answered HTTP 404"}
 
 
 def test_call_without_a_recording_is_a_missed_call_ticket(stack: Stack) -> None:

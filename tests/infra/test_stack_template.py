@@ -229,8 +229,9 @@ def test_each_function_reads_only_the_secrets_it_uses(synthesized: Synthesized) 
                 readers.setdefault(name[: name.index("Role")], set()).update(secrets)
     assert readers == {
         "FunctionsReceiver": {"Secret", "SurveyLinks"},
-        # media downloads (WhatsApp) and customers' names (Messenger, Instagram, when `fetch_names` asks)
-        "FunctionsIngest": {"WhatsAppToken", "MessengerToken", "InstagramToken"},
+        # media downloads (WhatsApp), voicemail recordings (Twilio) and customers' names (Messenger, Instagram, when
+        # `fetch_names` asks)
+        "FunctionsIngest": {"TwilioSending", "WhatsAppToken", "MessengerToken", "InstagramToken"},
         "FunctionsNotifier": {"SurveyLinks"},
         # replies: never the webhook secrets
         "FunctionsSender": {"TwilioSending", "WhatsAppToken", "MessengerToken", "InstagramToken"},

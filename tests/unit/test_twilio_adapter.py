@@ -11,11 +11,14 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from intake.channels import twilio
+from intake.channels.contract import WorkerContext
+from intake.channels.sending import SendContext
 from intake.config import Policy
 from intake.errors import FieldInvalidError, UnsupportedMediaTypeError
 from intake.local import samples
-from intake.model import CallEvent, CallEventKind, Channel, InboundMessage, WebhookRequest
+from intake.model import Attachment, CallEvent, CallEventKind, Channel, InboundMessage, Recording, WebhookRequest
 from intake.policy import parse_policy
+from intake.secrets import Secrets
 
 from .builders import RECEIPT_ID, RECEIVED_AT
 
@@ -587,3 +590,46 @@ def test_samples_tell_one_voicemail_one_missed_call_and_three_conversations(poli
     assert sum(1 for e in mapped if isinstance(e, CallEvent) and e.transcript is not None) == 1
     assert sorted(threads.count(key) for key in set(threads)) == [1, 2, 3]
     assert sum(1 for m in mapped if isinstance(m, twilio.MessageStatus)) == 1
+
+
+# ------------------------------------------------------------------------------------- voicemail recordings
+
+
+def _recording_event(kind: CallEventKind = CallEventKind.RECORDING) -> CallEvent:
+    return CallEvent(
+        kind=kind,
+        provider="twilio",
+        call_sid="CA1",
+        event_id=f"{kind.value}:RE1",
+        receipt_id=RECEIPT_ID,
+        received_at=RECEIVED_AT,
+        raw_archive_key="raw/x",
+        recording=Recording(sid="RE1", url="https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1"),
+    )
+
+
+def _worker(secrets: dict[str, str], put: list[tuple[Attachment, bytes]]) -> WorkerContext:
+    api = SendContext(secret=Secrets(environ=secrets).get, public_base_url="", twilio_api_url="http://127.0.0.1:9")
+    teams = parse_policy({"teams": {"support": {"name": "Support"}}})
+    return WorkerContext(teams, api, lambda a, content: put.append((a, content)), lambda: True)
+
+
+def test_a_recording_is_left_at_twilio_without_credentials_and_nothing_is_called(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stored: list[tuple[Attachment, bytes]] = []
+    event = _recording_event()
+
+    assert twilio.prepare_call(event, _worker({}, stored)) == event
+    assert stored == []
+    [warned] = [r for r in caplog.records if r.getMessage().startswith("voicemail recording not archived")]
+    assert getattr(warned, "why", "") == "no TWILIO_ACCOUNT_SID is configured"
+
+
+def test_only_the_recordings_own_callbacks_fetch_it_not_the_transcripts() -> None:
+    stored: list[tuple[Attachment, bytes]] = []
+    transcribed = _recording_event(CallEventKind.TRANSCRIPTION)
+    credentials = {"INTAKE_TWILIO_ACCOUNT_SID": "AC1", "INTAKE_TWILIO_AUTH_TOKEN": "t"}
+
+    assert twilio.prepare_call(transcribed, _worker(credentials, stored)) == transcribed
+    assert stored == []

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from intake.errors import PayloadTooLargeError, SignatureInvalidError, WebhookSignatureInvalidError
-from intake.model import Attachment, InboundMessage, Message, TicketDetail, WebhookRequest
+from intake.model import Attachment, CallEvent, InboundMessage, Message, TicketDetail, WebhookRequest
 
 if TYPE_CHECKING:
     from intake.channels.sending import OutboundReply, ReplyWay, SendContext, Sent
@@ -169,6 +169,8 @@ class Channel:
     # What the worker does to one of its messages before it becomes a ticket (download the media the provider only
     # referenced, fetch the sender's name): never in the receiver, which answers at once. None: nothing.
     prepare: Callable[[InboundMessage, WorkerContext], InboundMessage] | None = None
+    # The same for a phone call's callback (a voicemail's recording archived), before it is folded into its call
+    prepare_call: Callable[[CallEvent, WorkerContext], CallEvent] | None = None
     # Where an agent's reply to one of its conversations goes and whether it may go now (its window, its templates
     # or tags); raises `sending.ReplyUndeliverableError` or `WindowClosedError`. None: its conversations take no reply
     address: Callable[[ReplyContext], ReplyWay] | None = None

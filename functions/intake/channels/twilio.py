@@ -7,6 +7,8 @@ raw request, answers with TwiML (`answer_call`, `after_recording`, `EMPTY_TWIML`
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import math
 import mimetypes
@@ -15,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import parse_qs, parse_qsl
+from urllib.parse import parse_qs, parse_qsl, quote
 from xml.etree import ElementTree as ET
 
 from pydantic import Field, StringConstraints, model_validator
@@ -31,6 +33,7 @@ from intake.channels.contract import (
     Route,
     Sample,
     SignContext,
+    WorkerContext,
 )
 from intake.channels.sending import (
     OutboundReply,
@@ -66,6 +69,8 @@ from intake.model import (
     WebhookRequest,
     safe_filename,
 )
+from intake.observability import logger
+from intake.resources import ARCHIVE
 
 PROVIDER = "twilio"
 TOKEN_SECRET = "TWILIO_AUTH_TOKEN"  # noqa: S105 - the secret's name: INTAKE_TWILIO_AUTH_TOKEN locally
@@ -687,9 +692,7 @@ def send(reply: OutboundReply, ctx: SendContext) -> Sent:
     (`whatsapp:`-prefixed on WhatsApp; From = the number the customer wrote to), `Body`, a `MediaUrl` per attachment,
     and `StatusCallback` = our messaging webhook, which Twilio signs as it signs every webhook. The answer's `sid` is
     what the status callbacks name."""
-    account = required_secret(ctx, ACCOUNT_SID_SECRET)
-    key_sid, key_secret = ctx.secret(API_KEY_SID_SECRET), ctx.secret(API_KEY_SECRET)
-    credentials = (key_sid, key_secret) if key_sid and key_secret else (account, required_secret(ctx, TOKEN_SECRET))
+    account, credentials = _credentials(ctx)
     prefix = "whatsapp:" if reply.channel == Channel.WHATSAPP.value else ""
     form = [("To", prefix + reply.to), ("From", prefix + reply.sender)]
     if reply.text.strip():
@@ -709,6 +712,73 @@ def send(reply: OutboundReply, ctx: SendContext) -> Sent:
     if document.get("status") in ("failed", "undelivered"):
         raise SendFailedError(_twilio_error(answer.status, document), retryable=False)
     return Sent(PROVIDER, sid, detail={"status": document.get("status")})
+
+
+def _credentials(ctx: SendContext) -> tuple[str, tuple[str, str]]:
+    """The account SID, and the basic credentials the REST API is called with: an API key's SID and secret, else the
+    account SID and auth token; `SendFailedError` (for good) when there are none."""
+    account = required_secret(ctx, ACCOUNT_SID_SECRET)
+    key_sid, key_secret = ctx.secret(API_KEY_SID_SECRET), ctx.secret(API_KEY_SECRET)
+    return account, (key_sid, key_secret) if key_sid and key_secret else (account, required_secret(ctx, TOKEN_SECRET))
+
+
+# A voicemail Twilio records is at most an hour (`<Record maxLength>`): ~30 MB as MP3. Larger is not a recording.
+MAX_RECORDING_BYTES = 64 * 1024 * 1024
+
+
+def prepare_call(event: CallEvent, ctx: WorkerContext) -> CallEvent:
+    """A voicemail's recording, which Twilio keeps behind the account's credentials (and deletes when the account's
+    retention says): downloaded into our archive (`attachments/...`), so that agents play it from the console and
+    it stays as long as the ticket. The media URL is built from the account and the recording's SID, never taken
+    from the callback, so the credentials go to Twilio's API alone. Without credentials, or when the download fails,
+    the message keeps Twilio's link (a warning names the call and the recording, never a number)."""
+    recording = event.recording
+    if event.kind != CallEventKind.RECORDING or recording is None or recording.s3_key is not None:
+        return event  # a transcript's callback names the recording too: the recording's own callbacks fetch it
+    if not ctx.is_new():
+        return event
+    ids = {"call_sid": event.call_sid, "recording_sid": recording.sid}
+    try:
+        account, credentials = _credentials(ctx.api)
+        path = f"{API_VERSION}/Accounts/{quote(account, safe='')}/Recordings/{quote(recording.sid, safe='')}.mp3"
+        content = _download(f"{ctx.api.twilio_api_url.rstrip('/')}/{path}", credentials, ctx.api.timeout_s)
+    except SendFailedError as error:
+        logger.warning("voicemail recording not archived: agents have Twilio's link", extra=ids | {"why": error.reason})
+        return event
+    # one key per recording: its two callbacks (the <Record> action and the status callback) write the same object
+    archived = Attachment(
+        filename=f"{recording.sid}.mp3",
+        content_type="audio/mpeg",
+        size=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+        s3_key=f"{ARCHIVE.attachments_prefix}calls/{safe_filename(event.call_sid)}/{safe_filename(recording.sid)}.mp3",
+    )
+    ctx.put(archived, content)
+    logger.info("voicemail recording archived", extra={**ids, "bytes": len(content)})
+    kept = recording.model_copy(update={"s3_key": archived.s3_key, "size": len(content)})
+    return event.model_copy(update={"recording": kept})
+
+
+def _download(url: str, credentials: tuple[str, str], timeout_s: float) -> bytes:
+    """GET a media file from Twilio's API with basic auth; `SendFailedError` with the reason when it cannot."""
+    import urllib.error
+    import urllib.request
+    from http.client import HTTPException
+
+    request = urllib.request.Request(url, headers={"Accept": "audio/mpeg"})  # noqa: S310 - Twilio's API root
+    pair = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
+    request.add_unredirected_header("Authorization", f"Basic {pair}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
+            content: bytes = response.read(MAX_RECORDING_BYTES + 1)
+    except urllib.error.HTTPError as error:
+        error.close()
+        raise SendFailedError(f"Twilio answered HTTP {error.code}", retryable=False) from None
+    except (urllib.error.URLError, HTTPException, OSError) as error:
+        raise SendFailedError(f"Twilio could not be reached: {type(error).__name__}", retryable=True) from None
+    if len(content) > MAX_RECORDING_BYTES:
+        raise SendFailedError(f"the recording is over {MAX_RECORDING_BYTES} bytes", retryable=False)
+    return content
 
 
 def _twilio_error(status: int, body: Any) -> str:
@@ -913,7 +983,9 @@ CHANNEL = contract.Channel(
     ],
     samples="twilio",
     api_secrets=(ACCOUNT_SID_SECRET, API_KEY_SID_SECRET, API_KEY_SECRET),  # never the auth token: the receiver's
+    api_readers=("sender", "ingest"),  # replies; voicemail recordings
     api_secret_id="TwilioSending",  # noqa: S106 - the secret's construct id
+    prepare_call=prepare_call,
     address=address,
     send=send,
     reply_windows={Channel.WHATSAPP: meta.WHATSAPP_REPLY_WINDOW},

@@ -41,7 +41,7 @@ def record_handler(record: SQSRecord) -> None:
         item = decode_message(record.body)
         logger.append_keys(receipt_id=item.receipt_id)
         if isinstance(item, CallEvent):
-            result = fold_call_event(runtime.store(), item, new_id, runtime.policy())
+            result = fold_call_event(runtime.store(), runtime.prepare_call(item), new_id, runtime.policy())
         elif isinstance(item, Reaction):
             result = annotate(runtime.store(), item)
         elif isinstance(item, DeliveryStatus):

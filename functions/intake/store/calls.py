@@ -25,7 +25,7 @@ class CallsStore(Table):
         sets = ["started_at = if_not_exists(started_at, :at)", f"{TABLE.ttl_attribute} = :expires"]
         values: dict[str, Any] = {"at": iso(event.received_at), "expires": epoch(event.received_at) + _CALL_TTL_S}
         names: dict[str, str] = {}
-        first_known = {
+        first_known: dict[str, str | int | None] = {
             "team": event.team,
             "caller": event.caller,
             "caller_name": event.caller_name,
@@ -33,6 +33,8 @@ class CallsStore(Table):
         }
         if event.recording is not None:
             first_known |= {"recording_sid": event.recording.sid, "recording_url": event.recording.url}
+            if event.recording.s3_key is not None:
+                first_known |= {"recording_key": event.recording.s3_key, "recording_size": event.recording.size}
             if event.recording.duration_s is not None:
                 sets.append("recording_duration_s = :recording_duration_s")
                 values["recording_duration_s"] = event.recording.duration_s
@@ -83,4 +85,6 @@ class CallsStore(Table):
             transcript_status=state.get("transcript_status"),
             statuses=frozenset(state.get("statuses", ())),
             duration_s=state.get("duration_s"),
+            recording_key=state.get("recording_key"),
+            recording_size=state.get("recording_size"),
         )

@@ -174,7 +174,7 @@ class Functions(Construct):
         )
         store.grant_read_write(self.ingest)
         queues.consume(INBOUND_QUEUE, self.ingest)
-        # WhatsApp media: downloaded with the Graph API token (its own secret), stored under attachments/
+        # WhatsApp media and Twilio voicemails: downloaded with their API credentials, stored under attachments/
         archive.grant_archive(self.ingest, (ARCHIVE.attachments_prefix,))
         secrets.grant_channel_apis(self.ingest, "ingest")
         # Email through SendGrid or Mailgun (EmailArrived): the MIME the receiver stored, parsed as SES's is

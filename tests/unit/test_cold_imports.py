@@ -63,6 +63,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]
     """Per handler, what a fresh interpreter holds after importing it (all eight at once, bytecode shared)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INTAKE_", "LAMBDA_", "PYTHONDONTWRITEBYTECODE"))}
     env["PYTHONPATH"] = f"{ROOT / 'functions'}{os.pathsep}{ROOT}"
+    env["AWS_LAMBDA_FUNCTION_NAME"] = "intake-cold-import"  # as in Lambda: the collector is off during the import
     # the run's bytecode (the Makefile's), or bytecode of their own: which modules load does not depend on it
     env.setdefault("PYTHONPYCACHEPREFIX", str(tmp_path_factory.mktemp("pycache")))
     run = [sys.executable, "-c", REPORT.format(name=HANDLERS[0])]
@@ -98,7 +99,8 @@ def test_a_handler_imports_no_module_that_only_one_path_needs(loaded: dict[str, 
 def test_a_handler_turns_the_garbage_collector_on_again_once_imported(
     loaded: dict[str, dict[str, Any]], name: str
 ) -> None:
-    # intake.handlers turns it off for the import (a cold start); each handler module's last line turns it on
+    # in Lambda, intake.handlers turns it off for the import (a cold start); each handler module's last line turns
+    # it on again
     assert loaded[name]["collecting"] is True
 
 

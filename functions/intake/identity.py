@@ -134,3 +134,14 @@ def ascii_domain(domain: str) -> str:
     return ".".join(
         label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii") for label in domain.split(".")
     )
+
+
+def earlier_forms(identities: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+    """Each identity as Intake wrote it before it read IDNA domains as Unicode (`("email",
+    "jorg@xn--bcher-kva.de")` for `jorg@bücher.de`), where that differs: the contacts made then are found by it."""
+    found = {}
+    for kind, value in identities:
+        local, _, domain = value.rpartition("@")
+        if kind == "email" and not domain.isascii():
+            found[(kind, value)] = (kind, f"{local}@{ascii_domain(domain)}")
+    return found

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from intake import identity
 from intake.channels import registry
 from intake.limits import fitted
 from intake.model import (
@@ -75,7 +76,8 @@ def ingest(
     not recorded yet; `known` is the thread's ticket as the caller just read it (not read again)."""
     message = fitted(message)
     for attempt in range(ATTEMPTS):
-        found = store.lookup(message, message_ids, known if attempt == 0 else None)
+        earlier = identity.earlier_forms(message.sender.identities())
+        found = store.lookup(message, message_ids, known if attempt == 0 else None, earlier)
         if found.seen is not None and found.seen.dedupe_until > message.received_at:
             return IngestResult(Outcome.DUPLICATE, found.seen.ticket_id)
         contact = plan_contact(store, message.sender, found.owners, new_id)

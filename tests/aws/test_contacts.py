@@ -89,6 +89,29 @@ def test_a_form_giving_an_email_and_a_phone_merges_the_two_contacts_it_links(sta
         assert len(detail["tickets"]) == 3
 
 
+def test_a_contact_made_under_an_idna_domains_ascii_form_is_found_by_its_unicode_one(stack: Stack) -> None:
+    # Given a customer whose contact was made before Intake read `xn--` domains as Unicode (its identity written so)
+    legacy = ingest(
+        stack.store,
+        message(provider_message_id="e1", thread_key="form#1", sender=Sender(email="jorg@xn--bcher-kva.de")),
+        new_id,
+    )
+    before = stack.store.ticket(legacy.ticket_id).contact_id
+
+    # When they write again, their address now read as `bücher.de`
+    later = ingest(
+        stack.store,
+        message(provider_message_id="e2", thread_key="form#2", sender=Sender(email="jorg@bücher.de")),
+        new_id,
+    )
+
+    # Then it is the same contact, which now holds the Unicode form too (the next lookup needs no fallback)
+    assert stack.store.ticket(later.ticket_id).contact_id == before
+    status, detail = stack.get(f"/contacts/{before}")
+    assert status == 200 and set(detail["contact"]["emails"]) == {"jorg@xn--bcher-kva.de", "jorg@bücher.de"}
+    assert len(detail["tickets"]) == 2
+
+
 def test_unknown_contact_is_a_404_problem(stack: Stack) -> None:
     status, problem = stack.get(f"/contacts/{new_id()}")
     assert (status, problem["type"]) == (404, "urn:intake:problem:contact-not-found")

@@ -184,3 +184,12 @@ def test_a_contact_is_an_email_address_or_an_international_number(
 def test_a_domain_goes_to_mail_servers_in_its_ascii_form_and_reads_back_the_same(domain: str, ascii: str) -> None:
     assert identity.ascii_domain(domain) == ascii
     assert identity.email(f"jane@{ascii}") == f"jane@{domain}"
+
+
+def test_an_internationalized_domains_earlier_ascii_form_is_given_and_no_other() -> None:
+    found = identity.earlier_forms(
+        [("phone", "+33612345678"), ("email", "jorg@bücher.de"), ("email", "ana@example.org"), ("psid", "1:2")]
+    )
+
+    assert found == {("email", "jorg@bücher.de"): ("email", "jorg@xn--bcher-kva.de")}
+    assert identity.email("jorg@xn--bcher-kva.de") == "jorg@bücher.de"  # and it reads back as the identity

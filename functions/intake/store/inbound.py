@@ -33,19 +33,27 @@ from intake.store.timers import TimersStore
 
 class InboundStore(TicketsStore, ThreadsStore, ClaimsStore, ContactsStore, TimersStore, BacklogStore):
     def lookup(
-        self, message: InboundMessage, message_ids: Sequence[str] = (), known: TicketState | None = None
+        self,
+        message: InboundMessage,
+        message_ids: Sequence[str] = (),
+        known: TicketState | None = None,
+        earlier: Mapping[tuple[str, str], tuple[str, str]] | None = None,
     ) -> Lookup:
         """What the ingest core reads before it writes, in one round trip: the message's dedupe record, the sender's
-        identities, its thread, and `message_ids` (email); and a second for the thread's ticket and its clocks,
-        unless it is `known` (just read by the caller)."""
+        identities (and the `earlier` forms of some, as they were once written: an earlier form's contact owns the
+        identity when the identity itself is unknown), its thread, and `message_ids` (email); and a second for the
+        thread's ticket and its clocks, unless it is `known` (just read by the caller)."""
         seen_key = (keys.seen_pk(message.provider, message.provider_message_id), keys.SEEN_SK)
         thread_key = (keys.thread_pk(message.thread_key), keys.THREAD_SK)
         identity_keys = {
             (kind, value): (keys.identity_pk(kind, value), keys.IDENTITY_SK)
             for kind, value in message.sender.identities()
         }
+        earlier_keys = {form: (keys.identity_pk(*form), keys.IDENTITY_SK) for form in (earlier or {}).values()}
         message_keys = {message_id: (keys.message_id_pk(message_id), keys.MESSAGE_ID_SK) for message_id in message_ids}
-        found = self._batch_get([seen_key, thread_key, *identity_keys.values(), *message_keys.values()])
+        found = self._batch_get(
+            [seen_key, thread_key, *identity_keys.values(), *earlier_keys.values(), *message_keys.values()]
+        )
         seen = found.get(seen_key)
         thread = found.get(thread_key)
         state = None
@@ -57,7 +65,8 @@ class InboundStore(TicketsStore, ThreadsStore, ClaimsStore, ContactsStore, Timer
             owners={
                 identity: None if key not in found else str(found[key]["contact_id"])
                 for identity, key in identity_keys.items()
-            },
+            }
+            | {form: str(found[key]["contact_id"]) for form, key in earlier_keys.items() if key in found},
             thread=state,
             message_tickets={
                 message_id: str(found[key]["ticket_id"]) for message_id, key in message_keys.items() if key in found

@@ -20,6 +20,7 @@ import secrets
 import ssl
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -229,7 +230,13 @@ def console_in_aws(monkeypatch: pytest.MonkeyPatch, folder: Path, host: str, pol
         }.items():
             monkeypatch.setenv(name, value)
         runtime.reset()
-        yield provider
+        # Since Python 3.13 `urlopen` builds its TLS context with its first opener and keeps it: a new opener trusts
+        # this provider's certificate (and the next test's, its own)
+        urllib.request.install_opener(None)
+        try:
+            yield provider
+        finally:
+            urllib.request.install_opener(None)
 
 
 def sign_in(browser: Browser, provider: Provider, target: str = "/") -> dict[str, Any]:

@@ -443,6 +443,21 @@ def plans_of(policy: SlaPolicy, calendar: BusinessCalendar, start: datetime) -> 
     return [plan for target in targets if (plan := plan_timer(policy, target, calendar, start, 1)) is not None]
 
 
+@pytest.mark.parametrize("lang", ["C.UTF-8", "fr_FR.UTF-8", "de_DE.UTF-8"])
+def test_explain_names_holidays_in_english_whatever_the_locale(
+    policy: Policy, support: Team, office: BusinessCalendar, lang: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # holidays names a day in the language LANG asks for, else the country's own: the explanation is English
+    monkeypatch.setenv("LANG", lang)
+    chosen = policy_for(policy.sla, "support", Channel.PHONE, Priority.HIGH)
+    start = paris("2026-12-24 11:00")
+    plans = plans_of(chosen, office, start)
+
+    text = explain(chosen, plans, office, support, team_id="support", channel=Channel.PHONE, priority=Priority.HIGH)
+
+    assert "2026-12-25 (Christmas Day)" in text and "Noël" not in text
+
+
 def test_explain_shows_the_policy_calendar_and_arithmetic_in_the_teams_zone(
     policy: Policy, support: Team, office: BusinessCalendar
 ) -> None:

@@ -293,11 +293,25 @@ def _mailboxes(values: list[str]) -> list[tuple[str, str]]:
     """The (name, address) pairs of header values, each read up to its first `_ADDRESS_CHARS` characters."""
     found = []
     heads = [v[:_ADDRESS_CHARS] for v in values]
-    for name, address in getaddresses([decode_words(v) if "=?" in v and "@" not in v else v for v in heads]):
+    for name, address in _address_pairs([decode_words(v) if "=?" in v and "@" not in v else v for v in heads]):
         address = address.strip().strip("<>").lower()
         if "@" in address and (" " not in address or _QUOTED_LOCAL.fullmatch(address)):
             found.append((decode_words(name).strip().strip('"').strip(), address))
     return found
+
+
+def _address_pairs(values: list[str]) -> list[tuple[str, str]]:
+    """`getaddresses` as Python reads addresses since 3.13 (strictly: CVE-2023-27043) and, where that reads none
+    (one malformed value fails the whole list: `a@x.org,, ,<>`, which Lambda's Python 3.13 read as no recipient),
+    leniently, as Python 3.11 did; a Python without strict parsing reads them leniently already."""
+    pairs = getaddresses(values)
+    if not values or any(address for _, address in pairs):
+        return pairs
+    try:
+        lenient: list[tuple[str, str]] = getaddresses(values, strict=False)  # type: ignore[call-arg,unused-ignore]
+    except TypeError:
+        return pairs
+    return lenient
 
 
 def _first_mailbox(value: str | None) -> tuple[str | None, str | None]:

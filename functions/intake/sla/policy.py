@@ -428,7 +428,11 @@ def _closed_days(team: Team, start: datetime, end: datetime, zone: ZoneInfo) -> 
         import holidays
 
         years = list(range(first.year, last.year + 1))
-        found = holidays.country_holidays(calendar.holidays.country, subdiv=calendar.holidays.subdivision, years=years)
+        # named in English, as the rest of the explanation is, whatever the process's locale (Lambda's and a shell's
+        # differ: holidays reads LANG and the country's own language otherwise)
+        found = holidays.country_holidays(
+            calendar.holidays.country, subdiv=calendar.holidays.subdivision, years=years, language="en_US"
+        )
         names.update({day: f"{day.isoformat()} ({name})" for day, name in found.items() if first <= day <= last})
     for day in calendar.closed_dates:
         if first <= day <= last:

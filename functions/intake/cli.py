@@ -177,11 +177,11 @@ def _demo_answers(url: str, tickets: list[dict[str, Any]]) -> int:
     if (form := oldest["form"]) is not None:
         reply = {"text": DEMO_REPLY, "by": "demo-agent"}
         answer = _post(url, f"/tickets/{form['id']}/replies", reply, {"idempotency-key": f"demo-{form['id']}"})
-        deadline = time.monotonic() + 30
-        while answer["state"] == "queued" and time.monotonic() < deadline:
+        state, deadline = answer["state"], time.monotonic() + 30
+        while state == "queued" and time.monotonic() < deadline:
             time.sleep(0.1)
             thread = _get(url, f"/tickets/{form['id']}")["messages"]
-            answer = next(m for m in thread if m["receipt_id"] == answer["reply_id"])
+            state = next(m["state"] for m in thread if m["receipt_id"] == answer["reply_id"])
         done += 1
     if (sms := oldest["sms"]) is not None:
         note = "Called back: the delivery slot is confirmed."

@@ -3,7 +3,8 @@
 A message arrives with its attachments `pending` (the provider's media id, mime type and sha256). The worker
 downloads each one, checks its sha256, stores it, and marks it `stored`; after `attempts` failed tries it marks
 it `unavailable`, and the message still becomes a ticket. `fetch_media` is pure apart from the `fetch`, `put`
-and `sleep` it is given; `graph_fetcher` is the Graph API's `fetch`.
+and `sleep` it is given; `graph_fetcher` is the Graph API's `fetch`. `download` is one authenticated GET of a
+provider's file, for the Graph API and for Twilio's voicemail recordings (`intake.channels.twilio.prepare_call`).
 
 Graph API flow (WhatsApp Cloud API, "retrieve media URL" then "download media"):
 `GET {graph}/{media_id}` with the bearer token → `{"url", "mime_type", "sha256", "file_size", "id"}`; then
@@ -151,31 +152,9 @@ def graph_fetcher(base_url: str, token: str, *, timeout_s: float = 10.0, max_byt
     opener = urllib.request.build_opener()
 
     def get(url: str, what: str) -> tuple[bytes, str]:
-        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})  # noqa: S310 (http(s) only)
-        # Unredirected: were the download redirected to another host, the token would not follow it
-        request.add_unredirected_header("Authorization", f"Bearer {token}")
-        try:
-            with opener.open(request, timeout=timeout_s) as response:
-                declared = response.headers.get("Content-Length")
-                if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-                    raise MediaUnavailableError(f"{what}: larger than {max_bytes} bytes", retryable=False)
-                body = _read(response, max_bytes, what)
-                return body, response.headers.get_content_type() if "Content-Type" in response.headers else ""
-        except urllib.error.HTTPError as error:
-            status = error.code
-            graph_code = _graph_error_code(error)
-            error.close()
-            detail = f" (Graph error {graph_code})" if graph_code is not None else ""
-            raise MediaUnavailableError(
-                f"{what}: HTTP {status}{detail}", retryable=status not in _PERMANENT_STATUSES
-            ) from None
-        except TimeoutError:
-            raise MediaUnavailableError(f"{what}: timed out after {timeout_s} s") from None
-        except urllib.error.URLError as error:
-            reason = "timed out" if isinstance(error.reason, TimeoutError) else type(error.reason).__name__
-            raise MediaUnavailableError(f"{what}: {reason}") from None
-        except (OSError, HTTPException) as error:
-            raise MediaUnavailableError(f"{what}: {type(error).__name__}") from None
+        return download(
+            url, f"Bearer {token}", what=what, timeout_s=timeout_s, max_bytes=max_bytes, opener=opener, detail=_graph
+        )
 
     def fetch(media_id: str) -> tuple[bytes, str]:
         if not media_id:
@@ -193,6 +172,49 @@ def graph_fetcher(base_url: str, token: str, *, timeout_s: float = 10.0, max_byt
         return content, mime_type if isinstance(mime_type, str) and mime_type else served_type
 
     return fetch
+
+
+def download(
+    url: str,
+    authorization: str,
+    *,
+    what: str,
+    timeout_s: float,
+    max_bytes: int = MAX_BYTES,
+    opener: urllib.request.OpenerDirector | None = None,
+    detail: Callable[[urllib.error.HTTPError], str] = lambda error: "",
+) -> tuple[bytes, str]:
+    """GET a provider's file with its `Authorization` header: its bytes (at most `max_bytes`) and content type, or a
+    `MediaUnavailableError` saying why (`what` names it; `detail` adds what the provider's error body says).
+    `timeout_s` bounds each connect and read."""
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})  # noqa: S310 (the provider's API)
+    # Unredirected: were the download redirected to another host, the credentials would not follow it
+    request.add_unredirected_header("Authorization", authorization)
+    try:
+        with (opener or urllib.request.build_opener()).open(request, timeout=timeout_s) as response:
+            declared = response.headers.get("Content-Length")
+            if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+                raise MediaUnavailableError(f"{what}: larger than {max_bytes} bytes", retryable=False)
+            body = _read(response, max_bytes, what)
+            return body, response.headers.get_content_type() if "Content-Type" in response.headers else ""
+    except urllib.error.HTTPError as error:
+        status, said = error.code, detail(error)
+        error.close()
+        retryable = status not in _PERMANENT_STATUSES
+        raise MediaUnavailableError(f"{what}: HTTP {status}{said}", retryable=retryable) from None
+    except TimeoutError:
+        raise MediaUnavailableError(f"{what}: timed out after {timeout_s} s") from None
+    except urllib.error.URLError as error:
+        reason = "timed out" if isinstance(error.reason, TimeoutError) else type(error.reason).__name__
+        raise MediaUnavailableError(f"{what}: {reason}") from None
+    except (OSError, HTTPException) as error:
+        raise MediaUnavailableError(f"{what}: {type(error).__name__}") from None
+
+
+def _graph(error: urllib.error.HTTPError) -> str:
+    """` (Graph error 190)`: the Graph API's error code from its error body, where it gives one."""
+    code = _graph_error_code(error)
+    return f" (Graph error {code})" if code is not None else ""
 
 
 def _media_info(raw: bytes) -> dict[str, Any]:

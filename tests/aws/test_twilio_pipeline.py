@@ -116,7 +116,7 @@ def test_a_recording_twilio_will_not_give_leaves_its_link_and_still_makes_the_ti
     [recording] = ticket["messages"][0]["attachments"]
     assert recording["s3_key"] is None and recording["url"].endswith(f"/Recordings/{RECORDING_SID}.mp3")
     warned = [r for r in caplog.records if r.getMessage().startswith("voicemail recording not archived")]
-    assert warned and {getattr(r, "why", None) for r in warned} == {"Twilio answered HTTP 404"}
+    assert warned and {getattr(r, "why", None) for r in warned} == {"recording: HTTP 404"}
 
 
 def test_call_without_a_recording_is_a_missed_call_ticket(stack: Stack) -> None:

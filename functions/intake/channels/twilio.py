@@ -737,12 +737,16 @@ def prepare_call(event: CallEvent, ctx: WorkerContext) -> CallEvent:
         return event  # a transcript's callback names the recording too: the recording's own callbacks fetch it
     if not ctx.is_new():
         return event
+    from intake.media import MediaUnavailableError, download  # the worker's path only
+
     ids = {"call_sid": event.call_sid, "recording_sid": recording.sid}
     try:
-        account, credentials = _credentials(ctx.api)
+        account, (user, password) = _credentials(ctx.api)
         path = f"{API_VERSION}/Accounts/{quote(account, safe='')}/Recordings/{quote(recording.sid, safe='')}.mp3"
-        content = _download(f"{ctx.api.twilio_api_url.rstrip('/')}/{path}", credentials, ctx.api.timeout_s)
-    except SendFailedError as error:
+        basic = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        url, limit = f"{ctx.api.twilio_api_url.rstrip('/')}/{path}", MAX_RECORDING_BYTES
+        content, _ = download(url, basic, what="recording", timeout_s=ctx.api.timeout_s, max_bytes=limit)
+    except (SendFailedError, MediaUnavailableError) as error:
         logger.warning("voicemail recording not archived: agents have Twilio's link", extra=ids | {"why": error.reason})
         return event
     # one key per recording: its two callbacks (the <Record> action and the status callback) write the same object
@@ -757,28 +761,6 @@ def prepare_call(event: CallEvent, ctx: WorkerContext) -> CallEvent:
     logger.info("voicemail recording archived", extra={**ids, "bytes": len(content)})
     kept = recording.model_copy(update={"s3_key": archived.s3_key, "size": len(content)})
     return event.model_copy(update={"recording": kept})
-
-
-def _download(url: str, credentials: tuple[str, str], timeout_s: float) -> bytes:
-    """GET a media file from Twilio's API with basic auth; `SendFailedError` with the reason when it cannot."""
-    import urllib.error
-    import urllib.request
-    from http.client import HTTPException
-
-    request = urllib.request.Request(url, headers={"Accept": "audio/mpeg"})  # noqa: S310 - Twilio's API root
-    pair = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
-    request.add_unredirected_header("Authorization", f"Basic {pair}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
-            content: bytes = response.read(MAX_RECORDING_BYTES + 1)
-    except urllib.error.HTTPError as error:
-        error.close()
-        raise SendFailedError(f"Twilio answered HTTP {error.code}", retryable=False) from None
-    except (urllib.error.URLError, HTTPException, OSError) as error:
-        raise SendFailedError(f"Twilio could not be reached: {type(error).__name__}", retryable=True) from None
-    if len(content) > MAX_RECORDING_BYTES:
-        raise SendFailedError(f"the recording is over {MAX_RECORDING_BYTES} bytes", retryable=False)
-    return content
 
 
 def _twilio_error(status: int, body: Any) -> str:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from intake.archive import Archive
     from intake.bus import EventBus
+    from intake.channels.contract import WorkerContext
     from intake.channels.sending import SendContext
     from intake.digest.publish import Outlets, Published
     from intake.digest.requests import DigestRequests, Requested
@@ -185,7 +186,6 @@ def secrets() -> Secrets:
 def prepare_call(event: CallEvent) -> CallEvent:
     """The worker step of a phone call's callback (`Channel.prepare_call`: Twilio's recording archived), if any."""
     from intake.channels import registry
-    from intake.channels.contract import WorkerContext
 
     step = registry.channel(event.provider).prepare_call
     if step is None:
@@ -194,18 +194,23 @@ def prepare_call(event: CallEvent) -> CallEvent:
     def is_new() -> bool:  # asked only when there is work to do
         return store().seen(event.provider, event.event_id) is None
 
-    return step(event, WorkerContext(policy(), send_context(), inbox().store_attachment, is_new))
+    return step(event, _worker_context(is_new))
 
 
 def prepare(message: InboundMessage, is_new: Callable[[], bool]) -> InboundMessage:
     """The worker step of the message's channel (`Channel.prepare`: WhatsApp's media, Messenger's names), if any."""
     from intake.channels import registry
-    from intake.channels.contract import WorkerContext
 
     step = registry.channel(message.provider).prepare
     if step is None:
         return message
-    return step(message, WorkerContext(policy(), send_context(), inbox().store_attachment, is_new))
+    return step(message, _worker_context(is_new))
+
+
+def _worker_context(is_new: Callable[[], bool]) -> WorkerContext:
+    from intake.channels.contract import WorkerContext
+
+    return WorkerContext(policy(), send_context(), inbox().store_attachment, is_new)
 
 
 def email_stores() -> EmailStores:

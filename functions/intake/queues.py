@@ -32,6 +32,7 @@ SQS_MAX_WAIT_S = 20  # ReceiveMessage's longest long poll
 # and at most this many are read in one go (the API function has 10 s).
 DEAD_LETTER_HOLD_S = 30
 DEAD_LETTERS_READ = 500
+_VISIBLE_AND_IN_FLIGHT = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")  # a queue's depth
 
 
 class QueueRefusedError(Exception):
@@ -168,7 +169,7 @@ class SqsQueue:
             _log_failures("queue message not released; it comes back after its timeout", response.get("Failed", []))
 
     def depth(self) -> int:
-        return self._count(self.url, "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
+        return self._count(self.url, *_VISIBLE_AND_IN_FLIGHT)
 
     # ------------------------------------------------------------------ dead letters
 
@@ -203,8 +204,7 @@ class SqsQueue:
         return len(moving)
 
     def dead_letter_count(self) -> int:
-        names = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
-        return self._count(self._dead_letter_url(), *names)
+        return self._count(self._dead_letter_url(), *_VISIBLE_AND_IN_FLIGHT)
 
     def _count(self, url: str, *names: Any) -> int:
         """The sum of these approximate counts of the queue at `url`."""
